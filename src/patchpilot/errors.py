@@ -1,0 +1,49 @@
+"""Errors by kind.  Each names the file, field or line it is about, so a user can act."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PatchPilotError(Exception):
+    """Base of every error the product reports to a user (never a bare traceback)."""
+
+
+class FeedError(PatchPilotError):
+    """A feed file that cannot be read: corrupt, truncated or of an unexpected shape."""
+
+    def __init__(self, path: Path | str, detail: str, *, line: int | None = None) -> None:
+        self.path = str(path)
+        self.detail = detail
+        self.line = line
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {detail}")
+
+
+class FeedDownloadError(PatchPilotError):
+    """An official source could not be reached or answered with an error."""
+
+
+class InventoryFormatError(PatchPilotError):
+    """An inventory input (package database, lock file, SBOM) that cannot be parsed."""
+
+    def __init__(self, path: Path | str, detail: str, *, line: int | None = None) -> None:
+        self.path = str(path)
+        self.detail = detail
+        self.line = line
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {detail}")
+
+
+class VersionError(PatchPilotError):
+    """A version string that neither the scheme library nor the lenient rules can order."""
+
+    def __init__(self, ecosystem: str, version: str, detail: str = "") -> None:
+        self.ecosystem = ecosystem
+        self.version = version
+        super().__init__(f"{ecosystem} version {version!r} cannot be compared"
+                         + (f": {detail}" if detail else ""))
+
+
+class ConfigError(PatchPilotError):
+    """A setting that is missing or wrong (database URL, data directory, …)."""

@@ -1,0 +1,1 @@
+"""The vulnerability knowledge base: feeds, version schemes, the matcher."""

@@ -1,0 +1,1 @@
+"""One module per upstream feed, each transforming its format into the internal schema."""

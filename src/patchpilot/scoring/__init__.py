@@ -1,0 +1,1 @@
+"""Scoring: CVSS bands (and, later, priority, SLA and exploit signals)."""
