@@ -1,0 +1,38 @@
+# PatchPilot — `make run` starts the main job, `make test` runs the whole suite.
+# Both create .venv and install what is needed on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The main job: load the knowledge base (official sources, or $PATCHPILOT_FEEDS_DIR when
+# set), then scan this machine.  A feed that cannot be loaded is reported and the scan
+# still runs with what the knowledge base has.
+run: $(STAMP)
+	-$(BIN)/patchpilot db update
+	$(BIN)/patchpilot db status
+	$(BIN)/patchpilot scan local
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_match.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

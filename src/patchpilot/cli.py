@@ -1,0 +1,312 @@
+"""The ``patchpilot`` command line.  Thin: parse, call one function of a stage, print."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from patchpilot import __version__
+from patchpilot.config import load_settings
+from patchpilot.errors import PatchPilotError
+
+app = typer.Typer(help="PatchPilot: find what is vulnerable, decide what to patch first.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The vulnerability knowledge base (OSV, distributions, NVD, KEV, "
+                          "EPSS).", no_args_is_help=True)
+scan_app = typer.Typer(help="Scan a host or a file and print its findings.",
+                       no_args_is_help=True)
+inventory_app = typer.Typer(help="Inventories: what a host runs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(scan_app, name="scan")
+app.add_typer(inventory_app, name="inventory")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    """Formats of ``patchpilot scan``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    sarif = "sarif"
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from patchpilot.db import connect
+
+    return connect(load_settings().database_url)
+
+
+def _fail(exc: Exception, hint: str | None = None) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    if hint:
+        err.print(hint)
+    raise typer.Exit(2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"patchpilot {__version__}")
+
+
+@db_app.command("update")
+def db_update(
+    from_: Annotated[list[Path] | None, typer.Option(
+        "--from", help="Read feed files from this folder or file (offline); repeatable. "
+                       "Default: $PATCHPILOT_FEEDS_DIR, else the official sources.")] = None,
+    feed: Annotated[list[str] | None, typer.Option(
+        help="Only this feed (osv, debian-tracker, alpine-secdb, nvd, cve5, kev, epss).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Reload sources whose files are unchanged.")
+                     ] = False,
+) -> None:
+    """Load or refresh the knowledge base, incrementally."""
+    from patchpilot.knowledge.feeds.registry import FEEDS, feed_named
+    from patchpilot.knowledge.update import update_from, update_online
+
+    settings = load_settings()
+    try:
+        feeds = tuple(feed_named(n) for n in feed) if feed else FEEDS
+    except KeyError as exc:
+        _fail(exc)
+        return
+    roots = from_ or ([settings.feeds_dir] if settings.feeds_dir else None)
+    try:
+        engine = _engine()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def report(source: str, done: int, total: int) -> None:
+                if source not in tasks:
+                    tasks[source] = progress.add_task(source, total=total)
+                progress.update(tasks[source], completed=done)
+
+            if roots:
+                results = update_from(engine, roots, feeds=feeds, force=force, progress=report)
+            else:
+                results = update_online(engine, settings.cache_dir, feeds=feeds, force=force,
+                                        progress=report)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    table = Table(title="Knowledge base update", header_style="bold")
+    for col in ("Source", "Status", "Records", "Written", "Removed", "Seconds"):
+        table.add_column(col, justify="right" if col in ("Records", "Written", "Removed",
+                                                         "Seconds") else "left")
+    for r in results:
+        status = {"loaded": "[green]loaded[/]", "unchanged": "[dim]unchanged[/]",
+                  "failed": "[red]failed[/]"}[r.status]
+        table.add_row(r.source, status, f"{r.records:,}", f"{r.written:,}", f"{r.removed:,}",
+                      f"{r.seconds:.2f}")
+    console.print(table)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        err.print(f"[red]failed[/] {r.source}: {r.error}")
+    if not results:
+        err.print("[yellow]no feed files found[/]" + (f" in {', '.join(map(str, roots))}"
+                                                      if roots else ""))
+        raise typer.Exit(1)
+    if failed:
+        err.print(f"{len(failed)} source(s) failed and were left as they were; "
+                  "the others were loaded. Fix or remove the files named above and rerun.")
+        raise typer.Exit(1)
+
+
+@db_app.command("status")
+def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+              ) -> None:
+    """Counts per source and ecosystem, and when each source was last updated."""
+    from patchpilot.knowledge.status import knowledge_status
+
+    try:
+        st = knowledge_status(_engine())
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if json_:
+        sys.stdout.write(orjson.dumps(st.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    t = Table(title="Sources", header_style="bold")
+    for col in ("Source", "Kind", "Records", "Updated"):
+        t.add_column(col)
+    for s in st.sources:
+        t.add_row(s["source"], s["kind"], f"{s['records']:,}", s["updated_at"] or "-")
+    console.print(t)
+    e = Table(title="Advisories per ecosystem", header_style="bold")
+    for col in ("Feed", "Ecosystem", "Advisories"):
+        e.add_column(col)
+    for row in st.ecosystems:
+        e.add_row(row["feed"], row["ecosystem"], f"{row['advisories']:,}")
+    console.print(e)
+    cves = ", ".join(f"{k} {v:,}" for k, v in sorted(st.cve_records.items())) or "none"
+    console.print(f"advisories {st.advisories:,} · CVE records: {cves} · "
+                  f"KEV {st.kev:,} · EPSS {st.epss:,}")
+    if not st.sources:
+        console.print("The knowledge base is empty: run [bold]patchpilot db update[/] "
+                      "(or --from DIR offline).")
+
+
+def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from patchpilot.reports.scan import FORMATS
+    from patchpilot.reports.scan.table_format import summary_line, table
+
+    if fmt is OutputFormat.table and output is None:
+        console.print(table(result))
+        console.print(summary_line(result))
+        for u in result.undetermined[:20]:
+            console.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
+                          f"{u.reason}")
+        return
+    text = FORMATS[fmt.value](result)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(result.findings)} findings to {output}")
+
+
+def _scan_and_emit(inventory, fmt: OutputFormat, output: Path | None,  # type: ignore[no-untyped-def]
+                   fail_on: str | None) -> None:
+    from patchpilot.findings.scan import scan_inventory
+    from patchpilot.scoring.cvss import SEVERITY_ORDER
+
+    try:
+        engine = _engine()
+        result = scan_inventory(engine, inventory)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    from patchpilot.knowledge.status import knowledge_status
+
+    if not result.findings and knowledge_status(engine).advisories == 0:
+        err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
+    _emit(result, fmt, output)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor for f in result.findings):
+            raise typer.Exit(3)
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")]
+FailOnOpt = Annotated[str | None, typer.Option(
+    help="Exit with status 3 if a finding is at least this severe (critical, high, …).")]
+
+
+@scan_app.command("local")
+def scan_local(
+    path: Annotated[list[Path] | None, typer.Option(
+        "--path", help="Also scan this virtualenv or site-packages folder; repeatable.")] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Inventory this machine (OS and Python packages) and print its findings."""
+    from patchpilot.inventory.transports.local import collect_local
+
+    try:
+        inventory = collect_local(python_paths=list(path or []))
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    _scan_and_emit(inventory, fmt, output, fail_on)
+
+
+@scan_app.command("file")
+def scan_file(
+    path: Annotated[Path, typer.Argument(help="A dpkg status file, rpm list, apk database "
+                                              "or Inventory JSON.")],
+    distro: Annotated[str | None, typer.Option(
+        help="The distribution release the file comes from, e.g. debian:12, when the file "
+             "does not say.")] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Scan a saved package list or inventory and print its findings."""
+    from patchpilot.inventory.transports.file import read_inventory_file
+
+    try:
+        inventory = read_inventory_file(path, ecosystem=_distro_ecosystem(distro))
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    _scan_and_emit(inventory, fmt, output, fail_on)
+
+
+def _distro_ecosystem(distro: str | None) -> str | None:
+    if not distro:
+        return None
+    from patchpilot.knowledge.ecosystems import ecosystem_for_os
+    from patchpilot.models import OsRelease
+
+    os_id, _, release = distro.lower().partition(":")
+    eco = ecosystem_for_os(OsRelease(id=os_id, version_id=release or None))
+    if eco is None:
+        _fail(ValueError(f"unknown distribution {distro!r}"),
+              "Use e.g. debian:12, ubuntu:22.04, alpine:3.18, almalinux:9, rocky:9, rhel:9.")
+    return eco
+
+
+@inventory_app.command("collect")
+def inventory_collect(
+    output: OutputOpt = None,
+    path: Annotated[list[Path] | None, typer.Option(
+        "--path", help="Also inventory this virtualenv or site-packages folder.")] = None,
+) -> None:
+    """Write this machine's Inventory (JSON, schema 1)."""
+    from patchpilot.inventory.transports.local import collect_local
+
+    try:
+        inventory = collect_local(python_paths=list(path or []))
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    data = inventory.to_json()
+    if output is None:
+        sys.stdout.buffer.write(data + b"\n")
+    else:
+        output.write_bytes(data)
+        err.print(f"wrote {len(inventory.packages)} packages to {output}")
+
+
+@scan_app.command("inventory")
+def scan_inventory_file(
+    path: Annotated[Path, typer.Argument(help="An Inventory JSON file.")],
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Match a saved Inventory and print its findings."""
+    from patchpilot.inventory.model import Inventory
+
+    try:
+        inventory = Inventory.from_json(path.read_bytes())
+    except OSError as exc:
+        _fail(exc)
+        return
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    _scan_and_emit(inventory, fmt, output, fail_on)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except PatchPilotError as exc:  # anything a stage raised that a command did not catch
+        err.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from exc

@@ -1,0 +1,1 @@
+"""Findings: what the matcher found, with every field a scanner report carries."""

@@ -1,0 +1,146 @@
+"""Turning matches into findings: merging advisory, CVE record, KEV and EPSS data.
+
+Only the hit vulnerabilities are looked up (three set queries), and only their records are
+decoded.  Where sources disagree: the title comes from the CVE record's CNA title, then
+the advisory summary; the description from NVD, then the CVE record, then the advisory;
+CVSS per :func:`patchpilot.scoring.cvss.preferred_metric`; the workaround from the CVE
+record (CVE JSON 5 ``workarounds``), then the advisory.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
+
+from patchpilot.db.tables import (
+    advisories,
+    advisory_aliases,
+    advisory_vulns,
+    cve_records,
+    epss,
+    kev,
+)
+from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
+from patchpilot.knowledge.matcher import Match
+from patchpilot.models import CvssMetric, Reference
+from patchpilot.scoring.cvss import SEVERITY_ORDER, preferred_metric
+
+NO_WORKAROUND = "none published"
+
+# Distribution ratings (Debian urgency, Ubuntu priority) when no CVSS vector exists.
+_DISTRO_BANDS = {"critical": "Critical", "high": "High", "important": "High",
+                 "medium": "Medium", "moderate": "Medium", "low": "Low",
+                 "unimportant": "Low", "negligible": "Low"}
+
+
+def _metrics(items: Iterable[dict[str, Any]]) -> list[CvssMetric]:
+    return [CvssMetric(**m) for m in items]
+
+
+def _refs(items: Iterable[dict[str, Any]]) -> list[Reference]:
+    return [Reference(url=r["url"], type=r.get("type") or "web") for r in items]
+
+
+def _first_sentence(text: str | None, limit: int = 120) -> str | None:
+    if not text:
+        return None
+    line = " ".join(text.split())
+    cut = line.find(". ")
+    if 0 < cut < limit:
+        return line[:cut + 1]
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
+
+
+def _in(column, values: Sequence[Any]):  # type: ignore[no-untyped-def]
+    return column.in_(bindparam(f"p_{column.name}", expanding=True)), {
+        f"p_{column.name}": list(values)}
+
+
+def _lookup(conn: Connection, vuln_ids: Sequence[str], advisory_pks: Sequence[int]) -> dict:
+    """Everything needed to describe the hit vulnerabilities, in a handful of queries."""
+    data: dict[str, Any] = {"adv": {}, "cve": defaultdict(dict), "kev": {}, "epss": {},
+                            "aliases": defaultdict(set)}
+    if not vuln_ids:
+        return data
+    clause, params = _in(advisories.c.pk, advisory_pks)
+    for pk, adv_id, feed, record in conn.execute(
+            select(advisories.c.pk, advisories.c.id, advisories.c.feed, advisories.c.record)
+            .where(clause), params):
+        data["adv"][pk] = (adv_id, feed, orjson.loads(record))
+    clause, params = _in(cve_records.c.id, vuln_ids)
+    for cve, feed, record in conn.execute(
+            select(cve_records.c.id, cve_records.c.feed, cve_records.c.record)
+            .where(clause), params):
+        data["cve"][cve][feed] = orjson.loads(record)
+    clause, params = _in(kev.c.cve, vuln_ids)
+    for row in conn.execute(select(kev).where(clause), params):
+        data["kev"][row.cve] = row
+    clause, params = _in(epss.c.cve, vuln_ids)
+    for row in conn.execute(select(epss).where(clause), params):
+        data["epss"][row.cve] = row
+    # Aliases: every id of every advisory about these vulnerabilities.
+    clause, params = _in(advisory_vulns.c.vuln_id, vuln_ids)
+    for vuln, alias in conn.execute(
+            select(advisory_vulns.c.vuln_id, advisory_aliases.c.alias)
+            .join(advisory_aliases,
+                  advisory_aliases.c.advisory_pk == advisory_vulns.c.advisory_pk)
+            .where(clause), params):
+        if alias != vuln:
+            data["aliases"][vuln].add(alias)
+    return data
+
+
+def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
+    """One Finding per match, sorted most severe first."""
+    data = _lookup(conn, sorted({m.vuln_id for m in matches}),
+                   sorted({m.advisory_pk for m in matches}))
+    findings = []
+    for m in matches:
+        adv_id, _feed, adv = data["adv"][m.advisory_pk]
+        cves = data["cve"].get(m.vuln_id, {})
+        nvd, cve5 = cves.get("nvd", {}), cves.get("cve5", {})
+        metrics = (_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ()))
+                   + _metrics(adv.get("cvss", ())))
+        cvss = preferred_metric(metrics)
+        severity = (cvss.severity if cvss else
+                    _DISTRO_BANDS.get((m.distro_severity or "").lower(), "Unknown"))
+        refs = _refs(nvd.get("references", ())) + _refs(cve5.get("references", ()))
+        exploit_refs = tuple(dict.fromkeys(r for r in refs if "exploit" in r.type))
+        k, e = data["kev"].get(m.vuln_id), data["epss"].get(m.vuln_id)
+        exploit = Exploit(
+            known_exploited=k is not None, kev_date_added=k.date_added if k else None,
+            kev_due_date=k.due_date if k else None, kev_ransomware=bool(k and k.ransomware),
+            epss_score=e.score if e else None, epss_percentile=e.percentile if e else None,
+            references=exploit_refs)
+        description = (nvd.get("description") or cve5.get("description")
+                       or adv.get("details") or adv.get("summary") or "")
+        title = (cve5.get("title") or adv.get("summary")
+                 or _first_sentence(description) or m.vuln_id)
+        workaround = cve5.get("workaround") or adv.get("workaround") or NO_WORKAROUND
+        installed = tuple(sorted({p.name for p in m.packages}))
+        findings.append(Finding(
+            vuln_id=m.vuln_id, name=title, summary=description, ecosystem=m.ecosystem,
+            package=m.name, aliases=tuple(sorted(data["aliases"].get(m.vuln_id, ()))),
+            cvss=cvss, severity=severity, exploit=exploit,
+            fix=Fix(m.fixed, upgrade_command(m.ecosystem, m.packages, m.fixed)),
+            workaround=workaround,
+            evidence=Evidence(installed_version=m.version, advisory_id=adv_id,
+                              affected_range=m.affected_range, feed=m.feed,
+                              source=m.source, packages=installed),
+            cwes=tuple(nvd.get("cwes") or cve5.get("cwes") or ()),
+            references=tuple(dict.fromkeys(refs + _refs(adv.get("references", ()))))))
+    findings.sort(key=sort_key)
+    return findings
+
+
+def sort_key(f: Finding) -> tuple:
+    """Most severe first: band, then score, then known-exploited, then EPSS, then id."""
+    return (-SEVERITY_ORDER.get(f.severity, -1), -(f.cvss.score if f.cvss else 0.0),
+            not f.exploit.known_exploited, -(f.exploit.epss_score or 0.0),
+            f.vuln_id, f.package)

@@ -1,0 +1,100 @@
+"""The Finding: one vulnerability in one package of one asset, with the eight report fields.
+
+The eight fields a scanner report carries (DESIGN.md): name, summary, affected product and
+range, CVE id (and aliases), CVSS (version, score, vector, band), exploit evidence, the fix
+and the workaround.  ``evidence`` says why the matcher decided so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from patchpilot.models import CvssMetric, Reference
+
+
+@dataclass(frozen=True, slots=True)
+class Exploit:
+    """Exploit evidence: CISA KEV, FIRST EPSS and references tagged as exploits."""
+
+    known_exploited: bool = False
+    kev_date_added: str | None = None
+    kev_due_date: str | None = None
+    kev_ransomware: bool = False
+    epss_score: float | None = None
+    epss_percentile: float | None = None
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        """One line: "KEV (ransomware); EPSS 0.94 (p99); 2 exploit refs" or "none known"."""
+        parts = []
+        if self.known_exploited:
+            parts.append("KEV" + (" (ransomware)" if self.kev_ransomware else ""))
+        if self.epss_score is not None:
+            pct = f" (p{int((self.epss_percentile or 0) * 100)})"
+            parts.append(f"EPSS {self.epss_score:.3f}{pct}")
+        if self.references:
+            parts.append(f"{len(self.references)} exploit ref"
+                         + ("s" if len(self.references) > 1 else ""))
+        return "; ".join(parts) if parts else "none known"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """How to remove the finding."""
+
+    fixed_version: str | None  # None: no fix published yet (*unfixed*)
+    command: str | None  # the upgrade command for the package manager
+
+    @property
+    def state(self) -> str:
+        """``fixed`` when a fixed version exists, else ``unfixed``."""
+        return "fixed" if self.fixed_version else "unfixed"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why the matcher reported it."""
+
+    installed_version: str
+    advisory_id: str
+    affected_range: str
+    feed: str
+    source: str
+    packages: tuple[str, ...]  # installed package names (binaries of a source package)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One vulnerability in one package (on one asset)."""
+
+    vuln_id: str
+    name: str  # title
+    summary: str
+    ecosystem: str
+    package: str
+    aliases: tuple[str, ...]
+    cvss: CvssMetric | None
+    severity: str  # band of ``cvss``, or the distribution's rating, or "Unknown"
+    exploit: Exploit
+    fix: Fix
+    workaround: str
+    evidence: Evidence
+    cwes: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = field(default=())
+
+    @property
+    def cve(self) -> str | None:
+        """The CVE id, if the vulnerability has one."""
+        if self.vuln_id.startswith("CVE-"):
+            return self.vuln_id
+        return next((a for a in self.aliases if a.startswith("CVE-")), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the ``--format json`` shape)."""
+        d = asdict(self)
+        d["cve"] = self.cve
+        d["fix"]["state"] = self.fix.state
+        d["exploit"]["summary"] = self.exploit.summary
+        return d

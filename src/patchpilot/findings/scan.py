@@ -1,0 +1,43 @@
+"""A scan: an Inventory matched against the knowledge base, giving findings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from patchpilot.findings.build import build_findings
+from patchpilot.findings.model import Finding
+from patchpilot.inventory.model import Inventory
+from patchpilot.knowledge.matcher import Undetermined, match_packages
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """The findings of one inventory, with what could not be judged."""
+
+    inventory: Inventory
+    findings: tuple[Finding, ...]
+    undetermined: tuple[Undetermined, ...]
+    packages: int
+    distinct: int
+    match_seconds: float
+
+    def counts(self) -> dict[str, int]:
+        """Findings per severity band."""
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+
+def scan_inventory(engine: Engine, inventory: Inventory) -> ScanResult:
+    """Match ``inventory`` and build its findings (one read-only connection)."""
+    started = time.perf_counter()
+    packages = inventory.to_packages()
+    with engine.connect() as conn:
+        result = match_packages(conn, packages)
+        findings = build_findings(conn, result.matches)
+    return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
+                      result.distinct, time.perf_counter() - started)

@@ -1,0 +1,181 @@
+"""The Inventory document: the one contract between every collector and the server.
+
+One JSON document per asset -- its identity, its OS and its packages with purls -- however
+it was gathered (agent, SSH, uploaded file).  It is versioned (``"schema": 1``) and
+validated on the way in; the JSON Schema is published as ``schemas/inventory-1.schema.json``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from patchpilot import __version__
+from patchpilot.errors import InventoryFormatError
+from patchpilot.models import Ecosystem, OsRelease, Package
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Strict(BaseModel):
+    """Base of the document's parts: unknown fields are an error, not silently dropped.
+
+    A field this version does not know means a newer schema or a typo; both deserve a
+    clear error rather than data quietly lost.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class AssetIdentity(_Strict):
+    """What identifies the asset: any one of these may be what the CMDB knows it by."""
+
+    hostname: str | None = None
+    fqdn: str | None = None
+    machine_id: str | None = None  # /etc/machine-id: stable across renames and re-IPs
+    ip_addresses: list[str] = Field(default_factory=list)
+    cloud_instance_id: str | None = None
+
+
+class OsInfo(_Strict):
+    """The operating system (from os-release) and its kernels."""
+
+    id: str = Field(min_length=1)
+    version_id: str | None = None
+    codename: str | None = None
+    pretty_name: str | None = None
+    id_like: list[str] = Field(default_factory=list)
+    kernel_running: str | None = None
+    kernels_installed: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_os_release(cls, release: OsRelease, **kernels: Any) -> OsInfo:
+        """An OsInfo from a parsed os-release, plus ``kernel_running``/``kernels_installed``."""
+        return cls(id=release.id, version_id=release.version_id, codename=release.codename,
+                   pretty_name=release.pretty_name, id_like=list(release.id_like), **kernels)
+
+    def to_os_release(self) -> OsRelease:
+        """The shared ``OsRelease`` value (what ``ecosystem_for_os`` takes)."""
+        return OsRelease(id=self.id, version_id=self.version_id, codename=self.codename,
+                         pretty_name=self.pretty_name, id_like=tuple(self.id_like))
+
+
+class PackageEntry(_Strict):
+    """One installed package (the JSON form of ``patchpilot.models.Package``)."""
+
+    ecosystem: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    arch: str | None = None
+    source_name: str | None = None
+    source_version: str | None = None
+    purl: str | None = None
+    location: str | None = None
+
+    @classmethod
+    def from_package(cls, package: Package) -> PackageEntry:
+        """The entry for a ``Package`` value."""
+        return cls(ecosystem=package.ecosystem, name=package.name, version=package.version,
+                   arch=package.arch, source_name=package.source_name,
+                   source_version=package.source_version, purl=package.purl,
+                   location=package.location)
+
+    def to_package(self) -> Package:
+        """The immutable ``Package`` value the matcher works on."""
+        return Package(ecosystem=Ecosystem(self.ecosystem), name=self.name,
+                       version=self.version, arch=self.arch, source_name=self.source_name,
+                       source_version=self.source_version, purl=self.purl,
+                       location=self.location)
+
+
+class Collector(_Strict):
+    """What gathered the inventory: ``local``, ``file``, ``ssh``, ``agent``, …"""
+
+    name: str = Field(min_length=1)
+    version: str = __version__
+
+
+class Inventory(_Strict):
+    """Everything installed on one asset at one moment (schema 1).
+
+    ``complete`` is False when the collector knows it could not read everything; the
+    server then never closes a finding as fixed only because a package is absent.
+    ``warnings`` lists what was skipped (an unreadable METADATA, …) so a user can see it.
+    """
+
+    schema_: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    asset: AssetIdentity = Field(default_factory=AssetIdentity)
+    os: OsInfo | None = None
+    packages: list[PackageEntry] = Field(default_factory=list)
+    collected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    collector: Collector
+    complete: bool = True
+    warnings: list[str] = Field(default_factory=list)
+
+    @field_validator("collected_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        # Stored and compared in UTC whatever offset the collector's clock used.
+        return value.astimezone(UTC)
+
+    @classmethod
+    def from_packages(cls, packages: list[Package], **fields: Any) -> Inventory:
+        """An Inventory listing ``packages``; ``fields`` are the other fields by name."""
+        return cls(packages=[PackageEntry.from_package(p) for p in packages], **fields)
+
+    def to_packages(self) -> list[Package]:
+        """The packages as immutable ``Package`` values, for the matcher."""
+        return [entry.to_package() for entry in self.packages]
+
+    def to_json(self) -> bytes:
+        """The document as JSON bytes, ``"schema"`` spelled as the schema says."""
+        return self.model_dump_json(by_alias=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str, source: str = "inventory") -> Inventory:
+        """Parse and validate an Inventory document.
+
+        Raises InventoryFormatError naming ``source`` and the first wrong field as a path
+        (``packages[3].version``), or the line and column of invalid JSON.
+        """
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise InventoryFormatError(
+                source, f"invalid JSON at column {exc.colno}: {exc.msg}", line=exc.lineno
+            ) from exc
+        if not isinstance(raw, dict):
+            raise InventoryFormatError(source, "an inventory is a JSON object")
+        if "schema" not in raw:
+            raise InventoryFormatError(source, "schema: missing (not an inventory document)")
+        if raw["schema"] != SCHEMA_VERSION:
+            raise InventoryFormatError(
+                source, f"schema: unsupported inventory schema {raw['schema']!r} "
+                        f"(this PatchPilot {__version__} reads schema {SCHEMA_VERSION})")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors()
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+            raise InventoryFormatError(
+                source, f"{field_path(first['loc'])}: {first['msg']}{more}") from exc
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a readable path: ``('packages', 3, 'name')`` ->
+    ``packages[3].name``."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(document)"
+
+
+def inventory_json_schema() -> dict[str, Any]:
+    """The JSON Schema of Inventory schema 1, as published in schemas/."""
+    schema = Inventory.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,1 @@
+"""Transports: fetch the text of package databases from a host and build an Inventory."""

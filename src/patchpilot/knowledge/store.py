@@ -1,0 +1,196 @@
+"""Writing feed records into the knowledge base: set-based, one transaction per source.
+
+Advisories are loaded incrementally: each carries a digest of its content, and only the
+advisories whose digest changed (or that are new or gone) are deleted and re-inserted,
+in bulk.  CVE records and EPSS scores are upserted; KEV, a complete catalogue each time,
+is replaced whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from patchpilot.db.dialect import upsert
+from patchpilot.db.tables import (
+    advisories,
+    advisory_aliases,
+    advisory_vulns,
+    affected,
+    cve_records,
+    epss,
+    kev,
+)
+from patchpilot.models import Advisory, CveRecord, CvssMetric, EpssScore, KevEntry, Reference
+
+CHUNK = 5000  # rows per statement batch; well under SQLite's 32,766 bound parameters
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What one source's write did."""
+
+    records: int = 0  # records in the input
+    written: int = 0  # inserted or replaced
+    removed: int = 0  # gone from the input (or withdrawn)
+
+
+def chunks(seq: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """``seq`` in slices of at most ``size``."""
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def _metric(m: CvssMetric) -> dict[str, Any]:
+    return {"version": m.version, "vector": m.vector, "score": m.score,
+            "severity": m.severity, "source": m.source}
+
+
+def _refs(refs: Iterable[Reference]) -> list[dict[str, str]]:
+    return [{"url": r.url, "type": r.type} for r in refs]
+
+
+def advisory_record(adv: Advisory) -> dict[str, Any]:
+    """The JSON kept per advisory (everything but the affected rows, which are indexed)."""
+    return {
+        "id": adv.id, "published": adv.published, "modified": adv.modified,
+        "aliases": list(adv.aliases), "summary": adv.summary, "details": adv.details,
+        "cvss": [_metric(m) for m in adv.cvss], "references": _refs(adv.references),
+        "workaround": adv.workaround,
+    }
+
+
+def _affected_rows(adv: Advisory) -> list[dict[str, Any]]:
+    rows = []
+    for pkg in adv.affected:
+        ranges = [[r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
+        fixes = [r.fixed for r in pkg.ranges if r.fixed]
+        rows.append({
+            "ecosystem": pkg.ecosystem, "name": pkg.name, "status": str(pkg.status),
+            "ranges": orjson.dumps(ranges).decode(),
+            "versions": orjson.dumps(list(pkg.versions)).decode() if pkg.versions else None,
+            "fixed": fixes[-1] if fixes else None, "severity": pkg.severity,
+        })
+    return rows
+
+
+@dataclass(slots=True)
+class _Prepared:
+    row: dict[str, Any]
+    affected: list[dict[str, Any]]
+    vuln_ids: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+
+def _prepare(adv: Advisory, feed: str, source: str, priority: int) -> _Prepared:
+    record = orjson.dumps(advisory_record(adv))
+    rows = _affected_rows(adv)
+    digest = hashlib.blake2b(record + orjson.dumps(rows), digest_size=16).hexdigest()
+    vuln_ids = adv.vuln_ids()
+    aliases = tuple(dict.fromkeys(a for a in (adv.id, *adv.aliases) if a))
+    return _Prepared(
+        row={"id": adv.id, "feed": feed, "source": source, "priority": priority,
+             "modified": adv.modified, "digest": digest, "record": record.decode()},
+        affected=rows, vuln_ids=vuln_ids, aliases=aliases)
+
+
+def _delete_advisories(conn: Connection, pks: list[int]) -> None:
+    for part in chunks(pks):
+        for child in (affected, advisory_vulns, advisory_aliases):
+            conn.execute(delete(child).where(child.c.advisory_pk.in_(part)))
+        conn.execute(delete(advisories).where(advisories.c.pk.in_(part)))
+
+
+def write_advisories(conn: Connection, feed: str, source: str, priority: int,
+                     records: Iterable[Advisory]) -> WriteStats:
+    """Make the source's advisories in the database equal ``records`` (inside ``conn``'s
+    transaction), touching only those that changed."""
+    stats = WriteStats()
+    incoming: dict[str, _Prepared] = {}
+    withdrawn: set[str] = set()
+    for adv in records:
+        stats.records += 1
+        if adv.withdrawn:
+            withdrawn.add(adv.id)
+            incoming.pop(adv.id, None)
+            continue
+        incoming[adv.id] = _prepare(adv, feed, source, priority)
+    existing = {row.id: (row.pk, row.digest) for row in conn.execute(
+        select(advisories.c.id, advisories.c.pk, advisories.c.digest)
+        .where(advisories.c.source == source))}
+    stale = [pk for adv_id, (pk, digest) in existing.items()
+             if adv_id not in incoming or incoming[adv_id].row["digest"] != digest]
+    fresh = [p for adv_id, p in incoming.items()
+             if adv_id not in existing or existing[adv_id][1] != p.row["digest"]]
+    stats.removed = sum(1 for adv_id in existing if adv_id not in incoming)
+    _delete_advisories(conn, stale)
+    stats.written = len(fresh)
+    if not fresh:
+        return stats
+    stmt = insert(advisories).returning(advisories.c.pk, sort_by_parameter_order=True)
+    child_rows: dict[Table, list[dict[str, Any]]] = {
+        affected: [], advisory_vulns: [], advisory_aliases: []}
+    for part in chunks(fresh):
+        pks = conn.execute(stmt, [p.row for p in part]).scalars().all()
+        for pk, p in zip(pks, part, strict=True):
+            child_rows[affected].extend({**row, "advisory_pk": pk} for row in p.affected)
+            child_rows[advisory_vulns].extend(
+                {"advisory_pk": pk, "vuln_id": v} for v in p.vuln_ids)
+            child_rows[advisory_aliases].extend(
+                {"advisory_pk": pk, "alias": a} for a in p.aliases)
+    for table, rows in child_rows.items():
+        for part in chunks(rows):
+            conn.execute(insert(table), list(part))
+    return stats
+
+
+def cve_record_json(rec: CveRecord) -> dict[str, Any]:
+    """The JSON kept per CVE record."""
+    return {"title": rec.title, "description": rec.description,
+            "cvss": [_metric(m) for m in rec.cvss], "references": _refs(rec.references),
+            "cwes": list(rec.cwes), "workaround": rec.workaround}
+
+
+def write_cve_records(conn: Connection, feed: str, source: str,
+                      records: Iterable[CveRecord]) -> WriteStats:
+    """Upsert CVE records (the newest of each id wins within the input)."""
+    stats = WriteStats()
+    latest: dict[str, CveRecord] = {}
+    for rec in records:
+        stats.records += 1
+        seen = latest.get(rec.id)
+        if seen is None or (rec.modified or "") >= (seen.modified or ""):
+            latest[rec.id] = rec
+    rows = [{"id": r.id, "feed": feed, "source": source, "modified": r.modified,
+             "published": r.published, "status": r.status,
+             "record": orjson.dumps(cve_record_json(r)).decode()} for r in latest.values()]
+    upsert(conn, cve_records, rows, ("id", "feed"))
+    stats.written = len(rows)
+    return stats
+
+
+def write_kev(conn: Connection, records: Iterable[KevEntry]) -> WriteStats:
+    """Replace the KEV catalogue (each release of it is complete)."""
+    rows = {e.cve: {"cve": e.cve, "date_added": e.date_added, "due_date": e.due_date,
+                    "ransomware": e.ransomware, "vendor": e.vendor, "product": e.product,
+                    "name": e.name, "required_action": e.required_action} for e in records}
+    before = conn.execute(select(kev.c.cve)).scalars().all()
+    conn.execute(delete(kev))
+    for part in chunks(list(rows.values())):
+        conn.execute(insert(kev), list(part))
+    return WriteStats(records=len(rows), written=len(rows),
+                      removed=len(set(before) - set(rows)))
+
+
+def write_epss(conn: Connection, records: Iterable[EpssScore]) -> WriteStats:
+    """Upsert EPSS scores (per-year files each hold a part of the catalogue)."""
+    rows = {s.cve: {"cve": s.cve, "score": s.score, "percentile": s.percentile,
+                    "date": s.date} for s in records}
+    upsert(conn, epss, list(rows.values()), ("cve",))
+    return WriteStats(records=len(rows), written=len(rows))

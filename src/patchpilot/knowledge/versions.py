@@ -1,0 +1,525 @@
+"""Version ordering per ecosystem, for the matcher.
+
+Every version string is turned into a :class:`VersionKey` once (cached) and keys are then
+compared as plain tuples, so the matcher can afford thousands of comparisons per host.
+
+* ``dpkg``, ``rpm`` and ``apk`` keys come from pure-Python transcriptions of each
+  package manager's own comparison (dpkg ``verrevcmp``, rpm ``rpmvercmp``, apk-tools
+  ``version.c``) encoded as tuples.  ``univers`` implements the same algorithms but
+  compares in Python on every ``<`` (≈3 µs each) and rejects some real strings; the tests
+  check that our keys agree with ``univers`` on every real string it accepts.
+* The language ecosystems use ``univers`` (PEP 440, semver, Go, Maven, NuGet, RubyGems,
+  Composer); what it rejects falls back to the ecosystem's lenient rule (pip's legacy
+  ordering for PyPI, a natural segment ordering elsewhere) in a lower *tier*, so a
+  readable-but-odd version never crashes a scan.
+
+Anything no rule can read raises :class:`patchpilot.errors.VersionError`.
+OSV range semantics: https://ossf.github.io/osv-schema/#affectedranges-field
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from packaging import version as packaging_version
+from univers import versions as uv
+from univers.nuget import InvalidNuGetVersion
+
+from patchpilot.errors import VersionError
+from patchpilot.knowledge.ecosystems import scheme_of
+from patchpilot.models import AffectedRange
+
+__all__ = ["VersionKey", "compare", "is_affected", "version_key"]
+
+
+class VersionKey(NamedTuple):
+    """A comparable form of one version string, totally ordered within one scheme.
+
+    ``tier`` separates readings of different strictness: a PEP 440 version (tier 1) sorts
+    after every legacy one (tier 0), as pip did.  ``payload`` is compared only against
+    payloads of the same tier.  Being a tuple, comparison runs at C speed.
+    """
+
+    tier: int
+    payload: Any
+
+
+STRICT = 1  # read by the ecosystem's own (strict) rules
+LENIENT = 0  # read only by the lenient fallback; sorts before every strict version
+
+# --------------------------------------------------------------------------------------
+# dpkg: verrevcmp, https://git.dpkg.org/cgit/dpkg/dpkg.git/tree/lib/dpkg/version.c
+# --------------------------------------------------------------------------------------
+
+_DIGIT_RUNS = re.compile(r"(\d+)")
+
+
+def _dpkg_weight(c: str) -> int:
+    # dpkg order(): '~' before everything (even end of string, weight 0), then letters,
+    # then every other character.
+    if c == "~":
+        return -1
+    if c.isascii() and c.isalpha():
+        return ord(c)
+    return ord(c) + 256
+
+
+def _dpkg_part(s: str) -> tuple[int, ...]:
+    """Encode an upstream version or revision so tuple order equals ``verrevcmp``.
+
+    The string is a sequence of (non-digit run, digit run) pairs.  Each pair becomes the
+    weights of its non-digit characters, a 0 terminator (dpkg's weight for end-of-run),
+    then the digit run's value.  A final 0 stands for the empty pair dpkg compares against
+    when one string is longer, so ``1.0~`` < ``1.0`` < ``1.0.1`` come out right.
+    """
+    out: list[int] = []
+    pieces = _DIGIT_RUNS.split(s)  # alternating: non-digits, digits, non-digits, ...
+    for i in range(0, len(pieces), 2):
+        nondigit = pieces[i]
+        digits = pieces[i + 1] if i + 1 < len(pieces) else ""
+        if not nondigit and not digits and i:
+            continue
+        out.extend(_dpkg_weight(c) for c in nondigit)
+        out.append(0)
+        out.append(int(digits) if digits else 0)
+    out.append(0)
+    return tuple(out)
+
+
+def _dpkg_key(v: str) -> tuple[Any, ...]:
+    s = v.strip()
+    if not s or any(c.isspace() for c in s):
+        raise ValueError("empty or contains spaces")
+    epoch = 0
+    if ":" in s:
+        head, _, s = s.partition(":")
+        if not head.isdigit():
+            raise ValueError("epoch is not a number")
+        epoch = int(head)
+    upstream, sep, revision = s.rpartition("-")
+    if not sep:
+        upstream, revision = s, ""
+    if not upstream:
+        raise ValueError("empty upstream version")
+    return (epoch, _dpkg_part(upstream), _dpkg_part(revision))
+
+
+# --------------------------------------------------------------------------------------
+# rpm: rpmvercmp, https://github.com/rpm-software-management/rpm/blob/master/rpmio/rpmvercmp.c
+# --------------------------------------------------------------------------------------
+
+# Token ranks at one position: '~' < end of string < '^' < alpha segment < numeric segment.
+_RPM_TILDE, _RPM_END, _RPM_CARET, _RPM_ALPHA, _RPM_NUM = range(5)
+_RPM_TOKENS = re.compile(r"([0-9]+)|([A-Za-z]+)|(~)|(\^)")
+
+
+def _rpm_part(s: str) -> tuple[tuple[Any, ...], ...]:
+    """Encode a version or release so tuple order equals ``rpmvercmp``.
+
+    Characters other than ASCII letters, digits, ``~`` and ``^`` only separate segments
+    (rpm skips them), so ``1.0`` == ``1_0``.  The end marker makes a longer string newer
+    unless it continues with ``~`` (pre-release).
+    """
+    out: list[tuple[Any, ...]] = []
+    for num, alpha, tilde, _caret in _RPM_TOKENS.findall(s):
+        if num:
+            out.append((_RPM_NUM, int(num)))
+        elif alpha:
+            out.append((_RPM_ALPHA, alpha))
+        elif tilde:
+            out.append((_RPM_TILDE,))
+        else:
+            out.append((_RPM_CARET,))
+    out.append((_RPM_END,))
+    return tuple(out)
+
+
+def _rpm_key(v: str) -> tuple[Any, ...]:
+    s = v.strip()
+    if not s or any(c.isspace() for c in s):
+        raise ValueError("empty or contains spaces")
+    # rpm parseEVR: epoch is the leading digits before ':', release follows the last '-'.
+    epoch = 0
+    head, colon, rest = s.partition(":")
+    if colon:
+        if head and not head.isdigit():
+            raise ValueError("epoch is not a number")
+        epoch = int(head or 0)
+        s = rest
+    version, dash, release = s.rpartition("-")
+    if not dash:
+        version, release = s, ""
+    if not version:
+        raise ValueError("empty version")
+    return (epoch, _rpm_part(version), _rpm_part(release))
+
+
+# --------------------------------------------------------------------------------------
+# apk: apk-tools src/version.c (apk_version_compare_blob)
+# --------------------------------------------------------------------------------------
+
+_T_INVALID, _T_DIGIT_OR_ZERO, _T_DIGIT, _T_LETTER, _T_SUFFIX, _T_SUFFIX_NO, _T_REV_NO, _T_END = (
+    range(-1, 7))
+_APK_PRE = ("alpha", "beta", "pre", "rc")
+_APK_POST = ("cvs", "svn", "git", "hg", "p")
+_APK_PRE_RANK = -100  # a pre-release suffix makes the version older than anything else
+
+
+def _apk_next_type(t: int, s: str, i: int) -> tuple[int, int]:
+    """apk-tools ``next_token``: the type of the token starting at ``s[i]``, and its start."""
+    if i >= len(s):
+        return _T_END, i
+    c = s[i]
+    if t in (_T_DIGIT, _T_DIGIT_OR_ZERO) and "a" <= c <= "z":
+        n = _T_LETTER
+    elif t == _T_LETTER and c.isdigit():
+        n = _T_DIGIT
+    elif t == _T_SUFFIX and c.isdigit():
+        n = _T_SUFFIX_NO
+    else:
+        n = _T_INVALID
+        if c == ".":
+            n = _T_DIGIT_OR_ZERO
+        elif c == "_":
+            n = _T_SUFFIX
+        elif c == "-" and s[i + 1:i + 2] == "r":
+            n = _T_REV_NO
+            i += 1
+        i += 1
+    if n < t and not (
+        (n == _T_DIGIT_OR_ZERO and t == _T_DIGIT)
+        or (n == _T_SUFFIX and t == _T_SUFFIX_NO)
+        or (n == _T_DIGIT and t == _T_LETTER)
+    ):
+        n = _T_INVALID
+    return n, i
+
+
+def _apk_key(v: str) -> tuple[Any, ...]:
+    """Encode an apk version so tuple order equals ``apk_version_compare``.
+
+    apk compares token values, then the *type* of the next token, where a later type
+    (end of string, revision) means an older version, except that a pre-release suffix
+    (``_rc``) is older than anything.  The key is ``(v0, rank1, v1, rank2, ...)``.
+    Where apk would stop at an invalid character we keep ordering the rest by the natural
+    rule, so odd strings still have a total order.
+    """
+    s = v.strip()
+    if not s or any(c.isspace() for c in s):
+        raise ValueError("empty or contains spaces")
+    out: list[Any] = []
+    t, i = _T_DIGIT, 0
+    while True:
+        # get_token: read the value of a token of type t at s[i].
+        j = i
+        forced = _T_INVALID
+        if t == _T_DIGIT_OR_ZERO and s[j:j + 1] == "0":
+            while j < len(s) and s[j] == "0":
+                j += 1
+            value, forced = i - j, _T_DIGIT  # leading zeros: "1.01" < "1.1"
+        elif t in (_T_DIGIT_OR_ZERO, _T_DIGIT, _T_SUFFIX_NO, _T_REV_NO):
+            while j < len(s) and s[j].isdigit():
+                j += 1
+            value = int(s[i:j]) if j > i else 0
+        elif t == _T_LETTER:
+            value, j = ord(s[i]), i + 1
+        else:  # _T_SUFFIX
+            for n, name in enumerate(_APK_PRE):
+                if s.startswith(name, i):
+                    value, j = n - len(_APK_PRE), i + len(name)
+                    break
+            else:
+                for n, name in enumerate(_APK_POST):
+                    if s.startswith(name, i):
+                        value, j = n, i + len(name)
+                        break
+                else:
+                    value, j = None, i
+            if value is None:
+                # apk reads an unknown suffix as -1, i.e. a pre-release; give it a rank of
+                # its own just below the known ones and order the rest naturally.
+                out[-1] = _APK_PRE_RANK - 1
+                out.append(_natural(s[i:]))
+                return tuple(out)
+        out.append(value)
+        if j >= len(s):
+            out.append(-_T_END)
+            return tuple(out)
+        if forced != _T_INVALID:
+            t, i = forced, j
+        else:
+            t, i = _apk_next_type(t, s, j)
+        if t == _T_INVALID:
+            out.append(_apk_invalid_rank())
+            out.append(_natural(s[j:]))
+            return tuple(out)
+        if t == _T_END:
+            out.append(-_T_END)
+            return tuple(out)
+        if t == _T_SUFFIX:
+            pre = any(s.startswith(name, i) for name in _APK_PRE)
+            out.append(_APK_PRE_RANK if pre else -_T_SUFFIX)
+        else:
+            out.append(-t)
+
+
+def _apk_invalid_rank() -> int:
+    # apk's TOKEN_INVALID (-1) is the lowest type, hence the highest rank (newest).  No
+    # other token has this rank, so the natural tuple after it only meets its own kind.
+    return -_T_INVALID
+
+
+# --------------------------------------------------------------------------------------
+# Natural segment order (generic fallback) and pip's legacy order
+# --------------------------------------------------------------------------------------
+
+_NATURAL = re.compile(r"[0-9]+|[A-Za-z]+")
+
+
+def _natural(s: str) -> tuple[tuple[Any, ...], ...]:
+    """Split into numeric and alphabetic runs; everything else only separates.
+
+    Numbers compare by value and after words (``1.0-beta`` < ``1.0`` < ``1.0.1``), words
+    compare case-insensitively, trailing zero segments are ignored (``1.0`` == ``1``).
+    """
+    out: list[tuple[Any, ...]] = [
+        (2, int(r)) if r.isdigit() else (0, r.lower()) for r in _NATURAL.findall(s)
+    ]
+    while out and out[-1] == (2, 0):
+        out.pop()
+    out.append((1,))
+    return tuple(out)
+
+
+_LEGACY_PARTS = re.compile(r"(\d+|[a-z]+|\.|-)")
+_LEGACY_MAP = {"pre": "c", "preview": "c", "-": "final-", "rc": "c", "dev": "@"}
+
+
+def _legacy_pep440(s: str) -> tuple[str, ...]:
+    """``packaging`` 21's ``LegacyVersion`` key (setuptools' old parse_version)."""
+    parts: list[str] = []
+    pieces = []
+    for part in _LEGACY_PARTS.split(s.lower()):
+        part = _LEGACY_MAP.get(part, part)
+        if not part or part == ".":
+            continue
+        pieces.append(part.zfill(8) if part[:1].isdigit() else "*" + part)
+    pieces.append("*final")
+    for part in pieces:
+        if part.startswith("*"):
+            if part < "*final":
+                while parts and parts[-1] == "*final-":
+                    parts.pop()
+            while parts and parts[-1] == "00000000":
+                parts.pop()
+        parts.append(part)
+    return tuple(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Per-scheme readers
+# --------------------------------------------------------------------------------------
+
+_GO_STDLIB = re.compile(r"^go(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:(beta|rc)(\d+))?$")
+
+
+def _strip_prefix(s: str) -> str:
+    # npm accepts "v1.2.3" and "=1.2.3"; univers strips only v.
+    return s.strip().lstrip("=vV").strip()
+
+
+def _go_normalize(s: str) -> str:
+    """Go stdlib tags (``go1.21.3``, ``go1.21rc2``) as the semver the Go vulndb uses."""
+    m = _GO_STDLIB.match(s.strip())
+    if not m:
+        return s.strip()
+    major, minor, patch, pre, pre_n = m.groups()
+    out = f"{major}.{minor or 0}.{patch or 0}"
+    return f"{out}-{pre}.{pre_n}" if pre else out
+
+
+_UNIVERS_ERRORS = (ValueError, TypeError, AttributeError, IndexError, KeyError,
+                   InvalidNuGetVersion)
+
+
+def _univers_reader(
+    cls: type[uv.Version], prepare: Callable[[str], str] = _strip_prefix
+) -> Callable[[str], VersionKey]:
+    """A reader trying ``univers`` first, then the natural order in the lenient tier."""
+
+    def read(v: str) -> VersionKey:
+        s = prepare(v)
+        try:
+            value = cls(s).value
+        except _UNIVERS_ERRORS:
+            # univers raises InvalidVersion (a ValueError), nuget's own InvalidNuGetVersion,
+            # or whatever the underlying parser trips on; fall through to the lenient rule.
+            value = None
+        if value is not None:  # NugetVersion("") "parses" to None
+            return VersionKey(STRICT, value)
+        if not _NATURAL.search(s):
+            raise ValueError("no numeric or alphabetic segment")
+        return VersionKey(LENIENT, _natural(s))
+
+    return read
+
+
+def _read_pep440(v: str) -> VersionKey:
+    s = v.strip()
+    try:
+        return VersionKey(STRICT, packaging_version.Version(s))
+    except packaging_version.InvalidVersion:
+        pass
+    if not s:
+        raise ValueError("empty")
+    return VersionKey(LENIENT, _legacy_pep440(s))
+
+
+def _semver_precedence(sv: Any) -> tuple[Any, ...]:
+    """SemVer 2.0 precedence (section 11) as a plain, hashable tuple.
+
+    A release sorts after its pre-releases; numeric identifiers compare by value and
+    before alphanumeric ones.  Build metadata is ignored, as npm and Go's semver.Compare
+    do (so ``v2.0.0+incompatible`` == ``v2.0.0``).
+    """
+    if not sv.prerelease:
+        pre: tuple[Any, ...] = (1,)
+    else:
+        pre = (0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in sv.prerelease))
+    return (sv.major, sv.minor, sv.patch, pre)
+
+
+def _read_semver_like(cls: type[uv.Version]) -> Callable[[str], VersionKey]:
+    read = _univers_reader(cls)
+
+    def read_semver(v: str) -> VersionKey:
+        key = read(v)
+        if key.tier == STRICT:
+            key = VersionKey(STRICT, _semver_precedence(key.payload))
+        return key
+
+    return read_semver
+
+
+_MAVEN_RELEASE = re.compile(r"[.-]release$", re.IGNORECASE)
+
+
+def _maven_normalize(s: str) -> str:
+    # Maven 3.9 reads the "release" qualifier as an alias of "" (MNG-7559, like "ga" and
+    # "final"), so 5.3.20.RELEASE == 5.3.20; univers's alias table predates that.
+    return _MAVEN_RELEASE.sub("", s.strip())
+
+
+def _go_reader() -> Callable[[str], VersionKey]:
+    inner = _read_semver_like(uv.GolangVersion)
+    return lambda v: inner(_go_normalize(v))
+
+
+def _own(fn: Callable[[str], tuple[Any, ...]]) -> Callable[[str], VersionKey]:
+    return lambda v: VersionKey(STRICT, fn(v))
+
+
+def _read_generic(v: str) -> VersionKey:
+    if not _NATURAL.search(v):
+        raise ValueError("no numeric or alphabetic segment")
+    return VersionKey(STRICT, _natural(v))
+
+
+_READERS: dict[str, Callable[[str], VersionKey]] = {
+    "dpkg": _own(_dpkg_key),
+    "rpm": _own(_rpm_key),
+    "apk": _own(_apk_key),
+    "pep440": _read_pep440,
+    "semver": _read_semver_like(uv.SemverVersion),
+    "go": _go_reader(),
+    "composer": _read_semver_like(uv.ComposerVersion),
+    "maven": _univers_reader(uv.MavenVersion, _maven_normalize),
+    "nuget": _univers_reader(uv.NugetVersion),
+    "gem": _univers_reader(uv.RubygemsVersion, str.strip),
+    "generic": _read_generic,
+}
+
+
+@lru_cache(maxsize=262_144)
+def _key(scheme: str, version: str) -> VersionKey:
+    reader = _READERS.get(scheme, _read_generic)
+    try:
+        return reader(version)
+    except VersionError:
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+        # Raised as a plain ValueError; version_key re-raises with the ecosystem's name.
+        raise ValueError(str(exc) or type(exc).__name__) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+
+
+def version_key(ecosystem: str, version: str) -> VersionKey:
+    """The comparable key of ``version`` under ``ecosystem``'s version scheme (cached).
+
+    Raises :class:`VersionError` when even the lenient rules cannot read the string.
+    """
+    if not isinstance(version, str):
+        raise VersionError(ecosystem, repr(version), "not a string")
+    try:
+        return _key(scheme_of(ecosystem), version)
+    except ValueError as exc:
+        raise VersionError(ecosystem, version, str(exc)) from None
+
+
+def compare(ecosystem: str, a: str, b: str) -> int:
+    """-1, 0 or 1 as version ``a`` is older than, equal to or newer than ``b``."""
+    ka, kb = version_key(ecosystem, a), version_key(ecosystem, b)
+    return (ka > kb) - (ka < kb)
+
+
+def _bound(ecosystem: str, version: str | None) -> VersionKey | None:
+    # An unreadable bound must not crash a scan nor widen a range: the caller skips it.
+    if version is None:
+        return None
+    try:
+        return version_key(ecosystem, version)
+    except VersionError:
+        return None
+
+
+def is_affected(
+    ecosystem: str,
+    version: str,
+    ranges: Sequence[AffectedRange],
+    versions: Sequence[str] = (),
+) -> bool:
+    """Whether an installed ``version`` is affected, by OSV semantics.
+
+    Affected when it equals a listed version, or lies in a range: ``introduced <= v <
+    fixed`` or ``introduced <= v <= last_affected``; ``introduced`` of None or ``"0"``
+    is the beginning, and a range with neither bound is open ended.  A range whose bound
+    cannot be read is skipped.  Raises :class:`VersionError` if ``version`` is unreadable.
+    """
+    key = version_key(ecosystem, version)
+    for listed in versions:
+        if listed == version or _bound(ecosystem, listed) == key:
+            return True
+    for r in ranges:
+        if r.introduced not in (None, "0"):
+            low = _bound(ecosystem, r.introduced)
+            if low is None or key < low:
+                continue
+        if r.fixed is not None:
+            fixed = _bound(ecosystem, r.fixed)
+            if fixed is not None and key < fixed:
+                return True
+            continue
+        if r.last_affected is not None:
+            last = _bound(ecosystem, r.last_affected)
+            if last is not None and key <= last:
+                return True
+            continue
+        return True  # open ended: no fix yet
+    return False

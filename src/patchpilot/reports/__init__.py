@@ -1,0 +1,1 @@
+"""Report builders (scan output formats now; HTML, PDF, XLSX reports later)."""

@@ -1,0 +1,34 @@
+"""``--format csv``: one row per finding with the eight report fields and the evidence."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from patchpilot.findings.scan import ScanResult
+
+COLUMNS = ("vuln_id", "cve", "aliases", "name", "severity", "cvss_version", "cvss_score",
+           "cvss_vector", "ecosystem", "package", "installed_version", "affected_range",
+           "fix_state", "fixed_version", "upgrade_command", "known_exploited",
+           "kev_due_date", "epss_score", "epss_percentile", "exploit_references",
+           "workaround", "advisory_id", "source", "summary")
+
+
+def render(result: ScanResult) -> str:
+    """CSV text with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for f in result.findings:
+        writer.writerow((
+            f.vuln_id, f.cve or "", " ".join(f.aliases), f.name, f.severity,
+            f.cvss.version if f.cvss else "", f.cvss.score if f.cvss else "",
+            f.cvss.vector if f.cvss else "", f.ecosystem, f.package,
+            f.evidence.installed_version, f.evidence.affected_range, f.fix.state,
+            f.fix.fixed_version or "", f.fix.command or "",
+            "yes" if f.exploit.known_exploited else "no", f.exploit.kev_due_date or "",
+            "" if f.exploit.epss_score is None else f.exploit.epss_score,
+            "" if f.exploit.epss_percentile is None else f.exploit.epss_percentile,
+            " ".join(r.url for r in f.exploit.references), f.workaround,
+            f.evidence.advisory_id, f.evidence.source, f.summary))
+    return out.getvalue()

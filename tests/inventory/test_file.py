@@ -1,0 +1,138 @@
+"""read_inventory_file: every kind of file told apart by content, releases guessed or asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from patchpilot.errors import InventoryFormatError
+from patchpilot.inventory.model import Collector, Inventory
+from patchpilot.inventory.transports.file import (
+    UNKNOWN_CONTENT,
+    guess_debian_release,
+    kind_of,
+    parse_distro,
+    read_inventory_file,
+)
+from patchpilot.models import Package
+
+
+def test_debian12_status_guesses_release(inventories: Path) -> None:
+    inventory = read_inventory_file(inventories / "debian12-dpkg-status", hostname="web1")
+    assert inventory.collector == Collector(name="file")
+    assert inventory.asset.hostname == "web1"
+    packages = inventory.to_packages()
+    assert len(packages) == 710
+    assert {p.ecosystem for p in packages} == {"Debian:12"}
+
+
+def test_status_d_without_base_files_guesses_from_markers(inventories: Path) -> None:
+    path = inventories / "dpkg-status" / \
+        "syft__debian__var__lib__dpkg__status.d__coreutils-relationships"
+    packages = read_inventory_file(path).to_packages()
+    assert len(packages) == 9  # libc6 2.36-9+deb12u1 is the only marker
+    assert packages[0].ecosystem == "Debian:12"
+
+
+def test_ubuntu_status_needs_distro(inventories: Path) -> None:
+    path = inventories / "dpkg-status" / "syft__debian__var__lib__dpkg__status.d__deinstall"
+    with pytest.raises(InventoryFormatError) as raised:
+        read_inventory_file(path)
+    assert raised.value.path == str(path)
+    assert raised.value.detail == ("dpkg status: cannot tell the distribution release from the "
+                                   "packages; pass --distro debian:12 (or ubuntu:22.04)")
+    (kernel,) = read_inventory_file(path, "ubuntu:24.04").to_packages()
+    assert (kernel.ecosystem, kernel.name) == ("Ubuntu:24.04", "linux-image-6.14.0-1012-aws")
+
+
+def test_apk_file_with_distro(inventories: Path) -> None:
+    path = inventories / "apk-installed" / "syft__alpine__multiple-2__lib__apk__db__installed"
+    with pytest.raises(InventoryFormatError, match="pass --distro alpine:3.18"):
+        read_inventory_file(path)
+    packages = read_inventory_file(path, "alpine:3.16.2").to_packages()
+    assert len(packages) == 14 and packages[0].ecosystem == "Alpine:3.16"
+
+
+def test_rpm_dump(tmp_path: Path) -> None:
+    path = tmp_path / "rpm-qa.txt"
+    path.write_text("bash\t0\t5.1.8\t6.el9_1\tx86_64\tbash-5.1.8-6.el9_1.src.rpm\n"
+                    "gpg-pubkey\t0\t3abb34f8\t5ffd890e\t(none)\t(none)\n")
+    with pytest.raises(InventoryFormatError, match="pass --distro almalinux:9"):
+        read_inventory_file(path)
+    (bash,) = read_inventory_file(path, "rocky:9.3").to_packages()
+    assert (bash.ecosystem, bash.version) == ("Rocky Linux:9", "5.1.8-6.el9_1")
+
+
+def test_inventory_json_file(tmp_path: Path) -> None:
+    inventory = Inventory.from_packages(
+        [Package(ecosystem="PyPI", name="pydantic", version="2.14.4")],
+        collector=Collector(name="local"))
+    path = tmp_path / "inventory.json"
+    path.write_bytes(inventory.to_json())
+    assert read_inventory_file(path) == inventory
+    path.write_text('{"schema": 1, "collector": {"name": "x"}, "packages": [{}]}')
+    with pytest.raises(InventoryFormatError) as raised:
+        read_inventory_file(path)
+    assert (raised.value.path, raised.value.detail) == (
+        str(path), "packages[0].ecosystem: Field required (and 2 more errors)")
+
+
+@pytest.mark.parametrize(("content", "detail"), [
+    (b"", "empty file"),
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00", f"binary data, {UNKNOWN_CONTENT}"),
+    (b"name,version\nbash,5.2\n", UNKNOWN_CONTENT),
+])
+def test_unknown_content(tmp_path: Path, content: bytes, detail: str) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    with pytest.raises(InventoryFormatError) as raised:
+        read_inventory_file(path)
+    assert (raised.value.path, raised.value.detail) == (str(path), detail)
+
+
+def test_truncated_status_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "status"
+    path.write_text("Package: a\nStatus: install ok installed\nVersion: 1+deb12u1\n\n"
+                    "Package: b\nStatus: install ok installed\n")
+    with pytest.raises(InventoryFormatError) as raised:
+        read_inventory_file(path)
+    assert str(raised.value) == f"{path}:5: installed package stanza without Version"
+
+
+def test_kind_of() -> None:
+    assert kind_of('  {"schema": 1}') == "json"
+    assert kind_of("Package: a\nVersion: 1\n") == "dpkg"
+    assert kind_of("C:Q1x=\nP:zlib\nV:1.3-r0\n") == "apk"
+    assert kind_of("\nbash\t0\t5.1\t1.el9\tx86_64\tbash.src.rpm\n") == "rpm"
+    assert kind_of("hello\n") is None
+
+
+def _deb(name: str, version: str) -> Package:
+    return Package(ecosystem="Debian", name=name, version=version)
+
+
+def test_guess_debian_release() -> None:
+    assert guess_debian_release([_deb("base-files", "12.4+deb12u5")]) == "Debian:12"
+    assert guess_debian_release([_deb("base-files", "11.1+deb11u9"),
+                                 _deb("libc6", "2.36-9+deb12u1")]) == "Debian:11"
+    assert guess_debian_release([_deb("libc6", "2.31-13+deb11u8"),
+                                 _deb("openssl", "3.0.11-1~deb12u2"),
+                                 _deb("libssl3", "3.0.11-1~deb12u2")]) == "Debian:12"
+    assert guess_debian_release([_deb("base-files", "12ubuntu4.6")]) is None
+    assert guess_debian_release([_deb("bash", "5.1-6ubuntu1.1")]) is None
+    assert guess_debian_release([_deb("bash", "5.2.15-2+b8")]) is None
+
+
+def test_parse_distro() -> None:
+    assert parse_distro("debian:12") == "Debian:12"
+    assert parse_distro("Debian:12") == "Debian:12"
+    assert parse_distro("debian:bookworm") == "Debian:12"
+    assert parse_distro("ubuntu:22.04") == "Ubuntu:22.04"
+    assert parse_distro("almalinux:9.3") == "AlmaLinux:9"
+    assert parse_distro("Rocky Linux:9") == "Rocky Linux:9"
+    assert parse_distro("alpine:v3.18") == "Alpine:3.18"
+    with pytest.raises(InventoryFormatError, match="unknown distribution 'windows:11'"):
+        parse_distro("windows:11")
+    with pytest.raises(InventoryFormatError, match="names no release"):
+        parse_distro("debian")
