@@ -30,3 +30,36 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
         set_={c.name: stmt.excluded[c.name] for c in table.c if c.name not in keys})
     for start in range(0, len(rows), CHUNK):
         conn.execute(stmt, list(rows[start:start + CHUNK]))
+
+
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]]) -> None:
+    """INSERT many rows given as tuples, straight through the driver's executemany.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert for
+    narrow rows; feed loads insert hundreds of thousands, so they bypass it.  Values must
+    already be of the column's Python type (str, int, float, bool or None).
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), CHUNK * 4):
+            cursor.executemany(sql, rows[start:start + CHUNK * 4])
+    finally:
+        cursor.close()
+
+
+def lock_for_writing(conn: Connection, table: Table) -> None:
+    """Serialise writers of ``table`` for the rest of the transaction.
+
+    Feed loads allocate primary keys themselves (``max(pk) + 1 …``) so that bulk inserts
+    need no RETURNING; two loads at once must not take the same keys.  SQLite already
+    allows one writer at a time once the transaction has written; PostgreSQL needs a
+    table lock that still lets readers (the matcher) through.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.db.dialect import upsert
+from patchpilot.db.dialect import bulk_insert, lock_for_writing, upsert
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -66,38 +66,55 @@ def advisory_record(adv: Advisory) -> dict[str, Any]:
     }
 
 
-def _affected_rows(adv: Advisory) -> list[dict[str, Any]]:
+_AFFECTED_COLUMNS = ("advisory_pk", "ecosystem", "name", "status", "ranges", "versions",
+                     "fixed", "severity")
+_ADVISORY_COLUMNS = ("pk", "id", "feed", "source", "priority", "modified", "digest", "record")
+
+
+def _affected_rows(adv: Advisory) -> list[tuple[Any, ...]]:
+    """(ecosystem, name, status, ranges, versions, fixed, severity) per affected package."""
     rows = []
+    dumps = orjson.dumps
     for pkg in adv.affected:
         ranges = [[r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
         fixes = [r.fixed for r in pkg.ranges if r.fixed]
-        rows.append({
-            "ecosystem": pkg.ecosystem, "name": pkg.name, "status": str(pkg.status),
-            "ranges": orjson.dumps(ranges).decode(),
-            "versions": orjson.dumps(list(pkg.versions)).decode() if pkg.versions else None,
-            "fixed": fixes[-1] if fixes else None, "severity": pkg.severity,
-        })
+        rows.append((pkg.ecosystem, pkg.name, str(pkg.status), dumps(ranges).decode(),
+                     dumps(list(pkg.versions)).decode() if pkg.versions else None,
+                     fixes[-1] if fixes else None, pkg.severity))
     return rows
 
 
 @dataclass(slots=True)
-class _Prepared:
-    row: dict[str, Any]
-    affected: list[dict[str, Any]]
+class PreparedAdvisory:
+    """An advisory turned into rows, ready to write (picklable: built in worker processes)."""
+
+    id: str
+    modified: str | None
+    digest: str
+    record: str
+    affected: list[tuple[Any, ...]]
     vuln_ids: tuple[str, ...]
     aliases: tuple[str, ...]
 
 
-def _prepare(adv: Advisory, feed: str, source: str, priority: int) -> _Prepared:
+def prepare_advisories(records: Iterable[Advisory]) -> tuple[list[PreparedAdvisory], int]:
+    """Rows for every advisory that is not withdrawn (the last record of an id wins), and
+    how many records there were."""
+    out: dict[str, PreparedAdvisory | None] = {}
+    count = 0
+    for adv in records:
+        count += 1
+        out[adv.id] = None if adv.withdrawn else _prepare(adv)
+    return [p for p in out.values() if p is not None], count
+
+
+def _prepare(adv: Advisory) -> PreparedAdvisory:
     record = orjson.dumps(advisory_record(adv))
     rows = _affected_rows(adv)
     digest = hashlib.blake2b(record + orjson.dumps(rows), digest_size=16).hexdigest()
-    vuln_ids = adv.vuln_ids()
     aliases = tuple(dict.fromkeys(a for a in (adv.id, *adv.aliases) if a))
-    return _Prepared(
-        row={"id": adv.id, "feed": feed, "source": source, "priority": priority,
-             "modified": adv.modified, "digest": digest, "record": record.decode()},
-        affected=rows, vuln_ids=vuln_ids, aliases=aliases)
+    return PreparedAdvisory(adv.id, adv.modified, digest, record.decode(), rows, adv.vuln_ids(),
+                     aliases)
 
 
 def _delete_advisories(conn: Connection, pks: list[int]) -> None:
@@ -108,45 +125,36 @@ def _delete_advisories(conn: Connection, pks: list[int]) -> None:
 
 
 def write_advisories(conn: Connection, feed: str, source: str, priority: int,
-                     records: Iterable[Advisory]) -> WriteStats:
-    """Make the source's advisories in the database equal ``records`` (inside ``conn``'s
+                     prepared: Iterable[PreparedAdvisory]) -> WriteStats:
+    """Make the source's advisories in the database equal ``prepared`` (inside ``conn``'s
     transaction), touching only those that changed."""
     stats = WriteStats()
-    incoming: dict[str, _Prepared] = {}
-    withdrawn: set[str] = set()
-    for adv in records:
-        stats.records += 1
-        if adv.withdrawn:
-            withdrawn.add(adv.id)
-            incoming.pop(adv.id, None)
-            continue
-        incoming[adv.id] = _prepare(adv, feed, source, priority)
+    incoming: dict[str, PreparedAdvisory] = {p.id: p for p in prepared}
+    stats.records = len(incoming)
+    lock_for_writing(conn, advisories)
     existing = {row.id: (row.pk, row.digest) for row in conn.execute(
         select(advisories.c.id, advisories.c.pk, advisories.c.digest)
         .where(advisories.c.source == source))}
     stale = [pk for adv_id, (pk, digest) in existing.items()
-             if adv_id not in incoming or incoming[adv_id].row["digest"] != digest]
+             if adv_id not in incoming or incoming[adv_id].digest != digest]
     fresh = [p for adv_id, p in incoming.items()
-             if adv_id not in existing or existing[adv_id][1] != p.row["digest"]]
+             if adv_id not in existing or existing[adv_id][1] != p.digest]
     stats.removed = sum(1 for adv_id in existing if adv_id not in incoming)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
     if not fresh:
         return stats
-    stmt = insert(advisories).returning(advisories.c.pk, sort_by_parameter_order=True)
-    child_rows: dict[Table, list[dict[str, Any]]] = {
-        affected: [], advisory_vulns: [], advisory_aliases: []}
-    for part in chunks(fresh):
-        pks = conn.execute(stmt, [p.row for p in part]).scalars().all()
-        for pk, p in zip(pks, part, strict=True):
-            child_rows[affected].extend({**row, "advisory_pk": pk} for row in p.affected)
-            child_rows[advisory_vulns].extend(
-                {"advisory_pk": pk, "vuln_id": v} for v in p.vuln_ids)
-            child_rows[advisory_aliases].extend(
-                {"advisory_pk": pk, "alias": a} for a in p.aliases)
-    for table, rows in child_rows.items():
-        for part in chunks(rows):
-            conn.execute(insert(table), list(part))
+    next_pk = (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
+    adv_rows, affected_rows, vuln_rows, alias_rows = [], [], [], []
+    for pk, p in enumerate(fresh, next_pk):
+        adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
+        affected_rows.extend((pk, *row) for row in p.affected)
+        vuln_rows.extend((pk, v) for v in p.vuln_ids)
+        alias_rows.extend((pk, a) for a in p.aliases)
+    bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)
+    bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
+    bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)
+    bulk_insert(conn, advisory_aliases, ("advisory_pk", "alias"), alias_rows)
     return stats
 
 

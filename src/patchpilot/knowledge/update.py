@@ -14,9 +14,11 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, select
@@ -80,14 +82,26 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def _group(root: Path, path: Path) -> str:
-    if root.is_file() or path.suffix == ".zip":
-        return path.name if root.is_file() else str(path.relative_to(root))
-    parts = path.relative_to(root).parent.parts
-    return "/".join(parts[:2]) or "."
+    """The part of ``path`` naming its source: the root's first-level folder, or a zip."""
+    if root.is_file():
+        return path.name
+    rel = path.relative_to(root)
+    if path.suffix == ".zip":
+        return str(rel)
+    return rel.parts[0] if len(rel.parts) > 1 else "."
+
+
+# A root with more first-level folders than this is one dataset partitioned by name
+# (OSV's per-package folders), not a mirror of several feeds: it is one source.
+_MAX_GROUPS_PER_ROOT = 32
 
 
 def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Source]:
-    """Every source under ``roots``: each file goes to the first feed that claims it."""
+    """Every source under ``roots``: each file goes to the first feed that claims it.
+
+    A source is one feed's files under one first-level folder of a root (``osv/pypi``
+    and ``osv/go`` of ``--from osv`` are two sources), or one zip file.
+    """
     feeds = tuple(feeds)
     sources: dict[str, Source] = {}
     for root in roots:
@@ -95,38 +109,102 @@ def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Sourc
         if not root.exists():
             raise FeedError(root, "no such file or directory")
         label = root.name if root.is_dir() else root.parent.name
+        found: dict[tuple[str, str], list[Path]] = {}
         for path in _walk(root):
             with path.open("rb") as fh:
                 head = fh.read(HEAD_BYTES)
             for feed in feeds:
                 if feed.claims(path, head):
-                    key = f"{feed.name}:{label}/{_group(root, path)}".rstrip("/.")
-                    sources.setdefault(key, Source(key, feed)).files.append(path)
+                    found.setdefault((feed.name, _group(root, path)), []).append(path)
                     break
+        per_feed: dict[str, int] = {}
+        for feed_name, _ in found:
+            per_feed[feed_name] = per_feed.get(feed_name, 0) + 1
+        by_name = {f.name: f for f in feeds}
+        for (feed_name, group), paths in found.items():
+            if per_feed[feed_name] > _MAX_GROUPS_PER_ROOT and not group.endswith(".zip"):
+                group = "."
+            key = f"{feed_name}:{label}/{group}".removesuffix("/.")
+            sources.setdefault(key, Source(key, by_name[feed_name])).files.extend(paths)
     return sorted(sources.values(), key=lambda s: s.key)
 
 
-def _read_all(source: Source, progress: ProgressFn | None) -> list[Record]:
+def _read_files(feed: Feed, paths: list[Path]) -> list[Record]:
     records: list[Record] = []
-    for done, path in enumerate(source.files, 1):
+    for path in paths:
         try:
-            records.extend(source.feed.read(path))
+            records.extend(feed.read(path))
         except FeedError:
             raise
         except PatchPilotError as exc:
             raise FeedError(path, str(exc)) from exc
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise FeedError(path, f"{exc.__class__.__name__}: {exc}") from exc
-        if progress and (done % 200 == 0 or done == len(source.files)):
-            progress(source.key, done, len(source.files))
     return records
 
 
-def _write(conn, source: Source, records: list[Record]) -> store.WriteStats:  # type: ignore[no-untyped-def]
+def _prepare_files(feed_name: str, paths: list[Path]) -> tuple[list[Any], int]:
+    """Worker-process job: read advisory files and turn them into rows."""
+    from patchpilot.knowledge.feeds.registry import feed_named
+
+    return store.prepare_advisories(_read_files(feed_named(feed_name), paths))  # type: ignore[arg-type]
+
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_MIN_FILES = 400
+_BATCH = 250
+
+
+def _read_all(source: Source, progress: ProgressFn | None) -> list[Any]:
+    """Every record of the source (advisories already prepared as rows).
+
+    Advisory folders of thousands of files are read by a pool of worker processes (one
+    per core): parsing JSON and YAML is CPU-bound and dominates a load.
+    """
+    files, total = source.files, len(source.files)
+    if source.feed.kind is not RecordKind.ADVISORY:
+        records = []
+        for done, path in enumerate(files, 1):
+            records.extend(_read_files(source.feed, [path]))
+            if progress:
+                progress(source.key, done, total)
+        return records
+    workers = min(os.cpu_count() or 1, 8)
+    batches = [files[i:i + _BATCH] for i in range(0, total, _BATCH)]
+    prepared: list[Any] = []
+    if total < PARALLEL_MIN_FILES or workers < 2:
+        results: Iterable[tuple[list[Any], int]] = (
+            _prepare_files(source.feed.name, b) for b in batches)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
+        results = pool.map(_prepare_files, [source.feed.name] * len(batches), batches)
+    try:
+        done = 0
+        for batch, (rows, _count) in zip(batches, results, strict=True):
+            prepared.extend(rows)
+            done += len(batch)
+            if progress:
+                progress(source.key, done, total)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    # Later files win for an id seen twice, as in a sequential read.
+    return list({p.id: p for p in prepared}.values())
+
+
+def _fork_context():  # type: ignore[no-untyped-def]
+    import multiprocessing
+
+    # fork: workers inherit the imported modules, so a pool starts in milliseconds.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # type: ignore[no-untyped-def]
     feed = source.feed
     if feed.kind is RecordKind.ADVISORY:
-        return store.write_advisories(conn, feed.name, source.key, feed.priority,
-                                      records)  # type: ignore[arg-type]
+        return store.write_advisories(conn, feed.name, source.key, feed.priority, records)
     if feed.kind is RecordKind.CVE:
         return store.write_cve_records(conn, feed.name, source.key, records)  # type: ignore[arg-type]
     if feed.kind is RecordKind.KEV:

@@ -114,6 +114,9 @@ def test_truncated_files(tmp_path):
     with pytest.raises(FeedError, match=r"found 2 \(truncated\?\)") as err:
         list(FEED.read(path))
     assert err.value.line == 16
+    path.write_text(OFFICIAL_HEAD)  # cut right after the header
+    with pytest.raises(FeedError, match="no scores"):
+        list(FEED.read(path))
     gz = tmp_path / "epss_scores-current.csv.gz"
     data = gzip.compress(official_text(text.splitlines()).encode())
     gz.write_bytes(data[: len(data) // 2])

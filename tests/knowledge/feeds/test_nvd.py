@@ -178,6 +178,11 @@ def test_scores_computed_from_vector_and_bad_vectors_skipped(tmp_path):
     (NVD / "cve5-osvdev/cve5__CVE-2024-3094.json", False),
     (DATA / "kev/known_exploited_vulnerabilities.json", False),
     (DATA / "epss/CVE_2021_EPSS.csv", False),
+    # "cve" as a string or list, not an NVD item: CSAF VEX, GitLab reports, Node.js WG.
+    (DATA / "distro/trivy-db-testdata/redhat-csaf/vuln-list-redhat/csaf-vex/cve-2025-33333.json",
+     False),
+    (DATA / "reports/gitlab_dep_scan/gl-dependency-scanning-report-1-vuln_v15.json", False),
+    (DATA / "osv/npm-nodejs-security-wg/core/17.json", False),
 ])
 def test_claims(path, claimed):
     assert FEED.claims(path, head(path)) is claimed
@@ -298,6 +303,12 @@ def test_fetch_retries_then_reports_the_url(tmp_path, monkeypatch):
     with httpx.Client(transport=httpx.MockTransport(flaky)) as client:
         assert len(NvdFeed(sleep=sleeps.append).fetch(client, tmp_path, None)) == 1
     assert sleeps == [6.0]
+
+    html = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>busy</html>"))
+    with httpx.Client(transport=html) as client:
+        with pytest.raises(FeedDownloadError, match="not valid JSON"):
+            NvdFeed(sleep=lambda s: None).fetch(client, tmp_path / "x", None)
+    assert not (tmp_path / "x" / "nvd-1.json").exists()
 
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as client:
         with pytest.raises(FeedDownloadError,

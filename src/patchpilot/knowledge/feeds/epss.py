@@ -67,6 +67,7 @@ def parse_epss(text: str, path: Path | str) -> Iterator[EpssScore]:
     """Every score in the text of one EPSS file; ``path`` names it in errors."""
     day: str | None = None
     sep: str | None = None  # decided by the header or the first row
+    rows = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line:
             continue
@@ -102,7 +103,11 @@ def parse_epss(text: str, path: Path | str) -> Iterator[EpssScore]:
                                   "outside 0..1", line=number)
         if not cve.startswith("CVE-"):
             raise FeedError(path, f"cve {cve!r} is not a CVE id", line=number)
+        rows += 1
         yield EpssScore(VulnId(cve), score, percentile, day)
+    if rows == 0:
+        # Every published score file has rows; none means a failed or cut download.
+        raise FeedError(path, "no scores: the file is empty or was cut before its first row")
 
 
 class EpssFeed:

@@ -52,6 +52,8 @@ def _entry(row: Mapping[str, Any], where: str, path: Path | str,
             raise FeedError(path, f"{where}: {key} is not a string", line=line)
         return value
 
+    # The schema requires eight fields, but only cveID and dateAdded are needed to act on
+    # an entry: a blank descriptive field must not drop a known-exploited CVE.
     cve = text("cveID", required=True) or ""
     if not _CVE_ID.fullmatch(cve):
         raise FeedError(path, f"{where}: cveID {cve!r} is not a CVE id", line=line)
@@ -68,6 +70,7 @@ def _entry(row: Mapping[str, Any], where: str, path: Path | str,
         cve=VulnId(cve),
         date_added=added,
         due_date=due,
+        # "Unknown" means CISA has no evidence either way, not "no".
         ransomware=text("knownRansomwareCampaignUse") == "Known",
         vendor=text("vendorProject"),
         product=text("product"),
@@ -77,6 +80,7 @@ def _entry(row: Mapping[str, Any], where: str, path: Path | str,
 
 
 def _read_json(path: Path) -> Iterator[KevEntry]:
+    """Entries of the JSON catalogue (or of one entry saved on its own)."""
     doc = JsonObject(load_json(path), path, "")
     if "cveID" in doc.obj:
         # A single catalogue entry on its own (as some mirrors split the catalogue).
@@ -87,6 +91,7 @@ def _read_json(path: Path) -> Iterator[KevEntry]:
 
 
 def _read_csv(path: Path) -> Iterator[KevEntry]:
+    """Rows of the CSV catalogue; columns are found by header name, not position."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:

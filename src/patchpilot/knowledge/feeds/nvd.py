@@ -53,7 +53,10 @@ NVD_SOURCE = "nvd@nist.gov"
 # API 2.0 metric lists, newest CVSS version first.
 _METRIC_KEYS = ("cvssMetricV40", "cvssMetricV31", "cvssMetricV30", "cvssMetricV2")
 _CWE = re.compile(r"CWE-\d+")
-_CVE_ITEM = re.compile(rb'"cve"\s*:')
+# An item's "cve" is an object; CSAF, GitLab reports and Node.js advisories use "cve" for
+# a string or list of ids, and must not be taken for NVD pages.
+_CVE_ITEM = re.compile(rb'"cve"\s*:\s*\{')
+_CVE_ITEM_FIRST = re.compile(rb'\s*\{\s*"cve"\s*:\s*\{')
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -332,7 +335,7 @@ class NvdFeed:
             return True
         if b'"vulnerabilities"' in text and _CVE_ITEM.search(text):
             return True
-        return re.match(rb'\s*\{\s*"cve"\s*:', text) is not None
+        return _CVE_ITEM_FIRST.match(text) is not None
 
     def read(self, path: Path) -> Iterator[CveRecord]:
         """Every CVE record in one NVD JSON file."""
@@ -368,12 +371,16 @@ class NvdFeed:
                 if paths:
                     self._sleep(pause)
                 body = self._get(client, params, headers, pause)
-                page = JsonObject(load_json(self.api_url, body), self.api_url, "")
+                try:
+                    page = JsonObject(load_json(self.api_url, body), self.api_url, "")
+                    got = len(page.children("vulnerabilities", required=True))
+                except FeedError as exc:
+                    # A 200 answer that is not a page (an HTML error page, a cut body).
+                    raise FeedDownloadError(f"{self.api_url}: {exc.detail}") from exc
+                total = page.get("totalResults")
                 path = dest / f"nvd-{len(paths) + 1}.json"
                 path.write_bytes(body)
                 paths.append(path)
-                got = len(page.children("vulnerabilities"))
-                total = page.get("totalResults")
                 index += got
                 if got == 0 or not isinstance(total, int) or index >= total:
                     break
