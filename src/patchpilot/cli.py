@@ -81,7 +81,7 @@ def db_update(
     except KeyError as exc:
         _fail(exc)
         return
-    roots = from_ or ([settings.feeds_dir] if settings.feeds_dir else None)
+    roots = from_ or list(settings.feeds_dirs)
     try:
         engine = _engine()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

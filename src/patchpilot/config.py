@@ -3,7 +3,8 @@
 =========================== ===============================================================
 ``PATCHPILOT_HOME``          data directory (default ``~/.local/share/patchpilot``)
 ``PATCHPILOT_DATABASE_URL``  SQLAlchemy URL; default SQLite ``$PATCHPILOT_HOME/patchpilot.db``
-``PATCHPILOT_FEEDS_DIR``     read feeds from this folder instead of the official sources
+``PATCHPILOT_FEEDS_DIR``     read feeds from these folders (``:``-separated) instead of the
+                             official sources
 ``NVD_API_KEY``              optional NVD API key (higher rate limit)
 =========================== ===============================================================
 """
@@ -21,7 +22,7 @@ class Settings:
 
     home: Path
     database_url: str
-    feeds_dir: Path | None
+    feeds_dirs: tuple[Path, ...]  # empty: download from the official sources
 
     @property
     def cache_dir(self) -> Path:
@@ -43,6 +44,6 @@ def load_settings() -> Settings:
     """Read the settings from the environment."""
     home = default_home()
     url = os.environ.get("PATCHPILOT_DATABASE_URL") or f"sqlite:///{home / 'patchpilot.db'}"
-    feeds = os.environ.get("PATCHPILOT_FEEDS_DIR")
-    return Settings(home=home, database_url=url,
-                    feeds_dir=Path(feeds).expanduser() if feeds else None)
+    feeds = os.environ.get("PATCHPILOT_FEEDS_DIR", "")
+    dirs = tuple(Path(p).expanduser() for p in feeds.split(os.pathsep) if p.strip())
+    return Settings(home=home, database_url=url, feeds_dirs=dirs)

@@ -19,6 +19,15 @@ class FeedError(PatchPilotError):
         where = f"{self.path}:{line}" if line else self.path
         super().__init__(f"{where}: {detail}")
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Raised in worker processes: pickle by the constructor's own arguments.
+        return (self.__class__, (self.path, self.detail), {"line": self.line})
+
+    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
+        self.line = state.get("line")
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        self.args = (f"{where}: {self.detail}",)
+
 
 class FeedDownloadError(PatchPilotError):
     """An official source could not be reached or answered with an error."""

@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,19 +110,27 @@ def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Sourc
             raise FeedError(root, "no such file or directory")
         label = root.name if root.is_dir() else root.parent.name
         found: dict[tuple[str, str], list[Path]] = {}
+        last: Feed | None = None
         for path in _walk(root):
-            with path.open("rb") as fh:
+            with open(path, "rb") as fh:
                 head = fh.read(HEAD_BYTES)
-            for feed in feeds:
+            # Files of a folder are nearly always of one format: ask the feed that claimed
+            # the previous file first (no file is claimed by two feeds; tests check it).
+            for feed in (last, *feeds) if last is not None else feeds:
                 if feed.claims(path, head):
-                    found.setdefault((feed.name, _group(root, path)), []).append(path)
+                    last = feed
+                    group = (str(path.relative_to(root)) if root.is_dir()
+                             and getattr(feed, "source_per_file", False)
+                             else _group(root, path))
+                    found.setdefault((feed.name, group), []).append(path)
                     break
         per_feed: dict[str, int] = {}
         for feed_name, _ in found:
             per_feed[feed_name] = per_feed.get(feed_name, 0) + 1
         by_name = {f.name: f for f in feeds}
         for (feed_name, group), paths in found.items():
-            if per_feed[feed_name] > _MAX_GROUPS_PER_ROOT and not group.endswith(".zip"):
+            if (per_feed[feed_name] > _MAX_GROUPS_PER_ROOT and not group.endswith(".zip")
+                    and not getattr(by_name[feed_name], "source_per_file", False)):
                 group = "."
             key = f"{feed_name}:{label}/{group}".removesuffix("/.")
             sources.setdefault(key, Source(key, by_name[feed_name])).files.extend(paths)
@@ -143,54 +151,27 @@ def _read_files(feed: Feed, paths: list[Path]) -> list[Record]:
     return records
 
 
-def _prepare_files(feed_name: str, paths: list[Path]) -> tuple[list[Any], int]:
-    """Worker-process job: read advisory files and turn them into rows."""
+def _read_batch(feed_name: str, paths: list[Path]) -> list[Any]:
+    """Read a batch of one feed's files: advisories come back as rows ready to write.
+
+    Runs in worker processes, so it takes the feed by name and returns picklable values.
+    """
     from patchpilot.knowledge.feeds.registry import feed_named
 
-    return store.prepare_advisories(_read_files(feed_named(feed_name), paths))  # type: ignore[arg-type]
+    feed = feed_named(feed_name)
+    records = _read_files(feed, paths)
+    if feed.kind is RecordKind.ADVISORY:
+        return store.prepare_advisories(records)[0]  # type: ignore[arg-type]
+    return records
 
 
-# Below this many files a process pool costs more than it saves.
+# Below this many files in all, a process pool costs more than it saves.
 PARALLEL_MIN_FILES = 400
-_BATCH = 250
+_BATCH = 200
 
 
-def _read_all(source: Source, progress: ProgressFn | None) -> list[Any]:
-    """Every record of the source (advisories already prepared as rows).
-
-    Advisory folders of thousands of files are read by a pool of worker processes (one
-    per core): parsing JSON and YAML is CPU-bound and dominates a load.
-    """
-    files, total = source.files, len(source.files)
-    if source.feed.kind is not RecordKind.ADVISORY:
-        records = []
-        for done, path in enumerate(files, 1):
-            records.extend(_read_files(source.feed, [path]))
-            if progress:
-                progress(source.key, done, total)
-        return records
-    workers = min(os.cpu_count() or 1, 8)
-    batches = [files[i:i + _BATCH] for i in range(0, total, _BATCH)]
-    prepared: list[Any] = []
-    if total < PARALLEL_MIN_FILES or workers < 2:
-        results: Iterable[tuple[list[Any], int]] = (
-            _prepare_files(source.feed.name, b) for b in batches)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
-        results = pool.map(_prepare_files, [source.feed.name] * len(batches), batches)
-    try:
-        done = 0
-        for batch, (rows, _count) in zip(batches, results, strict=True):
-            prepared.extend(rows)
-            done += len(batch)
-            if progress:
-                progress(source.key, done, total)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    # Later files win for an id seen twice, as in a sequential read.
-    return list({p.id: p for p in prepared}.values())
+def _batches(files: list[Path]) -> list[list[Path]]:
+    return [files[i:i + _BATCH] for i in range(0, len(files), _BATCH)]
 
 
 def _fork_context():  # type: ignore[no-untyped-def]
@@ -199,6 +180,13 @@ def _fork_context():  # type: ignore[no-untyped-def]
     # fork: workers inherit the imported modules, so a pool starts in milliseconds.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _dedupe(source: Source, records: list[Any]) -> list[Any]:
+    if source.feed.kind is RecordKind.ADVISORY:
+        # The last file wins for an id seen twice, as in a sequential read.
+        return list({p.id: p for p in records}.values())
+    return records
 
 
 def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # type: ignore[no-untyped-def]
@@ -215,21 +203,8 @@ def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # typ
     return store.write_epss(conn, records)  # type: ignore[arg-type]
 
 
-def load_source(engine: Engine, source: Source, *, force: bool = False,
-                progress: ProgressFn | None = None, cursor: str | None = None) -> SourceResult:
-    """Read one source completely, then write it in one transaction."""
-    started = time.perf_counter()
-    fingerprint = source.fingerprint()
-    with engine.connect() as conn:
-        known = conn.execute(select(feed_state.c.fingerprint)
-                             .where(feed_state.c.source == source.key)).scalar()
-    if known == fingerprint and not force:
-        return SourceResult(source.key, source.feed.name, "unchanged")
-    try:
-        records = _read_all(source, progress)
-    except FeedError as exc:
-        return SourceResult(source.key, source.feed.name, "failed", error=str(exc),
-                            seconds=time.perf_counter() - started)
+def _write_source(engine: Engine, source: Source, fingerprint: str, records: list[Any],
+                  started: float, cursor: str | None) -> SourceResult:
     try:
         with engine.begin() as conn:
             stats = _write(conn, source, records)
@@ -244,11 +219,70 @@ def load_source(engine: Engine, source: Source, *, force: bool = False,
                         stats.removed, time.perf_counter() - started)
 
 
+def load_sources(engine: Engine, sources: list[Source], *, force: bool = False,
+                 progress: ProgressFn | None = None,
+                 cursor: str | None = None) -> list[SourceResult]:
+    """Load sources, each read completely and then written in one transaction.
+
+    Reading (parsing JSON, YAML, CSV) is CPU-bound and dominates a load, so with enough
+    files it runs in a pool of worker processes, one per core, for every source at once;
+    meanwhile this process writes each source as soon as all of its files are read.
+    """
+    with engine.connect() as conn:
+        known = dict(conn.execute(select(feed_state.c.source, feed_state.c.fingerprint)).all())
+    results: dict[str, SourceResult] = {}
+    todo: list[tuple[Source, str]] = []
+    for source in sources:
+        fingerprint = source.fingerprint()
+        if known.get(source.key) == fingerprint and not force:
+            results[source.key] = SourceResult(source.key, source.feed.name, "unchanged")
+        else:
+            todo.append((source, fingerprint))
+    workers = min(os.cpu_count() or 1, 8)
+    pool = None
+    if workers > 1 and sum(len(s.files) for s, _ in todo) >= PARALLEL_MIN_FILES:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
+    try:
+        jobs: dict[str, list[Future[list[Any]]]] = {}
+        if pool is not None:
+            jobs = {s.key: [pool.submit(_read_batch, s.feed.name, b) for b in _batches(s.files)]
+                    for s, _ in todo}
+        for source, fingerprint in todo:
+            started = time.perf_counter()
+            records: list[Any] = []
+            try:
+                done = 0
+                for n, batch in enumerate(_batches(source.files)):
+                    records.extend(jobs[source.key][n].result() if pool is not None
+                                   else _read_batch(source.feed.name, batch))
+                    done += len(batch)
+                    if progress:
+                        progress(source.key, done, len(source.files))
+            except FeedError as exc:
+                for future in jobs.get(source.key, ()):
+                    future.cancel()
+                results[source.key] = SourceResult(source.key, source.feed.name, "failed",
+                                                   error=str(exc),
+                                                   seconds=time.perf_counter() - started)
+                continue
+            results[source.key] = _write_source(engine, source, fingerprint,
+                                                _dedupe(source, records), started, cursor)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return [results[s.key] for s in sources]
+
+
+def load_source(engine: Engine, source: Source, *, force: bool = False,
+                progress: ProgressFn | None = None, cursor: str | None = None) -> SourceResult:
+    """Load one source (see :func:`load_sources`)."""
+    return load_sources(engine, [source], force=force, progress=progress, cursor=cursor)[0]
+
+
 def update_from(engine: Engine, roots: Iterable[Path], *, feeds: Iterable[Feed] = FEEDS,
                 force: bool = False, progress: ProgressFn | None = None) -> list[SourceResult]:
     """Load every source found under ``roots`` (``--from DIR``)."""
-    return [load_source(engine, s, force=force, progress=progress)
-            for s in discover(roots, feeds)]
+    return load_sources(engine, discover(roots, feeds), force=force, progress=progress)
 
 
 def update_online(engine: Engine, cache_dir: Path, *, feeds: Iterable[Feed] = FEEDS,

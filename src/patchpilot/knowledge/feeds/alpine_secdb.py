@@ -68,6 +68,9 @@ class AlpineSecdbFeed:
     name = "alpine-secdb"
     kind = RecordKind.ADVISORY
     priority = 100  # the distribution's own data beats derived OSV data
+    # One file per release and repository, and the same CVE id in each: every file is a
+    # source of its own so one release's advisories never replace another's.
+    source_per_file = True
 
     def __init__(self, releases: Sequence[str] = DEFAULT_RELEASES) -> None:
         self.releases = tuple(releases)
