@@ -29,7 +29,8 @@ app.add_typer(scan_app, name="scan")
 app.add_typer(inventory_app, name="inventory")
 
 console = Console()
-err = Console(stderr=True)
+# Errors are never wrapped: paths and commands in them must stay copyable.
+err = Console(stderr=True, soft_wrap=True)
 
 
 class OutputFormat(StrEnum):
@@ -163,11 +164,13 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
     from patchpilot.reports.scan.table_format import summary_line, table
 
     if fmt is OutputFormat.table and output is None:
-        console.print(table(result))
-        console.print(summary_line(result))
+        # Piped or redirected, the table keeps its columns instead of folding to 80.
+        out = console if console.is_terminal else Console(width=160)
+        out.print(table(result))
+        out.print(summary_line(result))
         for u in result.undetermined[:20]:
-            console.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
-                          f"{u.reason}")
+            out.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
+                      f"{u.reason}")
         return
     text = FORMATS[fmt.value](result)
     if output is None:

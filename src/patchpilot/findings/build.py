@@ -120,8 +120,12 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
             references=exploit_refs)
         description = (nvd.get("description") or cve5.get("description")
                        or adv.get("details") or adv.get("summary") or "")
-        title = (cve5.get("title") or adv.get("summary")
-                 or _first_sentence(description) or m.vuln_id)
+        # An advisory's summary names the vulnerability only when it is about one; a
+        # distribution update fixing ten CVEs ("Critical: firefox security update") does not.
+        cves_in_advisory = {i for i in (adv_id, *adv.get("aliases", ())) if i.startswith("CVE-")}
+        title = (cve5.get("title") or (k.name if k is not None else None)
+                 or (adv.get("summary") if len(cves_in_advisory) <= 1 else None)
+                 or _first_sentence(description) or adv.get("summary") or m.vuln_id)
         workaround = cve5.get("workaround") or adv.get("workaround") or NO_WORKAROUND
         installed = tuple(sorted({p.name for p in m.packages}))
         findings.append(Finding(

@@ -42,6 +42,7 @@ from patchpilot.knowledge.feeds.nvd import (
     english,
     load_json,
 )
+from patchpilot.knowledge.feeds.osv import first_zip_member
 from patchpilot.models import CveRecord, CvssMetric, Reference, VulnId
 
 RELEASE_URL = "https://api.github.com/repos/CVEProject/cvelistV5/releases/latest"
@@ -56,6 +57,7 @@ _RECORD_NAME = re.compile(r"(^|/)CVE-\d{4}-\d+\.json$")
 # ratings) carries no CVSS vector.
 _CVSS_KEYS = ("cvssV4_0", "cvssV3_1", "cvssV3_0", "cvssV2_0")
 _CWE = re.compile(r"CWE-\d+")
+_CVE_MEMBER = re.compile(r"(^|/)cve-\d{4}-\d+\.json$")
 _ZIP_MAGIC = b"PK\x03\x04"
 # Records written with sorted keys start with a long "containers" object, pushing
 # "cveMetadata" and "dataType" past the 4 KiB a claim sees.
@@ -164,7 +166,9 @@ class Cve5Feed:
         """A CVE JSON 5 record or wrapper, or a cvelistV5 release zip."""
         if head.startswith(_ZIP_MAGIC):
             # Local file header of the first member: cves.zip, or cves/…/CVE-….json.
-            return path.name.endswith(".zip") and (b"cves" in head or b"CVE-" in head)
+            member = first_zip_member(head)
+            return path.name.endswith(".zip") and (
+                member.startswith("cves") or _CVE_MEMBER.search(member) is not None)
         if not path.name.endswith(".json"):
             return False
         return (b'"cveMetadata"' in head or b'"CVE_RECORD"' in head

@@ -101,7 +101,7 @@ class OsvFeed:
         """An OSV ``all.zip`` of JSON members, or one OSV record in JSON or YAML."""
         name = path.name.lower()
         if name.endswith(".zip"):
-            return _first_zip_member(head).endswith(".json")
+            return first_zip_member(head).endswith(".json")
         if name.endswith(".json"):
             return (b'"id"' in head and _OSV_JSON_KEY.search(head) is not None
                     and _FOREIGN_JSON.search(head) is None)
@@ -151,7 +151,7 @@ FEED = OsvFeed()
 # --- reading -------------------------------------------------------------------------
 
 
-def _first_zip_member(head: bytes) -> str:
+def first_zip_member(head: bytes) -> str:
     """The name of the first member from a zip's first local file header, or ""."""
     # Local file header: signature, 22 bytes of fields, name length at offset 26, name at 30.
     # https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT section 4.3.7

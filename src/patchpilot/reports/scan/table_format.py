@@ -18,9 +18,13 @@ def table(result: ScanResult) -> Table:
     t = Table(title=f"{len(result.findings)} findings on "
                     f"{result.inventory.asset.hostname or 'this host'}",
               show_lines=False, header_style="bold")
+    # Ids and versions never wrap (they are copied into tickets and commands); the title
+    # takes what width is left and is cut with an ellipsis.
     for col in ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",
-                "Exploit", "Title"):
-        t.add_column(col, overflow="fold")
+                "Exploit"):
+        t.add_column(col, no_wrap=True, justify="right" if col == "CVSS" else "left",
+                     min_width=len(col))
+    t.add_column("Title", no_wrap=True, overflow="ellipsis", max_width=60)
     for f in result.findings:
         style = _STYLES.get(f.severity, "")
         t.add_row(f"[{style}]{f.severity}[/]", f"{f.cvss.score:.1f}" if f.cvss else "-",

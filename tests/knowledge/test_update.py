@@ -1,0 +1,166 @@
+"""``db update``: loading real feed files, incrementally, one transaction per source."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from patchpilot.db.tables import (
+    advisories,
+    advisory_aliases,
+    advisory_vulns,
+    affected,
+    cve_records,
+    epss,
+    feed_state,
+    kev,
+)
+from patchpilot.knowledge.status import knowledge_status
+from patchpilot.knowledge.update import discover, update_from
+
+PYGMENTS = {f"pypi/pygments/{n}.yaml": f"osv/pypi/pygments/{n}.yaml"
+            for n in ("PYSEC-2016-32", "PYSEC-2021-140", "PYSEC-2021-141", "PYSEC-2023-117")}
+GO = {f"go/{n}.json": f"osv/go/{n}.json" for n in ("GO-2020-0001", "GO-2020-0003")}
+
+
+def _count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def _snapshot(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            select(advisories.c.pk, advisories.c.id, advisories.c.source, advisories.c.digest)
+            .order_by(advisories.c.pk))]
+
+
+def test_load_counts_and_sources(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir({**PYGMENTS, **GO})
+    results = update_from(engine, [root])
+    assert [(r.source, r.status, r.records, r.written) for r in results] == [
+        ("osv:feeds/go", "loaded", 2, 2), ("osv:feeds/pypi", "loaded", 4, 4)]
+    assert _count(engine, advisories) == 6
+    # GO-2020-0001 names one module; GO-2020-0003 one; each PYSEC names pygments once.
+    assert _count(engine, affected) == 6
+    with engine.connect() as conn:
+        vulns = dict(conn.execute(select(advisories.c.id, advisory_vulns.c.vuln_id).join(
+            advisory_vulns, advisory_vulns.c.advisory_pk == advisories.c.pk)).all())
+        aliases = set(conn.execute(select(advisory_aliases.c.alias)).scalars())
+    assert vulns["GO-2020-0001"] == "CVE-2020-36567"
+    assert vulns["PYSEC-2023-117"] == "CVE-2022-40896"
+    assert {"GHSA-6vm3-jj99-7229", "GO-2020-0001", "PYSEC-2023-117"} <= aliases
+    status = knowledge_status(engine)
+    assert status.advisories == 6
+    assert {(e["feed"], e["ecosystem"], e["advisories"]) for e in status.ecosystems} == {
+        ("osv", "Go", 2), ("osv", "PyPI", 4)}
+
+
+def test_second_run_is_unchanged_and_force_rewrites_nothing(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir(PYGMENTS)
+    update_from(engine, [root])
+    before = _snapshot(engine)
+    assert [r.status for r in update_from(engine, [root])] == ["unchanged"]
+    forced = update_from(engine, [root], force=True)
+    assert [(r.status, r.records, r.written, r.removed) for r in forced] == [
+        ("loaded", 4, 0, 0)]
+    assert _snapshot(engine) == before  # same rows, same primary keys
+
+
+def test_only_changed_advisories_are_rewritten(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir(PYGMENTS)
+    update_from(engine, [root])
+    before = {row[1]: row for row in _snapshot(engine)}
+    changed = root / "pypi/pygments/PYSEC-2021-140.yaml"
+    changed.write_text(changed.read_text().replace("details:", "summary: Updated upstream\n"
+                                                   "details:", 1))
+    (root / "pypi/pygments/PYSEC-2016-32.yaml").unlink()
+    (result,) = update_from(engine, [root])
+    assert (result.status, result.records, result.written, result.removed) == (
+        "loaded", 3, 1, 1)
+    after = {row[1]: row for row in _snapshot(engine)}
+    assert set(after) == {"PYSEC-2021-140", "PYSEC-2021-141", "PYSEC-2023-117"}
+    assert after["PYSEC-2021-141"] == before["PYSEC-2021-141"]  # untouched
+    assert after["PYSEC-2021-140"][3] != before["PYSEC-2021-140"][3]
+    assert _count(engine, affected) == 3
+
+
+def test_corrupt_file_fails_its_source_and_keeps_what_was_there(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir({**PYGMENTS, **GO})
+    update_from(engine, [root])
+    before = _snapshot(engine)
+    # A truncated JSON record in go/, and a good change in pypi/.
+    good = root / "go/GO-2020-0003.json"
+    good.write_bytes(good.read_bytes()[:200])
+    os.utime(good, ns=(1, 1))
+    (root / "pypi/pygments/PYSEC-2016-32.yaml").unlink()
+    go, pypi = update_from(engine, [root])
+    assert go.status == "failed"
+    assert "GO-2020-0003.json" in go.error and "invalid JSON" in go.error
+    assert (pypi.status, pypi.removed) == ("loaded", 1)
+    after = _snapshot(engine)
+    assert [r for r in after if r[2] == "osv:feeds/go"] == [
+        r for r in before if r[2] == "osv:feeds/go"]
+    assert len(after) == len(before) - 1
+
+
+def test_yaml_syntax_error_names_the_file(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir(PYGMENTS)
+    broken = root / "pypi/pygments/PYSEC-2023-117.yaml"
+    broken.write_text(broken.read_text() + "\naffected: [unclosed\n")
+    (result,) = update_from(engine, [root])
+    assert result.status == "failed"
+    assert "PYSEC-2023-117.yaml" in result.error
+    assert _count(engine, advisories) == 0  # nothing half-written
+    assert _count(engine, feed_state) == 0
+
+
+def test_a_zip_is_a_source_of_its_own(engine: Engine, feed_dir, shared_data: Path,  # type: ignore[no-untyped-def]
+                                      tmp_path: Path) -> None:
+    root = feed_dir(GO)
+    with zipfile.ZipFile(root / "Go-all.zip", "w") as zf:
+        for name in ("GO-2021-0078", "GO-2020-0014"):
+            zf.write(shared_data / f"osv/go/{name}.json", f"{name}.json")
+    sources = discover([root])
+    assert [(s.key, len(s.files)) for s in sources] == [
+        ("osv:feeds/Go-all.zip", 1), ("osv:feeds/go", 2)]
+    results = update_from(engine, [root])
+    assert [(r.source, r.records) for r in results] == [
+        ("osv:feeds/Go-all.zip", 2), ("osv:feeds/go", 2)]
+
+
+def test_alpine_secdb_files_are_sources_of_their_own(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir({"alpine/v3.10/main.yaml": "osv/alpine-secdb/v3.10/main.yaml",
+                     "alpine/v3.11/main.yaml": "osv/alpine-secdb/v3.11/main.yaml"})
+    results = update_from(engine, [root])
+    assert [r.source for r in results] == [
+        "alpine-secdb:feeds/alpine/v3.10/main.yaml", "alpine-secdb:feeds/alpine/v3.11/main.yaml"]
+    with engine.connect() as conn:
+        ecosystems = set(conn.execute(select(affected.c.ecosystem).distinct()).scalars())
+        n = conn.execute(select(func.count()).select_from(advisories)
+                         .where(advisories.c.id == "CVE-2019-1543")).scalar_one()
+    assert ecosystems == {"Alpine:3.10", "Alpine:3.11"}
+    assert n == 2  # the same CVE once per release, neither replacing the other
+
+
+def test_cve_records_kev_and_epss(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    root = feed_dir({
+        "kev/known_exploited_vulnerabilities.json": "kev/known_exploited_vulnerabilities.json",
+        "epss/CVE_2021_EPSS.csv": "epss/CVE_2021_EPSS.csv",
+        "cve5/CVE-2024-3094.json": "nvd/cve5-critical-cvelist/CVE-2024-3094.json",
+    })
+    results = {r.source: r for r in update_from(engine, [root])}
+    assert {k: v.status for k, v in results.items()} == {
+        "cve5:feeds/cve5": "loaded", "epss:feeds/epss": "loaded", "kev:feeds/kev": "loaded"}
+    assert _count(engine, kev) == 1404
+    assert _count(engine, cve_records) == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(kev).where(kev.c.cve == "CVE-2021-44228")).one()
+        assert (row.date_added, row.due_date, row.ransomware) == ("2021-12-10", "2021-12-24",
+                                                                   True)
+        n_epss = conn.execute(select(func.count()).select_from(epss)).scalar_one()
+    with (root / "epss/CVE_2021_EPSS.csv").open() as fh:
+        assert n_epss == sum(1 for line in fh if line.strip())
