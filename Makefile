@@ -31,8 +31,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_load.py
-	$(BIN)/python bench/bench_match.py
+	$(BIN)/python -m bench.bench_load --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_match
 
 clean:
 	rm -rf $(VENV) build *.egg-info

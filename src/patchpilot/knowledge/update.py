@@ -104,11 +104,16 @@ def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Sourc
     """
     feeds = tuple(feeds)
     sources: dict[str, Source] = {}
+    labels: dict[str, Path] = {}
     for root in roots:
         root = root.expanduser()
         if not root.exists():
             raise FeedError(root, "no such file or directory")
-        label = root.name if root.is_dir() else root.parent.name
+        home = root if root.is_dir() else root.parent
+        label = home.name
+        # Two folders of one name in one update (…/ubuntu/osv and …/data/osv) stay apart.
+        while labels.setdefault(label, home.resolve()) != home.resolve():
+            label = f"{home.parent.name}-{label}"
         found: dict[tuple[str, str], list[Path]] = {}
         last: Feed | None = None
         for path in _walk(root):
@@ -151,27 +156,57 @@ def _read_files(feed: Feed, paths: list[Path]) -> list[Record]:
     return records
 
 
-def _read_batch(feed_name: str, paths: list[Path]) -> list[Any]:
-    """Read a batch of one feed's files: advisories come back as rows ready to write.
+# A unit of reading work: some whole files, or one part of a large file (a zip).
+Unit = tuple[list[Path], int, int]  # (files, part, parts); whole files: part 0 of 1
+
+
+def _read_batch(feed_name: str, unit: Unit) -> list[Any]:
+    """Read one unit of a feed's files: advisories come back as rows ready to write.
 
     Runs in worker processes, so it takes the feed by name and returns picklable values.
     """
     from patchpilot.knowledge.feeds.registry import feed_named
 
     feed = feed_named(feed_name)
-    records = _read_files(feed, paths)
+    paths, part, parts = unit
+    if parts > 1:
+        try:
+            records: list[Any] = list(feed.read_part(paths[0], part, parts))  # type: ignore[attr-defined]
+        except PatchPilotError as exc:
+            raise exc if isinstance(exc, FeedError) else FeedError(paths[0], str(exc)) from exc
+        except (OSError, ValueError) as exc:
+            raise FeedError(paths[0], f"{exc.__class__.__name__}: {exc}") from exc
+    else:
+        records = _read_files(feed, paths)
     if feed.kind is RecordKind.ADVISORY:
-        return store.prepare_advisories(records)[0]  # type: ignore[arg-type]
+        return store.prepare_advisories(records)[0]
     return records
 
 
 # Below this many files in all, a process pool costs more than it saves.
 PARALLEL_MIN_FILES = 400
 _BATCH = 200
+_PART_BYTES = 2 << 20  # a zip is read in parts of about this many compressed bytes
 
 
-def _batches(files: list[Path]) -> list[list[Path]]:
-    return [files[i:i + _BATCH] for i in range(0, len(files), _BATCH)]
+def _units(source: Source) -> list[Unit]:
+    """The source's files as units of work: batches of small files, parts of big zips."""
+    units: list[Unit] = []
+    small: list[Path] = []
+    for path in source.files:
+        size = path.stat().st_size
+        if hasattr(source.feed, "read_part") and path.suffix == ".zip" and size > _PART_BYTES:
+            parts = min(64, size // _PART_BYTES + 1)
+            units.extend(([path], k, parts) for k in range(parts))
+        else:
+            small.append(path)
+    units.extend((small[i:i + _BATCH], 0, 1) for i in range(0, len(small), _BATCH))
+    return units
+
+
+def _work(units: list[Unit]) -> int:
+    """Roughly how many files' worth of work the units are (to decide on a pool)."""
+    return sum(len(files) if parts == 1 else _BATCH // 2 for files, _, parts in units)
 
 
 def _fork_context():  # type: ignore[no-untyped-def]
@@ -239,25 +274,24 @@ def load_sources(engine: Engine, sources: list[Source], *, force: bool = False,
         else:
             todo.append((source, fingerprint))
     workers = min(os.cpu_count() or 1, 8)
+    units = {s.key: _units(s) for s, _ in todo}
     pool = None
-    if workers > 1 and sum(len(s.files) for s, _ in todo) >= PARALLEL_MIN_FILES:
+    if workers > 1 and sum(_work(u) for u in units.values()) >= PARALLEL_MIN_FILES:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
     try:
         jobs: dict[str, list[Future[list[Any]]]] = {}
         if pool is not None:
-            jobs = {s.key: [pool.submit(_read_batch, s.feed.name, b) for b in _batches(s.files)]
+            jobs = {s.key: [pool.submit(_read_batch, s.feed.name, u) for u in units[s.key]]
                     for s, _ in todo}
         for source, fingerprint in todo:
             started = time.perf_counter()
             records: list[Any] = []
             try:
-                done = 0
-                for n, batch in enumerate(_batches(source.files)):
-                    records.extend(jobs[source.key][n].result() if pool is not None
-                                   else _read_batch(source.feed.name, batch))
-                    done += len(batch)
+                for n, unit in enumerate(units[source.key], 1):
+                    records.extend(jobs[source.key][n - 1].result() if pool is not None
+                                   else _read_batch(source.feed.name, unit))
                     if progress:
-                        progress(source.key, done, len(source.files))
+                        progress(source.key, n, len(units[source.key]))
             except FeedError as exc:
                 for future in jobs.get(source.key, ()):
                     future.cancel()

@@ -1,0 +1,31 @@
+"""Shared helpers of the benchmarks: where the real data is, a fresh database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PATCHPILOT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Every advisory feed of ../shared/data (the distro/ trees also hold broken fixtures kept
+# on purpose by their upstream projects, so only the real feeds there are named).
+ADVISORY_ROOTS = [
+    DATA / "osv",
+    DATA / "distro/vunnel-fixtures/debian/input",
+    DATA / "distro/vunnel-fixtures/ubuntu/osv",
+]
+ENRICHMENT_ROOTS = [DATA / "nvd", DATA / "kev", DATA / "epss"]
+
+
+def fresh_sqlite(name: str) -> tuple[str, Path]:
+    """A URL of a new SQLite database in a temporary folder (removed by the caller)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"pp-bench-{name}-"))
+    return f"sqlite:///{folder / 'patchpilot.db'}", folder
+
+
+def cleanup(folder: Path) -> None:
+    """Remove a temporary folder."""
+    shutil.rmtree(folder, ignore_errors=True)
