@@ -99,6 +99,12 @@ def test_scan_json_carries_every_report_field(cli, tmp_path: Path) -> None:  # t
                              "advisory_id": "ALSA-2022:0818",
                              "affected_range": "< 91.7.0-3.el8_5.alma",
                              "feed": "osv", "source": "osv:feeds/osv", "packages": ["firefox"]}
+    assert f["severity_source"] == "cvss"
+    # No CVSS vector is known for CVE-2022-25235 here: AlmaLinux's own rating of the
+    # erratum ("Critical: firefox security update") gives the band.
+    expat = next(f for f in doc["findings"] if f["vuln_id"] == "CVE-2022-25235")
+    assert (expat["cvss"], expat["severity"], expat["severity_source"]) == (
+        None, "Critical", "distribution")
     sope = next(f for f in doc["findings"] if f["vuln_id"] == "CVE-2025-53603")
     assert sope["evidence"]["packages"] == ["libsope-appserver4.9"]
     assert sope["fix"]["command"] == "apt-get install --only-upgrade libsope-appserver4.9"

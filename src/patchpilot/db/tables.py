@@ -80,6 +80,11 @@ affected = Table(
     Column("versions", Text),  # JSON list of explicitly affected versions, or NULL
     Column("fixed", String(200)),  # the fix to show (highest fixed bound), NULL if none
     Column("severity", String(40)),  # the distribution's own rating
+    # Copied from the advisory so a match reads one index range and nothing else.
+    Column("advisory_id", String(200), nullable=False, server_default=""),
+    Column("feed", String(50), nullable=False, server_default=""),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("vulns", Text, nullable=False, server_default=""),  # space-separated vuln ids
     Index("ix_affected_key", "ecosystem", "name"),
     Index("ix_affected_pk", "advisory_pk"),
 )

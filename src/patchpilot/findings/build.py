@@ -69,10 +69,10 @@ def _lookup(conn: Connection, vuln_ids: Sequence[str], advisory_pks: Sequence[in
     if not vuln_ids:
         return data
     clause, params = _in(advisories.c.pk, advisory_pks)
-    for pk, adv_id, feed, record in conn.execute(
-            select(advisories.c.pk, advisories.c.id, advisories.c.feed, advisories.c.record)
+    for pk, adv_id, source, record in conn.execute(
+            select(advisories.c.pk, advisories.c.id, advisories.c.source, advisories.c.record)
             .where(clause), params):
-        data["adv"][pk] = (adv_id, feed, orjson.loads(record))
+        data["adv"][pk] = (adv_id, source, orjson.loads(record))
     clause, params = _in(cve_records.c.id, vuln_ids)
     for cve, feed, record in conn.execute(
             select(cve_records.c.id, cve_records.c.feed, cve_records.c.record)
@@ -102,14 +102,15 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
                    sorted({m.advisory_pk for m in matches}))
     findings = []
     for m in matches:
-        adv_id, _feed, adv = data["adv"][m.advisory_pk]
+        adv_id, source, adv = data["adv"][m.advisory_pk]
         cves = data["cve"].get(m.vuln_id, {})
         nvd, cve5 = cves.get("nvd", {}), cves.get("cve5", {})
         metrics = (_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ()))
                    + _metrics(adv.get("cvss", ())))
         cvss = preferred_metric(metrics)
-        severity = (cvss.severity if cvss else
-                    _DISTRO_BANDS.get((m.distro_severity or "").lower(), "Unknown"))
+        distro_band = _DISTRO_BANDS.get((m.distro_severity or "").lower())
+        severity = cvss.severity if cvss else (distro_band or "Unknown")
+        severity_source = "cvss" if cvss else ("distribution" if distro_band else "none")
         refs = _refs(nvd.get("references", ())) + _refs(cve5.get("references", ()))
         exploit_refs = tuple(dict.fromkeys(r for r in refs if "exploit" in r.type))
         k, e = data["kev"].get(m.vuln_id), data["epss"].get(m.vuln_id)
@@ -131,12 +132,12 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
         findings.append(Finding(
             vuln_id=m.vuln_id, name=title, summary=description, ecosystem=m.ecosystem,
             package=m.name, aliases=tuple(sorted(data["aliases"].get(m.vuln_id, ()))),
-            cvss=cvss, severity=severity, exploit=exploit,
+            cvss=cvss, severity=severity, severity_source=severity_source, exploit=exploit,
             fix=Fix(m.fixed, upgrade_command(m.ecosystem, m.packages, m.fixed)),
             workaround=workaround,
             evidence=Evidence(installed_version=m.version, advisory_id=adv_id,
                               affected_range=m.affected_range, feed=m.feed,
-                              source=m.source, packages=installed),
+                              source=source, packages=installed),
             cwes=tuple(nvd.get("cwes") or cve5.get("cwes") or ()),
             references=tuple(dict.fromkeys(refs + _refs(adv.get("references", ()))))))
     findings.sort(key=sort_key)

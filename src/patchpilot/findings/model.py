@@ -77,6 +77,7 @@ class Finding:
     aliases: tuple[str, ...]
     cvss: CvssMetric | None
     severity: str  # band of ``cvss``, or the distribution's rating, or "Unknown"
+    severity_source: str  # "cvss", "distribution" (Debian urgency, Red Hat rating), "none"
     exploit: Exploit
     fix: Fix
     workaround: str

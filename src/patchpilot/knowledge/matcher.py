@@ -18,12 +18,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import orjson
-from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.db.tables import advisories, advisory_vulns, affected
 from patchpilot.errors import VersionError
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import VersionKey, version_key
@@ -32,9 +31,12 @@ from patchpilot.models import AffectedStatus, Package, VulnId
 _NAMES_PER_QUERY = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One vulnerability found in one distinct package version of a host."""
+class Match(NamedTuple):
+    """One vulnerability found in one distinct package version of a host.
+
+    A NamedTuple rather than a frozen dataclass: a host can have thousands of matches and
+    a tuple is built at C speed.
+    """
 
     vuln_id: VulnId
     ecosystem: str
@@ -44,7 +46,6 @@ class Match:
     advisory_pk: int
     advisory_id: str
     feed: str
-    source: str
     affected_range: str  # human-readable, e.g. ">= 1.0, < 1.2.3"
     fixed: str | None  # the version that fixes it; None: no fix published (*unfixed*)
     distro_severity: str | None = None
@@ -75,10 +76,22 @@ class MatchResult:
 
 
 _Bound = tuple[VersionKey | None, VersionKey | None, VersionKey | None]
+_Range = tuple[_Bound, str | None, str]  # parsed bounds, the fix, the range as text
+
+
+def _range_text(intro: str | None, fixed: str | None, last: str | None) -> str:
+    parts = []
+    if intro not in (None, "", "0"):
+        parts.append(f">= {intro}")
+    if fixed:
+        parts.append(f"< {fixed}")
+    elif last:
+        parts.append(f"<= {last}")
+    return ", ".join(parts) if parts else "all versions"
 
 
 @lru_cache(maxsize=131072)
-def _parsed_ranges(ecosystem: str, ranges_json: str) -> tuple[tuple[_Bound, tuple], ...]:
+def _parsed_ranges(ecosystem: str, ranges_json: str) -> tuple[_Range, ...]:
     """The row's ranges with bounds parsed once per process (rows repeat across hosts)."""
     out = []
     for intro, fixed, last in orjson.loads(ranges_json):
@@ -90,7 +103,7 @@ def _parsed_ranges(ecosystem: str, ranges_json: str) -> tuple[tuple[_Bound, tupl
             )
         except VersionError:
             continue  # a bound no rule can read says nothing; never guess "affected"
-        out.append((keys, (intro, fixed, last)))
+        out.append((keys, fixed, _range_text(intro, fixed, last)))
     return tuple(out)
 
 
@@ -106,35 +119,24 @@ def _parsed_versions(ecosystem: str, versions_json: str) -> frozenset:
     return frozenset(keys)
 
 
-def _range_text(intro: str | None, fixed: str | None, last: str | None) -> str:
-    parts = []
-    if intro not in (None, "", "0"):
-        parts.append(f">= {intro}")
-    if fixed:
-        parts.append(f"< {fixed}")
-    elif last:
-        parts.append(f"<= {last}")
-    return ", ".join(parts) if parts else "all versions"
-
-
 def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
           versions_json: str | None) -> tuple[bool, str, str | None]:
     """Whether ``version`` is affected by one affected row: (affected, range text, fix)."""
     fixes_above: list[tuple[VersionKey, str]] = []
-    for (ik, fk, lk), (intro, fixed, last) in _parsed_ranges(ecosystem, ranges_json):
+    for (ik, fk, lk), fixed, text in _parsed_ranges(ecosystem, ranges_json):
         if fk is not None and key < fk:
-            fixes_above.append((fk, fixed))
+            fixes_above.append((fk, fixed))  # type: ignore[arg-type]
         if ik is not None and key < ik:
             continue
         if fk is not None:
             if key < fk:
-                return True, _range_text(intro, fixed, last), fixed
+                return True, text, fixed
             continue
         if lk is not None:
             if not key > lk:
-                return True, _range_text(intro, fixed, last), None
+                return True, text, None
             continue
-        return True, _range_text(intro, fixed, last), None  # open-ended: no fix yet
+        return True, text, None  # open-ended: no fix yet
     if versions_json:
         listed = _parsed_versions(ecosystem, versions_json)
         if version in listed or key in listed:
@@ -143,28 +145,58 @@ def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
     return False, "", None
 
 
-def _candidate_rows(conn: Connection, ecosystem: str, names: Sequence[str]) -> list:
-    stmt = (select(affected.c.name, affected.c.status, affected.c.ranges, affected.c.versions,
-                   affected.c.severity, affected.c.advisory_pk, advisories.c.id,
-                   advisories.c.feed, advisories.c.source, advisories.c.priority)
-            .join(advisories, advisories.c.pk == affected.c.advisory_pk)
-            .where(affected.c.ecosystem == ecosystem)
-            .where(affected.c.name.in_(bindparam("names", expanding=True))))
-    rows: list = []
-    for start in range(0, len(names), _NAMES_PER_QUERY):
-        rows.extend(conn.execute(stmt, {"names": list(names[start:start + _NAMES_PER_QUERY])}))
+# Columns read per candidate row, by position (plain tuples from the driver: a host reads
+# thousands of rows and SQLAlchemy's Row objects cost more than the query itself).
+_NAME, _STATUS, _RANGES, _VERSIONS, _SEVERITY, _PK, _ADV_ID, _FEED, _PRIORITY, _VULNS = range(10)
+_ROW_SQL = ("SELECT name, status, ranges, versions, severity, advisory_pk, advisory_id, feed, "
+            "priority, vulns FROM affected WHERE ecosystem = {mark} AND name IN ({marks})")
+
+
+def _candidate_rows(conn: Connection, ecosystem: str, names: Sequence[str]) -> list[tuple]:
+    """The affected rows of ``names`` in ``ecosystem`` (one index range scan per chunk)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.cursor()
+    rows: list[tuple] = []
+    try:
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            chunk = list(names[start:start + _NAMES_PER_QUERY])
+            cursor.execute(_ROW_SQL.format(mark=mark, marks=", ".join([mark] * len(chunk))),
+                           [ecosystem, *chunk])
+            rows.extend(cursor.fetchall())
+    finally:
+        cursor.close()
     return rows
 
 
-def _vuln_ids(conn: Connection, pks: Iterable[int]) -> dict[int, tuple[VulnId, ...]]:
-    pks = sorted(set(pks))
-    found: dict[int, list[VulnId]] = defaultdict(list)
-    stmt = (select(advisory_vulns.c.advisory_pk, advisory_vulns.c.vuln_id)
-            .where(advisory_vulns.c.advisory_pk.in_(bindparam("pks", expanding=True))))
-    for start in range(0, len(pks), _NAMES_PER_QUERY):
-        for pk, vuln in conn.execute(stmt, {"pks": pks[start:start + _NAMES_PER_QUERY]}):
-            found[pk].append(VulnId(vuln))
-    return {pk: tuple(v) for pk, v in found.items()}
+@lru_cache(maxsize=262144)
+def _key_name(ecosystem: str, name: str) -> str:
+    return normalize_name(ecosystem, name)
+
+
+def _deciding(rows: list[tuple]) -> list[tuple[VulnId, list[tuple]]]:
+    """Per vulnerability, the rows of the highest-priority source that speaks about it.
+
+    Only those rows decide: the distribution's tracker (priority 100) saying "fixed in
+    the backport" or "not affected" silences derived data (priority 10) that disagrees.
+    """
+    best: dict[str, tuple[int, list[tuple]]] = {}
+    for row in rows:
+        priority = row[_PRIORITY]
+        for vuln in row[_VULNS].split():
+            seen = best.get(vuln)
+            if seen is None or priority > seen[0]:
+                best[vuln] = (priority, [row])
+            elif priority == seen[0]:
+                seen[1].append(row)
+    out = []
+    for vuln, (_, rows_) in best.items():
+        live = [r for r in rows_ if r[_STATUS] == _AFFECTED]
+        if live:
+            out.append((VulnId(vuln), live))
+    return out
+
+
+_AFFECTED = str(AffectedStatus.AFFECTED)
 
 
 def match_packages(conn: Connection, packages: Iterable[Package]) -> MatchResult:
@@ -173,50 +205,34 @@ def match_packages(conn: Connection, packages: Iterable[Package]) -> MatchResult
     # (ecosystem, name, version) -> packages sharing it.
     triples: dict[tuple[str, str, str], list[Package]] = defaultdict(list)
     for pkg in packages:
-        name = normalize_name(pkg.ecosystem, pkg.match_name)
-        triples[(pkg.ecosystem, name, pkg.match_version)].append(pkg)
+        triples[(pkg.ecosystem, _key_name(pkg.ecosystem, pkg.match_name),
+                 pkg.match_version)].append(pkg)
     by_ecosystem: dict[str, set[str]] = defaultdict(set)
     for eco, name, _ in triples:
         by_ecosystem[eco].add(name)
 
-    rows_by_key: dict[tuple[str, str], list] = defaultdict(list)
+    rows_by_key: dict[tuple[str, str], list[tuple]] = defaultdict(list)
     for eco, names in by_ecosystem.items():
         for row in _candidate_rows(conn, eco, sorted(names)):
-            rows_by_key[(eco, row.name)].append(row)
-    vulns_of = _vuln_ids(conn, (r.advisory_pk for rows in rows_by_key.values() for r in rows))
+            rows_by_key[(eco, row[_NAME])].append(row)
+    deciding = {key: _deciding(rows) for key, rows in rows_by_key.items()}
 
     matches: list[Match] = []
     undetermined: list[Undetermined] = []
     for (eco, name, version), pkgs in triples.items():
-        rows = rows_by_key.get((eco, name), ())
         try:
             key = version_key(eco, version)
         except VersionError as exc:
-            ids = tuple(sorted({r.id for r in rows}))
+            ids = tuple(sorted({r[_ADV_ID] for r in rows_by_key.get((eco, name), ())}))
             undetermined.extend(Undetermined(p, str(exc), ids) for p in pkgs)
             continue
-        if not rows:
-            continue
-        # vuln -> the verdicts of the highest-priority source that speaks about it here.
-        best: dict[VulnId, tuple[int, list]] = {}
-        for row in rows:
-            for vuln in vulns_of.get(row.advisory_pk, ()):
-                seen = best.get(vuln)
-                if seen is None or row.priority > seen[0]:
-                    best[vuln] = (row.priority, [row])
-                elif row.priority == seen[0]:
-                    seen[1].append(row)
-        for vuln, (_, deciding) in best.items():
-            for row in deciding:
-                if row.status != AffectedStatus.AFFECTED:
-                    continue
-                hit, range_text, fixed = judge(eco, version, key, row.ranges, row.versions)
+        installed = tuple(pkgs)
+        for vuln, rows in deciding.get((eco, name), ()):
+            for row in rows:
+                hit, range_text, fixed = judge(eco, version, key, row[_RANGES], row[_VERSIONS])
                 if hit:
-                    matches.append(Match(
-                        vuln_id=vuln, ecosystem=eco, name=name, version=version,
-                        packages=tuple(pkgs), advisory_pk=row.advisory_pk,
-                        advisory_id=row.id, feed=row.feed, source=row.source,
-                        affected_range=range_text, fixed=fixed,
-                        distro_severity=row.severity))
+                    matches.append(Match(vuln, eco, name, version, installed, row[_PK],
+                                         row[_ADV_ID], row[_FEED], range_text, fixed,
+                                         row[_SEVERITY]))
                     break
     return MatchResult(tuple(matches), tuple(undetermined), len(packages), len(triples))

@@ -67,7 +67,7 @@ def advisory_record(adv: Advisory) -> dict[str, Any]:
 
 
 _AFFECTED_COLUMNS = ("advisory_pk", "ecosystem", "name", "status", "ranges", "versions",
-                     "fixed", "severity")
+                     "fixed", "severity", "advisory_id", "feed", "priority", "vulns")
 _ADVISORY_COLUMNS = ("pk", "id", "feed", "source", "priority", "modified", "digest", "record")
 
 
@@ -148,7 +148,8 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     adv_rows, affected_rows, vuln_rows, alias_rows = [], [], [], []
     for pk, p in enumerate(fresh, next_pk):
         adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
-        affected_rows.extend((pk, *row) for row in p.affected)
+        vulns = " ".join(p.vuln_ids)
+        affected_rows.extend((pk, *row, p.id, feed, priority, vulns) for row in p.affected)
         vuln_rows.extend((pk, v) for v in p.vuln_ids)
         alias_rows.extend((pk, a) for a in p.aliases)
     bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)

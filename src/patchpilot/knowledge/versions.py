@@ -370,9 +370,13 @@ def _univers_reader(
 def _read_pep440(v: str) -> VersionKey:
     s = v.strip()
     try:
-        return VersionKey(STRICT, packaging_version.Version(s))
+        parsed = packaging_version.Version(s)
     except packaging_version.InvalidVersion:
-        pass
+        parsed = None
+    if parsed is not None:
+        # packaging's comparison key is a plain tuple: comparing it skips Version's Python
+        # __lt__ (the matcher compares thousands of PyPI versions per host).
+        return VersionKey(STRICT, getattr(parsed, "_key", parsed))
     if not s:
         raise ValueError("empty")
     return VersionKey(LENIENT, _legacy_pep440(s))

@@ -58,6 +58,8 @@ _FIXES_UPSTREAM = frozenset({"AlmaLinux", "Rocky Linux", "Red Hat", "Debian", "U
 # Only these range types carry versions of the package; GIT ranges are commit hashes.
 _VERSION_RANGE_TYPES = frozenset({"ECOSYSTEM", "SEMVER"})
 
+_RH_RATING = re.compile(r"^(Critical|Important|Moderate|Low):\s")
+
 _CVSS_TYPES = frozenset({"CVSS_V2", "CVSS_V3", "CVSS_V4"})
 
 
@@ -272,6 +274,15 @@ def _transform(vuln_id: str, record: dict[str, Any], raw: bytes,
                 cvss.append(metric)
         elif kind == "Ubuntu":
             distro_rating = score
+
+    # Red Hat-family errata state their rating as the summary's prefix ("Important: …"),
+    # https://access.redhat.com/security/updates/classification; it is the distribution's
+    # own severity, used when no CVSS vector is known for a CVE.
+    summary = get("summary")
+    if distro_rating is None and type(summary) is str:
+        prefix = _RH_RATING.match(summary)
+        if prefix is not None:
+            distro_rating = prefix.group(1).lower()
 
     families: set[str] = set()
     affected = []

@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from patchpilot.findings.scan import ScanResult
 
@@ -18,21 +19,27 @@ def table(result: ScanResult) -> Table:
     t = Table(title=f"{len(result.findings)} findings on "
                     f"{result.inventory.asset.hostname or 'this host'}",
               show_lines=False, header_style="bold")
-    # Ids and versions never wrap (they are copied into tickets and commands); the title
-    # takes what width is left and is cut with an ellipsis.
-    for col in ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",
-                "Exploit"):
-        t.add_column(col, no_wrap=True, justify="right" if col == "CVSS" else "left",
-                     min_width=len(col))
-    t.add_column("Title", no_wrap=True, overflow="ellipsis", max_width=60)
-    for f in result.findings:
-        style = _STYLES.get(f.severity, "")
-        t.add_row(f"[{style}]{f.severity}[/]", f"{f.cvss.score:.1f}" if f.cvss else "-",
-                  f.vuln_id, f.package, f.evidence.installed_version,
-                  f.fix.fixed_version or "[bold]unfixed[/]",
-                  f.exploit.summary if f.exploit.summary != "none known" else "-",
-                  f.name)
+    rows = [(f"[{_STYLES.get(f.severity, '')}]{f.severity}[/]",
+             f"{f.cvss.score:.1f}" if f.cvss else "-", f.vuln_id, f.package,
+             f.evidence.installed_version, f.fix.fixed_version or "[bold]unfixed[/]",
+             f.exploit.summary if f.exploit.summary != "none known" else "-", f.name)
+            for f in result.findings]
+    headers = ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",
+               "Exploit")
+    # Ids and versions are never cut (they are copied into tickets and commands): each
+    # column is as wide as its longest value, and the title takes what width is left.
+    for i, col in enumerate(headers):
+        width = max([len(col)] + [len(_plain(r[i])) for r in rows])
+        t.add_column(col, no_wrap=True, min_width=width,
+                     justify="right" if col == "CVSS" else "left")
+    t.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
+    for row in rows:
+        t.add_row(*row)
     return t
+
+
+def _plain(text: str) -> str:
+    return Text.from_markup(text).plain
 
 
 def summary_line(result: ScanResult) -> str:
