@@ -313,3 +313,7 @@ def main() -> None:
     except PatchPilotError as exc:  # anything a stage raised that a command did not catch
         err.print(f"[bold red]error:[/] {exc}")
         raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,6 +46,14 @@ def _metrics(items: Iterable[dict[str, Any]]) -> list[CvssMetric]:
 
 def _refs(items: Iterable[dict[str, Any]]) -> list[Reference]:
     return [Reference(url=r["url"], type=r.get("type") or "web") for r in items]
+
+
+def _unique(refs: Iterable[Reference]) -> tuple[Reference, ...]:
+    """References without repeats of a URL (the first kind given wins), in order."""
+    seen: dict[str, Reference] = {}
+    for r in refs:
+        seen.setdefault(r.url, r)
+    return tuple(seen.values())
 
 
 def _first_sentence(text: str | None, limit: int = 120) -> str | None:
@@ -96,50 +105,75 @@ def _lookup(conn: Connection, vuln_ids: Sequence[str], advisory_pks: Sequence[in
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class _About:
+    """What the CVE records, KEV and EPSS say about one vulnerability (built once)."""
+
+    metrics: list[CvssMetric]
+    references: list[Reference]
+    exploit: Exploit
+    description: str | None
+    title: str | None
+    workaround: str | None
+    cwes: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+
+def _about(vuln_id: str, data: dict) -> _About:  # type: ignore[type-arg]
+    cves = data["cve"].get(vuln_id, {})
+    nvd, cve5 = cves.get("nvd", {}), cves.get("cve5", {})
+    refs = _refs(nvd.get("references", ())) + _refs(cve5.get("references", ()))
+    k, e = data["kev"].get(vuln_id), data["epss"].get(vuln_id)
+    exploit = Exploit(
+        known_exploited=k is not None, kev_date_added=k.date_added if k else None,
+        kev_due_date=k.due_date if k else None, kev_ransomware=bool(k and k.ransomware),
+        epss_score=e.score if e else None, epss_percentile=e.percentile if e else None,
+        references=_unique(r for r in refs if "exploit" in r.type))
+    return _About(
+        metrics=_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ())),
+        references=refs, exploit=exploit,
+        description=nvd.get("description") or cve5.get("description"),
+        title=cve5.get("title") or (k.name if k is not None else None),
+        workaround=cve5.get("workaround"),
+        cwes=tuple(nvd.get("cwes") or cve5.get("cwes") or ()),
+        aliases=tuple(sorted(data["aliases"].get(vuln_id, ()))))
+
+
 def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
     """One Finding per match, sorted most severe first."""
     data = _lookup(conn, sorted({m.vuln_id for m in matches}),
                    sorted({m.advisory_pk for m in matches}))
+    about: dict[str, _About] = {}
+    adv_refs: dict[int, list[Reference]] = {}
     findings = []
     for m in matches:
         adv_id, source, adv = data["adv"][m.advisory_pk]
-        cves = data["cve"].get(m.vuln_id, {})
-        nvd, cve5 = cves.get("nvd", {}), cves.get("cve5", {})
-        metrics = (_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ()))
-                   + _metrics(adv.get("cvss", ())))
-        cvss = preferred_metric(metrics)
+        info = about.get(m.vuln_id) or about.setdefault(m.vuln_id, _about(m.vuln_id, data))
+        if m.advisory_pk not in adv_refs:
+            adv_refs[m.advisory_pk] = _refs(adv.get("references", ()))
+        cvss = preferred_metric(info.metrics + _metrics(adv.get("cvss", ())))
         distro_band = _DISTRO_BANDS.get((m.distro_severity or "").lower())
         severity = cvss.severity if cvss else (distro_band or "Unknown")
         severity_source = "cvss" if cvss else ("distribution" if distro_band else "none")
-        refs = _refs(nvd.get("references", ())) + _refs(cve5.get("references", ()))
-        exploit_refs = tuple(dict.fromkeys(r for r in refs if "exploit" in r.type))
-        k, e = data["kev"].get(m.vuln_id), data["epss"].get(m.vuln_id)
-        exploit = Exploit(
-            known_exploited=k is not None, kev_date_added=k.date_added if k else None,
-            kev_due_date=k.due_date if k else None, kev_ransomware=bool(k and k.ransomware),
-            epss_score=e.score if e else None, epss_percentile=e.percentile if e else None,
-            references=exploit_refs)
-        description = (nvd.get("description") or cve5.get("description")
-                       or adv.get("details") or adv.get("summary") or "")
+        description = (info.description or adv.get("details") or adv.get("summary") or "")
         # An advisory's summary names the vulnerability only when it is about one; a
         # distribution update fixing ten CVEs ("Critical: firefox security update") does not.
         cves_in_advisory = {i for i in (adv_id, *adv.get("aliases", ())) if i.startswith("CVE-")}
-        title = (cve5.get("title") or (k.name if k is not None else None)
+        title = (info.title
                  or (adv.get("summary") if len(cves_in_advisory) <= 1 else None)
                  or _first_sentence(description) or adv.get("summary") or m.vuln_id)
-        workaround = cve5.get("workaround") or adv.get("workaround") or NO_WORKAROUND
-        installed = tuple(sorted({p.name for p in m.packages}))
         findings.append(Finding(
             vuln_id=m.vuln_id, name=title, summary=description, ecosystem=m.ecosystem,
-            package=m.name, aliases=tuple(sorted(data["aliases"].get(m.vuln_id, ()))),
-            cvss=cvss, severity=severity, severity_source=severity_source, exploit=exploit,
+            package=m.name, aliases=info.aliases,
+            cvss=cvss, severity=severity, severity_source=severity_source,
+            exploit=info.exploit,
             fix=Fix(m.fixed, upgrade_command(m.ecosystem, m.packages, m.fixed)),
-            workaround=workaround,
+            workaround=info.workaround or adv.get("workaround") or NO_WORKAROUND,
             evidence=Evidence(installed_version=m.version, advisory_id=adv_id,
                               affected_range=m.affected_range, feed=m.feed,
-                              source=source, packages=installed),
-            cwes=tuple(nvd.get("cwes") or cve5.get("cwes") or ()),
-            references=tuple(dict.fromkeys(refs + _refs(adv.get("references", ()))))))
+                              source=source, packages=tuple(sorted({p.name for p in m.packages}))),
+            cwes=info.cwes,
+            references=_unique(info.references + adv_refs[m.advisory_pk])))
     findings.sort(key=sort_key)
     return findings
 
