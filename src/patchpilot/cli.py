@@ -29,6 +29,8 @@ app.add_typer(scan_app, name="scan")
 app.add_typer(inventory_app, name="inventory")
 
 console = Console()
+# Piped or redirected, tables keep their columns instead of folding to 80 characters.
+wide = console if console.is_terminal else Console(width=160)
 # Errors are never wrapped: paths and commands in them must stay copyable.
 err = Console(stderr=True, soft_wrap=True)
 
@@ -104,14 +106,15 @@ def db_update(
         return
     table = Table(title="Knowledge base update", header_style="bold")
     for col in ("Source", "Status", "Records", "Written", "Removed", "Seconds"):
-        table.add_column(col, justify="right" if col in ("Records", "Written", "Removed",
-                                                         "Seconds") else "left")
+        table.add_column(col, no_wrap=True,
+                         justify="right" if col in ("Records", "Written", "Removed",
+                                                    "Seconds") else "left")
     for r in results:
         status = {"loaded": "[green]loaded[/]", "unchanged": "[dim]unchanged[/]",
                   "failed": "[red]failed[/]"}[r.status]
         table.add_row(r.source, status, f"{r.records:,}", f"{r.written:,}", f"{r.removed:,}",
                       f"{r.seconds:.2f}")
-    console.print(table)
+    wide.print(table)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         err.print(f"[red]failed[/] {r.source}: {r.error}")
@@ -120,8 +123,15 @@ def db_update(
                                                       if roots else ""))
         raise typer.Exit(1)
     if failed:
+        downloads = [r for r in failed if (r.error or "").startswith("download failed")]
         err.print(f"{len(failed)} source(s) failed and were left as they were; "
-                  "the others were loaded. Fix or remove the files named above and rerun.")
+                  "the others were loaded.")
+        if downloads:
+            err.print("No network? Load the same feeds from files instead: "
+                      "`patchpilot db update --from DIR` or PATCHPILOT_FEEDS_DIR=DIR[:DIR…] "
+                      "(see the README, 'Offline / air-gapped').")
+        if len(downloads) < len(failed):
+            err.print("Fix or remove the files named above and rerun.")
         raise typer.Exit(1)
 
 
@@ -140,17 +150,18 @@ def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         sys.stdout.write(orjson.dumps(st.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     t = Table(title="Sources", header_style="bold")
-    for col in ("Source", "Kind", "Records", "Updated"):
-        t.add_column(col)
+    for col in ("Source", "Kind", "Records", "Updated (UTC)"):
+        t.add_column(col, no_wrap=True, justify="right" if col == "Records" else "left")
     for s in st.sources:
-        t.add_row(s["source"], s["kind"], f"{s['records']:,}", s["updated_at"] or "-")
-    console.print(t)
+        updated = (s["updated_at"] or "-")[:19].replace("T", " ")
+        t.add_row(s["source"], s["kind"], f"{s['records']:,}", updated)
+    wide.print(t)
     e = Table(title="Advisories per ecosystem", header_style="bold")
     for col in ("Feed", "Ecosystem", "Advisories"):
         e.add_column(col)
     for row in st.ecosystems:
         e.add_row(row["feed"], row["ecosystem"], f"{row['advisories']:,}")
-    console.print(e)
+    wide.print(e)
     cves = ", ".join(f"{k} {v:,}" for k, v in sorted(st.cve_records.items())) or "none"
     console.print(f"advisories {st.advisories:,} · CVE records: {cves} · "
                   f"KEV {st.kev:,} · EPSS {st.epss:,}")
@@ -164,12 +175,10 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
     from patchpilot.reports.scan.table_format import summary_line, table
 
     if fmt is OutputFormat.table and output is None:
-        # Piped or redirected, the table keeps its columns instead of folding to 80.
-        out = console if console.is_terminal else Console(width=160)
-        out.print(table(result))
-        out.print(summary_line(result))
+        wide.print(table(result))
+        wide.print(summary_line(result))
         for u in result.undetermined[:20]:
-            out.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
+            wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")
         return
     text = FORMATS[fmt.value](result)

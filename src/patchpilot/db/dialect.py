@@ -63,3 +63,25 @@ def lock_for_writing(conn: Connection, table: Table) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def bulk_upsert(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]], keys: Sequence[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, rows as tuples, through the driver.
+
+    The same statement is valid in SQLite (3.24+) and PostgreSQL; rows must be unique by
+    ``keys``.  For the large upserts of feed loads (360,000 EPSS scores).
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))}) "
+           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), CHUNK * 4):
+            cursor.executemany(sql, rows[start:start + CHUNK * 4])
+    finally:
+        cursor.close()

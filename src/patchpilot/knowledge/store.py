@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.db.dialect import bulk_insert, lock_for_writing, upsert
+from patchpilot.db.dialect import bulk_insert, bulk_upsert, lock_for_writing, upsert
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -199,7 +199,7 @@ def write_kev(conn: Connection, records: Iterable[KevEntry]) -> WriteStats:
 
 def write_epss(conn: Connection, records: Iterable[EpssScore]) -> WriteStats:
     """Upsert EPSS scores (per-year files each hold a part of the catalogue)."""
-    rows = {s.cve: {"cve": s.cve, "score": s.score, "percentile": s.percentile,
-                    "date": s.date} for s in records}
-    upsert(conn, epss, list(rows.values()), ("cve",))
+    rows = {s.cve: (s.cve, s.score, s.percentile, s.date) for s in records}
+    bulk_upsert(conn, epss, ("cve", "score", "percentile", "date"), list(rows.values()),
+                ("cve",))
     return WriteStats(records=len(rows), written=len(rows))
