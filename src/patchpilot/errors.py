@@ -23,8 +23,9 @@ class FeedError(PatchPilotError):
         # Raised in worker processes: pickle by the constructor's own arguments.
         return (self.__class__, (self.path, self.detail), {"line": self.line})
 
-    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
-        self.line = state.get("line")
+    def __setstate__(self, state: dict[str, object] | None) -> None:
+        line = (state or {}).get("line")
+        self.line = line if isinstance(line, int) else None
         where = f"{self.path}:{self.line}" if self.line else self.path
         self.args = (f"{where}: {self.detail}",)
 

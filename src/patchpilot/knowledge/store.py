@@ -145,7 +145,10 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     if not fresh:
         return stats
     next_pk = (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
-    adv_rows, affected_rows, vuln_rows, alias_rows = [], [], [], []
+    adv_rows: list[tuple[Any, ...]] = []
+    affected_rows: list[tuple[Any, ...]] = []
+    vuln_rows: list[tuple[int, str]] = []
+    alias_rows: list[tuple[int, str]] = []
     for pk, p in enumerate(fresh, next_pk):
         adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
         vulns = " ".join(p.vuln_ids)
