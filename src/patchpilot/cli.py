@@ -245,20 +245,27 @@ def scan_local(
 
 @scan_app.command("file")
 def scan_file(
-    path: Annotated[Path, typer.Argument(help="A dpkg status file, rpm list, apk database "
-                                              "or Inventory JSON.")],
+    path: Annotated[Path, typer.Argument(
+        help="A package database (dpkg status, rpm list, apk installed), a lock file, an "
+             "SBOM, an Inventory JSON, or a folder to search for lock files and SBOMs.")],
     distro: Annotated[str | None, typer.Option(
-        help="The distribution release the file comes from, e.g. debian:12, when the file "
-             "does not say.")] = None,
+        help="The distribution release OS packages come from, e.g. debian:12, when the "
+             "file does not say.")] = None,
+    type_: Annotated[str | None, typer.Option(
+        "--type", help="Read the file as this kind instead of detecting it "
+                       "(dpkg, rpm, apk, npm, pip, poetry, cyclonedx, spdx, …).")] = None,
+    hostname: Annotated[str | None, typer.Option(
+        help="The asset the file describes (a lock file does not say).")] = None,
     fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     fail_on: FailOnOpt = None,
 ) -> None:
-    """Scan a saved package list or inventory and print its findings."""
+    """Scan a saved package list, lock file, SBOM or folder and print its findings."""
     from patchpilot.inventory.transports.file import read_inventory_file
 
     try:
-        inventory = read_inventory_file(path, ecosystem=_distro_ecosystem(distro))
+        inventory = read_inventory_file(path, ecosystem=_distro_ecosystem(distro),
+                                        hostname=hostname, source_type=type_)
     except PatchPilotError as exc:
         _fail(exc)
         return

@@ -101,11 +101,11 @@ def test_truncated_status_names_line(tmp_path: Path) -> None:
 
 
 def test_kind_of() -> None:
-    assert kind_of('  {"schema": 1}') == "json"
-    assert kind_of("Package: a\nVersion: 1\n") == "dpkg"
-    assert kind_of("C:Q1x=\nP:zlib\nV:1.3-r0\n") == "apk"
-    assert kind_of("\nbash\t0\t5.1\t1.el9\tx86_64\tbash.src.rpm\n") == "rpm"
-    assert kind_of("hello\n") is None
+    assert kind_of("x.json", b'  {"schema": 1, "collector": {"name": "local"}}') == "json"
+    assert kind_of("status", b"Package: a\nVersion: 1\n") == "dpkg"
+    assert kind_of("installed", b"C:Q1x=\nP:zlib\nV:1.3-r0\n") == "apk"
+    assert kind_of("rpm.txt", b"\nbash\t0\t5.1\t1.el9\tx86_64\tbash.src.rpm\n") == "rpm"
+    assert kind_of("x.txt", b"hello\n") is None
 
 
 def _deb(name: str, version: str) -> Package:

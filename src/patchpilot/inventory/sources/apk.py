@@ -8,8 +8,11 @@ source package, which secdb advisories name).
 
 from __future__ import annotations
 
+import re
+
 from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.purls import purl_for
+from patchpilot.inventory.sources.interface import Parsed
 from patchpilot.models import Ecosystem, Package
 
 
@@ -62,3 +65,30 @@ def parse_apk_installed(text: str, ecosystem: str, location: str | None = None) 
             location=location,
         ))
     return packages
+
+
+_APK_FIELD = re.compile(rb"^P:\S", re.MULTILINE)
+_APK_VERSION = re.compile(rb"^V:\S", re.MULTILINE)
+
+
+class ApkSource:
+    """Alpine's installed database, /lib/apk/db/installed."""
+
+    name = "apk"
+    file_names = ("installed",)
+
+    def detect(self, name: str, head: bytes) -> bool:
+        """``P:`` and ``V:`` lines."""
+        return _APK_FIELD.search(head) is not None and _APK_VERSION.search(head) is not None
+
+    def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
+        """Installed packages of the release ``distro`` (required: the database doesn't say)."""
+        if distro is None:
+            raise InventoryFormatError(
+                location, "apk database: cannot tell the Alpine release; "
+                          "pass --distro alpine:3.18")
+        return Parsed(parse_apk_installed(data.decode("utf-8", errors="replace"), distro,
+                                          location))
+
+
+SOURCE = ApkSource()

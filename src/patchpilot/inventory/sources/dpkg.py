@@ -19,8 +19,12 @@ Choices:
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.purls import purl_for
+from patchpilot.inventory.sources.interface import Parsed
 from patchpilot.models import Ecosystem, Package
 
 INSTALLED_STATES = frozenset({"installed", "triggers-pending", "triggers-awaited"})
@@ -127,3 +131,63 @@ def parse_dpkg_status(
             location=location,
         ))
     return packages
+
+
+_DEB_MARKER = re.compile(r"[+~]deb(\d+)u\d+")
+_DPKG_FIELD = re.compile(rb"^Package:", re.MULTILINE)
+_DPKG_STATUS = re.compile(r"^Status:", re.MULTILINE)
+
+
+def guess_debian_release(packages: list[Package]) -> str | None:
+    """``Debian:NN`` judged from the packages' versions, or None when they cannot say.
+
+    base-files' major version is the Debian release since Debian 7 (``12.4+deb12u5`` ->
+    12); failing base-files, the most common ``+debNNu`` / ``~debNNu`` security-update
+    marker decides.  Ubuntu (``ubuntu`` in base-files' version) and anything else -> None.
+    """
+    for package in packages:
+        if package.name == "base-files":
+            if "ubuntu" in package.version:
+                return None
+            major = package.version.split(":")[-1].split(".", 1)[0]
+            if major.isdigit() and int(major) >= 7:
+                return f"Debian:{int(major)}"
+    if any("ubuntu" in p.version for p in packages):
+        return None
+    markers = Counter(
+        found.group(1) for p in packages if (found := _DEB_MARKER.search(p.version)))
+    if not markers:
+        return None
+    return f"Debian:{int(markers.most_common(1)[0][0])}"
+
+
+class DpkgSource:
+    """/var/lib/dpkg/status, or a distroless image's status.d/ file."""
+
+    name = "dpkg"
+    file_names = ("status",)
+
+    def detect(self, name: str, head: bytes) -> bool:
+        """A stanza starting ``Package:`` (dpkg's RFC 822-style database)."""
+        return _DPKG_FIELD.search(head) is not None
+
+    def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
+        """Installed packages; the release is guessed from versions when not given."""
+        text = data.decode("utf-8", errors="replace")
+        # A status.d file from a distroless image may have no Status field at all.
+        assume_installed = _DPKG_STATUS.search(text) is None
+        packages = parse_dpkg_status(text, distro or "Debian", location,
+                                     assume_installed=assume_installed)
+        if distro is None:
+            guessed = guess_debian_release(packages)
+            if guessed is None:
+                raise InventoryFormatError(
+                    location, "dpkg status: cannot tell the distribution release from the "
+                              "packages; pass --distro debian:12 (or ubuntu:22.04)")
+            # Parse again so every Package (and purl) carries the release.
+            packages = parse_dpkg_status(text, guessed, location,
+                                         assume_installed=assume_installed)
+        return Parsed(packages)
+
+
+SOURCE = DpkgSource()

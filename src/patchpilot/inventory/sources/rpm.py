@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.purls import purl_for
+from patchpilot.inventory.sources.interface import Parsed
 from patchpilot.models import Ecosystem, Package
 
 RPM_QUERYFORMAT = "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n"
@@ -79,3 +80,26 @@ def parse_rpm_qa(text: str, ecosystem: str, location: str | None = None) -> list
             location=location,
         ))
     return packages
+
+
+class RpmSource:
+    """The output of ``rpm -qa --queryformat RPM_QUERYFORMAT`` (saved or from SSH)."""
+
+    name = "rpm"
+    file_names: tuple[str, ...] = ()
+
+    def detect(self, name: str, head: bytes) -> bool:
+        """Tab-separated lines of six fields."""
+        first = next((line for line in head.splitlines() if line.strip()), b"")
+        return first.count(b"\t") == _FIELDS - 1
+
+    def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
+        """Installed packages of the release ``distro`` (required: rpm lists don't say)."""
+        if distro is None:
+            raise InventoryFormatError(
+                location, "rpm package list: cannot tell the distribution release; "
+                          "pass --distro almalinux:9 (or rocky:9, rhel:9)")
+        return Parsed(parse_rpm_qa(data.decode("utf-8", errors="replace"), distro, location))
+
+
+SOURCE = RpmSource()

@@ -1,31 +1,33 @@
-"""Read an inventory from a file (``patchpilot scan file PATH``).
+"""Read an inventory from a file or a folder (``patchpilot scan file PATH``).
 
-The file's kind is told from its content, not its name: a dpkg status file (or a
-distroless status.d file), an ``rpm -qa --queryformat RPM_QUERYFORMAT`` dump, an apk
-installed database, or an Inventory JSON document (schema 1).
+A file's kind is told by the inventory sources of ``sources.registry`` (by name and
+content: a dpkg status file, an rpm list, an apk database, a lock file, an SBOM) or an
+Inventory JSON document (schema 1); ``--type`` forces a kind.  A folder is walked for the
+lock files and SBOMs it holds (never into ``node_modules``, ``.git`` or virtualenvs).
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
+import fnmatch
+import os
 from pathlib import Path
 
 from patchpilot.errors import InventoryFormatError
-from patchpilot.inventory.model import Collector, Inventory
-from patchpilot.inventory.sources.apk import parse_apk_installed
-from patchpilot.inventory.sources.dpkg import parse_dpkg_status
-from patchpilot.inventory.sources.rpm import parse_rpm_qa
+from patchpilot.inventory.model import Collector, Inventory, OsInfo
+from patchpilot.inventory.sources.dpkg import guess_debian_release
+from patchpilot.inventory.sources.interface import InventorySource, Parsed
+from patchpilot.inventory.sources.registry import SOURCES, SOURCES_BY_NAME
 from patchpilot.knowledge.ecosystems import ecosystem_for_os, normalize_ecosystem, scheme_of
 from patchpilot.models import Ecosystem, OsRelease, Package
 
-UNKNOWN_CONTENT = "not a dpkg status, rpm list, apk database or inventory JSON"
+__all__ = ["UNKNOWN_CONTENT", "guess_debian_release", "kind_of", "parse_distro",
+           "read_inventory_file", "read_path"]
 
-_DEB_MARKER = re.compile(r"[+~]deb(\d+)u\d+")
-_DPKG_FIELD = re.compile(r"^Package:", re.MULTILINE)
-_DPKG_STATUS = re.compile(r"^Status:", re.MULTILINE)
-_APK_FIELD = re.compile(r"^P:\S", re.MULTILINE)
-_APK_VERSION = re.compile(r"^V:\S", re.MULTILINE)
+UNKNOWN_CONTENT = ("not a package database, lock file, SBOM or inventory JSON PatchPilot "
+                   "knows (see --type)")
+HEAD_BYTES = 8192
+_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", "vendor",
+              "target", "dist", "build", ".mypy_cache", ".pytest_cache"}
 
 
 def parse_distro(value: str) -> Ecosystem:
@@ -48,48 +50,40 @@ def parse_distro(value: str) -> Ecosystem:
     return known
 
 
-def guess_debian_release(packages: list[Package]) -> str | None:
-    """``Debian:NN`` judged from the packages' versions, or None when they cannot say.
-
-    base-files' major version is the Debian release since Debian 7 (``12.4+deb12u5`` ->
-    12); failing base-files, the most common ``+debNNu`` / ``~debNNu`` security-update
-    marker decides.  Ubuntu (``ubuntu`` in base-files' version) and anything else -> None.
-    """
-    for package in packages:
-        if package.name == "base-files":
-            if "ubuntu" in package.version:
-                return None
-            major = package.version.split(":")[-1].split(".", 1)[0]
-            if major.isdigit() and int(major) >= 7:
-                return f"Debian:{int(major)}"
-    if any("ubuntu" in p.version for p in packages):
-        return None
-    markers = Counter(
-        found.group(1) for p in packages if (found := _DEB_MARKER.search(p.version)))
-    if not markers:
-        return None
-    return f"Debian:{int(markers.most_common(1)[0][0])}"
-
-
-def _need_distro(path: Path, kind: str, example: str) -> InventoryFormatError:
-    return InventoryFormatError(
-        path, f"{kind}: cannot tell the distribution release from the packages; "
-              f"pass --distro {example}")
-
-
-def kind_of(text: str) -> str | None:
-    """``json``, ``dpkg``, ``rpm``, ``apk`` or None, told from the content (pure)."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
+def kind_of(name: str, head: bytes) -> str | None:
+    """``json`` (an Inventory document), a source's name, or None (pure)."""
+    if head.lstrip().startswith(b"{") and b'"schema"' in head and b'"collector"' in head:
         return "json"
-    if _DPKG_FIELD.search(text):
-        return "dpkg"
-    if _APK_FIELD.search(text) and _APK_VERSION.search(text):
-        return "apk"
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if first.count("\t") == 5:
-        return "rpm"
+    for source in SOURCES:
+        if source.detect(name, head):
+            return source.name
     return None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InventoryFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise InventoryFormatError(path, "empty file")
+    return data
+
+
+def _parse_file(path: Path, distro: Ecosystem | None, source: InventorySource | None
+                ) -> Parsed | Inventory:
+    data = _read(path)
+    head = data[:HEAD_BYTES]
+    if source is None:
+        if b"\x00" in head and not head.startswith(b"PK"):
+            raise InventoryFormatError(path, f"binary data, {UNKNOWN_CONTENT}")
+        kind = kind_of(path.name, head)
+        if kind == "json":
+            return Inventory.from_json(data, str(path))
+        if kind is None:
+            raise InventoryFormatError(path, UNKNOWN_CONTENT)
+        source = SOURCES_BY_NAME[kind]
+    return source.parse(data, str(path), distro)
 
 
 def read_inventory_file(
@@ -97,57 +91,80 @@ def read_inventory_file(
     ecosystem: str | None = None,
     *,
     hostname: str | None = None,
+    source_type: str | None = None,
 ) -> Inventory:
     """The Inventory a file holds or describes.
 
     ``ecosystem`` (``Debian:12``, or a ``--distro`` spelling like ``debian:12``) is the
-    release the packages belong to.  For a dpkg file without it, the release is guessed
-    with ``guess_debian_release``; an rpm or apk list needs it.  ``hostname`` names the
-    asset (a package list does not say whose it is).  An Inventory JSON carries its own
-    ecosystems and identity; both arguments are then ignored.
+    release OS packages belong to; a dpkg file's release is guessed without it, an rpm or
+    apk list needs it.  ``hostname`` names the asset (a package list does not say whose it
+    is).  ``source_type`` forces a kind (``--type``).  An Inventory JSON carries its own
+    ecosystems and identity; the other arguments are then ignored.
 
     Raises InventoryFormatError naming the file for unreadable, empty, binary or unknown
     content, and for a release that must be passed with ``--distro``.
     """
-    path = Path(path)
+    return read_path(Path(path), ecosystem, hostname=hostname, source_type=source_type)
+
+
+def _source_named(source_type: str | None) -> InventorySource | None:
+    if source_type is None:
+        return None
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InventoryFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
-    if not data.strip():
-        raise InventoryFormatError(path, "empty file")
-    if b"\x00" in data:
-        raise InventoryFormatError(path, f"binary data, {UNKNOWN_CONTENT}")
-    text = data.decode("utf-8", errors="replace")
-    kind = kind_of(text)
-    if kind == "json":
-        return Inventory.from_json(data, str(path))
-    if kind is None:
-        raise InventoryFormatError(path, UNKNOWN_CONTENT)
-    release = parse_distro(ecosystem) if ecosystem else None
-    location = str(path)
-    packages: list[Package]
-    if kind == "dpkg":
-        # A status.d file from a distroless image may have no Status field at all.
-        assume_installed = _DPKG_STATUS.search(text) is None
-        packages = parse_dpkg_status(text, release or "Debian", location,
-                                     assume_installed=assume_installed)
-        if release is None:
-            guessed = guess_debian_release(packages)
-            if guessed is None:
-                raise _need_distro(path, "dpkg status", "debian:12 (or ubuntu:22.04)")
-            # Parse again so every Package (and purl) carries the release.
-            packages = parse_dpkg_status(text, guessed, location,
-                                         assume_installed=assume_installed)
-    elif release is None:
-        raise _need_distro(path, f"{kind} package list",
-                           "almalinux:9" if kind == "rpm" else "alpine:3.18")
-    elif kind == "rpm":
-        packages = parse_rpm_qa(text, release, location)
+        return SOURCES_BY_NAME[source_type]
+    except KeyError:
+        raise InventoryFormatError(
+            "--type", f"unknown type {source_type!r}; known: "
+                      f"{', '.join(sorted(SOURCES_BY_NAME))}") from None
+
+
+def _walk(root: Path) -> list[tuple[Path, InventorySource]]:
+    """Files under ``root`` that a source is found under by name (lock files, SBOMs)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            for source in SOURCES:
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in source.file_names
+                       if pattern not in ("status", "installed")):
+                    found.append((Path(dirpath) / name, source))
+                    break
+    return found
+
+
+def read_path(
+    path: Path,
+    ecosystem: str | None = None,
+    *,
+    hostname: str | None = None,
+    source_type: str | None = None,
+) -> Inventory:
+    """The Inventory of a file, or of every lock file and SBOM under a folder."""
+    distro = parse_distro(ecosystem) if ecosystem else None
+    forced = _source_named(source_type)
+    if path.is_dir():
+        files = _walk(path)
+        if forced is not None:
+            files = [(p, forced) for p, s in files if s is forced]
+        if not files:
+            raise InventoryFormatError(path, "no lock file or SBOM found in this folder")
+        parts = [(p, s.parse(_read(p), str(p), distro)) for p, s in files]
     else:
-        packages = parse_apk_installed(text, release, location)
+        parsed = _parse_file(path, distro, forced)
+        if isinstance(parsed, Inventory):
+            return parsed
+        parts = [(path, parsed)]
+    packages: list[Package] = []
+    os_release: OsRelease | None = None
+    warnings: list[str] = []
+    for _, parsed in parts:
+        packages.extend(parsed.packages)
+        os_release = os_release or parsed.os
+        warnings.extend(parsed.warnings)
     return Inventory.from_packages(
         packages,
         asset={"hostname": hostname},
+        os=OsInfo.from_os_release(os_release) if os_release else None,
         collector=Collector(name="file"),
+        warnings=warnings,
     )
