@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from patchpilot.errors import FeedDownloadError, FeedError
-from patchpilot.knowledge.feeds.osv import FEED, OsvFeed, download_if_changed
+from patchpilot.knowledge.feeds._common import download_if_changed
+from patchpilot.knowledge.feeds.osv import FEED, OsvFeed
 from patchpilot.models import AffectedRange, AffectedStatus, Reference
 
 DATA = Path("/work/shared/data")

@@ -75,7 +75,7 @@ class ApkSource:
     """Alpine's installed database, /lib/apk/db/installed."""
 
     name = "apk"
-    file_names = ("installed",)
+    file_names: tuple[str, ...] = ("installed",)
 
     def detect(self, name: str, head: bytes) -> bool:
         """``P:`` and ``V:`` lines."""

@@ -165,7 +165,7 @@ class DpkgSource:
     """/var/lib/dpkg/status, or a distroless image's status.d/ file."""
 
     name = "dpkg"
-    file_names = ("status",)
+    file_names: tuple[str, ...] = ("status",)
 
     def detect(self, name: str, head: bytes) -> bool:
         """A stanza starting ``Package:`` (dpkg's RFC 822-style database)."""

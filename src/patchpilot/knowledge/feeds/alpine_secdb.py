@@ -29,8 +29,8 @@ import yaml
 
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
+from patchpilot.knowledge.feeds._common import download_if_changed
 from patchpilot.knowledge.feeds.interface import RecordKind
-from patchpilot.knowledge.feeds.osv import download_if_changed
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
     Advisory,

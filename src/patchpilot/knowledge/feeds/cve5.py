@@ -34,6 +34,7 @@ import httpx
 import orjson
 
 from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.knowledge.feeds._common import first_zip_member
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.nvd import (
     JsonObject,
@@ -42,7 +43,6 @@ from patchpilot.knowledge.feeds.nvd import (
     english,
     load_json,
 )
-from patchpilot.knowledge.feeds.osv import first_zip_member
 from patchpilot.models import CveRecord, CvssMetric, Reference, VulnId
 
 RELEASE_URL = "https://api.github.com/repos/CVEProject/cvelistV5/releases/latest"

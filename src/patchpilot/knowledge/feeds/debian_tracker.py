@@ -25,8 +25,8 @@ import orjson
 
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.ecosystems import DEBIAN_CODENAMES
+from patchpilot.knowledge.feeds._common import download_if_changed
 from patchpilot.knowledge.feeds.interface import RecordKind
-from patchpilot.knowledge.feeds.osv import download_if_changed
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
     Advisory,

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.knowledge.feeds._common import GZIP_MAGIC, peek
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import EpssScore, VulnId
 
@@ -33,17 +34,6 @@ HEADER = "cve,epss,percentile"
 _NAME = re.compile(r"epss.*\.csv(\.gz)?$", re.IGNORECASE)
 _SEMICOLON_ROW = re.compile(rb"CVE-\d+-\d+;")
 _SCORE_DATE = re.compile(r"score_date:(\d{4}-\d{2}-\d{2})")
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _peek(head: bytes) -> bytes:
-    """The start of the decompressed text when ``head`` begins a gzip stream."""
-    if not head.startswith(_GZIP_MAGIC):
-        return head
-    try:
-        return zlib.decompressobj(wbits=31).decompress(head)  # a partial stream is fine
-    except zlib.error:
-        return b""
 
 
 def _text(path: Path) -> str:
@@ -52,7 +42,7 @@ def _text(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise FeedError(path, f"cannot be read: {exc.strerror or exc}") from exc
-    if data.startswith(_GZIP_MAGIC):
+    if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
@@ -121,7 +111,7 @@ class EpssFeed:
         """An EPSS CSV by name (``*epss*.csv[.gz]``) or by its first line."""
         if _NAME.search(path.name):
             return True
-        text = _peek(head)
+        text = peek(head)
         return (text.startswith((b"#model_version", b"cve,epss"))
                 or _SEMICOLON_ROW.match(text) is not None)
 
@@ -140,7 +130,7 @@ class EpssFeed:
         if response.status_code != 200:
             raise FeedDownloadError(f"{CURRENT_URL}: HTTP {response.status_code}")
         body = response.content
-        if not _peek(body[:4096]).startswith((b"#model_version", b"cve,epss")):
+        if not peek(body[:4096]).startswith((b"#model_version", b"cve,epss")):
             raise FeedDownloadError(f"{CURRENT_URL}: the answer is not an EPSS score file")
         target = dest / "epss_scores-current.csv.gz"
         target.write_bytes(body)

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 
 from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.knowledge.feeds._common import JsonObject, load_json
 from patchpilot.knowledge.feeds.interface import RecordKind
-from patchpilot.knowledge.feeds.nvd import JsonObject, load_json
 from patchpilot.models import KevEntry, VulnId
 
 JSON_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"

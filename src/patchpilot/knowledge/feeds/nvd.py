@@ -17,23 +17,27 @@ The small JSON helpers here (:func:`load_json`, :class:`JsonObject`) are shared 
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.knowledge.feeds._common import (
+    JsonObject,
+    add_metric,
+    add_reference,
+    english,
+    load_json,
+    peek,
+)
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import CveRecord, CvssMetric, Reference, VulnId
-from patchpilot.scoring.cvss import metric_from_vector
 
 API_URL = "https://services.nvd.nist.gov/rest/json/cves/2.0"
 PAGE_SIZE = 2000  # the API's maximum resultsPerPage for /cves/2.0
@@ -58,143 +62,6 @@ _CWE = re.compile(r"CWE-\d+")
 _CVE_ITEM = re.compile(rb'"cve"\s*:\s*\{')
 _CVE_ITEM_FIRST = re.compile(rb'\s*\{\s*"cve"\s*:\s*\{')
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-# --------------------------------------------------------------------------- JSON helpers
-
-
-def peek(head: bytes) -> bytes:
-    """The start of the decompressed text when ``head`` begins a gzip stream, else ``head``."""
-    if not head.startswith(_GZIP_MAGIC):
-        return head
-    try:
-        # A partial stream decompresses as far as it goes; wbits=31 expects a gzip header.
-        return zlib.decompressobj(wbits=31).decompress(head)
-    except zlib.error:
-        return b""
-
-
-def load_json(path: Path | str, data: bytes | None = None) -> Any:
-    """Decode one JSON document (gzip-compressed or not) from ``data`` or the file at ``path``.
-
-    Anything unreadable, including a truncated download, becomes a :class:`FeedError`
-    naming the file and, for bad JSON, the line where decoding stopped.
-    """
-    if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise FeedError(path, f"cannot be read: {exc.strerror or exc}") from exc
-    if data.startswith(_GZIP_MAGIC):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FeedError(path, f"corrupt or truncated gzip data: {exc}") from exc
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise FeedError(path, f"not valid JSON, truncated or corrupt: {exc.msg}",
-                        line=exc.lineno) from exc
-
-
-class JsonObject:
-    """Checked access to one decoded JSON object.
-
-    Every accessor validates the type it returns, so a feed of an unexpected shape raises
-    :class:`FeedError` naming the file and the field path (``vulnerabilities[3].cve.id``)
-    instead of a ``KeyError`` or ``TypeError`` deep inside a transformer.
-    """
-
-    __slots__ = ("obj", "path", "where")
-
-    def __init__(self, obj: Any, path: Path | str, where: str) -> None:
-        if not isinstance(obj, dict):
-            raise FeedError(path, f"{where or 'document'} is not a JSON object")
-        self.obj: dict[str, Any] = obj
-        self.path = path
-        self.where = where
-
-    def _name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, detail: str) -> FeedError:
-        """A FeedError about this object (for checks the accessors do not cover)."""
-        return FeedError(self.path, f"{self.where or 'document'}: {detail}")
-
-    def get(self, key: str) -> Any:
-        """The raw value of ``key`` (None when absent)."""
-        return self.obj.get(key)
-
-    def text(self, key: str, *, required: bool = False) -> str | None:
-        """The string at ``key``; None when absent (an error when ``required``)."""
-        value = self.obj.get(key)
-        if value is None or value == "":
-            if required:
-                raise FeedError(self.path, f"{self._name(key)} is missing")
-            return None
-        if not isinstance(value, str):
-            raise FeedError(self.path, f"{self._name(key)} is not a string")
-        return value
-
-    def texts(self, key: str) -> list[str]:
-        """The list of strings at ``key`` (empty when absent)."""
-        value = self.obj.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise FeedError(self.path, f"{self._name(key)} is not a list of strings")
-        return value
-
-    def child(self, key: str, *, required: bool = False) -> JsonObject:
-        """The object at ``key``; an empty one when absent (an error when ``required``)."""
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise FeedError(self.path, f"{self._name(key)} is missing")
-            value = {}
-        return JsonObject(value, self.path, self._name(key))
-
-    def children(self, key: str, *, required: bool = False) -> list[JsonObject]:
-        """The objects in the list at ``key`` (empty when absent)."""
-        value = self.obj.get(key)
-        if value is None:
-            if required:
-                raise FeedError(self.path, f"{self._name(key)} is missing")
-            return []
-        if not isinstance(value, list):
-            raise FeedError(self.path, f"{self._name(key)} is not a list")
-        name = self._name(key)
-        return [JsonObject(item, self.path, f"{name}[{i}]") for i, item in enumerate(value)]
-
-
-def english(descriptions: list[JsonObject], *, value_key: str = "value") -> str | None:
-    """The English text of a list of ``{lang, value}`` objects (``en``, ``en-US``, ``eng``)."""
-    for item in descriptions:
-        lang = (item.text("lang") or "").lower()
-        if lang.startswith("en"):
-            return item.text(value_key)
-    return None
-
-
-def add_metric(metrics: dict[tuple[str, str], CvssMetric], vector: str | None,
-               source: str) -> None:
-    """Score ``vector`` and keep it once per (vector, source); invalid vectors are skipped."""
-    if not vector:
-        return
-    metric = metric_from_vector(vector, source=source)
-    if metric is not None:
-        metrics.setdefault((metric.vector, source), metric)
-
-
-def add_reference(references: dict[str, str], url: str | None, kind: str) -> None:
-    """Keep one reference per URL; a later "exploit" tag on the same URL wins."""
-    if not url:
-        return
-    if url not in references or kind == "exploit":
-        references[url] = kind
-
-
-# --------------------------------------------------------------------------- transformer
 
 
 def _nvd_reference_type(tags: list[str]) -> str:

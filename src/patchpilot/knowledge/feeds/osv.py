@@ -12,7 +12,6 @@ bytes as ``Advisory.raw`` instead of re-serialising it.
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -24,8 +23,9 @@ import httpx
 import orjson
 import yaml
 
-from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.errors import FeedError
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
+from patchpilot.knowledge.feeds._common import download_if_changed, first_zip_member
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
@@ -159,16 +159,6 @@ FEED = OsvFeed()
 
 
 # --- reading -------------------------------------------------------------------------
-
-
-def first_zip_member(head: bytes) -> str:
-    """The name of the first member from a zip's first local file header, or ""."""
-    # Local file header: signature, 22 bytes of fields, name length at offset 26, name at 30.
-    # https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT section 4.3.7
-    if len(head) < 30 or head[:4] != b"PK\x03\x04":
-        return ""
-    length = int.from_bytes(head[26:28], "little")
-    return head[30:30 + length].decode("utf-8", "replace").lower()
 
 
 def _read_zip(path: Path, part: int = 0, parts: int = 1) -> Iterator[Advisory]:
@@ -465,44 +455,3 @@ def _workaround(section: Any) -> str | None:
 
 
 # --- downloading ---------------------------------------------------------------------
-
-
-def download_if_changed(client: httpx.Client, url: str, target: Path) -> bool:
-    """GET ``url`` into ``target`` unless the server says it is unchanged; True if written.
-
-    The validators of the last download (ETag, Last-Modified) are kept next to the file in
-    ``<name>.http.json`` and sent back (RFC 9110 section 13.1), so an unchanged multi-MB
-    feed costs one 304.  The body is streamed to a temporary file and renamed, so a failed
-    download never leaves a truncated feed for ``read``.
-    """
-    meta_path = target.with_name(target.name + ".http.json")
-    headers = {}
-    if target.exists() and meta_path.exists():
-        try:
-            meta = orjson.loads(meta_path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            meta = {}  # a damaged cache only costs a full download
-        if type(meta) is dict:
-            if type(meta.get("etag")) is str:
-                headers["If-None-Match"] = meta["etag"]
-            if type(meta.get("last_modified")) is str:
-                headers["If-Modified-Since"] = meta["last_modified"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    try:
-        with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-            if response.status_code == 304:
-                return False
-            if response.status_code >= 400:
-                raise FeedDownloadError(f"{url}: HTTP {response.status_code}")
-            with partial.open("wb") as out:
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-            validators = {"etag": response.headers.get("ETag"),
-                          "last_modified": response.headers.get("Last-Modified")}
-    except httpx.HTTPError as exc:
-        partial.unlink(missing_ok=True)
-        raise FeedDownloadError(f"{url}: {exc}") from exc
-    os.replace(partial, target)
-    meta_path.write_bytes(orjson.dumps(validators))
-    return True

@@ -1,0 +1,206 @@
+"""Helpers every feed module shares: reading (gzip, JSON, zip heads) and downloading.
+
+Kept apart from the feeds so that adding a feed never means importing another feed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.models import CvssMetric
+from patchpilot.scoring.cvss import metric_from_vector
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def peek(head: bytes) -> bytes:
+    """The start of the decompressed text when ``head`` begins a gzip stream, else ``head``."""
+    if not head.startswith(GZIP_MAGIC):
+        return head
+    try:
+        # A partial stream decompresses as far as it goes; wbits=31 expects a gzip header.
+        return zlib.decompressobj(wbits=31).decompress(head)
+    except zlib.error:
+        return b""
+
+
+def load_json(path: Path | str, data: bytes | None = None) -> Any:
+    """Decode one JSON document (gzip-compressed or not) from ``data`` or the file at ``path``.
+
+    Anything unreadable, including a truncated download, becomes a :class:`FeedError`
+    naming the file and, for bad JSON, the line where decoding stopped.
+    """
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise FeedError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FeedError(path, f"corrupt or truncated gzip data: {exc}") from exc
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(path, f"not valid JSON, truncated or corrupt: {exc.msg}",
+                        line=exc.lineno) from exc
+
+
+class JsonObject:
+    """Checked access to one decoded JSON object.
+
+    Every accessor validates the type it returns, so a feed of an unexpected shape raises
+    :class:`FeedError` naming the file and the field path (``vulnerabilities[3].cve.id``)
+    instead of a ``KeyError`` or ``TypeError`` deep inside a transformer.
+    """
+
+    __slots__ = ("obj", "path", "where")
+
+    def __init__(self, obj: Any, path: Path | str, where: str) -> None:
+        if not isinstance(obj, dict):
+            raise FeedError(path, f"{where or 'document'} is not a JSON object")
+        self.obj: dict[str, Any] = obj
+        self.path = path
+        self.where = where
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, detail: str) -> FeedError:
+        """A FeedError about this object (for checks the accessors do not cover)."""
+        return FeedError(self.path, f"{self.where or 'document'}: {detail}")
+
+    def get(self, key: str) -> Any:
+        """The raw value of ``key`` (None when absent)."""
+        return self.obj.get(key)
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        """The string at ``key``; None when absent (an error when ``required``)."""
+        value = self.obj.get(key)
+        if value is None or value == "":
+            if required:
+                raise FeedError(self.path, f"{self._name(key)} is missing")
+            return None
+        if not isinstance(value, str):
+            raise FeedError(self.path, f"{self._name(key)} is not a string")
+        return value
+
+    def texts(self, key: str) -> list[str]:
+        """The list of strings at ``key`` (empty when absent)."""
+        value = self.obj.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FeedError(self.path, f"{self._name(key)} is not a list of strings")
+        return value
+
+    def child(self, key: str, *, required: bool = False) -> JsonObject:
+        """The object at ``key``; an empty one when absent (an error when ``required``)."""
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                raise FeedError(self.path, f"{self._name(key)} is missing")
+            value = {}
+        return JsonObject(value, self.path, self._name(key))
+
+    def children(self, key: str, *, required: bool = False) -> list[JsonObject]:
+        """The objects in the list at ``key`` (empty when absent)."""
+        value = self.obj.get(key)
+        if value is None:
+            if required:
+                raise FeedError(self.path, f"{self._name(key)} is missing")
+            return []
+        if not isinstance(value, list):
+            raise FeedError(self.path, f"{self._name(key)} is not a list")
+        name = self._name(key)
+        return [JsonObject(item, self.path, f"{name}[{i}]") for i, item in enumerate(value)]
+
+
+def english(descriptions: list[JsonObject], *, value_key: str = "value") -> str | None:
+    """The English text of a list of ``{lang, value}`` objects (``en``, ``en-US``, ``eng``)."""
+    for item in descriptions:
+        lang = (item.text("lang") or "").lower()
+        if lang.startswith("en"):
+            return item.text(value_key)
+    return None
+
+
+def add_metric(metrics: dict[tuple[str, str], CvssMetric], vector: str | None,
+               source: str) -> None:
+    """Score ``vector`` and keep it once per (vector, source); invalid vectors are skipped."""
+    if not vector:
+        return
+    metric = metric_from_vector(vector, source=source)
+    if metric is not None:
+        metrics.setdefault((metric.vector, source), metric)
+
+
+def add_reference(references: dict[str, str], url: str | None, kind: str) -> None:
+    """Keep one reference per URL; a later "exploit" tag on the same URL wins."""
+    if not url:
+        return
+    if url not in references or kind == "exploit":
+        references[url] = kind
+
+
+# --------------------------------------------------------------------------- transformer
+
+
+def first_zip_member(head: bytes) -> str:
+    """The name of the first member from a zip's first local file header, or ""."""
+    # Local file header: signature, 22 bytes of fields, name length at offset 26, name at 30.
+    # https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT section 4.3.7
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return ""
+    length = int.from_bytes(head[26:28], "little")
+    return head[30:30 + length].decode("utf-8", "replace").lower()
+
+
+def download_if_changed(client: httpx.Client, url: str, target: Path) -> bool:
+    """GET ``url`` into ``target`` unless the server says it is unchanged; True if written.
+
+    The validators of the last download (ETag, Last-Modified) are kept next to the file in
+    ``<name>.http.json`` and sent back (RFC 9110 section 13.1), so an unchanged multi-MB
+    feed costs one 304.  The body is streamed to a temporary file and renamed, so a failed
+    download never leaves a truncated feed for ``read``.
+    """
+    meta_path = target.with_name(target.name + ".http.json")
+    headers = {}
+    if target.exists() and meta_path.exists():
+        try:
+            meta = orjson.loads(meta_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            meta = {}  # a damaged cache only costs a full download
+        if type(meta) is dict:
+            if type(meta.get("etag")) is str:
+                headers["If-None-Match"] = meta["etag"]
+            if type(meta.get("last_modified")) is str:
+                headers["If-Modified-Since"] = meta["last_modified"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            if response.status_code == 304:
+                return False
+            if response.status_code >= 400:
+                raise FeedDownloadError(f"{url}: HTTP {response.status_code}")
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            validators = {"etag": response.headers.get("ETag"),
+                          "last_modified": response.headers.get("Last-Modified")}
+    except httpx.HTTPError as exc:
+        partial.unlink(missing_ok=True)
+        raise FeedDownloadError(f"{url}: {exc}") from exc
+    os.replace(partial, target)
+    meta_path.write_bytes(orjson.dumps(validators))
+    return True
