@@ -31,6 +31,21 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
         conn.execute(stmt, list(rows[start:start + CHUNK]))
 
 
+def _executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), CHUNK * 4):
+            cursor.executemany(sql, rows[start:start + CHUNK * 4])
+    finally:
+        cursor.close()
+
+
+def _insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})")
+
+
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
                 rows: Sequence[tuple[Any, ...]]) -> None:
     """INSERT many rows given as tuples, straight through the driver's executemany.
@@ -39,17 +54,21 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str],
     narrow rows; feed loads insert hundreds of thousands, so they bypass it.  Values must
     already be of the column's Python type (str, int, float, bool or None).
     """
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))})")
-    cursor = conn.connection.cursor()
-    try:
-        for start in range(0, len(rows), CHUNK * 4):
-            cursor.executemany(sql, rows[start:start + CHUNK * 4])
-    finally:
-        cursor.close()
+    if rows:
+        _executemany(conn, _insert_sql(conn, table, columns), rows)
+
+
+def bulk_upsert(conn: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[tuple[Any, ...]], keys: Sequence[str]) -> None:
+    """:func:`bulk_insert` that updates the rows whose ``keys`` exist (ON CONFLICT).
+
+    The statement is valid in SQLite (3.24+) and PostgreSQL alike; rows must be unique by
+    ``keys``.  For the large upserts of feed loads (360,000 EPSS scores).
+    """
+    if rows:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+        _executemany(conn, f"{_insert_sql(conn, table, columns)} ON CONFLICT "
+                           f"({', '.join(keys)}) DO UPDATE SET {updates}", rows)
 
 
 def lock_for_writing(conn: Connection, table: Table) -> None:
@@ -62,25 +81,3 @@ def lock_for_writing(conn: Connection, table: Table) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
-
-
-def bulk_upsert(conn: Connection, table: Table, columns: Sequence[str],
-                rows: Sequence[tuple[Any, ...]], keys: Sequence[str]) -> None:
-    """INSERT … ON CONFLICT (keys) DO UPDATE, rows as tuples, through the driver.
-
-    The same statement is valid in SQLite (3.24+) and PostgreSQL; rows must be unique by
-    ``keys``.  For the large upserts of feed loads (360,000 EPSS scores).
-    """
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
-    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-           f"VALUES ({', '.join([mark] * len(columns))}) "
-           f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
-    cursor = conn.connection.cursor()
-    try:
-        for start in range(0, len(rows), CHUNK * 4):
-            cursor.executemany(sql, rows[start:start + CHUNK * 4])
-    finally:
-        cursor.close()
