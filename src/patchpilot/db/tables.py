@@ -119,3 +119,232 @@ epss = Table(
     Column("percentile", Float, nullable=False),
     Column("date", String(40)),
 )
+
+# ---------------------------------------------------------------------------------------
+# The server: people and credentials, assets and their inventories, findings and their
+# life, jobs for workers and agents, schedules, sweeps.  (Migration 0003.)
+# ---------------------------------------------------------------------------------------
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # admin, analyst, viewer
+    Column("password_hash", String(200)),  # argon2; NULL: token-only user
+    Column("language", String(10)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in listings; not a secret
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the token
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+asset_groups = Table(
+    "asset_groups", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text),
+    Column("rule", Text),  # JSON {"tags": [...], "attributes": {...}}: dynamic membership
+    Column("max_concurrent_scans", Integer, nullable=False, default=5),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+assets = Table(
+    "assets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(300), nullable=False),  # hostname, or the file/SBOM label
+    Column("fqdn", String(300)),
+    Column("machine_id", String(100)),
+    Column("ip_addresses", Text),  # JSON list
+    Column("os", String(200)),
+    Column("ecosystem", String(100)),
+    Column("tags", Text),  # JSON list
+    Column("attributes", Text),  # JSON object (CMDB fields)
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("last_inventory_id", Integer),
+    Column("ssh_target", String(300)),  # user@host[:port] for agentless scans
+    Index("ix_assets_name", "name"),
+    Index("ix_assets_machine_id", "machine_id"),
+)
+
+asset_group_members = Table(
+    "asset_group_members", metadata,
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+)
+
+inventories = Table(
+    "inventories", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("collected_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("collector", String(50), nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("packages", Integer, nullable=False),
+    Column("idempotency_key", String(100), unique=True),
+    Column("document", Text, nullable=False),  # the Inventory JSON
+    Index("ix_inventories_asset", "asset_id", "id"),
+)
+
+findings = Table(
+    "findings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("vuln_id", String(200), nullable=False),
+    Column("ecosystem", String(100), nullable=False),
+    Column("package", String(300), nullable=False),
+    Column("state", String(20), nullable=False),  # open, fixed, accepted, false_positive, …
+    Column("installed_version", String(200)),
+    Column("fixed_version", String(200)),
+    Column("severity", String(20)),
+    Column("cvss_score", Float),
+    Column("known_exploited", Boolean, nullable=False, default=False),
+    Column("epss_score", Float),
+    Column("advisory_id", String(200)),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("fixed_at", DateTime(timezone=True)),
+    Column("reopened_at", DateTime(timezone=True)),
+    Column("times_reopened", Integer, nullable=False, default=0),
+    Column("new_from_feed", Boolean, nullable=False, default=False),
+    Column("data", Text, nullable=False),  # the Finding's every field, JSON
+    Index("ix_findings_key", "asset_id", "vuln_id", "ecosystem", "package", unique=True),
+    Index("ix_findings_vuln", "vuln_id"),
+    Index("ix_findings_state", "state", "severity"),
+)
+
+triage_decisions = Table(
+    "triage_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(10), nullable=False),  # asset, group, global
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE")),
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="CASCADE")),
+    Column("vuln_id", String(200), nullable=False),
+    Column("package", String(300)),  # NULL: any package
+    Column("decision", String(20), nullable=False),  # accepted, false_positive, not_affected
+    Column("reason", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_triage_vuln", "vuln_id"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(300)),
+    Column("detail", Text),  # JSON
+)
+
+agents = Table(
+    "agents", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="SET NULL")),
+    Column("name", String(300), nullable=False),
+    Column("credential_hash", String(64), nullable=False, unique=True),
+    Column("version", String(50)),
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+enrolment_tokens = Table(
+    "enrolment_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="SET NULL")),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("uses_left", Integer),  # NULL: unlimited until it expires or is revoked
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(50), nullable=False),  # match, rematch, collect, ssh_scan, …
+    Column("payload", Text, nullable=False),  # JSON
+    Column("state", String(20), nullable=False),  # queued, leased, done, failed, cancelled
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE")),  # agent jobs
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="SET NULL")),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE")),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True)),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("result", Text),  # JSON
+    Column("error", Text),
+    Index("ix_jobs_ready", "state", "agent_id", "run_after"),
+)
+
+schedules = Table(
+    "schedules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("kind", String(10), nullable=False),  # cron or rrule
+    Column("expression", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("next_run_at", DateTime(timezone=True)),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_id", Integer, ForeignKey("asset_groups.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("kind", String(10), nullable=False),  # window (scans only inside) or blackout
+    Column("rrule", Text),  # recurring start (RFC 5545), with duration_minutes
+    Column("duration_minutes", Integer),
+    Column("starts_at", DateTime(timezone=True)),  # or one absolute period
+    Column("ends_at", DateTime(timezone=True)),
+    Column("timezone", String(64), nullable=False),
+    Column("description", Text),
+)
+
+sweeps = Table(
+    "sweeps", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("query", Text, nullable=False),  # JSON: {"vuln": id} or {"ecosystem","package","range"}
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("state", String(20), nullable=False),  # running, done
+    Column("summary", Text),  # JSON counts
+)
+
+sweep_results = Table(
+    "sweep_results", metadata,
+    Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("initial", String(20), nullable=False),  # affected, not_affected, unknown
+    Column("status", String(20), nullable=False),  # pending, confirmed, not_affected, …
+    Column("detail", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
