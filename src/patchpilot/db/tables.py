@@ -348,3 +348,16 @@ sweep_results = Table(
     Column("detail", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# The packages of each asset's latest inventory, one row each: what an emergency sweep
+# and a re-match after a feed update read (migration 0004).
+asset_packages = Table(
+    "asset_packages", metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("ecosystem", String(100), nullable=False),
+    Column("name", String(300), nullable=False),  # normalised match name (source package)
+    Column("version", String(200), nullable=False),  # match version
+    Column("installed", Text, nullable=False),  # JSON [[name, version, arch], …] behind it
+    Index("ix_asset_packages_key", "ecosystem", "name"),
+    Index("ix_asset_packages_asset", "asset_id"),
+)

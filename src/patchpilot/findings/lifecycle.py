@@ -1,0 +1,265 @@
+"""Ingest and the life of a finding: new, open, fixed, reopened, triaged.
+
+Findings are keyed by (asset, vulnerability, ecosystem, package).  A later *complete*
+inventory of the same asset that no longer matches closes the finding as fixed; a match
+after that reopens it.  Triage decisions (risk accepted with an expiry, false positive,
+not affected), at asset, group or global scope, are applied when a finding is stored, and
+a rescan never undoes them; an expired acceptance reopens the finding.  Every write is one
+transaction, set-based (bulk inserts, executemany updates), never a round trip per row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from patchpilot.db.dialect import bulk_insert
+from patchpilot.db.tables import (
+    asset_group_members,
+    asset_packages,
+    assets,
+    audit_log,
+    findings,
+    inventories,
+    triage_decisions,
+)
+from patchpilot.findings.model import Finding
+from patchpilot.inventory.model import Inventory
+from patchpilot.knowledge.names import normalize_name
+
+OPEN = "open"
+FIXED = "fixed"
+TRIAGED = ("accepted", "false_positive", "not_affected")
+STATES = (OPEN, FIXED, *TRIAGED)
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """Where an uploaded inventory went."""
+
+    asset_id: int
+    inventory_id: int
+    duplicate: bool  # the idempotency key was seen before: nothing was stored again
+
+
+def _find_asset(conn: Connection, inv: Inventory) -> int | None:
+    ident = inv.asset
+    for column, value in ((assets.c.machine_id, ident.machine_id), (assets.c.fqdn, ident.fqdn),
+                          (assets.c.name, ident.hostname)):
+        if value:
+            found = conn.execute(select(assets.c.id).where(column == value)
+                                 .order_by(assets.c.id)).scalar()
+            if found is not None:
+                return int(found)
+    return None
+
+
+def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
+    ident = inv.asset
+    os_text = None
+    ecosystem = None
+    if inv.os is not None:
+        os_text = inv.os.pretty_name or f"{inv.os.id} {inv.os.version_id or ''}".strip()
+    packages = inv.to_packages()
+    distro = [p.ecosystem for p in packages if ":" in p.ecosystem]
+    if distro:
+        ecosystem = max(set(distro), key=distro.count)
+    return {"name": ident.hostname or ident.fqdn or ident.machine_id or "unnamed",
+            "fqdn": ident.fqdn, "machine_id": ident.machine_id,
+            "ip_addresses": orjson.dumps(ident.ip_addresses).decode(),
+            "os": os_text, "ecosystem": ecosystem, "last_seen": now}
+
+
+def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
+    grouped: dict[tuple[str, str, str], list[list[str | None]]] = defaultdict(list)
+    for p in inv.to_packages():
+        key = (p.ecosystem, normalize_name(p.ecosystem, p.match_name), p.match_version)
+        grouped[key].append([p.name, p.version, p.arch])
+    return [(asset_id, eco, name, version, orjson.dumps(installed).decode())
+            for (eco, name, version), installed in grouped.items()]
+
+
+def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | None = None,
+                     asset_id: int | None = None) -> IngestResult:
+    """Store ``inv`` as its asset's latest inventory (history kept), in one transaction.
+
+    The asset is found by machine-id, FQDN or hostname (or given), else created.  A
+    repeated ``idempotency_key`` (an agent retrying an upload whose answer it never got)
+    stores nothing and answers as the first time did.
+    """
+    now = now_utc()
+    document = inv.to_json().decode()
+    try:
+        with engine.begin() as conn:
+            if idempotency_key:
+                seen = conn.execute(select(inventories.c.id, inventories.c.asset_id).where(
+                    inventories.c.idempotency_key == idempotency_key)).first()
+                if seen is not None:
+                    return IngestResult(seen.asset_id, seen.id, True)
+            asset_id = asset_id or _find_asset(conn, inv)
+            values = _asset_values(inv, now)
+            if asset_id is None:
+                asset_id = int(conn.execute(insert(assets).values(
+                    first_seen=now, tags="[]", attributes="{}", **values)
+                    .returning(assets.c.id)).scalar_one())
+            inventory_id = int(conn.execute(insert(inventories).values(
+                asset_id=asset_id, collected_at=inv.collected_at, received_at=now,
+                collector=inv.collector.name, complete=inv.complete,
+                packages=len(inv.packages), idempotency_key=idempotency_key,
+                document=document).returning(inventories.c.id)).scalar_one())
+            conn.execute(update(assets).where(assets.c.id == asset_id).values(
+                last_inventory_id=inventory_id, **values))
+            conn.execute(delete(asset_packages).where(asset_packages.c.asset_id == asset_id))
+            bulk_insert(conn, asset_packages,
+                        ("asset_id", "ecosystem", "name", "version", "installed"),
+                        _package_rows(asset_id, inv))
+    except IntegrityError:
+        # The same idempotency key raced in from a retry on another connection.
+        if not idempotency_key:
+            raise
+        with engine.connect() as conn:
+            seen = conn.execute(select(inventories.c.id, inventories.c.asset_id).where(
+                inventories.c.idempotency_key == idempotency_key)).one()
+        return IngestResult(seen.asset_id, seen.id, True)
+    return IngestResult(asset_id, inventory_id, False)
+
+
+@dataclass(slots=True)
+class LifecycleCounts:
+    """What one application of findings changed."""
+
+    new: int = 0
+    still_open: int = 0
+    reopened: int = 0
+    fixed: int = 0
+    triaged: int = 0  # new or reopened findings that a triage decision covered
+    new_ids: list[int] = field(default_factory=list)
+
+
+def active_decisions(conn: Connection, asset_id: int, now: datetime
+                     ) -> dict[tuple[str, str | None], str]:
+    """(vuln, package or None) → decision, for the decisions that cover ``asset_id``.
+
+    The narrowest scope wins: asset over group over global.
+    """
+    groups = select(asset_group_members.c.group_id).where(
+        asset_group_members.c.asset_id == asset_id)
+    rows = conn.execute(select(triage_decisions).where(
+        triage_decisions.c.revoked_at.is_(None),
+        or_(triage_decisions.c.expires_at.is_(None), triage_decisions.c.expires_at > now),
+        or_(triage_decisions.c.scope == "global",
+            and_(triage_decisions.c.scope == "asset", triage_decisions.c.asset_id == asset_id),
+            and_(triage_decisions.c.scope == "group",
+                 triage_decisions.c.group_id.in_(groups))))).all()
+    rank = {"global": 0, "group": 1, "asset": 2}
+    out: dict[tuple[str, str | None], tuple[int, str]] = {}
+    for r in rows:
+        key = (r.vuln_id, r.package)
+        if key not in out or rank[r.scope] > out[key][0]:
+            out[key] = (rank[r.scope], r.decision)
+    return {k: v[1] for k, v in out.items()}
+
+
+def _decision_for(decisions: dict[tuple[str, str | None], str], f: Finding) -> str | None:
+    return decisions.get((f.vuln_id, f.package)) or decisions.get((f.vuln_id, None))
+
+
+def _row_values(f: Finding) -> dict[str, Any]:
+    return {"installed_version": f.evidence.installed_version,
+            "fixed_version": f.fix.fixed_version, "severity": f.severity,
+            "cvss_score": f.cvss.score if f.cvss else None,
+            "known_exploited": f.exploit.known_exploited,
+            "epss_score": f.exploit.epss_score, "advisory_id": f.evidence.advisory_id,
+            "data": orjson.dumps(f.to_dict()).decode()}
+
+
+def apply_findings(engine: Engine, asset_id: int, found: list[Finding], *, complete: bool,
+                   from_feed_update: bool = False) -> LifecycleCounts:
+    """Bring the asset's stored findings in line with what a scan found (one transaction).
+
+    New → open (or the covering triage decision); fixed and found again → reopened;
+    open or triaged and found → last seen now; open or triaged and not found in a
+    *complete* inventory → fixed.  ``from_feed_update`` marks new findings as coming
+    from a knowledge-base update rather than a change on the host.
+    """
+    now = now_utc()
+    counts = LifecycleCounts()
+    with engine.begin() as conn:
+        existing = {(r.vuln_id, r.ecosystem, r.package): r for r in conn.execute(
+            select(findings.c.id, findings.c.vuln_id, findings.c.ecosystem,
+                   findings.c.package, findings.c.state, findings.c.times_reopened)
+            .where(findings.c.asset_id == asset_id))}
+        decisions = active_decisions(conn, asset_id, now)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        reopens: list[dict[str, Any]] = []
+        seen: set[tuple[str, str, str]] = set()
+        for f in found:
+            key = (f.vuln_id, f.ecosystem, f.package)
+            if key in seen:
+                continue
+            seen.add(key)
+            row = existing.get(key)
+            values = _row_values(f)
+            if row is None:
+                decision = _decision_for(decisions, f)
+                counts.new += 1
+                counts.triaged += decision is not None
+                inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
+                                "ecosystem": f.ecosystem, "package": f.package,
+                                "state": decision or OPEN, "first_seen": now, "last_seen": now,
+                                "times_reopened": 0, "new_from_feed": from_feed_update,
+                                **values})
+                continue
+            if row.state == FIXED:
+                decision = _decision_for(decisions, f)
+                counts.reopened += 1
+                counts.triaged += decision is not None
+                reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,
+                                "reopened_at": now, "times_reopened": row.times_reopened + 1,
+                                "fixed_at": None, **values})
+            else:
+                counts.still_open += 1  # open or triaged: the decision stands
+                updates.append({"b_id": row.id, "last_seen": now, **values})
+        if inserts:
+            result = conn.execute(insert(findings).returning(findings.c.id), inserts)
+            counts.new_ids = [int(i) for i in result.scalars()]
+        for batch in (updates, reopens):
+            if batch:
+                stmt = (update(findings).where(findings.c.id == bindparam("b_id"))
+                        .values({k: bindparam(k) for k in batch[0] if k != "b_id"}))
+                conn.execute(stmt, batch)
+        if complete:
+            gone = [r.id for k, r in existing.items() if k not in seen and r.state != FIXED]
+            counts.fixed = len(gone)
+            for start in range(0, len(gone), 5000):
+                conn.execute(update(findings).where(findings.c.id.in_(gone[start:start + 5000]))
+                             .values(state=FIXED, fixed_at=now))
+    return counts
+
+
+def audit(conn: Connection, actor: str, action: str, target: str | None,
+          detail: dict[str, Any] | None = None) -> None:
+    """Record who did what, when and why."""
+    conn.execute(insert(audit_log).values(
+        at=now_utc(), actor=actor, action=action, target=target,
+        detail=orjson.dumps(detail or {}).decode()))

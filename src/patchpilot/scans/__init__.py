@@ -1,0 +1,1 @@
+"""Scans: the job queue and its workers, schedules, maintenance windows, sweeps."""

@@ -1,0 +1,1 @@
+"""The management server: the HTTP API (and, later, the dashboard pages)."""
