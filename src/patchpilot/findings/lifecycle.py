@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, upd
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from patchpilot.clock import now_utc
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import (
     asset_group_members,
@@ -40,18 +41,6 @@ TRIAGED = ("accepted", "false_positive", "not_affected")
 STATES = (OPEN, FIXED, *TRIAGED)
 
 
-def now_utc() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     """Where an uploaded inventory went."""
@@ -59,6 +48,7 @@ class IngestResult:
     asset_id: int
     inventory_id: int
     duplicate: bool  # the idempotency key was seen before: nothing was stored again
+    job_id: int | None = None  # the match job queued for it
 
 
 def _find_asset(conn: Connection, inv: Inventory) -> int | None:
@@ -99,13 +89,15 @@ def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
 
 
 def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | None = None,
-                     asset_id: int | None = None) -> IngestResult:
+                     asset_id: int | None = None, enqueue_match: bool = False) -> IngestResult:
     """Store ``inv`` as its asset's latest inventory (history kept), in one transaction.
 
     The asset is found by machine-id, FQDN or hostname (or given), else created.  A
     repeated ``idempotency_key`` (an agent retrying an upload whose answer it never got)
-    stores nothing and answers as the first time did.
+    stores nothing and answers as the first time did.  With ``enqueue_match`` the job
+    that matches it is queued in the same transaction: stored means it will be matched.
     """
+    from patchpilot.scans.jobs import enqueue
     now = now_utc()
     document = inv.to_json().decode()
     try:
@@ -132,6 +124,8 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
             bulk_insert(conn, asset_packages,
                         ("asset_id", "ecosystem", "name", "version", "installed"),
                         _package_rows(asset_id, inv))
+            job_id = (enqueue(conn, "match", {"inventory_id": inventory_id},
+                              asset_id=asset_id) if enqueue_match else None)
     except IntegrityError:
         # The same idempotency key raced in from a retry on another connection.
         if not idempotency_key:
@@ -140,7 +134,7 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
             seen = conn.execute(select(inventories.c.id, inventories.c.asset_id).where(
                 inventories.c.idempotency_key == idempotency_key)).one()
         return IngestResult(seen.asset_id, seen.id, True)
-    return IngestResult(asset_id, inventory_id, False)
+    return IngestResult(asset_id, inventory_id, False, job_id)
 
 
 @dataclass(slots=True)
@@ -263,3 +257,61 @@ def audit(conn: Connection, actor: str, action: str, target: str | None,
     conn.execute(insert(audit_log).values(
         at=now_utc(), actor=actor, action=action, target=target,
         detail=orjson.dumps(detail or {}).decode()))
+
+
+def reapply_decisions(conn: Connection, *, vuln_id: str | None = None) -> int:
+    """Bring stored findings in line with the active triage decisions; how many changed.
+
+    Called when a decision is made or withdrawn (for its vulnerability), and periodically
+    for every triaged finding, so that an acceptance that expired reopens its finding.
+    Fixed findings stay fixed.
+    """
+    now = now_utc()
+    query = select(findings.c.id, findings.c.asset_id, findings.c.vuln_id, findings.c.package,
+                   findings.c.state).where(findings.c.state != FIXED)
+    dq = select(triage_decisions).where(
+        triage_decisions.c.revoked_at.is_(None),
+        or_(triage_decisions.c.expires_at.is_(None), triage_decisions.c.expires_at > now))
+    if vuln_id is not None:
+        query = query.where(findings.c.vuln_id == vuln_id)
+        dq = dq.where(triage_decisions.c.vuln_id == vuln_id)
+    else:
+        query = query.where(findings.c.state.in_(TRIAGED))
+    rows = conn.execute(query).all()
+    if not rows:
+        return 0
+    decisions = conn.execute(dq).all()
+    asset_ids = sorted({r.asset_id for r in rows})
+    groups: dict[int, set[int]] = defaultdict(set)
+    for start in range(0, len(asset_ids), 5000):
+        for g, a in conn.execute(select(asset_group_members.c.group_id,
+                                        asset_group_members.c.asset_id).where(
+                asset_group_members.c.asset_id.in_(asset_ids[start:start + 5000]))):
+            groups[a].add(g)
+    rank = {"global": 0, "group": 1, "asset": 2}
+    changes = []
+    for r in rows:
+        best: tuple[int, str] | None = None
+        for d in decisions:
+            if d.vuln_id != r.vuln_id or (d.package is not None and d.package != r.package):
+                continue
+            if (d.scope == "asset" and d.asset_id != r.asset_id) or (
+                    d.scope == "group" and d.group_id not in groups[r.asset_id]):
+                continue
+            if best is None or rank[d.scope] > best[0]:
+                best = (rank[d.scope], d.decision)
+        state = best[1] if best else OPEN
+        if state != r.state:
+            changes.append({"b_id": r.id, "state": state,
+                            "reopened_at": now if state == OPEN else None})
+    reopened = [c for c in changes if c["state"] == OPEN]
+    triaged = [{"b_id": c["b_id"], "state": c["state"]} for c in changes
+               if c["state"] != OPEN]
+    if reopened:
+        conn.execute(update(findings).where(findings.c.id == bindparam("b_id"))
+                     .values(state=bindparam("state"), reopened_at=bindparam("reopened_at")),
+                     reopened)
+    if triaged:
+        conn.execute(update(findings).where(findings.c.id == bindparam("b_id"))
+                     .values(state=bindparam("state")), triaged)
+    return len(changes)

@@ -17,8 +17,8 @@ import orjson
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import jobs
-from patchpilot.findings.lifecycle import aware, now_utc
 
 QUEUED, LEASED, DONE, FAILED, CANCELLED = "queued", "leased", "done", "failed", "cancelled"
 

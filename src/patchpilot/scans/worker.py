@@ -90,3 +90,14 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
             stop.wait(idle_seconds)
         else:
             time.sleep(0)
+
+
+def run_expire_decisions(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+    """Reopen findings whose risk acceptance expired (and re-apply every decision)."""
+    from patchpilot.findings.lifecycle import reapply_decisions
+
+    with engine.begin() as conn:
+        return {"changed": reapply_decisions(conn)}
+
+
+register("expire_decisions", run_expire_decisions)

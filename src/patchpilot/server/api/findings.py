@@ -1,0 +1,128 @@
+"""Findings: list and filter; triage decisions (analyst) with an audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func, insert, select, update
+
+from patchpilot.clock import aware, now_utc
+from patchpilot.db.tables import assets, findings, triage_decisions
+from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions
+from patchpilot.server.deps import Analyst, EngineDep, Viewer
+
+router = APIRouter(tags=["findings"])
+
+
+@router.get("/findings")
+def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
+                  severity: str | None = None, asset_id: int | None = None,
+                  vuln: str | None = None, package: str | None = None,
+                  limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """Findings, most severe first, filtered; ``state=any`` for every state."""
+    if state not in (None, "any", *STATES):
+        raise HTTPException(422,
+                            f"state must be one of {', '.join(STATES)} or any")
+    conds = []
+    if state not in (None, "any"):
+        conds.append(findings.c.state == state)
+    if severity:
+        conds.append(findings.c.severity == severity)
+    if asset_id is not None:
+        conds.append(findings.c.asset_id == asset_id)
+    if vuln:
+        conds.append(findings.c.vuln_id == vuln)
+    if package:
+        conds.append(findings.c.package == package)
+    limit = max(1, min(limit, 1000))
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(findings).where(*conds)).scalar()
+        rows = conn.execute(
+            select(findings, assets.c.name.label("asset"))
+            .join(assets, assets.c.id == findings.c.asset_id).where(*conds)
+            .order_by(findings.c.cvss_score.desc().nulls_last(), findings.c.id)
+            .limit(limit).offset(max(0, offset))).all()
+    return {"total": total, "items": [
+        {"id": r.id, "asset_id": r.asset_id, "asset": r.asset, "vuln_id": r.vuln_id,
+         "ecosystem": r.ecosystem, "package": r.package, "state": r.state,
+         "severity": r.severity, "cvss_score": r.cvss_score,
+         "known_exploited": r.known_exploited, "epss_score": r.epss_score,
+         "installed_version": r.installed_version, "fixed_version": r.fixed_version,
+         "first_seen": aware(r.first_seen).isoformat(),  # type: ignore[union-attr]
+         "last_seen": aware(r.last_seen).isoformat(),  # type: ignore[union-attr]
+         "fixed_at": aware(r.fixed_at).isoformat() if r.fixed_at else None,
+         "new_from_feed": r.new_from_feed} for r in rows]}
+
+
+@router.get("/findings/{finding_id}")
+def get_finding(finding_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
+    """One finding with every report field."""
+    with engine.connect() as conn:
+        row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
+    return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
+            "first_seen": aware(row.first_seen).isoformat(),  # type: ignore[union-attr]
+            "last_seen": aware(row.last_seen).isoformat(),  # type: ignore[union-attr]
+            "times_reopened": row.times_reopened, **orjson.loads(row.data)}
+
+
+class TriageRequest(BaseModel):
+    """A triage decision: risk accepted (with an expiry), false positive, not affected."""
+
+    vuln_id: str = Field(min_length=3, max_length=200)
+    package: str | None = Field(None, max_length=300)
+    scope: Literal["asset", "group", "global"]
+    asset_id: int | None = None
+    group_id: int | None = None
+    decision: Literal["accepted", "false_positive", "not_affected"]
+    reason: str = Field(min_length=3, max_length=4000)
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _scope_target(self) -> TriageRequest:
+        if self.scope == "asset" and self.asset_id is None:
+            raise ValueError("scope 'asset' needs asset_id")
+        if self.scope == "group" and self.group_id is None:
+            raise ValueError("scope 'group' needs group_id")
+        if self.decision == "accepted" and self.expires_at is None:
+            raise ValueError("an accepted risk needs expires_at (when to look again)")
+        if self.expires_at is not None and aware(self.expires_at) <= now_utc():  # type: ignore[operator]
+            raise ValueError("expires_at is in the past")
+        return self
+
+
+@router.post("/triage", status_code=201)
+def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
+    """Record a decision and apply it to the findings it covers at once."""
+    with engine.begin() as conn:
+        decision_id = int(conn.execute(insert(triage_decisions).values(
+            scope=body.scope, asset_id=body.asset_id if body.scope == "asset" else None,
+            group_id=body.group_id if body.scope == "group" else None, vuln_id=body.vuln_id,
+            package=body.package, decision=body.decision, reason=body.reason,
+            expires_at=body.expires_at, created_by=who.name, created_at=now_utc())
+            .returning(triage_decisions.c.id)).scalar_one())
+        audit(conn, who.name, f"triage.{body.decision}", body.vuln_id,
+              body.model_dump(mode="json"))
+        changed = reapply_decisions(conn, vuln_id=body.vuln_id)
+    return {"id": decision_id, "findings_changed": changed}
+
+
+@router.delete("/triage/{decision_id}", status_code=200)
+def revoke_triage(decision_id: int, who: Analyst, engine: EngineDep) -> dict[str, Any]:
+    """Withdraw a decision: the findings it covered are open again."""
+    with engine.begin() as conn:
+        row = conn.execute(select(triage_decisions.c.vuln_id).where(
+            triage_decisions.c.id == decision_id,
+            triage_decisions.c.revoked_at.is_(None))).first()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active decision {decision_id}")
+        conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision_id)
+                     .values(revoked_at=now_utc()))
+        audit(conn, who.name, "triage.revoke", str(decision_id))
+        changed = reapply_decisions(conn, vuln_id=row.vuln_id)
+    return {"id": decision_id, "findings_changed": changed}

@@ -1,0 +1,108 @@
+"""API tokens and enrolment tokens (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+
+from patchpilot.clock import now_utc
+from patchpilot.db.tables import api_tokens, users
+from patchpilot.findings.lifecycle import audit
+from patchpilot.server.deps import Admin, EngineDep
+from patchpilot.server.security import (
+    Role,
+    create_api_token,
+    create_enrolment_token,
+)
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenRequest(BaseModel):
+    """A new API token for a user (created with ``role`` if new)."""
+
+    user: str = Field(min_length=1, max_length=200)
+    role: Role = Role.VIEWER
+    name: str = Field("api", max_length=200)
+    ttl_days: int | None = Field(None, ge=1, le=3650)
+
+
+class TokenCreated(BaseModel):
+    """The token, shown this once."""
+
+    id: int
+    token: str
+
+
+class TokenInfo(BaseModel):
+    """A token as listed (never the secret)."""
+
+    id: int
+    user: str
+    role: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated)
+def create_token(body: TokenRequest, who: Admin,
+                 engine: EngineDep) -> TokenCreated:
+    """Create an API token (shown once)."""
+    token, token_id = create_api_token(engine, user=body.user, role=body.role, name=body.name,
+                                       ttl_days=body.ttl_days)
+    with engine.begin() as conn:
+        audit(conn, who.name, "token.create", body.user,
+              {"token_id": token_id, "role": body.role.value})
+    return TokenCreated(id=token_id, token=token)
+
+
+@router.get("/tokens", response_model=list[TokenInfo])
+def list_tokens(who: Admin,
+                engine: EngineDep) -> list[TokenInfo]:
+    """Every API token, newest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_tokens, users.c.name.label("user"), users.c.role)
+                            .join(users, users.c.id == api_tokens.c.user_id)
+                            .order_by(api_tokens.c.id.desc())).all()
+    return [TokenInfo(id=r.id, user=r.user, role=r.role, name=r.name, prefix=r.prefix,
+                      created_at=r.created_at, last_used_at=r.last_used_at,
+                      expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, who: Admin,
+                 engine: EngineDep) -> None:
+    """Revoke a token: it stops working at once."""
+    with engine.begin() as conn:
+        done = conn.execute(update(api_tokens).where(
+            api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now_utc()))
+        if done.rowcount == 0:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
+        audit(conn, who.name, "token.revoke", str(token_id))
+
+
+class EnrolmentRequest(BaseModel):
+    """A token agents enrol with."""
+
+    group_id: int | None = None
+    uses: int | None = Field(None, ge=1)
+    ttl_hours: int = Field(24 * 7, ge=1, le=24 * 365)
+
+
+@router.post("/enrolment-tokens", status_code=201)
+def create_enrolment(body: EnrolmentRequest, who: Admin,
+                     engine: EngineDep) -> dict[str, str]:
+    """Create an enrolment token (shown once)."""
+    token = create_enrolment_token(engine, created_by=who.name, group_id=body.group_id,
+                                   uses=body.uses, ttl_hours=body.ttl_hours)
+    with engine.begin() as conn:
+        audit(conn, who.name, "enrolment_token.create", None, {"group_id": body.group_id})
+    return {"token": token}

@@ -1,0 +1,23 @@
+"""The FastAPI application: one router per area, every route authenticated but health."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from patchpilot import __version__
+from patchpilot.server.api import agents, assets, findings, health, inventories, tokens
+
+
+def create_app(engine: Engine) -> FastAPI:
+    """The application, bound to ``engine`` (schema already current)."""
+    app = FastAPI(title="PatchPilot", version=__version__, docs_url="/api/docs",
+                  redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.engine = engine
+    for module in ROUTERS:
+        app.include_router(module.router, prefix="/api")
+    return app
+
+
+# The one table of API areas.
+ROUTERS = (health, tokens, agents, inventories, assets, findings)

@@ -1,0 +1,123 @@
+"""Every API route is authenticated and authorised: each role is refused what it must be.
+
+The table below names the least role of every route; a route added without an entry
+fails ``test_every_route_is_in_the_table``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from patchpilot.server.app import create_app
+from patchpilot.server.security import Role, create_api_token, create_enrolment_token
+
+# (method, path) -> who may call it: a role (and everyone above), "agent", "analyst+agent",
+# "public" (health) or "enrolment" (authenticated by the enrolment token in the body).
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/health"): "public",
+    ("POST", "/api/tokens"): "admin",
+    ("GET", "/api/tokens"): "admin",
+    ("DELETE", "/api/tokens/{token_id}"): "admin",
+    ("POST", "/api/enrolment-tokens"): "admin",
+    ("POST", "/api/agents/enrol"): "enrolment",
+    ("GET", "/api/agents/jobs"): "agent",
+    ("POST", "/api/agents/jobs/{job_id}/result"): "agent",
+    ("GET", "/api/agents"): "admin",
+    ("DELETE", "/api/agents/{agent_id}"): "admin",
+    ("POST", "/api/inventories"): "analyst+agent",
+    ("GET", "/api/assets"): "viewer",
+    ("GET", "/api/assets/{asset_id}"): "viewer",
+    ("GET", "/api/findings"): "viewer",
+    ("GET", "/api/findings/{finding_id}"): "viewer",
+    ("POST", "/api/triage"): "analyst",
+    ("DELETE", "/api/triage/{decision_id}"): "analyst",
+}
+
+CALLERS = ("viewer", "analyst", "admin", "agent")
+
+
+def allowed(rule: str, caller: str) -> bool:
+    """Whether ``caller`` passes authorisation for a route with ``rule``."""
+    if rule == "agent":
+        return caller == "agent"
+    if rule == "analyst+agent":
+        return caller in ("agent", "analyst", "admin")
+    if caller == "agent":
+        return False
+    return Role(caller).rank >= Role(rule).rank
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(engine)) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(engine: Engine, client: TestClient) -> dict[str, str]:
+    out = {role.value: create_api_token(engine, user=f"{role.value}-user", role=role)[0]
+           for role in Role}
+    enrol = create_enrolment_token(engine, created_by="test")
+    answer = client.post("/api/agents/enrol", json={"token": enrol, "name": "agent-1"})
+    assert answer.status_code == 201
+    out["agent"] = answer.json()["credential"]
+    return out
+
+
+def _path(template: str) -> str:
+    return template.replace("{token_id}", "999").replace("{job_id}", "999").replace(
+        "{agent_id}", "999").replace("{asset_id}", "999").replace(
+        "{finding_id}", "999").replace("{decision_id}", "999")
+
+
+def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if method == "GET":
+        return client.get(_path(path), headers=headers, params={"wait": 0})
+    if method == "DELETE":
+        return client.delete(_path(path), headers=headers)
+    return client.post(_path(path), headers=headers, json={})
+
+
+def test_every_route_is_in_the_table(client: TestClient) -> None:
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    served = {(m.upper(), p) for p, ops in paths.items() for m in ops}
+    assert served == set(ROUTES)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_route_refuses_who_it_must(client: TestClient, tokens: dict[str, str],
+                                   method: str, path: str) -> None:
+    rule = ROUTES[(method, path)]
+    if rule in ("public", "enrolment"):
+        return
+    assert _call(client, method, path, None).status_code == 401
+    assert _call(client, method, path, "pp_not-a-real-token").status_code == 401
+    for caller in CALLERS:
+        code = _call(client, method, path, tokens[caller]).status_code
+        if allowed(rule, caller):
+            assert code not in (401, 403), (caller, code)
+        else:
+            assert code == 403, (caller, code)
+
+
+def test_revoked_token_stops_working(client: TestClient, tokens: dict[str, str]) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    created = client.post("/api/tokens", headers=admin,
+                          json={"user": "temp", "role": "viewer"}).json()
+    mine = {"Authorization": f"Bearer {created['token']}"}
+    assert client.get("/api/assets", headers=mine).status_code == 200
+    assert client.delete(f"/api/tokens/{created['id']}", headers=admin).status_code == 204
+    answer = client.get("/api/assets", headers=mine)
+    assert (answer.status_code, answer.json()["detail"]) == (401, "token revoked")
+    listed = client.get("/api/tokens", headers=admin).json()
+    assert all("token" not in t and t["prefix"] for t in listed)  # never the secret
+
+
+def test_enrolment_token_is_required(client: TestClient) -> None:
+    answer = client.post("/api/agents/enrol", json={"token": "ppe_wrongwrong", "name": "x"})
+    assert answer.status_code == 401
