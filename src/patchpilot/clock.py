@@ -15,3 +15,9 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 text of a (possibly naive UTC) datetime, or None."""
+    fixed = aware(moment)
+    return fixed.isoformat() if fixed is not None else None

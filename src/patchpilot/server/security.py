@@ -113,12 +113,12 @@ def authenticate(conn: Connection, token: str) -> Principal:
     digest = hash_token(token)
     now = _now()
     if token.startswith(AGENT_TOKEN_PREFIX):
-        row = conn.execute(select(agents.c.id, agents.c.name, agents.c.revoked_at)
-                           .where(agents.c.credential_hash == digest)).first()
-        if row is None or row.revoked_at is not None:
+        agent = conn.execute(select(agents.c.id, agents.c.name, agents.c.revoked_at)
+                             .where(agents.c.credential_hash == digest)).first()
+        if agent is None or agent.revoked_at is not None:
             raise AuthError("unknown or revoked agent credential")
-        conn.execute(update(agents).where(agents.c.id == row.id).values(last_seen=now))
-        return Principal("agent", row.id, row.name, None)
+        conn.execute(update(agents).where(agents.c.id == agent.id).values(last_seen=now))
+        return Principal("agent", agent.id, agent.name, None)
     row = conn.execute(
         select(api_tokens.c.id, api_tokens.c.expires_at, api_tokens.c.revoked_at,
                users.c.id.label("user_id"), users.c.name, users.c.role, users.c.disabled)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, insert, select, update
 
-from patchpilot.clock import aware, now_utc
+from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import agents, enrolment_tokens
 from patchpilot.findings.lifecycle import audit
 from patchpilot.scans import jobs
@@ -122,7 +122,7 @@ class AgentInfo(BaseModel):
     name: str
     asset_id: int | None
     version: str | None
-    enrolled_at: str
+    enrolled_at: str | None
     last_seen: str | None
     revoked: bool
 
@@ -133,8 +133,8 @@ def list_agents(who: Admin, engine: EngineDep) -> list[AgentInfo]:
     with engine.connect() as conn:
         rows = conn.execute(select(agents).order_by(agents.c.id)).all()
     return [AgentInfo(id=r.id, name=r.name, asset_id=r.asset_id, version=r.version,
-                      enrolled_at=aware(r.enrolled_at).isoformat(),  # type: ignore[union-attr]
-                      last_seen=aware(r.last_seen).isoformat() if r.last_seen else None,
+                      enrolled_at=iso(r.enrolled_at),
+                      last_seen=iso(r.last_seen),
                       revoked=r.revoked_at is not None) for r in rows]
 
 

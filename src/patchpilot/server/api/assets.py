@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import func, select
 
-from patchpilot.clock import aware
+from patchpilot.clock import iso
 from patchpilot.db.tables import assets, findings, inventories
 from patchpilot.server.deps import EngineDep, Viewer
 
@@ -20,8 +20,8 @@ def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
             "ip_addresses": orjson.loads(row.ip_addresses or "[]"), "os": row.os,
             "ecosystem": row.ecosystem, "tags": orjson.loads(row.tags or "[]"),
             "attributes": orjson.loads(row.attributes or "{}"),
-            "first_seen": aware(row.first_seen).isoformat(),  # type: ignore[union-attr]
-            "last_seen": aware(row.last_seen).isoformat(),  # type: ignore[union-attr]
+            "first_seen": iso(row.first_seen),
+            "last_seen": iso(row.last_seen),
             "last_inventory_id": row.last_inventory_id, "open_findings": counts}
 
 
@@ -50,7 +50,7 @@ def get_asset(asset_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
         row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id}")
-        counts = dict(conn.execute(
+        counts: dict[str | None, int] = dict(conn.execute(  # type: ignore[arg-type]
             select(findings.c.severity, func.count()).where(
                 findings.c.asset_id == asset_id, findings.c.state == "open")
             .group_by(findings.c.severity)).all())
@@ -60,7 +60,7 @@ def get_asset(asset_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
             .where(inventories.c.asset_id == asset_id)
             .order_by(inventories.c.id.desc()).limit(20)).all()
     out = _asset(row, {str(k or "Unknown"): int(v) for k, v in counts.items()})
-    out["inventories"] = [{"id": h.id, "collected_at": aware(h.collected_at).isoformat(),  # type: ignore[union-attr]
+    out["inventories"] = [{"id": h.id, "collected_at": iso(h.collected_at),
                            "collector": h.collector, "packages": h.packages,
                            "complete": h.complete} for h in history]
     return out

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, insert, select, update
 
-from patchpilot.clock import aware, now_utc
+from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import assets, findings, triage_decisions
 from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
@@ -52,9 +52,9 @@ def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
          "severity": r.severity, "cvss_score": r.cvss_score,
          "known_exploited": r.known_exploited, "epss_score": r.epss_score,
          "installed_version": r.installed_version, "fixed_version": r.fixed_version,
-         "first_seen": aware(r.first_seen).isoformat(),  # type: ignore[union-attr]
-         "last_seen": aware(r.last_seen).isoformat(),  # type: ignore[union-attr]
-         "fixed_at": aware(r.fixed_at).isoformat() if r.fixed_at else None,
+         "first_seen": iso(r.first_seen),
+         "last_seen": iso(r.last_seen),
+         "fixed_at": iso(r.fixed_at),
          "new_from_feed": r.new_from_feed} for r in rows]}
 
 
@@ -66,8 +66,8 @@ def get_finding(finding_id: int, who: Viewer, engine: EngineDep) -> dict[str, An
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
-            "first_seen": aware(row.first_seen).isoformat(),  # type: ignore[union-attr]
-            "last_seen": aware(row.last_seen).isoformat(),  # type: ignore[union-attr]
+            "first_seen": iso(row.first_seen),
+            "last_seen": iso(row.last_seen),
             "times_reopened": row.times_reopened, **orjson.loads(row.data)}
 
 

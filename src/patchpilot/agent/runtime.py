@@ -1,0 +1,181 @@
+"""``patchpilot agent --server URL --enrol TOKEN``: the agent's main loop.
+
+Pull only: the agent calls the server (HTTPS works through NAT and firewalls); the server
+never connects to a host.  It enrols once (keeping its credential in its state folder,
+mode 0600), uploads an inventory at start, then long-polls for jobs.  When the server is
+unreachable it keeps inventories in its spool and retries with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from patchpilot import __version__
+from patchpilot.agent.spool import Spool
+from patchpilot.errors import PatchPilotError
+
+log = logging.getLogger(__name__)
+
+
+class AgentError(PatchPilotError):
+    """The agent cannot go on (enrolment refused, credential revoked)."""
+
+
+def default_state_dir() -> Path:
+    """/var/lib/patchpilot-agent as root, else ~/.local/state/patchpilot-agent."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/patchpilot-agent")
+    return Path.home() / ".local" / "state" / "patchpilot-agent"
+
+
+@dataclass(slots=True)
+class AgentConfig:
+    """How the agent runs."""
+
+    server: str
+    state_dir: Path
+    enrol_token: str | None = None
+    name: str = socket.gethostname()
+    poll_wait: float = 25.0
+    max_backoff: float = 300.0
+    python_paths: tuple[Path, ...] = ()
+    verify: bool | str = True  # TLS verification, or a CA bundle path
+
+
+class Agent:
+    """One agent process."""
+
+    def __init__(self, config: AgentConfig, *, client: httpx.Client | None = None) -> None:
+        self.config = config
+        self.spool = Spool(config.state_dir / "spool")
+        self.client = client or httpx.Client(
+            base_url=config.server.rstrip("/"), timeout=httpx.Timeout(60.0, connect=10.0),
+            verify=config.verify, headers={"User-Agent": f"patchpilot-agent/{__version__}"})
+        self.credential: str | None = None
+        self.failures = 0
+        self.stop = threading.Event()
+
+    # -- credential -------------------------------------------------------------------
+    @property
+    def _credential_file(self) -> Path:
+        return self.config.state_dir / "credential.json"
+
+    def ensure_enrolled(self) -> None:
+        """Load the stored credential, or enrol with the token and store it (0600)."""
+        if self._credential_file.exists():
+            self.credential = json.loads(self._credential_file.read_text())["credential"]
+            return
+        if not self.config.enrol_token:
+            raise AgentError("not enrolled: start once with --enrol TOKEN "
+                             "(create one with `patchpilot enrol-token create`)")
+        answer = self.client.post("/api/agents/enrol", json={
+            "token": self.config.enrol_token, "name": self.config.name,
+            "version": __version__})
+        if answer.status_code == 401:
+            raise AgentError(f"enrolment refused: {answer.json().get('detail')}")
+        answer.raise_for_status()
+        data = answer.json()
+        self.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self._credential_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"agent_id": data["agent_id"], "credential": data["credential"],
+                       "server": self.config.server}, fh)
+        self.credential = data["credential"]
+        log.info("enrolled as agent %s", data["agent_id"])
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credential}"}
+
+    # -- work -------------------------------------------------------------------------
+    def collect(self) -> str:
+        """Collect this host's inventory into the spool; its idempotency key."""
+        from patchpilot.inventory.transports.local import collect_local
+
+        inventory = collect_local(python_paths=list(self.config.python_paths))
+        data = inventory.model_copy(update={"collector": inventory.collector.model_copy(
+            update={"name": "agent"})}).to_json()
+        return self.spool.put(data)
+
+    def flush(self) -> int:
+        """Upload every spooled inventory, oldest first; how many went.  Raises
+        httpx errors when the server cannot be reached (the spool keeps the rest)."""
+        sent = 0
+        for key, path in self.spool.pending():
+            answer = self.client.post(
+                "/api/inventories", content=path.read_bytes(),
+                headers={**self._auth(), "Content-Encoding": "gzip",
+                         "Content-Type": "application/json", "Idempotency-Key": key})
+            if answer.status_code == 401:
+                raise AgentError("the server refused this agent's credential (revoked?)")
+            if answer.status_code == 422:
+                log.error("server rejected spooled inventory %s: %s", key, answer.text)
+                self.spool.done(key)  # it will never be accepted; keep the rest flowing
+                continue
+            answer.raise_for_status()
+            self.spool.done(key)
+            sent += 1
+        return sent
+
+    def poll_once(self) -> dict[str, Any] | None:
+        """Ask for a job (long-poll); the job or None."""
+        answer = self.client.get("/api/agents/jobs", params={"wait": self.config.poll_wait},
+                                 headers=self._auth(),
+                                 timeout=self.config.poll_wait + 30)
+        if answer.status_code == 204:
+            return None
+        if answer.status_code == 401:
+            raise AgentError("the server refused this agent's credential (revoked?)")
+        answer.raise_for_status()
+        return answer.json()  # type: ignore[no-any-return]
+
+    def run_job(self, job: dict[str, Any]) -> None:
+        """Do a job and report it."""
+        ok, detail, error = True, {}, None
+        try:
+            if job["kind"] in ("collect", "sweep_refresh"):
+                key = self.collect()
+                self.flush()
+                detail = {"upload": key}
+            else:
+                ok, error = False, f"this agent does not know job kind {job['kind']!r}"
+        except (PatchPilotError, OSError) as exc:
+            ok, error = False, f"{exc.__class__.__name__}: {exc}"
+        self.client.post(f"/api/agents/jobs/{job['id']}/result", headers=self._auth(),
+                         json={"ok": ok, "detail": detail, "error": error})
+
+    def backoff(self) -> float:
+        """Seconds to wait after the n-th failure in a row: 1, 2, 4, … capped, jittered."""
+        base = min(self.config.max_backoff, 2.0 ** min(self.failures, 16))
+        return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+    def run(self, *, once: bool = False) -> None:
+        """Enrol, upload an inventory, then serve jobs until stopped."""
+        self.ensure_enrolled()
+        self.collect()
+        while not self.stop.is_set():
+            try:
+                self.flush()
+                job = self.poll_once()
+                if job is not None:
+                    self.run_job(job)
+                self.failures = 0
+            except httpx.HTTPError as exc:
+                self.failures += 1
+                delay = self.backoff()
+                log.warning("server unreachable (%s); %d upload(s) spooled, retrying in "
+                            "%.0f s", exc.__class__.__name__, len(self.spool.pending()), delay)
+                self.spool.prune()
+                self.stop.wait(delay)
+                continue
+            if once:
+                return
