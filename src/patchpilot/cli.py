@@ -329,6 +329,141 @@ def scan_inventory_file(
     _scan_and_emit(inventory, fmt, output, fail_on)
 
 
+SSH_HOSTS_FAILED = 4
+"""Exit status of ``scan ssh`` when some hosts could not be scanned (it wins over 3)."""
+
+
+@scan_app.command("ssh")
+def scan_ssh(
+    target: Annotated[list[str] | None, typer.Argument(
+        help="Hosts to scan: user@host[:port] (IPv6 as user@[::1]:22).", show_default=False)
+    ] = None,
+    targets: Annotated[Path | None, typer.Option(
+        "--targets", help="Also scan the targets of this file: one per line, # comments.")
+    ] = None,
+    identity: Annotated[list[Path] | None, typer.Option(
+        "--identity", "-i", help="Private key file to log in with; repeatable. Default: the "
+                                 "ssh-agent ($SSH_AUTH_SOCK) and ~/.ssh/id_*.")] = None,
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", help="Log in with the password held in this environment "
+                               "variable (never on the command line).")] = None,
+    sudo: Annotated[bool, typer.Option(
+        "--sudo", help="Run the read commands via `sudo -n` (fails if a password is "
+                       "needed).")] = False,
+    known_hosts: Annotated[Path, typer.Option(
+        "--known-hosts", help="The known_hosts file host keys are checked against.")
+    ] = Path("~/.ssh/known_hosts"),
+    trust_new_hosts: Annotated[bool, typer.Option(
+        "--trust-new-hosts", help="Trust and record the key of a host not in known_hosts "
+                                  "yet (a changed key is still refused).")] = False,
+    command_timeout: Annotated[float, typer.Option(
+        "--command-timeout", min=0.01, help="Seconds each remote command (and the "
+                                            "connection) may take.")] = 60.0,
+    host_timeout: Annotated[float, typer.Option(
+        "--host-timeout", min=0.01, help="Seconds one host's whole scan may take.")] = 300.0,
+    max_concurrent: Annotated[int, typer.Option(
+        "--max-concurrent", min=1, help="Hosts scanned at the same time.")] = 10,
+    python: Annotated[bool, typer.Option(
+        "--python/--no-python", help="Also list the system Python's packages.")] = True,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Inventory hosts over SSH (read-only, agentless) and print each one's findings.
+
+    Exit status: 0 when every host was scanned, 3 as with --fail-on, 4 when some hosts
+    could not be scanned (unreachable, auth failed, host key refused, timed out, failed).
+    """
+    import os
+
+    from patchpilot.findings.scan import scan_inventory
+    from patchpilot.inventory.transports.ssh import (
+        HostStatus,
+        SshOptions,
+        SshTarget,
+        read_targets_file,
+        scan_hosts_sync,
+    )
+    from patchpilot.reports.scan import FORMATS
+    from patchpilot.reports.scan.json_format import document
+    from patchpilot.scoring.cvss import SEVERITY_ORDER
+
+    if fmt not in (OutputFormat.table, OutputFormat.json):
+        _fail(ValueError(f"--format {fmt.value}: scan ssh prints a table or JSON "
+                         "(one document per host)"))
+    password: str | None = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            _fail(ValueError(f"--password-env: the environment variable {password_env} is "
+                             "not set or empty"))
+    try:
+        hosts = [SshTarget.parse(t, "target") for t in target or []]
+        hosts += read_targets_file(targets) if targets else []
+        if not hosts:
+            _fail(ValueError("no target: name user@host[:port] or pass --targets FILE"))
+        options = SshOptions(
+            identities=tuple(identity or ()), password=password, known_hosts=known_hosts,
+            trust_new_hosts=trust_new_hosts, sudo=sudo, command_timeout=command_timeout,
+            host_timeout=host_timeout, max_concurrent=max_concurrent, python=python)
+        results = scan_hosts_sync(hosts, options)
+        engine = _engine()
+        scans = {i: scan_inventory(engine, r.inventory) for i, r in enumerate(results)
+                 if r.inventory is not None}
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    from patchpilot.knowledge.status import knowledge_status
+
+    if scans and not any(s.findings for s in scans.values()) \
+            and knowledge_status(engine).advisories == 0:
+        err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
+    if fmt is OutputFormat.json:
+        documents = []
+        for i, r in enumerate(results):
+            ssh = {"target": str(r.target), "status": r.status.value, "error": r.error,
+                   "seconds": round(r.seconds, 3)}
+            documents.append({"ssh": ssh, **(document(scans[i]) if i in scans else {})})
+        text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    elif output is None:
+        for i, scan in scans.items():
+            wide.rule(f"{results[i].target} ({scan.inventory.asset.hostname})")
+            _emit(scan, fmt, None)
+    else:
+        output.write_text("".join(FORMATS["table"](s) for s in scans.values()),
+                          encoding="utf-8")
+    # The summary goes where it cannot spoil machine-readable output.
+    out = wide if fmt is OutputFormat.table and output is None else err
+    summary = Table(title="SSH scan", header_style="bold")
+    for col in ("Target", "Status", "Hostname", "Packages", "Findings", "Seconds"):
+        summary.add_column(col, no_wrap=True, justify="right" if col in (
+            "Packages", "Findings", "Seconds") else "left")
+    for i, r in enumerate(results):
+        colour = "green" if r.status is HostStatus.scanned else "red"
+        inv = r.inventory
+        summary.add_row(str(r.target), f"[{colour}]{r.status.value}[/]",
+                        (inv.asset.hostname or "") if inv else "-",
+                        f"{len(inv.packages):,}" if inv else "-",
+                        f"{len(scans[i].findings):,}" if i in scans else "-",
+                        f"{r.seconds:.2f}")
+    out.print(summary)
+    failed = [r for r in results if r.status is not HostStatus.scanned]
+    for r in failed:
+        err.print(f"[red]{r.status.value}[/] {r.target}: {r.error}")
+    if failed:
+        err.print(f"{len(failed)} of {len(results)} host(s) not scanned.")
+        raise typer.Exit(SSH_HOSTS_FAILED)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
+               for s in scans.values() for f in s.findings):
+            raise typer.Exit(3)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
