@@ -464,6 +464,141 @@ def scan_ssh(
             raise typer.Exit(3)
 
 
+token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+enrol_app = typer.Typer(help="Enrolment tokens for agents.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(enrol_app, name="enrol-token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, analyst or viewer.")] = "viewer",
+    user: Annotated[str, typer.Option(help="The user the token belongs to (created if new).")
+                    ] = "admin",
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "cli",
+    ttl_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
+) -> None:
+    """Create an API token against the configured database and print it (once)."""
+    from patchpilot.server.security import Role, create_api_token
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        _fail(ValueError(f"unknown role {role!r}"), "Use admin, analyst or viewer.")
+        return
+    try:
+        token, token_id = create_api_token(_engine(), user=user, role=chosen, name=name,
+                                           ttl_days=ttl_days)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    err.print(f"token {token_id} for {user} ({chosen.value}); it is shown only now:")
+    print(token)
+
+
+@enrol_app.command("create")
+def enrol_token_create(
+    uses: Annotated[int | None, typer.Option(help="How many agents may enrol with it.")
+                    ] = None,
+    ttl_hours: Annotated[int, typer.Option(help="Valid for this many hours.")] = 24 * 7,
+) -> None:
+    """Create a token agents enrol with (`patchpilot agent --enrol TOKEN`)."""
+    from patchpilot.server.security import create_enrolment_token
+
+    try:
+        token = create_enrolment_token(_engine(), created_by="cli", uses=uses,
+                                       ttl_hours=ttl_hours)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    err.print("enrolment token (shown only now):")
+    print(token)
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        help="Job workers inside the server (0: run `patchpilot worker` separately).")] = 1,
+) -> None:
+    """Run the management server (API at /api, docs at /api/docs)."""
+    from patchpilot.server.run import serve
+
+    try:
+        engine = _engine()
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    err.print(f"PatchPilot {__version__} listening on http://{host}:{port} "
+              f"(API docs: http://{host}:{port}/api/docs)")
+    serve(engine, host=host, port=port, workers=workers)
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(help="Jobs to run at once in this process.")] = 1,
+) -> None:
+    """Take jobs from the database and run them, until interrupted."""
+    import signal
+    import threading
+
+    from patchpilot.scans.worker import run_forever
+
+    try:
+        engine = _engine()
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True)
+            for _ in range(threads)]
+    for t in pool:
+        t.start()
+    err.print(f"worker running ({threads} thread(s)); Ctrl-C to stop")
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+    for t in pool:
+        t.join(timeout=30)
+
+
+@app.command()
+def agent(
+    server_url: Annotated[str, typer.Option("--server", help="The server's URL.")],
+    enrol: Annotated[str | None, typer.Option(
+        help="Enrolment token (first start only; the credential is kept afterwards).")] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="Where the credential and the spool live.")] = None,
+    name: Annotated[str | None, typer.Option(help="This host's name for the server.")] = None,
+    poll_wait: Annotated[float, typer.Option(help="Long-poll seconds.")] = 25.0,
+    ca_file: Annotated[Path | None, typer.Option(help="CA bundle for the server's TLS.")
+                       ] = None,
+    once: Annotated[bool, typer.Option(help="Upload, take one poll, exit (for tests).")
+                    ] = False,
+) -> None:
+    """Run the agent: enrol, upload this host's inventory, poll for jobs."""
+    import logging
+    import socket
+
+    from patchpilot.agent.runtime import Agent, AgentConfig, default_state_dir
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = AgentConfig(server=server_url, state_dir=state_dir or default_state_dir(),
+                         enrol_token=enrol, name=name or socket.gethostname(),
+                         poll_wait=poll_wait, verify=str(ca_file) if ca_file else True)
+    runner = Agent(config)
+    try:
+        runner.run(once=once)
+    except PatchPilotError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        runner.stop.set()
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
