@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: load the knowledge base (official sources, or $PATCHPILOT_FEEDS_DIR when
-# set), then scan this machine.  A feed that cannot be loaded is reported and the scan
-# still runs with what the knowledge base has.
+# set), then start the server with a worker and a local agent on the embedded SQLite
+# database: it scans this machine, prints its findings, the URL and a first admin token.
+# A feed that cannot be loaded is reported and the rest still runs.
 run: $(STAMP)
 	-$(BIN)/patchpilot db update
 	$(BIN)/patchpilot db status
-	$(BIN)/patchpilot scan local
+	$(BIN)/patchpilot up
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

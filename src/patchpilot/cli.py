@@ -37,7 +37,7 @@ app.add_typer(inventory_app, name="inventory")
 
 console = Console()
 # Piped or redirected, tables keep their columns instead of folding to 80 characters.
-wide = console if console.is_terminal else Console(width=160)
+wide = console if console.is_terminal else Console(width=220)
 # Errors are never wrapped: paths and commands in them must stay copyable.
 err = Console(stderr=True, soft_wrap=True)
 
@@ -533,6 +533,32 @@ def server(
     err.print(f"PatchPilot {__version__} listening on http://{host}:{port} "
               f"(API docs: http://{host}:{port}/api/docs)")
     serve(engine, host=host, port=port, workers=workers)
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """The main job: server with a worker and a local agent; scans this machine and prints
+    the URL and a first admin token (`make run` runs this)."""
+    from patchpilot.inventory.transports.local import collect_local
+    from patchpilot.server.run import up as run_up
+
+    settings = load_settings()
+    try:
+        engine = _engine()
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+
+    def show_scan(_agent: object) -> None:
+        console.rule("This machine")
+        _scan_and_emit(collect_local(), OutputFormat.table, None, None)
+
+    run_up(engine, settings.home, host=host, port=port,
+           announce=lambda text: console.print(text, soft_wrap=True),
+           show_scan=show_scan)
 
 
 @app.command()

@@ -158,10 +158,11 @@ class Agent:
         base = min(self.config.max_backoff, 2.0 ** min(self.failures, 16))
         return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
-    def run(self, *, once: bool = False) -> None:
+    def run(self, *, once: bool = False, initial_upload: bool = True) -> None:
         """Enrol, upload an inventory, then serve jobs until stopped."""
         self.ensure_enrolled()
-        self.collect()
+        if initial_upload:
+            self.collect()
         while not self.stop.is_set():
             try:
                 self.flush()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
 
+from patchpilot.errors import PatchPilotError
 from patchpilot.scans.worker import run_forever
 from patchpilot.server.app import create_app
 
@@ -30,3 +35,52 @@ def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
+
+
+def up(engine: Engine, home: Path, *, host: str = "127.0.0.1", port: int = 8000,
+       announce: Callable[[str], None] = print,
+       show_scan: Callable[[Any], None] | None = None) -> None:
+    """The main job on one machine: server, embedded worker, and a local agent.
+
+    Creates a first admin token (printed once), enrols an agent for this machine against
+    the server it starts, lets it upload its inventory, prints this machine's findings and
+    the URL, then serves until interrupted.
+    """
+    from patchpilot.agent.runtime import Agent, AgentConfig
+    from patchpilot.server.security import Role, create_api_token, create_enrolment_token
+
+    token, _ = create_api_token(engine, user="admin", role=Role.ADMIN, name="make run")
+    enrol = create_enrolment_token(engine, created_by="make run", uses=1, ttl_hours=1)
+    url = f"http://{host}:{port}"
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port,
+                                           log_level="warning"))
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True)]
+    agent = Agent(AgentConfig(server=url, state_dir=home / "agent", enrol_token=enrol,
+                              poll_wait=25.0))
+
+    def local_agent() -> None:
+        while not server.started and not stop.is_set():
+            time.sleep(0.1)
+        try:
+            agent.ensure_enrolled()
+            agent.collect()
+            agent.flush()
+        except (PatchPilotError, OSError) as exc:
+            log.error("local agent: %s", exc)
+            return
+        if show_scan is not None:
+            show_scan(agent)
+        announce(f"\nPatchPilot is running at {url}  (API docs: {url}/api/docs)\n"
+                 f"First admin token (shown once): {token}\n"
+                 "Stop with Ctrl-C.")
+        agent.stop = stop
+        agent.run(initial_upload=False)
+
+    threads.append(threading.Thread(target=local_agent, daemon=True, name="local-agent"))
+    for thread in threads:
+        thread.start()
+    try:
+        server.run()
+    finally:
+        stop.set()
