@@ -1,0 +1,78 @@
+"""uv lock files: ``uv.lock``.
+
+Format: TOML with a top-level ``version`` and one ``[[package]]`` table per locked
+distribution, each with ``name``, ``version`` and a ``source`` inline table saying where
+it comes from (https://docs.astral.sh/uv/concepts/projects/layout/#the-lockfile,
+https://docs.astral.sh/uv/concepts/resolution/#lockfile-format).
+
+Choices:
+
+* ``source = { registry = … }`` packages are index releases and become packages.
+* ``virtual`` and ``editable`` sources are the project itself and its workspace members:
+  not third-party code, skipped without a warning.
+* ``git``, ``url``, ``path`` and ``directory`` sources are not index releases; PyPI
+  advisories' ranges are not about them.  They go to Parsed.warnings.
+* A lock file with only the project (no dependencies) is genuinely empty; a TOML document
+  without ``version`` and ``[[package]]`` is not a uv.lock; an empty file is an error.
+"""
+
+from __future__ import annotations
+
+from patchpilot.errors import InventoryFormatError
+from patchpilot.inventory.sources._lockfiles import (
+    load_toml,
+    package,
+    required_str,
+    table_list,
+    unique,
+)
+from patchpilot.inventory.sources.interface import Parsed
+from patchpilot.models import Ecosystem, Package
+
+KIND = "uv.lock file"
+PROJECT_SOURCES = frozenset({"virtual", "editable"})
+NOT_FROM_AN_INDEX = ("git", "url", "path", "directory")
+
+
+def parse_uv_lock(data: bytes, location: str) -> Parsed:
+    """The locked registry packages of a uv.lock, and warnings for other sources."""
+    document = load_toml(data, location, KIND)
+    entries = table_list(document, "package", location, KIND)
+    if "version" not in document and not entries:
+        raise InventoryFormatError(location, f"no 'version' or [[package]], not a {KIND}")
+    packages: list[Package] = []
+    warnings: list[str] = []
+    for index, entry in enumerate(entries, start=1):
+        what = f"[[package]] number {index}"
+        name = required_str(entry, "name", location, what)
+        source = entry.get("source")
+        if not isinstance(source, dict) or not source:
+            raise InventoryFormatError(location, f"{what} ({name}) without a 'source'")
+        if PROJECT_SOURCES & source.keys():
+            continue  # the project or a workspace member: its own code
+        if "registry" not in source:
+            kind = next((k for k in NOT_FROM_AN_INDEX if k in source), next(iter(source)))
+            warnings.append(f"{location}: {name} comes from a {kind} source "
+                            f"({source[kind]}), not a package index; not checked")
+            continue
+        version = required_str(entry, "version", location, f"{what} ({name})")
+        packages.append(package("PyPI", name, version, location))
+    return Parsed(unique(packages), warnings=tuple(warnings))
+
+
+class UvLockSource:
+    """A uv lock file."""
+
+    name = "uv"
+    file_names: tuple[str, ...] = ("uv.lock",)
+
+    def detect(self, name: str, head: bytes) -> bool:
+        """By its fixed file name."""
+        return name == "uv.lock"
+
+    def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
+        """Locked registry packages as PyPI packages; ``distro`` is ignored."""
+        return parse_uv_lock(data, location)
+
+
+SOURCE = UvLockSource()
