@@ -77,11 +77,12 @@ def _lookup(conn: Connection, vuln_ids: Sequence[str], advisory_pks: Sequence[in
                             "aliases": defaultdict(set)}
     if not vuln_ids:
         return data
-    clause, params = _in(advisories.c.pk, advisory_pks)
-    for pk, adv_id, source, record in conn.execute(
-            select(advisories.c.pk, advisories.c.id, advisories.c.source, advisories.c.record)
-            .where(clause), params):
-        data["adv"][pk] = (adv_id, source, orjson.loads(record))
+    if advisory_pks:
+        clause, params = _in(advisories.c.pk, advisory_pks)
+        for pk, adv_id, source, record in conn.execute(
+                select(advisories.c.pk, advisories.c.id, advisories.c.source,
+                       advisories.c.record).where(clause), params):
+            data["adv"][pk] = (adv_id, source, orjson.loads(record))
     clause, params = _in(cve_records.c.id, vuln_ids)
     for cve, feed, record in conn.execute(
             select(cve_records.c.id, cve_records.c.feed, cve_records.c.record)
@@ -106,7 +107,7 @@ def _lookup(conn: Connection, vuln_ids: Sequence[str], advisory_pks: Sequence[in
 
 
 @dataclass(frozen=True, slots=True)
-class _About:
+class About:
     """What the CVE records, KEV and EPSS say about one vulnerability (built once)."""
 
     metrics: list[CvssMetric]
@@ -119,7 +120,7 @@ class _About:
     aliases: tuple[str, ...]
 
 
-def _about(vuln_id: str, data: dict) -> _About:  # type: ignore[type-arg]
+def _about(vuln_id: str, data: dict) -> About:  # type: ignore[type-arg]
     cves = data["cve"].get(vuln_id, {})
     nvd, cve5 = cves.get("nvd", {}), cves.get("cve5", {})
     refs = _refs(nvd.get("references", ())) + _refs(cve5.get("references", ()))
@@ -129,7 +130,7 @@ def _about(vuln_id: str, data: dict) -> _About:  # type: ignore[type-arg]
         kev_due_date=k.due_date if k else None, kev_ransomware=bool(k and k.ransomware),
         epss_score=e.score if e else None, epss_percentile=e.percentile if e else None,
         references=_unique(r for r in refs if "exploit" in r.type))
-    return _About(
+    return About(
         metrics=_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ())),
         references=refs, exploit=exploit,
         description=nvd.get("description") or cve5.get("description"),
@@ -139,11 +140,28 @@ def _about(vuln_id: str, data: dict) -> _About:  # type: ignore[type-arg]
         aliases=tuple(sorted(data["aliases"].get(vuln_id, ()))))
 
 
+def vulnerability_facts(conn: Connection, vuln_ids: Sequence[str]) -> dict[str, About]:
+    """What the CVE records, KEV, EPSS and advisory aliases say about each of ``vuln_ids``.
+
+    For findings that do not come from an advisory match (the host's own pending updates):
+    the same enrichment build_findings gives a match, in the same handful of queries.
+    """
+    ids = sorted(set(vuln_ids))
+    data = _lookup(conn, ids, ())
+    return {vuln_id: _about(vuln_id, data) for vuln_id in ids}
+
+
+def distribution_band(rating: str | None) -> str | None:
+    """The severity band of a distribution's own rating (Debian urgency, Red Hat severity:
+    ``Important`` -> ``High``), or None when the rating is missing or unknown."""
+    return _DISTRO_BANDS.get((rating or "").lower())
+
+
 def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
     """One Finding per match, sorted most severe first."""
     data = _lookup(conn, sorted({m.vuln_id for m in matches}),
                    sorted({m.advisory_pk for m in matches}))
-    about: dict[str, _About] = {}
+    about: dict[str, About] = {}
     adv_refs: dict[int, list[Reference]] = {}
     findings = []
     for m in matches:
@@ -152,7 +170,7 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
         if m.advisory_pk not in adv_refs:
             adv_refs[m.advisory_pk] = _refs(adv.get("references", ()))
         cvss = preferred_metric(info.metrics + _metrics(adv.get("cvss", ())))
-        distro_band = _DISTRO_BANDS.get((m.distro_severity or "").lower())
+        distro_band = distribution_band(m.distro_severity)
         severity = cvss.severity if cvss else (distro_band or "Unknown")
         severity_source = "cvss" if cvss else ("distribution" if distro_band else "none")
         description = (info.description or adv.get("details") or adv.get("summary") or "")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from patchpilot.findings.build import build_findings
+from patchpilot.findings.build import build_findings, sort_key
+from patchpilot.findings.host_updates import host_update_findings
 from patchpilot.findings.model import Finding
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Undetermined, match_packages
@@ -33,11 +34,18 @@ class ScanResult:
 
 
 def scan_inventory(engine: Engine, inventory: Inventory) -> ScanResult:
-    """Match ``inventory`` and build its findings (one read-only connection)."""
+    """Match ``inventory`` and build its findings (one read-only connection).
+
+    The host's pending security updates (``inventory.pending_updates``) add findings for
+    what the knowledge base does not report; where both speak of the same (CVE, package)
+    only the knowledge base's finding is kept (see ``host_update_findings``).
+    """
     started = time.perf_counter()
     packages = inventory.to_packages()
     with engine.connect() as conn:
         result = match_packages(conn, packages)
         findings = build_findings(conn, result.matches)
+        findings += host_update_findings(conn, inventory, findings)
+        findings.sort(key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
                       result.distinct, time.perf_counter() - started)

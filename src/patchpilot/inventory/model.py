@@ -50,6 +50,10 @@ class OsInfo(_Strict):
     id_like: list[str] = Field(default_factory=list)
     kernel_running: str | None = None
     kernels_installed: list[str] = Field(default_factory=list)
+    # True: a newer kernel is installed than the one running (or the distribution's
+    # /var/run/reboot-required flag is set); None: the collector could not tell (no kernel
+    # package, a container sharing the host's kernel, an inventory from before this field).
+    reboot_required: bool | None = None
 
     @classmethod
     def from_os_release(cls, release: OsRelease, **kernels: Any) -> OsInfo:
@@ -91,6 +95,26 @@ class PackageEntry(_Strict):
                        location=self.location)
 
 
+class PendingUpdate(_Strict):
+    """A security update the host's own package manager offers for an installed package.
+
+    What apt sees in the distribution's ``-security`` suite, or what ``dnf updateinfo``
+    lists.  ``cve_ids`` is empty when the repository did not say which CVEs it fixes (apt
+    without network: the candidate's changelog is not on disk); ``advisory_id`` (DSA, DLA,
+    RHSA, ALSA, …) and ``severity`` (the distribution's own rating) are None when unknown.
+    """
+
+    package: str = Field(min_length=1)  # the installed binary package
+    source_name: str | None = None  # its source package, the name advisories use
+    arch: str | None = None
+    installed_version: str = Field(min_length=1)
+    candidate_version: str = Field(min_length=1)
+    repository: str = Field(min_length=1)  # "bookworm-security", "dnf updateinfo", …
+    advisory_id: str | None = None
+    cve_ids: list[str] = Field(default_factory=list)
+    severity: str | None = None  # "Important", "Moderate", … as the distribution rates it
+
+
 class Collector(_Strict):
     """What gathered the inventory: ``local``, ``file``, ``ssh``, ``agent``, …"""
 
@@ -110,6 +134,9 @@ class Inventory(_Strict):
     asset: AssetIdentity = Field(default_factory=AssetIdentity)
     os: OsInfo | None = None
     packages: list[PackageEntry] = Field(default_factory=list)
+    # Empty both when nothing is pending and when the collector could not ask (a warning
+    # then says so); documents written before this field read as "none known".
+    pending_updates: list[PendingUpdate] = Field(default_factory=list)
     collected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     collector: Collector
     complete: bool = True

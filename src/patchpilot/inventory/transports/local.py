@@ -1,9 +1,12 @@
 """Collect the inventory of the machine PatchPilot runs on (``patchpilot scan local``).
 
-This module only fetches text -- files, and the output of ``rpm``, ``ip`` and each Python
-interpreter -- and hands it to the pure parsers in ``inventory.sources``.  It sends no
-network traffic: no DNS lookup for the FQDN (read from /etc/hosts), no cloud metadata
-service (the instance id comes from cloud-init's cache or the DMI asset tag).
+This module only fetches text -- files, and the output of ``rpm``, ``ip``, ``dnf`` and
+each Python interpreter -- and hands it to the pure parsers in ``inventory.sources``.  It
+sends no network traffic of its own: no DNS lookup for the FQDN (read from /etc/hosts), no
+cloud metadata service (the instance id comes from cloud-init's cache or the DMI asset
+tag), apt's and dnf's caches are read as they are (never refreshed).  The one exception,
+only when asked (``fetch_changelogs``), is ``apt-get changelog`` for pending security
+updates, which asks the Debian/Ubuntu changelog server and is given up after one failure.
 """
 
 from __future__ import annotations
@@ -20,9 +23,36 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from patchpilot.errors import InventoryFormatError
-from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsInfo
+from patchpilot.inventory.kernel import (
+    REBOOT_REQUIRED_FLAG,
+    reboot_required,
+    rpm_kernel_releases,
+)
+from patchpilot.inventory.model import (
+    AssetIdentity,
+    Collector,
+    Inventory,
+    OsInfo,
+    PendingUpdate,
+)
 from patchpilot.inventory.purls import purl_for
 from patchpilot.inventory.sources.apk import parse_apk_installed
+from patchpilot.inventory.sources.apt_pending import (
+    IndexEntry,
+    changelog_command,
+    merge_offers,
+    parse_debian_changelog,
+    parse_packages_index,
+    pending_security_updates,
+    security_list_files,
+    with_cves,
+)
+from patchpilot.inventory.sources.dnf_updateinfo import (
+    DNF_ADVISORIES_COMMAND,
+    DNF_CVES_COMMAND,
+    parse_updateinfo_list,
+    pending_dnf_updates,
+)
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.inventory.sources.os_release import parse_os_release
 from patchpilot.inventory.sources.python import ECOSYSTEM as PYPI
@@ -37,6 +67,12 @@ DPKG_STATUS_D = Path("/var/lib/dpkg/status.d")
 RPM_DB_DIRS = (Path("/var/lib/rpm"), Path("/usr/lib/sysimage/rpm"))
 APK_INSTALLED = Path("/lib/apk/db/installed")
 MACHINE_ID_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+APT_LISTS = Path("/var/lib/apt/lists")
+APT_HELPER = Path("/usr/lib/apt/apt-helper")
+# apt-get changelog resolves and downloads; on a host without network it fails after ~7 s
+# of retries, so it is cut short, and one failure stops the attempts for the other packages.
+CHANGELOG_TIMEOUT = 5.0
+DNF_TIMEOUT = 60.0
 
 # Interpreters worth asking for their site-packages: python, python3, python3.11, python3.7m.
 # Not python3-config (a shell script) nor python-argcomplete-* (entry points).
@@ -187,14 +223,119 @@ def _os_packages(ecosystem: str) -> list[Package]:
 
 
 def installed_kernels(boot_names: Iterable[str], packages: Iterable[Package]) -> list[str]:
-    """Kernel releases from /boot/vmlinuz-<release> names and linux-image-<release> packages."""
+    """Kernel releases from /boot/vmlinuz-<release> names, linux-image-<release> packages
+    and (Red Hat family) kernel-core rpms."""
+    packages = list(packages)
+    # vmlinuz-0-rescue-<machine id>: the Red Hat family's rescue image, not a release.
     kernels = {name.removeprefix("vmlinuz-") for name in boot_names
-               if name.startswith("vmlinuz-")}
+               if name.startswith("vmlinuz-") and "-rescue-" not in name}
     for package in packages:
         found = _KERNEL_PACKAGE.match(package.name)
         if found:
             kernels.add(found.group(1))
+    kernels.update(rpm_kernel_releases(packages))
     return sorted(kernels)
+
+
+# --- pending security updates --------------------------------------------------------------
+
+def _decompressed(path: Path) -> str | None:
+    """An apt list file's text, whatever apt compressed it with; None when unreadable.
+
+    apt's own ``apt-helper cat-file`` knows every compressor apt is configured with (lz4,
+    zstd, …), which Python's standard library does not all read.
+    """
+    if path.suffix in ("", ".Packages") or path.name.endswith("_Packages"):
+        return _read_text(path)
+    if APT_HELPER.exists():
+        return _run((str(APT_HELPER), "cat-file", str(path)), timeout=60.0)
+    tool = {".lz4": "lz4", ".zst": "zstd", ".gz": "gzip", ".xz": "xz", ".bz2": "bzip2",
+            ".lzma": "xz"}.get(path.suffix)
+    if tool and shutil.which(tool):
+        return _run((tool, "-dc", str(path)), timeout=60.0)
+    return None
+
+
+def _apt_changelog_cves(updates: list[PendingUpdate], installed: dict[str, Package],
+                        warnings: list[str]) -> list[PendingUpdate]:
+    """The updates with the CVEs their candidates' changelogs name (one download per
+    source package); unchanged, with one warning, when the changelog server is out of
+    reach."""
+    cves_by_source: dict[str, list[str]] = {}
+    for update in updates:
+        source = update.source_name or update.package
+        if source in cves_by_source:
+            continue
+        package = installed[update.package]
+        text = _run(changelog_command(update.package, update.candidate_version),
+                    timeout=CHANGELOG_TIMEOUT)
+        if text is None:
+            warnings.append(
+                f"apt-get changelog {update.package}={update.candidate_version} failed (no "
+                "network?): pending security updates are listed without the CVEs they fix")
+            break
+        try:
+            cves_by_source[source] = parse_debian_changelog(
+                text, package.source_version or package.version,
+                f"apt-get changelog {update.package}")
+        except InventoryFormatError as exc:
+            warnings.append(str(exc))
+            cves_by_source[source] = []
+    return [with_cves(u, cves_by_source[u.source_name or u.package])
+            if cves_by_source.get(u.source_name or u.package) else u for u in updates]
+
+
+def _apt_pending(codename: str | None, packages: list[Package], warnings: list[str],
+                 fetch_changelogs: bool) -> list[PendingUpdate]:
+    """Installed packages with a newer version in ``<codename>-security`` (apt's cache)."""
+    try:
+        names = os.listdir(APT_LISTS)
+    except OSError:
+        names = []
+    files = security_list_files(names, codename) if codename else []
+    if not files:
+        warnings.append(f"no apt list of {codename or '(unknown codename)'}-security in "
+                        f"{APT_LISTS}: pending security updates not collected")
+        return []
+    offered: dict[tuple[str, str | None], IndexEntry] = {}
+    for name in files:
+        path = APT_LISTS / name
+        text = _decompressed(path)
+        if text is None:
+            warnings.append(f"cannot decompress {path}: pending security updates incomplete")
+            continue
+        merge_offers(offered, parse_packages_index(text, str(path)))
+    updates = pending_security_updates(packages, offered, f"{codename}-security")
+    if updates and fetch_changelogs:
+        updates = _apt_changelog_cves(updates, {p.name: p for p in packages}, warnings)
+    return updates
+
+
+def _dnf_pending(packages: list[Package], warnings: list[str]) -> list[PendingUpdate]:
+    """What ``dnf updateinfo list --security`` lists, from dnf's cache (never refreshed)."""
+    if shutil.which("dnf") is None:
+        warnings.append("no dnf: pending security updates not collected")
+        return []
+    advisories = _run(DNF_ADVISORIES_COMMAND, timeout=DNF_TIMEOUT)
+    cves = _run(DNF_CVES_COMMAND, timeout=DNF_TIMEOUT)
+    if advisories is None or cves is None:
+        warnings.append("dnf updateinfo failed (no metadata cache? run 'dnf makecache'): "
+                        "pending security updates not collected")
+        return []
+    return pending_dnf_updates(
+        parse_updateinfo_list(advisories, " ".join(DNF_ADVISORIES_COMMAND)),
+        parse_updateinfo_list(cves, " ".join(DNF_CVES_COMMAND)), packages)
+
+
+def _pending_updates(release: OsRelease, ecosystem: str, packages: list[Package],
+                     warnings: list[str], fetch_changelogs: bool) -> list[PendingUpdate]:
+    """The host package manager's pending security updates, by OS family."""
+    scheme = scheme_of(ecosystem)
+    if scheme == "dpkg" and packages:
+        return _apt_pending(release.codename, packages, warnings, fetch_changelogs)
+    if scheme == "rpm" and packages:
+        return _dnf_pending(packages, warnings)
+    return []
 
 
 # --- Python distributions ------------------------------------------------------------------
@@ -340,19 +481,25 @@ def collect_python_packages(
 def collect_local(
     python_paths: Sequence[Path | str] = (),
     include_path_pythons: bool = True,
+    fetch_changelogs: bool = False,
 ) -> Inventory:
-    """The Inventory of this machine: identity, OS, kernels, OS and Python packages.
+    """The Inventory of this machine: identity, OS, kernels, OS and Python packages, and
+    the security updates the package manager has pending.
 
     ``python_paths`` adds virtualenv roots or site-packages dirs to what the interpreters
     on PATH report (``include_path_pythons=False`` asks none of them).  The OS packages
     are judged in ``ecosystem_for_os(os)``; an OS no feed covers keeps its packages under
-    ``<os id>:<version id>`` so nothing is lost.  Raises InventoryFormatError when a
-    package database exists but cannot be parsed.
+    ``<os id>:<version id>`` so nothing is lost.  ``fetch_changelogs=True`` also runs
+    ``apt-get changelog`` for pending apt updates to learn their CVEs: the only step that
+    uses the network, so it is off unless asked (``--changelogs``); without it, pending
+    updates are still reported, by package.  Raises
+    InventoryFormatError when a package database or apt list exists but cannot be parsed.
     """
     warnings: list[str] = []
     release = _os_release()
     os_packages: list[Package] = []
     os_info: OsInfo | None = None
+    pending: list[PendingUpdate] = []
     if release is not None:
         ecosystem = ecosystem_for_os(release) or Ecosystem(
             f"{release.id}:{release.version_id}" if release.version_id else release.id)
@@ -361,9 +508,15 @@ def collect_local(
             boot_names = os.listdir("/boot")
         except OSError:
             boot_names = []
+        kernels = installed_kernels(boot_names, os_packages)
+        running = os.uname().release
         os_info = OsInfo.from_os_release(
-            release, kernel_running=os.uname().release,
-            kernels_installed=installed_kernels(boot_names, os_packages))
+            release, kernel_running=running, kernels_installed=kernels,
+            reboot_required=reboot_required(
+                running, kernels, scheme_of(ecosystem),
+                flag_file=Path(REBOOT_REQUIRED_FLAG).exists()))
+        pending = _pending_updates(release, ecosystem, os_packages, warnings,
+                                   fetch_changelogs)
     else:
         warnings.append("no /etc/os-release: operating system packages not collected")
     python = collect_python_packages(python_paths, include_path_pythons, warnings)
@@ -371,6 +524,7 @@ def collect_local(
         os_packages + python,
         asset=_asset_identity(),
         os=os_info,
+        pending_updates=pending,
         collector=Collector(name="local"),
         complete=release is not None,
         warnings=warnings,
