@@ -134,7 +134,10 @@ class NpmLockSource:
 
     def detect(self, name: str, head: bytes) -> bool:
         """By its fixed file names."""
-        return name in self.file_names
+        # By name, or by content: only npm's lock files carry "lockfileVersion" in JSON.
+        return name in self.file_names or name.endswith(".json") and (
+            b'"lockfileVersion"' in head and b'"requires"' in head
+            or b'"lockfileVersion"' in head and b'"packages"' in head)
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Installed packages as npm packages; ``distro`` is ignored."""

@@ -73,7 +73,8 @@ class PipfileLockSource:
 
     def detect(self, name: str, head: bytes) -> bool:
         """By its fixed file name."""
-        return name == "Pipfile.lock"
+        return name == "Pipfile.lock" or (
+            b'"pipfile-spec"' in head and b'"_meta"' in head)
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Locked packages as PyPI packages; ``distro`` is ignored."""

@@ -90,7 +90,8 @@ class PnpmLockSource:
 
     def detect(self, name: str, head: bytes) -> bool:
         """By its fixed file name."""
-        return name == "pnpm-lock.yaml"
+        return name == "pnpm-lock.yaml" or name.endswith((".yaml", ".yml")) and (
+            head.lstrip().startswith(b"lockfileVersion:"))
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Installed packages as npm packages; ``distro`` is ignored."""

@@ -68,7 +68,10 @@ class UvLockSource:
 
     def detect(self, name: str, head: bytes) -> bool:
         """By its fixed file name."""
-        return name == "uv.lock"
+        # By name, or by content: uv.lock opens with its format version and the
+        # project's requires-python, then [[package]] tables with a source table.
+        return name == "uv.lock" or name.endswith(".lock") and (
+            head.startswith(b"version = ") and b"requires-python" in head[:400])
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Locked registry packages as PyPI packages; ``distro`` is ignored."""

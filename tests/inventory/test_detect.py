@@ -1,0 +1,35 @@
+"""Every real inventory file of ../shared/data is told apart by name and content alone.
+
+The copies there carry prefixed names (``osv-scalibr__…__two-packages.lock``), as saved or
+exported files often do, so detection cannot rely on the canonical file name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from patchpilot.inventory.transports.file import kind_of
+
+# Folder -> the source every file in it must be detected as.
+EXPECTED = {"apk-installed": "apk", "cyclonedx": "cyclonedx", "dpkg-status": "dpkg",
+            "npm-package-lock": "npm", "pipfile-lock": "pipenv", "poetry-lock": "poetry",
+            "spdx": "spdx", "syft-json": "syft", "uv-lock": "uv"}
+# Undetectable on purpose: empty files (errors when read), and requirements files under
+# other names (a .txt of "name==version" lines could be anything: --type pip says so).
+UNDETECTED = {"poetry-lock/osv-scalibr__language__python__poetrylock__empty-file.lock",
+              "uv-lock/osv-scalibr__language__python__uvlock__empty.lock"}
+
+
+def test_every_real_file_is_detected(shared_data: Path) -> None:
+    root = shared_data / "inventories"
+    seen = 0
+    for folder, kind in EXPECTED.items():
+        for path in sorted((root / folder).iterdir()):
+            rel = f"{folder}/{path.name}"
+            got = kind_of(path.name, path.read_bytes()[:8192])
+            assert got == (None if rel in UNDETECTED else kind), rel
+            seen += 1
+    assert seen == 71
+    assert kind_of("debian12-dpkg-status", (root / "debian12-dpkg-status").read_bytes()[:8192]
+                   ) == "dpkg"
+    assert kind_of("requirements.txt", b"requests==2.31.0\n") == "pip"
