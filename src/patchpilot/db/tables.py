@@ -361,3 +361,36 @@ asset_packages = Table(
     Index("ix_asset_packages_key", "ecosystem", "name"),
     Index("ix_asset_packages_asset", "asset_id"),
 )
+
+# ---------------------------------------------------------------------------------------
+# Prioritisation (migration 0005): the CMDB's view of each asset, and each finding's
+# priority with the reason it was derived and its SLA due date.
+# ---------------------------------------------------------------------------------------
+
+asset_context = Table(
+    "asset_context", metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("criticality", Integer),  # business criticality tier 1 (highest) .. 4
+    Column("environment", String(20)),  # production, staging, development
+    Column("exposure", String(20)),  # internet-facing, internal, isolated
+    Column("data_classification", String(50)),
+    Column("owner", String(200)),
+    Column("service", String(200)),  # business service
+    Column("location", String(200)),  # site / plant
+    Column("compensating_control", Text),  # an applied workaround or control, if any
+    Column("source", String(50), nullable=False),  # "cmdb-import", "netbox", "default"
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_asset_context_service", "service"),
+)
+
+finding_priority = Table(
+    "finding_priority", metadata,
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("priority", Integer, nullable=False),  # 1 (P1) .. 4 (P4)
+    Column("reason", Text, nullable=False),  # "P1: Critical × tier 1; known exploited; …"
+    Column("method", String(10), nullable=False),  # "matrix" or "ssvc"
+    Column("due_date", DateTime(timezone=True)),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_finding_priority", "priority", "due_date"),
+)
