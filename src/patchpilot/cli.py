@@ -80,8 +80,16 @@ def db_update(
     ] = None,
     force: Annotated[bool, typer.Option(help="Reload sources whose files are unchanged.")
                      ] = False,
+    rematch: Annotated[bool, typer.Option(
+        help="Re-match every asset's latest inventory here and now, instead of queueing a "
+             "re-match job for the workers.")] = False,
 ) -> None:
-    """Load or refresh the knowledge base, incrementally."""
+    """Load or refresh the knowledge base, incrementally.
+
+    When something changed and assets are known, their stored inventories are re-matched
+    (a ``rematch`` job, or here with --rematch): findings the update brings are marked
+    new from the feed.
+    """
     from patchpilot.knowledge.feeds.registry import FEEDS, feed_named
     from patchpilot.knowledge.update import update_from, update_online
 
@@ -122,6 +130,8 @@ def db_update(
         table.add_row(r.source, status, f"{r.records:,}", f"{r.written:,}", f"{r.removed:,}",
                       f"{r.seconds:.2f}")
     wide.print(table)
+    if any(r.status == "loaded" and (r.written or r.removed) for r in results):
+        _rematch_after_update(engine, inline=rematch)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         err.print(f"[red]failed[/] {r.source}: {r.error}")
@@ -140,6 +150,29 @@ def db_update(
         if len(downloads) < len(failed):
             err.print("Fix or remove the files named above and rerun.")
         raise typer.Exit(1)
+
+
+def _rematch_after_update(engine, *, inline: bool) -> None:  # type: ignore[no-untyped-def]
+    """Bring the estate's findings in line with a knowledge base that changed."""
+    from sqlalchemy import select
+
+    from patchpilot.db.tables import assets
+    from patchpilot.scans.jobs import enqueue
+    from patchpilot.scans.rematch import rematch_all
+
+    with engine.connect() as conn:
+        if conn.execute(select(assets.c.id).limit(1)).first() is None:
+            return  # no inventories stored yet: nothing to re-match
+    if inline:
+        done = rematch_all(engine)
+        console.print(f"re-matched {done.assets:,} asset(s): {done.distinct:,} distinct "
+                      f"package versions, {done.new:,} new finding(s) from this update, "
+                      f"{done.fixed:,} fixed, in {done.seconds:.1f} s")
+        return
+    with engine.begin() as conn:
+        job_id = enqueue(conn, "rematch", {"changed_since": None})
+    console.print(f"queued re-match job {job_id} for every asset's latest inventory "
+                  "(a worker runs it; --rematch runs it here instead)")
 
 
 @db_app.command("status")
@@ -228,6 +261,9 @@ FailOnOpt = Annotated[str | None, typer.Option(
 def scan_local(
     path: Annotated[list[Path] | None, typer.Option(
         "--path", help="Also scan this virtualenv or site-packages folder; repeatable.")] = None,
+    changelogs: Annotated[bool, typer.Option(
+        help="Ask apt's changelog server which CVEs pending updates fix (uses the network)."
+    )] = False,
     fmt: FormatOpt = OutputFormat.table,
     output: OutputOpt = None,
     fail_on: FailOnOpt = None,
@@ -236,7 +272,7 @@ def scan_local(
     from patchpilot.inventory.transports.local import collect_local
 
     try:
-        inventory = collect_local(python_paths=list(path or []))
+        inventory = collect_local(python_paths=list(path or []), fetch_changelogs=changelogs)
     except PatchPilotError as exc:
         _fail(exc)
         return
@@ -623,6 +659,493 @@ def agent(
         _fail(exc)
     except KeyboardInterrupt:
         runner.stop.set()
+
+
+schedule_app = typer.Typer(help="Scan schedules of asset groups (cron or RRULE, in a time zone).",
+                           no_args_is_help=True)
+window_app = typer.Typer(help="Maintenance windows (scans only inside) and blackouts (never "
+                              "during) of asset groups.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(window_app, name="window")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    # The audit log names who changed a schedule; on the command line that is the OS user.
+    return f"cli:{getpass.getuser()}"
+
+
+@schedule_app.command("add")
+def schedule_add(
+    group: Annotated[str, typer.Option(help="The asset group's name.")],
+    cron: Annotated[str | None, typer.Option(help='A cron expression, e.g. "0 2 * * 6".')
+                    ] = None,
+    rrule: Annotated[str | None, typer.Option(
+        help='An RFC 5545 RRULE, e.g. "FREQ=WEEKLY;BYDAY=SA;BYHOUR=2;BYMINUTE=0".')] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone the expression is read in.")
+                  ] = "UTC",
+    disabled: Annotated[bool, typer.Option(help="Store it disabled.")] = False,
+) -> None:
+    """Add a scan schedule to a group; prints it with its first run."""
+    from patchpilot.scans.groups import add_schedule, group_id_named
+
+    if (cron is None) == (rrule is None):
+        _fail(PatchPilotError("give exactly one of --cron and --rrule"))
+    try:
+        engine = _engine()
+        with engine.begin() as conn:
+            kind, expression = ("cron", cron) if cron is not None else ("rrule", rrule)
+            stored = add_schedule(conn, _cli_actor(), group_id_named(conn, group), kind,
+                                  str(expression), tz, enabled=not disabled)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    console.print(f"schedule {stored['id']} for group {group}: {stored['kind']} "
+                  f"{stored['expression']!r} ({stored['timezone']}); next run "
+                  f"{stored['next_run_at']}")
+
+
+@schedule_app.command("list")
+def schedule_list(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every schedule with its group and next run."""
+    from patchpilot.scans.groups import list_schedules
+
+    try:
+        engine = _engine()
+        with engine.connect() as conn:
+            found = list_schedules(conn)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if json_:
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("id", "group", "kind", "expression", "time zone", "enabled", "next run (UTC)")
+    for s in found:
+        table.add_row(str(s["id"]), s["group"], s["kind"], s["expression"], s["timezone"],
+                      "yes" if s["enabled"] else "no", s["next_run_at"] or "-")
+    wide.print(table)
+
+
+@schedule_app.command("remove")
+def schedule_remove(schedule_id: Annotated[int, typer.Argument(help="The schedule's id.")]
+                    ) -> None:
+    """Remove a schedule."""
+    from patchpilot.scans.groups import delete_schedule
+
+    try:
+        engine = _engine()
+        with engine.begin() as conn:
+            delete_schedule(conn, _cli_actor(), schedule_id)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    console.print(f"schedule {schedule_id} removed")
+
+
+@window_app.command("add")
+def window_add(
+    group: Annotated[str, typer.Option(help="The asset group's name.")],
+    rrule: Annotated[str | None, typer.Option(
+        help='Each start, e.g. "FREQ=WEEKLY;BYDAY=SA;BYHOUR=1" (with --duration).')] = None,
+    duration: Annotated[str | None, typer.Option(help="How long each lasts: 4h, 90m, 1d.")
+                        ] = None,
+    start: Annotated[str | None, typer.Option(
+        help="Or one absolute period: its start (ISO 8601 with an offset).")] = None,
+    end: Annotated[str | None, typer.Option(help="… and its end.")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone the RRULE is read in.")] = "UTC",
+    blackout: Annotated[bool, typer.Option(
+        help="A blackout (never scan during) instead of a window.")] = False,
+    description: Annotated[str | None, typer.Option(help="What it is for.")] = None,
+) -> None:
+    """Add a maintenance window or blackout period to a group."""
+    from datetime import datetime
+
+    from patchpilot.scans.groups import add_window, group_id_named
+    from patchpilot.scans.schedules import ScheduleError, parse_duration
+
+    try:
+        moments = []
+        for name, text in (("--start", start), ("--end", end)):
+            try:
+                moment = datetime.fromisoformat(text) if text else None
+            except ValueError as exc:
+                raise ScheduleError(f"{name}: {text!r} is not an ISO 8601 time") from exc
+            if moment is not None and moment.tzinfo is None:
+                raise ScheduleError(f"{name}: give a UTC offset (…Z or …+09:00)")
+            moments.append(moment)
+        engine = _engine()
+        with engine.begin() as conn:
+            stored = add_window(conn, _cli_actor(), group_id_named(conn, group),
+                                kind="blackout" if blackout else "window", rrule=rrule,
+                                duration=parse_duration(duration) if duration else None,
+                                starts_at=moments[0], ends_at=moments[1], timezone=tz,
+                                description=description)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    console.print(f"{stored['kind']} {stored['id']} added to group {group}")
+
+
+@window_app.command("list")
+def window_list(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every maintenance window and blackout."""
+    from patchpilot.scans.groups import list_windows
+
+    try:
+        engine = _engine()
+        with engine.connect() as conn:
+            found = list_windows(conn)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if json_:
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("id", "group", "kind", "when", "time zone", "description")
+    for w in found:
+        when = (f"{w['rrule']} for {w['duration_minutes']} min" if w["rrule"]
+                else f"{w['starts_at']} – {w['ends_at']}")
+        table.add_row(str(w["id"]), str(w["group_id"]), w["kind"], when, w["timezone"],
+                      w["description"] or "")
+    wide.print(table)
+
+
+def _sweep_counts(initial: dict[str, int]) -> str:
+    return (f"[bold red]{initial['affected']:,} affected[/] · "
+            f"[green]{initial['not_affected']:,} not affected[/] · "
+            f"[yellow]{initial['unknown']:,} unknown[/]")
+
+
+def _sweep_status(status: dict[str, int]) -> str:
+    return " · ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in status.items() if v)
+
+
+@app.command()
+def sweep(
+    vuln: Annotated[str | None, typer.Argument(
+        help="A CVE, or an advisory id or alias (GHSA, PYSEC, ALSA, DSA, …).")] = None,
+    package: Annotated[str | None, typer.Option(
+        help="Sweep for this package (with --ecosystem and --range) instead of, or to "
+             "name the packages of, the vulnerability.")] = None,
+    ecosystem: Annotated[str | None, typer.Option(
+        help="Ecosystem of --package: Debian (every release) or Debian:12, PyPI, npm, …")
+    ] = None,
+    range_: Annotated[str | None, typer.Option(
+        "--range", help="Affected versions, e.g. '<5.6.2' or '>=5.6.0,<5.6.2'.")] = None,
+    deadline: Annotated[int, typer.Option(
+        help="Minutes agents and SSH targets have to confirm.")] = 60,
+    wait: Annotated[bool, typer.Option(help="Follow the confirmations until done.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Emergency sweep: is this vulnerability anywhere?  Answers at once from the stored
+    inventories, then asks every agent and SSH target to confirm before the deadline."""
+    import getpass
+    import time
+
+    from patchpilot.scans.sweeps import SweepQuery, close_sweeps, get_sweep, start_sweep
+
+    explicit = (package, ecosystem, range_)
+    if any(explicit) and not all(explicit):
+        _fail(PatchPilotError("--package, --ecosystem and --range go together"))
+    if not vuln and not all(explicit):
+        _fail(PatchPilotError("name a vulnerability (patchpilot sweep CVE-2024-3094) or "
+                              "give --ecosystem, --package and --range"))
+    try:
+        engine = _engine()
+        started = start_sweep(engine, SweepQuery(vuln, ecosystem, package, range_),
+                              created_by=f"cli:{getpass.getuser()}",
+                              deadline_minutes=deadline)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if json_ and not wait:
+        sys.stdout.write(orjson.dumps(started.to_dict(), option=orjson.OPT_INDENT_2).decode()
+                         + "\n")
+        return
+    hits = [r for r in started.results if r.initial == "affected"]
+    if json_:
+        pass  # JSON only, once the sweep is done
+    elif hits:
+        t = Table(title=f"Affected: {started.query.label()}", header_style="bold")
+        for col in ("Asset", "Package", "Installed", "Version", "Fixed in", "Vulnerabilities"):
+            t.add_column(col)
+        for r in hits:
+            for p in r.packages:
+                t.add_row(r.name, p["package"], ", ".join(p["installed"]), p["version"],
+                          p["fixed"] or "[red]no fix yet[/]", " ".join(p["vulns"]))
+        wide.print(t)
+    # An alias or advisory id stands for its CVEs: name them.
+    vulns = (f" → {', '.join(started.vulns)}"
+             if started.vulns and list(started.vulns) != [started.query.vuln] else "")
+    if not json_:
+        console.print(f"sweep {started.id} {started.query.label()}{vulns}: "
+                      f"{_sweep_counts(started.initial)} "
+                      f"(of {sum(started.initial.values()):,} assets, from stored inventories)")
+    if started.jobs and not json_:
+        console.print(f"asked {started.jobs:,} agent(s)/SSH target(s) to confirm by "
+                      f"{started.deadline:%Y-%m-%d %H:%M} UTC"
+                      + ("" if wait else f"; follow with GET /api/sweeps/{started.id}"))
+    if not wait:
+        return
+    last = None
+    while True:
+        close_sweeps(engine, sweep_id=started.id)
+        with engine.connect() as conn:
+            now = get_sweep(conn, started.id, results=False)
+        assert now is not None
+        line = _sweep_status(now.status)
+        if line != last:
+            err.print(f"{time.strftime('%H:%M:%S')} {line}")
+            last = line
+        if now.state == "done":
+            break
+        time.sleep(1.0)
+    with engine.connect() as conn:
+        final = get_sweep(conn, started.id)
+    assert final is not None
+    if json_:
+        sys.stdout.write(orjson.dumps(final.to_dict(), option=orjson.OPT_INDENT_2).decode()
+                         + "\n")
+        return
+    confirmed = [r for r in final.results if r.status in ("confirmed", "affected")]
+    console.print(f"sweep {final.id} done: {_sweep_status(final.status)}")
+    for r in confirmed:
+        fixes = ", ".join(f"{p['package']} {p['version']} → {p['fixed'] or 'no fix yet'}"
+                          for p in r.packages)
+        console.print(f"  {r.status:9} {r.name}: {fixes}")
+
+
+assets_app = typer.Typer(help="Asset context from the CMDB: criticality, exposure, owners, "
+                              "services, sites.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+
+def _print_apply(result, json_: bool) -> None:  # type: ignore[no-untyped-def]
+    if json_:
+        print(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("row", "result", "asset", "matched by / reason", "keys")
+    for m in (*result.updated, *result.created):
+        table.add_row(m.record.where, "created" if m.key == "created" else "updated",
+                      str(m.asset_id), m.key + ("" if m.changed else " (unchanged)"),
+                      m.record.identity())
+    for a in result.ambiguous:
+        table.add_row(a.record.where, "[yellow]ambiguous[/]",
+                      ", ".join(map(str, a.asset_ids)), a.reason, a.record.identity())
+    for r in result.unmatched:
+        table.add_row(r.where, "[red]unmatched[/]", "-", "no asset has these keys",
+                      r.identity())
+    wide.print(table)
+    console.print(f"{len(result.updated)} updated ({result.changed} changed), "
+                  f"{len(result.created)} created, {len(result.unmatched)} unmatched, "
+                  f"{len(result.ambiguous)} ambiguous; {result.defaulted} unknown assets "
+                  "given the default criticality")
+
+
+@assets_app.command("import")
+def assets_import(
+    file: Annotated[Path, typer.Argument(help="CMDB export: .csv, .json, .yaml (columns in "
+                                              "docs/cmdb.md).")],
+    create_missing: Annotated[bool, typer.Option(
+        "--create-missing", help="Create placeholder assets for rows no asset matches.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Import criticality, exposure, owners and services; lists unmatched rows."""
+    from patchpilot.assets.cmdb import parse_file
+    from patchpilot.assets.context import apply_records
+
+    try:
+        records = parse_file(file)
+        result = apply_records(_engine(), records, source="cmdb-import", actor=_cli_actor(),
+                               create_missing=create_missing, label=file.name)
+    except PatchPilotError as exc:
+        _fail(exc, "nothing was stored; fix the rows above and run the import again")
+        return
+    _print_apply(result, json_)
+
+
+@assets_app.command("unknown")
+def assets_unknown(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Assets the scans found but the CMDB does not describe."""
+    from patchpilot.assets.context import unknown_assets
+
+    try:
+        with _engine().connect() as conn:
+            found = unknown_assets(conn)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if json_:
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("id", "name", "fqdn", "ip addresses", "criticality", "last seen (UTC)")
+    for a in found:
+        table.add_row(str(a["id"]), a["name"], a["fqdn"] or "-", ", ".join(a["ip_addresses"]),
+                      f"{a['criticality']} (default)" if a["defaulted"] else "-",
+                      a["last_seen"] or "-")
+    wide.print(table)
+    console.print(f"{len(found)} unknown assets")
+
+
+@assets_app.command("netbox-sync")
+def assets_netbox_sync(
+    url: Annotated[str, typer.Option(help="NetBox's base URL, e.g. https://netbox.example.")],
+    token_env: Annotated[str, typer.Option(
+        help="Environment variable holding the API token (never on the command line).")
+    ] = "NETBOX_TOKEN",
+    create_missing: Annotated[bool, typer.Option(
+        "--create-missing", help="Create placeholder assets for devices no asset matches.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sync asset context from NetBox devices and virtual machines (custom fields)."""
+    import os
+
+    from patchpilot.assets.netbox import sync
+
+    token = os.environ.get(token_env)
+    if not token:
+        _fail(PatchPilotError(f"environment variable {token_env} is not set"),
+              "export the NetBox API token in it, or name another with --token-env")
+        return
+    try:
+        done = sync(_engine(), url, token, actor=_cli_actor(), create_missing=create_missing)
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    if not json_:
+        console.print(f"NetBox {done.netbox_version or '?'}: {done.devices} devices, "
+                      f"{done.virtual_machines} virtual machines")
+    _print_apply(done.result, json_)
+
+
+priority_app = typer.Typer(help="Priority P1-P4: the matrix (or SSVC) and its reasons.",
+                           no_args_is_help=True)
+app.add_typer(priority_app, name="priority")
+
+
+class PlanFormat(StrEnum):
+    """Formats of ``patchpilot plan``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    ansible = "ansible"
+
+
+@app.command()
+def plan(
+    group: Annotated[str | None, typer.Option(help="Only the hosts of this asset group.")
+                     ] = None,
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="Output format.")
+                   ] = PlanFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Write here (a folder for ansible).")
+                      ] = None,
+) -> None:
+    """The patch plan: open findings grouped by the upgrade that removes them."""
+    from patchpilot.reports.ansible import export as ansible_export
+    from patchpilot.scans.plan import build_plan, plan_csv
+
+    with _engine().connect() as conn:
+        built = build_plan(conn, group=group)
+    if fmt is PlanFormat.ansible:
+        folder = output or Path("patchpilot-ansible")
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in ansible_export(built).items():
+            (folder / name).write_text(text, encoding="utf-8")
+        console.print(f"wrote playbook.yml, inventory.yml and inventory.ini to {folder}")
+        return
+    if fmt in (PlanFormat.json, PlanFormat.csv):
+        text = (plan_csv(built) if fmt is PlanFormat.csv else orjson.dumps(
+            built.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return
+    table = Table(title="Patch plan (most risk removed first)")
+    for column in ("#", "change", "command", "reboot", "next window"):
+        table.add_column(column)
+    for rank, item in enumerate(built.items, 1):
+        windows = sorted({h.next_window or "any time" for h in item.pending})
+        table.add_row(str(rank), item.summary, item.command or "",
+                      "yes" if item.reboot else "no", ", ".join(windows[:2]))
+    wide.print(table)
+    for u in built.unfixed:
+        wide.print(f"no fix yet: {u.package} ({u.ecosystem}) {len(u.vulns)} vulnerabilities "
+                   f"on {len(u.hosts)} hosts" + (f"; workaround: {u.workaround}"
+                                                 if u.workaround else ""))
+
+
+@priority_app.command("show")
+def priority_show() -> None:
+    """Print the priority configuration in force (YAML)."""
+    from patchpilot.scoring.apply import active_config
+
+    with _engine().connect() as conn:
+        sys.stdout.write(active_config(conn).to_yaml())
+
+
+@priority_app.command("apply")
+def priority_apply(
+    config: Annotated[Path | None, typer.Option("--config", help="A priority YAML file "
+                                                "(default: the one in force).")] = None,
+) -> None:
+    """Put a configuration in force and re-prioritise every open finding (one statement)."""
+    import time
+
+    from patchpilot.scoring.apply import reprioritise, save_config
+    from patchpilot.scoring.priority import load_config
+
+    try:
+        loaded = load_config(config) if config else None
+    except PatchPilotError as exc:
+        _fail(exc)
+        return
+    started = time.perf_counter()
+    with _engine().begin() as conn:
+        changed = (save_config(conn, loaded, _cli_actor()) if loaded
+                   else reprioritise(conn))
+    console.print(f"{changed} findings re-prioritised in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def sla(
+    by: Annotated[str, typer.Option(help="group, service or priority.")] = "priority",
+    group: Annotated[str | None, typer.Option(help="Only this asset group.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """SLA compliance and mean time to remediate, per group, service or priority."""
+    from patchpilot.scoring.sla import sla_report
+
+    try:
+        with _engine().connect() as conn:
+            rows = sla_report(conn, by, group=group)
+    except ValueError as exc:
+        _fail(exc)
+        return
+    if json_:
+        sys.stdout.write(orjson.dumps([r.to_dict() for r in rows],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table(title=f"SLA by {by}")
+    for column in (by, "open", "overdue", "fixed", "in SLA", "compliance", "MTTR (days)"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.key, str(r.open), str(r.overdue), str(r.fixed), str(r.fixed_within_sla),
+                      f"{r.compliance:.0%}" if r.compliance is not None else "-",
+                      f"{r.mttr_days:.1f}" if r.mttr_days is not None else "-")
+    wide.print(table)
 
 
 def main() -> None:

@@ -31,10 +31,39 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/inventories"): "analyst+agent",
     ("GET", "/api/assets"): "viewer",
     ("GET", "/api/assets/{asset_id}"): "viewer",
+    ("POST", "/api/assets/import"): "admin",
+    ("GET", "/api/assets/unknown"): "viewer",
+    ("PUT", "/api/assets/{asset_id}/context"): "analyst",
     ("GET", "/api/findings"): "viewer",
     ("GET", "/api/findings/{finding_id}"): "viewer",
     ("POST", "/api/triage"): "analyst",
     ("DELETE", "/api/triage/{decision_id}"): "analyst",
+    ("POST", "/api/groups"): "admin",
+    ("GET", "/api/groups"): "admin",
+    ("GET", "/api/groups/{group_id}"): "admin",
+    ("PATCH", "/api/groups/{group_id}"): "admin",
+    ("POST", "/api/groups/{group_id}/members"): "admin",
+    ("DELETE", "/api/groups/{group_id}/members/{asset_id}"): "admin",
+    ("POST", "/api/groups/{group_id}/schedules"): "admin",
+    ("GET", "/api/groups/{group_id}/schedules"): "admin",
+    ("PATCH", "/api/schedules/{schedule_id}"): "admin",
+    ("DELETE", "/api/schedules/{schedule_id}"): "admin",
+    ("POST", "/api/groups/{group_id}/windows"): "admin",
+    ("GET", "/api/groups/{group_id}/windows"): "admin",
+    ("DELETE", "/api/windows/{window_id}"): "admin",
+    ("POST", "/api/groups/{group_id}/scan-now"): "analyst",
+    ("PATCH", "/api/assets/{asset_id}/ssh-target"): "admin",
+    ("POST", "/api/ssh-targets"): "admin",
+    ("POST", "/api/sweeps"): "analyst",
+    ("GET", "/api/sweeps"): "viewer",
+    ("GET", "/api/sweeps/{sweep_id}"): "viewer",
+    ("GET", "/api/sweeps/{sweep_id}/events"): "viewer",
+    ("GET", "/api/plan"): "viewer",
+    ("GET", "/api/plan.csv"): "viewer",
+    ("GET", "/api/plan/ansible"): "viewer",
+    ("GET", "/api/priority-config"): "viewer",
+    ("PUT", "/api/priority-config"): "admin",
+    ("GET", "/api/sla"): "viewer",
 }
 
 CALLERS = ("viewer", "analyst", "admin", "agent")
@@ -71,7 +100,9 @@ def tokens(engine: Engine, client: TestClient) -> dict[str, str]:
 def _path(template: str) -> str:
     return template.replace("{token_id}", "999").replace("{job_id}", "999").replace(
         "{agent_id}", "999").replace("{asset_id}", "999").replace(
-        "{finding_id}", "999").replace("{decision_id}", "999")
+        "{finding_id}", "999").replace("{decision_id}", "999").replace(
+        "{group_id}", "999").replace("{schedule_id}", "999").replace("{window_id}", "999").replace(
+        "{sweep_id}", "999")
 
 
 def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]
@@ -80,6 +111,12 @@ def _call(client: TestClient, method: str, path: str, token: str | None):  # typ
         return client.get(_path(path), headers=headers, params={"wait": 0})
     if method == "DELETE":
         return client.delete(_path(path), headers=headers)
+    if method == "PUT":
+        return client.put(_path(path), headers=headers, json={})
+    if method == "PATCH":
+        return client.patch(_path(path), headers=headers, json={})
+    if method == "PUT":
+        return client.put(_path(path), headers=headers, json={})
     return client.post(_path(path), headers=headers, json={})
 
 

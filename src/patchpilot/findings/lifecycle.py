@@ -195,59 +195,85 @@ def apply_findings(engine: Engine, asset_id: int, found: list[Finding], *, compl
     *complete* inventory → fixed.  ``from_feed_update`` marks new findings as coming
     from a knowledge-base update rather than a change on the host.
     """
-    now = now_utc()
-    counts = LifecycleCounts()
     with engine.begin() as conn:
-        existing = {(r.vuln_id, r.ecosystem, r.package): r for r in conn.execute(
-            select(findings.c.id, findings.c.vuln_id, findings.c.ecosystem,
-                   findings.c.package, findings.c.state, findings.c.times_reopened)
-            .where(findings.c.asset_id == asset_id))}
-        decisions = active_decisions(conn, asset_id, now)
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        reopens: list[dict[str, Any]] = []
-        seen: set[tuple[str, str, str]] = set()
-        for f in found:
-            key = (f.vuln_id, f.ecosystem, f.package)
-            if key in seen:
-                continue
-            seen.add(key)
-            row = existing.get(key)
+        return _apply(conn, asset_id, found, complete, from_feed_update, now_utc(), None)
+
+
+def apply_findings_many(engine: Engine, batch: list[tuple[int, list[Finding], bool]], *,
+                        from_feed_update: bool = False,
+                        values_cache: dict[int, dict[str, Any]] | None = None
+                        ) -> list[LifecycleCounts]:
+    """:func:`apply_findings` for many (asset, findings, complete) in one transaction.
+
+    For a re-match of the whole estate: one commit per batch instead of per asset, and
+    with ``values_cache`` a Finding object shared by many assets (the same package
+    version on many hosts) is serialised once (keyed by ``id``, so the caller keeps the
+    findings alive while the cache lives).
+    """
+    now = now_utc()
+    with engine.begin() as conn:
+        return [_apply(conn, asset_id, found, complete, from_feed_update, now, values_cache)
+                for asset_id, found, complete in batch]
+
+
+def _apply(conn: Connection, asset_id: int, found: list[Finding], complete: bool,
+           from_feed_update: bool, now: datetime,
+           values_cache: dict[int, dict[str, Any]] | None) -> LifecycleCounts:
+    counts = LifecycleCounts()
+    existing = {(r.vuln_id, r.ecosystem, r.package): r for r in conn.execute(
+        select(findings.c.id, findings.c.vuln_id, findings.c.ecosystem,
+               findings.c.package, findings.c.state, findings.c.times_reopened)
+        .where(findings.c.asset_id == asset_id))}
+    decisions = active_decisions(conn, asset_id, now)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    reopens: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for f in found:
+        key = (f.vuln_id, f.ecosystem, f.package)
+        if key in seen:
+            continue
+        seen.add(key)
+        row = existing.get(key)
+        if values_cache is None:
             values = _row_values(f)
-            if row is None:
-                decision = _decision_for(decisions, f)
-                counts.new += 1
-                counts.triaged += decision is not None
-                inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
-                                "ecosystem": f.ecosystem, "package": f.package,
-                                "state": decision or OPEN, "first_seen": now, "last_seen": now,
-                                "times_reopened": 0, "new_from_feed": from_feed_update,
-                                **values})
-                continue
-            if row.state == FIXED:
-                decision = _decision_for(decisions, f)
-                counts.reopened += 1
-                counts.triaged += decision is not None
-                reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,
-                                "reopened_at": now, "times_reopened": row.times_reopened + 1,
-                                "fixed_at": None, **values})
-            else:
-                counts.still_open += 1  # open or triaged: the decision stands
-                updates.append({"b_id": row.id, "last_seen": now, **values})
-        if inserts:
-            result = conn.execute(insert(findings).returning(findings.c.id), inserts)
-            counts.new_ids = [int(i) for i in result.scalars()]
-        for batch in (updates, reopens):
-            if batch:
-                stmt = (update(findings).where(findings.c.id == bindparam("b_id"))
-                        .values({k: bindparam(k) for k in batch[0] if k != "b_id"}))
-                conn.execute(stmt, batch)
-        if complete:
-            gone = [r.id for k, r in existing.items() if k not in seen and r.state != FIXED]
-            counts.fixed = len(gone)
-            for start in range(0, len(gone), 5000):
-                conn.execute(update(findings).where(findings.c.id.in_(gone[start:start + 5000]))
-                             .values(state=FIXED, fixed_at=now))
+        else:
+            values = values_cache.get(id(f)) or values_cache.setdefault(id(f),
+                                                                         _row_values(f))
+        if row is None:
+            decision = _decision_for(decisions, f)
+            counts.new += 1
+            counts.triaged += decision is not None
+            inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
+                            "ecosystem": f.ecosystem, "package": f.package,
+                            "state": decision or OPEN, "first_seen": now, "last_seen": now,
+                            "times_reopened": 0, "new_from_feed": from_feed_update,
+                            **values})
+            continue
+        if row.state == FIXED:
+            decision = _decision_for(decisions, f)
+            counts.reopened += 1
+            counts.triaged += decision is not None
+            reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,
+                            "reopened_at": now, "times_reopened": row.times_reopened + 1,
+                            "fixed_at": None, **values})
+        else:
+            counts.still_open += 1  # open or triaged: the decision stands
+            updates.append({"b_id": row.id, "last_seen": now, **values})
+    if inserts:
+        result = conn.execute(insert(findings).returning(findings.c.id), inserts)
+        counts.new_ids = [int(i) for i in result.scalars()]
+    for batch in (updates, reopens):
+        if batch:
+            stmt = (update(findings).where(findings.c.id == bindparam("b_id"))
+                    .values({k: bindparam(k) for k in batch[0] if k != "b_id"}))
+            conn.execute(stmt, batch)
+    if complete:
+        gone = [r.id for k, r in existing.items() if k not in seen and r.state != FIXED]
+        counts.fixed = len(gone)
+        for start in range(0, len(gone), 5000):
+            conn.execute(update(findings).where(findings.c.id.in_(gone[start:start + 5000]))
+                         .values(state=FIXED, fixed_at=now))
     return counts
 
 

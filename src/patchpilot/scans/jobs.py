@@ -5,22 +5,29 @@ PostgreSQL lets many workers take different jobs without waiting on each other; 
 has one writer at a time, so an immediate transaction does the same.  A lease has an
 expiry: a worker that dies mid-job loses it, and the job is taken again (up to
 ``max_attempts``), never lost.
+
+Scan jobs (``SCAN_KINDS``) of an asset group are throttled: ``lease`` never hands one out
+while the group already has ``asset_groups.max_concurrent_scans`` of them leased, so a
+site's network and servers see at most that many scans at once -- whoever runs them (the
+server's workers for SSH targets, the agents for their own hosts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
-from patchpilot.db.tables import jobs
+from patchpilot.db.tables import asset_groups, jobs
 
 QUEUED, LEASED, DONE, FAILED, CANCELLED = "queued", "leased", "done", "failed", "cancelled"
+# The job kinds that scan a host, and so count against a group's max_concurrent_scans.
+SCAN_KINDS = ("collect", "ssh_scan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +65,39 @@ def _ready(now: datetime, kinds: tuple[str, ...] | None, agent_id: int | None): 
                 jobs.c.agent_id.is_(None) if agent_id is None else jobs.c.agent_id == agent_id)
     if kinds:
         cond = and_(cond, jobs.c.kind.in_(kinds))
-    return cond
+    return and_(cond, or_(jobs.c.group_id.is_(None), jobs.c.kind.not_in(SCAN_KINDS),
+                          _group_scans(jobs.c.group_id, now) < _group_limit(jobs.c.group_id)))
+
+
+def _group_scans(group_id: Any, now: datetime):  # type: ignore[no-untyped-def]
+    """How many scan jobs of ``group_id`` hold a live lease now (a scalar subquery)."""
+    active = jobs.alias("active")
+    return (select(func.count()).select_from(active)
+            .where(active.c.group_id == group_id, active.c.kind.in_(SCAN_KINDS),
+                   active.c.state == LEASED, active.c.lease_expires_at >= now)
+            .scalar_subquery())
+
+
+def _group_limit(group_id: Any):  # type: ignore[no-untyped-def]
+    return (select(asset_groups.c.max_concurrent_scans)
+            .where(asset_groups.c.id == group_id).scalar_subquery())
 
 
 def lease(engine: Engine, owner: str, *, kinds: tuple[str, ...] | None = None,
           agent_id: int | None = None, seconds: int = 120) -> Job | None:
     """Claim the next ready job for ``owner`` (a worker, or agent ``agent_id``), or None."""
+    # A lost race for a group's last scan slot (PostgreSQL only, see _claim) retries: the
+    # next attempt sees the winner's lease and skips that group.
+    for _ in range(5):
+        claimed = _claim(engine, owner, kinds, agent_id, seconds)
+        if claimed is not False:
+            return claimed
+    return None
+
+
+def _claim(engine: Engine, owner: str, kinds: tuple[str, ...] | None, agent_id: int | None,
+           seconds: int) -> Job | None | Literal[False]:
+    """One attempt of ``lease``: the job, None (nothing ready), False (lost a race)."""
     now = now_utc()
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
@@ -76,6 +110,17 @@ def lease(engine: Engine, owner: str, *, kinds: tuple[str, ...] | None = None,
         row = conn.execute(stmt).first()
         if row is None:
             return None
+        if (conn.dialect.name == "postgresql" and row.group_id is not None
+                and row.kind in SCAN_KINDS):
+            # SKIP LOCKED lets two workers each see one free slot and both take it.  The
+            # group row's lock serialises the claims of one group; after waiting on it,
+            # READ COMMITTED shows the other claim, so the recount is exact.
+            limit = conn.execute(select(asset_groups.c.max_concurrent_scans)
+                                 .where(asset_groups.c.id == row.group_id)
+                                 .with_for_update()).scalar()
+            busy = conn.execute(select(_group_scans(row.group_id, now))).scalar_one()
+            if limit is not None and busy >= limit:
+                return False
         conn.execute(update(jobs).where(jobs.c.id == row.id).values(
             state=LEASED, lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds),
             attempts=row.attempts + 1))

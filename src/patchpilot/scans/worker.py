@@ -1,7 +1,11 @@
 """``patchpilot worker``: take jobs from the database and run them.
 
 One handler per job kind, in one table.  Any number of workers may run, on any machines
-that reach the database; the embedded default runs one inside the server.
+that reach the database; the embedded default runs one inside the server.  A worker
+renews its lease while a job runs (a heartbeat), so a long job is never taken twice,
+while a worker that dies stops renewing and its job is taken again once the lease
+expires (``PATCHPILOT_WORKER_LEASE_SECONDS``, default 120).  Idle workers also tick the
+scheduler (``scans.scheduler.tick``), which is safe from any number of them at once.
 """
 
 from __future__ import annotations
@@ -22,8 +26,26 @@ from patchpilot.findings.lifecycle import apply_findings
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.model import Inventory
 from patchpilot.scans import jobs
+from patchpilot.scans.rematch import run_rematch
+from patchpilot.scans.scheduler import run_ssh_scan, tick
+from patchpilot.scans.sweeps import close_sweeps, update_sweeps_for_asset
+from patchpilot.scoring.apply import reprioritise, run_prioritise
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 120
+# How often an idle worker runs the scheduler's tick.
+DEFAULT_TICK_SECONDS = 30.0
+
+
+def lease_seconds() -> int:
+    """The lease a worker takes: ``$PATCHPILOT_WORKER_LEASE_SECONDS`` or 120 (at least 2)."""
+    raw = os.environ.get("PATCHPILOT_WORKER_LEASE_SECONDS", "")
+    try:
+        return max(2, int(raw)) if raw else DEFAULT_LEASE_SECONDS
+    except ValueError as exc:
+        raise PatchPilotError(f"PATCHPILOT_WORKER_LEASE_SECONDS: {raw!r} is not a whole number "
+                              "of seconds") from exc
 
 Handler = Callable[[Engine, jobs.Job], dict[str, Any]]
 
@@ -38,13 +60,19 @@ def run_match(engine: Engine, job: jobs.Job) -> dict[str, Any]:
     result = scan_inventory(engine, inventory)
     counts = apply_findings(engine, row.asset_id, list(result.findings),
                             complete=inventory.complete)
+    with engine.begin() as conn:
+        # A fresher inventory settles the asset in any sweep waiting for it.
+        update_sweeps_for_asset(conn, row.asset_id)
+    with engine.begin() as conn:
+        # New and reopened findings get their priority, reason and due date at once.
+        reprioritise(conn, asset_id=row.asset_id)
     return {"asset_id": row.asset_id, "findings": len(result.findings), "new": counts.new,
             "reopened": counts.reopened, "fixed": counts.fixed,
             "undetermined": len(result.undetermined)}
 
 
 # The one table of job kinds this worker runs; other modules add theirs with register().
-HANDLERS: dict[str, Handler] = {"match": run_match}
+HANDLERS: dict[str, Handler] = {"match": run_match, "ssh_scan": run_ssh_scan}
 
 
 def register(kind: str, handler: Handler) -> None:
@@ -57,14 +85,37 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def run_once(engine: Engine, owner: str | None = None) -> jobs.Job | None:
+def _heartbeat(engine: Engine, job_id: int, owner: str, seconds: int,
+               done: threading.Event) -> None:
+    # Renew at a third of the lease: two renewals may fail (a database restart) before
+    # another worker may take the job.
+    while not done.wait(seconds / 3):
+        try:
+            if not jobs.extend(engine, job_id, owner, seconds):
+                log.warning("job %s: lease lost while running", job_id)
+                return
+        except Exception:
+            log.exception("job %s: lease renewal failed", job_id)
+
+
+def run_once(engine: Engine, owner: str | None = None, *,
+             seconds: int | None = None) -> jobs.Job | None:
     """Take one ready job and run it; the job, or None when there was none."""
     owner = owner or worker_name()
-    job = jobs.lease(engine, owner, kinds=tuple(HANDLERS))
+    seconds = seconds or lease_seconds()
+    job = jobs.lease(engine, owner, kinds=tuple(HANDLERS), seconds=seconds)
     if job is None:
         return None
+    done = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(engine, job.id, owner, seconds, done),
+                            daemon=True, name=f"lease-{job.id}")
+    beat.start()
     try:
-        result = HANDLERS[job.kind](engine, job)
+        try:
+            result = HANDLERS[job.kind](engine, job)
+        finally:
+            done.set()
+            beat.join()
     except (PatchPilotError, KeyError, ValueError) as exc:
         log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
         jobs.finish(engine, job.id, owner, error=f"{exc.__class__.__name__}: {exc}")
@@ -76,17 +127,31 @@ def run_once(engine: Engine, owner: str | None = None) -> jobs.Job | None:
     return job
 
 
-def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5) -> None:
-    """Run jobs until ``stop`` is set, sleeping briefly when there is nothing to do."""
+def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5,
+                tick_seconds: float | None = DEFAULT_TICK_SECONDS) -> None:
+    """Run jobs until ``stop`` is set, sleeping briefly when there is nothing to do.
+
+    Every ``tick_seconds`` (None: never) an idle worker also runs the scheduler's tick,
+    so that ``patchpilot worker`` processes alone keep schedules running.
+    """
     owner = worker_name()
+    seconds = lease_seconds()
+    last_tick = float("-inf")
     while not stop.is_set():
         try:
-            job = run_once(engine, owner)
+            job = run_once(engine, owner, seconds=seconds)
         except Exception:
             log.exception("worker loop error")  # the database may be restarting
             job = None
         if job is None:
-            jobs.fail_expired(engine)
+            try:
+                jobs.fail_expired(engine)
+                close_sweeps(engine)  # deadlines and failed refreshes of running sweeps
+                if tick_seconds is not None and time.monotonic() - last_tick >= tick_seconds:
+                    last_tick = time.monotonic()
+                    tick(engine)
+            except Exception:
+                log.exception("worker idle work failed")
             stop.wait(idle_seconds)
         else:
             time.sleep(0)
@@ -101,3 +166,24 @@ def run_expire_decisions(engine: Engine, job: jobs.Job) -> dict[str, Any]:
 
 
 register("expire_decisions", run_expire_decisions)
+register("rematch", run_rematch)
+register("prioritise", run_prioritise)
+
+
+# A noop sleeps at most this long: enough to hold a lease in an operational check.
+_NOOP_MAX_SLEEP = 300.0
+
+
+def run_noop(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+    """Do nothing (after sleeping ``payload["sleep"]`` seconds): checks that workers run.
+
+    A job kind every worker process knows, so an operator -- or a test starting separate
+    ``patchpilot worker`` processes -- can check the queue end to end.
+    """
+    pause = min(max(float(job.payload.get("sleep", 0.0)), 0.0), _NOOP_MAX_SLEEP)
+    if pause:
+        time.sleep(pause)
+    return {"slept": pause, "attempt": job.attempts}
+
+
+register("noop", run_noop)

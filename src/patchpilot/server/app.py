@@ -6,7 +6,18 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from patchpilot import __version__
-from patchpilot.server.api import agents, assets, findings, health, inventories, tokens
+from patchpilot.server.api import (
+    agents,
+    assets,
+    cmdb,
+    findings,
+    groups,
+    health,
+    inventories,
+    plan,
+    sweeps,
+    tokens,
+)
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -19,5 +30,7 @@ def create_app(engine: Engine) -> FastAPI:
     return app
 
 
-# The one table of API areas.
-ROUTERS = (health, tokens, agents, inventories, assets, findings)
+# The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
+# before /assets/{asset_id} would take "unknown" for an id.
+ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
+           plan)

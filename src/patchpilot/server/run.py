@@ -13,6 +13,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from patchpilot.errors import PatchPilotError
+from patchpilot.scans.scheduler import run_scheduler
 from patchpilot.scans.worker import run_forever
 from patchpilot.server.app import create_app
 
@@ -22,10 +23,17 @@ log = logging.getLogger(__name__)
 def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
           workers: int = 1) -> None:
     """Serve until interrupted.  ``workers`` job workers run inside this process (the
-    embedded default); with 0, separate ``patchpilot worker`` processes do the work."""
+    embedded default); with 0, separate ``patchpilot worker`` processes do the work.
+
+    A scheduler thread ticks schedules whatever ``workers`` is (so the embedded workers
+    need not); ticks from here and from worker processes may overlap safely.
+    """
     stop = threading.Event()
     threads = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
-                                name=f"worker-{n}") for n in range(workers)]
+                                kwargs={"tick_seconds": None}, name=f"worker-{n}")
+               for n in range(workers)]
+    threads.append(threading.Thread(target=run_scheduler, args=(engine, stop), daemon=True,
+                                    name="scheduler"))
     for thread in threads:
         thread.start()
     try:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, insert, select, update
 
 from patchpilot.clock import aware, iso, now_utc
-from patchpilot.db.tables import assets, findings, triage_decisions
+from patchpilot.db.tables import assets, finding_priority, findings, triage_decisions
 from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 
@@ -23,7 +23,7 @@ def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
                   severity: str | None = None, asset_id: int | None = None,
                   vuln: str | None = None, package: str | None = None,
                   limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """Findings, most severe first, filtered; ``state=any`` for every state."""
+    """Findings, highest priority first, filtered; ``state=any`` for every state."""
     if state not in (None, "any", *STATES):
         raise HTTPException(422,
                             f"state must be one of {', '.join(STATES)} or any")
@@ -42,9 +42,15 @@ def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(findings).where(*conds)).scalar()
         rows = conn.execute(
-            select(findings, assets.c.name.label("asset"))
-            .join(assets, assets.c.id == findings.c.asset_id).where(*conds)
-            .order_by(findings.c.cvss_score.desc().nulls_last(), findings.c.id)
+            select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
+                   finding_priority.c.reason.label("priority_reason"),
+                   finding_priority.c.due_date)
+            .join(assets, assets.c.id == findings.c.asset_id)
+            .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
+            .where(*conds)
+            # Priority first (P1 on top), then score: the order work should be done in.
+            .order_by(finding_priority.c.priority.asc().nulls_last(),
+                      findings.c.cvss_score.desc().nulls_last(), findings.c.id)
             .limit(limit).offset(max(0, offset))).all()
     return {"total": total, "items": [
         {"id": r.id, "asset_id": r.asset_id, "asset": r.asset, "vuln_id": r.vuln_id,
@@ -55,20 +61,30 @@ def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
          "first_seen": iso(r.first_seen),
          "last_seen": iso(r.last_seen),
          "fixed_at": iso(r.fixed_at),
-         "new_from_feed": r.new_from_feed} for r in rows]}
+         "new_from_feed": r.new_from_feed,
+         "priority": f"P{r.priority}" if r.priority else None,
+         "priority_reason": r.priority_reason, "due_date": iso(r.due_date)} for r in rows]}
 
 
 @router.get("/findings/{finding_id}")
 def get_finding(finding_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One finding with every report field."""
     with engine.connect() as conn:
-        row = conn.execute(select(findings).where(findings.c.id == finding_id)).first()
+        row = conn.execute(select(findings, finding_priority.c.priority,
+                                  finding_priority.c.reason.label("priority_reason"),
+                                  finding_priority.c.due_date)
+                           .outerjoin(finding_priority,
+                                      finding_priority.c.finding_id == findings.c.id)
+                           .where(findings.c.id == finding_id)).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
             "first_seen": iso(row.first_seen),
             "last_seen": iso(row.last_seen),
-            "times_reopened": row.times_reopened, **orjson.loads(row.data)}
+            "times_reopened": row.times_reopened,
+            "priority": f"P{row.priority}" if row.priority else None,
+            "priority_reason": row.priority_reason, "due_date": iso(row.due_date),
+            **orjson.loads(row.data)}
 
 
 class TriageRequest(BaseModel):

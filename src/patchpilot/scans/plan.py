@@ -1,0 +1,403 @@
+"""The patch plan: open findings grouped by the one change that removes them.
+
+A plan item is one package upgraded to one fixed version on one OS release -- the key
+``(ecosystem, package, fixed_version)`` of the findings, where the ecosystem carries the
+release (``AlmaLinux:8``, ``Debian:12``) and, for distributions, the package is the
+*source* package the advisory names; the binaries to upgrade are the ones each host has
+installed from it (``asset_packages.installed``).  "openssl → 3.0.15-1~deb12u1 fixes 6
+CVEs on 42 hosts, 3 of them P1".
+
+Items are ordered by the risk one change removes: the sum over its open findings of a
+priority weight (P1 1000, P2 100, P3 10, P4 1) plus a KEV weight per known-exploited
+finding, so one P1 outweighs any number of P4s a plan is likely to hold.  Each item says
+which hosts, the upgrade command of the package manager, whether a reboot is needed
+(kernel, C library or init upgrades; a reboot already pending on a host is shown per
+host), and the next maintenance window of each host's groups.  Findings with no fixed
+version are listed apart, with the workaround where the advisory publishes one.
+
+Verification: findings fixed since ``since`` (by a later complete scan) stay in their
+item, and a host all of whose findings of the item are fixed is *verified*; the others
+are *pending*.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import and_, cast, func, or_, select
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import iso, now_utc
+from patchpilot.db.tables import (
+    asset_groups,
+    asset_packages,
+    assets,
+    finding_priority,
+    findings,
+    inventories,
+)
+from patchpilot.findings.commands import upgrade_command
+from patchpilot.knowledge.ecosystems import distro_of, scheme_of
+from patchpilot.models import Ecosystem, Package
+from patchpilot.scans.schedules import next_allowed
+
+PRIORITY_WEIGHT = {1: 1000, 2: 100, 3: 10, 4: 1}
+KEV_WEIGHT = 500
+# A finding not yet prioritised (between its match and its prioritise step) counts as P3.
+UNPRIORITISED = 3
+# Upgrades of these packages (binary or source names) take effect only after a reboot:
+# the running kernel, the C library every process maps, the init system.
+REBOOT_PATTERNS = ("linux-image*", "linux-signed*", "linux", "kernel", "kernel-*", "glibc",
+                   "glibc-*", "libc6", "libc6-*", "libc-bin", "systemd", "systemd-*",
+                   "musl", "dbus", "dbus-*")
+DEFAULT_VERIFY_DAYS = 30
+_CHUNK = 5000
+
+
+class _Row(NamedTuple):
+    id: int
+    asset_id: int
+    vuln_id: str
+    ecosystem: str
+    package: str
+    state: str
+    installed_version: str | None
+    fixed_version: str | None
+    known_exploited: bool
+    priority: int | None
+    installed: str | None
+
+
+def needs_reboot(names: Iterable[str]) -> bool:
+    """Whether upgrading packages of these names needs a reboot."""
+    return any(fnmatch.fnmatchcase(n.lower(), p) for n in names for p in REBOOT_PATTERNS)
+
+
+def manager_of(ecosystem: str) -> str:
+    """The package manager of an ecosystem: apt, dnf, zypper, apk, pip, npm, …"""
+    scheme = scheme_of(ecosystem)
+    family = distro_of(ecosystem)
+    if scheme == "dpkg":
+        return "apt"
+    if scheme == "rpm":
+        return "zypper" if family in ("SUSE", "openSUSE") else "dnf"
+    if scheme == "apk":
+        return "apk"
+    return {"PyPI": "pip", "npm": "npm", "Go": "go", "crates.io": "cargo",
+            "RubyGems": "bundler", "Maven": "maven", "NuGet": "dotnet",
+            "Packagist": "composer"}.get(family, family.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class PlanHost:
+    """One host of a plan item."""
+
+    asset_id: int
+    name: str
+    status: str  # pending or verified
+    installed_version: str | None
+    binaries: tuple[str, ...]  # installed package names to upgrade
+    best_priority: int | None  # of its open findings in this item
+    groups: tuple[str, ...]
+    next_window: str | None  # ISO start of the next maintenance window; None: any time
+    reboot_pending: bool | None  # the host already waits for a reboot (from its inventory)
+
+
+@dataclass(slots=True)
+class PlanItem:
+    """One change: a package upgraded to one fixed version on one OS release."""
+
+    ecosystem: str
+    package: str
+    fixed_version: str
+    manager: str
+    command: str | None
+    reboot: bool
+    vulns: list[str] = field(default_factory=list)
+    by_priority: dict[str, int] = field(default_factory=dict)  # "P1" → open findings
+    known_exploited: int = 0
+    risk: int = 0
+    hosts: list[PlanHost] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[PlanHost]:
+        """Hosts still to patch."""
+        return [h for h in self.hosts if h.status == "pending"]
+
+    @property
+    def verified(self) -> list[PlanHost]:
+        """Hosts a later scan found fixed."""
+        return [h for h in self.hosts if h.status == "verified"]
+
+    @property
+    def summary(self) -> str:
+        """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1'."""
+        n_vulns, n_hosts = len(self.vulns), len(self.pending)
+        p1 = sum(1 for h in self.pending if h.best_priority == 1)
+        text = (f"{self.package} → {self.fixed_version} fixes {n_vulns} "
+                f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
+                f"{'host' if n_hosts == 1 else 'hosts'}")
+        if p1:
+            text += f", {p1} of them P1"
+        if self.verified:
+            text += f" ({len(self.verified)} verified fixed)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        d = asdict(self)
+        d["summary"] = self.summary
+        d["pending"] = len(self.pending)
+        d["verified"] = len(self.verified)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class UnfixedItem:
+    """Findings no published fix removes yet, per package."""
+
+    ecosystem: str
+    package: str
+    vulns: tuple[str, ...]
+    hosts: tuple[str, ...]
+    best_priority: int | None
+    workaround: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PatchPlan:
+    """The plan: items by risk removed, then what no fix removes yet."""
+
+    generated_at: datetime
+    since: datetime | None
+    items: tuple[PlanItem, ...]
+    unfixed: tuple[UnfixedItem, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the ``GET /api/plan`` shape)."""
+        return {"generated_at": iso(self.generated_at), "since": iso(self.since),
+                "items": [i.to_dict() for i in self.items],
+                "unfixed": [u.to_dict() for u in self.unfixed]}
+
+
+def _group_windows(conn: Connection, group: str | None, now: datetime
+                   ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
+    """asset → its group names; group → next window start; the assets of ``group``."""
+    from patchpilot.scans.scheduler import group_asset_ids, group_periods
+
+    member_of: dict[int, list[str]] = defaultdict(list)
+    next_window: dict[str, datetime | None] = {}
+    only: set[int] | None = None
+    for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)
+                                  .order_by(asset_groups.c.name)):
+        members = group_asset_ids(conn, gid)
+        for a in members:
+            member_of[a].append(name)
+        if name == group:
+            only = set(members)
+        windows, blackouts = group_periods(conn, gid)
+        # No window: the group may be patched at any time (None); otherwise the first
+        # allowed instant, skipping blackouts.
+        next_window[name] = next_allowed(now, windows, blackouts) if windows else None
+    if group is not None and only is None:
+        only = set()
+    return member_of, next_window, only
+
+
+def _reboot_pending(conn: Connection, asset_ids: list[int]) -> dict[int, bool | None]:
+    """Each asset's ``os.reboot_required`` from its latest inventory, read inside the DB."""
+    if conn.dialect.name == "postgresql":
+        flag = cast(inventories.c.document, _json_type())["os"]["reboot_required"].astext
+    else:
+        flag = func.json_extract(inventories.c.document, "$.os.reboot_required")
+    out: dict[int, bool | None] = {}
+    for start in range(0, len(asset_ids), _CHUNK):
+        chunk = asset_ids[start:start + _CHUNK]
+        for a, value in conn.execute(
+                select(assets.c.id, flag).join(inventories,
+                                               inventories.c.id == assets.c.last_inventory_id)
+                .where(assets.c.id.in_(chunk))):
+            out[a] = None if value is None else value in (1, True, "true")
+    return out
+
+
+def _json_type() -> Any:
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return JSONB
+
+
+def build_plan(conn: Connection, *, group: str | None = None, since: datetime | None = None,
+               now: datetime | None = None, verify: bool = True) -> PatchPlan:
+    """The patch plan of every open finding (of ``group``'s hosts).
+
+    With ``verify``, findings fixed since ``since`` (default: the last 30 days) stay in
+    their item so that their hosts show as verified.
+    """
+    now = now or now_utc()
+    if verify and since is None:
+        since = now - timedelta(days=DEFAULT_VERIFY_DAYS)
+    member_of, next_window, only = _group_windows(conn, group, now)
+    f = findings
+    wanted = f.c.state == "open"
+    if verify and since is not None:
+        wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
+    stmt = (select(f.c.id, f.c.asset_id, f.c.vuln_id, f.c.ecosystem, f.c.package, f.c.state,
+                   f.c.installed_version, f.c.fixed_version, f.c.known_exploited,
+                   finding_priority.c.priority, asset_packages.c.installed)
+            .outerjoin(finding_priority, finding_priority.c.finding_id == f.c.id)
+            .outerjoin(asset_packages, and_(asset_packages.c.asset_id == f.c.asset_id,
+                                            asset_packages.c.ecosystem == f.c.ecosystem,
+                                            asset_packages.c.name == f.c.package))
+            .where(wanted))
+    # Plain named tuples: the grouping below reads each field of 100,000s of rows, and a
+    # NamedTuple's fields are read several times faster than a Row's.
+    rows = [_Row._make(r) for r in conn.execute(stmt)]
+    if only is not None:
+        rows = [r for r in rows if r.asset_id in only]
+
+    # (ecosystem, package, fixed) → asset → its rows
+    fixed_groups: dict[tuple[str, str, str], dict[int, list[Any]]] = defaultdict(
+        lambda: defaultdict(list))
+    unfixed_groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in rows:
+        if r.fixed_version:
+            fixed_groups[(r.ecosystem, r.package, r.fixed_version)][r.asset_id].append(r)
+        elif r.state == "open":
+            unfixed_groups[(r.ecosystem, r.package)].append(r)
+    asset_ids = sorted({r.asset_id for r in rows})
+    names: dict[int, str] = {}
+    for start in range(0, len(asset_ids), _CHUNK):
+        names.update((int(a), str(n)) for a, n in conn.execute(
+            select(assets.c.id, assets.c.name).where(
+                assets.c.id.in_(asset_ids[start:start + _CHUNK]))))
+    reboot_pending = _reboot_pending(conn, asset_ids)
+
+    cache: dict[Any, Any] = {}
+    items = [_item(key, per_asset, names, member_of, next_window, reboot_pending, cache)
+             for key, per_asset in fixed_groups.items()]
+    # Most risk removed first; ties: more P1 hosts, more vulnerabilities, then by name.
+    items.sort(key=lambda i: (-i.risk, -i.by_priority.get("P1", 0), -len(i.vulns),
+                              i.package, i.ecosystem, i.fixed_version))
+    unfixed = _unfixed(conn, unfixed_groups, names)
+    return PatchPlan(generated_at=now, since=since if verify else None, items=tuple(items),
+                     unfixed=unfixed)
+
+
+def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dict[int, str],
+          member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
+          reboot_pending: dict[int, bool | None],
+          cache: dict[Any, Any]) -> PlanItem:
+    ecosystem, package, fixed = key
+    vulns: set[str] = set()
+    by_priority: dict[str, int] = defaultdict(int)
+    kev = risk = 0
+    hosts = []
+    binaries_all: set[str] = set()
+    for asset_id, frows in sorted(per_asset.items(), key=lambda kv: names.get(kv[0], "")):
+        open_rows = [r for r in frows if r.state == "open"]
+        # Hosts of one release mostly carry the same binaries: decode each JSON text once.
+        text = frows[0].installed or ""
+        binaries = cache.get(text)
+        if binaries is None:
+            binaries = tuple(sorted({str(b[0]) for b in orjson.loads(text)})) if text else ()
+            cache[text] = binaries
+        binaries = binaries or (package,)
+        binaries_all.update(binaries)
+        best = None
+        for r in open_rows:
+            p = r.priority or UNPRIORITISED
+            best = p if best is None or p < best else best
+            vulns.add(r.vuln_id)
+            by_priority[f"P{p}"] += 1
+            kev += bool(r.known_exploited)
+            risk += PRIORITY_WEIGHT[p] + (KEV_WEIGHT if r.known_exploited else 0)
+        if not open_rows:
+            vulns.update(r.vuln_id for r in frows)
+        groups = tuple(member_of.get(asset_id, ()))
+        window = cache.get(groups, False)
+        if window is False:
+            starts = [s for g in groups if (s := next_window.get(g)) is not None]
+            window = cache[groups] = iso(min(starts)) if starts else None
+        hosts.append(PlanHost(
+            asset_id=asset_id, name=names.get(asset_id, str(asset_id)),
+            status="pending" if open_rows else "verified",
+            installed_version=frows[0].installed_version, binaries=binaries,
+            best_priority=best, groups=groups, next_window=window,
+            reboot_pending=reboot_pending.get(asset_id)))
+    eco = Ecosystem(ecosystem)
+    command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)], fixed)
+    return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
+                    manager=manager_of(ecosystem), command=command,
+                    reboot=needs_reboot([package, *binaries_all]), vulns=sorted(vulns),
+                    by_priority=dict(sorted(by_priority.items())), known_exploited=kev,
+                    risk=risk, hosts=hosts)
+
+
+def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
+             names: dict[int, str]) -> tuple[UnfixedItem, ...]:
+    # The workaround is in the finding's JSON: read it for one finding per vulnerability.
+    first: dict[str, int] = {}
+    for rows in groups.values():
+        for r in rows:
+            first.setdefault(r.vuln_id, r.id)
+    workaround: dict[str, str] = {}
+    ids = sorted(first.values())
+    for start in range(0, len(ids), _CHUNK):
+        for vuln_id, data in conn.execute(select(findings.c.vuln_id, findings.c.data).where(
+                findings.c.id.in_(ids[start:start + _CHUNK]))):
+            text = (orjson.loads(data).get("workaround") or "").strip()
+            if text:
+                workaround[vuln_id] = text
+    out = []
+    for (ecosystem, package), rows in groups.items():
+        vulns = tuple(sorted({r.vuln_id for r in rows}))
+        notes = sorted({f"{v}: {workaround[v]}" for v in vulns if v in workaround})
+        out.append(UnfixedItem(
+            ecosystem=ecosystem, package=package, vulns=vulns,
+            hosts=tuple(sorted({names.get(r.asset_id, str(r.asset_id)) for r in rows})),
+            best_priority=min((r.priority or UNPRIORITISED for r in rows), default=None),
+            workaround="\n".join(notes) or None))
+    out.sort(key=lambda u: (u.best_priority or 9, -len(u.hosts), u.package))
+    return tuple(out)
+
+
+def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
+    """One row per (item, host): the CSV export."""
+    return [{
+        "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
+        "fixed_version": item.fixed_version, "vulns": len(item.vulns),
+        "risk": item.risk, "host": h.name, "status": h.status,
+        "priority": f"P{h.best_priority}" if h.best_priority else "",
+        "installed_version": h.installed_version or "",
+        "binaries": " ".join(h.binaries), "manager": item.manager,
+        "command": item.command or "", "reboot": "yes" if item.reboot else "no",
+        "reboot_pending": "" if h.reboot_pending is None else
+        ("yes" if h.reboot_pending else "no"),
+        "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
+        for rank, item in enumerate(plan.items, 1) for h in item.hosts]
+
+
+def plan_csv(plan: PatchPlan) -> str:
+    """The plan as CSV (one row per host of each item)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    rows = plan_rows(plan)
+    columns = list(rows[0]) if rows else ["rank", "ecosystem", "package", "fixed_version",
+                                          "vulns", "risk", "host", "status"]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,0 +1,252 @@
+"""Re-matching the estate after a knowledge-base update, each distinct package version once.
+
+A feed update can make packages that nobody touched vulnerable (a new advisory) or clear
+them (a withdrawn one).  The latest inventory of every asset is already stored as
+``asset_packages`` rows; an estate has far fewer distinct (ecosystem, name, version)
+triples than package instances (DESIGN.md, "Matching dedups work"), so:
+
+1. the distinct triples are read with one ``SELECT DISTINCT`` and matched in one call of
+   the matcher;
+2. findings are built once per distinct match (one batch of enrichment queries), then
+   specialised per set of installed binaries (the upgrade command and evidence name the
+   binaries a host has, e.g. ``libssl3`` behind source ``openssl``);
+3. each asset's findings are applied with the normal lifecycle, marked
+   ``new_from_feed``; the re-match is *complete* exactly when the stored inventory was,
+   so a partial inventory never closes a finding.
+
+Assets whose findings include the host's own pending updates (``host-repos``, which the
+``asset_packages`` rows cannot reproduce) are re-scanned from their stored inventory
+document instead, so those findings are kept, not closed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select, tuple_
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import aware
+from patchpilot.db.tables import (
+    advisories,
+    affected,
+    asset_packages,
+    assets,
+    feed_state,
+    findings,
+    inventories,
+)
+from patchpilot.findings.build import build_findings
+from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.host_updates import FEED as HOST_REPOS
+from patchpilot.findings.lifecycle import (
+    FIXED,
+    LifecycleCounts,
+    apply_findings,
+    apply_findings_many,
+)
+from patchpilot.findings.model import Finding, Fix
+from patchpilot.findings.scan import scan_inventory
+from patchpilot.inventory.model import Inventory
+from patchpilot.knowledge.matcher import Match, match_packages
+from patchpilot.models import Ecosystem, Package
+
+_CHUNK = 500
+# Assets whose findings are applied per transaction: one commit each would cost more than
+# the work on a 10,000-asset estate, and a transaction of all would hold SQLite's write
+# lock (agents' uploads wait) for the whole re-match.
+_ASSETS_PER_TRANSACTION = 200
+
+Triple = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class RematchResult:
+    """What a re-match did."""
+
+    assets: int = 0  # assets whose findings were brought up to date
+    distinct: int = 0  # distinct (ecosystem, name, version) triples matched (once each)
+    matched: int = 0  # of those, triples with at least one vulnerability
+    findings: int = 0  # findings applied, over all assets
+    new: int = 0  # new findings (marked new_from_feed)
+    reopened: int = 0
+    fixed: int = 0
+    rescanned: int = 0  # assets re-scanned from their stored document (host updates)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (a job's result)."""
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+    def add(self, counts: LifecycleCounts, found: int) -> None:
+        """Count one asset's application."""
+        self.assets += 1
+        self.findings += found
+        self.new += counts.new
+        self.reopened += counts.reopened
+        self.fixed += counts.fixed
+
+
+def _changed_keys(conn: Connection, since: datetime) -> list[tuple[str, str]]:
+    """The (ecosystem, name) keys of advisories of sources updated since ``since``."""
+    sources = select(feed_state.c.source).where(feed_state.c.updated_at >= since)
+    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+        select(affected.c.ecosystem, affected.c.name).distinct()
+        .join(advisories, advisories.c.pk == affected.c.advisory_pk)
+        .where(advisories.c.source.in_(sources)))]
+
+
+def _assets_with_keys(conn: Connection, keys: list[tuple[str, str]]) -> set[int]:
+    out: set[int] = set()
+    key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
+    for start in range(0, len(keys), _CHUNK):
+        out.update(conn.execute(select(asset_packages.c.asset_id).distinct()
+                                .where(key_col.in_(keys[start:start + _CHUNK]))).scalars())
+    return out
+
+
+def _distinct_triples(conn: Connection, only: set[int] | None) -> list[Triple]:
+    cols = (asset_packages.c.ecosystem, asset_packages.c.name, asset_packages.c.version)
+    if only is None:
+        return [tuple(r) for r in conn.execute(select(*cols).distinct())]  # type: ignore[misc]
+    ids = sorted(only)
+    out: set[Triple] = set()
+    for start in range(0, len(ids), _CHUNK * 10):
+        out.update(tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(*cols).distinct().where(
+                asset_packages.c.asset_id.in_(ids[start:start + _CHUNK * 10]))))
+    return sorted(out)
+
+
+def _installed(eco: str, name: str, version: str, installed_json: str) -> tuple[Package, ...]:
+    """The installed packages behind one asset_packages row (binaries of a source)."""
+    out = []
+    for bin_name, bin_version, arch in orjson.loads(installed_json):
+        out.append(Package(Ecosystem(eco), bin_name, bin_version or version, arch=arch,
+                           source_name=name if bin_name != name else None,
+                           source_version=version if bin_version != version else None))
+    return tuple(out)
+
+
+def _specialise(f: Finding, m: Match, packages: tuple[Package, ...]) -> Finding:
+    """The finding of a distinct match as one host has it (its binaries, its command)."""
+    return replace(f, fix=Fix(m.fixed, upgrade_command(m.ecosystem, packages, m.fixed)),
+                   evidence=replace(f.evidence,
+                                    packages=tuple(sorted({p.name for p in packages}))))
+
+
+def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> RematchResult:
+    """Re-match the latest inventory of every asset against the current knowledge base.
+
+    With ``changed_since``, only assets having a package that an advisory of a source
+    updated since then names are re-matched (a cheaper follow-up of a small update; an
+    advisory *removed* from a source leaves no key behind, so a full re-match — the
+    default — is the one that also closes findings of withdrawn advisories).
+    """
+    started = time.perf_counter()
+    out = RematchResult()
+    with engine.connect() as conn:
+        only = (_assets_with_keys(conn, _changed_keys(conn, aware(changed_since)))  # type: ignore[arg-type]
+                if changed_since is not None else None)
+        complete = {a: bool(c) for a, c in conn.execute(
+            select(assets.c.id, inventories.c.complete)
+            .join(inventories, inventories.c.id == assets.c.last_inventory_id))}
+        if only is not None:
+            complete = {a: c for a, c in complete.items() if a in only}
+        # 1. Every distinct triple, matched once.
+        triples = _distinct_triples(conn, only)
+        out.distinct = len(triples)
+        result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in triples])
+        by_triple: dict[Triple, list[Match]] = defaultdict(list)
+        for m in result.matches:
+            by_triple[(m.ecosystem, m.name, m.version)].append(m)
+        out.matched = len(by_triple)
+        # 2. Findings built once per distinct match.
+        built = build_findings(conn, result.matches)
+        finding_of = {(f.vuln_id, f.ecosystem, f.package, f.evidence.installed_version,
+                       f.evidence.advisory_id): f for f in built}
+        # 3. Which assets have which matched triples (only the rows that matched).
+        keys = sorted({(e, n) for e, n, _ in by_triple})
+        per_asset: dict[int, list[Finding]] = defaultdict(list)
+        variants: dict[tuple[Triple, str], list[Finding]] = {}
+        key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
+        for start in range(0, len(keys), _CHUNK):
+            for asset_id, eco, name, version, installed in conn.execute(
+                    select(asset_packages.c.asset_id, asset_packages.c.ecosystem,
+                           asset_packages.c.name, asset_packages.c.version,
+                           asset_packages.c.installed)
+                    .where(key_col.in_(keys[start:start + _CHUNK]))):
+                if asset_id not in complete:
+                    continue
+                triple = (eco, name, version)
+                matches = by_triple.get(triple)
+                if not matches:
+                    continue
+                variant = variants.get((triple, installed))
+                if variant is None:
+                    # Hosts with the same binaries behind a triple share its findings.
+                    packages = _installed(eco, name, version, installed)
+                    variant = variants[(triple, installed)] = [
+                        _specialise(finding_of[(m.vuln_id, eco, name, version,
+                                                m.advisory_id)], m, packages)
+                        for m in matches]
+                per_asset[asset_id].extend(variant)
+        # Assets with something to close, and those whose host-update findings only a
+        # scan of the stored document reproduces.
+        live = set(conn.execute(select(findings.c.asset_id).distinct()
+                                .where(findings.c.state != FIXED)).scalars())
+        host_repos = set(conn.execute(
+            select(findings.c.asset_id).distinct().where(
+                findings.c.state != FIXED,
+                findings.c.data.like(f'%"feed":"{HOST_REPOS}"%'))).scalars())
+    # Shared Finding objects are serialised once for all the assets that have them.
+    values_cache: dict[int, dict[str, Any]] = {}
+    batch: list[tuple[int, list[Finding], bool]] = []
+    for asset_id, is_complete in complete.items():
+        if asset_id in host_repos:
+            found = _rescan(engine, asset_id)
+            out.rescanned += 1
+            out.add(apply_findings(engine, asset_id, found, complete=is_complete,
+                                   from_feed_update=True), len(found))
+            continue
+        if asset_id not in per_asset and asset_id not in live:
+            continue  # nothing found, nothing to close: no transaction at all
+        batch.append((asset_id, per_asset.get(asset_id, []), is_complete))
+        if len(batch) >= _ASSETS_PER_TRANSACTION:
+            _flush(engine, batch, values_cache, out)
+    _flush(engine, batch, values_cache, out)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _flush(engine: Engine, batch: list[tuple[int, list[Finding], bool]],
+           values_cache: dict[int, dict[str, Any]], out: RematchResult) -> None:
+    """Apply a batch of assets' findings in one transaction (and empty the batch)."""
+    if not batch:
+        return
+    for (_, found, _), counts in zip(batch, apply_findings_many(
+            engine, batch, from_feed_update=True, values_cache=values_cache), strict=True):
+        out.add(counts, len(found))
+    batch.clear()
+
+
+def _rescan(engine: Engine, asset_id: int) -> list[Finding]:
+    """The findings of the asset's stored latest inventory, scanned in full."""
+    with engine.connect() as conn:
+        row = conn.execute(select(inventories.c.id, inventories.c.document)
+                           .join(assets, assets.c.last_inventory_id == inventories.c.id)
+                           .where(assets.c.id == asset_id)).one()
+    inventory = Inventory.from_json(row.document, f"inventory {row.id}")
+    return list(scan_inventory(engine, inventory).findings)
+
+
+def run_rematch(engine: Engine, job: Any) -> dict[str, Any]:
+    """The ``rematch`` job: payload ``{"changed_since": ISO time or null}``."""
+    since = job.payload.get("changed_since")
+    return rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None
+                       ).to_dict()

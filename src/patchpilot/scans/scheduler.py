@@ -1,0 +1,305 @@
+"""The scheduler: due schedules become one scan job per asset of their group.
+
+``tick`` is idempotent and safe to run from any number of processes at once (the
+server's scheduler thread, every ``patchpilot worker``): a due schedule is *claimed* by
+``UPDATE schedules SET next_run_at = <next> WHERE id = … AND next_run_at = <old>``, and
+only the one transaction whose update changed the row enqueues that run's jobs, in the
+same transaction -- so a run is enqueued exactly once, and never half.
+
+Each asset of the group gets the job that fits how it is reached: a ``collect`` job for
+its agent (the agent takes it on its next poll) or an ``ssh_scan`` job, run by the
+server's workers, for an asset with an ``ssh_target``.  A job's ``run_after`` is the
+group's next allowed moment (inside a maintenance window, outside every blackout), so a
+scan that falls due outside its window waits for the next one.  An emergency scan
+(``scan_now`` with ``override``) ignores windows and blackouts and is audited.  How many
+scans of a group run at once is limited when jobs are leased (``scans.jobs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select, true, update
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import aware, now_utc
+from patchpilot.db.tables import (
+    agents,
+    asset_group_members,
+    asset_groups,
+    assets,
+    maintenance_windows,
+    schedules,
+)
+from patchpilot.db.tables import jobs as jobs_table
+from patchpilot.errors import PatchPilotError
+from patchpilot.findings.lifecycle import audit, ingest_inventory
+from patchpilot.inventory.transports.ssh import (
+    DEFAULT_KNOWN_HOSTS,
+    HostStatus,
+    SshOptions,
+    SshTarget,
+    scan_hosts_sync,
+)
+from patchpilot.scans import jobs
+from patchpilot.scans.groups import NotFound
+from patchpilot.scans.schedules import (
+    BLACKOUT,
+    MaintenanceWindow,
+    ScheduleError,
+    next_allowed,
+    next_run,
+)
+
+log = logging.getLogger(__name__)
+
+COLLECT, SSH_SCAN = "collect", "ssh_scan"
+# Emergency scans go before everything queued at the default priority.
+EMERGENCY_PRIORITY = 100
+DEFAULT_TICK_SECONDS = 30.0
+
+
+class ScanError(PatchPilotError):
+    """A group scan that cannot be started as asked (an override without a reason)."""
+
+
+class SshScanFailed(PatchPilotError):
+    """An SSH target that could not be scanned (unreachable, refused, timed out, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupScan:
+    """The jobs one scan of a group enqueued."""
+
+    group_id: int
+    run_after: datetime | None  # None: no allowed moment within the horizon; nothing queued
+    collect: int = 0  # agent jobs
+    ssh_scan: int = 0  # jobs for the server's workers
+    already_queued: int = 0  # assets that already had such a job waiting or running
+    unreachable: int = 0  # assets with neither an agent nor an ssh_target
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"group_id": self.group_id,
+                "run_after": self.run_after.isoformat() if self.run_after else None,
+                "collect": self.collect, "ssh_scan": self.ssh_scan,
+                "already_queued": self.already_queued, "unreachable": self.unreachable}
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    """What one tick did."""
+
+    runs: tuple[GroupScan, ...] = ()  # the schedules this tick claimed and ran
+    initialised: int = 0  # schedules without next_run_at that got one
+    failed: int = 0  # schedules whose expression no longer works (left as they were)
+
+
+# --- a group's members and periods ---------------------------------------------------------
+
+def _rule_matches(rule: dict[str, Any], tags: list[str], attributes: dict[str, Any]) -> bool:
+    want_tags = rule.get("tags") or []
+    want_attrs = rule.get("attributes") or {}
+    if not want_tags and not want_attrs:
+        return False  # an empty rule selects nothing, never the whole estate by accident
+    return (set(want_tags) <= set(tags)
+            and all(attributes.get(k) == v for k, v in want_attrs.items()))
+
+
+def group_asset_ids(conn: Connection, group_id: int) -> list[int]:
+    """The assets of a group: its static members and those its rule selects, ascending."""
+    members = set(conn.execute(select(asset_group_members.c.asset_id)
+                               .where(asset_group_members.c.group_id == group_id)).scalars())
+    rule_text = conn.execute(select(asset_groups.c.rule)
+                             .where(asset_groups.c.id == group_id)).scalar()
+    rule = orjson.loads(rule_text) if rule_text else {}
+    if rule:
+        for row in conn.execute(select(assets.c.id, assets.c.tags, assets.c.attributes)):
+            if _rule_matches(rule, orjson.loads(row.tags or "[]"),
+                             orjson.loads(row.attributes or "{}")):
+                members.add(row.id)
+    return sorted(members)
+
+
+def window_of(row: Any) -> MaintenanceWindow:
+    """The MaintenanceWindow a ``maintenance_windows`` row describes."""
+    return MaintenanceWindow(
+        timezone=row.timezone, rrule=row.rrule,
+        duration=(timedelta(minutes=row.duration_minutes)
+                  if row.duration_minutes is not None else None),
+        starts_at=aware(row.starts_at), ends_at=aware(row.ends_at))
+
+
+def group_periods(conn: Connection, group_id: int
+                  ) -> tuple[list[MaintenanceWindow], list[MaintenanceWindow]]:
+    """A group's maintenance windows and its blackout periods."""
+    windows: list[MaintenanceWindow] = []
+    blackouts: list[MaintenanceWindow] = []
+    for row in conn.execute(select(maintenance_windows)
+                            .where(maintenance_windows.c.group_id == group_id)
+                            .order_by(maintenance_windows.c.id)):
+        (blackouts if row.kind == BLACKOUT else windows).append(window_of(row))
+    return windows, blackouts
+
+
+# --- enqueueing ----------------------------------------------------------------------------
+
+def enqueue_group_scan(conn: Connection, group_id: int, now: datetime, payload: dict[str, Any],
+                       *, override: bool = False) -> GroupScan:
+    """Queue one scan job per asset of the group (in the caller's transaction).
+
+    Without ``override`` each job waits for the group's next allowed moment; with it the
+    jobs may run at once (and a job of the asset already waiting for a window is pulled
+    forward instead of doubled).  An asset whose job of that kind is still queued or
+    running gets no second one: a tick that comes round while a window is far away does
+    not pile up scans.
+    """
+    windows, blackouts = group_periods(conn, group_id)
+    run_after = now if override else next_allowed(now, windows, blackouts)
+    if run_after is None:
+        log.warning("group %s: no allowed scan time within the horizon; nothing queued",
+                    group_id)
+        return GroupScan(group_id, None)
+    counts = {COLLECT: 0, SSH_SCAN: 0}
+    already = unreachable = 0
+    for asset_id in group_asset_ids(conn, group_id):
+        agent_id = conn.execute(
+            select(agents.c.id).where(agents.c.asset_id == asset_id, agents.c.revoked_at.is_(None))
+            .order_by(agents.c.id.desc()).limit(1)).scalar()
+        target = conn.execute(select(assets.c.ssh_target)
+                              .where(assets.c.id == asset_id)).scalar()
+        if agent_id is not None:
+            kind = COLLECT
+        elif target:
+            kind = SSH_SCAN
+        else:
+            unreachable += 1
+            continue
+        pending = conn.execute(select(jobs_table.c.id, jobs_table.c.state).where(
+            jobs_table.c.asset_id == asset_id, jobs_table.c.kind == kind,
+            jobs_table.c.state.in_((jobs.QUEUED, jobs.LEASED)))).first()
+        if pending is not None:
+            already += 1
+            if override and pending.state == jobs.QUEUED:
+                conn.execute(update(jobs_table).where(jobs_table.c.id == pending.id).values(
+                    run_after=now, priority=EMERGENCY_PRIORITY))
+            continue
+        job_payload = dict(payload, asset_id=asset_id)
+        if kind == SSH_SCAN:
+            job_payload["target"] = target
+        jobs.enqueue(conn, kind, job_payload, agent_id=agent_id, asset_id=asset_id,
+                     group_id=group_id, run_after=run_after,
+                     priority=EMERGENCY_PRIORITY if override else 0)
+        counts[kind] += 1
+    return GroupScan(group_id, run_after, counts[COLLECT], counts[SSH_SCAN], already,
+                     unreachable)
+
+
+def tick(engine: Engine, now: datetime | None = None) -> TickResult:
+    """Run every due schedule once: claim it, queue its group's scans, set its next run."""
+    now = (now or now_utc()).astimezone(UTC)
+    with engine.connect() as conn:
+        due = conn.execute(select(schedules).where(
+            schedules.c.enabled == true(),
+            (schedules.c.next_run_at.is_(None)) | (schedules.c.next_run_at <= now))
+            .order_by(schedules.c.id)).all()
+    runs: list[GroupScan] = []
+    initialised = failed = 0
+    for row in due:
+        try:
+            # From now, not from the missed time: a server that was down for a week runs
+            # a missed schedule once, not once per missed occurrence.
+            following = next_run(row.kind, row.expression, row.timezone, now)
+        except ScheduleError as exc:
+            log.warning("schedule %s cannot run: %s", row.id, exc)
+            failed += 1
+            continue
+        old = row.next_run_at
+        with engine.begin() as conn:
+            claimed = conn.execute(update(schedules).where(
+                schedules.c.id == row.id,
+                schedules.c.next_run_at.is_(None) if old is None
+                else schedules.c.next_run_at == old)
+                .values(next_run_at=following,
+                        last_run_at=now if old is not None else row.last_run_at))
+            if claimed.rowcount != 1:
+                continue  # another tick claimed this run first
+            if old is None:
+                initialised += 1
+                continue
+            runs.append(enqueue_group_scan(conn, row.group_id, now,
+                                           {"reason": "schedule", "schedule_id": row.id}))
+    return TickResult(tuple(runs), initialised, failed)
+
+
+def scan_now(engine: Engine, group_id: int, *, actor: str, override: bool = False,
+             reason: str | None = None, now: datetime | None = None) -> GroupScan:
+    """Scan a group now: within its windows, or -- with ``override`` -- at once (audited).
+
+    An override is an emergency: it needs a ``reason``, which the audit log keeps with
+    who asked and what was queued.
+    """
+    now = (now or now_utc()).astimezone(UTC)
+    if override and not (reason or "").strip():
+        raise ScanError("reason: an emergency override needs a reason (it is audited)")
+    with engine.begin() as conn:
+        name = conn.execute(select(asset_groups.c.name)
+                            .where(asset_groups.c.id == group_id)).scalar()
+        if name is None:
+            raise NotFound(f"no asset group {group_id}")
+        result = enqueue_group_scan(conn, group_id, now,
+                                    {"reason": "override" if override else "scan-now"},
+                                    override=override)
+        audit(conn, actor, "group.scan_now.override" if override else "group.scan_now",
+              f"group:{group_id}", {"group": name, "override": override,
+                                    "reason": reason or "", **result.as_dict()})
+    return result
+
+
+def run_scheduler(engine: Engine, stop: threading.Event,
+                  every: float = DEFAULT_TICK_SECONDS) -> None:
+    """Tick every ``every`` seconds until ``stop`` is set (the server's scheduler thread)."""
+    while not stop.is_set():
+        try:
+            tick(engine)
+        except Exception:
+            log.exception("scheduler tick failed")  # the database may be restarting
+        stop.wait(every)
+
+
+# --- the SSH scan job ----------------------------------------------------------------------
+
+def server_ssh_options() -> SshOptions:
+    """The server's SSH settings, from the environment (keys by path, never contents).
+
+    ``PATCHPILOT_SSH_KNOWN_HOSTS``: the known_hosts file (default ``~/.ssh/known_hosts``);
+    unknown host keys are refused, never trusted on first use by an unattended worker.
+    ``PATCHPILOT_SSH_IDENTITY``: private key files, separated by ``os.pathsep``.
+    """
+    known = os.environ.get("PATCHPILOT_SSH_KNOWN_HOSTS")
+    identities = tuple(Path(p) for p in
+                       os.environ.get("PATCHPILOT_SSH_IDENTITY", "").split(os.pathsep) if p)
+    return SshOptions(identities=identities,
+                      known_hosts=Path(known) if known else DEFAULT_KNOWN_HOSTS,
+                      use_agent=bool(os.environ.get("SSH_AUTH_SOCK")), trust_new_hosts=False,
+                      max_concurrent=1)
+
+
+def run_ssh_scan(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+    """Scan an asset's ``ssh_target`` and store the inventory (its match job queued)."""
+    target = SshTarget.parse(str(job.payload["target"]), f"job {job.id} target")
+    [result] = scan_hosts_sync([target], server_ssh_options())
+    if result.status is not HostStatus.scanned or result.inventory is None:
+        raise SshScanFailed(f"{target}: {result.status.value}: {result.error}")
+    stored = ingest_inventory(engine, result.inventory, asset_id=job.asset_id,
+                              enqueue_match=True)
+    return {"target": str(target), "asset_id": stored.asset_id,
+            "inventory_id": stored.inventory_id, "match_job_id": stored.job_id,
+            "packages": len(result.inventory.packages), "seconds": round(result.seconds, 3)}

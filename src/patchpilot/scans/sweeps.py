@@ -1,0 +1,668 @@
+"""Emergency sweeps: "is CVE-2024-3094 anywhere?", answered at once, then confirmed live.
+
+A sweep is a tracked campaign in two stages (DESIGN.md, "The flow of data"):
+
+1. **The first answer**, from what is already stored: the vulnerability (a CVE, or an
+   advisory id such as GHSA/PYSEC/ALSA resolved to its CVEs) becomes the affected rows of
+   its advisories, with the matcher's source-priority rule (the distribution's tracker
+   beats data derived from it, so a backported fix counts).  One set-based query reads
+   the ``asset_packages`` rows of those packages; each *distinct* (ecosystem, name,
+   version) is judged once; every asset is then ``affected``, ``not_affected`` or
+   ``unknown`` (no inventory yet, a partial inventory, or a version no rule can read).
+2. **Confirmation**: every asset with an agent gets a ``sweep_refresh`` job and every SSH
+   target an ``ssh_scan`` job, both with the sweep's deadline.  When a fresher inventory
+   of the asset is matched (:func:`update_sweeps_for_asset`, called by the match job) its
+   result becomes ``confirmed`` (affected) or ``not_affected``; :func:`close_sweeps`
+   marks what is still pending at the deadline ``timed_out`` (``unreachable`` when its
+   refresh job failed) and the sweep ``done`` when nothing is pending.
+
+The sweep and one ``sweep_results`` row per asset are kept: the campaign stays on record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, bindparam, insert, select, tuple_, union, update
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import aware, iso, now_utc
+from patchpilot.db.tables import (
+    advisories,
+    advisory_aliases,
+    advisory_vulns,
+    affected,
+    agents,
+    asset_packages,
+    assets,
+    cve_records,
+    inventories,
+    jobs,
+    sweep_results,
+    sweeps,
+)
+from patchpilot.errors import PatchPilotError, VersionError
+
+# The matcher's own row reader and priority rule, so a sweep and a scan never disagree.
+from patchpilot.knowledge.matcher import (
+    _ADV_ID,
+    _NAME,
+    _RANGES,
+    _VERSIONS,
+    _candidate_rows,
+    _deciding,
+    judge,
+)
+from patchpilot.knowledge.names import normalize_name
+from patchpilot.knowledge.versions import version_key
+
+# Initial answers (from stored inventories).
+AFFECTED, NOT_AFFECTED, UNKNOWN = "affected", "not_affected", "unknown"
+INITIAL = (AFFECTED, NOT_AFFECTED, UNKNOWN)
+# Statuses while the sweep runs; every one but ``pending`` is final.  ``affected`` and
+# ``unknown`` stay as the stored data said for assets nobody can refresh (an uploaded
+# SBOM, a host with neither agent nor SSH target).
+PENDING, CONFIRMED, UNREACHABLE, TIMED_OUT = "pending", "confirmed", "unreachable", "timed_out"
+STATUSES = (PENDING, CONFIRMED, AFFECTED, NOT_AFFECTED, UNKNOWN, UNREACHABLE, TIMED_OUT)
+RUNNING, DONE = "running", "done"
+REFRESH_JOB, SSH_JOB = "sweep_refresh", "ssh_scan"
+# Agents and workers take a sweep's jobs before routine work.
+JOB_PRIORITY = 100
+
+_CHUNK = 5000
+
+
+class SweepError(PatchPilotError):
+    """A sweep that cannot be started: an unknown vulnerability, an unreadable range."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepQuery:
+    """What a sweep looks for: a vulnerability id, or a package and a version range.
+
+    With both, the explicit package and range decide and ``vuln`` only names the sweep
+    (``patchpilot sweep CVE-2024-3094 --ecosystem Debian --package xz-utils --range
+    '>=5.6.0,<5.6.2'`` when no advisory in the knowledge base names the packages yet).
+    """
+
+    vuln: str | None = None
+    ecosystem: str | None = None
+    package: str | None = None
+    range: str | None = None
+
+    @property
+    def explicit(self) -> bool:
+        """True when a package and range are given (they decide, not the advisories)."""
+        return bool(self.ecosystem and self.package and self.range)
+
+    def to_dict(self) -> dict[str, str]:
+        """The query as stored in ``sweeps.query`` (only the fields given)."""
+        return {k: v for k, v in (("vuln", self.vuln), ("ecosystem", self.ecosystem),
+                                  ("package", self.package), ("range", self.range)) if v}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepQuery:
+        """The query stored by :meth:`to_dict`."""
+        return cls(**{k: data.get(k) for k in ("vuln", "ecosystem", "package", "range")})
+
+    def label(self) -> str:
+        """How a person names the sweep."""
+        if self.explicit:
+            what = f"{self.ecosystem}/{self.package} {self.range}"
+            return f"{self.vuln} ({what})" if self.vuln else what
+        return self.vuln or "?"
+
+
+# One rule that can make a version affected: (vuln id, ranges JSON, versions JSON, advisory).
+Rule = tuple[str, str, str | None, str]
+Targets = dict[tuple[str, str], list[Rule]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What one distinct (ecosystem, name, version) is, for one sweep."""
+
+    affected: bool
+    vulns: tuple[str, ...] = ()
+    fixed: str | None = None  # the lowest fix above the version, None: no fix published
+    unreadable: str | None = None  # the version no rule can read (so: unknown)
+
+
+@dataclass(slots=True)
+class AssetResult:
+    """One asset's answer in a sweep."""
+
+    asset_id: int
+    name: str
+    initial: str
+    status: str
+    packages: list[dict[str, Any]] = field(default_factory=list)  # the affected ones
+    reason: str | None = None
+    updated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"asset_id": self.asset_id, "name": self.name, "initial": self.initial,
+                "status": self.status, "packages": self.packages, "reason": self.reason,
+                "updated_at": iso(self.updated_at)}
+
+
+@dataclass(slots=True)
+class Sweep:
+    """A sweep with its counts (and, when asked for, its per-asset results)."""
+
+    id: int
+    query: SweepQuery
+    vulns: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+    deadline: datetime
+    state: str
+    initial: dict[str, int]
+    status: dict[str, int]
+    jobs: int = 0
+    results: list[AssetResult] = field(default_factory=list)
+
+    def progress(self) -> dict[str, Any]:
+        """The counts (what a live view redraws)."""
+        return {"sweep_id": self.id, "state": self.state, "initial": self.initial,
+                "status": self.status}
+
+    def to_dict(self, *, results: bool = True) -> dict[str, Any]:
+        """JSON-ready; with the per-asset results unless ``results`` is False."""
+        out: dict[str, Any] = {
+            "id": self.id, "query": self.query.to_dict(), "label": self.query.label(),
+            "vulns": list(self.vulns), "created_by": self.created_by,
+            "created_at": iso(self.created_at), "deadline": iso(self.deadline),
+            "state": self.state, "initial": self.initial, "status": self.status,
+            "jobs": self.jobs}
+        if results:
+            out["results"] = [r.to_dict() for r in self.results]
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# The query: a vulnerability or a range, as the affected rows that decide
+# ---------------------------------------------------------------------------------------
+
+_BOUND = re.compile(r"^(>=|<=|==|=|<|>)?\s*(\S+)$")
+
+
+def parse_range(text: str) -> tuple[str, str | None]:
+    """A range such as ``<5.6.2`` or ``>=5.6.0,<5.6.2`` (``||`` between alternatives) as
+    the knowledge base's ranges JSON and explicitly listed versions JSON (``=5.6.1``)."""
+    ranges: list[list[str | None]] = []
+    listed: list[str] = []
+    for alternative in text.split("||"):
+        intro = fixed = last = None
+        parts = [p.strip() for p in alternative.split(",") if p.strip()]
+        if not parts:
+            raise SweepError(f"range {text!r}: an empty alternative")
+        for part in parts:
+            m = _BOUND.match(part)
+            if m is None:
+                raise SweepError(f"range {text!r}: cannot read {part!r}")
+            op, version = m.group(1) or "=", m.group(2)
+            if op == ">=":
+                intro = version
+            elif op == "<":
+                fixed = version
+            elif op == "<=":
+                last = version
+            elif op in ("=", "=="):
+                if len(parts) > 1:
+                    raise SweepError(f"range {text!r}: '={version}' cannot be combined "
+                                     "with other bounds in one alternative")
+                listed.append(version)
+            else:
+                # ">x" has no counterpart in OSV ranges (introduced is inclusive).
+                raise SweepError(f"range {text!r}: '>' is not supported; use '>=' with "
+                                 "the first affected version")
+        if intro or fixed or last:
+            ranges.append([intro, fixed, last])
+    return (orjson.dumps(ranges).decode(),
+            orjson.dumps(listed).decode() if listed else None)
+
+
+def _ecosystems(conn: Connection, ecosystem: str) -> list[str]:
+    """``Debian`` means every Debian release the estate runs; ``Debian:12`` only that."""
+    if ":" in ecosystem:
+        return [ecosystem]
+    found = conn.execute(select(assets.c.ecosystem).distinct().where(
+        assets.c.ecosystem.like(f"{ecosystem}:%"))).scalars().all()
+    return [ecosystem, *sorted(e for e in found if e)]
+
+
+def resolve_vulns(conn: Connection, vuln: str) -> tuple[str, ...]:
+    """The canonical vulnerability ids ``vuln`` stands for.
+
+    A canonical id (a CVE, or a GHSA/advisory id without one) is itself; an alias or
+    advisory id (GHSA, PYSEC, ALSA, DSA, …) is every vulnerability its advisories are
+    about (an ALSA fixing ten CVEs stands for the ten).
+    """
+    vuln = vuln.strip()
+    if vuln.lower().startswith("cve-"):
+        vuln = vuln.upper()
+    if conn.execute(select(advisory_vulns.c.vuln_id)
+                    .where(advisory_vulns.c.vuln_id == vuln).limit(1)).first():
+        return (vuln,)
+    pks = union(select(advisories.c.pk).where(advisories.c.id == vuln),
+                select(advisory_aliases.c.advisory_pk).where(advisory_aliases.c.alias == vuln))
+    found = conn.execute(select(advisory_vulns.c.vuln_id).distinct().where(
+        advisory_vulns.c.advisory_pk.in_(pks.scalar_subquery()))).scalars().all()
+    return tuple(sorted(found))
+
+
+def resolve(conn: Connection, query: SweepQuery) -> tuple[tuple[str, ...], Targets]:
+    """The vulnerabilities of ``query`` and, per (ecosystem, name), the rules that decide.
+
+    For a vulnerability, the matcher's rule applies: per (vulnerability, ecosystem,
+    name) only the rows of the highest-priority source count, and a "not affected" there
+    silences every lower source.  Raises :class:`SweepError` when there is nothing to
+    look for.
+    """
+    if query.explicit:
+        assert query.ecosystem and query.package and query.range  # for mypy
+        ranges, listed = parse_range(query.range)
+        label = query.vuln or f"{query.package} {query.range}"
+        targets: Targets = {}
+        for eco in _ecosystems(conn, query.ecosystem):
+            targets[(eco, normalize_name(eco, query.package))] = [
+                (label, ranges, listed, "query")]
+        return ((query.vuln,) if query.vuln else ()), targets
+    if not query.vuln:
+        raise SweepError("a sweep needs a vulnerability id, or an ecosystem, a package "
+                         "and a range")
+    vulns = resolve_vulns(conn, query.vuln)
+    if not vulns:
+        known = conn.execute(select(cve_records.c.id).where(
+            cve_records.c.id == query.vuln.strip().upper()).limit(1)).first()
+        if known:
+            raise SweepError(
+                f"{query.vuln}: no advisory in the knowledge base names the packages it "
+                "affects (only its CVE record is loaded); sweep by package instead, e.g. "
+                f"`patchpilot sweep {query.vuln} --ecosystem Debian --package xz-utils "
+                "--range '>=5.6.0,<5.6.2'`")
+        raise SweepError(f"{query.vuln}: unknown to the knowledge base (not a CVE, alias "
+                         "or advisory id of any loaded feed); run `patchpilot db update`")
+    keys = conn.execute(
+        select(affected.c.ecosystem, affected.c.name).distinct()
+        .join(advisory_vulns, advisory_vulns.c.advisory_pk == affected.c.advisory_pk)
+        .where(advisory_vulns.c.vuln_id.in_(vulns))).all()
+    by_eco: dict[str, set[str]] = defaultdict(set)
+    for eco, name in keys:
+        by_eco[eco].add(name)
+    wanted = set(vulns)
+    targets = {}
+    for eco, names in by_eco.items():
+        # Every row of these packages, not only this vulnerability's advisories' rows:
+        # the priority rule needs every source that speaks about the package.
+        rows_by_name: dict[str, list[tuple]] = defaultdict(list)
+        for row in _candidate_rows(conn, eco, sorted(names)):
+            rows_by_name[row[_NAME]].append(row)
+        for name, rows in rows_by_name.items():
+            rules: list[Rule] = [(str(vuln), r[_RANGES], r[_VERSIONS], r[_ADV_ID])
+                                 for vuln, live in _deciding(rows) if vuln in wanted
+                                 for r in live]
+            if rules:
+                targets[(eco, name)] = rules
+    return vulns, targets
+
+
+def _verdict(eco: str, version: str, rules: Sequence[Rule]) -> Verdict:
+    try:
+        key = version_key(eco, version)
+    except VersionError as exc:
+        return Verdict(False, unreadable=str(exc))
+    vulns: list[str] = []
+    fixes: list[str] = []
+    for vuln, ranges, listed, _advisory in rules:
+        hit, _, fixed = judge(eco, version, key, ranges, listed)
+        if hit and vuln not in vulns:
+            vulns.append(vuln)
+            if fixed:
+                fixes.append(fixed)
+    if not vulns:
+        return Verdict(False)
+    fix = None
+    if fixes:
+        # The fix that covers every matched vulnerability: the highest one.
+        try:
+            fix = max(fixes, key=lambda v: version_key(eco, v))
+        except VersionError:
+            fix = fixes[0]
+    return Verdict(True, tuple(vulns), fix)
+
+
+@dataclass(slots=True)
+class _Judged:
+    """Per asset: the affected packages and why an asset would be unknown."""
+
+    affected: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    unreadable: dict[int, str] = field(default_factory=dict)
+    distinct: int = 0
+
+
+def _judge_rows(rows: Iterable[tuple[Any, ...]], targets: Targets) -> _Judged:
+    """Judge asset_packages rows, each distinct (ecosystem, name, version) once."""
+    out = _Judged()
+    cache: dict[tuple[str, str, str], Verdict] = {}
+    for asset_id, eco, name, version, installed in rows:
+        triple = (eco, name, version)
+        verdict = cache.get(triple)
+        if verdict is None:
+            verdict = cache[triple] = _verdict(eco, version, targets[(eco, name)])
+        if verdict.affected:
+            out.affected[asset_id].append({
+                "ecosystem": eco, "package": name, "version": version,
+                "fixed": verdict.fixed, "vulns": list(verdict.vulns),
+                "installed": sorted({i[0] for i in orjson.loads(installed)})})
+        elif verdict.unreadable:
+            out.unreadable.setdefault(asset_id, f"{name} {version}: {verdict.unreadable}")
+    out.distinct = len(cache)
+    return out
+
+
+def _package_rows(conn: Connection, targets: Targets,
+                  asset_ids: Sequence[int] | None = None) -> list[tuple[Any, ...]]:
+    """The asset_packages rows of the targets' packages (one set query per chunk)."""
+    keys = sorted(targets)
+    cols = (asset_packages.c.asset_id, asset_packages.c.ecosystem, asset_packages.c.name,
+            asset_packages.c.version, asset_packages.c.installed)
+    rows: list[tuple[Any, ...]] = []
+    key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
+    for start in range(0, len(keys), 500):
+        stmt = select(*cols).where(key_col.in_(keys[start:start + 500]))
+        if asset_ids is not None:
+            stmt = stmt.where(asset_packages.c.asset_id.in_(asset_ids))
+        rows.extend(tuple(r) for r in conn.execute(stmt))
+    return rows
+
+
+def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: bool
+              ) -> tuple[str, list[dict[str, Any]], str | None]:
+    """(answer, affected packages, reason) for one asset."""
+    hits = judged.affected.get(asset_id)
+    if hits:
+        return AFFECTED, sorted(hits, key=lambda p: (p["ecosystem"], p["package"])), None
+    if not has_inventory:
+        return UNKNOWN, [], "no inventory yet"
+    if asset_id in judged.unreadable:
+        return UNKNOWN, [], f"version not readable: {judged.unreadable[asset_id]}"
+    if not complete:
+        # A partial inventory cannot prove a package absent.
+        return UNKNOWN, [], "latest inventory is partial"
+    return NOT_AFFECTED, [], None
+
+
+# ---------------------------------------------------------------------------------------
+# Starting a sweep: the first answer, stored, and the refresh jobs
+# ---------------------------------------------------------------------------------------
+
+
+def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
+                deadline_minutes: int = 60, now: datetime | None = None) -> Sweep:
+    """Answer ``query`` from the stored inventories, record the sweep, ask for refreshes.
+
+    One transaction: the sweep, one result per asset and the refresh jobs exist together
+    or not at all.  Returns the sweep with every asset's first answer.
+    """
+    if deadline_minutes < 1:
+        raise SweepError("the deadline must be at least one minute")
+    now = now or now_utc()
+    deadline = now + timedelta(minutes=deadline_minutes)
+    with engine.begin() as conn:
+        vulns, targets = resolve(conn, query)
+        judged = _judge_rows(_package_rows(conn, targets), targets) if targets else _Judged()
+        estate = conn.execute(
+            select(assets.c.id, assets.c.name, assets.c.ssh_target,
+                   assets.c.last_inventory_id, inventories.c.complete)
+            .outerjoin(inventories, inventories.c.id == assets.c.last_inventory_id)
+            .order_by(assets.c.id)).all()
+        agent_of = dict(conn.execute(
+            select(agents.c.asset_id, agents.c.id).where(
+                agents.c.asset_id.is_not(None), agents.c.revoked_at.is_(None))
+            .order_by(agents.c.id)).all())
+        sweep_id = int(conn.execute(insert(sweeps).values(
+            query=orjson.dumps(query.to_dict()).decode(), created_by=created_by,
+            created_at=now, deadline=deadline, state=RUNNING,
+            summary="{}").returning(sweeps.c.id)).scalar_one())
+        results: list[AssetResult] = []
+        job_rows: list[dict[str, Any]] = []
+        for a in estate:
+            initial, packages, reason = _classify(
+                judged, a.id, a.last_inventory_id is not None, bool(a.complete))
+            refresh = a.id in agent_of or bool(a.ssh_target)
+            results.append(AssetResult(a.id, a.name, initial,
+                                       PENDING if refresh else initial, packages, reason, now))
+            if a.id in agent_of:
+                job_rows.append(_job(REFRESH_JOB, {"sweep_id": sweep_id}, now, deadline,
+                                     asset_id=a.id, agent_id=agent_of[a.id]))
+            elif a.ssh_target:
+                # The ssh_scan handler (scans.scheduler) reads the target from the payload.
+                job_rows.append(_job(SSH_JOB, {"sweep_id": sweep_id, "asset_id": a.id,
+                                               "target": a.ssh_target}, now, deadline,
+                                     asset_id=a.id))
+        for start in range(0, len(results), _CHUNK):
+            conn.execute(insert(sweep_results), [
+                {"sweep_id": sweep_id, "asset_id": r.asset_id, "initial": r.initial,
+                 "status": r.status, "detail": _detail(r.packages, r.reason),
+                 "updated_at": now} for r in results[start:start + _CHUNK]])
+        for start in range(0, len(job_rows), _CHUNK):
+            conn.execute(insert(jobs), job_rows[start:start + _CHUNK])
+        initial_counts = _counts((r.initial for r in results), INITIAL)
+        status_counts = _counts((r.status for r in results), STATUSES)
+        state = DONE if not status_counts[PENDING] else RUNNING
+        conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
+            state=state, summary=_summary(vulns, initial_counts, status_counts, len(job_rows))))
+    return Sweep(sweep_id, query, vulns, created_by, now, deadline, state, initial_counts,
+                 status_counts, len(job_rows), results)
+
+
+def _job(kind: str, payload: dict[str, Any], now: datetime, deadline: datetime, *,
+         asset_id: int, agent_id: int | None = None) -> dict[str, Any]:
+    return {"kind": kind, "payload": orjson.dumps(payload).decode(), "state": "queued",
+            "agent_id": agent_id, "asset_id": asset_id, "group_id": None,
+            "priority": JOB_PRIORITY, "run_after": now, "deadline": deadline, "attempts": 0,
+            "max_attempts": 3, "created_at": now}
+
+
+def _detail(packages: list[dict[str, Any]], reason: str | None) -> str:
+    return orjson.dumps({"packages": packages, "reason": reason}).decode()
+
+
+def _counts(values: Iterable[str], names: Sequence[str]) -> dict[str, int]:
+    seen = Counter(values)
+    return {n: seen.get(n, 0) for n in names}
+
+
+def _summary(vulns: Sequence[str], initial: dict[str, int], status: dict[str, int],
+             jobs_: int) -> str:
+    return orjson.dumps({"vulns": list(vulns), "initial": initial, "status": status,
+                         "jobs": jobs_}).decode()
+
+
+# ---------------------------------------------------------------------------------------
+# Following a sweep: refreshed inventories, deadlines
+# ---------------------------------------------------------------------------------------
+
+
+def _recount(conn: Connection, sweep_id: int, now: datetime) -> bool:
+    """Store the sweep's counts again (done when nothing is pending); True when done."""
+    row = conn.execute(select(sweeps.c.summary).where(sweeps.c.id == sweep_id)).one()
+    summary = orjson.loads(row.summary or "{}")
+    rows = conn.execute(select(sweep_results.c.initial, sweep_results.c.status)
+                        .where(sweep_results.c.sweep_id == sweep_id)).all()
+    status = _counts((r.status for r in rows), STATUSES)
+    initial = _counts((r.initial for r in rows), INITIAL)
+    done = status[PENDING] == 0
+    conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
+        state=DONE if done else RUNNING,
+        summary=_summary(summary.get("vulns", ()), initial, status, summary.get("jobs", 0))))
+    if done:
+        # Nobody needs the answers any more: agents and workers skip the leftovers.
+        _cancel_jobs(conn, sweep_id, now)
+    return done
+
+
+def _sweep_jobs(conn: Connection, sweep_id: int, created_at: datetime,
+                asset_ids: Sequence[int] | None = None) -> list[Any]:
+    """The refresh jobs of a sweep (their payload names it)."""
+    stmt = select(jobs.c.id, jobs.c.asset_id, jobs.c.state, jobs.c.payload).where(
+        jobs.c.kind.in_((REFRESH_JOB, SSH_JOB)), jobs.c.created_at >= created_at)
+    out: list[Any] = []
+    ids = list(asset_ids) if asset_ids is not None else [None]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = stmt if asset_ids is None else stmt.where(
+            jobs.c.asset_id.in_(ids[start:start + _CHUNK]))
+        out.extend(r for r in conn.execute(chunk)
+                   if orjson.loads(r.payload).get("sweep_id") == sweep_id)
+    return out
+
+
+def _cancel_jobs(conn: Connection, sweep_id: int, now: datetime) -> None:
+    row = conn.execute(select(sweeps.c.created_at).where(sweeps.c.id == sweep_id)).one()
+    queued = [j.id for j in _sweep_jobs(conn, sweep_id, row.created_at) if j.state == "queued"]
+    for start in range(0, len(queued), _CHUNK):
+        conn.execute(update(jobs).where(jobs.c.id.in_(queued[start:start + _CHUNK]))
+                     .values(state="cancelled", finished_at=now,
+                             error="the sweep it was for is done"))
+
+
+def update_sweeps_for_asset(conn: Connection, asset_id: int) -> int:
+    """Settle the asset's pending results in running sweeps from its latest inventory.
+
+    Called by the match job once an inventory is matched.  Only an inventory received
+    after the sweep started counts (that is what "confirmed" means); the asset's
+    ``asset_packages`` are judged against the sweep's query again.  Returns how many
+    sweep results changed.
+    """
+    pending = conn.execute(
+        select(sweeps.c.id, sweeps.c.query, sweeps.c.created_at)
+        .join(sweep_results, sweep_results.c.sweep_id == sweeps.c.id)
+        .where(sweep_results.c.asset_id == asset_id, sweep_results.c.status == PENDING,
+               sweeps.c.state == RUNNING)).all()
+    if not pending:
+        return 0
+    inv = conn.execute(
+        select(inventories.c.received_at, inventories.c.complete)
+        .join(assets, assets.c.last_inventory_id == inventories.c.id)
+        .where(assets.c.id == asset_id)).first()
+    if inv is None:
+        return 0
+    received = aware(inv.received_at)
+    assert received is not None
+    now = now_utc()
+    changed = 0
+    for sweep in pending:
+        started = aware(sweep.created_at)
+        assert started is not None
+        if received < started:
+            continue  # matched an inventory older than the sweep: still not confirmed
+        try:
+            _, targets = resolve(conn, SweepQuery.from_dict(orjson.loads(sweep.query)))
+        except SweepError:
+            targets = {}  # the knowledge base lost the vulnerability: nothing is affected
+        judged = (_judge_rows(_package_rows(conn, targets, [asset_id]), targets)
+                  if targets else _Judged())
+        answer, packages, reason = _classify(judged, asset_id, True, bool(inv.complete))
+        status = CONFIRMED if answer == AFFECTED else answer
+        conn.execute(update(sweep_results).where(
+            sweep_results.c.sweep_id == sweep.id, sweep_results.c.asset_id == asset_id)
+            .values(status=status, detail=_detail(packages, reason), updated_at=now))
+        _recount(conn, sweep.id, now)
+        changed += 1
+    return changed
+
+
+def close_sweeps(engine: Engine, now: datetime | None = None, *,
+                 sweep_id: int | None = None) -> int:
+    """Settle what can no longer be confirmed; how many results changed.
+
+    A pending asset whose refresh job failed for good is ``unreachable``; at the
+    deadline every other pending asset is ``timed_out``.  A sweep with nothing pending
+    is ``done``.  Run periodically (the worker's idle loop) and by whoever follows a
+    sweep (the events stream, ``patchpilot sweep --wait``): reads only, unless
+    something is due.
+    """
+    now = now or now_utc()
+    changed = 0
+    with engine.begin() as conn:
+        stmt = select(sweeps.c.id, sweeps.c.created_at, sweeps.c.deadline).where(
+            sweeps.c.state == RUNNING)
+        if sweep_id is not None:
+            stmt = stmt.where(sweeps.c.id == sweep_id)
+        for sweep in conn.execute(stmt).all():
+            pending = conn.execute(select(sweep_results.c.asset_id).where(
+                sweep_results.c.sweep_id == sweep.id,
+                sweep_results.c.status == PENDING)).scalars().all()
+            deadline = aware(sweep.deadline)
+            assert deadline is not None
+            failed = {j.asset_id for j in _sweep_jobs(conn, sweep.id, sweep.created_at,
+                                                      pending) if j.state == "failed"}
+            past = now >= deadline
+            moves = [{"b_sweep": sweep.id, "b_asset": a,
+                      "status": UNREACHABLE if a in failed else TIMED_OUT}
+                     for a in pending if a in failed or past]
+            if moves:
+                conn.execute(update(sweep_results).where(
+                    sweep_results.c.sweep_id == bindparam("b_sweep"),
+                    sweep_results.c.asset_id == bindparam("b_asset"),
+                    sweep_results.c.status == PENDING)
+                    .values(status=bindparam("status"), updated_at=now), moves)
+                changed += len(moves)
+            if moves or not pending:
+                _recount(conn, sweep.id, now)
+    return changed
+
+
+# ---------------------------------------------------------------------------------------
+# Reading sweeps
+# ---------------------------------------------------------------------------------------
+
+
+def _from_row(row: Any) -> Sweep:
+    summary = orjson.loads(row.summary or "{}")
+    return Sweep(row.id, SweepQuery.from_dict(orjson.loads(row.query)),
+                 tuple(summary.get("vulns", ())), row.created_by, aware(row.created_at),  # type: ignore[arg-type]
+                 aware(row.deadline), row.state,  # type: ignore[arg-type]
+                 summary.get("initial") or _counts((), INITIAL),
+                 summary.get("status") or _counts((), STATUSES), summary.get("jobs", 0))
+
+
+def get_sweep(conn: Connection, sweep_id: int, *, results: bool = True) -> Sweep | None:
+    """One sweep (with every asset's result unless ``results`` is False), or None."""
+    row = conn.execute(select(sweeps).where(sweeps.c.id == sweep_id)).first()
+    if row is None:
+        return None
+    sweep = _from_row(row)
+    if results:
+        for r in conn.execute(
+                select(sweep_results, assets.c.name)
+                .join(assets, assets.c.id == sweep_results.c.asset_id)
+                .where(sweep_results.c.sweep_id == sweep_id)
+                .order_by(sweep_results.c.asset_id)):
+            detail = orjson.loads(r.detail or "{}")
+            sweep.results.append(AssetResult(r.asset_id, r.name, r.initial, r.status,
+                                             detail.get("packages", []), detail.get("reason"),
+                                             aware(r.updated_at)))
+    return sweep
+
+
+def list_sweeps(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[Sweep]:
+    """Sweeps, newest first, with their counts."""
+    return [_from_row(r) for r in conn.execute(
+        select(sweeps).order_by(sweeps.c.id.desc()).limit(limit).offset(offset))]
+
+
+def progress(engine: Engine, sweep_id: int) -> dict[str, Any] | None:
+    """The sweep's counts and state (what the live view sends), or None."""
+    with engine.connect() as conn:
+        sweep = get_sweep(conn, sweep_id, results=False)
+    return sweep.progress() if sweep is not None else None

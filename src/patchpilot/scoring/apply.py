@@ -1,0 +1,248 @@
+"""Re-prioritise every open finding in one set-based statement.
+
+The statement is generated from a :class:`~patchpilot.scoring.priority.PriorityConfig`:
+an ``INSERT INTO finding_priority … SELECT … ON CONFLICT (finding_id) DO UPDATE`` over
+``findings ⋈ asset_context ⋈ kev`` whose CASE expressions are the matrix (or the SSVC
+deployer table), the modifiers, the reason text (built by string concatenation from the
+same words ``prioritise`` uses) and the SLA due date.  No row goes through Python, so a
+million findings are re-prioritised in seconds on SQLite and PostgreSQL alike (SQLite
+≥ 3.24 for the upsert).  A test checks the SQL against ``prioritise`` on every
+combination of inputs.
+
+Findings in every state but *fixed* get a priority (open and triaged ones: an accepted
+risk still has a priority, for the day its acceptance expires); a fixed finding keeps the
+priority it had when it was fixed, which is what SLA compliance and MTTR are measured by.
+Rows whose priority, reason, method and due date are unchanged are not written again.
+
+The configuration in force is the last one saved with :func:`save_config` -- recorded
+in the audit log (action ``priority.config``), so every change says who made it and when
+and every server process reads the same one -- or the shipped default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import DateTime, Engine, bindparam, desc, select, text
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import now_utc
+from patchpilot.db.tables import audit_log
+from patchpilot.findings.lifecycle import FIXED, audit
+from patchpilot.scoring.priority import (
+    BAND_ORDER,
+    CONTROL_TEXT,
+    DEPLOYER_TABLE,
+    DEVELOPMENT_TEXT,
+    HUMAN_IMPACT,
+    INTERNET_TEXT,
+    KEV_TEXT,
+    SSVC_OUTCOMES,
+    SSVC_UNKNOWN_ASSET,
+    SSVC_UNKNOWN_TIER,
+    TIERS,
+    UNKNOWN_ASSET,
+    UNKNOWN_TIER,
+    PriorityConfig,
+    config_from_mapping,
+    default_config,
+)
+
+CONFIG_ACTION = "priority.config"
+
+
+def _q(value: str) -> str:
+    """A SQL string literal (the values come from a validated config, quoted anyway)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in(column: str, values: tuple[str, ...] | list[str]) -> str:
+    """``lower(column) IN (…)``, or false for an empty list."""
+    if not values:
+        return "1 = 0"
+    return f"lower({column}) IN ({', '.join(_q(v.lower()) for v in values)})"
+
+
+def _real(dialect: str, value: float) -> str:
+    return f"CAST({value!r} AS DOUBLE PRECISION)" if dialect == "postgresql" else repr(value)
+
+
+def _base_columns(config: PriorityConfig) -> str:
+    """The inputs of every finding, shared by both methods (level 0 of the query)."""
+    tiers = ", ".join(map(str, TIERS))
+    dt = config.default_tier
+    return f"""
+        f.id AS finding_id,
+        CASE WHEN f.severity IN ({', '.join(map(_q, BAND_ORDER))}) THEN f.severity
+             ELSE 'Unknown' END AS band,
+        CASE WHEN c.asset_id IS NULL THEN {dt}
+             WHEN c.criticality IN ({tiers}) THEN c.criticality ELSE {dt} END AS tier,
+        CASE WHEN c.asset_id IS NULL THEN 1
+             WHEN c.criticality IN ({tiers}) THEN 0 ELSE 2 END AS unknown,
+        CASE WHEN f.known_exploited THEN 1 ELSE 0 END AS kev,
+        f.epss_score AS epss, c.exposure AS exposure, c.environment AS environment,
+        c.compensating_control AS control,
+        COALESCE(f.reopened_at, f.first_seen) AS detected,
+        k.due_date AS kev_due"""
+
+
+def _matrix_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]:
+    """(level-1 columns, priority expression over level 2, reason expression)."""
+    base = "CASE band " + " ".join(
+        f"WHEN {_q(band)} THEN CASE tier "
+        + " ".join(f"WHEN {t} THEN {row[t - 1]}" for t in TIERS) + " END"
+        for band, row in config.matrix.items()) + " END"
+    epss = f"CASE WHEN epss IS NOT NULL AND epss > {_real(dialect, config.epss_threshold)} " \
+           "THEN 1 ELSE 0 END"
+    inet = f"CASE WHEN {_in('exposure', config.internet_facing)} THEN 1 ELSE 0 END"
+    ctrl = ("CASE WHEN control IS NOT NULL AND trim(control) <> '' THEN 1 ELSE 0 END"
+            if config.compensating_control else "0")
+    dev = f"CASE WHEN {_in('environment', config.development)} THEN 1 ELSE 0 END"
+    level1 = (f"{base} AS base, {epss} AS m_epss, {inet} AS m_inet, {ctrl} AS m_ctrl, "
+              f"{dev} AS m_dev")
+    raw = "(base - m_epss - m_inet + m_ctrl + m_dev)"
+    clamped = f"CASE WHEN {raw} < 1 THEN 1 WHEN {raw} > 4 THEN 4 ELSE {raw} END"
+    top = ", ".join(map(str, config.kev_top_tiers)) or "0"
+    floor = config.kev_floor
+    priority = (f"CASE WHEN kev = 1 AND tier IN ({top}) THEN 1 "
+                f"WHEN kev = 1 AND {clamped} > {floor} THEN {floor} ELSE {clamped} END")
+    reason = " || ".join([
+        "'P' || CAST(priority AS VARCHAR) || ': ' || band || ' × tier ' "
+        "|| CAST(tier AS VARCHAR)",
+        f"CASE unknown WHEN 1 THEN {_q(UNKNOWN_ASSET)} WHEN 2 THEN {_q(UNKNOWN_TIER)} "
+        "ELSE '' END",
+        f"CASE WHEN kev = 1 THEN {_q(KEV_TEXT)} ELSE '' END",
+        f"CASE WHEN m_epss = 1 THEN {_q(config.epss_text)} ELSE '' END",
+        f"CASE WHEN m_inet = 1 THEN {_q(INTERNET_TEXT)} ELSE '' END",
+        f"CASE WHEN m_ctrl = 1 THEN {_q(CONTROL_TEXT)} ELSE '' END",
+        f"CASE WHEN m_dev = 1 THEN {_q(DEVELOPMENT_TEXT)} ELSE '' END"])
+    return level1, priority, reason
+
+
+def _ssvc_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]:
+    """(level-1 columns, priority expression over level 2, reason expression)."""
+    exploitation = (
+        "CASE WHEN kev = 1 THEN 'active' WHEN epss IS NOT NULL AND epss > "
+        f"{_real(dialect, config.ssvc_poc_epss_threshold)} THEN 'PoC' ELSE 'none' END")
+    exposure = "CASE " + " ".join(
+        f"WHEN lower(exposure) = {_q(key)} THEN {_q(value)}"
+        for key, value in sorted(config.ssvc_exposure.items())) \
+        + f" ELSE {_q(config.ssvc_default_exposure)} END"
+    if not config.ssvc_exposure:
+        exposure = _q(config.ssvc_default_exposure)
+    automatable = (f"CASE WHEN band IN ({', '.join(map(_q, config.ssvc_automatable_severities))})"
+                   " THEN 'yes' ELSE 'no' END" if config.ssvc_automatable_severities
+                   else "'no'")
+    impact = "CASE tier " + " ".join(
+        f"WHEN {t} THEN {_q(config.ssvc_human_impact[t])}" for t in TIERS) + " END"
+    level1 = (f"{exploitation} AS s_e, {exposure} AS s_x, {automatable} AS s_a, "
+              f"{impact} AS s_h")
+    outcome_priority = {name: p for p, name in SSVC_OUTCOMES.values()}
+    priority = "CASE s_e || '|' || s_x || '|' || s_a || '|' || s_h " + " ".join(
+        f"WHEN {_q('|'.join(key))} THEN {outcome_priority[name]}"
+        for key, name in sorted(DEPLOYER_TABLE.items())) + " END"
+    outcome = "CASE priority " + " ".join(
+        f"WHEN {p} THEN {_q(name)}" for p, name in SSVC_OUTCOMES.values()) + " END"
+    reason = (
+        f"'P' || CAST(priority AS VARCHAR) || ': SSVC ' || {outcome} || ' (exploitation ' "
+        "|| s_e || ', exposure ' || s_x || ', automatable ' || s_a || ', human impact ' "
+        "|| s_h || ')' || "
+        f"CASE unknown WHEN 1 THEN {_q(SSVC_UNKNOWN_ASSET)} WHEN 2 THEN "
+        f"{_q(SSVC_UNKNOWN_TIER)} ELSE '' END")
+    assert set(HUMAN_IMPACT) >= set(config.ssvc_human_impact.values())
+    return level1, priority, reason
+
+
+def _due(config: PriorityConfig, dialect: str) -> str:
+    """The due date: detection + the SLA days of the priority, or the KEV date if earlier."""
+    days = "CASE priority " + " ".join(
+        f"WHEN {p} THEN {config.sla_days[p]}" for p in sorted(config.sla_days)) + " END"
+    has_kev = "kev_due IS NOT NULL AND kev_due <> ''"
+    if dialect == "postgresql":
+        sla = f"(detected + make_interval(days => {days}))"
+        # The end of the KEV due date: midnight UTC after it (priority.kev_deadline).
+        kev = "(CAST(CAST(kev_due AS DATE) + 1 AS TIMESTAMP) AT TIME ZONE 'UTC')"
+    else:
+        # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'; datetime()
+        # drops the fraction, so it is carried over to keep the exact instant.
+        sla = f"(datetime(detected, '+' || ({days}) || ' days') || substr(detected, 20))"
+        kev = "(datetime(kev_due, '+1 day') || '.000000')"
+    if not config.kev_due_date:
+        return sla
+    return f"CASE WHEN {has_kev} AND {kev} < {sla} THEN {kev} ELSE {sla} END"
+
+
+def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = False) -> str:
+    """The one statement that writes ``finding_priority`` for every unfixed finding."""
+    level1, priority, reason = (_ssvc_levels if config.method == "ssvc"
+                                else _matrix_levels)(config, dialect)
+    where = f"f.state <> {_q(FIXED)}" + (" AND f.asset_id = :asset_id" if one_asset else "")
+    distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return f"""
+INSERT INTO finding_priority (finding_id, priority, reason, method, due_date, computed_at)
+SELECT finding_id, priority, {reason}, {_q(config.method)}, {_due(config, dialect)}, :now
+FROM (SELECT l1.*, {priority} AS priority
+      FROM (SELECT l0.*, {level1}
+            FROM (SELECT {_base_columns(config)}
+                  FROM findings f
+                  LEFT JOIN asset_context c ON c.asset_id = f.asset_id
+                  LEFT JOIN kev k ON k.cve = f.vuln_id
+                  WHERE {where}) l0) l1) l2
+WHERE 1 = 1
+ON CONFLICT (finding_id) DO UPDATE SET
+    priority = excluded.priority, reason = excluded.reason, method = excluded.method,
+    due_date = excluded.due_date, computed_at = excluded.computed_at
+WHERE finding_priority.priority <> excluded.priority
+   OR finding_priority.reason <> excluded.reason
+   OR finding_priority.method <> excluded.method
+   OR finding_priority.due_date {distinct} excluded.due_date
+"""
+
+
+def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
+                 asset_id: int | None = None, now: datetime | None = None) -> int:
+    """Write the priority of every unfixed finding (of ``asset_id``); rows changed.
+
+    One statement, inside the caller's transaction.
+    """
+    config = config or active_config(conn)
+    sql = reprioritise_sql(config, conn.dialect.name, one_asset=asset_id is not None)
+    params: dict[str, Any] = {"now": now or now_utc()}
+    if asset_id is not None:
+        params["asset_id"] = asset_id
+    # Typed so that SQLite gets SQLAlchemy's own datetime text, as in every other column.
+    stmt = text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    result = conn.execute(stmt, params)
+    return int(result.rowcount or 0)
+
+
+def active_config(conn: Connection) -> PriorityConfig:
+    """The configuration in force: the last one saved, else the shipped default."""
+    row = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == CONFIG_ACTION)
+                       .order_by(desc(audit_log.c.id)).limit(1)).scalar()
+    if row is None:
+        return default_config()
+    return config_from_mapping(orjson.loads(row)["config"])
+
+
+def save_config(conn: Connection, config: PriorityConfig, actor: str) -> int:
+    """Put ``config`` in force and re-prioritise every unfixed finding; rows changed."""
+    # JSON keys are text: the SLA's and SSVC's numeric keys are read back by the parser.
+    mapping = orjson.loads(orjson.dumps(config.to_mapping(), option=orjson.OPT_NON_STR_KEYS))
+    audit(conn, actor, CONFIG_ACTION, config.method, {"config": mapping})
+    return reprioritise(conn, config)
+
+
+def reprioritise_engine(engine: Engine, *, asset_id: int | None = None) -> int:
+    """:func:`reprioritise` with the configuration in force, in its own transaction."""
+    with engine.begin() as conn:
+        return reprioritise(conn, asset_id=asset_id)
+
+
+def run_prioritise(engine: Engine, job: Any) -> dict[str, Any]:
+    """The ``prioritise`` worker job: payload ``{"asset_id": n}`` or ``{}`` for all."""
+    asset_id = job.payload.get("asset_id")
+    changed = reprioritise_engine(engine, asset_id=int(asset_id) if asset_id else None)
+    return {"asset_id": asset_id, "changed": changed}

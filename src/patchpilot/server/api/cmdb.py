@@ -1,0 +1,85 @@
+"""Asset context from the CMDB: import, unknown assets, one asset's context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, status
+
+from patchpilot.assets.cmdb import (
+    CmdbFormatError,
+    parse_csv,
+    parse_records,
+    parse_yaml,
+    record_from_mapping,
+)
+from patchpilot.assets.context import (
+    AssetContextError,
+    apply_records,
+    set_context,
+    unknown_assets,
+)
+from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer
+
+router = APIRouter(tags=["assets"])
+
+MAX_BODY = 20 * 1024 * 1024  # a 100,000-row CMDB export is ~15 MB of CSV
+
+
+@router.post("/assets/import")
+async def import_assets(request: Request, who: Admin, engine: EngineDep,
+                        create_missing: bool = False) -> dict[str, Any]:
+    """Apply a CMDB export: a JSON list of records, or CSV / YAML by Content-Type.
+
+    Answers ``{updated, created, changed, unmatched: [...], ambiguous: [...]}``; a bad
+    value anywhere rejects the whole body (422, every problem listed), nothing stored.
+    """
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                            f"body over {MAX_BODY} bytes; split the export")
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        if kind in ("text/csv", "application/csv"):
+            records = parse_csv(body.decode("utf-8-sig"), "body")
+        elif kind in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"):
+            records = parse_yaml(body.decode("utf-8"), "body")
+        elif kind == "application/json":
+            data = orjson.loads(body or b"null")
+            if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+                raise CmdbFormatError(["body: expected a JSON list of records (objects)"])
+            records = parse_records(data, "body")
+        else:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                f"Content-Type {kind!r}: send application/json, text/csv "
+                                "or application/yaml")
+    except CmdbFormatError as exc:
+        raise HTTPException(422, exc.problems) from exc
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(422,
+                            [f"body: cannot be read: {exc}"]) from exc
+    result = apply_records(engine, records, source="cmdb-import", actor=who.name,
+                           create_missing=create_missing, label="api")
+    return result.to_dict()
+
+
+@router.get("/assets/unknown")
+def list_unknown(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
+    """Assets the scans found that the CMDB does not describe (flagged 'unknown asset')."""
+    with engine.connect() as conn:
+        return unknown_assets(conn)
+
+
+@router.put("/assets/{asset_id}/context")
+def put_context(asset_id: int, body: dict[str, Any], who: Analyst,
+                engine: EngineDep) -> dict[str, Any]:
+    """Set one asset's context by hand (fields absent from the body are left as they are)."""
+    try:
+        record = record_from_mapping("body", body, require_identity=False)
+    except ValueError as exc:
+        raise HTTPException(422, [f"body: {exc}"]) from exc
+    try:
+        return set_context(engine, asset_id, record, actor=who.name)
+    except AssetContextError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc

@@ -1,0 +1,266 @@
+"""Asset groups: members and rules, scan schedules, maintenance windows and blackouts,
+emergency scans, SSH targets.
+
+Thin: each route parses its input and calls one function of ``scans.groups`` or
+``scans.scheduler``; errors by kind become 404 (unknown id), 409 (name taken) or 422
+(an expression, time zone or period that cannot work, naming the field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+
+from patchpilot.errors import PatchPilotError
+from patchpilot.scans import groups
+from patchpilot.scans.scheduler import scan_now
+from patchpilot.scans.schedules import parse_duration
+from patchpilot.server.deps import Admin, Analyst, EngineDep
+
+router = APIRouter(tags=["groups"])
+
+
+@contextmanager
+def _answers() -> Iterator[None]:
+    """Map the stage's errors by kind to HTTP answers."""
+    try:
+        yield
+    except groups.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except groups.Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except PatchPilotError as exc:
+        # 422: the request was understood but names something unusable.
+        raise HTTPException(422, str(exc)) from exc
+
+
+class Rule(BaseModel):
+    """Dynamic membership: assets carrying every tag and every attribute value."""
+
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupIn(BaseModel):
+    """A new asset group (a site, a service, a team's servers)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    rule: Rule | None = None
+    max_concurrent_scans: int = Field(groups.DEFAULT_MAX_CONCURRENT_SCANS, ge=1, le=10_000)
+
+
+class GroupChange(BaseModel):
+    """Fields of a group to change; a ``rule`` of null removes the rule."""
+
+    description: str | None = None
+    rule: Rule | None = None
+    max_concurrent_scans: int | None = Field(None, ge=1, le=10_000)
+
+
+@router.post("/groups", status_code=201)
+def create_group(body: GroupIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
+    """Create a group."""
+    with _answers(), engine.begin() as conn:
+        group_id = groups.create_group(
+            conn, who.name, body.name, description=body.description,
+            rule=body.rule.model_dump() if body.rule else None,
+            max_concurrent_scans=body.max_concurrent_scans)
+        return groups.get_group(conn, group_id)
+
+
+@router.get("/groups")
+def list_groups(who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+    """Every group."""
+    with engine.connect() as conn:
+        return groups.list_groups(conn)
+
+
+@router.get("/groups/{group_id}")
+def get_group(group_id: int, who: Admin, engine: EngineDep) -> dict[str, Any]:
+    """One group with its members, schedules and windows."""
+    with _answers(), engine.connect() as conn:
+        return groups.get_group(conn, group_id)
+
+
+@router.patch("/groups/{group_id}")
+def update_group(group_id: int, body: GroupChange, who: Admin, engine: EngineDep
+                 ) -> dict[str, Any]:
+    """Change a group's description, rule or scan limit (only the fields sent)."""
+    changes = body.model_dump(exclude_unset=True)
+    if "rule" in changes and body.rule is not None:
+        changes["rule"] = body.rule.model_dump()
+    with _answers(), engine.begin() as conn:
+        groups.update_group(conn, who.name, group_id, **changes)
+        return groups.get_group(conn, group_id)
+
+
+class MembersIn(BaseModel):
+    """Assets to add to a group."""
+
+    asset_ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/groups/{group_id}/members")
+def add_members(group_id: int, body: MembersIn, who: Admin, engine: EngineDep
+                ) -> dict[str, int]:
+    """Add static members."""
+    with _answers(), engine.begin() as conn:
+        return {"added": groups.add_members(conn, who.name, group_id, body.asset_ids)}
+
+
+@router.delete("/groups/{group_id}/members/{asset_id}", status_code=204)
+def remove_member(group_id: int, asset_id: int, who: Admin, engine: EngineDep) -> None:
+    """Remove a static member."""
+    with _answers(), engine.begin() as conn:
+        groups.remove_member(conn, who.name, group_id, asset_id)
+
+
+class ScheduleIn(BaseModel):
+    """A cron expression or an RFC 5545 RRULE, read in an IANA time zone."""
+
+    kind: Literal["cron", "rrule"]
+    expression: str = Field(min_length=1, max_length=1000)
+    timezone: str = Field("UTC", min_length=1, max_length=64)
+    enabled: bool = True
+
+
+class ScheduleChange(BaseModel):
+    """Fields of a schedule to change."""
+
+    kind: Literal["cron", "rrule"] | None = None
+    expression: str | None = Field(None, min_length=1, max_length=1000)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    enabled: bool | None = None
+
+
+@router.post("/groups/{group_id}/schedules", status_code=201)
+def add_schedule(group_id: int, body: ScheduleIn, who: Admin, engine: EngineDep
+                 ) -> dict[str, Any]:
+    """Add a scan schedule to a group (its first run is computed at once)."""
+    with _answers(), engine.begin() as conn:
+        return groups.add_schedule(conn, who.name, group_id, body.kind, body.expression,
+                                   body.timezone, enabled=body.enabled)
+
+
+@router.get("/groups/{group_id}/schedules")
+def list_schedules(group_id: int, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+    """A group's schedules."""
+    with engine.connect() as conn:
+        return groups.list_schedules(conn, group_id)
+
+
+@router.patch("/schedules/{schedule_id}")
+def update_schedule(schedule_id: int, body: ScheduleChange, who: Admin, engine: EngineDep
+                    ) -> dict[str, Any]:
+    """Change a schedule; its next run is recomputed."""
+    with _answers(), engine.begin() as conn:
+        return groups.update_schedule(conn, who.name, schedule_id,
+                                      **body.model_dump(exclude_unset=True))
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204)
+def delete_schedule(schedule_id: int, who: Admin, engine: EngineDep) -> None:
+    """Remove a schedule."""
+    with _answers(), engine.begin() as conn:
+        groups.delete_schedule(conn, who.name, schedule_id)
+
+
+class WindowIn(BaseModel):
+    """A maintenance window (scans only inside) or a blackout (never during).
+
+    Recurring: ``rrule`` (each start, on the wall clock of ``timezone``) and ``duration``
+    (``4h``, ``90m``); or one absolute period: ``starts_at`` and ``ends_at`` with offsets.
+    """
+
+    kind: Literal["window", "blackout"] = "window"
+    rrule: str | None = Field(None, max_length=1000)
+    duration: str | None = Field(None, max_length=20)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str = Field("UTC", min_length=1, max_length=64)
+    description: str | None = Field(None, max_length=2000)
+
+
+@router.post("/groups/{group_id}/windows", status_code=201)
+def add_window(group_id: int, body: WindowIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
+    """Add a maintenance window or blackout to a group."""
+    with _answers(), engine.begin() as conn:
+        for name, moment in (("starts_at", body.starts_at), ("ends_at", body.ends_at)):
+            if moment is not None and moment.tzinfo is None:
+                raise groups.GroupError(f"{name}: give a UTC offset (…Z or …+09:00)")
+        return groups.add_window(
+            conn, who.name, group_id, kind=body.kind, rrule=body.rrule,
+            duration=parse_duration(body.duration) if body.duration else None,
+            starts_at=body.starts_at, ends_at=body.ends_at, timezone=body.timezone,
+            description=body.description)
+
+
+@router.get("/groups/{group_id}/windows")
+def list_windows(group_id: int, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+    """A group's windows and blackouts."""
+    with engine.connect() as conn:
+        return groups.list_windows(conn, group_id)
+
+
+@router.delete("/windows/{window_id}", status_code=204)
+def delete_window(window_id: int, who: Admin, engine: EngineDep) -> None:
+    """Remove a window or blackout."""
+    with _answers(), engine.begin() as conn:
+        groups.delete_window(conn, who.name, window_id)
+
+
+class ScanNowIn(BaseModel):
+    """Scan a group now.  ``override`` ignores its windows and blackouts (an emergency:
+    ``reason`` is then required and audited)."""
+
+    override: bool = False
+    reason: str | None = Field(None, max_length=2000)
+
+
+@router.post("/groups/{group_id}/scan-now", status_code=202)
+def scan_group_now(group_id: int, body: ScanNowIn, who: Analyst, engine: EngineDep
+                   ) -> dict[str, Any]:
+    """Queue a scan of every asset of the group (at its next allowed moment, or at once
+    with ``override``)."""
+    with _answers():
+        result = scan_now(engine, group_id, actor=who.name, override=body.override,
+                          reason=body.reason)
+    return result.as_dict()
+
+
+class SshTargetIn(BaseModel):
+    """Where to reach an asset over SSH: ``user@host[:port]``; null stops SSH scans."""
+
+    ssh_target: str | None = Field(None, max_length=300)
+
+
+@router.patch("/assets/{asset_id}/ssh-target")
+def set_ssh_target(asset_id: int, body: SshTargetIn, who: Admin, engine: EngineDep
+                   ) -> dict[str, Any]:
+    """Make an asset an SSH target (scanned by the server's workers), or stop."""
+    with _answers(), engine.begin() as conn:
+        groups.set_ssh_target(conn, who.name, asset_id, body.ssh_target)
+    return {"asset_id": asset_id, "ssh_target": body.ssh_target}
+
+
+class NewSshTarget(BaseModel):
+    """A host without an agent, scanned over SSH."""
+
+    target: str = Field(min_length=1, max_length=300)
+    group_id: int | None = None
+    name: str | None = Field(None, max_length=300)
+
+
+@router.post("/ssh-targets", status_code=201)
+def add_ssh_target(body: NewSshTarget, who: Admin, engine: EngineDep) -> dict[str, Any]:
+    """Create the asset of an agentless host (in ``group_id`` when given)."""
+    with _answers(), engine.begin() as conn:
+        asset_id = groups.add_ssh_target(conn, who.name, body.target, group_id=body.group_id,
+                                         name=body.name)
+    return {"asset_id": asset_id, "target": body.target, "group_id": body.group_id}

@@ -1,0 +1,136 @@
+"""Emergency sweeps: start one (analyst), list and read them, follow one live (SSE).
+
+``POST /api/sweeps`` answers at once from the stored inventories (the per-asset first
+answer with its counts) and asks agents and SSH targets to confirm;
+``GET /api/sweeps/{id}/events`` streams the counts as Server-Sent Events
+(``event: progress`` whenever they change, ``event: done`` at the end, then closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, model_validator
+
+from patchpilot.findings.lifecycle import audit
+from patchpilot.scans.sweeps import (
+    DONE,
+    SweepError,
+    SweepQuery,
+    close_sweeps,
+    get_sweep,
+    list_sweeps,
+    progress,
+    start_sweep,
+)
+from patchpilot.server.deps import Analyst, EngineDep, Viewer
+
+router = APIRouter(tags=["sweeps"])
+
+# How often the event stream looks at the database, and how long it stays silent before
+# a comment line keeps proxies from closing an idle connection.
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+
+
+class SweepRequest(BaseModel):
+    """A vulnerability id, or an ecosystem, package and range (or both: the range
+    decides, the id names the sweep)."""
+
+    vuln: str | None = Field(None, min_length=1, max_length=200,
+                             examples=["CVE-2024-3094", "GHSA-fff8-4w9p-7v76"])
+    ecosystem: str | None = Field(None, max_length=100, examples=["Debian", "Debian:12"])
+    package: str | None = Field(None, max_length=300, examples=["xz-utils"])
+    range: str | None = Field(None, max_length=300, examples=[">=5.6.0,<5.6.2"])
+    deadline_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SweepRequest:
+        explicit = (self.ecosystem, self.package, self.range)
+        if any(explicit) and not all(explicit):
+            raise ValueError("ecosystem, package and range go together")
+        if not self.vuln and not all(explicit):
+            raise ValueError("give vuln, or ecosystem, package and range")
+        return self
+
+
+@router.post("/sweeps", status_code=201)
+def create_sweep(body: SweepRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
+    """Start a sweep: the first answer per asset, at once; refresh jobs queued."""
+    query = SweepQuery(body.vuln, body.ecosystem, body.package, body.range)
+    try:
+        sweep = start_sweep(engine, query, created_by=who.name,
+                            deadline_minutes=body.deadline_minutes)
+    except SweepError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    with engine.begin() as conn:
+        audit(conn, who.name, "sweep.start", str(sweep.id),
+              {"query": query.to_dict(), "initial": sweep.initial})
+    return sweep.to_dict()
+
+
+@router.get("/sweeps")
+def sweeps_list(who: Viewer, engine: EngineDep, limit: int = 100, offset: int = 0
+                ) -> list[dict[str, Any]]:
+    """Sweeps, newest first, with their counts."""
+    with engine.connect() as conn:
+        found = list_sweeps(conn, limit=max(1, min(limit, 1000)), offset=max(0, offset))
+    return [s.to_dict(results=False) for s in found]
+
+
+@router.get("/sweeps/{sweep_id}")
+def sweep_detail(sweep_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
+    """One sweep with every asset's result."""
+    # Deadlines pass with nobody writing: settle them before answering.
+    close_sweeps(engine, sweep_id=sweep_id)
+    with engine.connect() as conn:
+        sweep = get_sweep(conn, sweep_id)
+    if sweep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
+    return sweep.to_dict()
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    # https://html.spec.whatwg.org/multipage/server-sent-events.html: one "data:" line of
+    # compact JSON, an empty line ends the event.
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+@router.get("/sweeps/{sweep_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def sweep_events(sweep_id: int, request: Request, who: Viewer,
+                       engine: EngineDep) -> StreamingResponse:
+    """Server-Sent Events: ``progress`` with the counts whenever they change, then
+    ``done``; the stream closes when the sweep is done."""
+    if await asyncio.to_thread(progress, engine, sweep_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
+
+    async def stream() -> AsyncIterator[bytes]:
+        last: dict[str, Any] | None = None
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while True:
+            await asyncio.to_thread(close_sweeps, engine, sweep_id=sweep_id)
+            now = await asyncio.to_thread(progress, engine, sweep_id)
+            if now is None:
+                return  # deleted meanwhile
+            if now != last:
+                yield _event("progress", now)
+                last, quiet_since = now, loop.time()
+            if now["state"] == DONE:
+                yield _event("done", now)
+                return
+            if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                yield b": keep-alive\n\n"
+                quiet_since = loop.time()
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,1 @@
+"""Asset context: CMDB parsing, matching, NetBox."""

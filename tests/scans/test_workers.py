@@ -1,0 +1,164 @@
+"""Many workers, one queue: every job done exactly once; a dead worker's job is retaken.
+
+Threads share this process's handler table, so they run a kind registered by the test;
+separate ``patchpilot worker`` processes cannot see it and run the real ``noop`` kind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import Engine, select
+
+from patchpilot.db.engine import make_engine, upgrade_schema
+from patchpilot.db.tables import jobs
+from patchpilot.scans import jobs as queue
+from patchpilot.scans import worker
+from tests.server.processes import env_for, wait_for
+
+JOBS = 40
+
+
+def _enqueue(engine: Engine, kind: str, n: int, payload: dict[str, object] | None = None
+             ) -> list[int]:
+    with engine.begin() as conn:
+        return [queue.enqueue(conn, kind, dict(payload or {}, n=k)) for k in range(n)]
+
+
+def _rows(engine: Engine) -> list:  # type: ignore[type-arg]
+    with engine.connect() as conn:
+        return list(conn.execute(select(jobs).order_by(jobs.c.id)).all())
+
+
+def test_two_worker_threads_run_every_job_once(engine: Engine,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def record(_engine: Engine, job: queue.Job) -> dict[str, object]:
+        time.sleep(0.01)  # long enough for the two workers to interleave
+        with lock:
+            ran.append((job.id, threading.current_thread().name))
+        return {"n": job.payload["n"]}
+
+    monkeypatch.setitem(worker.HANDLERS, "test_record", record)
+    ids = _enqueue(engine, "test_record", JOBS)
+    stop = threading.Event()
+    threads = [threading.Thread(target=worker.run_forever, args=(engine, stop),
+                                kwargs={"idle_seconds": 0.05, "tick_seconds": None},
+                                name=f"w{n}") for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: all(r.state == "done" for r in _rows(engine)), timeout=60, every=0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert sorted(job_id for job_id, _ in ran) == ids  # each exactly once
+    assert {name for _, name in ran} == {"w0", "w1"}  # both took a share
+    rows = _rows(engine)
+    assert [r.attempts for r in rows] == [1] * JOBS  # never leased twice
+    assert [orjson.loads(r.result) for r in rows] == [{"n": k} for k in range(JOBS)]
+
+
+def test_a_job_whose_lease_expired_is_taken_again(engine: Engine) -> None:
+    [job_id] = _enqueue(engine, "noop", 1)
+    dead = queue.lease(engine, "dead-worker", kinds=("noop",), seconds=1)
+    assert dead is not None and dead.id == job_id
+    assert worker.run_once(engine, "live-worker", seconds=5) is None  # still leased
+    time.sleep(1.2)
+    retaken = worker.run_once(engine, "live-worker", seconds=5)
+    assert retaken is not None and (retaken.id, retaken.attempts) == (job_id, 2)
+    [row] = _rows(engine)
+    assert (row.state, row.lease_owner, orjson.loads(row.result)) == (
+        "done", "live-worker", {"slept": 0.0, "attempt": 2})
+    # The dead worker, had it come back, could no longer finish the job.
+    assert queue.finish(engine, job_id, "dead-worker", result={}) is False
+
+
+def test_heartbeat_keeps_a_long_job_from_being_taken_twice(engine: Engine) -> None:
+    [job_id] = _enqueue(engine, "noop", 1, {"sleep": 3.0})
+    done = threading.Thread(target=worker.run_once, args=(engine, "slow-worker"),
+                            kwargs={"seconds": 2})
+    done.start()
+    try:
+        wait_for(lambda: _rows(engine)[0].state == "leased", timeout=10, every=0.05)
+        time.sleep(2.5)  # past the first lease: only renewals keep it
+        assert queue.lease(engine, "other", kinds=("noop",), seconds=2) is None
+    finally:
+        done.join(timeout=10)
+    [row] = _rows(engine)
+    assert (row.id, row.state, row.attempts, row.lease_owner) == (
+        job_id, "done", 1, "slow-worker")
+
+
+# --- separate processes --------------------------------------------------------------------
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "worker"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(proc: subprocess.Popen[str], kill: bool = False) -> None:
+    if proc.poll() is not None:
+        return
+    if kill:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_two_worker_processes_run_every_job_once(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    ids = _enqueue(engine, "noop", JOBS, {"sleep": 0.05})
+    env = env_for(database_url, tmp_path)
+    procs = [_start_worker(env) for _ in range(2)]
+    try:
+        wait_for(lambda: all(r.state == "done" for r in _rows(engine)), timeout=120, every=0.2)
+    finally:
+        for proc in procs:
+            _stop(proc)
+    rows = _rows(engine)
+    assert [r.id for r in rows] == ids
+    assert [(r.state, r.attempts) for r in rows] == [("done", 1)] * JOBS
+    owners = Counter(r.lease_owner.split(":")[1] for r in rows)  # host:pid:thread
+    assert set(owners) == {str(p.pid) for p in procs}  # both processes took a share
+    engine.dispose()
+
+
+def test_a_killed_worker_process_loses_no_job(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url)
+    upgrade_schema(engine)
+    [job_id] = _enqueue(engine, "noop", 1, {"sleep": 4.0})
+    env = dict(env_for(database_url, tmp_path), PATCHPILOT_WORKER_LEASE_SECONDS="3")
+    first = _start_worker(env)
+    try:
+        owner = wait_for(lambda: _rows(engine)[0].lease_owner, timeout=60, every=0.1)
+        assert owner.split(":")[1] == str(first.pid)
+        _stop(first, kill=True)  # SIGKILL mid-job: no cleanup, no more lease renewals
+        second = _start_worker(env)
+        try:
+            wait_for(lambda: _rows(engine)[0].state == "done", timeout=60, every=0.2)
+        finally:
+            _stop(second)
+    finally:
+        _stop(first, kill=True)
+    [row] = _rows(engine)
+    assert (row.id, row.attempts, row.lease_owner.split(":")[1]) == (
+        job_id, 2, str(second.pid))
+    assert orjson.loads(row.result) == {"slept": 4.0, "attempt": 2}
+    engine.dispose()

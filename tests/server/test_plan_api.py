@@ -1,0 +1,94 @@
+"""GET /api/plan (JSON, CSV, Ansible), PUT /api/priority-config, GET /api/sla, findings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from patchpilot.scoring.apply import reprioritise_engine
+from patchpilot.server.app import create_app
+from patchpilot.server.security import Role, create_api_token
+from tests.scans.test_plan import FEEDS, OLD_FIREFOX, OLD_KERNEL, context, scan
+
+__all__ = ["FEEDS"]
+
+
+@pytest.fixture
+def client(engine: Engine, feed_dir) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    from patchpilot.knowledge.update import update_from
+
+    update_from(engine, [feed_dir(FEEDS)])
+    dmz = scan(engine, "plant1-web-01", OLD_FIREFOX, OLD_KERNEL)
+    dev = scan(engine, "plant2-dev-07", OLD_FIREFOX)
+    context(engine, dmz, 1, "internet-facing", "production")
+    context(engine, dev, 4, "isolated", "development")
+    reprioritise_engine(engine)  # what the CMDB import's prioritise job does
+    with TestClient(create_app(engine)) as c:
+        yield c
+
+
+def _auth(engine: Engine, role: Role) -> dict[str, str]:
+    token = create_api_token(engine, user=f"{role.value}-u", role=role)[0]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_plan_json_csv_ansible(client: TestClient, engine: Engine) -> None:
+    viewer = _auth(engine, Role.VIEWER)
+    plan = client.get("/api/plan", headers=viewer).json()
+    assert sorted(i["package"] for i in plan["items"]) == ["firefox", "kernel"]
+    assert plan["items"][0]["risk"] >= plan["items"][1]["risk"]
+    firefox = next(i for i in plan["items"] if i["package"] == "firefox")
+    assert firefox["command"] == "dnf upgrade firefox" and firefox["pending"] == 2
+    assert firefox["summary"].startswith("firefox → 91.7.0-3.el8_5.alma fixes")
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/plan.csv", headers=viewer).text)))
+    assert sorted((r["package"], r["host"]) for r in rows) == [
+        ("firefox", "plant1-web-01"), ("firefox", "plant2-dev-07"), ("kernel", "plant1-web-01")]
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/api/plan/ansible", headers=viewer)
+                                         .content))
+    assert sorted(archive.namelist()) == ["inventory.ini", "inventory.yml", "playbook.yml"]
+    plays = yaml.safe_load(archive.read("playbook.yml"))
+    assert [p["hosts"] for p in plays] == ["pp_item_1", "pp_item_2"]
+    files = client.get("/api/plan/ansible", headers=viewer, params={"format": "json"}).json()
+    assert set(files["files"]) == {"inventory.ini", "inventory.yml", "playbook.yml"}
+
+
+def test_findings_carry_priority_and_reason(client: TestClient, engine: Engine) -> None:
+    viewer = _auth(engine, Role.VIEWER)
+    items = client.get("/api/findings", headers=viewer,
+                       params={"vuln": "CVE-2022-26485"}).json()["items"]
+    assert [(i["asset"], i["priority"]) for i in items] == [("plant1-web-01", "P1"),
+                                                            ("plant2-dev-07", "P2")]
+    assert items[0]["priority_reason"].startswith("P1: ")
+    assert "; known exploited; internet-facing" in items[0]["priority_reason"]
+    everything = client.get("/api/findings", headers=viewer, params={"limit": 1000}).json()
+    order = [int(i["priority"][1]) for i in everything["items"]]
+    assert order == sorted(order)
+
+
+def test_changing_the_matrix_reprioritises(client: TestClient, engine: Engine) -> None:
+    admin = _auth(engine, Role.ADMIN)
+    before = client.get("/api/priority-config", headers=admin).json()
+    assert before["config"]["matrix"]["Critical"] == [1, 1, 2, 3]
+    body = "matrix:\n  Critical: [1, 1, 1, 1]\n  High: [1, 1, 1, 1]\n  Medium: [1, 1, 1, 2]\n"
+    answer = client.put("/api/priority-config", headers={**admin,
+                                                         "Content-Type": "application/yaml"},
+                        content=body)
+    assert answer.status_code == 200 and answer.json()["findings_changed"] > 0
+    after = client.get("/api/priority-config", headers=admin).json()
+    assert after["config"]["matrix"]["Critical"] == [1, 1, 1, 1]
+    bad = client.put("/api/priority-config", headers={**admin,
+                                                      "Content-Type": "application/yaml"},
+                     content="matrix:\n  Critical: [4, 1, 1, 1]\n")
+    assert bad.status_code == 422 and "matrix.Critical" in bad.json()["detail"]
+    sla = client.get("/api/sla", headers=admin, params={"by": "service"}).json()
+    assert sla["by"] == "service"
+    # The two KEV firefox CVEs on both hosts are overdue at once: CISA's due date (2022-03-21)
+    # is earlier than any SLA counted from today, and the earlier date wins.
+    assert [(r["key"], r["fixed"], r["overdue"]) for r in sla["rows"]] == [("web shop", 0, 4)]
