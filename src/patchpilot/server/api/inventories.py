@@ -7,17 +7,20 @@ match job queued in one transaction; matching runs in a worker, not in the reque
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from patchpilot.errors import InventoryFormatError
 from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.model import Inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep
+from patchpilot.server.security import Principal
 
 router = APIRouter(tags=["inventories"])
 
@@ -59,6 +62,13 @@ async def upload_inventory(
 ) -> Ingested:
     """Store an inventory as its asset's latest and queue its matching."""
     data = await read_body(request)
+    # Parsing and the ingest transaction are blocking work: they run on a thread so one
+    # upload never holds up the event loop (and the other agents' uploads and polls).
+    return await asyncio.to_thread(_ingest, engine, who, data, idempotency_key)
+
+
+def _ingest(engine: Engine, who: Principal, data: bytes,
+            idempotency_key: str | None) -> Ingested:
     try:
         inventory = Inventory.from_json(data, "request body")
     except InventoryFormatError as exc:
