@@ -34,7 +34,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_load --pg postgresql://postgres@127.0.0.1:5432/test
-	$(BIN)/python -m bench.bench_match
+	$(BIN)/python -m bench.bench_match --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_collect
+	$(BIN)/python -m bench.bench_sbom
+	$(BIN)/python -m bench.bench_ssh
+	$(BIN)/python -m bench.bench_sweep --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_ingest
+	$(BIN)/python -m bench.bench_rematch
+	$(BIN)/python -m bench.bench_priority --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_plan --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) build *.egg-info
