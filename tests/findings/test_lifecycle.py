@@ -123,3 +123,24 @@ def test_repeated_upload_is_stored_once(kb: Engine) -> None:
         True, first.inventory_id, first.asset_id)
     with kb.connect() as conn:
         assert conn.execute(select(func.count()).select_from(inventories)).scalar() == 1
+
+
+def test_an_expired_acceptance_reopens_its_finding(kb: Engine) -> None:
+    from sqlalchemy import update
+
+    from patchpilot.findings.lifecycle import reapply_decisions
+
+    asset = _scan(kb, _inventory(OLD_PYGMENTS))
+    with kb.begin() as conn:
+        decision = conn.execute(insert(triage_decisions).values(
+            scope="asset", asset_id=asset, vuln_id="CVE-2022-40896", package="pygments",
+            decision="accepted", reason="vendor patch due next quarter",
+            expires_at=now_utc() + timedelta(days=1), created_by="sato",
+            created_at=now_utc()).returning(triage_decisions.c.id)).scalar_one()
+        assert reapply_decisions(conn, vuln_id="CVE-2022-40896") == 1
+    assert _states(kb) == {("CVE-2022-40896", "pygments"): "accepted"}
+    with kb.begin() as conn:
+        conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision)
+                     .values(expires_at=now_utc() - timedelta(minutes=1)))
+        assert reapply_decisions(conn) == 1
+    assert _states(kb) == {("CVE-2022-40896", "pygments"): "open"}

@@ -127,6 +127,9 @@ def run_once(engine: Engine, owner: str | None = None, *,
     return job
 
 
+EXPIRY_SECONDS = 300.0
+
+
 def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5,
                 tick_seconds: float | None = DEFAULT_TICK_SECONDS) -> None:
     """Run jobs until ``stop`` is set, sleeping briefly when there is nothing to do.
@@ -136,7 +139,7 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
     """
     owner = worker_name()
     seconds = lease_seconds()
-    last_tick = float("-inf")
+    last_tick = last_expiry = float("-inf")
     while not stop.is_set():
         try:
             job = run_once(engine, owner, seconds=seconds)
@@ -147,6 +150,11 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
             try:
                 jobs.fail_expired(engine)
                 close_sweeps(engine)  # deadlines and failed refreshes of running sweeps
+                if time.monotonic() - last_expiry >= EXPIRY_SECONDS:
+                    # Risk acceptances that expired reopen their findings (idempotent, so
+                    # several workers doing it at once is harmless).
+                    last_expiry = time.monotonic()
+                    run_expire_decisions(engine, None)  # type: ignore[arg-type]
                 if tick_seconds is not None and time.monotonic() - last_tick >= tick_seconds:
                     last_tick = time.monotonic()
                     tick(engine)
