@@ -1148,6 +1148,56 @@ def sla(
     wide.print(table)
 
 
+group_app = typer.Typer(help="Asset groups (a plant, a site, a team's servers).",
+                        no_args_is_help=True)
+ssh_target_app = typer.Typer(help="Hosts without an agent, scanned over SSH by the workers.",
+                             no_args_is_help=True)
+app.add_typer(group_app, name="group")
+app.add_typer(ssh_target_app, name="ssh-target")
+
+
+@group_app.command("create")
+def group_create(
+    name: Annotated[str, typer.Argument(help="The group's name.")],
+    description: Annotated[str | None, typer.Option(help="What the group is.")] = None,
+    max_concurrent: Annotated[int, typer.Option(
+        help="At most this many scans of the group's hosts at once.")] = 5,
+) -> None:
+    """Create an asset group (schedules and windows belong to groups)."""
+    from patchpilot.scans.groups import create_group
+
+    try:
+        with _engine().begin() as conn:
+            group_id = create_group(conn, _cli_actor(), name, description=description,
+                                    max_concurrent_scans=max_concurrent)
+    except (PatchPilotError, ValueError) as exc:
+        _fail(exc)
+        return
+    console.print(f"group {group_id}: {name}")
+
+
+@ssh_target_app.command("add")
+def ssh_target_add(
+    target: Annotated[str, typer.Argument(help="user@host[:port]")],
+    group: Annotated[str | None, typer.Option(help="Put it in this asset group.")] = None,
+    name: Annotated[str | None, typer.Option(help="Its name until the first scan.")] = None,
+) -> None:
+    """Add a host the workers scan over SSH (keys: PATCHPILOT_SSH_IDENTITY and
+    PATCHPILOT_SSH_KNOWN_HOSTS in the worker's environment)."""
+    from patchpilot.scans.groups import add_ssh_target, group_id_named
+
+    try:
+        with _engine().begin() as conn:
+            group_id = group_id_named(conn, group) if group else None
+            asset_id = add_ssh_target(conn, _cli_actor(), target, group_id=group_id,
+                                      name=name)
+    except (PatchPilotError, ValueError) as exc:
+        _fail(exc)
+        return
+    console.print(f"asset {asset_id}: SSH target {target}"
+                  + (f" in group {group}" if group else ""))
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
