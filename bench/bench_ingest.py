@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from tests.server.processes import ServerProcess, env_for
 
 from bench.bench_sweep import _debian, _debian_alternatives, _pypi_pool
-from bench.common import cleanup, fresh_sqlite
+from bench.common import cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import inventories, jobs
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
@@ -126,18 +126,10 @@ def main() -> None:
     url, folder = fresh_sqlite("ingest")
     try:
         if args.pg:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            try:
+            with pg_schema(args.pg) as pg_url:
                 print(f"PostgreSQL, {args.agents:,} agents")
-                run(f"{args.pg}?options=-csearch_path%3D{schema}", folder, args.agents,
+                run(pg_url, folder, args.agents,
                     args.concurrency)
-            finally:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
         else:
             print(f"SQLite, {args.agents:,} agents")
             run(url, folder, args.agents, args.concurrency)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-from bench.common import ADVISORY_ROOTS, ENRICHMENT_ROOTS, cleanup, fresh_sqlite
+from bench.common import ADVISORY_ROOTS, ENRICHMENT_ROOTS, cleanup, fresh_sqlite, pg_schema
 from bench.osv_zip import build as build_zips
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.knowledge.update import discover, load_sources
@@ -84,15 +81,8 @@ def main() -> None:
 
 def run_pg(pg: str, folder: Path) -> None:
     """The same on a fresh schema of a PostgreSQL server."""
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        run(f"{pg}?options=-csearch_path%3D{schema}", "PostgreSQL", folder)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with pg_schema(pg) as pg_url:
+        run(pg_url, "PostgreSQL", folder)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import uuid
 
 import orjson
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
-from bench.common import ADVISORY_ROOTS, DATA, ENRICHMENT_ROOTS, cleanup, fresh_sqlite
+from bench.common import ADVISORY_ROOTS, DATA, ENRICHMENT_ROOTS, cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import affected
 from patchpilot.findings.build import build_findings
@@ -150,15 +149,8 @@ def main() -> None:
     finally:
         cleanup(folder)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            run(f"{args.pg}?options=-csearch_path%3D{schema}", "PostgreSQL")
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with pg_schema(args.pg) as pg_url:
+            run(pg_url, "PostgreSQL")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, TextClause, bindparam, create_engine, text
+from sqlalchemy import DateTime, TextClause, bindparam, text
 
 from bench.bench_priority import _series
-from bench.common import cleanup, fresh_sqlite
+from bench.common import cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.reports.ansible import export
 from patchpilot.scans.groups import add_window, create_group
@@ -125,15 +124,8 @@ def main() -> None:
     finally:
         cleanup(folder)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            run(f"{args.pg}?options=-csearch_path%3D{schema}", "PostgreSQL")
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with pg_schema(args.pg) as pg_url:
+            run(pg_url, "PostgreSQL")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TextClause, bindparam, create_engine, func, select, text
+from sqlalchemy import DateTime, TextClause, bindparam, func, select, text
 
-from bench.common import cleanup, fresh_sqlite
+from bench.common import cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import finding_priority
 from patchpilot.scoring.apply import reprioritise, save_config
@@ -121,15 +120,8 @@ def main() -> None:
     finally:
         cleanup(folder)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            run(f"{args.pg}?options=-csearch_path%3D{schema}", "PostgreSQL")
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with pg_schema(args.pg) as pg_url:
+            run(pg_url, "PostgreSQL")
 
 
 if __name__ == "__main__":

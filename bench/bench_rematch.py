@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from bench.bench_sweep import estate_rows, store_estate
-from bench.common import DATA, cleanup, fresh_sqlite
+from bench.common import DATA, cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import findings
 from patchpilot.knowledge.update import update_from
@@ -66,17 +65,9 @@ def main() -> None:
     finally:
         cleanup(folder)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
+        with pg_schema(args.pg) as pg_url:
             print(f"PostgreSQL ({args.assets:,} assets)")
-            run(f"{args.pg}?options=-csearch_path%3D{schema}", args.assets)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            run(pg_url, args.assets)
 
 
 if __name__ == "__main__":

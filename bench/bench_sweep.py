@@ -17,15 +17,14 @@ import argparse
 import random
 import statistics
 import time
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, text, update
 
-from bench.common import DATA, cleanup, fresh_sqlite
+from bench.common import DATA, cleanup, fresh_sqlite, pg_schema
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import asset_packages, assets, inventories
@@ -205,17 +204,9 @@ def main() -> None:
     finally:
         cleanup(folder)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg.replace("postgresql://", "postgresql+psycopg://"))
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        try:
+        with pg_schema(args.pg) as pg_url:
             print(f"PostgreSQL ({args.assets:,} assets)")
-            run(f"{args.pg}?options=-csearch_path%3D{schema}", args.assets)
-        finally:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            run(pg_url, args.assets)
 
 
 if __name__ == "__main__":

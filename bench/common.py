@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PATCHPILOT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -29,3 +34,18 @@ def fresh_sqlite(name: str) -> tuple[str, Path]:
 def cleanup(folder: Path) -> None:
     """Remove a temporary folder."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def pg_schema(server_url: str) -> Iterator[str]:
+    """A URL on a fresh schema of the PostgreSQL server at ``server_url`` (dropped after)."""
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{server_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
