@@ -394,3 +394,26 @@ finding_priority = Table(
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Index("ix_finding_priority", "priority", "due_date"),
 )
+
+# ---------------------------------------------------------------------------------------
+# Scheduled reports (migration 0006): a report generated on a cron schedule in a time
+# zone and mailed to its recipients by a worker's "report" job.
+# ---------------------------------------------------------------------------------------
+
+report_schedules = Table(
+    "report_schedules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # executive or technical
+    Column("format", String(10), nullable=False),  # pdf, html, csv, xlsx
+    Column("lang", String(10), nullable=False),  # en or ja
+    Column("group_name", String(200)),  # scope: one asset group …
+    Column("service", String(200)),  # … or one business service (NULL: the estate)
+    Column("cron", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("recipients", Text, nullable=False),  # JSON list of addresses
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("next_run_at", DateTime(timezone=True)),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -341,3 +341,23 @@ def reapply_decisions(conn: Connection, *, vuln_id: str | None = None) -> int:
         conn.execute(update(findings).where(findings.c.id == bindparam("b_id"))
                      .values(state=bindparam("state")), triaged)
     return len(changes)
+
+
+def record_decision(conn: Connection, actor: str, *, vuln_id: str, package: str | None,
+                    scope: str, decision: str, reason: str, asset_id: int | None = None,
+                    group_id: int | None = None, expires_at: datetime | None = None,
+                    detail: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Store a triage decision, audit it and apply it at once; (decision id, findings
+    changed).  The API and the dashboard both call this, so a decision means the same
+    whichever door it came through.  Validation (scope target, expiry) is the caller's.
+    """
+    decision_id = int(conn.execute(insert(triage_decisions).values(
+        scope=scope, asset_id=asset_id if scope == "asset" else None,
+        group_id=group_id if scope == "group" else None, vuln_id=vuln_id,
+        package=package, decision=decision, reason=reason, expires_at=expires_at,
+        created_by=actor, created_at=now_utc()).returning(triage_decisions.c.id)).scalar_one())
+    audit(conn, actor, f"triage.{decision}", vuln_id, detail or {
+        "vuln_id": vuln_id, "package": package, "scope": scope, "asset_id": asset_id,
+        "group_id": group_id, "decision": decision, "reason": reason,
+        "expires_at": expires_at.isoformat() if expires_at else None})
+    return decision_id, reapply_decisions(conn, vuln_id=vuln_id)

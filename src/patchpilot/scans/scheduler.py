@@ -236,6 +236,13 @@ def tick(engine: Engine, now: datetime | None = None) -> TickResult:
                 continue
             runs.append(enqueue_group_scan(conn, row.group_id, now,
                                            {"reason": "schedule", "schedule_id": row.id}))
+    try:
+        # Scheduled reports ride on the same tick (claimed the same way, exactly once).
+        from patchpilot.reports.mail import tick_reports
+
+        tick_reports(engine, now)
+    except Exception:
+        log.exception("report schedules tick failed")  # scans are queued regardless
     return TickResult(tuple(runs), initialised, failed)
 
 

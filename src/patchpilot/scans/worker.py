@@ -195,3 +195,14 @@ def run_noop(engine: Engine, job: jobs.Job) -> dict[str, Any]:
 
 
 register("noop", run_noop)
+
+
+def run_report(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+    """Generate a scheduled report and mail it (``reports.mail``; imported when run, so a
+    worker that never sends a report never loads WeasyPrint)."""
+    from patchpilot.reports.mail import run_report as run
+
+    return run(engine, job)
+
+
+register("report", run_report)

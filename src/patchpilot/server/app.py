@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from patchpilot import __version__
+from patchpilot.server import web
 from patchpilot.server.api import (
     agents,
     assets,
@@ -27,6 +28,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api")
+    # The dashboard's pages (not under /api, not in the OpenAPI schema).
+    web.mount(app)
     return app
 
 

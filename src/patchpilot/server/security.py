@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 
@@ -135,3 +137,45 @@ def authenticate(conn: Connection, token: str) -> Principal:
         raise AuthError("user disabled")
     conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now))
     return Principal("user", row.user_id, row.name, Role(row.role))
+
+
+# argon2id with the library's defaults (RFC 9106 "second recommended" parameters).
+_hasher = PasswordHasher()
+# Verified against when the user is unknown, so a wrong name costs as long as a wrong
+# password and login timing does not reveal which names exist.
+_DUMMY_HASH = _hasher.hash("patchpilot-no-such-user")
+
+
+def set_password(engine: Engine, name: str, role: Role, password: str) -> int:
+    """Create user ``name`` with ``role`` and ``password`` (or reset both); the user id."""
+    if len(password) < 8:
+        raise AuthError("a password needs at least 8 characters")
+    with engine.begin() as conn:
+        user_id = ensure_user(conn, name, role)
+        conn.execute(update(users).where(users.c.id == user_id).values(
+            role=str(role), password_hash=_hasher.hash(password), disabled=False))
+    return user_id
+
+
+def check_password(conn: Connection, name: str, password: str) -> Principal:
+    """The user ``name`` if ``password`` is theirs; AuthError (one message) otherwise."""
+    row = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.password_hash,
+                              users.c.disabled).where(users.c.name == name)).first()
+    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerifyMismatchError, InvalidHashError):
+        raise AuthError("wrong user name or password") from None
+    if row is None or not row.password_hash or row.disabled:
+        raise AuthError("wrong user name or password")
+    return Principal("user", row.id, row.name, Role(row.role))
+
+
+def user_principal(conn: Connection, user_id: int) -> Principal | None:
+    """The enabled user ``user_id`` as a Principal (None when gone or disabled): a session
+    re-reads the role on every request, so a demotion takes effect at once."""
+    row = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.disabled)
+                       .where(users.c.id == user_id)).first()
+    if row is None or row.disabled:
+        return None
+    return Principal("user", row.id, row.name, Role(row.role))

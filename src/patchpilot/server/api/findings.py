@@ -8,11 +8,11 @@ from typing import Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import assets, finding_priority, findings, triage_decisions
-from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions
+from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions, record_decision
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 
 router = APIRouter(tags=["findings"])
@@ -116,15 +116,11 @@ class TriageRequest(BaseModel):
 def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Record a decision and apply it to the findings it covers at once."""
     with engine.begin() as conn:
-        decision_id = int(conn.execute(insert(triage_decisions).values(
-            scope=body.scope, asset_id=body.asset_id if body.scope == "asset" else None,
-            group_id=body.group_id if body.scope == "group" else None, vuln_id=body.vuln_id,
-            package=body.package, decision=body.decision, reason=body.reason,
-            expires_at=body.expires_at, created_by=who.name, created_at=now_utc())
-            .returning(triage_decisions.c.id)).scalar_one())
-        audit(conn, who.name, f"triage.{body.decision}", body.vuln_id,
-              body.model_dump(mode="json"))
-        changed = reapply_decisions(conn, vuln_id=body.vuln_id)
+        decision_id, changed = record_decision(
+            conn, who.name, vuln_id=body.vuln_id, package=body.package, scope=body.scope,
+            decision=body.decision, reason=body.reason, asset_id=body.asset_id,
+            group_id=body.group_id, expires_at=body.expires_at,
+            detail=body.model_dump(mode="json"))
     return {"id": decision_id, "findings_changed": changed}
 
 

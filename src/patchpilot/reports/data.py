@@ -1,0 +1,336 @@
+"""The figures of a report, gathered with set-based SQL (no finding goes through Python
+except the ones a technical report lists).
+
+A report has a *scope*: the whole estate, one asset group (static members and dynamic
+rule, as the scheduler resolves them) or one business service (``asset_context.service``).
+Every figure of the executive report comes from a handful of ``GROUP BY`` queries:
+
+* open findings by priority (P1..P4, unprioritised apart) and by severity band;
+* KEV exposure: open known-exploited findings, their distinct CVEs and assets;
+* the trend: findings opened (first seen, or reopened) and fixed per ISO week, the last
+  ``weeks`` weeks, bucketed inside the database;
+* SLA compliance, overdue count and MTTR from :func:`patchpilot.scoring.sla.sla_report`;
+* the top patch actions from :func:`patchpilot.scans.plan.build_plan`.
+
+The technical report reads every open finding of its scope with its eight report fields
+(decoded from the finding's JSON) and its priority reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import aware, now_utc
+from patchpilot.db.tables import (
+    asset_context,
+    asset_groups,
+    assets,
+    finding_priority,
+    findings,
+)
+from patchpilot.errors import PatchPilotError
+from patchpilot.scans.plan import PlanItem, build_plan
+from patchpilot.scoring.priority import BAND_ORDER
+
+SEVERITIES = (*reversed(BAND_ORDER), "Unknown")
+DEFAULT_WEEKS = 12
+TOP_ACTIONS = 5
+# IN lists are sent in chunks: PostgreSQL and SQLite both cap bound parameters.
+_CHUNK = 5000
+
+
+class ReportError(PatchPilotError):
+    """A report that cannot be built (unknown group, bad option), naming what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a report covers: the estate, one asset group or one business service."""
+
+    group: str | None = None
+    service: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The scope as text for titles and file names ("" for the whole estate)."""
+        return self.group or self.service or ""
+
+
+@dataclass(frozen=True, slots=True)
+class WeekPoint:
+    """Findings opened and fixed in one week (starting ``start``, a Monday, UTC)."""
+
+    start: datetime
+    opened: int
+    fixed: int
+
+
+@dataclass(frozen=True, slots=True)
+class PatchAction:
+    """One line of the top patch actions (from the patch plan)."""
+
+    package: str
+    fixed_version: str
+    ecosystem: str
+    vulns: int
+    hosts: int
+    p1_hosts: int
+    known_exploited: int
+    command: str | None
+    reboot: bool
+
+
+@dataclass(slots=True)
+class ExecutiveData:
+    """Every figure of the executive report."""
+
+    scope: Scope
+    generated_at: datetime
+    assets: int
+    open_total: int
+    by_priority: dict[str, int]  # "P1".."P4" and "unprioritised"
+    by_severity: dict[str, int]  # Critical .. None, Unknown
+    kev_findings: int
+    kev_cves: int
+    kev_assets: int
+    kev_top: list[tuple[str, int]]  # (CVE, open findings) most widespread first
+    trend: list[WeekPoint]
+    sla_open: int
+    sla_overdue: int
+    sla_fixed: int
+    sla_within: int
+    compliance: float | None  # 0..1; None when nothing was due yet
+    mttr_days: float | None
+    actions: list[PatchAction] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TechnicalFinding:
+    """One open finding with the eight report fields and its priority reason."""
+
+    asset: str
+    service: str | None
+    priority: int | None
+    reason: str
+    due_date: datetime | None
+    vuln_id: str
+    name: str
+    summary: str
+    package: str
+    ecosystem: str
+    installed_version: str | None
+    affected_range: str
+    cve: str | None
+    cvss_score: float | None
+    cvss_vector: str | None
+    severity: str
+    exploit: str
+    known_exploited: bool
+    fixed_version: str | None
+    fix_command: str | None
+    workaround: str
+
+
+def scope_asset_ids(conn: Connection, scope: Scope) -> list[int] | None:
+    """The asset ids of a scope, or None for the whole estate."""
+    if scope.group is not None and scope.service is not None:
+        raise ReportError("give a group or a service, not both")
+    if scope.group is not None:
+        from patchpilot.scans.scheduler import group_asset_ids
+
+        gid = conn.execute(select(asset_groups.c.id)
+                           .where(asset_groups.c.name == scope.group)).scalar()
+        if gid is None:
+            raise ReportError(f"group: no asset group named {scope.group!r}")
+        return sorted(group_asset_ids(conn, gid))
+    if scope.service is not None:
+        ids = conn.execute(select(asset_context.c.asset_id)
+                           .where(asset_context.c.service == scope.service)).scalars().all()
+        if not ids:
+            raise ReportError(f"service: no asset belongs to a service named "
+                              f"{scope.service!r}")
+        return sorted(int(i) for i in ids)
+    return None
+
+
+def in_scope(column: Any, ids: list[int] | None) -> Any:
+    """``column IN ids`` (chunked into an OR of INs), or true for the whole estate."""
+    if ids is None:
+        return literal(True)
+    if not ids:
+        return literal(False)
+    return or_(*(column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)))
+
+
+def _days_since(conn: Connection, moment: Any, origin: datetime) -> Any:
+    """Days from ``origin`` to ``moment`` as a SQL expression (both dialects)."""
+    if conn.dialect.name == "postgresql":
+        return func.extract("epoch", moment - origin) / 86400.0
+    return func.julianday(moment) - func.julianday(literal(origin.replace(tzinfo=None)))
+
+
+def _weeks(conn: Connection, ids: list[int] | None, now: datetime,
+           weeks: int) -> list[WeekPoint]:
+    """Opened and fixed per week, bucketed in SQL (floor(days since start / 7))."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=today.weekday() + 7 * (weeks - 1))  # a Monday
+    opened_at = func.coalesce(findings.c.reopened_at, findings.c.first_seen)
+    points = {i: [0, 0] for i in range(weeks)}
+    for which, moment in ((0, opened_at), (1, findings.c.fixed_at)):
+        bucket = cast(func.floor(cast(_days_since(conn, moment, start), Float) / 7), Float)
+        stmt = (select(bucket.label("b"), func.count().label("n"))
+                .where(moment >= start, moment.is_not(None),
+                       in_scope(findings.c.asset_id, ids))
+                .group_by(bucket))
+        for b, n in conn.execute(stmt):
+            if b is not None and 0 <= int(b) < weeks:
+                points[int(b)][which] += int(n)
+    return [WeekPoint(start + timedelta(weeks=i), o, f) for i, (o, f) in points.items()]
+
+
+def _sla(conn: Connection, ids: list[int] | None, now: datetime
+         ) -> tuple[int, int, int, int, float | None]:
+    """Open, overdue, fixed, fixed within SLA and MTTR over the scope.
+
+    The same definitions as :func:`patchpilot.scoring.sla.sla_report` (which reports them
+    per group, service or priority), summed over the scope in one statement.
+    """
+    from patchpilot.scoring.sla import _days_between
+
+    f, fp = findings, finding_priority
+    is_open, is_fixed = f.c.state == "open", f.c.state == "fixed"
+    one = literal(1)
+    detected = func.coalesce(f.c.reopened_at, f.c.first_seen)
+    r = conn.execute(select(
+        func.sum(case((is_open, one), else_=0)).label("open"),
+        func.sum(case((and_(is_open, fp.c.due_date < now), one), else_=0)).label("overdue"),
+        func.sum(case((is_fixed, one), else_=0)).label("fixed"),
+        func.sum(case((and_(is_fixed, f.c.fixed_at <= fp.c.due_date), one),
+                      else_=0)).label("within"),
+        func.avg(case((is_fixed, cast(_days_between(conn, f.c.fixed_at, detected), Float)),
+                      else_=None)).label("mttr"),
+    ).select_from(f.join(fp, fp.c.finding_id == f.c.id))
+        .where(f.c.state.in_(("open", "fixed")), in_scope(f.c.asset_id, ids))).one()
+    mttr = round(float(r.mttr), 2) if r.mttr is not None else None
+    return int(r.open or 0), int(r.overdue or 0), int(r.fixed or 0), int(r.within or 0), mttr
+
+
+def _action(item: PlanItem) -> PatchAction:
+    pending = item.pending
+    return PatchAction(package=item.package, fixed_version=item.fixed_version,
+                       ecosystem=item.ecosystem, vulns=len(item.vulns), hosts=len(pending),
+                       p1_hosts=sum(1 for h in pending if h.best_priority == 1),
+                       known_exploited=item.known_exploited, command=item.command,
+                       reboot=item.reboot)
+
+
+def executive_data(conn: Connection, scope: Scope | None = None, *,
+                   now: datetime | None = None, weeks: int = DEFAULT_WEEKS,
+                   top: int = TOP_ACTIONS) -> ExecutiveData:
+    """Gather every figure of the executive report of ``scope``."""
+    scope = scope or Scope()
+    now = now or now_utc()
+    ids = scope_asset_ids(conn, scope)
+    f, fp = findings, finding_priority
+    where_open = and_(f.c.state == "open", in_scope(f.c.asset_id, ids))
+
+    by_priority = {f"P{p}": 0 for p in (1, 2, 3, 4)} | {"unprioritised": 0}
+    for p, n in conn.execute(select(fp.c.priority, func.count())
+                             .select_from(f.outerjoin(fp, fp.c.finding_id == f.c.id))
+                             .where(where_open).group_by(fp.c.priority)):
+        by_priority[f"P{p}" if p is not None else "unprioritised"] += int(n)
+    by_severity = dict.fromkeys(SEVERITIES, 0)
+    for sev, n in conn.execute(select(f.c.severity, func.count()).where(where_open)
+                               .group_by(f.c.severity)):
+        by_severity[sev if sev in by_severity else "Unknown"] += int(n)
+
+    kev_where = and_(where_open, f.c.known_exploited.is_(True))
+    kev = conn.execute(select(func.count(), func.count(f.c.vuln_id.distinct()),
+                              func.count(f.c.asset_id.distinct())).where(kev_where)).one()
+    kev_top = [(str(v), int(n)) for v, n in conn.execute(
+        select(f.c.vuln_id, func.count().label("n")).where(kev_where)
+        .group_by(f.c.vuln_id).order_by(func.count().desc(), f.c.vuln_id).limit(top))]
+
+    n_assets = conn.execute(select(func.count()).select_from(assets)
+                            .where(in_scope(assets.c.id, ids))).scalar_one()
+    sla_open, overdue, fixed, within, mttr = _sla(conn, ids, now)
+    due = fixed + overdue
+
+    # Only a group scope narrows the plan: build_plan knows groups, not services, so a
+    # service's actions are the estate's plan items restricted to the service's hosts.
+    plan = build_plan(conn, group=scope.group, now=now, verify=False)
+    items = list(plan.items)
+    if scope.service is not None and ids is not None:
+        wanted = set(ids)
+        for item in items:
+            item.hosts = [h for h in item.hosts if h.asset_id in wanted]
+        items = [i for i in items if i.pending]
+    return ExecutiveData(
+        scope=scope, generated_at=now, assets=int(n_assets),
+        open_total=sum(by_priority.values()), by_priority=by_priority,
+        by_severity=by_severity, kev_findings=int(kev[0]), kev_cves=int(kev[1]),
+        kev_assets=int(kev[2]), kev_top=kev_top, trend=_weeks(conn, ids, now, weeks),
+        sla_open=sla_open, sla_overdue=overdue, sla_fixed=fixed, sla_within=within,
+        compliance=round(within / due, 4) if due else None, mttr_days=mttr,
+        actions=[_action(i) for i in items[:top]])
+
+
+def _technical_row(r: Any) -> TechnicalFinding:
+    data = orjson.loads(r.data)
+    cvss = data.get("cvss") or {}
+    exploit = data.get("exploit") or {}
+    fix = data.get("fix") or {}
+    evidence = data.get("evidence") or {}
+    cve = data.get("cve") or (r.vuln_id if r.vuln_id.startswith("CVE-") else None)
+    if cve is None:
+        cve = next((a for a in data.get("aliases") or () if a.startswith("CVE-")), None)
+    return TechnicalFinding(
+        asset=r.asset, service=r.service, priority=r.priority, reason=r.reason or "",
+        due_date=aware(r.due_date), vuln_id=r.vuln_id, name=data.get("name") or r.vuln_id,
+        summary=data.get("summary") or "", package=r.package, ecosystem=r.ecosystem,
+        installed_version=r.installed_version,
+        affected_range=evidence.get("affected_range") or "",
+        cve=cve, cvss_score=cvss.get("score", r.cvss_score), cvss_vector=cvss.get("vector"),
+        severity=r.severity or "Unknown",
+        exploit=_exploit_text(exploit, bool(r.known_exploited)),
+        known_exploited=bool(r.known_exploited), fixed_version=r.fixed_version,
+        fix_command=fix.get("command"), workaround=data.get("workaround") or "")
+
+
+def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
+    # The same one-line form as findings.model.Exploit.summary, rebuilt from the JSON.
+    parts = []
+    if kev or exploit.get("known_exploited"):
+        parts.append("KEV" + (" (ransomware)" if exploit.get("kev_ransomware") else ""))
+    if exploit.get("epss_score") is not None:
+        pct = int((exploit.get("epss_percentile") or 0) * 100)
+        parts.append(f"EPSS {exploit['epss_score']:.3f} (p{pct})")
+    refs = exploit.get("references") or ()
+    if refs:
+        parts.append(f"{len(refs)} exploit ref" + ("s" if len(refs) > 1 else ""))
+    return "; ".join(parts) if parts else "none known"
+
+
+def technical_findings(conn: Connection, scope: Scope | None = None
+                       ) -> list[TechnicalFinding]:
+    """Every open finding of ``scope``: most urgent first, then by asset and id."""
+    scope = scope or Scope()
+    ids = scope_asset_ids(conn, scope)
+    f, fp = findings, finding_priority
+    stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
+                   f.c.fixed_version, f.c.severity, f.c.cvss_score, f.c.known_exploited,
+                   f.c.data, assets.c.name.label("asset"), asset_context.c.service,
+                   fp.c.priority, fp.c.reason, fp.c.due_date)
+            .join(assets, assets.c.id == f.c.asset_id)
+            .outerjoin(fp, fp.c.finding_id == f.c.id)
+            .outerjoin(asset_context, asset_context.c.asset_id == f.c.asset_id)
+            .where(f.c.state == "open", in_scope(f.c.asset_id, ids))
+            .order_by(func.coalesce(fp.c.priority, 9), assets.c.name, f.c.vuln_id,
+                      f.c.package))
+    return [_technical_row(r) for r in conn.execute(stmt)]

@@ -1,0 +1,88 @@
+"""One entry point for every report × format: what the CLI, the mail job and (later) the
+API call.  Returns the bytes, a file name and a MIME type.
+
+=========  ==========================  ==================================
+kind       pdf / html                  csv / xlsx
+=========  ==========================  ==================================
+executive  the one-page risk posture   assets (xlsx: + a summary sheet)
+technical  every open finding          findings (xlsx: + an assets sheet)
+=========  ==========================  ==================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from patchpilot.clock import now_utc
+from patchpilot.reports import executive, exports, technical
+from patchpilot.reports.data import ReportError, Scope, executive_data, technical_findings
+from patchpilot.reports.i18n import translator
+
+KINDS = ("executive", "technical")
+FORMATS = ("pdf", "html", "csv", "xlsx")
+MIME = {"pdf": "application/pdf", "html": "text/html; charset=utf-8",
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A generated report."""
+
+    kind: str
+    fmt: str
+    lang: str
+    content: bytes
+    filename: str
+    mime: str
+
+
+def _summary_rows(conn: Connection, scope: Scope, now: datetime) -> list[dict[str, object]]:
+    d = executive_data(conn, scope, now=now)
+    rows: list[tuple[str, object]] = [
+        ("assets", d.assets), ("open_findings", d.open_total),
+        *((f"open_{k.lower()}", v) for k, v in d.by_priority.items()),
+        *((f"open_severity_{k.lower()}", v) for k, v in d.by_severity.items()),
+        ("kev_findings", d.kev_findings), ("kev_cves", d.kev_cves),
+        ("kev_assets", d.kev_assets), ("overdue", d.sla_overdue),
+        ("fixed", d.sla_fixed), ("fixed_within_sla", d.sla_within),
+        ("sla_compliance", "" if d.compliance is None else d.compliance),
+        ("mttr_days", "" if d.mttr_days is None else d.mttr_days)]
+    return [{"metric": k, "value": v} for k, v in rows]
+
+
+def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
+             scope: Scope | None = None, *, now: datetime | None = None) -> Report:
+    """Build one report of ``scope`` in ``lang`` and ``fmt``."""
+    if kind not in KINDS:
+        raise ReportError(f"kind: {kind!r} must be one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ReportError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
+    translator(lang)
+    scope = scope or Scope()
+    now = now or now_utc()
+    if fmt in ("pdf", "html"):
+        builder = executive.build if kind == "executive" else technical.build
+        content = builder(conn, scope, lang=lang, fmt=fmt, now=now)
+    elif kind == "technical":
+        rows = exports.finding_rows(technical_findings(conn, scope))
+        if fmt == "csv":
+            content = exports.to_csv(rows, exports.FINDING_COLUMNS).encode("utf-8")
+        else:
+            content = exports.to_xlsx([
+                ("Findings", rows, exports.FINDING_COLUMNS),
+                ("Assets", exports.asset_rows(conn, scope), exports.ASSET_COLUMNS)])
+    else:
+        assets = exports.asset_rows(conn, scope)
+        if fmt == "csv":
+            content = exports.to_csv(assets, exports.ASSET_COLUMNS).encode("utf-8")
+        else:
+            content = exports.to_xlsx([
+                ("Summary", _summary_rows(conn, scope, now), ("metric", "value")),
+                ("Assets", assets, exports.ASSET_COLUMNS)])
+    label = "".join(c if c.isalnum() or c in "-_" else "-" for c in scope.label)
+    name = "-".join(p for p in ("patchpilot", kind, label, lang, now.strftime("%Y-%m-%d")) if p)
+    return Report(kind, fmt, lang, content, f"{name}.{fmt}", MIME[fmt])

@@ -1,0 +1,452 @@
+"""The dashboard's pages: login, overview, findings, a finding with triage, assets, sweeps.
+
+Thin routes: each reads the request, calls one function of a stage (``findings.overview``,
+``findings.search``, ``findings.lifecycle.record_decision``, ``scans.sweeps``) and renders a
+template.  Every page needs a session (``/login`` otherwise); roles as in the API:
+viewers read, analysts triage and start sweeps.  None is in the OpenAPI schema: the API
+is ``/api``, these are pages.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import orjson
+import plotly
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select, update
+
+from patchpilot.clock import aware, now_utc
+from patchpilot.db.tables import (
+    asset_context,
+    assets,
+    finding_priority,
+    findings,
+    inventories,
+    users,
+)
+from patchpilot.findings.lifecycle import STATES, record_decision
+from patchpilot.findings.overview import SEVERITIES, overview
+from patchpilot.findings.search import SORTS, FindingFilter, search_findings
+from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sweep, list_sweeps
+from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
+from patchpilot.server.deps import EngineDep
+from patchpilot.server.security import (
+    AuthError,
+    Role,
+    authenticate,
+    check_password,
+    user_principal,
+)
+from patchpilot.server.web import i18n, session
+from patchpilot.server.web.session import WebUser
+
+router = APIRouter(include_in_schema=False)
+HERE = Path(__file__).parent
+PAGE_SIZE = 50
+DECISIONS = ("accepted", "false_positive", "not_affected")
+
+templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                        autoescape=select_autoescape(["html"]), trim_blocks=True,
+                        lstrip_blocks=True)
+
+
+class LoginRequired(Exception):
+    """No valid session: the page answers with a redirect to /login."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def web_user(request: Request, engine: EngineDep) -> WebUser:
+    """The logged-in user, or LoginRequired."""
+    data = session.read(request)
+    principal = None
+    language = None
+    if isinstance(data.get("u"), int):
+        with engine.connect() as conn:
+            principal = user_principal(conn, data["u"])
+            if principal is not None:
+                language = conn.execute(select(users.c.language)
+                                        .where(users.c.id == principal.id)).scalar()
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return WebUser(principal, i18n.choose(language, request.headers.get("accept-language")),
+                   session.csrf_of(data))
+
+
+User = Annotated[WebUser, Depends(web_user)]
+
+
+def need(user: WebUser, role: Role) -> None:
+    """403 unless the user holds ``role``."""
+    if not user.principal.may(role):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires the {role.value} role")
+
+
+def check_csrf(request: Request, sent: str | None) -> None:
+    """403 unless the form carried the session's CSRF token."""
+    if not session.csrf_ok(session.read(request), sent):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this server: never an open redirect to another site.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/overview"
+
+
+def render(request: Request, name: str, lang: str, context: dict[str, Any],
+           user: WebUser | None = None, status_code: int = 200) -> HTMLResponse:
+    """Render template ``name`` in ``lang``."""
+    tr = i18n.translations(lang)
+    html = templates.get_template(name).render(
+        _=tr.gettext, lang=lang, languages=i18n.NATIVE_NAMES, user=user, request=request,
+        path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        analyst=bool(user and user.principal.may(Role.ANALYST)), **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+# --- login, logout, language -----------------------------------------------------------
+
+@router.get("/")
+def root() -> RedirectResponse:
+    """Where ``make run``'s URL leads: the overview (via the login page)."""
+    return RedirectResponse("/overview", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """The login form; the session cookie carries its CSRF token."""
+    data = session.read(request)
+    data["c"] = session.csrf_of(data)
+    lang = i18n.negotiate(request.headers.get("accept-language"))
+    response = render(request, "login.html", lang,
+                      {"csrf": data["c"], "next": _safe_next(next), "error": None})
+    session.write(request, response, data)
+    return response
+
+
+@router.post("/login")
+def login(request: Request, engine: EngineDep, username: Annotated[str, Form()] = "",
+          password: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/overview") -> Response:
+    """Check the password (or an API token, for a user with none: ``make run``'s admin)
+    and start a session."""
+    check_csrf(request, csrf)
+    try:
+        with engine.begin() as conn:
+            if password.startswith("pp_") and not username.strip():
+                principal = authenticate(conn, password)
+            else:
+                principal = check_password(conn, username.strip(), password)
+    except AuthError:
+        lang = i18n.negotiate(request.headers.get("accept-language"))
+        return render(request, "login.html", lang,
+                      {"csrf": csrf, "next": _safe_next(next),
+                       "error": i18n.translations(lang).gettext(
+                           "Wrong user name or password.")}, status_code=401)
+    response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+    # A new CSRF token at login: a token planted before login is worthless after it.
+    session.write(request, response, {"u": principal.id, "c": session.csrf_of({})})
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, user: User, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session."""
+    check_csrf(request, csrf)
+    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    session.clear(response)
+    return response
+
+
+@router.post("/language")
+def set_language(request: Request, user: User, engine: EngineDep,
+                 lang: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
+                 next: Annotated[str, Form()] = "/overview") -> Response:
+    """Remember the user's language."""
+    check_csrf(request, csrf)
+    if lang not in i18n.LANGUAGES:
+        raise HTTPException(422, f"language must be one of {', '.join(i18n.LANGUAGES)}")
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user.principal.id).values(language=lang))
+    return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js from the plotly wheel's package data: no CDN, works offline."""
+    return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+                        media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+# --- overview ------------------------------------------------------------------------
+
+@router.get("/overview")
+def overview_page(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
+    """The estate's risk at a glance."""
+    with engine.connect() as conn:
+        figures = overview(conn)
+    tr = i18n.translations(user.language)
+    charts = {
+        "priority": {"labels": [k for k in ("P1", "P2", "P3", "P4") if k in figures.by_priority],
+                     "values": [figures.by_priority[k] for k in ("P1", "P2", "P3", "P4")
+                                if k in figures.by_priority]},
+        "severity": {"keys": [s for s in SEVERITIES if s in figures.by_severity],
+                     "labels": [tr.gettext(s) for s in SEVERITIES if s in figures.by_severity],
+                     "values": [figures.by_severity[s] for s in SEVERITIES
+                                if s in figures.by_severity]},
+        "trend": {"weeks": [w["week"] for w in figures.trend],
+                  "opened": [w["opened"] for w in figures.trend],
+                  "fixed": [w["fixed"] for w in figures.trend],
+                  "opened_label": tr.gettext("Opened"), "fixed_label": tr.gettext("Fixed")},
+    }
+    return render(request, "overview.html", user.language,
+                  {"o": figures, "charts": orjson.dumps(charts).decode()}, user)
+
+
+# --- findings ------------------------------------------------------------------------
+
+def _flag(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+@router.get("/findings")
+def findings_page(request: Request, user: User, engine: EngineDep, state: str = "open",
+                  priority: str = "", severity: str = "", kev: str = "", fix: str = "",
+                  group: str = "", q: str = "", asset: str = "", sort: str = "priority",
+                  order: str = "asc", page: int = 1) -> HTMLResponse:
+    """The findings list; an htmx request gets only the table (the filters stay)."""
+    if state not in ("any", *STATES):
+        state = "open"
+    if sort not in SORTS:
+        sort = "priority"
+    flt = FindingFilter(state=None if state == "any" else state,
+                        priority=int(priority) if priority in ("1", "2", "3", "4") else None,
+                        severity=severity or None, known_exploited=_flag(kev),
+                        fix_available=_flag(fix), group=group or None,
+                        asset_id=int(asset) if asset.isdigit() else None, text=q or None)
+    page = max(1, page)
+    with engine.connect() as conn:
+        total, rows = search_findings(conn, flt, sort=sort, descending=order == "desc",
+                                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    params = {"state": state, "priority": priority, "severity": severity, "kev": kev,
+              "fix": fix, "group": group, "q": q, "asset": asset}
+    context = {"rows": rows, "total": total, "page": page,
+               "pages": max(1, math.ceil(total / PAGE_SIZE)), "sort": sort, "order": order,
+               "f": params, "query": lambda **kw: urlencode({**params, "sort": sort,
+                                                             "order": order, **kw}),
+               "states": STATES, "severities": SEVERITIES}
+    name = "findings_table.html" if request.headers.get("hx-request") else "findings.html"
+    return render(request, name, user.language, context, user)
+
+
+def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
+                   finding_priority.c.reason.label("priority_reason"),
+                   finding_priority.c.due_date)
+            .join(assets, assets.c.id == findings.c.asset_id)
+            .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
+            .where(findings.c.id == finding_id)).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
+    return row, orjson.loads(row.data)
+
+
+@router.get("/findings/{finding_id}")
+def finding_page(request: Request, finding_id: int, user: User, engine: EngineDep,
+                 error: str | None = None) -> HTMLResponse:
+    """One finding: the eight report fields, the priority reason, the evidence, triage."""
+    row, data = _finding(engine, finding_id)
+    return render(request, "finding.html", user.language,
+                  {"row": row, "d": data, "error": error, "decisions": DECISIONS}, user)
+
+
+@router.post("/findings/{finding_id}/triage")
+def triage_finding(request: Request, finding_id: int, user: User, engine: EngineDep,
+                   decision: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
+                   scope: Annotated[str, Form()] = "asset",
+                   expires: Annotated[str, Form()] = "",
+                   csrf: Annotated[str, Form()] = "") -> Response:
+    """Record a triage decision for this finding's vulnerability (analysts)."""
+    check_csrf(request, csrf)
+    need(user, Role.ANALYST)
+    row, _ = _finding(engine, finding_id)
+    tr = i18n.translations(user.language)
+    problem = None
+    expires_at: datetime | None = None
+    if decision not in DECISIONS or scope not in ("asset", "global"):
+        problem = tr.gettext("Choose a decision.")
+    elif len(reason.strip()) < 3:
+        problem = tr.gettext("Give a reason (at least 3 characters).")
+    elif expires:
+        try:
+            # The end of the chosen day, UTC: "until 30 June" includes 30 June.
+            expires_at = datetime.combine(datetime.strptime(expires, "%Y-%m-%d").date(),
+                                          time(23, 59, 59), UTC)
+        except ValueError:
+            problem = tr.gettext("The expiry must be a date.")
+    if problem is None and decision == "accepted" and expires_at is None:
+        problem = tr.gettext("An accepted risk needs an expiry date.")
+    if problem is None and expires_at is not None and aware(expires_at) <= now_utc():  # type: ignore[operator]
+        problem = tr.gettext("The expiry date is in the past.")
+    if problem is not None:
+        _, data = _finding(engine, finding_id)
+        return render(request, "finding.html", user.language,
+                      {"row": row, "d": data, "error": problem, "decisions": DECISIONS},
+                      user, status_code=422)
+    with engine.begin() as conn:
+        record_decision(conn, user.principal.name, vuln_id=row.vuln_id, package=row.package,
+                        scope=scope, decision=decision, reason=reason.strip(),
+                        asset_id=row.asset_id, expires_at=expires_at)
+    return RedirectResponse(f"/findings/{finding_id}", status.HTTP_303_SEE_OTHER)
+
+
+# --- assets --------------------------------------------------------------------------
+
+@router.get("/assets")
+def assets_page(request: Request, user: User, engine: EngineDep, q: str = "",
+                page: int = 1) -> HTMLResponse:
+    """Assets with their open findings and last scan."""
+    page = max(1, page)
+    open_count = (select(findings.c.asset_id, func.count().label("open"))
+                  .where(findings.c.state == "open").group_by(findings.c.asset_id).subquery())
+    conds = [assets.c.name.like(q.replace("%", "") + "%")] if q else []
+    with engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(assets).where(*conds))
+                    .scalar() or 0)
+        rows = conn.execute(
+            select(assets.c.id, assets.c.name, assets.c.os, assets.c.last_seen,
+                   asset_context.c.criticality, asset_context.c.service,
+                   func.coalesce(open_count.c.open, 0).label("open"))
+            .outerjoin(open_count, open_count.c.asset_id == assets.c.id)
+            .outerjoin(asset_context, asset_context.c.asset_id == assets.c.id)
+            .where(*conds).order_by(assets.c.name, assets.c.id)
+            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return render(request, "assets.html", user.language,
+                  {"rows": rows, "total": total, "page": page, "q": q,
+                   "pages": max(1, math.ceil(total / PAGE_SIZE))}, user)
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(request: Request, asset_id: int, user: User, engine: EngineDep
+               ) -> HTMLResponse:
+    """One asset: identity, context, inventory history and open findings."""
+    with engine.connect() as conn:
+        row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id}")
+        context = conn.execute(select(asset_context)
+                               .where(asset_context.c.asset_id == asset_id)).first()
+        history = conn.execute(
+            select(inventories.c.id, inventories.c.collected_at, inventories.c.collector,
+                   inventories.c.packages, inventories.c.complete)
+            .where(inventories.c.asset_id == asset_id)
+            .order_by(inventories.c.id.desc()).limit(20)).all()
+        total, rows = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
+    return render(request, "asset.html", user.language,
+                  {"a": row, "ctx": context, "history": history, "rows": rows,
+                   "total": total}, user)
+
+
+# --- sweeps --------------------------------------------------------------------------
+
+@router.get("/sweeps")
+def sweeps_page(request: Request, user: User, engine: EngineDep,
+                error: str | None = None) -> HTMLResponse:
+    """Sweeps, newest first, and the form that starts one (analysts)."""
+    with engine.connect() as conn:
+        found = list_sweeps(conn, limit=50)
+    return render(request, "sweeps.html", user.language,
+                  {"sweeps": [s.to_dict(results=False) for s in found], "error": error}, user)
+
+
+@router.post("/sweeps")
+def start_sweep(request: Request, user: User, engine: EngineDep,
+                vuln: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+                ) -> Response:
+    """Start a sweep for a vulnerability id and show it live."""
+    from patchpilot.findings.lifecycle import audit
+
+    check_csrf(request, csrf)
+    need(user, Role.ANALYST)
+    query = SweepQuery(vuln.strip() or None, None, None, None)
+    try:
+        sweep = start_sweep_stage(engine, query, created_by=user.principal.name,
+                                  deadline_minutes=60)
+    except SweepError as exc:
+        return sweeps_page(request, user, engine, error=str(exc))
+    with engine.begin() as conn:
+        audit(conn, user.principal.name, "sweep.start", str(sweep.id),
+              {"query": query.to_dict(), "initial": sweep.initial})
+    return RedirectResponse(f"/sweeps/{sweep.id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/sweeps/{sweep_id}")
+def sweep_page(request: Request, sweep_id: int, user: User, engine: EngineDep
+               ) -> HTMLResponse:
+    """One sweep: its counts (live, from the event stream) and every asset's result."""
+    close_sweeps(engine, sweep_id=sweep_id)
+    with engine.connect() as conn:
+        sweep = get_sweep(conn, sweep_id)
+    if sweep is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
+    return render(request, "sweep.html", user.language, {"s": sweep.to_dict()}, user)
+
+
+def fmt_date(value: Any) -> str:
+    """A date or datetime as YYYY-MM-DD (empty for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:10]
+    return value.strftime("%Y-%m-%d")
+
+
+def fmt_datetime(value: Any) -> str:
+    """A datetime as YYYY-MM-DD HH:MM UTC (empty for None)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:16].replace("T", " ")
+    return aware(value).strftime("%Y-%m-%d %H:%M")  # type: ignore[union-attr]
+
+
+def default_expiry() -> str:
+    """The expiry the triage form suggests: 90 days, a quarter's review cycle."""
+    return (now_utc() + timedelta(days=90)).strftime("%Y-%m-%d")
+
+
+templates.filters["date"] = fmt_date
+templates.filters["datetime"] = fmt_datetime
+templates.globals["default_expiry"] = default_expiry
+
+
+@router.get("/sweeps/{sweep_id}/events")
+async def sweep_events_page(request: Request, sweep_id: int, user: User, engine: EngineDep
+                            ) -> Response:
+    """The API's event stream, for a logged-in browser: EventSource cannot send a bearer
+    header, so the page's session authorises it instead (same stream, same code)."""
+    from patchpilot.server.api.sweeps import sweep_events
+
+    return await sweep_events(sweep_id, request, user.principal, engine)
+
+
+# Words the templates translate from data (states, bands, roles, sweep answers): listed so
+# the catalogue check (tests/server/test_web_i18n.py) knows every one must be translated.
+DATA_MSGIDS = (*STATES, *SEVERITIES, *DECISIONS, *(r.value for r in Role),
+               "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
+               "timed_out", "running", "done")

@@ -1,0 +1,156 @@
+"""Every dashboard page needs a session; viewers read, analysts triage; forms need CSRF.
+
+The table names every page route with its least role; a page added without an entry
+fails ``test_every_page_is_in_the_table``, as the API's table does in test_roles.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from patchpilot.db.tables import audit_log, users
+from patchpilot.server.app import create_app
+from patchpilot.server.security import Role, create_api_token, set_password
+from patchpilot.server.web import pages
+
+PAGES: dict[tuple[str, str], str] = {
+    ("GET", "/"): "public",
+    ("GET", "/login"): "public",
+    ("POST", "/login"): "public",
+    ("POST", "/logout"): "viewer",
+    ("POST", "/language"): "viewer",
+    ("GET", "/static/plotly.min.js"): "public",
+    ("GET", "/overview"): "viewer",
+    ("GET", "/findings"): "viewer",
+    ("GET", "/findings/{finding_id}"): "viewer",
+    ("POST", "/findings/{finding_id}/triage"): "analyst",
+    ("GET", "/assets"): "viewer",
+    ("GET", "/assets/{asset_id}"): "viewer",
+    ("GET", "/sweeps"): "viewer",
+    ("POST", "/sweeps"): "analyst",
+    ("GET", "/sweeps/{sweep_id}"): "viewer",
+    ("GET", "/sweeps/{sweep_id}/events"): "viewer",
+}
+
+
+@pytest.fixture
+def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", "test-secret-" + "x" * 32)
+    for role in Role:
+        set_password(engine, f"{role.value}-user", role, f"{role.value}-password")
+    with TestClient(create_app(engine), follow_redirects=False) as c:
+        yield c
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def login(client: TestClient, name: str, password: str) -> str:
+    """Log in; the CSRF token of the new session."""
+    token = _csrf(client.get("/login").text)
+    answer = client.post("/login", data={"username": name, "password": password,
+                                         "csrf": token, "next": "/findings"})
+    assert answer.status_code == 303, answer.text
+    return _csrf(client.get("/overview").text)
+
+
+def test_every_page_is_in_the_table(client: TestClient) -> None:
+    served = {(m, r.path) for r in pages.router.routes if isinstance(r, APIRoute)
+              for m in r.methods}
+    assert served == set(PAGES)
+    # None of them is in the API's schema (test_roles.py's table reads it).
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    assert all(p.startswith("/api/") for p in paths)
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(PAGES))
+def test_page_needs_a_session(client: TestClient, method: str, path: str) -> None:
+    if PAGES[(method, path)] == "public":
+        return
+    url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
+        "{sweep_id}", "1")
+    answer = client.request(method, url, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/login?next=")
+
+
+def test_wrong_password_is_refused(client: TestClient) -> None:
+    token = _csrf(client.get("/login").text)
+    answer = client.post("/login", data={"username": "viewer-user", "password": "nope-nope",
+                                         "csrf": token})
+    assert answer.status_code == 401
+    assert "Wrong user name or password." in answer.text
+    assert client.get("/overview", follow_redirects=False).status_code == 303
+
+
+def test_login_without_csrf_token_is_refused(client: TestClient) -> None:
+    client.get("/login")
+    answer = client.post("/login", data={"username": "viewer-user",
+                                         "password": "viewer-password"})
+    assert answer.status_code == 403
+
+
+def test_session_cookie_flags(client: TestClient) -> None:
+    cookie = client.get("/login").headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert "secure" not in cookie  # plain http on loopback; Secure is set under https
+
+
+def test_api_token_logs_in_a_user_without_password(client: TestClient,
+                                                   engine: Engine) -> None:
+    # make run's first admin has a token and no password.
+    token, _ = create_api_token(engine, user="admin", role=Role.ADMIN)
+    csrf = _csrf(client.get("/login").text)
+    answer = client.post("/login", data={"username": "", "password": token, "csrf": csrf})
+    assert answer.status_code == 303
+    assert "admin (admin)" in client.get("/overview").text
+
+
+def test_viewer_cannot_triage_and_sees_no_form(client: TestClient, engine: Engine) -> None:
+    csrf = login(client, "viewer-user", "viewer-password")
+    assert 'id="triage"' not in client.get("/findings/1").text  # 404 page: no finding
+    answer = client.post("/findings/1/triage", data={"decision": "false_positive",
+                                                     "reason": "not loaded", "csrf": csrf})
+    assert answer.status_code == 403
+    assert client.post("/sweeps", data={"vuln": "CVE-2024-3094",
+                                         "csrf": csrf}).status_code == 403
+
+
+def test_post_without_csrf_is_refused(client: TestClient) -> None:
+    login(client, "analyst-user", "analyst-password")
+    answer = client.post("/sweeps", data={"vuln": "CVE-2024-3094"})
+    assert answer.status_code == 403
+
+
+def test_language_is_remembered_per_user(client: TestClient, engine: Engine) -> None:
+    csrf = login(client, "viewer-user", "viewer-password")
+    assert "Overview" in client.get("/overview").text
+    answer = client.post("/language", data={"lang": "ja", "csrf": csrf, "next": "/overview"})
+    assert answer.status_code == 303
+    assert "概要" in client.get("/overview").text
+    with engine.connect() as conn:
+        assert conn.execute(select(users.c.language)
+                            .where(users.c.name == "viewer-user")).scalar() == "ja"
+
+
+def test_browser_language_when_the_user_has_none(client: TestClient) -> None:
+    login(client, "viewer-user", "viewer-password")
+    page = client.get("/overview", headers={"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"})
+    assert "未対応の検出結果" in page.text
+
+
+def test_logout_ends_the_session(client: TestClient, engine: Engine) -> None:
+    csrf = login(client, "analyst-user", "analyst-password")
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/overview", follow_redirects=False).status_code == 303
+    with engine.connect() as conn:  # logging in and out writes no audit noise
+        assert conn.execute(select(audit_log)).first() is None
