@@ -224,6 +224,8 @@ findings = Table(
     Index("ix_findings_key", "asset_id", "vuln_id", "ecosystem", "package", unique=True),
     Index("ix_findings_vuln", "vuln_id"),
     Index("ix_findings_state", "state", "severity"),
+    Index("ix_findings_first_seen", "first_seen"),  # the weekly trend (migration 0007)
+    Index("ix_findings_fixed_at", "fixed_at"),
 )
 
 triage_decisions = Table(
