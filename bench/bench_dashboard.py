@@ -10,14 +10,13 @@ a few milliseconds.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bench.bench_priority import ASSETS, PER_ASSET, populate
-from bench.common import cleanup, fresh_sqlite, pg_schema
+from bench.common import main_on_databases
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.findings.overview import overview
 from patchpilot.findings.search import FindingFilter, search_findings
@@ -66,17 +65,7 @@ def run(url: str, label: str) -> None:
 
 def main() -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", help="also run on this PostgreSQL server (a fresh schema)")
-    args = parser.parse_args()
-    url, folder = fresh_sqlite("dashboard")
-    try:
-        run(url, "SQLite")
-    finally:
-        cleanup(folder)
-    if args.pg:
-        with pg_schema(args.pg) as pg_url:
-            run(pg_url, "PostgreSQL")
+    main_on_databases("dashboard", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ versions named by real advisories (a Debian server running Python services), 2,0
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import re
@@ -24,7 +23,12 @@ import tracemalloc
 import orjson
 from sqlalchemy import func, select
 
-from bench.common import ADVISORY_ROOTS, DATA, ENRICHMENT_ROOTS, cleanup, fresh_sqlite, pg_schema
+from bench.common import (
+    ADVISORY_ROOTS,
+    DATA,
+    ENRICHMENT_ROOTS,
+    main_on_databases,
+)
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import affected
 from patchpilot.findings.build import build_findings
@@ -140,17 +144,7 @@ def run(url: str, label: str) -> None:
 
 def main() -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
-    args = parser.parse_args()
-    url, folder = fresh_sqlite("match")
-    try:
-        run(url, "SQLite")
-    finally:
-        cleanup(folder)
-    if args.pg:
-        with pg_schema(args.pg) as pg_url:
-            run(pg_url, "PostgreSQL")
+    main_on_databases("match", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ exports.  Run::
 
 from __future__ import annotations
 
-import argparse
 import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import DateTime, TextClause, bindparam, text
 
 from bench.bench_priority import _series
-from bench.common import cleanup, fresh_sqlite, pg_schema
+from bench.common import main_on_databases
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.reports.ansible import export
 from patchpilot.scans.groups import add_window, create_group
@@ -115,17 +114,7 @@ def run(url: str, label: str) -> None:
 
 def main() -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
-    args = parser.parse_args()
-    url, folder = fresh_sqlite("plan")
-    try:
-        run(url, "SQLite")
-    finally:
-        cleanup(folder)
-    if args.pg:
-        with pg_schema(args.pg) as pg_url:
-            run(pg_url, "PostgreSQL")
+    main_on_databases("plan", __doc__, run)
 
 
 if __name__ == "__main__":

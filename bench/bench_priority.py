@@ -10,13 +10,12 @@ change, one statement.  Run::
 
 from __future__ import annotations
 
-import argparse
 import time
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, TextClause, bindparam, func, select, text
 
-from bench.common import cleanup, fresh_sqlite, pg_schema
+from bench.common import main_on_databases
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import finding_priority
 from patchpilot.scoring.apply import reprioritise, save_config
@@ -111,17 +110,7 @@ def run(url: str, label: str) -> None:
 
 def main() -> None:
     """Entry point."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
-    args = parser.parse_args()
-    url, folder = fresh_sqlite("priority")
-    try:
-        run(url, "SQLite")
-    finally:
-        cleanup(folder)
-    if args.pg:
-        with pg_schema(args.pg) as pg_url:
-            run(pg_url, "PostgreSQL")
+    main_on_databases("priority", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 from sqlalchemy import func, select
 
 from bench.bench_sweep import estate_rows, store_estate
-from bench.common import DATA, cleanup, fresh_sqlite, pg_schema
+from bench.common import DATA, on_databases
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import findings
 from patchpilot.knowledge.update import update_from
@@ -58,16 +58,12 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--pg", help="also run on this PostgreSQL server (a fresh schema)")
     args = parser.parse_args()
-    url, folder = fresh_sqlite("rematch")
-    try:
-        print(f"SQLite ({args.assets:,} assets)")
+
+    def labelled(url: str, label: str) -> None:
+        print(f"{label} ({args.assets:,} assets)")
         run(url, args.assets)
-    finally:
-        cleanup(folder)
-    if args.pg:
-        with pg_schema(args.pg) as pg_url:
-            print(f"PostgreSQL ({args.assets:,} assets)")
-            run(pg_url, args.assets)
+
+    on_databases("rematch", args.pg, labelled)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,3 +50,22 @@ def pg_schema(server_url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def on_databases(name: str, pg: str | None, run: Callable[[str, str], None]) -> None:
+    """``run(url, label)`` on a fresh SQLite file, then (with ``pg``) a fresh schema."""
+    url, folder = fresh_sqlite(name)
+    try:
+        run(url, "SQLite")
+    finally:
+        cleanup(folder)
+    if pg:
+        with pg_schema(pg) as pg_url:
+            run(pg_url, "PostgreSQL")
+
+
+def main_on_databases(name: str, doc: str | None, run: Callable[[str, str], None]) -> None:
+    """The command line of a benchmark whose only option is ``--pg URL``."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--pg", help="also run against this PostgreSQL URL (a fresh schema)")
+    on_databases(name, parser.parse_args().pg, run)

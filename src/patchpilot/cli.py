@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -23,6 +24,8 @@ from rich.table import Table
 from patchpilot import __version__
 from patchpilot.config import load_settings
 from patchpilot.errors import PatchPilotError
+
+T = TypeVar("T")
 
 app = typer.Typer(help="PatchPilot: find what is vulnerable, decide what to patch first.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -57,11 +60,28 @@ def _engine():  # type: ignore[no-untyped-def]
     return connect(load_settings().database_url)
 
 
-def _fail(exc: Exception, hint: str | None = None) -> None:
+def _fail(exc: Exception, hint: str | None = None) -> NoReturn:
     err.print(f"[bold red]error:[/] {exc}")
     if hint:
         err.print(hint)
     raise typer.Exit(2)
+
+
+def _in_db(work: Callable[[Any], T], *, write: bool = False) -> T:
+    """``work(conn)`` on the configured database (one transaction when ``write``); a
+    PatchPilotError ends the command with its message."""
+    try:
+        engine = _engine()
+        with engine.begin() if write else engine.connect() as conn:
+            return work(conn)
+    except PatchPilotError as exc:
+        _fail(exc)
+
+
+def _print_json(value: Any) -> None:
+    """Indented JSON on standard output (the --json of listing commands)."""
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
 
 
 @app.command()
@@ -749,15 +769,9 @@ def schedule_list(
     """Every schedule with its group and next run."""
     from patchpilot.scans.groups import list_schedules
 
-    try:
-        engine = _engine()
-        with engine.connect() as conn:
-            found = list_schedules(conn)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    found = _in_db(list_schedules)
     if json_:
-        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        _print_json(found)
         return
     table = Table("id", "group", "kind", "expression", "time zone", "enabled", "next run (UTC)")
     for s in found:
@@ -772,13 +786,7 @@ def schedule_remove(schedule_id: Annotated[int, typer.Argument(help="The schedul
     """Remove a schedule."""
     from patchpilot.scans.groups import delete_schedule
 
-    try:
-        engine = _engine()
-        with engine.begin() as conn:
-            delete_schedule(conn, _cli_actor(), schedule_id)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    _in_db(lambda conn: delete_schedule(conn, _cli_actor(), schedule_id), write=True)
     console.print(f"schedule {schedule_id} removed")
 
 
@@ -833,15 +841,9 @@ def window_list(
     """Every maintenance window and blackout."""
     from patchpilot.scans.groups import list_windows
 
-    try:
-        engine = _engine()
-        with engine.connect() as conn:
-            found = list_windows(conn)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    found = _in_db(list_windows)
     if json_:
-        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        _print_json(found)
         return
     table = Table("id", "group", "kind", "when", "time zone", "description")
     for w in found:
@@ -964,7 +966,7 @@ app.add_typer(assets_app, name="assets")
 
 def _print_apply(result, json_: bool) -> None:  # type: ignore[no-untyped-def]
     if json_:
-        print(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        _print_json(result.to_dict())
         return
     table = Table("row", "result", "asset", "matched by / reason", "keys")
     for m in (*result.updated, *result.created):
@@ -1014,14 +1016,9 @@ def assets_unknown(
     """Assets the scans found but the CMDB does not describe."""
     from patchpilot.assets.context import unknown_assets
 
-    try:
-        with _engine().connect() as conn:
-            found = unknown_assets(conn)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    found = _in_db(unknown_assets)
     if json_:
-        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        _print_json(found)
         return
     table = Table("id", "name", "fqdn", "ip addresses", "criticality", "last seen (UTC)")
     for a in found:
@@ -1379,10 +1376,9 @@ def report_schedule_list(
     """Every report schedule with its next run."""
     from patchpilot.reports.mail import list_schedules
 
-    with _engine().connect() as conn:
-        found = list_schedules(conn)
+    found = _in_db(list_schedules)
     if json_:
-        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        _print_json(found)
         return
     table = Table("id", "kind", "format", "lang", "scope", "cron", "time zone", "to",
                   "next run (UTC)")
