@@ -64,6 +64,10 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/priority-config"): "viewer",
     ("PUT", "/api/priority-config"): "admin",
     ("GET", "/api/sla"): "viewer",
+    ("GET", "/api/reports/{kind}"): "viewer",
+    ("GET", "/api/report-schedules"): "viewer",
+    ("POST", "/api/report-schedules"): "admin",
+    ("DELETE", "/api/report-schedules/{schedule_id}"): "admin",
 }
 
 CALLERS = ("viewer", "analyst", "admin", "agent")

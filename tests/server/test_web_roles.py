@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html import unescape
 
 import pytest
 from fastapi.routing import APIRoute
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, select
 from patchpilot.db.tables import audit_log, users
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, set_password
-from patchpilot.server.web import pages
+from patchpilot.server.web import pages, report_pages
 
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
@@ -36,6 +37,16 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/sweeps"): "analyst",
     ("GET", "/sweeps/{sweep_id}"): "viewer",
     ("GET", "/sweeps/{sweep_id}/events"): "viewer",
+    ("GET", "/plan"): "viewer",
+    ("GET", "/plan.csv"): "viewer",
+    ("GET", "/plan/ansible"): "viewer",
+    ("GET", "/schedules"): "viewer",
+    ("POST", "/schedules"): "admin",
+    ("POST", "/schedules/{schedule_id}/delete"): "admin",
+    ("POST", "/schedules/windows"): "admin",
+    ("POST", "/schedules/windows/{window_id}/delete"): "admin",
+    ("GET", "/reports"): "viewer",
+    ("GET", "/reports/download"): "viewer",
 }
 
 
@@ -64,7 +75,8 @@ def login(client: TestClient, name: str, password: str) -> str:
 
 
 def test_every_page_is_in_the_table(client: TestClient) -> None:
-    served = {(m, r.path) for r in pages.router.routes if isinstance(r, APIRoute)
+    served = {(m, r.path) for router in (pages.router, report_pages.router)
+              for r in router.routes if isinstance(r, APIRoute)
               for m in r.methods}
     assert served == set(PAGES)
     # None of them is in the API's schema (test_roles.py's table reads it).
@@ -77,7 +89,7 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
     if PAGES[(method, path)] == "public":
         return
     url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
-        "{sweep_id}", "1")
+        "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1")
     answer = client.request(method, url, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")
@@ -154,3 +166,102 @@ def test_logout_ends_the_session(client: TestClient, engine: Engine) -> None:
     assert client.get("/overview", follow_redirects=False).status_code == 303
     with engine.connect() as conn:  # logging in and out writes no audit noise
         assert conn.execute(select(audit_log)).first() is None
+
+
+def test_only_admins_change_schedules(client: TestClient, engine: Engine) -> None:
+    from patchpilot.db.tables import schedules
+    from patchpilot.scans.groups import create_group
+
+    with engine.begin() as conn:
+        create_group(conn, "cli:test", "plant1")
+    form = {"group": "plant1", "kind": "cron", "expression": "0 2 * * 6",
+            "timezone": "Asia/Tokyo", "enabled": "yes"}
+    for name in ("viewer", "analyst"):
+        csrf = login(client, f"{name}-user", f"{name}-password")
+        page = client.get("/schedules").text
+        assert 'id="schedule-form"' not in page and 'id="window-form"' not in page
+        answer = client.post("/schedules", data={**form, "csrf": csrf})
+        assert answer.status_code == 403
+        assert "Not allowed" in answer.text and "requires the admin role" in answer.text
+        assert client.post("/schedules/windows", data={
+            "group": "plant1", "rrule": "FREQ=WEEKLY;BYDAY=SA;BYHOUR=1", "duration": "4h",
+            "csrf": csrf}).status_code == 403
+    csrf = login(client, "admin-user", "admin-password")
+    assert 'id="schedule-form"' in client.get("/schedules").text
+    assert client.post("/schedules", data=form).status_code == 403  # no CSRF token
+    answer = client.post("/schedules", data={**form, "csrf": csrf})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/schedules")
+    with engine.connect() as conn:
+        stored = conn.execute(select(schedules)).one()
+        audit = conn.execute(select(audit_log).where(
+            audit_log.c.action == "schedule.create")).one()
+    assert (stored.kind, stored.expression, stored.timezone, stored.enabled) == (
+        "cron", "0 2 * * 6", "Asia/Tokyo", True)
+    assert (audit.actor, audit.target) == ("admin-user", f"schedule:{stored.id}")
+    answer = client.post(f"/schedules/{stored.id}/delete", data={"csrf": csrf})
+    assert answer.status_code == 303
+    with engine.connect() as conn:
+        assert conn.execute(select(schedules)).first() is None
+        assert conn.execute(select(audit_log.c.actor).where(
+            audit_log.c.action == "schedule.delete")).scalar_one() == "admin-user"
+    # Removing it again: the 404 page, not a traceback.
+    answer = client.post(f"/schedules/{stored.id}/delete", data={"csrf": csrf})
+    assert answer.status_code == 404 and f"no schedule {stored.id}" in answer.text
+
+
+def test_a_bad_schedule_or_window_is_explained_on_the_page(client: TestClient,
+                                                            engine: Engine) -> None:
+    from patchpilot.db.tables import maintenance_windows, schedules
+    from patchpilot.scans.groups import create_group
+
+    with engine.begin() as conn:
+        create_group(conn, "cli:test", "plant1")
+    csrf = login(client, "admin-user", "admin-password")
+    answer = client.post("/schedules", data={"group": "plant1", "kind": "cron",
+                                             "expression": "every saturday",
+                                             "timezone": "UTC", "csrf": csrf})
+    assert answer.status_code == 422
+    assert ("The schedule was not added: expression: 'every saturday' is not a cron "
+            "expression (five fields: minute hour day month weekday)") in unescape(answer.text)
+    assert 'value="every saturday"' in answer.text  # the form keeps what was typed
+    answer = client.post("/schedules", data={"group": "plant1", "kind": "cron",
+                                             "expression": "0 2 * * 6",
+                                             "timezone": "Mars/Olympus", "csrf": csrf})
+    assert answer.status_code == 422
+    assert "timezone: 'Mars/Olympus' is not an IANA time zone" in unescape(answer.text)
+    answer = client.post("/schedules/windows", data={
+        "group": "plant1", "kind": "window", "rrule": "FREQ=WEEKLY;BYDAY=SA;BYHOUR=1",
+        "csrf": csrf})
+    assert answer.status_code == 422
+    assert ("The window was not added: duration: a recurring window needs a positive "
+            "duration") in answer.text
+    answer = client.post("/schedules/windows", data={
+        "group": "plant1", "kind": "blackout", "starts_at": "2099-12-30T00:00",
+        "ends_at": "2099-12-29T00:00", "timezone": "Asia/Tokyo", "csrf": csrf})
+    assert answer.status_code == 422
+    assert "The window was not added: ends_at: must be after starts_at" in answer.text
+    with engine.connect() as conn:
+        assert conn.execute(select(schedules)).first() is None
+        assert conn.execute(select(maintenance_windows)).first() is None
+
+
+def test_errors_are_pages_on_the_dashboard_and_json_on_the_api(client: TestClient) -> None:
+    # Not logged in, a Japanese browser: the 404 page in Japanese, the way back.
+    answer = client.get("/no-such-page", headers={"Accept-Language": "ja-JP,ja;q=0.9"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<h1>ページが見つかりません</h1>" in answer.text
+    assert '<a href="/overview" id="back-to-overview">概要に戻る</a>' in answer.text
+    # The API keeps its JSON answers.
+    answer = client.get("/api/no-such-route")
+    assert (answer.status_code, answer.json()) == (404, {"detail": "Not Found"})
+    answer = client.get("/api/findings")
+    assert answer.status_code == 401 and "missing bearer token" in answer.json()["detail"]
+    login(client, "viewer-user", "viewer-password")
+    answer = client.get("/findings/999")
+    assert answer.status_code == 404 and "<h1>Page not found</h1>" in answer.text
+    assert '<p class="hint" id="problem-detail">no finding 999</p>' in answer.text
+    assert 'href="/schedules"' in answer.text  # logged in: the page has the navigation
+    answer = client.post("/schedules/windows/1/delete", data={"csrf": "forged"})
+    assert answer.status_code == 403
+    assert "The form was out of date. Reload the page and try again." in answer.text

@@ -19,9 +19,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -221,11 +223,21 @@ findings = Table(
     Column("times_reopened", Integer, nullable=False, default=0),
     Column("new_from_feed", Boolean, nullable=False, default=False),
     Column("data", Text, nullable=False),  # the Finding's every field, JSON
+    # The findings list's sort key (migration 0008): finding_priority.priority copied by
+    # scoring.apply.reprioritise, 5 until the finding is first prioritised (sorts last).
+    Column("priority_rank", SmallInteger, nullable=False, default=5, server_default="5"),
     Index("ix_findings_key", "asset_id", "vuln_id", "ecosystem", "package", unique=True),
     Index("ix_findings_vuln", "vuln_id"),
     Index("ix_findings_state", "state", "severity"),
     Index("ix_findings_first_seen", "first_seen"),  # the weekly trend (migration 0007)
     Index("ix_findings_fixed_at", "fixed_at"),
+    # Migration 0008: the trend's reopenings; the list's search by advisory and package;
+    # the list's default order (work order) read straight from an index -- on PostgreSQL
+    # the score column is "DESC NULLS LAST", which SQLite's DESC already is.
+    Index("ix_findings_reopened_at", "reopened_at"),
+    Index("ix_findings_advisory", "advisory_id"),
+    Index("ix_findings_package", "package"),
+    Index("ix_findings_worklist", "state", "priority_rank", text("cvss_score DESC"), "id"),
 )
 
 triage_decisions = Table(
@@ -395,6 +407,43 @@ finding_priority = Table(
     Column("due_date", DateTime(timezone=True)),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Index("ix_finding_priority", "priority", "due_date"),
+    Index("ix_finding_priority_due", "due_date"),  # overdue since a summary (0008)
+)
+
+# ---------------------------------------------------------------------------------------
+# The dashboard's per-asset counts (migration 0008): kept by findings.summary in the same
+# transaction as every write that changes an asset's findings or priorities, so that the
+# overview adds up 10,000 rows instead of aggregating a million.
+# ---------------------------------------------------------------------------------------
+
+asset_summary = Table(
+    "asset_summary", metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("open_total", Integer, nullable=False),
+    Column("p1", Integer, nullable=False),
+    Column("p2", Integer, nullable=False),
+    Column("p3", Integer, nullable=False),
+    Column("p4", Integer, nullable=False),
+    Column("critical", Integer, nullable=False),
+    Column("high", Integer, nullable=False),
+    Column("medium", Integer, nullable=False),
+    Column("low", Integer, nullable=False),
+    Column("none", Integer, nullable=False),
+    Column("unknown", Integer, nullable=False),
+    Column("kev", Integer, nullable=False),  # open and known exploited
+    Column("risk", Integer, nullable=False),  # sum of the open findings' priority weights
+    Column("triaged", Integer, nullable=False),  # accepted, false positive, not affected
+    # SLA: open findings past due as of ``as_of``; the earliest due date not yet passed
+    # then (after it the count is stale); fixed findings, fixed within their due date,
+    # and the days they took in all (MTTR = fix_days / fixed).
+    Column("overdue", Integer, nullable=False),
+    Column("next_due", DateTime(timezone=True)),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("fixed", Integer, nullable=False),
+    Column("fixed_within", Integer, nullable=False),
+    Column("fix_days", Float, nullable=False),
+    Index("ix_asset_summary_risk", "risk"),
+    Index("ix_asset_summary_next_due", "next_due"),
 )
 
 # ---------------------------------------------------------------------------------------

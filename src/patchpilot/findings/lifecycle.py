@@ -32,6 +32,7 @@ from patchpilot.db.tables import (
     triage_decisions,
 )
 from patchpilot.findings.model import Finding
+from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.names import normalize_name
 
@@ -195,8 +196,11 @@ def apply_findings(engine: Engine, asset_id: int, found: list[Finding], *, compl
     *complete* inventory → fixed.  ``from_feed_update`` marks new findings as coming
     from a knowledge-base update rather than a change on the host.
     """
+    now = now_utc()
     with engine.begin() as conn:
-        return _apply(conn, asset_id, found, complete, from_feed_update, now_utc(), None)
+        counts = _apply(conn, asset_id, found, complete, from_feed_update, now, None)
+        refresh_summary(conn, [asset_id], now=now)
+        return counts
 
 
 def apply_findings_many(engine: Engine, batch: list[tuple[int, list[Finding], bool]], *,
@@ -212,8 +216,10 @@ def apply_findings_many(engine: Engine, batch: list[tuple[int, list[Finding], bo
     """
     now = now_utc()
     with engine.begin() as conn:
-        return [_apply(conn, asset_id, found, complete, from_feed_update, now, values_cache)
-                for asset_id, found, complete in batch]
+        counts = [_apply(conn, asset_id, found, complete, from_feed_update, now, values_cache)
+                  for asset_id, found, complete in batch]
+        refresh_summary(conn, [asset_id for asset_id, _, _ in batch], now=now)
+        return counts
 
 
 def _apply(conn: Connection, asset_id: int, found: list[Finding], complete: bool,
@@ -340,6 +346,9 @@ def reapply_decisions(conn: Connection, *, vuln_id: str | None = None) -> int:
     if triaged:
         conn.execute(update(findings).where(findings.c.id == bindparam("b_id"))
                      .values(state=bindparam("state")), triaged)
+    if changes:
+        changed = {c["b_id"] for c in changes}
+        refresh_summary(conn, {r.asset_id for r in rows if r.id in changed}, now=now)
     return len(changes)
 
 

@@ -1,4 +1,15 @@
-"""Findings by filter, sorted and paged on the database: what the dashboard's list shows."""
+"""Findings by filter, sorted and paged on the database: what the dashboard's list shows.
+
+At 1,000,000 findings the list must not sort or count everything it shows a page of:
+
+* the default order (priority, then score, then id, of open findings) is read straight
+  from ``ix_findings_worklist`` (state, priority_rank, cvss_score DESC, id), so the first
+  page stops after 50 index entries;
+* the total comes from ``asset_summary`` when the filter is one the summary counts (open
+  findings by priority, severity or KEV, of a group or an asset) and is otherwise counted
+  up to ``COUNT_CAP`` ("more than 1,000"), which no page of 50 needs beyond;
+* the search box matches ids exactly and package names by prefix, each on its index.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +22,16 @@ from sqlalchemy.engine import Connection
 from patchpilot.db.tables import (
     asset_group_members,
     asset_groups,
+    asset_summary,
     assets,
     finding_priority,
     findings,
 )
+from patchpilot.findings.summary import BANDS
 
 # The columns a list may be sorted by; anything else is refused, never interpolated.
 SORTS: dict[str, Any] = {
-    "priority": finding_priority.c.priority,
+    "priority": findings.c.priority_rank,
     "cvss": findings.c.cvss_score,
     "severity": findings.c.severity,
     "vuln": findings.c.vuln_id,
@@ -48,7 +61,7 @@ class FindingFilter:
         if self.state:
             conds.append(findings.c.state == self.state)
         if self.priority is not None:
-            conds.append(finding_priority.c.priority == self.priority)
+            conds.append(findings.c.priority_rank == self.priority)
         if self.severity:
             conds.append(findings.c.severity == self.severity)
         if self.known_exploited is not None:
@@ -60,34 +73,89 @@ class FindingFilter:
         if self.asset_id is not None:
             conds.append(findings.c.asset_id == self.asset_id)
         if self.group:
-            conds.append(exists().where(
-                asset_group_members.c.asset_id == findings.c.asset_id,
-                asset_groups.c.id == asset_group_members.c.group_id,
-                asset_groups.c.name == self.group))
+            conds.append(findings.c.asset_id.in_(
+                select(asset_group_members.c.asset_id)
+                .join(asset_groups, asset_groups.c.id == asset_group_members.c.group_id)
+                .where(asset_groups.c.name == self.group)))
         if self.text:
             text = self.text.strip()
-            # Ids are matched exactly (indexed); package names by prefix, any case.
+            # Ids exactly, package names by prefix (as typed, and in lower case): each is
+            # a range of its own index, so the search never scans every finding.
+            prefixes = {text, text.lower()}
             conds.append(or_(findings.c.vuln_id == text.upper(),
                              findings.c.advisory_id == text,
-                             func.lower(findings.c.package).like(
-                                 text.lower().replace("%", r"\%").replace("_", r"\_") + "%",
-                                 escape="\\")))
+                             *(findings.c.package.between(p, p + "\U0010ffff")
+                               for p in sorted(prefixes))))
         return conds
 
 
+COUNT_CAP = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of the list: its rows, how many match (``exact`` False: more than that)."""
+
+    total: int
+    exact: bool
+    rows: list[Any]
+
+
+def count_from_summary(conn: Connection, flt: FindingFilter) -> int | None:
+    """How many findings match, from ``asset_summary`` -- or None if it cannot tell."""
+    named = [flt.priority is not None, bool(flt.severity), flt.known_exploited is not None]
+    if flt.state != "open" or flt.text or flt.fix_available is not None or sum(named) > 1:
+        return None
+    s = asset_summary
+    if flt.priority is not None:
+        column: Any = s.c[f"p{flt.priority}"] if flt.priority in (1, 2, 3, 4) else None
+    elif flt.severity:
+        band = BANDS.get(flt.severity)
+        column = s.c[band] if band else (s.c.unknown if flt.severity == "Unknown" else None)
+    elif flt.known_exploited is not None:
+        column = s.c.kev if flt.known_exploited else s.c.open_total - s.c.kev
+    else:
+        column = s.c.open_total
+    if column is None:
+        return 0
+    stmt = select(func.coalesce(func.sum(column), 0))
+    if flt.asset_id is not None:
+        stmt = stmt.where(s.c.asset_id == flt.asset_id)
+    if flt.group:
+        stmt = stmt.where(exists().where(
+            asset_group_members.c.asset_id == s.c.asset_id,
+            asset_groups.c.id == asset_group_members.c.group_id,
+            asset_groups.c.name == flt.group))
+    return int(conn.execute(stmt).scalar_one())
+
+
 def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priority",
-                    descending: bool = False, limit: int = 50, offset: int = 0
-                    ) -> tuple[int, list[Any]]:
-    """(how many match, one page of them) with asset name, priority, reason, due date."""
+                    descending: bool = False, limit: int = 50, offset: int = 0) -> Page:
+    """One page of matching findings with asset name, priority, reason and due date."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     conds = flt.conditions()
     base = (findings.join(assets, assets.c.id == findings.c.asset_id)
             .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id))
-    total = int(conn.execute(select(func.count()).select_from(base).where(*conds)).scalar()
-                or 0)
+    total = count_from_summary(conn, flt)
+    exact = total is not None
+    if total is None:
+        # Every filter is on findings' own columns: no join needed to count.
+        capped = select(findings.c.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+        total = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
+        exact = total <= COUNT_CAP
+        total = min(total, COUNT_CAP)
     key = SORTS[sort]
-    order = [(key.desc() if descending else key.asc()).nulls_last()]
+    if sort == "priority":
+        # priority_rank is never NULL (5: not prioritised yet), so the order is the index's.
+        if flt.text or flt.asset_id is not None:
+            # A search or one asset is a few hundred rows on their own index: sort those,
+            # rather than walk the order index past a million others (SQLite plans a bound
+            # parameter blind, and would walk; "+ 0" keeps it off the order index).
+            key = key + 0
+        order = [key.desc() if descending else key.asc()]
+    else:
+        order = [(key.desc() if descending else key.asc()).nulls_last()]
     if sort != "cvss":
         # Within equal keys the work order: highest score first.
         order.append(findings.c.cvss_score.desc().nulls_last())
@@ -101,4 +169,4 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
                finding_priority.c.reason, finding_priority.c.due_date)
         .select_from(base).where(*conds).order_by(*order)
         .limit(max(1, min(limit, 500))).offset(max(0, offset))).all()
-    return total, list(rows)
+    return Page(total, exact, list(rows))

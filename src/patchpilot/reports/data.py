@@ -3,14 +3,11 @@ except the ones a technical report lists).
 
 A report has a *scope*: the whole estate, one asset group (static members and dynamic
 rule, as the scheduler resolves them) or one business service (``asset_context.service``).
-Every figure of the executive report comes from a handful of ``GROUP BY`` queries:
-
-* open findings by priority (P1..P4, unprioritised apart) and by severity band;
-* KEV exposure: open known-exploited findings, their distinct CVEs and assets;
-* the trend: findings opened (first seen, or reopened) and fixed per ISO week, the last
-  ``weeks`` weeks, bucketed inside the database;
-* SLA compliance, overdue count and MTTR from :func:`patchpilot.scoring.sla.sla_report`;
-* the top patch actions from :func:`patchpilot.scans.plan.build_plan`.
+The executive report's figures are the dashboard overview's
+(:func:`patchpilot.findings.overview.overview`, summed from the per-asset summary), so the
+page and the PDF never disagree; KEV's distinct CVEs come from the known-exploited open
+findings, and the top patch actions from :func:`patchpilot.scans.plan.build_plan` with
+``top`` (only the items that can rank are built).
 
 The technical report reads every open finding of its scope with its eight report fields
 (decoded from the finding's JSON) and its priority reason.
@@ -19,11 +16,11 @@ The technical report reads every open finding of its scope with its eight report
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
@@ -35,14 +32,13 @@ from patchpilot.db.tables import (
     findings,
 )
 from patchpilot.errors import PatchPilotError
+from patchpilot.findings.overview import in_scope, overview
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
 
 SEVERITIES = (*reversed(BAND_ORDER), "Unknown")
 DEFAULT_WEEKS = 12
 TOP_ACTIONS = 5
-# IN lists are sent in chunks: PostgreSQL and SQLite both cap bound parameters.
-_CHUNK = 5000
 
 
 class ReportError(PatchPilotError):
@@ -159,68 +155,6 @@ def scope_asset_ids(conn: Connection, scope: Scope) -> list[int] | None:
     return None
 
 
-def in_scope(column: Any, ids: list[int] | None) -> Any:
-    """``column IN ids`` (chunked into an OR of INs), or true for the whole estate."""
-    if ids is None:
-        return literal(True)
-    if not ids:
-        return literal(False)
-    return or_(*(column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)))
-
-
-def _days_since(conn: Connection, moment: Any, origin: datetime) -> Any:
-    """Days from ``origin`` to ``moment`` as a SQL expression (both dialects)."""
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", moment - origin) / 86400.0
-    return func.julianday(moment) - func.julianday(literal(origin.replace(tzinfo=None)))
-
-
-def _weeks(conn: Connection, ids: list[int] | None, now: datetime,
-           weeks: int) -> list[WeekPoint]:
-    """Opened and fixed per week, bucketed in SQL (floor(days since start / 7))."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - timedelta(days=today.weekday() + 7 * (weeks - 1))  # a Monday
-    opened_at = func.coalesce(findings.c.reopened_at, findings.c.first_seen)
-    points = {i: [0, 0] for i in range(weeks)}
-    for which, moment in ((0, opened_at), (1, findings.c.fixed_at)):
-        bucket = cast(func.floor(cast(_days_since(conn, moment, start), Float) / 7), Float)
-        stmt = (select(bucket.label("b"), func.count().label("n"))
-                .where(moment >= start, moment.is_not(None),
-                       in_scope(findings.c.asset_id, ids))
-                .group_by(bucket))
-        for b, n in conn.execute(stmt):
-            if b is not None and 0 <= int(b) < weeks:
-                points[int(b)][which] += int(n)
-    return [WeekPoint(start + timedelta(weeks=i), o, f) for i, (o, f) in points.items()]
-
-
-def _sla(conn: Connection, ids: list[int] | None, now: datetime
-         ) -> tuple[int, int, int, int, float | None]:
-    """Open, overdue, fixed, fixed within SLA and MTTR over the scope.
-
-    The same definitions as :func:`patchpilot.scoring.sla.sla_report` (which reports them
-    per group, service or priority), summed over the scope in one statement.
-    """
-    from patchpilot.scoring.sla import _days_between
-
-    f, fp = findings, finding_priority
-    is_open, is_fixed = f.c.state == "open", f.c.state == "fixed"
-    one = literal(1)
-    detected = func.coalesce(f.c.reopened_at, f.c.first_seen)
-    r = conn.execute(select(
-        func.sum(case((is_open, one), else_=0)).label("open"),
-        func.sum(case((and_(is_open, fp.c.due_date < now), one), else_=0)).label("overdue"),
-        func.sum(case((is_fixed, one), else_=0)).label("fixed"),
-        func.sum(case((and_(is_fixed, f.c.fixed_at <= fp.c.due_date), one),
-                      else_=0)).label("within"),
-        func.avg(case((is_fixed, cast(_days_between(conn, f.c.fixed_at, detected), Float)),
-                      else_=None)).label("mttr"),
-    ).select_from(f.join(fp, fp.c.finding_id == f.c.id))
-        .where(f.c.state.in_(("open", "fixed")), in_scope(f.c.asset_id, ids))).one()
-    mttr = round(float(r.mttr), 2) if r.mttr is not None else None
-    return int(r.open or 0), int(r.overdue or 0), int(r.fixed or 0), int(r.within or 0), mttr
-
-
 def _action(item: PlanItem) -> PatchAction:
     pending = item.pending
     return PatchAction(package=item.package, fixed_version=item.fixed_version,
@@ -237,48 +171,32 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
     scope = scope or Scope()
     now = now or now_utc()
     ids = scope_asset_ids(conn, scope)
-    f, fp = findings, finding_priority
-    where_open = and_(f.c.state == "open", in_scope(f.c.asset_id, ids))
-
-    by_priority = {f"P{p}": 0 for p in (1, 2, 3, 4)} | {"unprioritised": 0}
-    for p, n in conn.execute(select(fp.c.priority, func.count())
-                             .select_from(f.outerjoin(fp, fp.c.finding_id == f.c.id))
-                             .where(where_open).group_by(fp.c.priority)):
-        by_priority[f"P{p}" if p is not None else "unprioritised"] += int(n)
-    by_severity = dict.fromkeys(SEVERITIES, 0)
-    for sev, n in conn.execute(select(f.c.severity, func.count()).where(where_open)
-                               .group_by(f.c.severity)):
-        by_severity[sev if sev in by_severity else "Unknown"] += int(n)
-
-    kev_where = and_(where_open, f.c.known_exploited.is_(True))
-    kev = conn.execute(select(func.count(), func.count(f.c.vuln_id.distinct()),
-                              func.count(f.c.asset_id.distinct())).where(kev_where)).one()
+    # The dashboard's figures, from the per-asset summary: the page and the PDF agree.
+    o = overview(conn, now=now, top=top, asset_ids=ids, weeks=weeks)
+    by_priority = {k: o.by_priority.get(k, 0) for k in ("P1", "P2", "P3", "P4",
+                                                        "unprioritised")}
+    by_severity = {k: o.by_severity.get(k, 0) for k in SEVERITIES}
+    f = findings
+    kev_where = and_(f.c.state == "open", f.c.known_exploited.is_(True),
+                     in_scope(f.c.asset_id, ids))
+    kev_cves = conn.execute(select(func.count(f.c.vuln_id.distinct()))
+                            .where(kev_where)).scalar_one()
     kev_top = [(str(v), int(n)) for v, n in conn.execute(
         select(f.c.vuln_id, func.count().label("n")).where(kev_where)
         .group_by(f.c.vuln_id).order_by(func.count().desc(), f.c.vuln_id).limit(top))]
-
-    n_assets = conn.execute(select(func.count()).select_from(assets)
-                            .where(in_scope(assets.c.id, ids))).scalar_one()
-    sla_open, overdue, fixed, within, mttr = _sla(conn, ids, now)
-    due = fixed + overdue
-
-    # Only a group scope narrows the plan: build_plan knows groups, not services, so a
-    # service's actions are the estate's plan items restricted to the service's hosts.
-    plan = build_plan(conn, group=scope.group, now=now, verify=False)
-    items = list(plan.items)
-    if scope.service is not None and ids is not None:
-        wanted = set(ids)
-        for item in items:
-            item.hosts = [h for h in item.hosts if h.asset_id in wanted]
-        items = [i for i in items if i.pending]
+    plan = build_plan(conn, group=scope.group, now=now, verify=False,
+                      asset_ids=ids if scope.service is not None else None, top=top)
+    sla_open = sum(by_priority[k] for k in ("P1", "P2", "P3", "P4"))
     return ExecutiveData(
-        scope=scope, generated_at=now, assets=int(n_assets),
-        open_total=sum(by_priority.values()), by_priority=by_priority,
-        by_severity=by_severity, kev_findings=int(kev[0]), kev_cves=int(kev[1]),
-        kev_assets=int(kev[2]), kev_top=kev_top, trend=_weeks(conn, ids, now, weeks),
-        sla_open=sla_open, sla_overdue=overdue, sla_fixed=fixed, sla_within=within,
-        compliance=round(within / due, 4) if due else None, mttr_days=mttr,
-        actions=[_action(i) for i in items[:top]])
+        scope=scope, generated_at=now, assets=o.assets_total,
+        open_total=o.open_total, by_priority=by_priority,
+        by_severity=by_severity, kev_findings=o.known_exploited, kev_cves=int(kev_cves),
+        kev_assets=o.kev_assets, kev_top=kev_top,
+        trend=[WeekPoint(datetime.fromisoformat(w["week"]).replace(tzinfo=UTC),
+                         w["opened"], w["fixed"]) for w in o.trend],
+        sla_open=sla_open, sla_overdue=o.overdue, sla_fixed=o.fixed,
+        sla_within=o.fixed_within_sla, compliance=o.sla_compliance, mttr_days=o.mttr_days,
+        actions=[_action(i) for i in plan.items[:top]])
 
 
 def _technical_row(r: Any) -> TechnicalFinding:

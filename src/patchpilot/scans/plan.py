@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import and_, cast, func, or_, select
+from sqlalchemy import and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import iso, now_utc
@@ -238,20 +238,31 @@ def _json_type() -> Any:
 
 
 def build_plan(conn: Connection, *, group: str | None = None, since: datetime | None = None,
-               now: datetime | None = None, verify: bool = True) -> PatchPlan:
-    """The patch plan of every open finding (of ``group``'s hosts).
+               now: datetime | None = None, verify: bool = True,
+               asset_ids: list[int] | None = None, top: int | None = None) -> PatchPlan:
+    """The patch plan of every open finding (of ``group``'s hosts, of ``asset_ids``).
 
     With ``verify``, findings fixed since ``since`` (default: the last 30 days) stay in
-    their item so that their hosts show as verified.
+    their item so that their hosts show as verified.  With ``top``, only the items that
+    can rank among the first ``top`` are built (and no unfixed list): the executive
+    report's few actions without reading every open finding of the estate into Python.
     """
     now = now or now_utc()
     if verify and since is None:
         since = now - timedelta(days=DEFAULT_VERIFY_DAYS)
     member_of, next_window, only = _group_windows(conn, group, now)
+    if asset_ids is not None:
+        only = set(asset_ids) if only is None else only & set(asset_ids)
     f = findings
     wanted = f.c.state == "open"
     if verify and since is not None:
         wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
+    if top is not None:
+        keys = _top_keys(conn, top, only)
+        key = tuple_(f.c.ecosystem, f.c.package, f.c.fixed_version)
+        wanted = and_(wanted, or_(*(key.in_(keys[i:i + _CHUNK])
+                                    for i in range(0, len(keys), _CHUNK))) if keys
+                      else literal(False))
     stmt = (select(f.c.id, f.c.asset_id, f.c.vuln_id, f.c.ecosystem, f.c.package, f.c.state,
                    f.c.installed_version, f.c.fixed_version, f.c.known_exploited,
                    finding_priority.c.priority, asset_packages.c.installed)
@@ -289,9 +300,38 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     # Most risk removed first; ties: more P1 hosts, more vulnerabilities, then by name.
     items.sort(key=lambda i: (-i.risk, -i.by_priority.get("P1", 0), -len(i.vulns),
                               i.package, i.ecosystem, i.fixed_version))
+    if top is not None:
+        items, unfixed_groups = items[:top], {}
     unfixed = _unfixed(conn, unfixed_groups, names)
     return PatchPlan(generated_at=now, since=since if verify else None, items=tuple(items),
                      unfixed=unfixed)
+
+
+def _top_keys(conn: Connection, top: int, only: set[int] | None
+              ) -> list[tuple[str, str, str]]:
+    """The (ecosystem, package, fixed version) of the items that can rank in the first
+    ``top``: summed in SQL by the same risk weights as :func:`_item`, keeping every key
+    whose risk reaches that of the ``4 × top``-th (ties included, so the exact order of
+    the tie-breaks below is still decided on whole items)."""
+    f, fp = findings, finding_priority
+    weight = case(*((fp.c.priority == p, literal(w)) for p, w in PRIORITY_WEIGHT.items()),
+                  else_=literal(PRIORITY_WEIGHT[UNPRIORITISED]))
+    risk = func.sum(weight + case((f.c.known_exploited.is_(True), literal(KEV_WEIGHT)),
+                                  else_=literal(0)))
+    stmt = (select(f.c.ecosystem, f.c.package, f.c.fixed_version, risk.label("risk"))
+            .outerjoin(fp, fp.c.finding_id == f.c.id)
+            .where(f.c.state == "open", f.c.fixed_version.is_not(None))
+            .group_by(f.c.ecosystem, f.c.package, f.c.fixed_version))
+    if only is not None:
+        ids = sorted(only)
+        stmt = stmt.where(or_(literal(False), *(f.c.asset_id.in_(ids[i:i + _CHUNK])
+                                                for i in range(0, len(ids), _CHUNK))))
+    ranked = sorted(((int(r.risk), (r.ecosystem, r.package, r.fixed_version))
+                     for r in conn.execute(stmt)), key=lambda x: -x[0])
+    if len(ranked) <= 4 * top:
+        return [k for _, k in ranked]
+    floor = ranked[4 * top - 1][0]
+    return [k for r, k in ranked if r >= floor]
 
 
 def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dict[int, str],

@@ -220,6 +220,13 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
         if len(batch) >= _ASSETS_PER_TRANSACTION:
             _flush(engine, batch, values_cache, out)
     _flush(engine, batch, values_cache, out)
+    if out.assets:
+        # New findings get their priority, and changed facts (a CVE now known exploited,
+        # a new score) re-rank the old ones: one statement over the unfixed findings.
+        from patchpilot.scoring.apply import reprioritise
+
+        with engine.begin() as conn:
+            reprioritise(conn)
     out.seconds = time.perf_counter() - started
     return out
 

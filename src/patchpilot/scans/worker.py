@@ -20,10 +20,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from patchpilot.db.engine import optimize
 from patchpilot.db.tables import inventories
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.lifecycle import apply_findings
 from patchpilot.findings.scan import scan_inventory
+from patchpilot.findings.summary import refresh_stale
 from patchpilot.inventory.model import Inventory
 from patchpilot.scans import jobs
 from patchpilot.scans.rematch import run_rematch
@@ -155,6 +157,10 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
                     # several workers doing it at once is harmless).
                     last_expiry = time.monotonic()
                     run_expire_decisions(engine, None)  # type: ignore[arg-type]
+                    # Findings whose due date passed since their asset's counts were made.
+                    with engine.begin() as conn:
+                        refresh_stale(conn)
+                    optimize(engine)  # planner statistics (SQLite) after the day's writes
                 if tick_seconds is not None and time.monotonic() - last_tick >= tick_seconds:
                     last_tick = time.monotonic()
                     tick(engine)

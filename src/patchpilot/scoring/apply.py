@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import audit_log
 from patchpilot.findings.lifecycle import FIXED, audit
+from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.scoring.priority import (
     BAND_ORDER,
     CONTROL_TEXT,
@@ -215,7 +216,20 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     # Typed so that SQLite gets SQLAlchemy's own datetime text, as in every other column.
     stmt = text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
     result = conn.execute(stmt, params)
+    # The list's sort key follows, then the dashboard's per-asset counts.
+    if asset_id is None:
+        conn.execute(text(RANK_SQL))
+    else:
+        conn.execute(text(RANK_SQL + " AND findings.asset_id = :asset_id"),
+                     {"asset_id": asset_id})
+    refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
+
+
+RANK_SQL = """
+UPDATE findings SET priority_rank = fp.priority FROM finding_priority fp
+WHERE fp.finding_id = findings.id AND findings.state <> 'fixed'
+  AND findings.priority_rank <> fp.priority"""
 
 
 def active_config(conn: Connection) -> PriorityConfig:

@@ -16,6 +16,7 @@ from patchpilot.server.api import (
     health,
     inventories,
     plan,
+    reports,
     sweeps,
     tokens,
 )
@@ -36,4 +37,4 @@ def create_app(engine: Engine) -> FastAPI:
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
 ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
-           plan)
+           plan, reports)

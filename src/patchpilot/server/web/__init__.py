@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from patchpilot.server.web.pages import LoginRequired, router
+from patchpilot.server.web.pages import LoginRequired, error_page, router
+from patchpilot.server.web.report_pages import router as report_router
 
 STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    """Add the pages, their static files and the login redirect to ``app``."""
+    """Add the pages, their static files, the login redirect and the HTML error pages
+    (403, 404, …) of the dashboard to ``app``."""
     app.include_router(router)
+    app.include_router(report_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def to_login(request: Request, exc: Exception) -> Response:
@@ -27,6 +33,20 @@ def mount(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={_quote(exc.next_url)}", status_code=303)
 
     app.add_exception_handler(LoginRequired, to_login)
+
+    async def html_errors(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
+        if path == "/api" or path.startswith("/api/"):
+            # The API keeps FastAPI's JSON answer ({"detail": …}) for its clients.
+            return await http_exception_handler(request, exc)
+        # A page (or no page at all): an HTML page in the user's language.  Reading the
+        # session touches the database, so off the event loop.
+        return await run_in_threadpool(error_page, request, exc)
+
+    # Registered for Starlette's HTTPException, so that it also catches the router's own
+    # 404 (no such path) and 405, not only the routes' FastAPI HTTPExceptions.
+    app.add_exception_handler(StarletteHTTPException, html_errors)
 
 
 def _quote(url: str) -> str:

@@ -1,7 +1,7 @@
 """The msgids of the dashboard: what its catalogues must translate.
 
-Read from the templates (``_("…")``), the page code (``gettext("…")``) and the data words
-(``pages.DATA_MSGIDS``); ``python -m patchpilot.server.web.catalogue`` rewrites the
+Read from the templates (``_("…")``), the package's modules (``gettext("…")``) and the
+data words (``pages.DATA_MSGIDS``); ``python -m patchpilot.server.web.catalogue`` rewrites the
 ``.po`` files with any new msgid added (translations kept), so a new string is never
 silently left in English.
 """
@@ -25,7 +25,10 @@ def msgids() -> list[str]:
     from patchpilot.server.web.pages import DATA_MSGIDS
 
     found = set(DATA_MSGIDS)
-    for path in [*sorted((HERE / "templates").glob("*.html")), HERE / "pages.py"]:
+    # Every template and every module of the package (pages.py, report_pages.py, …), so
+    # a new page module needs no entry here; not this one, whose docstring shows calls.
+    modules = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
+    for path in [*sorted((HERE / "templates").glob("*.html")), *modules]:
         found.update(m.replace('\\"', '"') for m in _CALL.findall(path.read_text()))
     return sorted(found)
 

@@ -1,16 +1,20 @@
-"""The dashboard's pages: login, overview, findings, a finding with triage, assets, sweeps.
+"""The dashboard's pages: login, overview, findings, a finding with triage, assets, the
+patch plan, schedules and maintenance windows, sweeps.
 
 Thin routes: each reads the request, calls one function of a stage (``findings.overview``,
-``findings.search``, ``findings.lifecycle.record_decision``, ``scans.sweeps``) and renders a
-template.  Every page needs a session (``/login`` otherwise); roles as in the API:
-viewers read, analysts triage and start sweeps.  None is in the OpenAPI schema: the API
-is ``/api``, these are pages.
+``findings.search``, ``findings.lifecycle.record_decision``, ``scans.plan``,
+``scans.groups``, ``scans.sweeps``) and renders a template.  Every page needs a session
+(``/login`` otherwise); roles as in the API: viewers read, analysts triage and start
+sweeps, admins change schedules and windows.  None is in the OpenAPI schema: the API is
+``/api``, these are pages.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,20 +24,49 @@ import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, and_, cast, exists, false, func, or_, select, true, update
+from sqlalchemy.engine import Connection
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
     asset_context,
+    asset_group_members,
+    asset_groups,
+    asset_summary,
     assets,
     finding_priority,
     findings,
     inventories,
+    maintenance_windows,
     users,
 )
+from patchpilot.errors import PatchPilotError
 from patchpilot.findings.lifecycle import STATES, record_decision
 from patchpilot.findings.overview import SEVERITIES, overview
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
+from patchpilot.scans.groups import (
+    NotFound,
+    add_schedule,
+    add_window,
+    delete_schedule,
+    delete_window,
+    group_id_named,
+    list_groups,
+    list_schedules,
+)
+from patchpilot.scans.plan import build_plan
+from patchpilot.scans.schedules import (
+    BLACKOUT,
+    KINDS,
+    WINDOW,
+    MaintenanceWindow,
+    ScheduleError,
+    next_allowed,
+    next_run,
+    parse_duration,
+    zone,
+)
 from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sweep, list_sweeps
 from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
 from patchpilot.server.deps import EngineDep
@@ -65,22 +98,28 @@ class LoginRequired(Exception):
         self.next_url = next_url
 
 
-def web_user(request: Request, engine: EngineDep) -> WebUser:
-    """The logged-in user, or LoginRequired."""
+def session_user(request: Request, engine: Engine) -> WebUser | None:
+    """The user the session cookie names (None without a valid session)."""
     data = session.read(request)
-    principal = None
-    language = None
-    if isinstance(data.get("u"), int):
-        with engine.connect() as conn:
-            principal = user_principal(conn, data["u"])
-            if principal is not None:
-                language = conn.execute(select(users.c.language)
-                                        .where(users.c.id == principal.id)).scalar()
-    if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target)
+    if not isinstance(data.get("u"), int):
+        return None
+    with engine.connect() as conn:
+        principal = user_principal(conn, data["u"])
+        if principal is None:
+            return None
+        language = conn.execute(select(users.c.language)
+                                .where(users.c.id == principal.id)).scalar()
     return WebUser(principal, i18n.choose(language, request.headers.get("accept-language")),
                    session.csrf_of(data))
+
+
+def web_user(request: Request, engine: EngineDep) -> WebUser:
+    """The logged-in user, or LoginRequired."""
+    user = session_user(request, engine)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return user
 
 
 User = Annotated[WebUser, Depends(web_user)]
@@ -114,6 +153,25 @@ def render(request: Request, name: str, lang: str, context: dict[str, Any],
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         analyst=bool(user and user.principal.may(Role.ANALYST)), **context)
     return HTMLResponse(html, status_code=status_code)
+
+
+def error_page(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+    """An HTTP error of a page (403, 404, …) as a page in the user's language, with the
+    way back to the overview; installed for every path but ``/api`` (web.mount)."""
+    user = session_user(request, request.app.state.engine)
+    lang = user.language if user else i18n.negotiate(request.headers.get("accept-language"))
+    detail = str(exc.detail or "")
+    try:
+        standard = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        standard = ""
+    response = render(request, "error.html", lang,
+                      {"status": exc.status_code, "csrf": detail.startswith("CSRF"),
+                       "detail": "" if detail == standard else detail}, user,
+                      status_code=exc.status_code)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value  # such as a 405's Allow
+    return response
 
 
 # --- login, logout, language -----------------------------------------------------------
@@ -239,11 +297,12 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: str = 
                         asset_id=int(asset) if asset.isdigit() else None, text=q or None)
     page = max(1, page)
     with engine.connect() as conn:
-        total, rows = search_findings(conn, flt, sort=sort, descending=order == "desc",
-                                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        found = search_findings(conn, flt, sort=sort, descending=order == "desc",
+                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    total, rows = found.total, found.rows
     params = {"state": state, "priority": priority, "severity": severity, "kev": kev,
               "fix": fix, "group": group, "q": q, "asset": asset}
-    context = {"rows": rows, "total": total, "page": page,
+    context = {"rows": rows, "total": total, "exact": found.exact, "page": page,
                "pages": max(1, math.ceil(total / PAGE_SIZE)), "sort": sort, "order": order,
                "f": params, "query": lambda **kw: urlencode({**params, "sort": sort,
                                                              "order": order, **kw}),
@@ -317,27 +376,118 @@ def triage_finding(request: Request, finding_id: int, user: User, engine: Engine
 
 # --- assets --------------------------------------------------------------------------
 
+SCAN_FILTERS = ("within", "older", "never")
+DEFAULT_SCAN_DAYS = 7
+
+
+def _has_tag(conn: Connection, tag: str) -> Any:
+    """A condition on ``assets``: its JSON list of tags holds ``tag`` (exactly).
+
+    Read with the database's JSON functions, not a LIKE on the text, so that a tag is
+    never found inside another one.
+    """
+    tags = func.coalesce(func.nullif(assets.c.tags, ""), "[]")
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return cast(tags, JSONB).contains([tag])
+    element = func.json_each(tags).table_valued("value")
+    return exists(select(element.c.value).where(element.c.value == tag))
+
+
+def _known_tags(conn: Connection, limit: int = 500) -> list[str]:
+    """Every tag some asset carries (for the filter's suggestions), sorted."""
+    tags = func.coalesce(func.nullif(assets.c.tags, ""), "[]")
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        value: Any = func.jsonb_array_elements_text(cast(tags, JSONB)).column_valued("tag")
+        stmt = select(value).select_from(assets)
+    else:
+        element = func.json_each(tags).table_valued("value")
+        value = element.c.value
+        stmt = select(value).select_from(assets).join(element, true())
+    return [str(t) for t in conn.execute(stmt.distinct().order_by(value).limit(limit))
+            .scalars()]
+
+
+def _in_group(conn: Connection, name: str) -> Any:
+    """A condition on ``assets``: a member of the group called ``name`` (static members
+    and, for a group with a rule, the assets its rule selects -- as the scheduler sees it)."""
+    from patchpilot.scans.scheduler import group_asset_ids
+
+    group = conn.execute(select(asset_groups.c.id, asset_groups.c.rule)
+                         .where(asset_groups.c.name == name)).first()
+    if group is None:
+        return false()
+    if group.rule:
+        # Rules are matched in Python (scans.scheduler): their members are listed.
+        return assets.c.id.in_(group_asset_ids(conn, group.id))
+    return exists().where(asset_group_members.c.asset_id == assets.c.id,
+                          asset_group_members.c.group_id == group.id)
+
+
+def _asset_conditions(conn: Connection, f: dict[str, str], now: datetime) -> list[Any]:
+    """The WHERE conditions on ``assets`` of the assets page's filters (all optional)."""
+    conds: list[Any] = []
+    if f["q"]:
+        conds.append(assets.c.name.like(f["q"].replace("%", "") + "%"))
+    if f["group"]:
+        conds.append(_in_group(conn, f["group"]))
+    if f["tier"] in ("1", "2", "3", "4"):
+        conds.append(assets.c.id.in_(select(asset_context.c.asset_id).where(
+            asset_context.c.criticality == int(f["tier"]))))
+    elif f["tier"] == "none":
+        conds.append(assets.c.id.not_in(select(asset_context.c.asset_id).where(
+            asset_context.c.criticality.is_not(None))))
+    if f["os"]:
+        conds.append(func.lower(assets.c.os).contains(f["os"].lower(), autoescape=True))
+    if f["tag"]:
+        conds.append(_has_tag(conn, f["tag"]))
+    # "Scanned" means an inventory arrived: an asset made from a CMDB row or an SSH target
+    # that was never scanned has a last_seen (its creation) but no inventory.
+    scanned = assets.c.last_inventory_id.is_not(None)
+    cutoff = now - timedelta(days=int(f["days"]))
+    if f["scan"] == "within":
+        conds.append(and_(scanned, assets.c.last_seen >= cutoff))
+    elif f["scan"] == "older":
+        conds.append(or_(~scanned, assets.c.last_seen < cutoff))
+    elif f["scan"] == "never":
+        conds.append(~scanned)
+    return conds
+
+
 @router.get("/assets")
 def assets_page(request: Request, user: User, engine: EngineDep, q: str = "",
-                page: int = 1) -> HTMLResponse:
-    """Assets with their open findings and last scan."""
+                group: str = "", tier: str = "", os: str = "", tag: str = "",
+                scan: str = "", days: str = "", page: int = 1) -> HTMLResponse:
+    """Assets with their open findings and last scan, filtered by name, group,
+    criticality, OS, tag and last scan."""
     page = max(1, page)
-    open_count = (select(findings.c.asset_id, func.count().label("open"))
-                  .where(findings.c.state == "open").group_by(findings.c.asset_id).subquery())
-    conds = [assets.c.name.like(q.replace("%", "") + "%")] if q else []
+    days = days if days.isdigit() and 0 < int(days) <= 36500 else str(DEFAULT_SCAN_DAYS)
+    f = {"q": q.strip(), "group": group, "tier": tier, "os": os.strip(), "tag": tag.strip(),
+         "scan": scan if scan in SCAN_FILTERS else "", "days": days}
     with engine.connect() as conn:
+        conds = _asset_conditions(conn, f, now_utc())
         total = int(conn.execute(select(func.count()).select_from(assets).where(*conds))
                     .scalar() or 0)
         rows = conn.execute(
             select(assets.c.id, assets.c.name, assets.c.os, assets.c.last_seen,
+                   assets.c.last_inventory_id,
                    asset_context.c.criticality, asset_context.c.service,
-                   func.coalesce(open_count.c.open, 0).label("open"))
-            .outerjoin(open_count, open_count.c.asset_id == assets.c.id)
+                   func.coalesce(asset_summary.c.open_total, 0).label("open"))
+            .outerjoin(asset_summary, asset_summary.c.asset_id == assets.c.id)
             .outerjoin(asset_context, asset_context.c.asset_id == assets.c.id)
             .where(*conds).order_by(assets.c.name, assets.c.id)
             .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+        group_names = list(conn.execute(select(asset_groups.c.name)
+                                        .order_by(asset_groups.c.name)).scalars())
+        tags = _known_tags(conn)
+    params = {k: v for k, v in f.items() if v and (k != "days" or f["scan"])}
     return render(request, "assets.html", user.language,
-                  {"rows": rows, "total": total, "page": page, "q": q,
+                  {"rows": rows, "total": total, "page": page, "f": f,
+                   "query": lambda **kw: urlencode({**params, **kw}),
+                   "groups": group_names, "tags": tags, "scan_filters": SCAN_FILTERS,
                    "pages": max(1, math.ceil(total / PAGE_SIZE))}, user)
 
 
@@ -356,10 +506,218 @@ def asset_page(request: Request, asset_id: int, user: User, engine: EngineDep
                    inventories.c.packages, inventories.c.complete)
             .where(inventories.c.asset_id == asset_id)
             .order_by(inventories.c.id.desc()).limit(20)).all()
-        total, rows = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
+        found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
+        total, rows = found.total, found.rows
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": rows,
                    "total": total}, user)
+
+
+# --- patch plan ----------------------------------------------------------------------
+
+@router.get("/plan")
+def plan_page(request: Request, user: User, engine: EngineDep, group: str = ""
+              ) -> HTMLResponse:
+    """The patch plan (``scans.plan``): one row per upgrade, most risk removed first."""
+    with engine.connect() as conn:
+        plan = build_plan(conn, group=group or None)
+        group_names = list(conn.execute(select(asset_groups.c.name)
+                                        .order_by(asset_groups.c.name)).scalars())
+    return render(request, "plan.html", user.language,
+                  {"plan": plan, "group": group, "groups": group_names,
+                   "query": urlencode({"group": group}) if group else ""}, user)
+
+
+@router.get("/plan.csv")
+def plan_csv_page(user: User, engine: EngineDep, group: str = "") -> Response:
+    """The API's CSV export for a logged-in browser (a link cannot send a bearer header)."""
+    from patchpilot.server.api.plan import get_plan_csv
+
+    return get_plan_csv(user.principal, engine, group or None, None)
+
+
+@router.get("/plan/ansible")
+def plan_ansible_page(user: User, engine: EngineDep, group: str = "") -> Response:
+    """The API's Ansible export (a zip: playbook and inventory) for a logged-in browser."""
+    from patchpilot.server.api.plan import get_plan_ansible
+
+    answer: Response = get_plan_ansible(user.principal, engine, group or None, "zip")
+    return answer
+
+
+# --- schedules and maintenance windows -----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """When a window or blackout is next in force: ``now_until`` while it is, else the
+    start of the next one (None: not within the horizon)."""
+
+    start: datetime | None
+    now_until: datetime | None = None
+
+
+def _opening(window: MaintenanceWindow, now: datetime) -> Opening:
+    current = window.containing(now)
+    if current is not None:
+        return Opening(current[0], now_until=current[1])
+    if window.rrule is None and window.starts_at is not None:
+        # One period: its start, however far off (next_start looks 400 days ahead).
+        return Opening(window.starts_at if window.starts_at > now else None)
+    return Opening(window.next_start(now))
+
+
+def _schedule_board(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Every group with its members count, schedules (next run computed now) and windows
+    and blackouts (next opening), and the group's next allowed scan time."""
+    from patchpilot.scans.scheduler import group_asset_ids, window_of
+
+    by_group: dict[int, dict[str, Any]] = {}
+    for g in list_groups(conn):
+        by_group[g["id"]] = {**g, "members": len(group_asset_ids(conn, g["id"])),
+                             "schedules": [], "windows": [], "blackouts": []}
+    for s in list_schedules(conn):
+        # A stored expression always validated; next_run only fails on a zone the server's
+        # tz database has since lost -- show that, not a 500.
+        try:
+            upcoming = next_run(s["kind"], s["expression"], s["timezone"], now)
+        except ScheduleError:
+            upcoming = None
+        by_group[s["group_id"]]["schedules"].append({**s, "next": upcoming})
+    periods: dict[int, tuple[list[MaintenanceWindow], list[MaintenanceWindow]]] = {}
+    for row in conn.execute(select(maintenance_windows).order_by(maintenance_windows.c.id)):
+        window = window_of(row)
+        windows, blackouts = periods.setdefault(row.group_id, ([], []))
+        (blackouts if row.kind == BLACKOUT else windows).append(window)
+        by_group[row.group_id]["blackouts" if row.kind == BLACKOUT else "windows"].append(
+            {"row": row, "opening": _opening(window, now)})
+    for group_id, g in by_group.items():
+        windows, blackouts = periods.get(group_id, ([], []))
+        g["next_allowed"] = next_allowed(now, windows, blackouts)
+    return list(by_group.values())
+
+
+def _schedules_response(request: Request, user: WebUser, engine: Engine, *,
+                        error: str | None = None, form: dict[str, str] | None = None
+                        ) -> HTMLResponse:
+    now = now_utc()
+    with engine.connect() as conn:
+        board = _schedule_board(conn, now)
+    return render(request, "schedules.html", user.language,
+                  {"board": board, "now": now, "error": error, "form": form or {},
+                   "admin": user.principal.may(Role.ADMIN), "kinds": KINDS,
+                   "timezones": COMMON_TIMEZONES},
+                  user, status_code=422 if error else 200)
+
+
+# The time zones the forms suggest (any IANA name is accepted).
+COMMON_TIMEZONES = ("UTC", "Asia/Tokyo", "Asia/Shanghai", "Asia/Singapore", "Asia/Kolkata",
+                    "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago",
+                    "America/Los_Angeles", "Australia/Sydney")
+
+
+@router.get("/schedules")
+def schedules_page(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
+    """Groups with their scan schedules, maintenance windows and blackouts; admins add
+    and remove them here."""
+    return _schedules_response(request, user, engine)
+
+
+@router.post("/schedules")
+def add_schedule_form(request: Request, user: User, engine: EngineDep,
+                      group: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "cron",
+                      expression: Annotated[str, Form()] = "",
+                      timezone: Annotated[str, Form()] = "UTC",
+                      enabled: Annotated[str, Form()] = "",
+                      csrf: Annotated[str, Form()] = "") -> Response:
+    """Add a scan schedule to a group (admins), as ``patchpilot schedule add`` does."""
+    check_csrf(request, csrf)
+    need(user, Role.ADMIN)
+    try:
+        with engine.begin() as conn:
+            add_schedule(conn, user.principal.name, group_id_named(conn, group), kind,
+                         expression.strip(), timezone.strip() or "UTC",
+                         enabled=enabled == "yes")
+    except PatchPilotError as exc:
+        lead = i18n.translations(user.language).gettext("The schedule was not added:")
+        return _schedules_response(
+            request, user, engine, error=f"{lead} {exc}",
+            form={"form": "schedule", "group": group, "kind": kind, "expression": expression,
+                  "timezone": timezone, "enabled": enabled})
+    return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/schedules/{schedule_id}/delete")
+def delete_schedule_form(request: Request, schedule_id: int, user: User, engine: EngineDep,
+                         csrf: Annotated[str, Form()] = "") -> Response:
+    """Remove a schedule (admins), as ``patchpilot schedule remove`` does."""
+    check_csrf(request, csrf)
+    need(user, Role.ADMIN)
+    try:
+        with engine.begin() as conn:
+            delete_schedule(conn, user.principal.name, schedule_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
+
+
+def _local_moment(text: str, timezone: str, field: str) -> datetime | None:
+    """A form's ``datetime-local`` value (wall time, no offset) read in ``timezone``."""
+    if not text.strip():
+        return None
+    try:
+        wall = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ScheduleError(f"{field}: {text!r} is not a date and time") from exc
+    if wall.tzinfo is not None:
+        return wall
+    return wall.replace(tzinfo=zone(timezone))
+
+
+@router.post("/schedules/windows")
+def add_window_form(request: Request, user: User, engine: EngineDep,
+                    group: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = WINDOW,
+                    rrule: Annotated[str, Form()] = "", duration: Annotated[str, Form()] = "",
+                    starts_at: Annotated[str, Form()] = "", ends_at: Annotated[str, Form()] = "",
+                    timezone: Annotated[str, Form()] = "UTC",
+                    description: Annotated[str, Form()] = "",
+                    csrf: Annotated[str, Form()] = "") -> Response:
+    """Add a maintenance window or blackout to a group (admins), as ``patchpilot window
+    add`` does: recurring (RRULE and duration) or one period (start and end, read in the
+    chosen time zone)."""
+    check_csrf(request, csrf)
+    need(user, Role.ADMIN)
+    tz = timezone.strip() or "UTC"
+    try:
+        starts = _local_moment(starts_at, tz, "start")
+        ends = _local_moment(ends_at, tz, "end")
+        with engine.begin() as conn:
+            add_window(conn, user.principal.name, group_id_named(conn, group), kind=kind,
+                       rrule=rrule.strip() or None,
+                       duration=parse_duration(duration) if duration.strip() else None,
+                       starts_at=starts, ends_at=ends, timezone=tz,
+                       description=description.strip() or None)
+    except PatchPilotError as exc:
+        lead = i18n.translations(user.language).gettext("The window was not added:")
+        return _schedules_response(
+            request, user, engine, error=f"{lead} {exc}",
+            form={"form": "window", "group": group, "kind": kind, "rrule": rrule,
+                  "duration": duration, "starts_at": starts_at, "ends_at": ends_at,
+                  "timezone": timezone, "description": description})
+    return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/schedules/windows/{window_id}/delete")
+def delete_window_form(request: Request, window_id: int, user: User, engine: EngineDep,
+                       csrf: Annotated[str, Form()] = "") -> Response:
+    """Remove a maintenance window or blackout (admins)."""
+    check_csrf(request, csrf)
+    need(user, Role.ADMIN)
+    try:
+        with engine.begin() as conn:
+            delete_window(conn, user.principal.name, window_id)
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
 
 
 # --- sweeps --------------------------------------------------------------------------
@@ -430,8 +788,20 @@ def default_expiry() -> str:
     return (now_utc() + timedelta(days=90)).strftime("%Y-%m-%d")
 
 
+def fmt_in_zone(value: datetime | None, timezone: str) -> str:
+    """A UTC datetime on the wall clock of ``timezone``: YYYY-MM-DD HH:MM (empty for None)."""
+    moment = aware(value)
+    if moment is None:
+        return ""
+    try:
+        return moment.astimezone(zone(timezone)).strftime("%Y-%m-%d %H:%M")
+    except ScheduleError:
+        return ""
+
+
 templates.filters["date"] = fmt_date
 templates.filters["datetime"] = fmt_datetime
+templates.filters["in_zone"] = fmt_in_zone
 templates.globals["default_expiry"] = default_expiry
 
 
@@ -449,4 +819,4 @@ async def sweep_events_page(request: Request, sweep_id: int, user: User, engine:
 # the catalogue check (tests/server/test_web_i18n.py) knows every one must be translated.
 DATA_MSGIDS = (*STATES, *SEVERITIES, *DECISIONS, *(r.value for r in Role),
                "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
-               "timed_out", "running", "done")
+               "timed_out", "running", "done", WINDOW, BLACKOUT, "verified")

@@ -1,0 +1,131 @@
+"""A synthetic estate the size the dashboard's targets name: 10,000 assets, 1,000,000 findings.
+
+Set-based (INSERT … SELECT over a generated series), with the variety a year of scans
+leaves behind: findings first seen over 365 days, 15 % fixed (fixed 0-44 days after
+detection), 3 % triaged, 2 % known exploited, a quarter without a fix; 20 site groups;
+three operating systems; CMDB context (tiers, exposure, services) on 90 % of the assets;
+assets last seen 0-13 days ago, so some are late for their weekly scan.  Prioritised with
+the shipped configuration at the end, as the worker would have.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, TextClause, bindparam, text
+from sqlalchemy.engine import Engine
+
+from patchpilot.clock import now_utc
+from patchpilot.db.engine import optimize
+from patchpilot.findings.summary import refresh as refresh_summary
+from patchpilot.scoring.apply import reprioritise
+
+ASSETS = 10_000
+PER_ASSET = 100
+GROUPS = 20
+
+
+def _sql(sql: str) -> TextClause:
+    """A statement whose ``:now`` is stored as SQLAlchemy stores datetimes."""
+    return text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+
+def _series(dialect: str, n: int) -> str:
+    if dialect == "postgresql":
+        return f"SELECT generate_series(1, {n}) AS n"
+    return (f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) "
+            "SELECT n FROM s")
+
+
+def _days_before(dialect: str, days: str) -> str:
+    """``:now`` minus ``days`` (an SQL integer expression), in the column's own format."""
+    if dialect == "postgresql":
+        return f"(:now - ({days}) * INTERVAL '1 day')"
+    return f"(datetime(:now, '-' || ({days}) || ' days') || '.000000')"
+
+
+def _days_after(dialect: str, column: str, days: str) -> str:
+    if dialect == "postgresql":
+        return f"({column} + ({days}) * INTERVAL '1 day')"
+    return f"(datetime({column}, '+' || ({days}) || ' days') || '.000000')"
+
+
+def populate(engine: Engine, now: datetime | None = None) -> datetime:
+    """Fill an empty database; the ``now`` the data is relative to."""
+    d = engine.dialect.name
+    now = (now or now_utc()).replace(microsecond=0)
+    with engine.begin() as conn:
+        conn.execute(_sql(f"""
+            INSERT INTO asset_groups (id, name, max_concurrent_scans, created_at)
+            SELECT n, 'site-' || CAST(n AS VARCHAR), 5, :now FROM ({_series(d, GROUPS)}) s
+            """), {"now": now})
+        conn.execute(_sql(f"""
+            INSERT INTO assets (id, name, os, tags, first_seen, last_seen)
+            SELECT n, 'host-' || CAST(n AS VARCHAR),
+                   CASE n % 3 WHEN 0 THEN 'Debian GNU/Linux 12' WHEN 1 THEN 'AlmaLinux 9.4'
+                        ELSE 'Ubuntu 22.04.4 LTS' END,
+                   CASE WHEN n % 4 = 0 THEN '["pci"]' ELSE '[]' END,
+                   {_days_before(d, "365")}, {_days_before(d, "n % 14")}
+            FROM ({_series(d, ASSETS)}) s
+            """), {"now": now})
+        conn.execute(text(f"""
+            INSERT INTO asset_group_members (group_id, asset_id)
+            SELECT 1 + n % {GROUPS}, n FROM ({_series(d, ASSETS)}) s
+            """))
+        conn.execute(_sql(f"""
+            INSERT INTO asset_context (asset_id, criticality, environment, exposure,
+                                       compensating_control, service, source, updated_at)
+            SELECT n, 1 + n % 4,
+                   CASE n % 3 WHEN 0 THEN 'production' WHEN 1 THEN 'staging'
+                        ELSE 'development' END,
+                   CASE n % 5 WHEN 0 THEN 'internet-facing' WHEN 1 THEN 'isolated'
+                        ELSE 'internal' END,
+                   CASE WHEN n % 7 = 0 THEN 'WAF' END, 'svc-' || CAST(n % 20 AS VARCHAR),
+                   'bench', :now
+            FROM ({_series(d, ASSETS)}) s WHERE n % 10 <> 0
+            """), {"now": now})
+        first_seen = _days_before(d, "(n * 7919) % 365")
+        conn.execute(_sql(f"""
+            INSERT INTO findings (asset_id, vuln_id, ecosystem, package, state, severity,
+                                  cvss_score, known_exploited, epss_score, first_seen,
+                                  last_seen, fixed_at, times_reopened, new_from_feed, data,
+                                  installed_version, fixed_version, advisory_id)
+            SELECT 1 + (n - 1) / {PER_ASSET}, 'CVE-2024-' || CAST(n % 5000 AS VARCHAR),
+                   'Debian:12', 'pkg-' || CAST(n % 300 AS VARCHAR),
+                   CASE WHEN n % 50 = 7 THEN 'accepted'
+                        WHEN n % 100 = 13 THEN 'false_positive' ELSE 'open' END,
+                   CASE n % 5 WHEN 0 THEN 'Critical' WHEN 1 THEN 'High' WHEN 2 THEN 'Medium'
+                        WHEN 3 THEN 'Low' ELSE 'Unknown' END,
+                   CASE n % 5 WHEN 0 THEN 9.0 WHEN 1 THEN 7.0 WHEN 2 THEN 4.0
+                        WHEN 3 THEN 0.1 END + (n % 9) / 10.0,
+                   n % 50 = 0, (n % 100) / 100.0, {first_seen}, :now,
+                   NULL,
+                   0, false, '{{}}', '1.0-' || CAST(n % 7 AS VARCHAR),
+                   CASE WHEN n % 4 <> 0 THEN '1.1' END, 'DSA-' || CAST(n % 3000 AS VARCHAR)
+            FROM ({_series(d, ASSETS * PER_ASSET)}) s
+            """), {"now": now})
+        if d == "postgresql":
+            for table, n in (("assets", ASSETS), ("asset_groups", GROUPS)):
+                conn.execute(text(f"SELECT setval('{table}_id_seq', {n})"))
+    if d == "postgresql":
+        _analyze(engine)
+    with engine.begin() as conn:
+        # Prioritised while open (due dates set), then 15 % fixed 0-44 days after detection.
+        reprioritise(conn, now=now)
+        conn.execute(_sql(f"""
+            UPDATE findings SET state = 'fixed',
+                   fixed_at = {_days_after(d, "first_seen", "id % 45")}
+            WHERE id % 20 < 3 AND state = 'open' AND first_seen < {_days_before(d, "45")}
+            """), {"now": now})
+        refresh_summary(conn, now=now)
+    if d == "postgresql":
+        _analyze(engine)
+    optimize(engine)  # what an idle worker does on SQLite
+    return now
+
+
+def _analyze(engine: Engine) -> None:
+    # What autovacuum would have done by the time anyone looks at a dashboard.
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+

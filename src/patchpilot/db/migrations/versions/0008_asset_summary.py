@@ -1,0 +1,66 @@
+"""The dashboard at scale: per-asset counts (asset_summary) and the findings list's indexes.
+
+asset_summary is filled from the stored findings; findings.priority_rank copies each
+finding's priority so that the list's default order (priority, score, id) is read from
+one index instead of sorting every open finding.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-26
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+_COUNTS = ("open_total", "p1", "p2", "p3", "p4", "critical", "high", "medium", "low", "none",
+           "unknown", "kev", "risk", "triaged", "overdue")
+
+
+def upgrade() -> None:
+    """Add the sort column and indexes; create asset_summary and compute it."""
+    with op.batch_alter_table("findings") as batch:
+        batch.add_column(sa.Column("priority_rank", sa.SmallInteger, nullable=False,
+                                   server_default="5"))
+    op.execute("UPDATE findings SET priority_rank = (SELECT priority FROM finding_priority fp "
+               "WHERE fp.finding_id = findings.id) WHERE state <> 'fixed' AND id IN "
+               "(SELECT finding_id FROM finding_priority)")
+    score = ("cvss_score DESC NULLS LAST" if op.get_bind().dialect.name == "postgresql"
+             else "cvss_score DESC")
+    op.execute(f"CREATE INDEX ix_findings_worklist ON findings (state, priority_rank, {score}, "
+               "id)")
+    op.create_index("ix_findings_reopened_at", "findings", ["reopened_at"])
+    op.create_index("ix_findings_advisory", "findings", ["advisory_id"])
+    op.create_index("ix_findings_package", "findings", ["package"])
+    op.create_index("ix_finding_priority_due", "finding_priority", ["due_date"])
+    op.create_table(
+        "asset_summary",
+        sa.Column("asset_id", sa.Integer, sa.ForeignKey("assets.id", ondelete="CASCADE"),
+                  primary_key=True),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in _COUNTS),
+        sa.Column("next_due", sa.DateTime(timezone=True)),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("fixed", sa.Integer, nullable=False),
+        sa.Column("fixed_within", sa.Integer, nullable=False),
+        sa.Column("fix_days", sa.Float, nullable=False),
+    )
+    op.create_index("ix_asset_summary_risk", "asset_summary", ["risk"])
+    op.create_index("ix_asset_summary_next_due", "asset_summary", ["next_due"])
+    from patchpilot.findings.summary import refresh
+
+    refresh(op.get_bind())
+
+
+def downgrade() -> None:
+    """Drop them."""
+    op.drop_table("asset_summary")
+    op.drop_index("ix_finding_priority_due", "finding_priority")
+    for name in ("ix_findings_package", "ix_findings_advisory", "ix_findings_reopened_at",
+                 "ix_findings_worklist"):
+        op.drop_index(name, "findings")
+    with op.batch_alter_table("findings") as batch:
+        batch.drop_column("priority_rank")
