@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, update
 
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import findings, jobs, report_schedules
-from patchpilot.reports.data import Scope, scope_asset_ids
+from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
 from patchpilot.reports.exports import ASSET_COLUMNS, FINDING_COLUMNS
 from patchpilot.reports.generate import generate
 from patchpilot.scans import worker
@@ -218,3 +218,19 @@ def test_scheduled_report_is_mailed(estate: dict[str, int], engine: Engine,
     assert part.get_content_type() == "application/pdf"
     assert str(part.get_filename()).startswith("patchpilot-executive-ja-")
     assert part.get_content().startswith(b"%PDF")
+
+
+def test_schedule_for_an_unknown_scope_is_refused(estate: dict[str, int],
+                                                  engine: Engine) -> None:
+    from patchpilot.reports.mail import add_schedule
+
+    for scope, message in (({"group": "plant9"}, "group: no asset group named 'plant9'"),
+                           ({"service": "payroll"},
+                            "service: no asset belongs to a service named 'payroll'")):
+        with engine.begin() as conn, pytest.raises(ReportError) as caught:
+            add_schedule(conn, "sato", kind="technical", fmt="pdf", lang="en",
+                         cron="0 8 * * 1", timezone="Asia/Tokyo", recipients=["a@example.com"],
+                         **scope)
+        assert str(caught.value) == message
+    with engine.connect() as conn:
+        assert conn.execute(select(report_schedules)).all() == []

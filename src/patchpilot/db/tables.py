@@ -238,6 +238,7 @@ findings = Table(
     Index("ix_findings_advisory", "advisory_id"),
     Index("ix_findings_package", "package"),
     Index("ix_findings_worklist", "state", "priority_rank", text("cvss_score DESC"), "id"),
+    Index("ix_findings_score", "state", text("cvss_score DESC"), "id"),  # worst first
 )
 
 triage_decisions = Table(

@@ -146,13 +146,13 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
         exact = total <= COUNT_CAP
         total = min(total, COUNT_CAP)
     key = SORTS[sort]
+    if (flt.text or flt.asset_id is not None) and sort in ("priority", "cvss"):
+        # A search or one asset is a few hundred rows on their own index: sort those,
+        # rather than walk an order index past a million others (SQLite plans a bound
+        # parameter blind, and would walk; "+ 0" keeps it off the order indexes).
+        key = key + 0
     if sort == "priority":
         # priority_rank is never NULL (5: not prioritised yet), so the order is the index's.
-        if flt.text or flt.asset_id is not None:
-            # A search or one asset is a few hundred rows on their own index: sort those,
-            # rather than walk the order index past a million others (SQLite plans a bound
-            # parameter blind, and would walk; "+ 0" keeps it off the order index).
-            key = key + 0
         order = [key.desc() if descending else key.asc()]
     else:
         order = [(key.desc() if descending else key.asc()).nulls_last()]

@@ -33,6 +33,7 @@ def upgrade() -> None:
              else "cvss_score DESC")
     op.execute(f"CREATE INDEX ix_findings_worklist ON findings (state, priority_rank, {score}, "
                "id)")
+    op.execute(f"CREATE INDEX ix_findings_score ON findings (state, {score}, id)")
     op.create_index("ix_findings_reopened_at", "findings", ["reopened_at"])
     op.create_index("ix_findings_advisory", "findings", ["advisory_id"])
     op.create_index("ix_findings_package", "findings", ["package"])
@@ -60,7 +61,7 @@ def downgrade() -> None:
     op.drop_table("asset_summary")
     op.drop_index("ix_finding_priority_due", "finding_priority")
     for name in ("ix_findings_package", "ix_findings_advisory", "ix_findings_reopened_at",
-                 "ix_findings_worklist"):
+                 "ix_findings_worklist", "ix_findings_score"):
         op.drop_index(name, "findings")
     with op.batch_alter_table("findings") as batch:
         batch.drop_column("priority_rank")
