@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -184,10 +185,18 @@ def _rematch_after_update(engine, *, inline: bool) -> None:  # type: ignore[no-u
         if conn.execute(select(assets.c.id).limit(1)).first() is None:
             return  # no inventories stored yet: nothing to re-match
     if inline:
+        from patchpilot.scoring.apply import reprioritise
+
         done = rematch_all(engine)
         console.print(f"re-matched {done.assets:,} asset(s): {done.distinct:,} distinct "
                       f"package versions, {done.new:,} new finding(s) from this update, "
                       f"{done.fixed:,} fixed, in {done.seconds:.1f} s")
+        if done.assets:
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                changed = reprioritise(conn)
+            console.print(f"re-prioritised: {changed:,} finding(s) changed, in "
+                          f"{time.perf_counter() - started:.1f} s")
         return
     with engine.begin() as conn:
         job_id = enqueue(conn, "rematch", {"changed_since": None})
@@ -884,7 +893,6 @@ def sweep(
     """Emergency sweep: is this vulnerability anywhere?  Answers at once from the stored
     inventories, then asks every agent and SSH target to confirm before the deadline."""
     import getpass
-    import time
 
     from patchpilot.scans.sweeps import SweepQuery, close_sweeps, get_sweep, start_sweep
 
@@ -1135,7 +1143,6 @@ def priority_apply(
                                                 "(default: the one in force).")] = None,
 ) -> None:
     """Put a configuration in force and re-prioritise every open finding (one statement)."""
-    import time
 
     from patchpilot.scoring.apply import reprioritise, save_config
     from patchpilot.scoring.priority import load_config

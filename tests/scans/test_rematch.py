@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from patchpilot.cli import app
-from patchpilot.db.tables import advisories, asset_packages, findings, jobs
+from patchpilot.db.tables import advisories, asset_packages, finding_priority, findings, jobs
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.scans import rematch
@@ -141,8 +141,29 @@ def test_db_update_queues_or_runs_a_rematch(engine: Engine, stored, feed_dir,  #
     out = worker.HANDLERS["rematch"](engine, Job(job.id, "rematch", orjson.loads(job.payload),
                                                  1, None, None, None, None))
     assert (out["new"], out["distinct"]) == (1, 5)  # CVE-2015-8557 on py-old
+    # The new finding is prioritised by the job the re-match queued (its own transaction).
+    with engine.connect() as conn:
+        queued = conn.execute(select(jobs).where(jobs.c.kind == "prioritise")).one()
+        new_id = conn.execute(select(findings.c.id).where(
+            findings.c.vuln_id == "CVE-2015-8557")).scalar_one()
+        assert conn.execute(select(finding_priority).where(
+            finding_priority.c.finding_id == new_id)).first() is None
+    assert out["prioritise_job"] == queued.id
+    worker.HANDLERS["prioritise"](engine, Job(queued.id, "prioritise", {}, 1, None, None,
+                                              None, None))
+    with engine.connect() as conn:
+        assert conn.execute(select(finding_priority.c.priority).where(
+            finding_priority.c.finding_id == new_id)).scalar_one() in (1, 2, 3, 4)
+        assert conn.execute(select(findings.c.priority_rank).where(
+            findings.c.id == new_id)).scalar_one() in (1, 2, 3, 4)
     root = feed_dir({"osv/PYSEC-2023-117.yaml": UPDATE["osv/PYSEC-2023-117.yaml"]}, "two")
     result = CliRunner().invoke(app, ["db", "update", "--from", str(root), "--rematch"])
     assert result.exit_code == 0, result.output
     assert "re-matched 3 asset(s): 5 distinct package versions, 3 new finding(s)" in " ".join(
         result.output.split())
+    assert "re-prioritised:" in result.output
+    with engine.connect() as conn:  # inline, the new findings are prioritised at once
+        assert conn.execute(select(func.count()).select_from(findings).outerjoin(
+            finding_priority, finding_priority.c.finding_id == findings.c.id).where(
+            findings.c.state == "open", finding_priority.c.finding_id.is_(None))
+            ).scalar_one() == 0

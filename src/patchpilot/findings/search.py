@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import (
+    advisories,
+    advisory_vulns,
     asset_group_members,
     asset_groups,
     asset_summary,
@@ -82,8 +84,14 @@ class FindingFilter:
             # Ids exactly, package names by prefix (as typed, and in lower case): each is
             # a range of its own index, so the search never scans every finding.
             prefixes = {text, text.lower()}
+            # An advisory (DSA-…, GHSA-…) through the knowledge base's list of the
+            # vulnerabilities it fixes, which narrows findings by their indexed vuln_id.
+            of_advisory = (select(advisory_vulns.c.vuln_id)
+                           .join(advisories, advisories.c.pk == advisory_vulns.c.advisory_pk)
+                           .where(advisories.c.id == text))
             conds.append(or_(findings.c.vuln_id == text.upper(),
-                             findings.c.advisory_id == text,
+                             and_(findings.c.vuln_id.in_(of_advisory),
+                                  findings.c.advisory_id == text),
                              *(findings.c.package.between(p, p + "\U0010ffff")
                                for p in sorted(prefixes))))
         return conds

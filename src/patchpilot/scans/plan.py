@@ -257,8 +257,10 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     wanted = f.c.state == "open"
     if verify and since is not None:
         wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
-    if top is not None:
-        keys = _top_keys(conn, top, only)
+    keys = _top_keys(conn, top, only) if top is not None else []
+    # Fewer than ``top`` items with open findings: the items whose hosts are all verified
+    # (risk 0, keys _top_keys never sees) rank next, so every item is built.
+    if top is not None and len(keys) >= top:
         key = tuple_(f.c.ecosystem, f.c.package, f.c.fixed_version)
         wanted = and_(wanted, or_(*(key.in_(keys[i:i + _CHUNK])
                                     for i in range(0, len(keys), _CHUNK))) if keys

@@ -220,13 +220,6 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
         if len(batch) >= _ASSETS_PER_TRANSACTION:
             _flush(engine, batch, values_cache, out)
     _flush(engine, batch, values_cache, out)
-    if out.assets:
-        # New findings get their priority, and changed facts (a CVE now known exploited,
-        # a new score) re-rank the old ones: one statement over the unfixed findings.
-        from patchpilot.scoring.apply import reprioritise
-
-        with engine.begin() as conn:
-            reprioritise(conn)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -255,5 +248,14 @@ def _rescan(engine: Engine, asset_id: int) -> list[Finding]:
 def run_rematch(engine: Engine, job: Any) -> dict[str, Any]:
     """The ``rematch`` job: payload ``{"changed_since": ISO time or null}``."""
     since = job.payload.get("changed_since")
-    return rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None
-                       ).to_dict()
+    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None)
+    result = done.to_dict()
+    if done.assets:
+        # New findings need their priority, and changed facts (a CVE now known exploited,
+        # a new score) re-rank old ones: the next job, one statement over every unfixed
+        # finding, so that this one's transactions stay short.
+        from patchpilot.scans.jobs import enqueue
+
+        with engine.begin() as conn:
+            result["prioritise_job"] = enqueue(conn, "prioritise", {})
+    return result

@@ -26,8 +26,10 @@ def upgrade() -> None:
     with op.batch_alter_table("findings") as batch:
         batch.add_column(sa.Column("priority_rank", sa.SmallInteger, nullable=False,
                                    server_default="5"))
+    # Fixed findings too: a fixed finding keeps the priority it had (scoring.apply), and
+    # its rank with it, as in a database that had this column all along.
     op.execute("UPDATE findings SET priority_rank = (SELECT priority FROM finding_priority fp "
-               "WHERE fp.finding_id = findings.id) WHERE state <> 'fixed' AND id IN "
+               "WHERE fp.finding_id = findings.id) WHERE id IN "
                "(SELECT finding_id FROM finding_priority)")
     score = ("cvss_score DESC NULLS LAST" if op.get_bind().dialect.name == "postgresql"
              else "cvss_score DESC")
@@ -35,7 +37,9 @@ def upgrade() -> None:
                "id)")
     op.execute(f"CREATE INDEX ix_findings_score ON findings (state, {score}, id)")
     op.create_index("ix_findings_reopened_at", "findings", ["reopened_at"])
-    op.create_index("ix_findings_advisory", "findings", ["advisory_id"])
+    # The worklist index leads with state: (state, severity) is redundant, and every
+    # index costs each of the million inserts a re-match can bring.
+    op.drop_index("ix_findings_state", "findings")
     op.create_index("ix_findings_package", "findings", ["package"])
     op.create_index("ix_finding_priority_due", "finding_priority", ["due_date"])
     op.create_table(
@@ -60,8 +64,11 @@ def downgrade() -> None:
     """Drop them."""
     op.drop_table("asset_summary")
     op.drop_index("ix_finding_priority_due", "finding_priority")
-    for name in ("ix_findings_package", "ix_findings_advisory", "ix_findings_reopened_at",
+    op.create_index("ix_findings_state", "findings", ["state", "severity"])
+    for name in ("ix_findings_package", "ix_findings_reopened_at",
                  "ix_findings_worklist", "ix_findings_score"):
         op.drop_index(name, "findings")
-    with op.batch_alter_table("findings") as batch:
-        batch.drop_column("priority_rank")
+    # Not in batch mode: on SQLite that copies findings to a new table and drops the old
+    # one, and with foreign keys on that drop deletes every finding_priority row (ON DELETE
+    # CASCADE).  SQLite drops a column itself since 3.35, which RETURNING already needs.
+    op.drop_column("findings", "priority_rank")
