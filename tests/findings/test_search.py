@@ -234,3 +234,24 @@ def test_plan_top_items_are_the_full_plans_first(timeline: dict[str, int], engin
             ("gitpython", "3.1.30", 0), ("gitpython", "3.1.32", 0), ("gitpython", "3.1.33", 0),
             ("gitpython", "3.1.35", 0), ("gitpython", "3.1.41", 0)]
         assert_top_is_the_full_plans_start(conn, None)
+
+
+def test_a_rule_group_filters_by_the_assets_its_rule_selects(
+        timeline: dict[str, int], engine: Engine) -> None:
+    from patchpilot.db.tables import assets
+
+    web1, ci = timeline["plant1-web-01"], timeline["plant2-ci-03"]
+    with engine.begin() as c:
+        c.execute(assets.update().where(assets.c.id.in_([web1, ci])).values(tags='["pci"]'))
+        create_group(c, "sato", "pci", rule={"tags": ["pci"]})
+    with engine.connect() as c:
+        expected = [r.id for r, _ in all_findings(c)
+                    if r.state == "open" and r.asset_id in (web1, ci)]
+        flt = FindingFilter(group="pci")
+        assert count_from_summary(c, flt) == len(expected) > 0
+        page = search_findings(c, flt, limit=PAGE_MAX)
+        assert (page.total, page.exact) == (len(expected), True)
+        assert sorted(ids(page)) == sorted(expected)
+        capped = search_findings(c, FindingFilter(group="pci", fix_available=True),
+                                 limit=PAGE_MAX)
+        assert {r.asset_id for r in capped.rows} <= {web1, ci}

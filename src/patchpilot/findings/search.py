@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import (
@@ -57,7 +57,7 @@ class FindingFilter:
     asset_id: int | None = None
     text: str | None = None  # a CVE/advisory id (exact) or a package name (prefix)
 
-    def conditions(self) -> list[Any]:
+    def conditions(self, conn: Connection) -> list[Any]:
         """The WHERE clauses."""
         conds: list[Any] = []
         if self.state:
@@ -75,10 +75,7 @@ class FindingFilter:
         if self.asset_id is not None:
             conds.append(findings.c.asset_id == self.asset_id)
         if self.group:
-            conds.append(findings.c.asset_id.in_(
-                select(asset_group_members.c.asset_id)
-                .join(asset_groups, asset_groups.c.id == asset_group_members.c.group_id)
-                .where(asset_groups.c.name == self.group)))
+            conds.append(in_group(conn, findings.c.asset_id, self.group))
         if self.text:
             text = self.text.strip()
             # Ids exactly, package names by prefix (as typed, and in lower case): each is
@@ -95,6 +92,22 @@ class FindingFilter:
                              *(findings.c.package.between(p, p + "\U0010ffff")
                                for p in sorted(prefixes))))
         return conds
+
+
+def in_group(conn: Connection, column: Any, name: str) -> Any:
+    """``column`` (an asset id) is a member of the group called ``name``: its static
+    members and, for a group with a tag/attribute rule, the assets the rule selects (as
+    the scheduler resolves them, in Python; their ids are sent as a list)."""
+    from patchpilot.scans.scheduler import group_asset_ids
+
+    group = conn.execute(select(asset_groups.c.id, asset_groups.c.rule)
+                         .where(asset_groups.c.name == name)).first()
+    if group is None:
+        return false()
+    if group.rule:
+        return column.in_(group_asset_ids(conn, group.id))
+    return column.in_(select(asset_group_members.c.asset_id)
+                      .where(asset_group_members.c.group_id == group.id))
 
 
 COUNT_CAP = 1_000
@@ -130,10 +143,7 @@ def count_from_summary(conn: Connection, flt: FindingFilter) -> int | None:
     if flt.asset_id is not None:
         stmt = stmt.where(s.c.asset_id == flt.asset_id)
     if flt.group:
-        stmt = stmt.where(exists().where(
-            asset_group_members.c.asset_id == s.c.asset_id,
-            asset_groups.c.id == asset_group_members.c.group_id,
-            asset_groups.c.name == flt.group))
+        stmt = stmt.where(in_group(conn, s.c.asset_id, flt.group))
     return int(conn.execute(stmt).scalar_one())
 
 
@@ -142,7 +152,7 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
     """One page of matching findings with asset name, priority, reason and due date."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    conds = flt.conditions()
+    conds = flt.conditions(conn)
     base = (findings.join(assets, assets.c.id == findings.c.asset_id)
             .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id))
     total = count_from_summary(conn, flt)

@@ -24,14 +24,13 @@ import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Engine, and_, cast, exists, false, func, or_, select, true, update
+from sqlalchemy import Engine, and_, cast, exists, func, or_, select, true, update
 from sqlalchemy.engine import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
     asset_context,
-    asset_group_members,
     asset_groups,
     asset_summary,
     assets,
@@ -44,7 +43,7 @@ from patchpilot.db.tables import (
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.lifecycle import STATES, record_decision
 from patchpilot.findings.overview import SEVERITIES, overview
-from patchpilot.findings.search import SORTS, FindingFilter, search_findings
+from patchpilot.findings.search import SORTS, FindingFilter, in_group, search_findings
 from patchpilot.scans.groups import (
     NotFound,
     add_schedule,
@@ -411,29 +410,13 @@ def _known_tags(conn: Connection, limit: int = 500) -> list[str]:
             .scalars()]
 
 
-def _in_group(conn: Connection, name: str) -> Any:
-    """A condition on ``assets``: a member of the group called ``name`` (static members
-    and, for a group with a rule, the assets its rule selects -- as the scheduler sees it)."""
-    from patchpilot.scans.scheduler import group_asset_ids
-
-    group = conn.execute(select(asset_groups.c.id, asset_groups.c.rule)
-                         .where(asset_groups.c.name == name)).first()
-    if group is None:
-        return false()
-    if group.rule:
-        # Rules are matched in Python (scans.scheduler): their members are listed.
-        return assets.c.id.in_(group_asset_ids(conn, group.id))
-    return exists().where(asset_group_members.c.asset_id == assets.c.id,
-                          asset_group_members.c.group_id == group.id)
-
-
 def _asset_conditions(conn: Connection, f: dict[str, str], now: datetime) -> list[Any]:
     """The WHERE conditions on ``assets`` of the assets page's filters (all optional)."""
     conds: list[Any] = []
     if f["q"]:
         conds.append(assets.c.name.like(f["q"].replace("%", "") + "%"))
     if f["group"]:
-        conds.append(_in_group(conn, f["group"]))
+        conds.append(in_group(conn, assets.c.id, f["group"]))
     if f["tier"] in ("1", "2", "3", "4"):
         conds.append(assets.c.id.in_(select(asset_context.c.asset_id).where(
             asset_context.c.criticality == int(f["tier"]))))
