@@ -82,13 +82,15 @@ class FindingFilter:
             # a range of its own index, so the search never scans every finding.
             prefixes = {text, text.lower()}
             # An advisory (DSA-…, GHSA-…) through the knowledge base's list of the
-            # vulnerabilities it fixes, which narrows findings by their indexed vuln_id.
-            of_advisory = (select(advisory_vulns.c.vuln_id)
-                           .join(advisories, advisories.c.pk == advisory_vulns.c.advisory_pk)
-                           .where(advisories.c.id == text))
-            conds.append(or_(findings.c.vuln_id == text.upper(),
-                             and_(findings.c.vuln_id.in_(of_advisory),
-                                  findings.c.advisory_id == text),
+            # vulnerabilities it fixes, read first: a list narrows findings by their
+            # indexed vuln_id in both databases (a sub-select would make PostgreSQL scan).
+            vulns = sorted(set(conn.execute(
+                select(advisory_vulns.c.vuln_id)
+                .join(advisories, advisories.c.pk == advisory_vulns.c.advisory_pk)
+                .where(advisories.c.id == text)).scalars()))
+            by_advisory = ([and_(findings.c.vuln_id.in_(vulns), findings.c.advisory_id == text)]
+                           if vulns else [])
+            conds.append(or_(findings.c.vuln_id == text.upper(), *by_advisory,
                              *(findings.c.package.between(p, p + "\U0010ffff")
                                for p in sorted(prefixes))))
         return conds

@@ -400,12 +400,12 @@ def _known_tags(conn: Connection, limit: int = 500) -> list[str]:
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
 
-        value: Any = func.jsonb_array_elements_text(cast(tags, JSONB)).column_valued("tag")
-        stmt = select(value).select_from(assets)
+        element: Any = (func.jsonb_array_elements_text(cast(tags, JSONB))
+                        .table_valued("value").lateral())
     else:
         element = func.json_each(tags).table_valued("value")
-        value = element.c.value
-        stmt = select(value).select_from(assets).join(element, true())
+    value = element.c.value
+    stmt = select(value).select_from(assets).join(element, true())
     return [str(t) for t in conn.execute(stmt.distinct().order_by(value).limit(limit))
             .scalars()]
 
