@@ -26,7 +26,7 @@ from tests.reports.conftest import OLD_PYGMENTS, scan
 __all__ = ["clock", "timeline"]  # the fixtures, shared with the summary tests
 
 NEW_GITPYTHON = Package(WERKZEUG.ecosystem, "GitPython", "3.1.41")
-PAGE_MAX = 500  # search_findings' largest page: more than the estate's findings
+PAGE_MAX = 500  # a page larger than the estate: every finding at once
 
 
 @pytest.fixture

@@ -92,3 +92,52 @@ def test_changing_the_matrix_reprioritises(client: TestClient, engine: Engine) -
     # The two KEV firefox CVEs on both hosts are overdue at once: CISA's due date (2022-03-21)
     # is earlier than any SLA counted from today, and the earlier date wins.
     assert [(r["key"], r["fixed"], r["overdue"]) for r in sla["rows"]] == [("web shop", 0, 4)]
+
+
+def test_overview_and_findings_filters_agree(client: TestClient, engine: Engine) -> None:
+    """The overview's JSON and the list's filtered totals are the same figures."""
+    from sqlalchemy import func, select
+
+    from patchpilot.db.tables import finding_priority, findings
+
+    viewer = _auth(engine, Role.VIEWER)
+    o = client.get("/api/overview", headers=viewer).json()
+    with engine.connect() as conn:
+        by_priority = {f"P{p}": n for p, n in conn.execute(
+            select(finding_priority.c.priority, func.count()).join(
+                findings, findings.c.id == finding_priority.c.finding_id)
+            .where(findings.c.state == "open").group_by(finding_priority.c.priority))}
+        kev = conn.execute(select(func.count()).select_from(findings).where(
+            findings.c.state == "open", findings.c.known_exploited.is_(True))).scalar_one()
+    assert o["by_priority"] == by_priority and sum(by_priority.values()) == o["open_total"]
+    assert o["known_exploited"] == kev > 0
+    assert [a["name"] for a in o["top_assets"]] == ["plant1-web-01", "plant2-dev-07"]
+    assert o["assets_total"] == 2
+
+    def total(**params: object) -> tuple[int, bool]:
+        answer = client.get("/api/findings", headers=viewer, params=params).json()
+        assert len(answer["items"]) == min(answer["total"], 100)
+        return answer["total"], answer["total_exact"]
+
+    assert total() == (o["open_total"], True)
+    for key, n in by_priority.items():
+        assert total(priority=int(key[1])) == (n, True)
+    assert total(kev=True) == (kev, True)
+    assert total(q="firefox") == (total(package="firefox")[0], True)
+    assert total(q="FIREFOX") == total(q="firefox")  # typed in capitals: tried in lower case
+    assert total(q="refox") == (0, True)  # a prefix, not any substring
+    assert total(q="CVE-2022-26485") == (2, True)
+    # One asset through the list and through the overview of a group holding it.
+    dmz = client.get("/api/findings", headers=viewer,
+                     params={"vuln": "CVE-2022-26485"}).json()["items"][0]["asset_id"]
+    admin = _auth(engine, Role.ADMIN)
+    group = client.post("/api/groups", headers=admin, json={"name": "dmz"}).json()["id"]
+    assert client.post(f"/api/groups/{group}/members", headers=admin,
+                       json={"asset_ids": [dmz]}).status_code in (200, 201, 204)
+    scoped = client.get("/api/overview", headers=viewer, params={"group": "dmz"}).json()
+    assert scoped["assets_total"] == 1
+    assert total(group="dmz") == (scoped["open_total"], True) == total(asset_id=dmz)
+    assert client.get("/api/overview", headers=viewer, params={"group": "nope"}
+                      ).status_code == 404
+    assert client.get("/api/findings", headers=viewer, params={"sort": "nope"}
+                      ).status_code == 422

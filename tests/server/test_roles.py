@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("PUT", "/api/assets/{asset_id}/context"): "analyst",
     ("GET", "/api/findings"): "viewer",
     ("GET", "/api/findings/{finding_id}"): "viewer",
+    ("GET", "/api/overview"): "viewer",
     ("POST", "/api/triage"): "analyst",
     ("DELETE", "/api/triage/{decision_id}"): "analyst",
     ("POST", "/api/groups"): "admin",

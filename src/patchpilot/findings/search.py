@@ -56,6 +56,8 @@ class FindingFilter:
     group: str | None = None
     asset_id: int | None = None
     text: str | None = None  # a CVE/advisory id (exact) or a package name (prefix)
+    vuln_id: str | None = None  # exactly (the API's ``vuln``)
+    package: str | None = None  # exactly (the API's ``package``)
 
     def conditions(self, conn: Connection) -> list[Any]:
         """The WHERE clauses."""
@@ -74,6 +76,10 @@ class FindingFilter:
             conds.append(findings.c.fixed_version.is_(None))
         if self.asset_id is not None:
             conds.append(findings.c.asset_id == self.asset_id)
+        if self.vuln_id:
+            conds.append(findings.c.vuln_id == self.vuln_id)
+        if self.package:
+            conds.append(findings.c.package == self.package)
         if self.group:
             conds.append(in_group(conn, findings.c.asset_id, self.group))
         if self.text:
@@ -127,7 +133,8 @@ class Page:
 def count_from_summary(conn: Connection, flt: FindingFilter) -> int | None:
     """How many findings match, from ``asset_summary`` -- or None if it cannot tell."""
     named = [flt.priority is not None, bool(flt.severity), flt.known_exploited is not None]
-    if flt.state != "open" or flt.text or flt.fix_available is not None or sum(named) > 1:
+    if (flt.state != "open" or flt.text or flt.vuln_id or flt.package
+            or flt.fix_available is not None or sum(named) > 1):
         return None
     s = asset_summary
     if flt.priority is not None:
@@ -166,7 +173,8 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
         exact = total <= COUNT_CAP
         total = min(total, COUNT_CAP)
     key = SORTS[sort]
-    if (flt.text or flt.asset_id is not None) and sort in ("priority", "cvss"):
+    selective = flt.text or flt.vuln_id or flt.package or flt.asset_id is not None
+    if selective and sort in ("priority", "cvss"):
         # A search or one asset is a few hundred rows on their own index: sort those,
         # rather than walk an order index past a million others (SQLite plans a bound
         # parameter blind, and would walk; "+ 0" keeps it off the order indexes).
@@ -188,5 +196,5 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
                assets.c.name.label("asset"), finding_priority.c.priority,
                finding_priority.c.reason, finding_priority.c.due_date)
         .select_from(base).where(*conds).order_by(*order)
-        .limit(max(1, min(limit, 500))).offset(max(0, offset))).all()
+        .limit(max(1, min(limit, 1000))).offset(max(0, offset))).all()
     return Page(total, exact, list(rows))

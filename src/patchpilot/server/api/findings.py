@@ -8,11 +8,12 @@ from typing import Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from patchpilot.clock import aware, iso, now_utc
-from patchpilot.db.tables import assets, finding_priority, findings, triage_decisions
+from patchpilot.db.tables import finding_priority, findings, triage_decisions
 from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions, record_decision
+from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 
 router = APIRouter(tags=["findings"])
@@ -20,50 +21,64 @@ router = APIRouter(tags=["findings"])
 
 @router.get("/findings")
 def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
-                  severity: str | None = None, asset_id: int | None = None,
+                  severity: str | None = None, priority: int | None = None,
+                  kev: bool | None = None, fix_available: bool | None = None,
+                  group: str | None = None, asset_id: int | None = None,
                   vuln: str | None = None, package: str | None = None,
+                  q: str | None = None, sort: str = "priority", order: str = "asc",
                   limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """Findings, highest priority first, filtered; ``state=any`` for every state."""
+    """Findings in work order (priority, then score), filtered, sorted and paged as the
+    dashboard's list; ``state=any`` for every state.  ``total`` is exact when
+    ``total_exact`` is true, else a lower bound (counts stop at 1,000 beyond what the
+    per-asset summary can answer)."""
     if state not in (None, "any", *STATES):
         raise HTTPException(422,
                             f"state must be one of {', '.join(STATES)} or any")
-    conds = []
-    if state not in (None, "any"):
-        conds.append(findings.c.state == state)
-    if severity:
-        conds.append(findings.c.severity == severity)
-    if asset_id is not None:
-        conds.append(findings.c.asset_id == asset_id)
-    if vuln:
-        conds.append(findings.c.vuln_id == vuln)
-    if package:
-        conds.append(findings.c.package == package)
-    limit = max(1, min(limit, 1000))
+    if sort not in SORTS:
+        raise HTTPException(422, f"sort must be one of {', '.join(SORTS)}")
+    if order not in ("asc", "desc"):
+        raise HTTPException(422, "order must be asc or desc")
+    flt = FindingFilter(state=None if state in (None, "any") else state, priority=priority,
+                        severity=severity, known_exploited=kev, fix_available=fix_available,
+                        group=group, asset_id=asset_id, text=q, vuln_id=vuln,
+                        package=package)
     with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(findings).where(*conds)).scalar()
-        rows = conn.execute(
-            select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
-                   finding_priority.c.reason.label("priority_reason"),
-                   finding_priority.c.due_date)
-            .join(assets, assets.c.id == findings.c.asset_id)
-            .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
-            .where(*conds)
-            # Priority first (P1 on top), then score: the order work should be done in.
-            .order_by(finding_priority.c.priority.asc().nulls_last(),
-                      findings.c.cvss_score.desc().nulls_last(), findings.c.id)
-            .limit(limit).offset(max(0, offset))).all()
-    return {"total": total, "items": [
+        page = search_findings(conn, flt, sort=sort, descending=order == "desc",
+                               limit=limit, offset=offset)
+        extra = {r.id: r for r in conn.execute(
+            select(findings.c.id, findings.c.epss_score, findings.c.last_seen,
+                   findings.c.fixed_at, findings.c.new_from_feed)
+            .where(findings.c.id.in_([r.id for r in page.rows])))}
+    return {"total": page.total, "total_exact": page.exact, "items": [
         {"id": r.id, "asset_id": r.asset_id, "asset": r.asset, "vuln_id": r.vuln_id,
          "ecosystem": r.ecosystem, "package": r.package, "state": r.state,
          "severity": r.severity, "cvss_score": r.cvss_score,
-         "known_exploited": r.known_exploited, "epss_score": r.epss_score,
+         "known_exploited": r.known_exploited, "epss_score": extra[r.id].epss_score,
          "installed_version": r.installed_version, "fixed_version": r.fixed_version,
          "first_seen": iso(r.first_seen),
-         "last_seen": iso(r.last_seen),
-         "fixed_at": iso(r.fixed_at),
-         "new_from_feed": r.new_from_feed,
+         "last_seen": iso(extra[r.id].last_seen),
+         "fixed_at": iso(extra[r.id].fixed_at),
+         "new_from_feed": extra[r.id].new_from_feed,
          "priority": f"P{r.priority}" if r.priority else None,
-         "priority_reason": r.priority_reason, "due_date": iso(r.due_date)} for r in rows]}
+         "priority_reason": r.reason, "due_date": iso(r.due_date)} for r in page.rows]}
+
+
+@router.get("/overview")
+def get_overview(who: Viewer, engine: EngineDep, group: str | None = None,
+                 service: str | None = None) -> dict[str, Any]:
+    """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
+    from patchpilot.findings.overview import overview
+    from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
+
+    with engine.connect() as conn:
+        try:
+            ids = scope_asset_ids(conn, Scope(group=group or None, service=service or None))
+        except ReportError as exc:
+            raise HTTPException(404 if "no " in str(exc) else 422, str(exc)) from exc
+        figures = overview(conn, asset_ids=ids).to_dict()
+    for a in figures["not_scanned_assets"]:
+        a["last_seen"] = iso(a["last_seen"])
+    return figures
 
 
 @router.get("/findings/{finding_id}")
