@@ -262,6 +262,13 @@ def test_errors_are_pages_on_the_dashboard_and_json_on_the_api(client: TestClien
     assert answer.status_code == 404 and "<h1>Page not found</h1>" in answer.text
     assert '<p class="hint" id="problem-detail">no finding 999</p>' in answer.text
     assert 'href="/schedules"' in answer.text  # logged in: the page has the navigation
+    # A malformed id in the path is no such page; a malformed query parameter says which.
+    answer = client.get("/assets/abc")
+    assert answer.status_code == 404 and "<h1>Page not found</h1>" in answer.text
+    answer = client.get("/findings?page=two")
+    assert answer.status_code == 400 and "<h1>Something went wrong</h1>" in answer.text
+    assert "page: Input should be a valid integer" in answer.text
+    assert client.get("/api/findings/abc").status_code == 401  # the API: auth first, JSON
     answer = client.post("/schedules/windows/1/delete", data={"csrf": "forged"})
     assert answer.status_code == 403
     assert "The form was out of date. Reload the page and try again." in answer.text

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +51,22 @@ def mount(app: FastAPI) -> None:
     # Registered for Starlette's HTTPException, so that it also catches the router's own
     # 404 (no such path) and 405, not only the routes' FastAPI HTTPExceptions.
     app.add_exception_handler(StarletteHTTPException, html_errors)
+
+    async def html_validation_errors(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        path = request.url.path
+        if path == "/api" or path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        errors = exc.errors()
+        if any(e.get("loc", ("",))[0] == "path" for e in errors):
+            # /assets/abc: there is no such page, whatever the parameter's type.
+            problem = StarletteHTTPException(404)
+        else:
+            problem = StarletteHTTPException(400, "; ".join(
+                f"{e['loc'][-1]}: {e.get('msg', 'invalid')}" for e in errors))
+        return await run_in_threadpool(error_page, request, problem)
+
+    app.add_exception_handler(RequestValidationError, html_validation_errors)
 
 
 def _quote(url: str) -> str:
