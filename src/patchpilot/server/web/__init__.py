@@ -40,8 +40,7 @@ def mount(app: FastAPI) -> None:
 
     async def html_errors(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        path = request.url.path
-        if path == "/api" or path.startswith("/api/"):
+        if _is_api(request):
             # The API keeps FastAPI's JSON answer ({"detail": …}) for its clients.
             return await http_exception_handler(request, exc)
         # A page (or no page at all): an HTML page in the user's language.  Reading the
@@ -54,8 +53,7 @@ def mount(app: FastAPI) -> None:
 
     async def html_validation_errors(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        path = request.url.path
-        if path == "/api" or path.startswith("/api/"):
+        if _is_api(request):
             return await request_validation_exception_handler(request, exc)
         errors = exc.errors()
         if any(e.get("loc", ("",))[0] == "path" for e in errors):
@@ -67,6 +65,11 @@ def mount(app: FastAPI) -> None:
         return await run_in_threadpool(error_page, request, problem)
 
     app.add_exception_handler(RequestValidationError, html_validation_errors)
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/")
 
 
 def _quote(url: str) -> str:

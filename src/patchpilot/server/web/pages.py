@@ -12,6 +12,7 @@ sweeps, admins change schedules and windows.  None is in the OpenAPI schema: the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from http import HTTPStatus
@@ -633,11 +634,17 @@ def add_schedule_form(request: Request, user: User, engine: EngineDep,
 def delete_schedule_form(request: Request, schedule_id: int, user: User, engine: EngineDep,
                          csrf: Annotated[str, Form()] = "") -> Response:
     """Remove a schedule (admins), as ``patchpilot schedule remove`` does."""
+    return _admin_delete(request, user, engine, csrf, delete_schedule, schedule_id)
+
+
+def _admin_delete(request: Request, user: WebUser, engine: EngineDep, csrf: str,
+                  remove: Callable[[Connection, str, int], None], row_id: int) -> Response:
+    """A schedules-page removal: CSRF, the admin role, the stage's audited delete, back."""
     check_csrf(request, csrf)
     need(user, Role.ADMIN)
     try:
         with engine.begin() as conn:
-            delete_schedule(conn, user.principal.name, schedule_id)
+            remove(conn, user.principal.name, row_id)
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
@@ -693,14 +700,7 @@ def add_window_form(request: Request, user: User, engine: EngineDep,
 def delete_window_form(request: Request, window_id: int, user: User, engine: EngineDep,
                        csrf: Annotated[str, Form()] = "") -> Response:
     """Remove a maintenance window or blackout (admins)."""
-    check_csrf(request, csrf)
-    need(user, Role.ADMIN)
-    try:
-        with engine.begin() as conn:
-            delete_window(conn, user.principal.name, window_id)
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
+    return _admin_delete(request, user, engine, csrf, delete_window, window_id)
 
 
 # --- sweeps --------------------------------------------------------------------------
