@@ -485,3 +485,41 @@ def test_migration_0008_fills_summary_and_priority_rank(timeline: dict[str, int]
             == {a: {k: v for k, v in r.items() if k not in moved} for a, r in before.items()}
         assert sum(r["overdue"] for r in rows.values()) == live_overdue(conn, clock.now)
         assert_overview_is_exact(conn, overview(conn, now=clock.now), clock.now)
+
+
+def test_trend_counts_openings_and_fixes_per_week(timeline: dict[str, int], engine: Engine,
+                                                  clock: Clock) -> None:
+    from patchpilot.findings.overview import trend
+
+    # plant2-ws-11 runs the old firefox again: its fixed findings reopen this week.
+    scan(engine, "plant2-ws-11", OLD_FIREFOX)
+    with engine.connect() as conn:
+        weeks = trend(conn, None, clock.now)
+        rows = conn.execute(select(findings.c.first_seen, findings.c.reopened_at,
+                                   findings.c.fixed_at, findings.c.state)).all()
+        ws11 = trend(conn, [timeline["plant2-ws-11"]], clock.now)
+    # Twelve Mondays, the last one this week's (NOW is Sunday 22 March 2026).
+    assert [w["week"] for w in weeks][-3:] == ["2026-03-02", "2026-03-09", "2026-03-16"]
+    assert len(weeks) == 12 and weeks[0]["week"] == "2025-12-29"
+
+    def week_of(moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        day = aware(moment).date()  # type: ignore[union-attr]
+        return (day - timedelta(days=day.weekday())).isoformat()
+
+    opened = Counter(w for r in rows for w in (week_of(r.first_seen), week_of(r.reopened_at))
+                     if w)
+    fixed = Counter(week_of(r.fixed_at) for r in rows if r.fixed_at is not None)
+    assert weeks == [{"week": w["week"], "opened": opened[w["week"]],
+                      "fixed": fixed[w["week"]]} for w in weeks]
+    # By hand: every finding first seen at T0; ws-11's firefox fixed in T0's week and
+    # reopened now -- a reopened finding keeps no fix date, so that week no longer counts
+    # its fix; web-02's fixed in the next week (and still fixed).
+    reopened = sum(r.reopened_at is not None for r in rows)
+    assert reopened > 0 and all(r.state != "fixed" for r in rows if r.reopened_at)
+    assert [(w["opened"], w["fixed"]) for w in weeks[-3:]] == [
+        (len(rows), 0), (0, fixed["2026-03-09"]), (reopened, 0)]
+    assert fixed["2026-03-09"] > 0
+    assert [(w["opened"], w["fixed"]) for w in ws11[-3:]] == [
+        (reopened, 0), (0, 0), (reopened, 0)]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, cast, exists, func, literal, not_, or_, select
+from sqlalchemy import and_, exists, func, literal, not_, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
@@ -155,35 +155,28 @@ def _overdue(conn: Connection, scope: Any, now: datetime) -> int:
     return total
 
 
-def _days_since(conn: Connection, moment: Any, origin: datetime) -> Any:
-    """Days from ``origin`` to ``moment`` as a SQL expression (both dialects)."""
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", moment - origin) / 86400.0
-    return func.julianday(moment) - func.julianday(literal(origin.replace(tzinfo=None)))
-
-
 def trend(conn: Connection, asset_ids: list[int] | None, now: datetime,
           weeks: int = TREND_WEEKS) -> list[dict[str, Any]]:
     """Findings opened and fixed per week (Mondays, UTC), the last ``weeks`` weeks.
 
     "Opened" counts every opening: a finding first seen, and one reopened (a regression),
-    in the week; "fixed", the findings fixed in it.  Each is a range scan of its own
-    indexed column, bucketed inside the database (floor(days since the first Monday / 7)).
+    in the week; "fixed", the findings fixed in it (a finding reopened since keeps no fix
+    date: its reopening counts, its earlier fix no more).  Each week of each column is one
+    ``COUNT`` over a range of that column's index -- one statement of ``3 × weeks``
+    counts, which an index answers without computing anything per finding.
     """
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=today.weekday() + 7 * (weeks - 1))  # a Monday
-    points = {i: [0, 0] for i in range(weeks)}
-    for which, moment in ((0, findings.c.first_seen), (0, findings.c.reopened_at),
-                          (1, findings.c.fixed_at)):
-        bucket = cast(func.floor(cast(_days_since(conn, moment, start), Float) / 7), Float)
-        stmt = (select(bucket.label("b"), func.count().label("n"))
-                .where(moment >= start, in_scope(findings.c.asset_id, asset_ids))
-                .group_by(bucket))
-        for b, n in conn.execute(stmt):
-            if b is not None and 0 <= int(b) < weeks:
-                points[int(b)][which] += int(n)
-    return [{"week": (start + timedelta(weeks=i)).strftime("%Y-%m-%d"), "opened": o,
-             "fixed": f} for i, (o, f) in points.items()]
+    bounds = [start + timedelta(weeks=i) for i in range(weeks + 1)]
+    scope = in_scope(findings.c.asset_id, asset_ids)
+    columns = (findings.c.first_seen, findings.c.reopened_at, findings.c.fixed_at)
+    counts = conn.execute(select(*(
+        select(func.count()).select_from(findings)
+        .where(column >= bounds[i], column < bounds[i + 1], scope).scalar_subquery()
+        for column in columns for i in range(weeks)))).one()
+    first, reopened, fixed = (counts[k * weeks:(k + 1) * weeks] for k in range(3))
+    return [{"week": bounds[i].strftime("%Y-%m-%d"), "opened": int(first[i] + reopened[i]),
+             "fixed": int(fixed[i])} for i in range(weeks)]
 
 
 def _not_scanned(conn: Connection, now: datetime) -> Any:
