@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from patchpilot.db.tables import audit_log, users
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, set_password
-from patchpilot.server.web import pages, report_pages
+from patchpilot.server.web import asset_pages, pages, report_pages
 
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
@@ -33,6 +33,10 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/findings/{finding_id}/triage"): "analyst",
     ("GET", "/assets"): "viewer",
     ("GET", "/assets/{asset_id}"): "viewer",
+    ("GET", "/assets/import"): "admin",
+    ("POST", "/assets/import"): "admin",
+    ("GET", "/assets/upload"): "analyst",
+    ("POST", "/assets/upload"): "analyst",
     ("GET", "/sweeps"): "viewer",
     ("POST", "/sweeps"): "analyst",
     ("GET", "/sweeps/{sweep_id}"): "viewer",
@@ -75,7 +79,8 @@ def login(client: TestClient, name: str, password: str) -> str:
 
 
 def test_every_page_is_in_the_table(client: TestClient) -> None:
-    served = {(m, r.path) for router in (pages.router, report_pages.router)
+    served = {(m, r.path) for router in (pages.router, report_pages.router,
+                                          asset_pages.router)
               for r in router.routes if isinstance(r, APIRoute)
               for m in r.methods}
     assert served == set(PAGES)

@@ -338,14 +338,30 @@ def parse_records(items: Iterable[Mapping[str, Any]], name: str = "request") -> 
 FORMATS = {".csv": parse_csv, ".json": parse_json, ".yaml": parse_yaml, ".yml": parse_yaml}
 
 
+def _parser_for(name: str) -> Any:
+    parser = FORMATS.get(Path(name).suffix.lower())
+    if parser is None:
+        raise CmdbFormatError([f"{name}: unknown format {Path(name).suffix!r}; use .csv, "
+                               ".json, .yaml or .yml"])
+    return parser
+
+
+def parse_bytes(data: bytes, name: str) -> list[CmdbRecord]:
+    """Records of a CMDB export's content (an uploaded file called ``name``), its format
+    chosen by the extension of ``name``; errors name ``name``."""
+    parser = _parser_for(name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CmdbFormatError([f"{name}: cannot be read: {exc}"]) from exc
+    return list(parser(text, name))
+
+
 def parse_file(path: Path) -> list[CmdbRecord]:
     """Records of a CMDB export, its format chosen by the file's extension."""
-    parser = FORMATS.get(path.suffix.lower())
-    if parser is None:
-        raise CmdbFormatError([f"{path.name}: unknown format {path.suffix!r}; use .csv, "
-                               ".json, .yaml or .yml"])
+    _parser_for(path.name)  # an unknown format is told before the file is read
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise CmdbFormatError([f"{path}: cannot be read: {exc}"]) from exc
-    return parser(text, path.name)  # type: ignore[operator]
+    return parse_bytes(data, path.name)

@@ -21,7 +21,7 @@ from patchpilot.knowledge.ecosystems import ecosystem_for_os, normalize_ecosyste
 from patchpilot.models import Ecosystem, OsRelease, Package
 
 __all__ = ["UNKNOWN_CONTENT", "guess_debian_release", "kind_of", "parse_distro",
-           "read_inventory_file", "read_path"]
+           "read_inventory_bytes", "read_inventory_file", "read_path"]
 
 UNKNOWN_CONTENT = ("not a package database, lock file, SBOM or inventory JSON PatchPilot "
                    "knows (see --type)")
@@ -70,20 +70,25 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def _parse_file(path: Path, distro: Ecosystem | None, source: InventorySource | None
-                ) -> Parsed | Inventory:
-    data = _read(path)
+def _parse_data(data: bytes, name: str, location: str, distro: Ecosystem | None,
+                source: InventorySource | None) -> Parsed | Inventory:
+    """What ``data`` (a file called ``name``, errors naming ``location``) says."""
     head = data[:HEAD_BYTES]
     if source is None:
         if b"\x00" in head and not head.startswith(b"PK"):
-            raise InventoryFormatError(path, f"binary data, {UNKNOWN_CONTENT}")
-        kind = kind_of(path.name, head)
+            raise InventoryFormatError(location, f"binary data, {UNKNOWN_CONTENT}")
+        kind = kind_of(name, head)
         if kind == "json":
-            return Inventory.from_json(data, str(path))
+            return Inventory.from_json(data, location)
         if kind is None:
-            raise InventoryFormatError(path, UNKNOWN_CONTENT)
+            raise InventoryFormatError(location, UNKNOWN_CONTENT)
         source = SOURCES_BY_NAME[kind]
-    return source.parse(data, str(path), distro)
+    return source.parse(data, location, distro)
+
+
+def _parse_file(path: Path, distro: Ecosystem | None, source: InventorySource | None
+                ) -> Parsed | Inventory:
+    return _parse_data(_read(path), path.name, str(path), distro, source)
 
 
 def read_inventory_file(
@@ -154,10 +159,37 @@ def read_path(
         if isinstance(parsed, Inventory):
             return parsed
         parts = [(path, parsed)]
+    return _assemble([parsed for _, parsed in parts], hostname)
+
+
+def read_inventory_bytes(
+    data: bytes,
+    name: str,
+    ecosystem: str | None = None,
+    *,
+    hostname: str | None = None,
+    source_type: str | None = None,
+) -> Inventory:
+    """The Inventory an uploaded file (the dashboard's upload form) holds or describes.
+
+    As :func:`read_inventory_file` for a file called ``name`` whose content is ``data``:
+    the kind is told by the same sources, and errors name ``name``.
+    """
+    if not data.strip():
+        raise InventoryFormatError(name, "empty file")
+    distro = parse_distro(ecosystem) if ecosystem else None
+    parsed = _parse_data(data, name, name, distro, _source_named(source_type))
+    if isinstance(parsed, Inventory):
+        return parsed
+    return _assemble([parsed], hostname)
+
+
+def _assemble(parts: list[Parsed], hostname: str | None) -> Inventory:
+    """One Inventory of the packages (and the OS, if one part tells it) of ``parts``."""
     packages: list[Package] = []
     os_release: OsRelease | None = None
     warnings: list[str] = []
-    for _, parsed in parts:
+    for parsed in parts:
         packages.extend(parsed.packages)
         os_release = os_release or parsed.os
         warnings.extend(parsed.warnings)

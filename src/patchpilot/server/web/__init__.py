@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from patchpilot.server.web.asset_pages import router as asset_router
 from patchpilot.server.web.pages import LoginRequired, error_page, router
 from patchpilot.server.web.report_pages import router as report_router
 
@@ -25,6 +26,9 @@ STATIC = Path(__file__).parent / "static"
 def mount(app: FastAPI) -> None:
     """Add the pages, their static files, the login redirect and the HTML error pages
     (403, 404, …) of the dashboard to ``app``."""
+    # Before the pages: /assets/import and /assets/upload would else be taken by
+    # /assets/{asset_id} (routes match in the order they were added).
+    app.include_router(asset_router)
     app.include_router(router)
     app.include_router(report_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -38,6 +38,7 @@ from patchpilot.db.tables import (
     finding_priority,
     findings,
     inventories,
+    jobs,
     maintenance_windows,
     users,
 )
@@ -492,9 +493,14 @@ def asset_page(request: Request, asset_id: int, user: User, engine: EngineDep
             .order_by(inventories.c.id.desc()).limit(20)).all()
         found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
         total, rows = found.total, found.rows
+        # An inventory stored but not matched yet (an upload a moment ago): its findings
+        # are still to come, which the page says rather than showing the old ones as all.
+        matching = conn.execute(select(jobs.c.id).where(
+            jobs.c.kind == "match", jobs.c.asset_id == asset_id,
+            jobs.c.state.in_(("queued", "leased"))).limit(1)).first() is not None
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": rows,
-                   "total": total}, user)
+                   "total": total, "matching": matching}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
