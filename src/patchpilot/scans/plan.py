@@ -314,14 +314,14 @@ def _top_keys(conn: Connection, top: int, only: set[int] | None
     """The (ecosystem, package, fixed version) of the items that can rank in the first
     ``top``: summed in SQL by the same risk weights as :func:`_item`, keeping every key
     whose risk reaches that of the ``4 × top``-th (ties included, so the exact order of
-    the tie-breaks below is still decided on whole items)."""
-    f, fp = findings, finding_priority
-    weight = case(*((fp.c.priority == p, literal(w)) for p, w in PRIORITY_WEIGHT.items()),
+    the tie-breaks below is still decided on whole items).  The priority is read from
+    findings' own copy (``priority_rank``, 5 until prioritised), so no join is needed."""
+    f = findings
+    weight = case(*((f.c.priority_rank == p, literal(w)) for p, w in PRIORITY_WEIGHT.items()),
                   else_=literal(PRIORITY_WEIGHT[UNPRIORITISED]))
     risk = func.sum(weight + case((f.c.known_exploited.is_(True), literal(KEV_WEIGHT)),
                                   else_=literal(0)))
     stmt = (select(f.c.ecosystem, f.c.package, f.c.fixed_version, risk.label("risk"))
-            .outerjoin(fp, fp.c.finding_id == f.c.id)
             .where(f.c.state == "open", f.c.fixed_version.is_not(None))
             .group_by(f.c.ecosystem, f.c.package, f.c.fixed_version))
     if only is not None:
