@@ -17,6 +17,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -76,7 +77,7 @@ def run(url: str, label: str) -> None:
         for name, path in pages.items():
             answer = client.get(path)
             assert answer.status_code == 200, (path, answer.status_code)
-            median, p95 = _times(lambda path=path: client.get(path))
+            median, p95 = _times(partial(client.get, path))
             print(f"  {name:<40} median {median:7.1f} ms   p95 {p95:7.1f} ms"
                   f"   (target p95 < 300 ms)")
     with engine.connect() as conn:

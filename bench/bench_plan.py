@@ -13,10 +13,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, TextClause, bindparam, text
+from sqlalchemy import text
 
-from bench.bench_priority import _series
-from bench.common import main_on_databases
+from bench.common import main_on_databases, series, sql_now
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.reports.ansible import export
 from patchpilot.scans.groups import add_window, create_group
@@ -27,29 +26,25 @@ ASSETS = 10_000
 PER_ASSET = 20
 
 
-def _sql(sql: str) -> TextClause:
-    return text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-
-
 def populate(engine) -> None:  # type: ignore[no-untyped-def]
     """The synthetic estate, set-based."""
     dialect = engine.dialect.name
     now = datetime(2026, 1, 5, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO assets (id, name, first_seen, last_seen)
-            SELECT n, 'host-' || CAST(n AS VARCHAR), :now, :now FROM ({_series(dialect, ASSETS)}) s
+            SELECT n, 'host-' || CAST(n AS VARCHAR), :now, :now FROM ({series(dialect, ASSETS)}) s
             """), {"now": now})
         if dialect == "postgresql":
             conn.execute(text("SELECT setval('assets_id_seq', :n)"), {"n": ASSETS})
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO asset_context (asset_id, criticality, environment, exposure,
                                        source, updated_at)
             SELECT n, 1 + n % 4, CASE WHEN n % 3 = 0 THEN 'development' ELSE 'production' END,
                    CASE WHEN n % 5 = 0 THEN 'internet-facing' ELSE 'internal' END, 'bench', :now
-            FROM ({_series(dialect, ASSETS)}) s
+            FROM ({series(dialect, ASSETS)}) s
             """), {"now": now})
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO findings (asset_id, vuln_id, ecosystem, package, state, severity,
                                   known_exploited, epss_score, first_seen, last_seen,
                                   times_reopened, new_from_feed, data, installed_version,
@@ -63,7 +58,7 @@ def populate(engine) -> None:  # type: ignore[no-untyped-def]
                    n % 40 = 0, (n % 10) / 10.0, :now, :now, 0, false,
                    '{{"workaround": "restrict access"}}', '1.0-1',
                    CASE WHEN n % 50 = 0 THEN NULL ELSE '1.0-2+deb12u1' END
-            FROM ({_series(dialect, ASSETS * PER_ASSET)}) s
+            FROM ({series(dialect, ASSETS * PER_ASSET)}) s
             """), {"now": now})
         conn.execute(text("""
             INSERT INTO asset_packages (asset_id, ecosystem, name, version, installed)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TextClause, bindparam, func, select, text
+from sqlalchemy import func, select, text
 
-from bench.common import main_on_databases
+from bench.common import insert_context, main_on_databases, series, sql_now
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import finding_priority
 from patchpilot.scoring.apply import reprioritise, save_config
@@ -32,16 +32,6 @@ sla_days: {1: 3, 2: 14}
 """
 
 
-def _sql(sql: str) -> TextClause:
-    """A statement whose ``:now`` is stored as SQLAlchemy stores datetimes."""
-    return text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-
-
-def _series(dialect: str, n: int) -> str:
-    if dialect == "postgresql":
-        return f"SELECT generate_series(1, {n}) AS n"
-    return (f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) "
-            "SELECT n FROM s")
 
 
 def populate(engine) -> None:  # type: ignore[no-untyped-def]
@@ -49,23 +39,12 @@ def populate(engine) -> None:  # type: ignore[no-untyped-def]
     dialect = engine.dialect.name
     now = datetime(2026, 1, 5, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO assets (id, name, first_seen, last_seen)
-            SELECT n, 'host-' || CAST(n AS VARCHAR), :now, :now FROM ({_series(dialect, ASSETS)}) s
+            SELECT n, 'host-' || CAST(n AS VARCHAR), :now, :now FROM ({series(dialect, ASSETS)}) s
             """), {"now": now})
-        conn.execute(_sql(f"""
-            INSERT INTO asset_context (asset_id, criticality, environment, exposure,
-                                       compensating_control, service, source, updated_at)
-            SELECT n, 1 + n % 4,
-                   CASE n % 3 WHEN 0 THEN 'production' WHEN 1 THEN 'staging'
-                        ELSE 'development' END,
-                   CASE n % 5 WHEN 0 THEN 'internet-facing' WHEN 1 THEN 'isolated'
-                        ELSE 'internal' END,
-                   CASE WHEN n % 7 = 0 THEN 'WAF' END, 'svc-' || CAST(n % 20 AS VARCHAR),
-                   'bench', :now
-            FROM ({_series(dialect, ASSETS)}) s WHERE n % 10 <> 0
-            """), {"now": now})
-        conn.execute(_sql(f"""
+        insert_context(conn, ASSETS, now)
+        conn.execute(sql_now(f"""
             INSERT INTO findings (asset_id, vuln_id, ecosystem, package, state, severity,
                                   known_exploited, epss_score, first_seen, last_seen,
                                   times_reopened, new_from_feed, data, fixed_version)
@@ -74,7 +53,7 @@ def populate(engine) -> None:  # type: ignore[no-untyped-def]
                    CASE n % 5 WHEN 0 THEN 'Critical' WHEN 1 THEN 'High' WHEN 2 THEN 'Medium'
                         WHEN 3 THEN 'Low' ELSE 'Unknown' END,
                    n % 50 = 0, (n % 100) / 100.0, :now, :now, 0, false, '{{}}', '1.0'
-            FROM ({_series(dialect, ASSETS * PER_ASSET)}) s
+            FROM ({series(dialect, ASSETS * PER_ASSET)}) s
             """), {"now": now})
         if dialect == "postgresql":
             conn.execute(text("SELECT setval('assets_id_seq', :n)"), {"n": ASSETS})

@@ -11,13 +11,12 @@ version matched once; the new findings marked new from the feed).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from sqlalchemy import func, select
 
 from bench.bench_sweep import estate_rows, store_estate
-from bench.common import DATA, on_databases
+from bench.common import DATA, main_with_assets
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import findings
 from patchpilot.knowledge.update import update_from
@@ -61,16 +60,7 @@ def run(url: str, n_assets: int) -> None:
 
 def main() -> None:
     """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--assets", type=int, default=10_000)
-    parser.add_argument("--pg", help="also run on this PostgreSQL server (a fresh schema)")
-    args = parser.parse_args()
-
-    def labelled(url: str, label: str) -> None:
-        print(f"{label} ({args.assets:,} assets)")
-        run(url, args.assets)
-
-    on_databases("rematch", args.pg, labelled)
+    main_with_assets("rematch", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ never reads them), only their rows.
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, func, insert, select, text, update
 
-from bench.common import DATA, on_databases
+from bench.common import DATA, main_with_assets
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import asset_packages, assets, inventories
@@ -193,16 +192,7 @@ def run(url: str, n_assets: int) -> None:
 
 def main() -> None:
     """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--assets", type=int, default=10_000)
-    parser.add_argument("--pg", help="also run on this PostgreSQL server (a fresh schema)")
-    args = parser.parse_args()
-
-    def labelled(url: str, label: str) -> None:
-        print(f"{label} ({args.assets:,} assets)")
-        run(url, args.assets)
-
-    on_databases("sweep", args.pg, labelled)
+    main_with_assets("sweep", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, TextClause, bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bench.common import insert_context, series, sql_now
 from patchpilot.clock import now_utc
 from patchpilot.db.engine import optimize
 from patchpilot.findings.summary import refresh as refresh_summary
@@ -25,16 +26,6 @@ PER_ASSET = 100
 GROUPS = 20
 
 
-def _sql(sql: str) -> TextClause:
-    """A statement whose ``:now`` is stored as SQLAlchemy stores datetimes."""
-    return text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-
-
-def _series(dialect: str, n: int) -> str:
-    if dialect == "postgresql":
-        return f"SELECT generate_series(1, {n}) AS n"
-    return (f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) "
-            "SELECT n FROM s")
 
 
 def _days_before(dialect: str, days: str) -> str:
@@ -55,37 +46,26 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
     d = engine.dialect.name
     now = (now or now_utc()).replace(microsecond=0)
     with engine.begin() as conn:
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO asset_groups (id, name, max_concurrent_scans, created_at)
-            SELECT n, 'site-' || CAST(n AS VARCHAR), 5, :now FROM ({_series(d, GROUPS)}) s
+            SELECT n, 'site-' || CAST(n AS VARCHAR), 5, :now FROM ({series(d, GROUPS)}) s
             """), {"now": now})
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO assets (id, name, os, tags, first_seen, last_seen)
             SELECT n, 'host-' || CAST(n AS VARCHAR),
                    CASE n % 3 WHEN 0 THEN 'Debian GNU/Linux 12' WHEN 1 THEN 'AlmaLinux 9.4'
                         ELSE 'Ubuntu 22.04.4 LTS' END,
                    CASE WHEN n % 4 = 0 THEN '["pci"]' ELSE '[]' END,
                    {_days_before(d, "365")}, {_days_before(d, "n % 14")}
-            FROM ({_series(d, ASSETS)}) s
+            FROM ({series(d, ASSETS)}) s
             """), {"now": now})
         conn.execute(text(f"""
             INSERT INTO asset_group_members (group_id, asset_id)
-            SELECT 1 + n % {GROUPS}, n FROM ({_series(d, ASSETS)}) s
+            SELECT 1 + n % {GROUPS}, n FROM ({series(d, ASSETS)}) s
             """))
-        conn.execute(_sql(f"""
-            INSERT INTO asset_context (asset_id, criticality, environment, exposure,
-                                       compensating_control, service, source, updated_at)
-            SELECT n, 1 + n % 4,
-                   CASE n % 3 WHEN 0 THEN 'production' WHEN 1 THEN 'staging'
-                        ELSE 'development' END,
-                   CASE n % 5 WHEN 0 THEN 'internet-facing' WHEN 1 THEN 'isolated'
-                        ELSE 'internal' END,
-                   CASE WHEN n % 7 = 0 THEN 'WAF' END, 'svc-' || CAST(n % 20 AS VARCHAR),
-                   'bench', :now
-            FROM ({_series(d, ASSETS)}) s WHERE n % 10 <> 0
-            """), {"now": now})
+        insert_context(conn, ASSETS, now)
         first_seen = _days_before(d, "((n % 365) * 7919) % 365")
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             INSERT INTO findings (asset_id, vuln_id, ecosystem, package, state, severity,
                                   cvss_score, known_exploited, epss_score, first_seen,
                                   last_seen, fixed_at, times_reopened, new_from_feed, data,
@@ -102,7 +82,7 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
                    NULL,
                    0, false, '{{}}', '1.0-' || CAST(n % 7 AS VARCHAR),
                    CASE WHEN n % 4 <> 0 THEN '1.1' END, 'DSA-' || CAST(n % 3000 AS VARCHAR)
-            FROM ({_series(d, ASSETS * PER_ASSET)}) s
+            FROM ({series(d, ASSETS * PER_ASSET)}) s
             """), {"now": now})
         if d == "postgresql":
             for table, n in (("assets", ASSETS), ("asset_groups", GROUPS)):
@@ -112,7 +92,7 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
     with engine.begin() as conn:
         # Prioritised while open (due dates set), then 15 % fixed 0-44 days after detection.
         reprioritise(conn, now=now)
-        conn.execute(_sql(f"""
+        conn.execute(sql_now(f"""
             UPDATE findings SET state = 'fixed',
                    fixed_at = {_days_after(d, "first_seen", "id % 45")}
             WHERE id % 20 < 3 AND state = 'open' AND first_seen < {_days_before(d, "45")}

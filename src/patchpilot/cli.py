@@ -757,15 +757,10 @@ def schedule_add(
 
     if (cron is None) == (rrule is None):
         _fail(PatchPilotError("give exactly one of --cron and --rrule"))
-    try:
-        engine = _engine()
-        with engine.begin() as conn:
-            kind, expression = ("cron", cron) if cron is not None else ("rrule", rrule)
-            stored = add_schedule(conn, _cli_actor(), group_id_named(conn, group), kind,
-                                  str(expression), tz, enabled=not disabled)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    kind, expression = ("cron", cron) if cron is not None else ("rrule", rrule)
+    stored = _in_db(lambda conn: add_schedule(conn, _cli_actor(), group_id_named(conn, group),
+                                              kind, str(expression), tz,
+                                              enabled=not disabled), write=True)
     console.print(f"schedule {stored['id']} for group {group}: {stored['kind']} "
                   f"{stored['expression']!r} ({stored['timezone']}); next run "
                   f"{stored['next_run_at']}")
@@ -1363,14 +1358,9 @@ def report_schedule_add(
     """Mail a report on a schedule; prints it with its first run."""
     from patchpilot.reports.mail import add_schedule
 
-    try:
-        with _engine().begin() as conn:
-            stored = add_schedule(conn, _cli_actor(), kind=kind.value, fmt=fmt.value,
-                                  lang=lang.value, cron=cron, timezone=tz, recipients=to,
-                                  group=group, service=service)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    stored = _in_db(lambda conn: add_schedule(
+        conn, _cli_actor(), kind=kind.value, fmt=fmt.value, lang=lang.value, cron=cron,
+        timezone=tz, recipients=to, group=group, service=service), write=True)
     console.print(f"report schedule {stored['id']}: {stored['kind']} ({stored['format']}, "
                   f"{stored['lang']}) {stored['cron']!r} ({stored['timezone']}) to "
                   f"{', '.join(stored['recipients'])}; next run {stored['next_run_at']}")
@@ -1403,12 +1393,7 @@ def report_schedule_remove(
     """Remove a report schedule."""
     from patchpilot.reports.mail import delete_schedule
 
-    try:
-        with _engine().begin() as conn:
-            delete_schedule(conn, _cli_actor(), schedule_id)
-    except PatchPilotError as exc:
-        _fail(exc)
-        return
+    _in_db(lambda conn: delete_schedule(conn, _cli_actor(), schedule_id), write=True)
     console.print(f"report schedule {schedule_id} removed")
 
 
