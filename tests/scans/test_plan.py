@@ -56,11 +56,12 @@ def scan(engine: Engine, host: str, *packages: Package) -> int:
     return int(worker.HANDLERS["match"](engine, job)["asset_id"])
 
 
-def context(engine: Engine, asset_id: int, tier: int, exposure: str, env: str) -> None:
+def context(engine: Engine, asset_id: int, tier: int, exposure: str, env: str,
+            service: str = "web shop") -> None:
     with engine.begin() as conn:
         conn.execute(insert(asset_context).values(
             asset_id=asset_id, criticality=tier, exposure=exposure, environment=env,
-            service="web shop", source="cmdb-import", updated_at=now_utc()))
+            service=service, source="cmdb-import", updated_at=now_utc()))
 
 
 @pytest.fixture
