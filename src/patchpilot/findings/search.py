@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import (
@@ -59,8 +59,8 @@ class FindingFilter:
     vuln_id: str | None = None  # exactly (the API's ``vuln``)
     package: str | None = None  # exactly (the API's ``package``)
 
-    def conditions(self, conn: Connection) -> list[Any]:
-        """The WHERE clauses."""
+    def conditions(self, conn: Connection, members: Any = None) -> list[Any]:
+        """The WHERE clauses (``members``: the group's, if the caller resolved them)."""
         conds: list[Any] = []
         if self.state:
             conds.append(findings.c.state == self.state)
@@ -81,7 +81,8 @@ class FindingFilter:
         if self.package:
             conds.append(findings.c.package == self.package)
         if self.group:
-            conds.append(in_group(conn, findings.c.asset_id, self.group))
+            conds.append(findings.c.asset_id.in_(
+                group_members(conn, self.group) if members is None else members))
         if self.text:
             text = self.text.strip()
             # Ids exactly, package names by prefix (as typed, and in lower case): each is
@@ -102,20 +103,25 @@ class FindingFilter:
         return conds
 
 
-def in_group(conn: Connection, column: Any, name: str) -> Any:
-    """``column`` (an asset id) is a member of the group called ``name``: its static
-    members and, for a group with a tag/attribute rule, the assets the rule selects (as
-    the scheduler resolves them, in Python; their ids are sent as a list)."""
+def group_members(conn: Connection, name: str) -> Any:
+    """The asset ids of the group called ``name``, for an ``IN``: its static members as a
+    sub-select, or, for a group with a tag/attribute rule, the list of the assets the
+    scheduler resolves (rules are matched in Python); none for an unknown group."""
     from patchpilot.scans.scheduler import group_asset_ids
 
     group = conn.execute(select(asset_groups.c.id, asset_groups.c.rule)
                          .where(asset_groups.c.name == name)).first()
     if group is None:
-        return false()
+        return []
     if group.rule:
-        return column.in_(group_asset_ids(conn, group.id))
-    return column.in_(select(asset_group_members.c.asset_id)
-                      .where(asset_group_members.c.group_id == group.id))
+        return group_asset_ids(conn, group.id)
+    return (select(asset_group_members.c.asset_id)
+            .where(asset_group_members.c.group_id == group.id))
+
+
+def in_group(conn: Connection, column: Any, name: str) -> Any:
+    """``column`` (an asset id) is a member of the group called ``name``."""
+    return column.in_(group_members(conn, name))
 
 
 COUNT_CAP = 1_000
@@ -130,7 +136,8 @@ class Page:
     rows: list[Any]
 
 
-def count_from_summary(conn: Connection, flt: FindingFilter) -> int | None:
+def count_from_summary(conn: Connection, flt: FindingFilter, members: Any = None
+                       ) -> int | None:
     """How many findings match, from ``asset_summary`` -- or None if it cannot tell."""
     named = [flt.priority is not None, bool(flt.severity), flt.known_exploited is not None]
     if (flt.state != "open" or flt.text or flt.vuln_id or flt.package
@@ -152,7 +159,8 @@ def count_from_summary(conn: Connection, flt: FindingFilter) -> int | None:
     if flt.asset_id is not None:
         stmt = stmt.where(s.c.asset_id == flt.asset_id)
     if flt.group:
-        stmt = stmt.where(in_group(conn, s.c.asset_id, flt.group))
+        stmt = stmt.where(s.c.asset_id.in_(
+            group_members(conn, flt.group) if members is None else members))
     return int(conn.execute(stmt).scalar_one())
 
 
@@ -161,10 +169,12 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
     """One page of matching findings with asset name, priority, reason and due date."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    conds = flt.conditions(conn)
+    # A group is resolved once (a rule group's members are matched in Python).
+    members = group_members(conn, flt.group) if flt.group else None
+    conds = flt.conditions(conn, members)
     base = (findings.join(assets, assets.c.id == findings.c.asset_id)
             .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id))
-    total = count_from_summary(conn, flt)
+    total = count_from_summary(conn, flt, members)
     exact = total is not None
     if total is None:
         # Every filter is on findings' own columns: no join needed to count.
