@@ -149,6 +149,8 @@ api_tokens = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    # The role the token acts with, never above its user's current role (migration 0009).
+    Column("role", String(20), nullable=False),
 )
 
 asset_groups = Table(
@@ -280,6 +282,11 @@ agents = Table(
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    # Migration 0009: the asset an agent asked to report for while another agent owns it,
+    # held until an admin approves (binds it) or refuses.
+    Column("pending_asset_id", Integer,
+           ForeignKey("assets.id", ondelete="SET NULL", name="fk_agents_pending_asset")),
+    Column("pending_since", DateTime(timezone=True)),
 )
 
 enrolment_tokens = Table(
@@ -470,4 +477,34 @@ report_schedules = Table(
     Column("last_run_at", DateTime(timezone=True)),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------
+# Sign-in state (migration 0009): dashboard sessions kept server-side, so that logout,
+# token revocation, user removal and role changes end them; failed sign-ins per user name
+# and client address, for throttling shared by every server process.
+# ---------------------------------------------------------------------------------------
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_hash", String(64), nullable=False, unique=True),  # sha256 of the cookie id
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_id", Integer, ForeignKey("api_tokens.id", ondelete="CASCADE")),
+    Column("role", String(20), nullable=False),  # what the session acts with
+    Column("user_role", String(20), nullable=False),  # the user's role when it began
+    Column("csrf", String(64), nullable=False),
+    Column("client", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_web_sessions_user", "user_id"),
+)
+
+login_throttle = Table(
+    "login_throttle", metadata,
+    Column("key", String(300), primary_key=True),  # "user:NAME" or "addr:IP"
+    Column("failures", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
 )

@@ -91,7 +91,8 @@ def create_api_token(engine: Engine, *, user: str, role: Role, name: str = "cli"
     with engine.begin() as conn:
         user_id = ensure_user(conn, user, role)
         token_id = conn.execute(insert(api_tokens).values(
-            user_id=user_id, name=name, prefix=token[:10], token_hash=hash_token(token),
+            user_id=user_id, name=name, role=str(role), prefix=token[:10],
+            token_hash=hash_token(token),
             created_at=_now(),
             expires_at=_now() + timedelta(days=ttl_days) if ttl_days else None)
             .returning(api_tokens.c.id)).scalar_one()
