@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
+from patchpilot.cells import safe_cell, safe_record
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
 from patchpilot.reports.data import Scope, TechnicalFinding, in_scope, scope_asset_ids
@@ -77,16 +78,21 @@ def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, A
 
 
 def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    """Rows as CSV text with a header line (``\\n`` line ends)."""
+    """Rows as CSV text with a header line (``\\n`` line ends); text cells that start like
+    a formula are neutralised (:mod:`patchpilot.cells`)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_record(r) for r in rows)
     return out.getvalue()
 
 
 def to_xlsx(sheets: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]]) -> bytes:
-    """Sheets of rows as an XLSX workbook: header row, frozen panes, autofilter."""
+    """Sheets of rows as an XLSX workbook: header row, frozen panes, autofilter.
+
+    openpyxl stores any text starting with ``=`` as a formula: every text cell goes
+    through :func:`patchpilot.cells.safe_cell` so an asset's name can never run as one.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -99,7 +105,7 @@ def to_xlsx(sheets: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]]) -> 
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append([row.get(c, "") for c in columns])
+            sheet.append([safe_cell(row.get(c, "")) for c in columns])
         sheet.freeze_panes = "A2"
         last = get_column_letter(len(columns))
         sheet.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 1)}"

@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
+from patchpilot.cells import safe_record
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
@@ -431,7 +432,8 @@ def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
 
 
 def plan_csv(plan: PatchPlan) -> str:
-    """The plan as CSV (one row per host of each item)."""
+    """The plan as CSV (one row per host of each item); text cells that start like a
+    formula (a host or package name) are neutralised (:mod:`patchpilot.cells`)."""
     import csv
     import io
 
@@ -441,5 +443,5 @@ def plan_csv(plan: PatchPlan) -> str:
                                           "vulns", "risk", "host", "status"]
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(safe_record(r) for r in rows)
     return out.getvalue()

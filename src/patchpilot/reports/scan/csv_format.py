@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from patchpilot.cells import safe_row
 from patchpilot.findings.scan import ScanResult
 
 COLUMNS = ("vuln_id", "cve", "aliases", "name", "severity", "cvss_version", "cvss_score",
@@ -15,12 +16,13 @@ COLUMNS = ("vuln_id", "cve", "aliases", "name", "severity", "cvss_version", "cvs
 
 
 def render(result: ScanResult) -> str:
-    """CSV text with a header row."""
+    """CSV text with a header row; text cells that start like a formula are neutralised
+    (a package or advisory name comes from the scanned files)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for f in result.findings:
-        writer.writerow((
+        writer.writerow(safe_row((
             f.vuln_id, f.cve or "", " ".join(f.aliases), f.name, f.severity,
             f.cvss.version if f.cvss else "", f.cvss.score if f.cvss else "",
             f.cvss.vector if f.cvss else "", f.ecosystem, f.package,
@@ -30,5 +32,5 @@ def render(result: ScanResult) -> str:
             "" if f.exploit.epss_score is None else f.exploit.epss_score,
             "" if f.exploit.epss_percentile is None else f.exploit.epss_percentile,
             " ".join(r.url for r in f.exploit.references), f.workaround,
-            f.evidence.advisory_id, f.evidence.source, f.summary))
+            f.evidence.advisory_id, f.evidence.source, f.summary)))
     return out.getvalue()
