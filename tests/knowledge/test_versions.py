@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -16,13 +15,15 @@ from univers.versions import AlpineLinuxVersion, DebianVersion, RpmVersion
 from patchpilot.errors import PatchPilotError, VersionError
 from patchpilot.knowledge.versions import VersionKey, compare, is_affected, version_key
 from patchpilot.models import AffectedRange
+from tests.conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 DPKG_STATUS = DATA / "inventories" / "debian12-dpkg-status"
 ALMALINUX8 = DATA / "osv" / "almalinux" / "almalinux8"
 ALPINE_SECDB = DATA / "osv" / "alpine-secdb"
 
-needs_data = pytest.mark.skipif(not DPKG_STATUS.exists(), reason="../shared/data not present")
+# Real data must be there: the fixture fails the run (never skips) when it is missing.
+needs_data = pytest.mark.usefixtures("shared_data")
 
 
 def _cmp(a: object, b: object) -> int:

@@ -11,10 +11,12 @@ import pytest
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.feeds.alpine_secdb import FEED, AlpineSecdbFeed
 from patchpilot.models import AffectedPackage, AffectedRange, AffectedStatus
+from tests.conftest import SHARED_DATA
 
-SECDB = Path("/work/shared/data/osv/alpine-secdb")
+SECDB = SHARED_DATA / "osv" / "alpine-secdb"
 
-pytestmark = pytest.mark.skipif(not SECDB.is_dir(), reason="shared data not mounted")
+# The data must be there: the fixture fails the run (never skips) when it is missing.
+pytestmark = pytest.mark.usefixtures("shared_data")
 
 
 def head(path: Path) -> bytes:

@@ -12,11 +12,13 @@ import pytest
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.feeds.debian_tracker import FEED, read_dsa_list
 from patchpilot.models import AffectedPackage, AffectedRange, AffectedStatus
+from tests.conftest import SHARED_DATA
 
-INPUT = Path("/work/shared/data/distro/vunnel-fixtures/debian/input")
+INPUT = SHARED_DATA / "distro" / "vunnel-fixtures" / "debian" / "input"
 TRACKER = INPUT / "debian.json"
 
-pytestmark = pytest.mark.skipif(not INPUT.is_dir(), reason="shared data not mounted")
+# The data must be there: the fixture fails the run (never skips) when it is missing.
+pytestmark = pytest.mark.usefixtures("shared_data")
 
 
 def head(path: Path) -> bytes:

@@ -16,14 +16,16 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds._common import download_if_changed
 from patchpilot.knowledge.feeds.osv import FEED, OsvFeed
 from patchpilot.models import AffectedRange, AffectedStatus, Reference
+from tests.conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 OSV = DATA / "osv"
 DEPTRACK = OSV / "fixtures-dependencytrack"
 UBUNTU = DATA / "distro/vunnel-fixtures/ubuntu/osv"
 TRIVY = DATA / "distro/trivy-db-testdata/osv"
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared data not mounted")
+# The data must be there: the fixture fails the run (never skips) when it is missing.
+pytestmark = pytest.mark.usefixtures("shared_data")
 
 
 def head(path: Path) -> bytes:
