@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import audit_log, findings, triage_decisions
-from tests.conftest import pg_schema_url
+from tests.conftest import IN_CI, pg_schema_url
 from tests.server.processes import ServerProcess, env_for, patchpilot
 from tests.server.web_data import PASSWORDS, load
 
@@ -30,6 +30,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    # Under CI a missing browser fails the run (as PostgreSQL and sshd do): the page tests
+    # must never vanish silently.  On a developer's machine they skip, saying why.
+    if IN_CI:
+        pytest.fail(f"no chromium at {CHROMIUM} under CI=true: .ci/run installs Debian's",
+                    pytrace=False)
     pytest.skip(f"no chromium at {CHROMIUM} (.ci/run installs Debian's)",
                 allow_module_level=True)
 
