@@ -6,6 +6,8 @@
 ``PATCHPILOT_FEEDS_DIR``     read feeds from these folders (``:``-separated) instead of the
                              official sources
 ``NVD_API_KEY``              optional NVD API key (higher rate limit)
+``PATCHPILOT_MAX_UPLOAD_MB`` largest upload the server reads (inventories, CMDB exports,
+                             SBOM / lock files), in MiB (default 64)
 =========================== ===============================================================
 """
 
@@ -15,6 +17,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchpilot.errors import ConfigError
+
+# Far above a real host's inventory (a few MB) or a container image's syft SBOM (tens of
+# MB), far below what would hurt a small server.
+DEFAULT_MAX_UPLOAD_MB = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -23,6 +31,9 @@ class Settings:
     home: Path
     database_url: str
     feeds_dirs: tuple[Path, ...]  # empty: download from the official sources
+    # The largest upload the server reads, in bytes: every body is bounded while it streams
+    # (server/limits.py), so a client cannot make the server hold more than this.
+    max_upload: int = DEFAULT_MAX_UPLOAD_MB << 20
 
     @property
     def cache_dir(self) -> Path:
@@ -46,4 +57,15 @@ def load_settings() -> Settings:
     url = os.environ.get("PATCHPILOT_DATABASE_URL") or f"sqlite:///{home / 'patchpilot.db'}"
     feeds = os.environ.get("PATCHPILOT_FEEDS_DIR", "")
     dirs = tuple(Path(p).expanduser() for p in feeds.split(os.pathsep) if p.strip())
-    return Settings(home=home, database_url=url, feeds_dirs=dirs)
+    return Settings(home=home, database_url=url, feeds_dirs=dirs,
+                    max_upload=_max_upload_mb() << 20)
+
+
+def _max_upload_mb() -> int:
+    raw = os.environ.get("PATCHPILOT_MAX_UPLOAD_MB", "").strip()
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_MB
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"PATCHPILOT_MAX_UPLOAD_MB: {raw!r} is not a whole number of "
+                            "MiB (1 or more)")
+    return int(raw)

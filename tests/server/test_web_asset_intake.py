@@ -297,10 +297,10 @@ def test_a_bad_upload_is_explained_on_the_page(client: TestClient, engine: Engin
     assert answer.status_code == 422 and "Choose a file." in answer.text
     # Over the limit by its Content-Length: refused before the body is read.
     answer = client.post("/assets/upload", content=b"x",
-                         headers={"content-length": str(60 << 20),
+                         headers={"content-length": str(70 << 20),
                                   "content-type": "multipart/form-data; boundary=b"})
     assert answer.status_code == 413
-    assert "The file is larger than 50 MB." in answer.text
+    assert "The file is larger than 64 MB." in answer.text
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(assets)).scalar() == 2
         assert conn.execute(select(jobs)).first() is None

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from patchpilot import __version__
+from patchpilot.config import load_settings
 from patchpilot.server import web
 from patchpilot.server.api import (
     agents,
@@ -20,17 +21,25 @@ from patchpilot.server.api import (
     sweeps,
     tokens,
 )
+from patchpilot.server.headers import SecurityHeaders
+from patchpilot.server.limits import BodyLimit
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """The application, bound to ``engine`` (schema already current)."""
+def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
+    """The application, bound to ``engine`` (schema already current).  ``max_upload``:
+    the largest upload in bytes (default: the ``PATCHPILOT_MAX_UPLOAD_MB`` setting)."""
     app = FastAPI(title="PatchPilot", version=__version__, docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.engine = engine
+    app.state.max_upload = load_settings().max_upload if max_upload is None else max_upload
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api")
     # The dashboard's pages (not under /api, not in the OpenAPI schema).
     web.mount(app)
+    # The last added runs first: the security headers go on every answer, the body
+    # limit's 413 included.
+    app.add_middleware(BodyLimit, max_upload=app.state.max_upload)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

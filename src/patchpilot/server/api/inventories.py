@@ -8,7 +8,6 @@ match job queued in one transaction; matching runs in a worker, not in the reque
 from __future__ import annotations
 
 import asyncio
-import gzip
 import zlib
 from typing import Annotated
 
@@ -24,8 +23,6 @@ from patchpilot.server.security import Principal
 
 router = APIRouter(tags=["inventories"])
 
-MAX_BODY = 64 << 20  # 64 MiB decompressed: far above any real host, far below a gzip bomb
-
 
 class Ingested(BaseModel):
     """Where the inventory went."""
@@ -37,22 +34,55 @@ class Ingested(BaseModel):
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, gunzipped when sent so, bounded in size."""
-    body = await request.body()
-    if request.headers.get("content-encoding", "").lower() == "gzip":
+    """The request body, gunzipped when sent so, read as it streams and bounded twice: at
+    most the upload limit (``PATCHPILOT_MAX_UPLOAD_MB``) as sent and again once inflated,
+    so a gzip bomb stops at the limit instead of being inflated in full.
+
+    415 for a content coding other than gzip; 400 for a body that is not one whole gzip
+    member (corrupt, cut short, or with bytes after its end); 413 over the limit.
+    """
+    limit: int = request.app.state.max_upload
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity", "gzip"):
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"Content-Encoding {coding!r}: send the inventory as it is or "
+                            "gzip-compressed")
+    too_large = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                              f"inventory larger than {limit >> 20} MiB")
+    # wbits=31: a gzip member (header and CRC-32 checked), not a raw zlib stream.
+    inflater = zlib.decompressobj(wbits=31) if coding == "gzip" else None
+    parts: list[bytes] = []
+    sent = size = 0
+    async for chunk in request.stream():
+        sent += len(chunk)
+        if sent > limit:
+            raise too_large
+        if inflater is None:
+            parts.append(chunk)
+            continue
+        if inflater.eof:
+            if chunk:  # the member ended in an earlier chunk
+                raise _bad_gzip(f"{len(chunk)} bytes after the end of the gzip stream")
+            continue
         try:
-            inflater = zlib.decompressobj(wbits=31)
-            data = inflater.decompress(body, MAX_BODY + 1)
-        except (zlib.error, gzip.BadGzipFile) as exc:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"bad gzip body: {exc}") from exc
-        if len(data) > MAX_BODY or inflater.unconsumed_tail:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                                f"inventory larger than {MAX_BODY >> 20} MiB")
-        return data
-    if len(body) > MAX_BODY:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                            f"inventory larger than {MAX_BODY >> 20} MiB")
-    return body
+            # At most one byte past the limit: enough to know it is over.
+            out = inflater.decompress(chunk, limit - size + 1)
+        except zlib.error as exc:
+            raise _bad_gzip(str(exc)) from exc
+        size += len(out)
+        if size > limit or inflater.unconsumed_tail:
+            raise too_large
+        if inflater.unused_data:
+            raise _bad_gzip(f"{len(inflater.unused_data)} bytes after the end of the gzip "
+                            "stream")
+        parts.append(out)
+    if inflater is not None and not inflater.eof:
+        raise _bad_gzip("the body ends before the gzip stream does")
+    return b"".join(parts)
+
+
+def _bad_gzip(why: str) -> HTTPException:
+    return HTTPException(status.HTTP_400_BAD_REQUEST, f"bad gzip body: {why}")
 
 
 @router.post("/inventories", status_code=202, response_model=Ingested)
