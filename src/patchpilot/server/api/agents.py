@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Ge
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, insert, select, update
@@ -18,6 +19,7 @@ from patchpilot.db.tables import agents, enrolment_tokens
 from patchpilot.findings.lifecycle import audit
 from patchpilot.scans import jobs
 from patchpilot.server.deps import Admin, Agent, EngineDep
+from patchpilot.server.params import DbId, Text
 from patchpilot.server.security import AGENT_TOKEN_PREFIX, hash_token, new_token
 
 router = APIRouter(tags=["agents"])
@@ -26,9 +28,9 @@ router = APIRouter(tags=["agents"])
 class EnrolRequest(BaseModel):
     """What an agent says about itself when it enrols."""
 
-    token: str = Field(min_length=8, max_length=200)
-    name: str = Field(min_length=1, max_length=300)
-    version: str | None = Field(None, max_length=50)
+    token: Text = Field(min_length=8, max_length=200)
+    name: Text = Field(min_length=1, max_length=300)
+    version: Text | None = Field(None, max_length=50)
 
 
 class Enrolled(BaseModel):
@@ -84,7 +86,8 @@ class JobOut(BaseModel):
 
 
 @router.get("/agents/jobs", response_model=JobOut, responses={204: {"description": "no job"}})
-async def poll(who: Agent, engine: EngineDep, wait: float = 25.0) -> Any:
+async def poll(who: Agent, engine: EngineDep,
+               wait: Annotated[float, Ge(0)] = 25.0) -> Any:
     """The agent's next job; waits up to ``wait`` seconds (long-poll) before answering 204."""
     deadline = time.monotonic() + max(0.0, min(wait, 60.0))
     while True:
@@ -103,11 +106,11 @@ class JobResult(BaseModel):
 
     ok: bool
     detail: dict[str, Any] = Field(default_factory=dict)
-    error: str | None = Field(None, max_length=2000)
+    error: Text | None = Field(None, max_length=2000)
 
 
 @router.post("/agents/jobs/{job_id}/result", status_code=204)
-def job_result(job_id: int, body: JobResult, who: Agent, engine: EngineDep) -> None:
+def job_result(job_id: DbId, body: JobResult, who: Agent, engine: EngineDep) -> None:
     """Close a job the agent held."""
     done = jobs.finish(engine, job_id, f"agent:{who.id}", result=body.detail,
                        error=None if body.ok else (body.error or "failed on the agent"))
@@ -139,7 +142,7 @@ def list_agents(who: Admin, engine: EngineDep) -> list[AgentInfo]:
 
 
 @router.delete("/agents/{agent_id}", status_code=204)
-def revoke_agent(agent_id: int, who: Admin, engine: EngineDep) -> None:
+def revoke_agent(agent_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Revoke an agent's credential."""
     with engine.begin() as conn:
         done = conn.execute(update(agents).where(agents.c.id == agent_id,

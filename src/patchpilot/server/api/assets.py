@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from patchpilot.clock import iso
 from patchpilot.db.tables import assets, findings, inventories
 from patchpilot.server.deps import EngineDep, Viewer
+from patchpilot.server.params import DbId, Limit, Offset
 
 router = APIRouter(tags=["assets"])
 
@@ -26,13 +27,12 @@ def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
 
 
 @router.get("/assets")
-def list_assets(who: Viewer, engine: EngineDep, limit: int = 100, offset: int = 0
+def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Assets with their open findings per severity."""
-    limit = max(1, min(limit, 1000))
     with engine.connect() as conn:
         rows = conn.execute(select(assets).order_by(assets.c.name, assets.c.id)
-                            .limit(limit).offset(max(0, offset))).all()
+                            .limit(limit).offset(offset)).all()
         ids = [r.id for r in rows]
         counts: dict[int, dict[str, int]] = {i: {} for i in ids}
         for asset_id, severity, n in conn.execute(
@@ -44,7 +44,7 @@ def list_assets(who: Viewer, engine: EngineDep, limit: int = 100, offset: int = 
 
 
 @router.get("/assets/{asset_id}")
-def get_asset(asset_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
+def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One asset, with its latest inventory's summary."""
     with engine.connect() as conn:
         row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()

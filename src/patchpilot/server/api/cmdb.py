@@ -21,6 +21,7 @@ from patchpilot.assets.context import (
     unknown_assets,
 )
 from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer
+from patchpilot.server.params import DbId
 
 router = APIRouter(tags=["assets"])
 
@@ -72,7 +73,7 @@ def list_unknown(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
 
 
 @router.put("/assets/{asset_id}/context")
-def put_context(asset_id: int, body: dict[str, Any], who: Analyst,
+def put_context(asset_id: DbId, body: dict[str, Any], who: Analyst,
                 engine: EngineDep) -> dict[str, Any]:
     """Set one asset's context by hand (fields absent from the body are left as they are)."""
     try:

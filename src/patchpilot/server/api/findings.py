@@ -11,22 +11,39 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, update
 
 from patchpilot.clock import aware, iso, now_utc
-from patchpilot.db.tables import finding_priority, findings, triage_decisions
+from patchpilot.db.tables import (
+    asset_groups,
+    assets,
+    finding_priority,
+    findings,
+    triage_decisions,
+)
 from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions, record_decision
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
+from patchpilot.server.params import (
+    DbId,
+    Limit,
+    Name200,
+    Name300,
+    Offset,
+    Priority,
+    Search,
+    Text,
+    require_row,
+)
 
 router = APIRouter(tags=["findings"])
 
 
 @router.get("/findings")
-def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
-                  severity: str | None = None, priority: int | None = None,
+def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
+                  severity: Search | None = None, priority: Priority | None = None,
                   kev: bool | None = None, fix_available: bool | None = None,
-                  group: str | None = None, asset_id: int | None = None,
-                  vuln: str | None = None, package: str | None = None,
-                  q: str | None = None, sort: str = "priority", order: str = "asc",
-                  limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                  group: Name200 | None = None, asset_id: DbId | None = None,
+                  vuln: Name200 | None = None, package: Name300 | None = None,
+                  q: Search | None = None, sort: Search = "priority", order: Search = "asc",
+                  limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
     """Findings in work order (priority, then score), filtered, sorted and paged as the
     dashboard's list; ``state=any`` for every state.  ``total`` is exact when
     ``total_exact`` is true, else a lower bound (counts stop at 1,000 beyond what the
@@ -64,8 +81,8 @@ def list_findings(who: Viewer, engine: EngineDep, state: str | None = "open",
 
 
 @router.get("/overview")
-def get_overview(who: Viewer, engine: EngineDep, group: str | None = None,
-                 service: str | None = None) -> dict[str, Any]:
+def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
+                 service: Name200 | None = None) -> dict[str, Any]:
     """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
     from patchpilot.findings.overview import overview
     from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
@@ -82,7 +99,7 @@ def get_overview(who: Viewer, engine: EngineDep, group: str | None = None,
 
 
 @router.get("/findings/{finding_id}")
-def get_finding(finding_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
+def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One finding with every report field."""
     with engine.connect() as conn:
         row = conn.execute(select(findings, finding_priority.c.priority,
@@ -105,13 +122,13 @@ def get_finding(finding_id: int, who: Viewer, engine: EngineDep) -> dict[str, An
 class TriageRequest(BaseModel):
     """A triage decision: risk accepted (with an expiry), false positive, not affected."""
 
-    vuln_id: str = Field(min_length=3, max_length=200)
-    package: str | None = Field(None, max_length=300)
+    vuln_id: Text = Field(min_length=3, max_length=200)
+    package: Name300 | None = None
     scope: Literal["asset", "group", "global"]
-    asset_id: int | None = None
-    group_id: int | None = None
+    asset_id: DbId | None = None
+    group_id: DbId | None = None
     decision: Literal["accepted", "false_positive", "not_affected"]
-    reason: str = Field(min_length=3, max_length=4000)
+    reason: Text = Field(min_length=3, max_length=4000)
     expires_at: datetime | None = None
 
     @model_validator(mode="after")
@@ -131,6 +148,12 @@ class TriageRequest(BaseModel):
 def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Record a decision and apply it to the findings it covers at once."""
     with engine.begin() as conn:
+        # The decision's target must exist: checked here, so an unknown id is a 404
+        # naming the field (not a foreign-key violation from the insert, a 500).
+        if body.scope == "asset":
+            require_row(conn, assets, body.asset_id, "asset_id", "asset")
+        elif body.scope == "group":
+            require_row(conn, asset_groups, body.group_id, "group_id", "asset group")
         decision_id, changed = record_decision(
             conn, who.name, vuln_id=body.vuln_id, package=body.package, scope=body.scope,
             decision=body.decision, reason=body.reason, asset_id=body.asset_id,
@@ -140,7 +163,7 @@ def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, An
 
 
 @router.delete("/triage/{decision_id}", status_code=200)
-def revoke_triage(decision_id: int, who: Analyst, engine: EngineDep) -> dict[str, Any]:
+def revoke_triage(decision_id: DbId, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Withdraw a decision: the findings it covered are open again."""
     with engine.begin() as conn:
         row = conn.execute(select(triage_decisions.c.vuln_id).where(

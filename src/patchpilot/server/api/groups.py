@@ -21,6 +21,7 @@ from patchpilot.scans import groups
 from patchpilot.scans.scheduler import scan_now
 from patchpilot.scans.schedules import parse_duration
 from patchpilot.server.deps import Admin, Analyst, EngineDep
+from patchpilot.server.params import DbId, Name300, Text
 
 router = APIRouter(tags=["groups"])
 
@@ -42,15 +43,15 @@ def _answers() -> Iterator[None]:
 class Rule(BaseModel):
     """Dynamic membership: assets carrying every tag and every attribute value."""
 
-    tags: list[str] = Field(default_factory=list)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Text] = Field(default_factory=list)
+    attributes: dict[Text, Any] = Field(default_factory=dict)
 
 
 class GroupIn(BaseModel):
     """A new asset group (a site, a service, a team's servers)."""
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text | None = Field(None, max_length=4000)
     rule: Rule | None = None
     max_concurrent_scans: int = Field(groups.DEFAULT_MAX_CONCURRENT_SCANS, ge=1, le=10_000)
 
@@ -58,7 +59,7 @@ class GroupIn(BaseModel):
 class GroupChange(BaseModel):
     """Fields of a group to change; a ``rule`` of null removes the rule."""
 
-    description: str | None = None
+    description: Text | None = Field(None, max_length=4000)
     rule: Rule | None = None
     max_concurrent_scans: int | None = Field(None, ge=1, le=10_000)
 
@@ -82,14 +83,14 @@ def list_groups(who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
 
 
 @router.get("/groups/{group_id}")
-def get_group(group_id: int, who: Admin, engine: EngineDep) -> dict[str, Any]:
+def get_group(group_id: DbId, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """One group with its members, schedules and windows."""
     with _answers(), engine.connect() as conn:
         return groups.get_group(conn, group_id)
 
 
 @router.patch("/groups/{group_id}")
-def update_group(group_id: int, body: GroupChange, who: Admin, engine: EngineDep
+def update_group(group_id: DbId, body: GroupChange, who: Admin, engine: EngineDep
                  ) -> dict[str, Any]:
     """Change a group's description, rule or scan limit (only the fields sent)."""
     changes = body.model_dump(exclude_unset=True)
@@ -103,11 +104,11 @@ def update_group(group_id: int, body: GroupChange, who: Admin, engine: EngineDep
 class MembersIn(BaseModel):
     """Assets to add to a group."""
 
-    asset_ids: list[int] = Field(min_length=1, max_length=10_000)
+    asset_ids: list[DbId] = Field(min_length=1, max_length=10_000)
 
 
 @router.post("/groups/{group_id}/members")
-def add_members(group_id: int, body: MembersIn, who: Admin, engine: EngineDep
+def add_members(group_id: DbId, body: MembersIn, who: Admin, engine: EngineDep
                 ) -> dict[str, int]:
     """Add static members."""
     with _answers(), engine.begin() as conn:
@@ -115,7 +116,7 @@ def add_members(group_id: int, body: MembersIn, who: Admin, engine: EngineDep
 
 
 @router.delete("/groups/{group_id}/members/{asset_id}", status_code=204)
-def remove_member(group_id: int, asset_id: int, who: Admin, engine: EngineDep) -> None:
+def remove_member(group_id: DbId, asset_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Remove a static member."""
     with _answers(), engine.begin() as conn:
         groups.remove_member(conn, who.name, group_id, asset_id)
@@ -125,8 +126,8 @@ class ScheduleIn(BaseModel):
     """A cron expression or an RFC 5545 RRULE, read in an IANA time zone."""
 
     kind: Literal["cron", "rrule"]
-    expression: str = Field(min_length=1, max_length=1000)
-    timezone: str = Field("UTC", min_length=1, max_length=64)
+    expression: Text = Field(min_length=1, max_length=1000)
+    timezone: Text = Field("UTC", min_length=1, max_length=64)
     enabled: bool = True
 
 
@@ -134,13 +135,13 @@ class ScheduleChange(BaseModel):
     """Fields of a schedule to change."""
 
     kind: Literal["cron", "rrule"] | None = None
-    expression: str | None = Field(None, min_length=1, max_length=1000)
-    timezone: str | None = Field(None, min_length=1, max_length=64)
+    expression: Text | None = Field(None, min_length=1, max_length=1000)
+    timezone: Text | None = Field(None, min_length=1, max_length=64)
     enabled: bool | None = None
 
 
 @router.post("/groups/{group_id}/schedules", status_code=201)
-def add_schedule(group_id: int, body: ScheduleIn, who: Admin, engine: EngineDep
+def add_schedule(group_id: DbId, body: ScheduleIn, who: Admin, engine: EngineDep
                  ) -> dict[str, Any]:
     """Add a scan schedule to a group (its first run is computed at once)."""
     with _answers(), engine.begin() as conn:
@@ -149,14 +150,14 @@ def add_schedule(group_id: int, body: ScheduleIn, who: Admin, engine: EngineDep
 
 
 @router.get("/groups/{group_id}/schedules")
-def list_schedules(group_id: int, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+def list_schedules(group_id: DbId, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """A group's schedules."""
     with engine.connect() as conn:
         return groups.list_schedules(conn, group_id)
 
 
 @router.patch("/schedules/{schedule_id}")
-def update_schedule(schedule_id: int, body: ScheduleChange, who: Admin, engine: EngineDep
+def update_schedule(schedule_id: DbId, body: ScheduleChange, who: Admin, engine: EngineDep
                     ) -> dict[str, Any]:
     """Change a schedule; its next run is recomputed."""
     with _answers(), engine.begin() as conn:
@@ -165,7 +166,7 @@ def update_schedule(schedule_id: int, body: ScheduleChange, who: Admin, engine: 
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204)
-def delete_schedule(schedule_id: int, who: Admin, engine: EngineDep) -> None:
+def delete_schedule(schedule_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Remove a schedule."""
     with _answers(), engine.begin() as conn:
         groups.delete_schedule(conn, who.name, schedule_id)
@@ -179,16 +180,16 @@ class WindowIn(BaseModel):
     """
 
     kind: Literal["window", "blackout"] = "window"
-    rrule: str | None = Field(None, max_length=1000)
-    duration: str | None = Field(None, max_length=20)
+    rrule: Text | None = Field(None, max_length=1000)
+    duration: Text | None = Field(None, max_length=20)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    timezone: str = Field("UTC", min_length=1, max_length=64)
-    description: str | None = Field(None, max_length=2000)
+    timezone: Text = Field("UTC", min_length=1, max_length=64)
+    description: Text | None = Field(None, max_length=2000)
 
 
 @router.post("/groups/{group_id}/windows", status_code=201)
-def add_window(group_id: int, body: WindowIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
+def add_window(group_id: DbId, body: WindowIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """Add a maintenance window or blackout to a group."""
     with _answers(), engine.begin() as conn:
         for name, moment in (("starts_at", body.starts_at), ("ends_at", body.ends_at)):
@@ -202,14 +203,14 @@ def add_window(group_id: int, body: WindowIn, who: Admin, engine: EngineDep) -> 
 
 
 @router.get("/groups/{group_id}/windows")
-def list_windows(group_id: int, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
+def list_windows(group_id: DbId, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """A group's windows and blackouts."""
     with engine.connect() as conn:
         return groups.list_windows(conn, group_id)
 
 
 @router.delete("/windows/{window_id}", status_code=204)
-def delete_window(window_id: int, who: Admin, engine: EngineDep) -> None:
+def delete_window(window_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Remove a window or blackout."""
     with _answers(), engine.begin() as conn:
         groups.delete_window(conn, who.name, window_id)
@@ -220,11 +221,11 @@ class ScanNowIn(BaseModel):
     ``reason`` is then required and audited)."""
 
     override: bool = False
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 @router.post("/groups/{group_id}/scan-now", status_code=202)
-def scan_group_now(group_id: int, body: ScanNowIn, who: Analyst, engine: EngineDep
+def scan_group_now(group_id: DbId, body: ScanNowIn, who: Analyst, engine: EngineDep
                    ) -> dict[str, Any]:
     """Queue a scan of every asset of the group (at its next allowed moment, or at once
     with ``override``)."""
@@ -237,11 +238,11 @@ def scan_group_now(group_id: int, body: ScanNowIn, who: Analyst, engine: EngineD
 class SshTargetIn(BaseModel):
     """Where to reach an asset over SSH: ``user@host[:port]``; null stops SSH scans."""
 
-    ssh_target: str | None = Field(None, max_length=300)
+    ssh_target: Text | None = Field(None, max_length=300)
 
 
 @router.patch("/assets/{asset_id}/ssh-target")
-def set_ssh_target(asset_id: int, body: SshTargetIn, who: Admin, engine: EngineDep
+def set_ssh_target(asset_id: DbId, body: SshTargetIn, who: Admin, engine: EngineDep
                    ) -> dict[str, Any]:
     """Make an asset an SSH target (scanned by the server's workers), or stop."""
     with _answers(), engine.begin() as conn:
@@ -252,9 +253,9 @@ def set_ssh_target(asset_id: int, body: SshTargetIn, who: Admin, engine: EngineD
 class NewSshTarget(BaseModel):
     """A host without an agent, scanned over SSH."""
 
-    target: str = Field(min_length=1, max_length=300)
-    group_id: int | None = None
-    name: str | None = Field(None, max_length=300)
+    target: Text = Field(min_length=1, max_length=300)
+    group_id: DbId | None = None
+    name: Name300 | None = None
 
 
 @router.post("/ssh-targets", status_code=201)

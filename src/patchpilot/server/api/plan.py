@@ -15,6 +15,7 @@ from patchpilot.scoring.apply import active_config, save_config
 from patchpilot.scoring.priority import PriorityConfigError, parse_config
 from patchpilot.scoring.sla import DIMENSIONS, overdue_findings, sla_report
 from patchpilot.server.deps import Admin, EngineDep, Viewer
+from patchpilot.server.params import Name200, Search
 
 router = APIRouter(tags=["plan"])
 
@@ -25,14 +26,14 @@ def _plan(engine: EngineDep, group: str | None, since: datetime | None) -> Patch
 
 
 @router.get("/plan")
-def get_plan(who: Viewer, engine: EngineDep, group: str | None = None,
+def get_plan(who: Viewer, engine: EngineDep, group: Name200 | None = None,
              since: datetime | None = None) -> dict[str, Any]:
     """The patch plan: items by risk removed, hosts, commands, windows; unfixed apart."""
     return _plan(engine, group, since).to_dict()
 
 
 @router.get("/plan.csv")
-def get_plan_csv(who: Viewer, engine: EngineDep, group: str | None = None,
+def get_plan_csv(who: Viewer, engine: EngineDep, group: Name200 | None = None,
                  since: datetime | None = None) -> Response:
     """The plan as CSV, one row per host of each item."""
     return Response(plan_csv(_plan(engine, group, since)), media_type="text/csv",
@@ -40,8 +41,8 @@ def get_plan_csv(who: Viewer, engine: EngineDep, group: str | None = None,
 
 
 @router.get("/plan/ansible")
-def get_plan_ansible(who: Viewer, engine: EngineDep, group: str | None = None,
-                     format: str = "zip") -> Any:
+def get_plan_ansible(who: Viewer, engine: EngineDep, group: Name200 | None = None,
+                     format: Search = "zip") -> Any:
     """The plan as an Ansible playbook with its inventory: a zip, or JSON (``format=json``)."""
     files = ansible_export(_plan(engine, group, None))
     if format == "json":
@@ -78,8 +79,8 @@ def put_priority_config(who: Admin, engine: EngineDep,
 
 
 @router.get("/sla")
-def get_sla(who: Viewer, engine: EngineDep, by: str = "priority",
-            group: str | None = None) -> dict[str, Any]:
+def get_sla(who: Viewer, engine: EngineDep, by: Search = "priority",
+            group: Name200 | None = None) -> dict[str, Any]:
     """SLA compliance and MTTR per group, service or priority, and the overdue findings."""
     if by not in DIMENSIONS:
         raise HTTPException(422, f"by must be one of {', '.join(DIMENSIONS)}")

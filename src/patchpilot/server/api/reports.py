@@ -25,6 +25,7 @@ from patchpilot.reports.generate import FORMATS, KINDS, MIME, Report, generate
 from patchpilot.reports.i18n import LANGUAGES
 from patchpilot.reports.mail import add_schedule, delete_schedule, list_schedules
 from patchpilot.server.deps import Admin, EngineDep, Viewer
+from patchpilot.server.params import DbId, Name200, Search, Text
 
 router = APIRouter(tags=["reports"])
 
@@ -93,9 +94,9 @@ def report_response(report: Report) -> Response:
                        404: {"description": "no such group or service"},
                        422: {"description": "a kind, format, language or scope it cannot "
                                             "have"}})
-def download_report(kind: str, who: Viewer, engine: EngineDep, format: str = "pdf",
-                    lang: str = "en", group: str | None = None,
-                    service: str | None = None) -> Response:
+def download_report(kind: Search, who: Viewer, engine: EngineDep, format: Search = "pdf",
+                    lang: Search = "en", group: Name200 | None = None,
+                    service: Name200 | None = None) -> Response:
     """A report now: ``executive`` (one page for management) or ``technical`` (every open
     finding), as pdf, html, csv or xlsx, in en or ja, of the estate, a group or a
     service."""
@@ -105,15 +106,15 @@ def download_report(kind: str, who: Viewer, engine: EngineDep, format: str = "pd
 class ReportScheduleIn(BaseModel):
     """A report mailed on a schedule (the options of ``patchpilot report schedule add``)."""
 
-    kind: str = Field("executive", examples=["executive", "technical"])
-    format: str = Field("pdf", examples=["pdf", "xlsx"])
-    lang: str = Field("en", examples=["en", "ja"])
-    cron: str = Field(min_length=1, max_length=200, examples=["0 8 1 * *"])
-    timezone: str = Field("UTC", max_length=64, examples=["Asia/Tokyo"])
-    recipients: list[str] = Field(min_length=1, max_length=100,
-                                  examples=[["manager@plant.example"]])
-    group: str | None = Field(None, max_length=200)
-    service: str | None = Field(None, max_length=200)
+    kind: Search = Field("executive", examples=["executive", "technical"])
+    format: Search = Field("pdf", examples=["pdf", "xlsx"])
+    lang: Search = Field("en", examples=["en", "ja"])
+    cron: Text = Field(min_length=1, max_length=200, examples=["0 8 1 * *"])
+    timezone: Text = Field("UTC", max_length=64, examples=["Asia/Tokyo"])
+    recipients: list[Name200] = Field(min_length=1, max_length=100,
+                                      examples=[["manager@plant.example"]])
+    group: Name200 | None = None
+    service: Name200 | None = None
 
 
 @router.get("/report-schedules")
@@ -143,7 +144,7 @@ def report_schedule_add(body: ReportScheduleIn, who: Admin, engine: EngineDep
 
 
 @router.delete("/report-schedules/{schedule_id}", status_code=204)
-def report_schedule_remove(schedule_id: int, who: Admin, engine: EngineDep) -> None:
+def report_schedule_remove(schedule_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Stop mailing a report (audited)."""
     try:
         with engine.begin() as conn:

@@ -29,6 +29,7 @@ from patchpilot.scans.sweeps import (
     start_sweep,
 )
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
+from patchpilot.server.params import DbId, Limit, Offset, Text
 
 router = APIRouter(tags=["sweeps"])
 
@@ -42,11 +43,11 @@ class SweepRequest(BaseModel):
     """A vulnerability id, or an ecosystem, package and range (or both: the range
     decides, the id names the sweep)."""
 
-    vuln: str | None = Field(None, min_length=1, max_length=200,
+    vuln: Text | None = Field(None, min_length=1, max_length=200,
                              examples=["CVE-2024-3094", "GHSA-fff8-4w9p-7v76"])
-    ecosystem: str | None = Field(None, max_length=100, examples=["Debian", "Debian:12"])
-    package: str | None = Field(None, max_length=300, examples=["xz-utils"])
-    range: str | None = Field(None, max_length=300, examples=[">=5.6.0,<5.6.2"])
+    ecosystem: Text | None = Field(None, max_length=100, examples=["Debian", "Debian:12"])
+    package: Text | None = Field(None, max_length=300, examples=["xz-utils"])
+    range: Text | None = Field(None, max_length=300, examples=[">=5.6.0,<5.6.2"])
     deadline_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
 
     @model_validator(mode="after")
@@ -75,16 +76,16 @@ def create_sweep(body: SweepRequest, who: Analyst, engine: EngineDep) -> dict[st
 
 
 @router.get("/sweeps")
-def sweeps_list(who: Viewer, engine: EngineDep, limit: int = 100, offset: int = 0
+def sweeps_list(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Sweeps, newest first, with their counts."""
     with engine.connect() as conn:
-        found = list_sweeps(conn, limit=max(1, min(limit, 1000)), offset=max(0, offset))
+        found = list_sweeps(conn, limit=limit, offset=offset)
     return [s.to_dict(results=False) for s in found]
 
 
 @router.get("/sweeps/{sweep_id}")
-def sweep_detail(sweep_id: int, who: Viewer, engine: EngineDep) -> dict[str, Any]:
+def sweep_detail(sweep_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One sweep with every asset's result."""
     # Deadlines pass with nobody writing: settle them before answering.
     close_sweeps(engine, sweep_id=sweep_id)
@@ -103,7 +104,7 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 
 @router.get("/sweeps/{sweep_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def sweep_events(sweep_id: int, request: Request, who: Viewer,
+async def sweep_events(sweep_id: DbId, request: Request, who: Viewer,
                        engine: EngineDep) -> StreamingResponse:
     """Server-Sent Events: ``progress`` with the counts whenever they change, then
     ``done``; the stream closes when the sweep is done."""

@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import api_tokens, users
+from patchpilot.db.tables import api_tokens, asset_groups, users
 from patchpilot.findings.lifecycle import audit
 from patchpilot.server.deps import Admin, EngineDep
+from patchpilot.server.params import MAX_DB_ID, DbId, Text, require_row
 from patchpilot.server.security import (
     Role,
     create_api_token,
@@ -24,9 +25,9 @@ router = APIRouter(tags=["tokens"])
 class TokenRequest(BaseModel):
     """A new API token for a user (created with ``role`` if new)."""
 
-    user: str = Field(min_length=1, max_length=200)
+    user: Text = Field(min_length=1, max_length=200)
     role: Role = Role.VIEWER
-    name: str = Field("api", max_length=200)
+    name: Text = Field("api", max_length=200)
     ttl_days: int | None = Field(None, ge=1, le=3650)
 
 
@@ -77,7 +78,7 @@ def list_tokens(who: Admin,
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, who: Admin,
+def revoke_token(token_id: DbId, who: Admin,
                  engine: EngineDep) -> None:
     """Revoke a token: it stops working at once."""
     with engine.begin() as conn:
@@ -92,8 +93,8 @@ def revoke_token(token_id: int, who: Admin,
 class EnrolmentRequest(BaseModel):
     """A token agents enrol with."""
 
-    group_id: int | None = None
-    uses: int | None = Field(None, ge=1)
+    group_id: DbId | None = None
+    uses: int | None = Field(None, ge=1, le=MAX_DB_ID)
     ttl_hours: int = Field(24 * 7, ge=1, le=24 * 365)
 
 
@@ -101,6 +102,9 @@ class EnrolmentRequest(BaseModel):
 def create_enrolment(body: EnrolmentRequest, who: Admin,
                      engine: EngineDep) -> dict[str, str]:
     """Create an enrolment token (shown once)."""
+    with engine.connect() as conn:
+        # An unknown group is a 404 naming the field, not a foreign-key violation (500).
+        require_row(conn, asset_groups, body.group_id, "group_id", "asset group")
     token = create_enrolment_token(engine, created_by=who.name, group_id=body.group_id,
                                    uses=body.uses, ttl_hours=body.ttl_hours)
     with engine.begin() as conn:
