@@ -28,6 +28,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/agents/jobs/{job_id}/result"): "agent",
     ("GET", "/api/agents"): "admin",
     ("DELETE", "/api/agents/{agent_id}"): "admin",
+    ("POST", "/api/agents/{agent_id}/approve"): "admin",
+    ("POST", "/api/agents/{agent_id}/reject"): "admin",
     ("POST", "/api/inventories"): "analyst+agent",
     ("GET", "/api/assets"): "viewer",
     ("GET", "/api/assets/{asset_id}"): "viewer",

@@ -3,7 +3,10 @@
 Pull only: the agent calls the server (HTTPS works through NAT and firewalls); the server
 never connects to a host.  It enrols once (keeping its credential in its state folder,
 mode 0600), uploads an inventory at start, then long-polls for jobs.  When the server is
-unreachable it keeps inventories in its spool and retries with exponential backoff.
+unreachable it keeps inventories in its spool and retries with exponential backoff.  When
+the server holds the agent for an admin's approval (409: its host is an asset another
+agent reports for), the inventories stay spooled and the upload is retried every
+``hold_retry`` seconds, with one log line per hold, while jobs are still polled.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ class AgentConfig:
     name: str = socket.gethostname()
     poll_wait: float = 25.0
     max_backoff: float = 300.0
+    hold_retry: float = 300.0  # seconds between uploads while held for approval (409)
     python_paths: tuple[Path, ...] = ()
     verify: bool | str = True  # TLS verification, or a CA bundle path
 
@@ -64,6 +69,8 @@ class Agent:
         self.credential: str | None = None
         self.failures = 0
         self.stop = threading.Event()
+        # While held for approval: when to try uploading again (time.monotonic()).
+        self.held_until: float | None = None
 
     # -- credential -------------------------------------------------------------------
     @property
@@ -108,7 +115,12 @@ class Agent:
 
     def flush(self) -> int:
         """Upload every spooled inventory, oldest first; how many went.  Raises
-        httpx errors when the server cannot be reached (the spool keeps the rest)."""
+        httpx errors when the server cannot be reached (the spool keeps the rest).
+
+        A 409 (held for an admin's approval) keeps them all spooled and stops uploading
+        until ``hold_retry`` seconds have passed; it is logged once per hold."""
+        if self.held_until is not None and time.monotonic() < self.held_until:
+            return 0
         sent = 0
         for key, path in self.spool.pending():
             answer = self.client.post(
@@ -117,6 +129,16 @@ class Agent:
                          "Content-Type": "application/json", "Idempotency-Key": key})
             if answer.status_code == 401:
                 raise AgentError("the server refused this agent's credential (revoked?)")
+            if answer.status_code == 409:
+                if self.held_until is None:
+                    log.warning("held by the server, %d upload(s) kept spooled, retrying "
+                                "every %.0f s: %s", len(self.spool.pending()),
+                                self.config.hold_retry, _detail(answer))
+                self.held_until = time.monotonic() + self.config.hold_retry
+                return sent
+            if self.held_until is not None:
+                log.info("no longer held: uploading spooled inventories")
+                self.held_until = None
             if answer.status_code == 422:
                 log.error("server rejected spooled inventory %s: %s", key, answer.text)
                 self.spool.done(key)  # it will never be accepted; keep the rest flowing
@@ -180,3 +202,11 @@ class Agent:
                 continue
             if once:
                 return
+
+
+def _detail(answer: httpx.Response) -> str:
+    """The server's explanation of a refusal (its JSON ``detail``, else the body)."""
+    try:
+        return str(answer.json().get("detail", answer.text))
+    except ValueError:
+        return answer.text

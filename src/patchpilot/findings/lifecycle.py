@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from patchpilot.clock import now_utc
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import (
+    agents,
     asset_group_members,
     asset_packages,
     assets,
@@ -31,6 +32,7 @@ from patchpilot.db.tables import (
     inventories,
     triage_decisions,
 )
+from patchpilot.errors import PatchPilotError
 from patchpilot.findings.model import Finding
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.inventory.model import Inventory
@@ -52,7 +54,28 @@ class IngestResult:
     job_id: int | None = None  # the match job queued for it
 
 
+class AssetClaimedError(PatchPilotError):
+    """An agent's inventory names an asset another active agent reports for.
+
+    Nothing is stored: a new agent could otherwise take over an existing asset by its
+    hostname and close its findings with an empty inventory.  The agent is held for an
+    admin's approval (``agents.pending_asset_id``) instead.
+    """
+
+    def __init__(self, agent_id: int, asset_id: int, asset_name: str, owner_id: int) -> None:
+        self.agent_id = agent_id
+        self.asset_id = asset_id
+        self.asset_name = asset_name
+        self.owner_id = owner_id
+        super().__init__(
+            f"asset {asset_name!r} (id {asset_id}) is reported by agent {owner_id}; agent "
+            f"{agent_id} is held until an admin approves it: `patchpilot agents approve "
+            f"{agent_id}` or POST /api/agents/{agent_id}/approve (the dashboard's overview "
+            "lists held agents)")
+
+
 def _find_asset(conn: Connection, inv: Inventory) -> int | None:
+    """The asset ``inv`` describes, by machine-id, then FQDN, then hostname (or None)."""
     ident = inv.asset
     for column, value in ((assets.c.machine_id, ident.machine_id), (assets.c.fqdn, ident.fqdn),
                           (assets.c.name, ident.hostname)):
@@ -62,6 +85,80 @@ def _find_asset(conn: Connection, inv: Inventory) -> int | None:
             if found is not None:
                 return int(found)
     return None
+
+
+def _agent_asset(conn: Connection, agent_id: int, inv: Inventory, now: datetime) -> int | None:
+    """The asset agent ``agent_id`` reports for, bound on its first inventory.
+
+    A bound agent reports for its own asset whatever its inventory names.  An unbound one
+    is bound to the asset its inventory describes, unless another active (not revoked)
+    agent owns that asset: then :class:`AssetClaimedError`.  None: no asset matches yet
+    (the caller creates it and binds the agent with :func:`_bind_agent`).
+    """
+    bound = conn.execute(select(agents.c.asset_id).where(agents.c.id == agent_id)).scalar()
+    if bound is not None:
+        return int(bound)
+    found = _find_asset(conn, inv)
+    if found is None:
+        return None
+    # The asset row is locked (PostgreSQL) so that two agents claiming it at once are served
+    # in turn: the second's statement below then sees the first's binding.  SQLite runs
+    # one writer at a time, and the conditional UPDATE is that transaction's first write.
+    conn.execute(select(assets.c.id).where(assets.c.id == found).with_for_update())
+    other = agents.alias("other")
+    owner_exists = exists(select(other.c.id).where(
+        other.c.asset_id == found, other.c.id != agent_id, other.c.revoked_at.is_(None)))
+    claimed = conn.execute(update(agents).where(agents.c.id == agent_id, ~owner_exists)
+                           .values(asset_id=found, pending_asset_id=None, pending_since=None))
+    if claimed.rowcount == 1:
+        audit(conn, f"agent:{agent_id}", "agent.bind", str(agent_id), {"asset_id": found})
+        return found
+    owner = conn.execute(select(other.c.id).where(
+        other.c.asset_id == found, other.c.id != agent_id, other.c.revoked_at.is_(None))
+        .order_by(other.c.id)).scalar_one()
+    name = conn.execute(select(assets.c.name).where(assets.c.id == found)).scalar_one()
+    raise AssetClaimedError(agent_id, found, name, int(owner))
+
+
+def _bind_agent(conn: Connection, agent_id: int, asset_id: int) -> None:
+    """Bind an agent to the asset its first inventory created."""
+    conn.execute(update(agents).where(agents.c.id == agent_id).values(
+        asset_id=asset_id, pending_asset_id=None, pending_since=None))
+    audit(conn, f"agent:{agent_id}", "agent.bind", str(agent_id),
+          {"asset_id": asset_id, "created": True})
+
+
+def _hold_for_approval(engine: Engine, claim: AssetClaimedError, now: datetime) -> None:
+    """Hold the agent of a refused claim for an admin's approval (audited once per asset:
+    the agent's retries do not flood the audit log)."""
+    with engine.begin() as conn:
+        held = conn.execute(update(agents).where(
+            agents.c.id == claim.agent_id, agents.c.revoked_at.is_(None),
+            or_(agents.c.pending_asset_id.is_(None),
+                agents.c.pending_asset_id != claim.asset_id))
+            .values(pending_asset_id=claim.asset_id, pending_since=now))
+        if held.rowcount:
+            audit(conn, f"agent:{claim.agent_id}", "agent.hold", str(claim.agent_id),
+                  {"asset_id": claim.asset_id, "asset": claim.asset_name,
+                   "owner_agent_id": claim.owner_id})
+
+
+def _without_packages(inv: Inventory) -> Inventory:
+    """``inv``, marked incomplete when it lists no package at all.
+
+    A complete inventory closes every finding of its asset that it no longer shows; one
+    with no package would close them all.  No real host, lock file or SBOM has nothing
+    installed, so an empty list means nothing could be read (an SBOM without components,
+    an agent whose package database was unreadable): stored as incomplete, it never
+    closes a finding.  The document stored and the ``complete`` column agree, so the match
+    job, re-matching and sweeps all see it as incomplete.
+    """
+    if inv.packages or not inv.complete:
+        return inv
+    return inv.model_copy(update={
+        "complete": False,
+        "warnings": [*inv.warnings, "no package in this inventory: stored as incomplete, "
+                                    "so it closes no finding"]})
 
 
 def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
@@ -90,16 +187,23 @@ def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
 
 
 def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | None = None,
-                     asset_id: int | None = None, enqueue_match: bool = False) -> IngestResult:
+                     asset_id: int | None = None, enqueue_match: bool = False,
+                     agent_id: int | None = None) -> IngestResult:
     """Store ``inv`` as its asset's latest inventory (history kept), in one transaction.
 
-    The asset is found by machine-id, FQDN or hostname (or given), else created.  A
-    repeated ``idempotency_key`` (an agent retrying an upload whose answer it never got)
-    stores nothing and answers as the first time did.  With ``enqueue_match`` the job
-    that matches it is queued in the same transaction: stored means it will be matched.
+    The asset is found by machine-id, FQDN or hostname (or given), else created.  From an
+    agent (``agent_id``), the asset is the one the agent is bound to; an unbound agent is
+    bound to the asset found or created, unless another active agent owns it: then
+    nothing is stored, the agent is held for an admin's approval and
+    :class:`AssetClaimedError` is raised.  An inventory with no package is stored as
+    incomplete (it never closes findings).  A repeated ``idempotency_key`` (an agent
+    retrying an upload whose answer it never got) stores nothing and answers as the first
+    time did.  With ``enqueue_match`` the job that matches it is queued in the same
+    transaction: stored means it will be matched.
     """
     from patchpilot.scans.jobs import enqueue
     now = now_utc()
+    inv = _without_packages(inv)
     document = inv.to_json().decode()
     try:
         with engine.begin() as conn:
@@ -108,12 +212,17 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
                     inventories.c.idempotency_key == idempotency_key)).first()
                 if seen is not None:
                     return IngestResult(seen.asset_id, seen.id, True)
-            asset_id = asset_id or _find_asset(conn, inv)
+            if agent_id is not None:
+                asset_id = _agent_asset(conn, agent_id, inv, now)
+            else:
+                asset_id = asset_id or _find_asset(conn, inv)
             values = _asset_values(inv, now)
             if asset_id is None:
                 asset_id = int(conn.execute(insert(assets).values(
                     first_seen=now, tags="[]", attributes="{}", **values)
                     .returning(assets.c.id)).scalar_one())
+                if agent_id is not None:
+                    _bind_agent(conn, agent_id, asset_id)
             inventory_id = int(conn.execute(insert(inventories).values(
                 asset_id=asset_id, collected_at=inv.collected_at, received_at=now,
                 collector=inv.collector.name, complete=inv.complete,
@@ -127,6 +236,10 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
                         _package_rows(asset_id, inv))
             job_id = (enqueue(conn, "match", {"inventory_id": inventory_id},
                               asset_id=asset_id) if enqueue_match else None)
+    except AssetClaimedError as claim:
+        # Rolled back (nothing stored); the hold is its own transaction.
+        _hold_for_approval(engine, claim, now)
+        raise
     except IntegrityError:
         # The same idempotency key raced in from a retry on another connection.
         if not idempotency_key:

@@ -146,7 +146,12 @@ class Inventory(_Strict):
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         # Stored and compared in UTC whatever offset the collector's clock used.
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # 9999-12-31T23:59-05:00 is past datetime.max in UTC: a validation error (the
+            # API's 422 naming the field), not an OverflowError out of the model.
+            raise ValueError("date out of range once converted to UTC") from None
 
     @classmethod
     def from_packages(cls, packages: list[Package], **fields: Any) -> Inventory:

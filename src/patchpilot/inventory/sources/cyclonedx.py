@@ -134,9 +134,13 @@ def _build(components: list[_Component], subject: _Component | None, location: s
 
 # --- JSON ---------------------------------------------------------------------------------
 
-def _json_component(raw: dict[str, Any]) -> _Component:
+def _json_component(raw: dict[str, Any], path: str, location: str) -> _Component:
+    raw_properties = raw.get("properties") or []
+    if not isinstance(raw_properties, list):
+        # A truthy non-list (true, a number) is not iterable: say so, not a TypeError.
+        raise InventoryFormatError(location, f"CycloneDX: {path}.properties is not a list")
     properties = {}
-    for prop in raw.get("properties") or ():
+    for prop in raw_properties:
         if isinstance(prop, dict) and isinstance(prop.get("name"), str):
             properties[prop["name"]] = str(prop.get("value", ""))
     purl = raw.get("purl")
@@ -163,7 +167,7 @@ def _json_walk(items: object, where: str, location: str, out: list[_Component]) 
         path, raw = stack.pop()
         if not isinstance(raw, dict):
             raise InventoryFormatError(location, f"CycloneDX: {path} is not an object")
-        out.append(_json_component(raw))
+        out.append(_json_component(raw, path, location))
         nested = raw.get("components")
         if nested is None:
             continue
@@ -187,7 +191,7 @@ def parse_cyclonedx_json(data: bytes, location: str, distro: Ecosystem | None) -
     subject = None
     metadata = document.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("component"), dict):
-        subject = _json_component(metadata["component"])
+        subject = _json_component(metadata["component"], "metadata.component", location)
         _json_walk(metadata["component"].get("components"), "metadata.component.components",
                    location, components)
     _json_walk(document.get("components"), "components", location, components)

@@ -4,6 +4,12 @@ A file's kind is told by the inventory sources of ``sources.registry`` (by name 
 content: a dpkg status file, an rpm list, an apk database, a lock file, an SBOM) or an
 Inventory JSON document (schema 1); ``--type`` forces a kind.  A folder is walked for the
 lock files and SBOMs it holds (never into ``node_modules``, ``.git`` or virtualenvs).
+
+A file (or folder) from which no package could be read is refused, with why: an SBOM
+without components or whose components have no purl, a lock file of git/local sources
+only, and also a lock file that truly lists no dependency.  An inventory is an asset's
+whole package list; an empty one would mark every finding of the asset fixed, and a
+lock file with nothing in it tells nothing about what runs.
 """
 
 from __future__ import annotations
@@ -107,7 +113,8 @@ def read_inventory_file(
     ecosystems and identity; the other arguments are then ignored.
 
     Raises InventoryFormatError naming the file for unreadable, empty, binary or unknown
-    content, and for a release that must be passed with ``--distro``.
+    content, for content from which no package could be read, and for a release that must
+    be passed with ``--distro``.
     """
     return read_path(Path(path), ecosystem, hostname=hostname, source_type=source_type)
 
@@ -159,7 +166,7 @@ def read_path(
         if isinstance(parsed, Inventory):
             return parsed
         parts = [(path, parsed)]
-    return _assemble([parsed for _, parsed in parts], hostname)
+    return _assemble([parsed for _, parsed in parts], hostname, str(path))
 
 
 def read_inventory_bytes(
@@ -173,7 +180,8 @@ def read_inventory_bytes(
     """The Inventory an uploaded file (the dashboard's upload form) holds or describes.
 
     As :func:`read_inventory_file` for a file called ``name`` whose content is ``data``:
-    the kind is told by the same sources, and errors name ``name``.
+    the kind is told by the same sources, and errors name ``name`` (a file from which
+    no package could be read is refused).
     """
     if not data.strip():
         raise InventoryFormatError(name, "empty file")
@@ -181,11 +189,15 @@ def read_inventory_bytes(
     parsed = _parse_data(data, name, name, distro, _source_named(source_type))
     if isinstance(parsed, Inventory):
         return parsed
-    return _assemble([parsed], hostname)
+    return _assemble([parsed], hostname, name)
 
 
-def _assemble(parts: list[Parsed], hostname: str | None) -> Inventory:
-    """One Inventory of the packages (and the OS, if one part tells it) of ``parts``."""
+def _assemble(parts: list[Parsed], hostname: str | None, location: str) -> Inventory:
+    """One Inventory of the packages (and the OS, if one part tells it) of ``parts``.
+
+    Raises InventoryFormatError naming ``location`` when no part yields a package (the
+    sources' warnings say why, e.g. components without a purl).
+    """
     packages: list[Package] = []
     os_release: OsRelease | None = None
     warnings: list[str] = []
@@ -193,6 +205,12 @@ def _assemble(parts: list[Parsed], hostname: str | None) -> Inventory:
         packages.extend(parsed.packages)
         os_release = os_release or parsed.os
         warnings.extend(parsed.warnings)
+    if not packages:
+        why = "; ".join(w.removeprefix(f"{location}: ") for w in warnings[:3])
+        raise InventoryFormatError(
+            location, "no package could be read from it" + (f" ({why})" if why else "")
+            + "; an inventory without packages would mark every finding of the asset "
+              "fixed, so it is not used")
     return Inventory.from_packages(
         packages,
         asset={"hostname": hostname},

@@ -73,7 +73,8 @@ class DebianTrackerFeed:
             data = path.read_bytes()
             if path.name.lower().endswith(".gz"):
                 data = gzip.decompress(data)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
+            # zlib.error: a corrupt deflate stream inside a valid gzip header.
             raise FeedError(path, f"cannot read file: {exc}") from exc
         try:
             tracker = orjson.loads(data)

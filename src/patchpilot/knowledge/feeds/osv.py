@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,8 @@ def _read_zip(path: Path, part: int = 0, parts: int = 1) -> Iterator[Advisory]:
             where = f"{path}!{info.filename}"  # names the member in every error
             try:
                 data = archive.read(info)
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+                # zlib.error: a damaged deflate stream (the CRC check comes only after it).
                 raise FeedError(where, f"corrupt zip member: {exc}") from exc
             advisory = transform(_load_json(where, data), data, where)
             if advisory is not None:

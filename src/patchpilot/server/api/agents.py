@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from annotated_types import Ge
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, or_, select, update
 
-from patchpilot.clock import aware, iso, now_utc
+from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import agents, enrolment_tokens
+from patchpilot.findings.agents import AgentStateError, approve_agent, reject_agent
+from patchpilot.findings.agents import list_agents as agent_rows
 from patchpilot.findings.lifecycle import audit
 from patchpilot.scans import jobs
 from patchpilot.server.deps import Admin, Agent, EngineDep
@@ -42,38 +44,38 @@ class Enrolled(BaseModel):
 
 @router.post("/agents/enrol", status_code=201, response_model=Enrolled)
 def enrol(body: EnrolRequest, engine: EngineDep) -> Enrolled:
-    """Exchange an enrolment token for an agent credential (authenticated by the token)."""
+    """Exchange an enrolment token for an agent credential (authenticated by the token).
+
+    401 for a token unknown, expired, revoked or used up.  A use is spent by one
+    conditional UPDATE whose row count says whether it was there to spend, so concurrent
+    enrolments can never spend more uses than the token has.
+    """
     now = now_utc()
     credential = new_token(AGENT_TOKEN_PREFIX)
+    refused = HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "enrolment token unknown, expired, revoked or used up")
     with engine.begin() as conn:
-        row = conn.execute(select(enrolment_tokens).where(
-            enrolment_tokens.c.token_hash == hash_token(body.token))).first()
-        expires = aware(row.expires_at) if row is not None else None
-        if (row is None or row.revoked_at is not None or (expires and expires < now)
-                or (row.uses_left is not None and row.uses_left <= 0)):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                "enrolment token unknown, expired, revoked or used up")
-        if row.uses_left is not None:
-            conn.execute(update(enrolment_tokens).where(enrolment_tokens.c.id == row.id)
-                         .values(uses_left=row.uses_left - 1))
+        token_id = conn.execute(select(enrolment_tokens.c.id).where(
+            enrolment_tokens.c.token_hash == hash_token(body.token))).scalar()
+        if token_id is None:
+            raise refused
+        t = enrolment_tokens.c
+        # Check and spend at once: PostgreSQL re-checks the WHERE of a row another
+        # transaction just updated, SQLite runs one writer at a time.  NULL uses_left
+        # (unlimited) stays NULL.
+        spent = conn.execute(update(enrolment_tokens).where(
+            t.id == token_id, t.revoked_at.is_(None),
+            or_(t.expires_at.is_(None), t.expires_at > now),
+            or_(t.uses_left.is_(None), t.uses_left > 0))
+            .values(uses_left=t.uses_left - 1))
+        if spent.rowcount != 1:
+            raise refused
         agent_id = int(conn.execute(insert(agents).values(
             name=body.name, credential_hash=hash_token(credential), version=body.version,
             enrolled_at=now, last_seen=now).returning(agents.c.id)).scalar_one())
         audit(conn, f"agent:{body.name}", "agent.enrol", str(agent_id),
-              {"enrolment_token": row.id})
+              {"enrolment_token": token_id})
     return Enrolled(agent_id=agent_id, credential=credential)
-
-
-def agent_asset(engine: Engine, agent_id: int) -> int | None:
-    """The asset an agent reports for, once known."""
-    with engine.connect() as conn:
-        return conn.execute(select(agents.c.asset_id).where(agents.c.id == agent_id)).scalar()
-
-
-def bind_agent_asset(engine: Engine, agent_id: int, asset_id: int) -> None:
-    """Remember which asset an agent's first inventory created or found."""
-    with engine.begin() as conn:
-        conn.execute(update(agents).where(agents.c.id == agent_id).values(asset_id=asset_id))
 
 
 class JobOut(BaseModel):
@@ -119,26 +121,78 @@ def job_result(job_id: DbId, body: JobResult, who: Agent, engine: EngineDep) -> 
 
 
 class AgentInfo(BaseModel):
-    """An enrolled agent."""
+    """An enrolled agent, the asset it reports for, and the one it waits to report for
+    (``pending_asset_id``: held until an admin approves or rejects it)."""
 
     id: int
     name: str
     asset_id: int | None
+    asset: str | None
     version: str | None
     enrolled_at: str | None
     last_seen: str | None
     revoked: bool
+    pending_asset_id: int | None
+    pending_asset: str | None
+    pending_since: str | None
 
 
 @router.get("/agents", response_model=list[AgentInfo])
-def list_agents(who: Admin, engine: EngineDep) -> list[AgentInfo]:
-    """Every enrolled agent."""
+def list_agents(who: Admin, engine: EngineDep, pending: bool = False) -> list[AgentInfo]:
+    """Every enrolled agent (``pending=true``: those held for an admin's approval)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(agents).order_by(agents.c.id)).all()
-    return [AgentInfo(id=r.id, name=r.name, asset_id=r.asset_id, version=r.version,
-                      enrolled_at=iso(r.enrolled_at),
-                      last_seen=iso(r.last_seen),
-                      revoked=r.revoked_at is not None) for r in rows]
+        rows = agent_rows(conn, pending_only=pending)
+    return [AgentInfo(id=r.id, name=r.name, asset_id=r.asset_id, asset=r.asset,
+                      version=r.version, enrolled_at=iso(r.enrolled_at),
+                      last_seen=iso(r.last_seen), revoked=r.revoked,
+                      pending_asset_id=r.pending_asset_id, pending_asset=r.pending_asset,
+                      pending_since=iso(r.pending_since)) for r in rows]
+
+
+class Decided(BaseModel):
+    """An admin's decision on a held agent."""
+
+    agent_id: int
+    asset_id: int
+    approved: bool
+    revoked: bool
+
+
+class RejectRequest(BaseModel):
+    """Whether a rejected agent's credential is revoked as well."""
+
+    revoke: bool = False
+
+
+def _decision_error(exc: AgentStateError) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND if exc.missing else
+                         status.HTTP_409_CONFLICT, str(exc))
+
+
+@router.post("/agents/{agent_id}/approve", response_model=Decided)
+def approve(agent_id: int, who: Admin, engine: EngineDep) -> Decided:
+    """Let a held agent report for the asset it asked for; the agent that reported for it
+    is unbound.  404: no such active agent; 409: it is not waiting for approval."""
+    try:
+        with engine.begin() as conn:
+            asset_id = approve_agent(conn, who.name, agent_id)
+    except AgentStateError as exc:
+        raise _decision_error(exc) from exc
+    return Decided(agent_id=agent_id, asset_id=asset_id, approved=True, revoked=False)
+
+
+@router.post("/agents/{agent_id}/reject", response_model=Decided)
+def reject(agent_id: int, who: Admin, engine: EngineDep,
+           body: RejectRequest | None = None) -> Decided:
+    """Refuse a held agent's request (``{"revoke": true}``: revoke it too).  404: no such
+    active agent; 409: it is not waiting for approval."""
+    revoke = body.revoke if body is not None else False
+    try:
+        with engine.begin() as conn:
+            asset_id = reject_agent(conn, who.name, agent_id, revoke=revoke)
+    except AgentStateError as exc:
+        raise _decision_error(exc) from exc
+    return Decided(agent_id=agent_id, asset_id=asset_id, approved=False, revoked=revoke)
 
 
 @router.delete("/agents/{agent_id}", status_code=204)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from patchpilot.errors import InventoryFormatError
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import Inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep
 from patchpilot.server.security import Principal
@@ -90,7 +90,13 @@ async def upload_inventory(
     request: Request, who: AnalystOrAgent, engine: EngineDep,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> Ingested:
-    """Store an inventory as its asset's latest and queue its matching."""
+    """Store an inventory as its asset's latest and queue its matching.
+
+    An agent reports only for the asset it is bound to (its first inventory binds it);
+    409 when an unbound agent's inventory names an asset another active agent reports
+    for (held for an admin's approval, nothing stored).  422 for an inventory read from a
+    file (collector ``file``) that lists no package: nothing could be read from it.
+    """
     data = await read_body(request)
     # Parsing and the ingest transaction are blocking work: they run on a thread so one
     # upload never holds up the event loop (and the other agents' uploads and polls).
@@ -103,17 +109,17 @@ def _ingest(engine: Engine, who: Principal, data: bytes,
         inventory = Inventory.from_json(data, "request body")
     except InventoryFormatError as exc:
         raise HTTPException(422, str(exc)) from exc
+    if not inventory.packages and inventory.collector.name == "file":
+        # An SBOM or lock file from which nothing could be read: stored, it would replace
+        # the asset's package list with nothing (the ingest would keep it incomplete).
+        raise HTTPException(422, "request body: the inventory (collector 'file') lists no "
+                                 "package: nothing could be read from the file it was made "
+                                 "of, so it is not stored")
     key = f"{who.kind}:{who.id}:{idempotency_key}" if idempotency_key else None
-    asset_id = None
-    if who.kind == "agent":
-        from patchpilot.server.api.agents import agent_asset
-
-        asset_id = agent_asset(engine, who.id)
-    result = ingest_inventory(engine, inventory, idempotency_key=key, asset_id=asset_id,
-                              enqueue_match=True)
-    if who.kind == "agent" and asset_id is None:
-        from patchpilot.server.api.agents import bind_agent_asset
-
-        bind_agent_asset(engine, who.id, result.asset_id)
+    try:
+        result = ingest_inventory(engine, inventory, idempotency_key=key, enqueue_match=True,
+                                  agent_id=who.id if who.kind == "agent" else None)
+    except AssetClaimedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return Ingested(asset_id=result.asset_id, inventory_id=result.inventory_id,
                     duplicate=result.duplicate, job_id=result.job_id)

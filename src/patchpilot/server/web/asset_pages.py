@@ -306,6 +306,12 @@ def _ingest_upload(engine: Engine, user: WebUser, name: str, data: bytes,
                                          hostname=fields["asset"], source_type=kind)
     except PatchPilotError as exc:  # InventoryFormatError, a bad distribution
         raise _Refused([str(exc)]) from exc
+    if not inventory.packages:
+        # An uploaded Inventory JSON listing nothing (a lock file or SBOM from which no
+        # package could be read is refused by the reader above): stored, it would replace
+        # the asset's package list with nothing.
+        raise _Refused([f"{name}: the inventory lists no package; it would mark every "
+                        "finding of the asset fixed, so it is not stored"])
     if inventory.collector.name == "file":
         _refuse_replacing_a_scan(engine, fields["asset"])
     result = ingest_inventory(engine, inventory, enqueue_match=True)
