@@ -540,12 +540,16 @@ app.add_typer(user_app, name="user")
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="admin, analyst or viewer.")] = "viewer",
-    user: Annotated[str, typer.Option(help="The user the token belongs to (created if new).")
-                    ] = "admin",
+    user: Annotated[str, typer.Option(
+        help="The user the token belongs to (created with --role if new).")] = "admin",
     name: Annotated[str, typer.Option(help="A label for the token.")] = "cli",
     ttl_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
 ) -> None:
-    """Create an API token against the configured database and print it (once)."""
+    """Create an API token against the configured database and print it (once).
+
+    The token acts with ``--role``; for an existing user that may not be above the user's
+    own role (refused, naming both): making a token never changes a user's role.
+    """
     from patchpilot.server.security import Role, create_api_token
 
     try:
@@ -595,6 +599,77 @@ def user_create(
         _fail(exc)
         return
     console.print(f"user {user_id}: {name} ({chosen.value})")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (as `token create` printed).")],
+) -> None:
+    """Revoke an API token: it, and every dashboard session opened with it, stop at once."""
+    from patchpilot.findings.lifecycle import audit
+    from patchpilot.server.security import revoke_api_token
+
+    def work(conn: Any) -> bool:
+        done = revoke_api_token(conn, token_id)
+        if done:
+            audit(conn, _cli_actor(), "token.revoke", str(token_id))
+        return done
+
+    if not _in_db(work, write=True):
+        _fail(ValueError(f"no active token {token_id}"))
+    console.print(f"token {token_id} revoked")
+
+
+def _user_change(name: str, change: Callable[[Any], int], action: str, said: str) -> None:
+    """Apply ``change(conn)`` to user ``name`` with an audit row; print ``said``."""
+    from patchpilot.findings.lifecycle import audit
+
+    def work(conn: Any) -> int:
+        user_id = change(conn)
+        audit(conn, _cli_actor(), action, name)
+        return user_id
+
+    user_id = _in_db(work, write=True)
+    console.print(f"user {user_id}: {name} {said}")
+
+
+@user_app.command("role")
+def user_role(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    role: Annotated[str, typer.Argument(help="admin, analyst or viewer.")],
+) -> None:
+    """Change a user's role; their dashboard sessions end (tokens act with the new role
+    at most)."""
+    from patchpilot.server.security import Role, set_user_role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        _fail(ValueError(f"unknown role {role!r}"), "Use admin, analyst or viewer.")
+    _user_change(name, lambda conn: set_user_role(conn, name, chosen), "user.role",
+                 f"is now {chosen.value}")
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+) -> None:
+    """Disable a user: their sessions end and their tokens stop working."""
+    from patchpilot.server.security import set_user_disabled
+
+    _user_change(name, lambda conn: set_user_disabled(conn, name, True), "user.disable",
+                 "disabled")
+
+
+@user_app.command("enable")
+def user_enable(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+) -> None:
+    """Enable a disabled user again (their old sessions stay ended)."""
+    from patchpilot.server.security import set_user_disabled
+
+    _user_change(name, lambda conn: set_user_disabled(conn, name, False), "user.enable",
+                 "enabled")
 
 
 @enrol_app.command("create")

@@ -6,24 +6,26 @@ from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from patchpilot.clock import now_utc
 from patchpilot.db.tables import api_tokens, asset_groups, users
 from patchpilot.findings.lifecycle import audit
 from patchpilot.server.deps import Admin, EngineDep
 from patchpilot.server.params import MAX_DB_ID, DbId, Text, require_row
 from patchpilot.server.security import (
     Role,
+    TokenRoleError,
     create_api_token,
     create_enrolment_token,
+    revoke_api_token,
 )
 
 router = APIRouter(tags=["tokens"])
 
 
 class TokenRequest(BaseModel):
-    """A new API token for a user (created with ``role`` if new)."""
+    """A new API token for a user (created with ``role`` if new); for an existing user
+    ``role`` may not be above the user's own."""
 
     user: Text = Field(min_length=1, max_length=200)
     role: Role = Role.VIEWER
@@ -43,7 +45,8 @@ class TokenInfo(BaseModel):
 
     id: int
     user: str
-    role: str
+    role: str  # the token's own role
+    user_role: str  # its user's role now (the token acts with the lower of the two)
     name: str
     prefix: str
     created_at: datetime
@@ -55,9 +58,12 @@ class TokenInfo(BaseModel):
 @router.post("/tokens", status_code=201, response_model=TokenCreated)
 def create_token(body: TokenRequest, who: Admin,
                  engine: EngineDep) -> TokenCreated:
-    """Create an API token (shown once)."""
-    token, token_id = create_api_token(engine, user=body.user, role=body.role, name=body.name,
-                                       ttl_days=body.ttl_days)
+    """Create an API token (shown once); 409 when ``role`` is above its user's role."""
+    try:
+        token, token_id = create_api_token(engine, user=body.user, role=body.role,
+                                           name=body.name, ttl_days=body.ttl_days)
+    except TokenRoleError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     with engine.begin() as conn:
         audit(conn, who.name, "token.create", body.user,
               {"token_id": token_id, "role": body.role.value})
@@ -69,10 +75,12 @@ def list_tokens(who: Admin,
                 engine: EngineDep) -> list[TokenInfo]:
     """Every API token, newest first."""
     with engine.connect() as conn:
-        rows = conn.execute(select(api_tokens, users.c.name.label("user"), users.c.role)
+        rows = conn.execute(select(api_tokens, users.c.name.label("user"),
+                                   users.c.role.label("user_role"))
                             .join(users, users.c.id == api_tokens.c.user_id)
                             .order_by(api_tokens.c.id.desc())).all()
-    return [TokenInfo(id=r.id, user=r.user, role=r.role, name=r.name, prefix=r.prefix,
+    return [TokenInfo(id=r.id, user=r.user, role=r.role, user_role=r.user_role, name=r.name,
+                      prefix=r.prefix,
                       created_at=r.created_at, last_used_at=r.last_used_at,
                       expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
 
@@ -80,12 +88,9 @@ def list_tokens(who: Admin,
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(token_id: DbId, who: Admin,
                  engine: EngineDep) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it, and every dashboard session opened with it, stop at once."""
     with engine.begin() as conn:
-        done = conn.execute(update(api_tokens).where(
-            api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now_utc()))
-        if done.rowcount == 0:
+        if not revoke_api_token(conn, token_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active token {token_id}")
         audit(conn, who.name, "token.revoke", str(token_id))
 

@@ -70,13 +70,16 @@ from patchpilot.scans.schedules import (
 )
 from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sweep, list_sweeps
 from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
+from patchpilot.server import throttle
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.security import (
     AuthError,
+    HashingBusy,
+    Principal,
     Role,
     authenticate,
-    check_password,
-    user_principal,
+    stored_password,
+    verify_password,
 )
 from patchpilot.server.web import i18n, session
 from patchpilot.server.web.session import WebUser
@@ -100,18 +103,13 @@ class LoginRequired(Exception):
 
 
 def session_user(request: Request, engine: Engine) -> WebUser | None:
-    """The user the session cookie names (None without a valid session)."""
-    data = session.read(request)
-    if not isinstance(data.get("u"), int):
+    """The user of the request's open session (None without one: see ``session``)."""
+    current = session.active(request, engine)
+    if current is None:
         return None
-    with engine.connect() as conn:
-        principal = user_principal(conn, data["u"])
-        if principal is None:
-            return None
-        language = conn.execute(select(users.c.language)
-                                .where(users.c.id == principal.id)).scalar()
-    return WebUser(principal, i18n.choose(language, request.headers.get("accept-language")),
-                   session.csrf_of(data))
+    return WebUser(current.principal,
+                   i18n.choose(current.language, request.headers.get("accept-language")),
+                   current.csrf)
 
 
 def web_user(request: Request, engine: EngineDep) -> WebUser:
@@ -185,13 +183,27 @@ def root() -> RedirectResponse:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    """The login form; the session cookie carries its CSRF token."""
+    """The login form; before sign-in the cookie carries the form's CSRF token."""
     data = session.read(request)
-    data["c"] = session.csrf_of(data)
+    csrf = session.csrf_of(data)
     lang = i18n.negotiate(request.headers.get("accept-language"))
     response = render(request, "login.html", lang,
-                      {"csrf": data["c"], "next": _safe_next(next), "error": None})
-    session.write(request, response, data)
+                      {"csrf": csrf, "next": _safe_next(next), "error": None})
+    if "session" not in data:
+        # Signed in already: the session's own cookie stays (its token is the form's).
+        session.write(request, response, {"c": csrf})
+    return response
+
+
+def _login_refused(request: Request, csrf: str, next: str, message: str, status_code: int,
+                   retry_after: int | None = None) -> HTMLResponse:
+    """The login form again with ``message`` (translated) and ``status_code``."""
+    lang = i18n.negotiate(request.headers.get("accept-language"))
+    response = render(request, "login.html", lang,
+                      {"csrf": csrf, "next": _safe_next(next), "error": message},
+                      status_code=status_code)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -200,30 +212,64 @@ def login(request: Request, engine: EngineDep, username: Annotated[str, Form()] 
           password: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/overview") -> Response:
     """Check the password (or an API token, for a user with none: ``make run``'s admin)
-    and start a session."""
+    and start a session.
+
+    Failed sign-ins are counted per user name and client address (``throttle``): a locked
+    name or address is answered 429 with Retry-After before any password is hashed, and
+    at most ``security.HASHING_SLOTS`` passwords are hashed at once (503 when no slot
+    frees up in time).
+    """
     check_csrf(request, csrf)
+    tr = i18n.translations(i18n.negotiate(request.headers.get("accept-language")))
+    name = username.strip()
+    by_token = password.startswith("pp_") and not name
+    client = request.client.host if request.client else None
+    keys = throttle.keys_for(None if by_token else name, client)
+    principal: Principal
     try:
-        with engine.begin() as conn:
-            if password.startswith("pp_") and not username.strip():
+        throttle.ensure_open(engine, keys)
+        if by_token:
+            with engine.begin() as conn:
                 principal = authenticate(conn, password)
-            else:
-                principal = check_password(conn, username.strip(), password)
+        else:
+            with engine.connect() as conn:
+                stored = stored_password(conn, name)
+            # Checked again once a hashing slot is free: attempts queued behind a burst
+            # are refused, not hashed, once the burst has locked the name.
+            principal = verify_password(stored, password,
+                                        admit=lambda: throttle.ensure_open(engine, keys))
+    except throttle.Locked as exc:
+        return _login_refused(request, csrf, next, tr.gettext(
+            "Too many failed logins. Try again in %(minutes)s min.")
+            % {"minutes": math.ceil(exc.retry_after / 60)}, 429, exc.retry_after)
+    except HashingBusy:
+        return _login_refused(request, csrf, next, tr.gettext(
+            "The server is busy checking other logins. Try again in a moment."), 503,
+            throttle.BUSY_RETRY)
     except AuthError:
-        lang = i18n.negotiate(request.headers.get("accept-language"))
-        return render(request, "login.html", lang,
-                      {"csrf": csrf, "next": _safe_next(next),
-                       "error": i18n.translations(lang).gettext(
-                           "Wrong user name or password.")}, status_code=401)
+        throttle.record_failure(engine, keys, client)
+        return _login_refused(request, csrf, next,
+                              tr.gettext("Wrong user name or password."), 401)
+    if not by_token:
+        throttle.record_success(engine, name)
     response = RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
-    # A new CSRF token at login: a token planted before login is worthless after it.
-    session.write(request, response, {"u": principal.id, "c": session.csrf_of({})})
+    with engine.begin() as conn:
+        previous = session.active(request, engine)
+        if previous is not None:
+            session.end(conn, previous)  # one browser, one session
+        session.begin(request, response, conn, principal)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, user: User, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the session."""
+def logout(request: Request, user: User, engine: EngineDep,
+           csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session: its row, then the cookie."""
     check_csrf(request, csrf)
+    current = session.active(request, engine)
+    if current is not None:
+        with engine.begin() as conn:
+            session.end(conn, current)
     response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     session.clear(response)
     return response
