@@ -106,7 +106,7 @@ def test_filter_findings_by_severity(browser: Any, site: dict[str, Any]) -> None
     assert page.inner_text("#finding-count") == "12 findings"
     page.select_option("select[name=severity]", "Critical")  # htmx swaps the table
     page.wait_for_function(
-        "document.querySelector('#finding-count').innerText === '10 findings'")
+        "() => document.querySelector('#finding-count').innerText === '10 findings'")
     rows = page.locator("#findings-table tbody tr.finding")
     assert rows.count() == 10
     texts = rows.all_inner_texts()
@@ -116,7 +116,7 @@ def test_filter_findings_by_severity(browser: Any, site: dict[str, Any]) -> None
     page.fill("input[name=q]", "pygments")
     page.select_option("select[name=severity]", "")
     page.wait_for_function(
-        "document.querySelector('#finding-count').innerText === '2 findings'")
+        "() => document.querySelector('#finding-count').innerText === '2 findings'")
 
 
 def test_finding_page_and_accepting_a_risk(browser: Any, site: dict[str, Any]) -> None:
@@ -172,3 +172,26 @@ def test_browser_language_decides_without_a_choice(browser: Any, site: dict[str,
                                                    ) -> None:
     page = _login(browser, site, "sato", lang="ja-JP")
     assert page.inner_text("h1") == "概要"
+
+
+def test_overview_under_the_content_security_policy(browser: Any, site: dict[str, Any]
+                                                   ) -> None:
+    """The pages' scripts are all files under /static: Chromium enforces the policy the
+    server sends (server/headers.py) and reports no violation, and the charts are drawn."""
+    page = browser.new_context(locale="en-GB").new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    answer = page.goto(site["url"] + "/login")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    page.fill("input[name=username]", "sato")
+    page.fill("input[name=password]", PASSWORDS["sato"][1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/overview")
+    for chart in ("priority", "severity", "trend"):
+        page.wait_for_selector(f"#chart-{chart} .main-svg")
+    assert page.locator("#chart-priority .point").count() == 2
+    page.click("header nav a[href='/findings']")
+    page.wait_for_url("**/findings")
+    assert [p for p in problems if "Content Security Policy" in p or "CSP" in p] == []
+    assert problems == []

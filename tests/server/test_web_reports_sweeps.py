@@ -168,7 +168,7 @@ def test_a_sweep_fills_in_live_as_the_agent_confirms(browser: Any, site: dict[st
     again = patchpilot(*agent_args, env=env)
     assert again.returncode == 0, again.stderr
     page.wait_for_function(
-        "document.getElementById('sweep-state').textContent === 'done'", timeout=60_000)
+        "() => document.getElementById('sweep-state').textContent === 'done'", timeout=60_000)
     live = page.inner_text("#status-json")
     assert "pending 0" in live and "affected 2" in live
 

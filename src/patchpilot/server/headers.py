@@ -3,7 +3,8 @@
 * ``Content-Security-Policy``: scripts only from this server (htmx, plotly.js and the pages'
   own ``/static/*.js``; no inline script, no ``eval``), no plugins, no framing, forms post
   only here.  The pages hold no inline script or event handler: data a script needs is
-  embedded as ``<script type="application/json">``, which is never executed.
+  embedded as ``<script type="application/json">``, which is never executed, and a form
+  that asks before it is sent says so in ``data-confirm`` (``static/confirm.js``).
 * ``X-Frame-Options: DENY`` for browsers that predate ``frame-ancestors``.
 * ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``.
 * ``Cache-Control: no-store`` on every page and API answer (they show a logged-in user's
@@ -24,10 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSP = "; ".join((
     "default-src 'self'",
     "script-src 'self'",
-    # plotly.js styles its charts with <style> rules it inserts at run time and with style
-    # attributes on the SVG it draws; without 'unsafe-inline' for styles the charts lose
-    # their layout (legend, hover labels, modebar).  Styles cannot run code; scripts stay
-    # strict.
+    # plotly.js inserts its own stylesheet rules at run time (Lib.addRelatedStyleRule, a
+    # <style> element) and the plotly wheel ships no stylesheet to serve instead: under
+    # style-src 'self' Chromium blocks them ("Cannot addRelatedStyleRule, probably due to
+    # strict CSP") and the charts lose their hover labels, legend and modebar styling.
+    # Inline styles cannot run code; scripts stay strict.
     "style-src 'self' 'unsafe-inline'",
     # plotly draws some marks as data: images.
     "img-src 'self' data:",

@@ -9,7 +9,8 @@ stop is :class:`BodyTooLarge`, an HTTP 413 raised inside ``receive``: the applic
 own error handlers answer it (JSON ``{"detail": …}`` under ``/api``, the dashboard's HTML
 error page elsewhere), after the route has authenticated the caller; the middleware answers
 it itself only when it escapes the application.  Either way the rest of the body is never
-read (the server closes the connection after the answer).
+read: an answer sent before the body's end says ``Connection: close``, so the server
+drops the connection instead of draining the rest to keep it alive.
 
 Limits per path (see :func:`body_limit`): the upload limit (``PATCHPILOT_MAX_UPLOAD_MB``)
 for the routes that take files, a small one for the unauthenticated enrolment and login
@@ -30,8 +31,9 @@ SMALL_BODY = 64 << 10
 # Every other JSON / form body.  The largest legit one is POST /api/groups/{id}/members
 # with its 10,000 asset ids (~70 KB of JSON), above the small limit.
 DEFAULT_BODY = 1 << 20
-# What a multipart form adds around its file: boundaries, part headers, the other fields.
-FORM_OVERHEAD = 64 << 10
+# What a multipart form adds around its file (boundaries, part headers, the other fields),
+# with a chunk's worth of slack: the form's own check, which names the file, speaks first.
+FORM_OVERHEAD = 1 << 20
 
 SMALL_PATHS = frozenset({"/api/agents/enrol", "/login", "/logout", "/language"})
 # The routes that read an upload (an inventory, a CMDB export, an SBOM / lock file); each
@@ -97,12 +99,17 @@ class BodyLimit:
         # The first refusal is remembered: an application that asks again is refused again.
         refused = declared.isdigit() and int(declared) > limit
 
+        # Whether the body has been read to its end (a request without one has).
+        complete = not ((declared.isdigit() and int(declared) > 0)
+                        or "chunked" in headers.get("transfer-encoding", "").lower())
+
         async def bounded() -> Message:
-            nonlocal received, refused
+            nonlocal received, refused, complete
             if refused:
                 raise BodyTooLarge(limit)
             message = await receive()
             if message["type"] == "http.request":
+                complete = complete or not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     refused = True
@@ -115,6 +122,12 @@ class BodyLimit:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if not complete:
+                    # Answered before the body was read in full (a 413, a 401 or 403 before
+                    # an upload): else uvicorn would keep reading and discarding the rest
+                    # to keep the connection alive; a closed one stops the client sending.
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"connection", b"close")]}
             await send(message)
 
         try:
