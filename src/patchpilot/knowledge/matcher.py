@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -147,27 +147,77 @@ def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
     return False, "", None
 
 
-# Columns read per candidate row, by position (plain tuples from the driver: a host reads
-# thousands of rows and SQLAlchemy's Row objects cost more than the query itself).
-_NAME, _STATUS, _RANGES, _VERSIONS, _SEVERITY, _PK, _ADV_ID, _FEED, _PRIORITY, _VULNS = range(10)
+class Rule(NamedTuple):
+    """One ``affected`` row of the knowledge base: what one source says about one package.
+
+    Built from the driver's plain tuples at C speed (a host reads thousands of rows, and
+    SQLAlchemy's Row objects would cost more than the query itself); ``ranges`` and
+    ``versions`` stay JSON text, parsed once per process by :func:`judge`'s caches.
+    """
+
+    name: str  # normalised package name, the search key with the ecosystem
+    status: str  # affected, not_affected, ...
+    ranges: str  # JSON [[introduced, fixed, last_affected], ...]
+    versions: str | None  # JSON list of versions named one by one
+    severity: str | None  # the distribution's own rating, where it gives one
+    advisory_pk: int
+    advisory_id: str
+    feed: str
+    priority: int  # the source's priority: the highest one that speaks decides
+    vulns: str  # the vulnerability ids it is about, space-separated
+
 _ROW_SQL = ("SELECT name, status, ranges, versions, severity, advisory_pk, advisory_id, feed, "
             "priority, vulns FROM affected WHERE ecosystem = {mark} AND name IN ({marks})")
 
 
-def _candidate_rows(conn: Connection, ecosystem: str, names: Sequence[str]) -> list[tuple]:
+def _candidate_rows(conn: Connection, ecosystem: str, names: Sequence[str]) -> list[Rule]:
     """The affected rows of ``names`` in ``ecosystem`` (one index range scan per chunk)."""
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cursor = conn.connection.cursor()
-    rows: list[tuple] = []
+    rows: list[Rule] = []
+    make = Rule._make
     try:
         for start in range(0, len(names), _NAMES_PER_QUERY):
             chunk = list(names[start:start + _NAMES_PER_QUERY])
             cursor.execute(_ROW_SQL.format(mark=mark, marks=", ".join([mark] * len(chunk))),
                            [ecosystem, *chunk])
-            rows.extend(cursor.fetchall())
+            rows.extend(map(make, cursor.fetchall()))
     finally:
         cursor.close()
     return rows
+
+
+Deciding = list[tuple[VulnId, list[Rule]]]
+"""Per vulnerability, the live ``affected`` rules of the source that decides about it."""
+
+
+def rules_for(conn: Connection, names: Mapping[str, Iterable[str]]
+              ) -> dict[tuple[str, str], Deciding]:
+    """The deciding rules of every package named: ``{ecosystem: normalised names}`` →
+    ``{(ecosystem, name): [(vulnerability, rules), ...]}``.
+
+    This is the matcher's public contract, shared by scans and sweeps so the two never
+    disagree: every source that speaks about a package is read (the priority rule needs
+    them all, not only one vulnerability's advisories), then per vulnerability only the
+    highest-priority source's rows remain, and of those the ones that say *affected*.
+    Packages no rule speaks about are absent.
+    """
+    rows_by_key: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+    for eco, wanted in names.items():
+        for row in _candidate_rows(conn, eco, sorted(set(wanted))):
+            rows_by_key[(eco, row.name)].append(row)
+    return {key: _deciding(rows) for key, rows in rows_by_key.items()}
+
+
+def advisory_ids_of(conn: Connection, names: Mapping[str, Iterable[str]]
+                    ) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Every advisory that speaks about each package named, whatever it says (the
+    evidence shown for a package whose version could not be judged)."""
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for eco, wanted in names.items():
+        for row in _candidate_rows(conn, eco, sorted(set(wanted))):
+            ids[(eco, row.name)].add(row.advisory_id)
+    return {key: tuple(sorted(found)) for key, found in ids.items()}
 
 
 @lru_cache(maxsize=262144)
@@ -175,16 +225,16 @@ def _key_name(ecosystem: str, name: str) -> str:
     return normalize_name(ecosystem, name)
 
 
-def _deciding(rows: list[tuple]) -> list[tuple[VulnId, list[tuple]]]:
+def _deciding(rows: list[Rule]) -> Deciding:
     """Per vulnerability, the rows of the highest-priority source that speaks about it.
 
     Only those rows decide: the distribution's tracker (priority 100) saying "fixed in
     the backport" or "not affected" silences derived data (priority 10) that disagrees.
     """
-    best: dict[str, tuple[int, list[tuple]]] = {}
+    best: dict[str, tuple[int, list[Rule]]] = {}
     for row in rows:
-        priority = row[_PRIORITY]
-        for vuln in row[_VULNS].split():
+        priority = row.priority
+        for vuln in row.vulns.split():
             seen = best.get(vuln)
             if seen is None or priority > seen[0]:
                 best[vuln] = (priority, [row])
@@ -192,7 +242,7 @@ def _deciding(rows: list[tuple]) -> list[tuple[VulnId, list[tuple]]]:
                 seen[1].append(row)
     out = []
     for vuln, (_, rows_) in best.items():
-        live = [r for r in rows_ if r[_STATUS] == _AFFECTED]
+        live = [r for r in rows_ if r.status == _AFFECTED]
         if live:
             out.append((VulnId(vuln), live))
     return out
@@ -233,29 +283,34 @@ def _match(conn: Connection, packages: list[Package]) -> MatchResult:
     by_ecosystem: dict[str, set[str]] = defaultdict(set)
     for eco, name, _ in triples:
         by_ecosystem[eco].add(name)
-
-    rows_by_key: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for eco, names in by_ecosystem.items():
-        for row in _candidate_rows(conn, eco, sorted(names)):
-            rows_by_key[(eco, row[_NAME])].append(row)
-    deciding = {key: _deciding(rows) for key, rows in rows_by_key.items()}
+    deciding = rules_for(conn, by_ecosystem)
 
     matches: list[Match] = []
-    undetermined: list[Undetermined] = []
+    unreadable: list[tuple[str, str, str, list[Package]]] = []
     for (eco, name, version), pkgs in triples.items():
         try:
             key = version_key(eco, version)
         except VersionError as exc:
-            ids = tuple(sorted({r[_ADV_ID] for r in rows_by_key.get((eco, name), ())}))
-            undetermined.extend(Undetermined(p, str(exc), ids) for p in pkgs)
+            unreadable.append((eco, name, str(exc), pkgs))
             continue
         installed = tuple(pkgs)
         for vuln, rows in deciding.get((eco, name), ()):
             for row in rows:
-                hit, range_text, fixed = judge(eco, version, key, row[_RANGES], row[_VERSIONS])
+                hit, range_text, fixed = judge(eco, version, key, row.ranges, row.versions)
                 if hit:
-                    matches.append(Match(vuln, eco, name, version, installed, row[_PK],
-                                         row[_ADV_ID], row[_FEED], range_text, fixed,
-                                         row[_SEVERITY]))
+                    matches.append(Match(vuln, eco, name, version, installed, row.advisory_pk,
+                                         row.advisory_id, row.feed, range_text, fixed,
+                                         row.severity))
                     break
+    # Rare: the evidence of versions no rule can read is every advisory about the package,
+    # read again in one query per ecosystem rather than kept for every package above.
+    undetermined: list[Undetermined] = []
+    if unreadable:
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for eco, name, _, _ in unreadable:
+            wanted[eco].add(name)
+        evidence = advisory_ids_of(conn, wanted)
+        for eco, name, reason, pkgs in unreadable:
+            ids = evidence.get((eco, name), ())
+            undetermined.extend(Undetermined(p, reason, ids) for p in pkgs)
     return MatchResult(tuple(matches), tuple(undetermined), len(packages), len(triples))

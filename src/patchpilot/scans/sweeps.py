@@ -49,16 +49,9 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import PatchPilotError, VersionError
 
-# The matcher's own row reader and priority rule, so a sweep and a scan never disagree.
-from patchpilot.knowledge.matcher import (
-    _ADV_ID,
-    _NAME,
-    _RANGES,
-    _VERSIONS,
-    _candidate_rows,
-    _deciding,
-    judge,
-)
+# The matcher's public contract (its rules and its judge), so a sweep and a scan never
+# disagree.
+from patchpilot.knowledge.matcher import judge, rules_for
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import version_key
 
@@ -300,18 +293,13 @@ def resolve(conn: Connection, query: SweepQuery) -> tuple[tuple[str, ...], Targe
         by_eco[eco].add(name)
     wanted = set(vulns)
     targets = {}
-    for eco, names in by_eco.items():
-        # Every row of these packages, not only this vulnerability's advisories' rows:
-        # the priority rule needs every source that speaks about the package.
-        rows_by_name: dict[str, list[tuple]] = defaultdict(list)
-        for row in _candidate_rows(conn, eco, sorted(names)):
-            rows_by_name[row[_NAME]].append(row)
-        for name, rows in rows_by_name.items():
-            rules: list[Rule] = [(str(vuln), r[_RANGES], r[_VERSIONS], r[_ADV_ID])
-                                 for vuln, live in _deciding(rows) if vuln in wanted
-                                 for r in live]
-            if rules:
-                targets[(eco, name)] = rules
+    # Every source that speaks about these packages decides (rules_for applies the
+    # priority rule); of its verdicts the sweep keeps this vulnerability's.
+    for key, deciding in rules_for(conn, by_eco).items():
+        rules: list[Rule] = [(str(vuln), r.ranges, r.versions, r.advisory_id)
+                             for vuln, live in deciding if vuln in wanted for r in live]
+        if rules:
+            targets[key] = rules
     return vulns, targets
 
 
