@@ -40,6 +40,7 @@ from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.server.api.cmdb import MAX_BODY as MAX_CMDB
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import Search
 from patchpilot.server.limits import FORM_OVERHEAD
 from patchpilot.server.security import Role
 from patchpilot.server.web import i18n
@@ -268,7 +269,7 @@ def _upload_page(request: Request, user: WebUser, *, form: dict[str, str] | None
 
 
 @router.get("/assets/upload")
-def upload_page(request: Request, user: User, asset: str = "") -> HTMLResponse:
+def upload_page(request: Request, user: User, asset: Search = "") -> HTMLResponse:
     """The form that uploads an SBOM, a lock file or a package list for an asset."""
     need(user, Role.ANALYST)
     return _upload_page(request, user, form={"asset": asset.strip()})

@@ -72,6 +72,7 @@ from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sw
 from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
 from patchpilot.server import throttle
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import MAX_DB_ID, DbId, Name200, Page, Search, Text
 from patchpilot.server.security import (
     AuthError,
     HashingBusy,
@@ -208,7 +209,7 @@ def _login_refused(request: Request, csrf: str, next: str, message: str, status_
 
 
 @router.post("/login")
-def login(request: Request, engine: EngineDep, username: Annotated[str, Form()] = "",
+def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form()] = "",
           password: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
           next: Annotated[str, Form()] = "/overview") -> Response:
     """Check the password (or an API token, for a user with none: ``make run``'s admin)
@@ -328,10 +329,11 @@ def _flag(value: str | None) -> bool | None:
 
 
 @router.get("/findings")
-def findings_page(request: Request, user: User, engine: EngineDep, state: str = "open",
-                  priority: str = "", severity: str = "", kev: str = "", fix: str = "",
-                  group: str = "", q: str = "", asset: str = "", sort: str = "priority",
-                  order: str = "asc", page: int = 1) -> HTMLResponse:
+def findings_page(request: Request, user: User, engine: EngineDep, state: Search = "open",
+                  priority: Search = "", severity: Search = "", kev: Search = "",
+                  fix: Search = "", group: Search = "", q: Search = "", asset: Search = "",
+                  sort: Search = "priority", order: Search = "asc", page: Page = 1
+                  ) -> HTMLResponse:
     """The findings list; an htmx request gets only the table (the filters stay)."""
     if state not in ("any", *STATES):
         state = "open"
@@ -341,8 +343,7 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: str = 
                         priority=int(priority) if priority in ("1", "2", "3", "4") else None,
                         severity=severity or None, known_exploited=_flag(kev),
                         fix_available=_flag(fix), group=group or None,
-                        asset_id=int(asset) if asset.isdigit() else None, text=q or None)
-    page = max(1, page)
+                        asset_id=_asset_id(asset), text=q or None)
     with engine.connect() as conn:
         found = search_findings(conn, flt, sort=sort, descending=order == "desc",
                                 limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -356,6 +357,16 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: str = 
                "states": STATES, "severities": SEVERITIES}
     name = "findings_table.html" if request.headers.get("hx-request") else "findings.html"
     return render(request, name, user.language, context, user)
+
+
+def _asset_id(asset: str) -> int | None:
+    """The findings list's ``asset`` filter: empty for none, else an asset id (400)."""
+    if not asset:
+        return None
+    if not (asset.isascii() and asset.isdigit() and 0 < int(asset) <= MAX_DB_ID):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            f"asset: {asset[:40]!r} is not an asset id")
+    return int(asset)
 
 
 def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
@@ -373,8 +384,8 @@ def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
 
 
 @router.get("/findings/{finding_id}")
-def finding_page(request: Request, finding_id: int, user: User, engine: EngineDep,
-                 error: str | None = None) -> HTMLResponse:
+def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineDep,
+                 error: Search | None = None) -> HTMLResponse:
     """One finding: the eight report fields, the priority reason, the evidence, triage."""
     row, data = _finding(engine, finding_id)
     return render(request, "finding.html", user.language,
@@ -382,8 +393,8 @@ def finding_page(request: Request, finding_id: int, user: User, engine: EngineDe
 
 
 @router.post("/findings/{finding_id}/triage")
-def triage_finding(request: Request, finding_id: int, user: User, engine: EngineDep,
-                   decision: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
+def triage_finding(request: Request, finding_id: DbId, user: User, engine: EngineDep,
+                   decision: Annotated[str, Form()], reason: Annotated[Text, Form()] = "",
                    scope: Annotated[str, Form()] = "asset",
                    expires: Annotated[str, Form()] = "",
                    csrf: Annotated[str, Form()] = "") -> Response:
@@ -489,13 +500,14 @@ def _asset_conditions(conn: Connection, f: dict[str, str], now: datetime) -> lis
 
 
 @router.get("/assets")
-def assets_page(request: Request, user: User, engine: EngineDep, q: str = "",
-                group: str = "", tier: str = "", os: str = "", tag: str = "",
-                scan: str = "", days: str = "", page: int = 1) -> HTMLResponse:
+def assets_page(request: Request, user: User, engine: EngineDep, q: Search = "",
+                group: Search = "", tier: Search = "", os: Search = "", tag: Search = "",
+                scan: Search = "", days: Search = "", page: Page = 1) -> HTMLResponse:
     """Assets with their open findings and last scan, filtered by name, group,
     criticality, OS, tag and last scan."""
-    page = max(1, page)
-    days = days if days.isdigit() and 0 < int(days) <= 36500 else str(DEFAULT_SCAN_DAYS)
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    days = (days if days.isascii() and days.isdigit() and 0 < int(days) <= 36500
+            else str(DEFAULT_SCAN_DAYS))
     f = {"q": q.strip(), "group": group, "tier": tier, "os": os.strip(), "tag": tag.strip(),
          "scan": scan if scan in SCAN_FILTERS else "", "days": days}
     with engine.connect() as conn:
@@ -523,7 +535,7 @@ def assets_page(request: Request, user: User, engine: EngineDep, q: str = "",
 
 
 @router.get("/assets/{asset_id}")
-def asset_page(request: Request, asset_id: int, user: User, engine: EngineDep
+def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
                ) -> HTMLResponse:
     """One asset: identity, context, inventory history and open findings."""
     with engine.connect() as conn:
@@ -552,7 +564,7 @@ def asset_page(request: Request, asset_id: int, user: User, engine: EngineDep
 # --- patch plan ----------------------------------------------------------------------
 
 @router.get("/plan")
-def plan_page(request: Request, user: User, engine: EngineDep, group: str = ""
+def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = ""
               ) -> HTMLResponse:
     """The patch plan (``scans.plan``): one row per upgrade, most risk removed first."""
     with engine.connect() as conn:
@@ -565,7 +577,7 @@ def plan_page(request: Request, user: User, engine: EngineDep, group: str = ""
 
 
 @router.get("/plan.csv")
-def plan_csv_page(user: User, engine: EngineDep, group: str = "") -> Response:
+def plan_csv_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
     """The API's CSV export for a logged-in browser (a link cannot send a bearer header)."""
     from patchpilot.server.api.plan import get_plan_csv
 
@@ -573,7 +585,7 @@ def plan_csv_page(user: User, engine: EngineDep, group: str = "") -> Response:
 
 
 @router.get("/plan/ansible")
-def plan_ansible_page(user: User, engine: EngineDep, group: str = "") -> Response:
+def plan_ansible_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
     """The API's Ansible export (a zip: playbook and inventory) for a logged-in browser."""
     from patchpilot.server.api.plan import get_plan_ansible
 
@@ -660,9 +672,10 @@ def schedules_page(request: Request, user: User, engine: EngineDep) -> HTMLRespo
 
 @router.post("/schedules")
 def add_schedule_form(request: Request, user: User, engine: EngineDep,
-                      group: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "cron",
-                      expression: Annotated[str, Form()] = "",
-                      timezone: Annotated[str, Form()] = "UTC",
+                      group: Annotated[Text, Form()] = "",
+                      kind: Annotated[str, Form()] = "cron",
+                      expression: Annotated[Text, Form()] = "",
+                      timezone: Annotated[Text, Form()] = "UTC",
                       enabled: Annotated[str, Form()] = "",
                       csrf: Annotated[str, Form()] = "") -> Response:
     """Add a scan schedule to a group (admins), as ``patchpilot schedule add`` does."""
@@ -683,7 +696,7 @@ def add_schedule_form(request: Request, user: User, engine: EngineDep,
 
 
 @router.post("/schedules/{schedule_id}/delete")
-def delete_schedule_form(request: Request, schedule_id: int, user: User, engine: EngineDep,
+def delete_schedule_form(request: Request, schedule_id: DbId, user: User, engine: EngineDep,
                          csrf: Annotated[str, Form()] = "") -> Response:
     """Remove a schedule (admins), as ``patchpilot schedule remove`` does."""
     return _admin_delete(request, user, engine, csrf, delete_schedule, schedule_id)
@@ -717,11 +730,12 @@ def _local_moment(text: str, timezone: str, field: str) -> datetime | None:
 
 @router.post("/schedules/windows")
 def add_window_form(request: Request, user: User, engine: EngineDep,
-                    group: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = WINDOW,
-                    rrule: Annotated[str, Form()] = "", duration: Annotated[str, Form()] = "",
-                    starts_at: Annotated[str, Form()] = "", ends_at: Annotated[str, Form()] = "",
-                    timezone: Annotated[str, Form()] = "UTC",
-                    description: Annotated[str, Form()] = "",
+                    group: Annotated[Text, Form()] = "", kind: Annotated[str, Form()] = WINDOW,
+                    rrule: Annotated[Text, Form()] = "", duration: Annotated[Text, Form()] = "",
+                    starts_at: Annotated[Text, Form()] = "",
+                    ends_at: Annotated[Text, Form()] = "",
+                    timezone: Annotated[Text, Form()] = "UTC",
+                    description: Annotated[Text, Form()] = "",
                     csrf: Annotated[str, Form()] = "") -> Response:
     """Add a maintenance window or blackout to a group (admins), as ``patchpilot window
     add`` does: recurring (RRULE and duration) or one period (start and end, read in the
@@ -749,7 +763,7 @@ def add_window_form(request: Request, user: User, engine: EngineDep,
 
 
 @router.post("/schedules/windows/{window_id}/delete")
-def delete_window_form(request: Request, window_id: int, user: User, engine: EngineDep,
+def delete_window_form(request: Request, window_id: DbId, user: User, engine: EngineDep,
                        csrf: Annotated[str, Form()] = "") -> Response:
     """Remove a maintenance window or blackout (admins)."""
     return _admin_delete(request, user, engine, csrf, delete_window, window_id)
@@ -759,7 +773,7 @@ def delete_window_form(request: Request, window_id: int, user: User, engine: Eng
 
 @router.get("/sweeps")
 def sweeps_page(request: Request, user: User, engine: EngineDep,
-                error: str | None = None) -> HTMLResponse:
+                error: Search | None = None) -> HTMLResponse:
     """Sweeps, newest first, and the form that starts one (analysts)."""
     with engine.connect() as conn:
         found = list_sweeps(conn, limit=50)
@@ -769,7 +783,7 @@ def sweeps_page(request: Request, user: User, engine: EngineDep,
 
 @router.post("/sweeps")
 def start_sweep(request: Request, user: User, engine: EngineDep,
-                vuln: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+                vuln: Annotated[Text, Form()] = "", csrf: Annotated[str, Form()] = ""
                 ) -> Response:
     """Start a sweep for a vulnerability id and show it live."""
     from patchpilot.findings.lifecycle import audit
@@ -789,7 +803,7 @@ def start_sweep(request: Request, user: User, engine: EngineDep,
 
 
 @router.get("/sweeps/{sweep_id}")
-def sweep_page(request: Request, sweep_id: int, user: User, engine: EngineDep
+def sweep_page(request: Request, sweep_id: DbId, user: User, engine: EngineDep
                ) -> HTMLResponse:
     """One sweep: its counts (live, from the event stream) and every asset's result."""
     close_sweeps(engine, sweep_id=sweep_id)
@@ -841,7 +855,7 @@ templates.globals["default_expiry"] = default_expiry
 
 
 @router.get("/sweeps/{sweep_id}/events")
-async def sweep_events_page(request: Request, sweep_id: int, user: User, engine: EngineDep
+async def sweep_events_page(request: Request, sweep_id: DbId, user: User, engine: EngineDep
                             ) -> Response:
     """The API's event stream, for a logged-in browser: EventSource cannot send a bearer
     header, so the page's session authorises it instead (same stream, same code)."""

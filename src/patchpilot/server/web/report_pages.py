@@ -20,6 +20,7 @@ from patchpilot.reports.generate import FORMATS, KINDS
 from patchpilot.reports.mail import list_schedules
 from patchpilot.server.api.reports import build_report, report_response
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import Search
 from patchpilot.server.web import i18n
 from patchpilot.server.web.pages import User, render
 from patchpilot.server.web.session import WebUser
@@ -64,8 +65,8 @@ def reports_page(request: Request, user: User, engine: EngineDep) -> HTMLRespons
 
 @router.get("/reports/download")
 def download_report_page(request: Request, user: User, engine: EngineDep,
-                         kind: str = "executive", format: str = "pdf", lang: str = "",
-                         scope: str = "") -> Response:
+                         kind: Search = "executive", format: Search = "pdf",
+                         lang: Search = "", scope: Search = "") -> Response:
     """The chosen report as a download (the session authorises it: a link cannot send a
     bearer header).  A choice that cannot work shows the form again with the reason."""
     group = scope.removeprefix(GROUP) if scope.startswith(GROUP) else None
