@@ -43,6 +43,7 @@ from patchpilot.db.tables import (
     users,
 )
 from patchpilot.errors import PatchPilotError
+from patchpilot.findings.agents import list_agents
 from patchpilot.findings.lifecycle import STATES, record_decision
 from patchpilot.findings.overview import SEVERITIES, overview
 from patchpilot.findings.search import SORTS, FindingFilter, in_group, search_findings
@@ -301,9 +302,11 @@ def plotly_js() -> FileResponse:
 
 @router.get("/overview")
 def overview_page(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
-    """The estate's risk at a glance."""
+    """The estate's risk at a glance; for admins, the agents held for their approval."""
     with engine.connect() as conn:
         figures = overview(conn)
+        held = (list_agents(conn, pending_only=True) if user.principal.may(Role.ADMIN)
+                else [])
     tr = i18n.translations(user.language)
     charts = {
         "priority": {"labels": [k for k in ("P1", "P2", "P3", "P4") if k in figures.by_priority],
@@ -319,7 +322,8 @@ def overview_page(request: Request, user: User, engine: EngineDep) -> HTMLRespon
                   "opened_label": tr.gettext("Opened"), "fixed_label": tr.gettext("Fixed")},
     }
     return render(request, "overview.html", user.language,
-                  {"o": figures, "charts": orjson.dumps(charts).decode()}, user)
+                  {"o": figures, "charts": orjson.dumps(charts).decode(), "held": held},
+                  user)
 
 
 # --- findings ------------------------------------------------------------------------
