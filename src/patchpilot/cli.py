@@ -61,6 +61,17 @@ def _engine():  # type: ignore[no-untyped-def]
     return connect(load_settings().database_url)
 
 
+def _writable_engine():  # type: ignore[no-untyped-def]
+    """The engine of a long-running command (server, up, worker): a database that
+    refuses writes -- or a home where it cannot be created -- is a ConfigError (one line,
+    exit 2) now, not a 500 per request or a traceback per second later."""
+    from patchpilot.db.engine import require_writable
+
+    engine = _engine()
+    require_writable(engine)
+    return engine
+
+
 def _fail(exc: Exception, hint: str | None = None) -> NoReturn:
     err.print(f"[bold red]error:[/] {exc}")
     if hint:
@@ -759,7 +770,7 @@ def server(
     from patchpilot.server.run import serve
 
     try:
-        engine = _engine()
+        engine = _writable_engine()
     except PatchPilotError as exc:
         _fail(exc)
         return
@@ -780,9 +791,16 @@ def up(
 
     settings = load_settings()
     try:
-        engine = _engine()
+        engine = _writable_engine()
+        # The local agent keeps its credential under the home: refuse now, not later.
+        (settings.home / "agent").mkdir(parents=True, exist_ok=True)
     except PatchPilotError as exc:
         _fail(exc)
+        return
+    except OSError as exc:
+        _fail(PatchPilotError(f"PATCHPILOT_HOME {settings.home} is not writable: "
+                              f"{exc.strerror or exc.__class__.__name__}"
+                              f"{f' ({exc.filename})' if exc.filename else ''}"))
         return
 
     def show_scan(_agent: object) -> None:
@@ -805,7 +823,7 @@ def worker(
     from patchpilot.scans.worker import run_forever
 
     try:
-        engine = _engine()
+        engine = _writable_engine()
     except PatchPilotError as exc:
         _fail(exc)
         return

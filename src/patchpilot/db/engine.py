@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from patchpilot.errors import ConfigError
 
@@ -27,8 +29,9 @@ def make_engine(url: str) -> Engine:
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
         raise ConfigError(f"PATCHPILOT_DATABASE_URL is not a database URL: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (parsed.database and parsed.database != ":memory:"
+                and not parsed.database.startswith("file:")):
+            _create_private(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -47,6 +50,71 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: "
                       "use sqlite:///PATH or postgresql://USER@HOST/DB")
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file ``path`` (and its folder) readable by its owner only.
+
+    The database holds token hashes, session hashes and every host's inventory: 0600,
+    whatever the umask.  Created here, before SQLite opens it, because SQLite creates a
+    missing file with 0644 & ~umask; its -wal and -shm files take the main file's
+    permission bits, so they are 0600 too.  An existing file keeps its mode (an
+    administrator may have chosen another).  A folder that cannot be made (a parent that
+    is a file, no permission) is a ConfigError naming it, not a traceback.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot create the database {path}: "
+                          f"{exc.strerror or exc.__class__.__name__}"
+                          f"{f' ({exc.filename})' if exc.filename else ''}; "
+                          "set PATCHPILOT_HOME or PATCHPILOT_DATABASE_URL to a "
+                          "writable place") from exc
+    os.close(fd)
+
+
+def write_problem(engine: Engine) -> str | None:
+    """Why the database cannot be written to, or None when it can.
+
+    A real write attempt, rolled back, so nothing is left behind: an ``UPDATE`` that
+    matches no row still makes SQLite begin a write transaction (refused on a read-only
+    file or a read-only open: SQLITE_READONLY) and PostgreSQL check the transaction's
+    read-only state (a standby, ``default_transaction_read_only``).  File-mode checks
+    would not be honest: root ignores them, and a read-only mount or open is not a mode.
+    On SQLite the probe waits at most 0.2 s for the write lock: a lock held by another
+    writer means the database is writable, just busy.
+    """
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA busy_timeout=200")
+            try:
+                conn.execute(text("UPDATE feed_state SET records = records WHERE 1 = 0"))
+            finally:
+                conn.rollback()
+                if engine.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+    except DBAPIError as exc:
+        if is_read_only(exc):
+            return f"read-only: {str(exc.orig).splitlines()[0]}"
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            return None
+        raise
+    return None
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database refuses writes: SQLite's SQLITE_READONLY (8, and
+    its extended codes) or PostgreSQL's read_only_sql_transaction (SQLSTATE 25006)."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == 8:
+        return True
+    return (getattr(orig, "sqlstate", None) == "25006"
+            or "readonly database" in str(orig) or "read-only transaction" in str(orig))
 
 
 def _alembic_config(connection: Connection):  # type: ignore[no-untyped-def]
@@ -83,6 +151,22 @@ def connect(url: str) -> Engine:
         raise ConfigError(f"cannot open the database {engine.url.render_as_string()}: "
                           f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     return engine
+
+
+def require_writable(engine: Engine) -> None:
+    """A ConfigError naming the database unless it can be written to.
+
+    For the long-running commands (server, worker): on a read-only database they would
+    start and then fail request after request, job after job.  Commands that only read
+    (listings, reports) do not call this, so a read-only copy can still be queried.
+    """
+    try:
+        problem = write_problem(engine)
+    except Exception as exc:  # noqa: BLE001 - one clear line, as connect's
+        raise ConfigError(f"cannot open the database {engine.url.render_as_string()}: "
+                          f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+    if problem:
+        raise ConfigError(f"the database {engine.url.render_as_string()} is {problem}")
 
 
 def optimize(engine: Engine) -> None:

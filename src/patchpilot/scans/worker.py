@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from patchpilot.db.engine import optimize
 from patchpilot.db.tables import inventories
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE_SECONDS = 120
 # How often an idle worker runs the scheduler's tick.
 DEFAULT_TICK_SECONDS = 30.0
+# The longest wait between rounds while the database fails (doubling up to it).
+MAX_BACKOFF_SECONDS = 60.0
 
 
 def lease_seconds() -> int:
@@ -133,21 +136,28 @@ EXPIRY_SECONDS = 300.0
 
 
 def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5,
-                tick_seconds: float | None = DEFAULT_TICK_SECONDS) -> None:
+                tick_seconds: float | None = DEFAULT_TICK_SECONDS,
+                max_backoff: float = MAX_BACKOFF_SECONDS) -> None:
     """Run jobs until ``stop`` is set, sleeping briefly when there is nothing to do.
 
     Every ``tick_seconds`` (None: never) an idle worker also runs the scheduler's tick,
     so that ``patchpilot worker`` processes alone keep schedules running.
+
+    When the database fails (restarting, unreachable, read-only) the worker waits twice
+    as long after each failed round, up to ``max_backoff`` seconds, and logs one line
+    each time the wait changes -- not a traceback every half second -- and one line when
+    the database answers again.
     """
     owner = worker_name()
     seconds = lease_seconds()
     last_tick = last_expiry = float("-inf")
+    backoff = Backoff(idle_seconds, max_backoff)
     while not stop.is_set():
         try:
             job = run_once(engine, owner, seconds=seconds)
-        except Exception:
-            log.exception("worker loop error")  # the database may be restarting
-            job = None
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+            stop.wait(backoff.failed(exc, "taking a job"))
+            continue
         if job is None:
             try:
                 jobs.fail_expired(engine)
@@ -164,11 +174,44 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
                 if tick_seconds is not None and time.monotonic() - last_tick >= tick_seconds:
                     last_tick = time.monotonic()
                     tick(engine)
-            except Exception:
-                log.exception("worker idle work failed")
+            except Exception as exc:  # noqa: BLE001 - as above
+                stop.wait(backoff.failed(exc, "idle work"))
+                continue
+            backoff.succeeded()
             stop.wait(idle_seconds)
         else:
+            backoff.succeeded()
             time.sleep(0)
+
+
+class Backoff:
+    """The worker's wait after failed rounds: doubling from ``base`` up to ``cap`` seconds,
+    logged once per change of the wait."""
+
+    def __init__(self, base: float, cap: float) -> None:
+        self.base = max(base, 0.01)
+        self.cap = max(cap, self.base)
+        self.delay = 0.0  # 0: the last round succeeded
+
+    def failed(self, exc: Exception, doing: str) -> float:
+        """The seconds to wait after ``exc``; logs when the wait changes."""
+        delay = min(self.cap, self.delay * 2 if self.delay else self.base)
+        if delay != self.delay:
+            if isinstance(exc, DBAPIError):
+                said = str(exc.orig).splitlines()[0] if str(exc.orig) else ""
+                log.warning("worker: database error while %s (%s: %s); retrying in %.3g s",
+                            doing, exc.__class__.__name__, said, delay)
+            else:
+                # Not the database: a defect worth its traceback (once per change).
+                log.exception("worker: error while %s; retrying in %.3g s", doing, delay)
+        self.delay = delay
+        return delay
+
+    def succeeded(self) -> None:
+        """A round went through: back to normal, said once."""
+        if self.delay:
+            log.warning("worker: the database answers again; back to work")
+        self.delay = 0.0
 
 
 def run_expire_decisions(engine: Engine, job: jobs.Job) -> dict[str, Any]:

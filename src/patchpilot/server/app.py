@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from patchpilot import __version__
 from patchpilot.config import load_settings
-from patchpilot.server import busy, web
+from patchpilot.server import busy, readonly, web
 from patchpilot.server.api import (
     agents,
     assets,
@@ -38,6 +38,8 @@ def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
     web.mount(app)
     # A write that cannot get SQLite's lock: 503 with Retry-After (issue 10, item 11).
     busy.install(app)
+    # A write to a read-only database: 503 naming it (issue 10, item 12); wraps busy's.
+    readonly.install(app)
     # The last added runs first: the security headers go on every answer, the body
     # limit's 413 included.
     app.add_middleware(BodyLimit, max_upload=app.state.max_upload)
