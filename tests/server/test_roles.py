@@ -10,10 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+from patchpilot.db.tables import api_tokens, users
 from patchpilot.server.app import create_app
-from patchpilot.server.security import Role, create_api_token, create_enrolment_token
+from patchpilot.server.security import (
+    Role,
+    TokenRoleError,
+    create_api_token,
+    create_enrolment_token,
+    set_user_role,
+)
 
 # (method, path) -> who may call it: a role (and everyone above), "agent", "analyst+agent",
 # "public" (health) or "enrolment" (authenticated by the enrolment token in the body).
@@ -73,11 +80,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/report-schedules/{schedule_id}"): "admin",
 }
 
-CALLERS = ("viewer", "analyst", "admin", "agent")
+# A token whose role differs from its user's acts with the lower of the two (issue 10,
+# item 2): a viewer / analyst token of an admin, and an admin token whose user was demoted.
+ACTS_AS = {"viewer": "viewer", "analyst": "analyst", "admin": "admin", "agent": "agent",
+           "admin-user-viewer-token": "viewer", "admin-user-analyst-token": "analyst",
+           "demoted-user-admin-token": "viewer"}
+CALLERS = tuple(ACTS_AS)
 
 
 def allowed(rule: str, caller: str) -> bool:
     """Whether ``caller`` passes authorisation for a route with ``rule``."""
+    caller = ACTS_AS[caller]
     if rule == "agent":
         return caller == "agent"
     if rule == "analyst+agent":
@@ -97,6 +110,14 @@ def client(engine: Engine) -> Iterator[TestClient]:
 def tokens(engine: Engine, client: TestClient) -> dict[str, str]:
     out = {role.value: create_api_token(engine, user=f"{role.value}-user", role=role)[0]
            for role in Role}
+    out["admin-user-viewer-token"] = create_api_token(engine, user="admin-user",
+                                                      role=Role.VIEWER)[0]
+    out["admin-user-analyst-token"] = create_api_token(engine, user="admin-user",
+                                                       role=Role.ANALYST)[0]
+    out["demoted-user-admin-token"] = create_api_token(engine, user="demoted-user",
+                                                       role=Role.ADMIN)[0]
+    with engine.begin() as conn:
+        set_user_role(conn, "demoted-user", Role.VIEWER)
     enrol = create_enrolment_token(engine, created_by="test")
     answer = client.post("/api/agents/enrol", json={"token": enrol, "name": "agent-1"})
     assert answer.status_code == 201
@@ -165,3 +186,49 @@ def test_revoked_token_stops_working(client: TestClient, tokens: dict[str, str])
 def test_enrolment_token_is_required(client: TestClient) -> None:
     answer = client.post("/api/agents/enrol", json={"token": "ppe_wrongwrong", "name": "x"})
     assert answer.status_code == 401
+
+
+def test_a_token_is_never_made_above_its_users_role(client: TestClient,
+                                                     tokens: dict[str, str],
+                                                     engine: Engine) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(api_tokens)).scalar_one()
+    answer = client.post("/api/tokens", headers=admin,
+                         json={"user": "viewer-user", "role": "admin"})
+    assert answer.status_code == 409
+    assert answer.json()["detail"].startswith(
+        "user 'viewer-user' is viewer: a token for them cannot be admin")
+    with pytest.raises(TokenRoleError, match="'analyst-user' is analyst: .* cannot be admin"):
+        create_api_token(engine, user="analyst-user", role=Role.ADMIN)
+    with engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(api_tokens)).scalar_one()
+        roles = dict(conn.execute(select(users.c.name, users.c.role)).all())
+    assert after == before  # nothing made, and no user's role changed
+    assert (roles["viewer-user"], roles["analyst-user"]) == ("viewer", "analyst")
+
+
+def test_a_lower_token_keeps_its_role_and_is_listed_with_it(client: TestClient,
+                                                            tokens: dict[str, str],
+                                                            engine: Engine) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    made = client.post("/api/tokens", headers=admin,
+                       json={"user": "admin-user", "role": "viewer", "name": "reader"})
+    assert made.status_code == 201
+    reader = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert client.get("/api/assets", headers=reader).status_code == 200
+    refused = client.get("/api/tokens", headers=reader)
+    assert (refused.status_code, refused.json()["detail"]) == (
+        403, "requires the admin role; you are viewer")
+    listed = {t["id"]: t for t in client.get("/api/tokens", headers=admin).json()}
+    mine = listed[made.json()["id"]]
+    assert (mine["user"], mine["role"], mine["user_role"], mine["name"]) == (
+        "admin-user", "viewer", "admin", "reader")
+    demoted = next(t for t in listed.values() if t["user"] == "demoted-user")
+    assert (demoted["role"], demoted["user_role"]) == ("admin", "viewer")
+    # A new user is created with the token's role, as before.
+    assert client.post("/api/tokens", headers=admin,
+                       json={"user": "newcomer", "role": "analyst"}).status_code == 201
+    with engine.connect() as conn:
+        assert conn.execute(select(users.c.role).where(users.c.name == "newcomer")
+                            ).scalar_one() == "analyst"

@@ -313,8 +313,9 @@ HASHING_WAIT = 2.0
 
 
 class HashingSlots:
-    """A cap on concurrent argon2 verifications, with a gauge of how many run now and the
-    most that ever ran at once (for monitoring and for the test that proves the cap)."""
+    """A cap on concurrent argon2 verifications, with gauges: how many run now, the most
+    that ever ran at once, how many ran in all (for monitoring, and for the tests that
+    prove the cap and that a throttled login hashes nothing)."""
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
@@ -322,14 +323,20 @@ class HashingSlots:
         self._lock = threading.Lock()
         self.running = 0
         self.peak = 0
+        self.total = 0
 
-    def run(self, work: Callable[[], T], wait: float) -> T:
-        """``work()`` in a free slot; HashingBusy when none frees up within ``wait`` s."""
+    def run(self, work: Callable[[], T], wait: float,
+            admit: Callable[[], None] | None = None) -> T:
+        """``work()`` in a free slot; HashingBusy when none frees up within ``wait`` s.
+        ``admit()``, when given, runs once the slot is free and may raise to refuse."""
         if not self._free.acquire(timeout=wait):
             raise HashingBusy(f"all {self.slots} password-checking slots are busy")
         try:
+            if admit is not None:
+                admit()
             with self._lock:
                 self.running += 1
+                self.total += 1
                 self.peak = max(self.peak, self.running)
             try:
                 return work()
@@ -376,14 +383,12 @@ def verify_password(stored: StoredPassword, password: str, *,
     digest = stored.password_hash or _DUMMY_HASH
 
     def check() -> bool:
-        if admit is not None:
-            admit()
         try:
             return bool(_hasher.verify(digest, password))
         except (VerifyMismatchError, InvalidHashError):
             return False
 
-    matched = HASHING.run(check, wait)
+    matched = HASHING.run(check, wait, admit)
     if not matched or stored.user_id is None or not stored.password_hash or stored.disabled:
         raise AuthError("wrong user name or password")
     return Principal("user", stored.user_id, stored.name, Role(str(stored.role)))
