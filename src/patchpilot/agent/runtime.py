@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from patchpilot import __version__
-from patchpilot.agent.spool import Spool
+from patchpilot.agent.spool import Spool, SpoolFullError
 from patchpilot.errors import PatchPilotError
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,12 @@ class Agent:
         inventory = collect_local(python_paths=list(self.config.python_paths))
         data = inventory.model_copy(update={"collector": inventory.collector.model_copy(
             update={"name": "agent"})}).to_json()
-        return self.spool.put(data)
+        try:
+            return self.spool.put(data)
+        except SpoolFullError as exc:
+            # Said here once, whoever called: the operator reads the agent's log.
+            log.error("%s", exc)
+            raise
 
     def flush(self) -> int:
         """Upload every spooled inventory, oldest first; how many went.  Raises
@@ -184,7 +189,10 @@ class Agent:
         """Enrol, upload an inventory, then serve jobs until stopped."""
         self.ensure_enrolled()
         if initial_upload:
-            self.collect()
+            try:
+                self.collect()
+            except SpoolFullError:
+                pass  # logged; the spooled older inventories still go out below
         while not self.stop.is_set():
             try:
                 self.flush()
