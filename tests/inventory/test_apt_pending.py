@@ -8,6 +8,7 @@ read at test time.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from patchpilot.errors import InventoryFormatError
+from patchpilot.inventory.host import commands
+from patchpilot.inventory.host.apt_lists import index_text
 from patchpilot.inventory.model import PendingUpdate
 from patchpilot.inventory.sources.apt_pending import (
     IndexEntry,
@@ -27,7 +30,7 @@ from patchpilot.inventory.sources.apt_pending import (
     security_list_files,
 )
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
-from patchpilot.inventory.transports import local
+from patchpilot.inventory.transports.local import LocalHost
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "apt"
 APT_LISTS = Path("/var/lib/apt/lists")
@@ -138,7 +141,9 @@ def test_real_security_list_agrees_with_apt() -> None:
     """This machine's own lists and dpkg status give exactly what apt itself lists."""
     offered: dict[tuple[str, str | None], IndexEntry] = {}
     for path in _this_machines_security_lists():
-        text = local._decompressed(path)
+        # As collection reads it: decompressed and filtered by commands.apt_index.
+        out = asyncio.run(LocalHost().run(commands.apt_index(str(path)), 60))
+        text = index_text(out or "")
         assert text is not None
         merge_offers(offered, parse_packages_index(text, str(path)))
     assert len(offered) > 1000

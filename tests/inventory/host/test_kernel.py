@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from patchpilot.inventory.kernel import reboot_required, rpm_kernel_releases
-from patchpilot.inventory.transports.local import installed_kernels
+from patchpilot.inventory.host.kernel import (
+    installed_kernels,
+    reboot_required,
+    rpm_kernel_releases,
+)
 from patchpilot.models import Ecosystem, Package
 
 

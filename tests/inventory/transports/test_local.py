@@ -1,25 +1,19 @@
-"""collect_local on this machine (a Debian 12 host), and its pure helpers."""
+"""The local host: ``collect_local`` on this machine (a Debian 12 host), and LocalHost's
+two methods and their batch forms on real files and commands."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.model import Inventory
-from patchpilot.inventory.transports.local import (
-    collect_local,
-    collect_python_packages,
-    fqdn_from_hosts,
-    installed_kernels,
-    parse_ip_addr,
-    python_interpreters,
-)
-from patchpilot.models import Package
+from patchpilot.inventory.transports.local import LocalHost, collect_local
 
 VENV = Path(sys.prefix)  # the project's .venv when pytest runs from it
 
@@ -59,52 +53,32 @@ def test_no_duplicate_python_packages(local_inventory: Inventory) -> None:
     assert len(keys) == len(set(keys))
 
 
-def test_venv_only(tmp_path: Path) -> None:
-    site = tmp_path / "lib" / "python3.11" / "site-packages"
-    (site / "requests-2.31.0.dist-info").mkdir(parents=True)
-    (site / "requests-2.31.0.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n\nLong text\n")
-    (site / "Old_Thing-1.0-py3.11.egg-info").write_text("Name: Old-Thing\nVersion: 1.0\n")
-    (site / "broken-0.1.dist-info").mkdir()  # no METADATA: name and version from the dir
-    (site / "~ip-23.0.dist-info").mkdir()  # pip's temporary rename
-    warnings: list[str] = []
-    packages = collect_python_packages([tmp_path], include_path_pythons=False,
-                                       warnings=warnings)
-    assert sorted((p.name, p.version) for p in packages) == [
-        ("Old-Thing", "1.0"), ("broken", "0.1"), ("requests", "2.31.0")]
-    assert {p.location for p in packages} == {str(site.resolve())}
-    assert warnings == []
-    with pytest.raises(InventoryFormatError, match="not a virtualenv or site-packages"):
-        collect_python_packages([tmp_path / "missing"], include_path_pythons=False)
+def test_local_host_reads_and_runs(tmp_path: Path) -> None:
+    host = LocalHost()
+    (tmp_path / "file").write_bytes(b"a\x00b")
+    (tmp_path / "METADATA").write_bytes(b"Name: x\nVersion: 1\n\n" + b"long text\n" * 5000)
+
+    async def check() -> None:
+        assert await host.read_file(str(tmp_path / "file")) == b"a\x00b"
+        assert await host.read_file(str(tmp_path / "missing")) is None
+        assert await host.read_file(str(tmp_path)) is None  # a folder
+        assert await host.read_files([str(tmp_path / "missing"), str(tmp_path / "file")]) \
+            == [None, b"a\x00b"]
+        headers = await host.read_files([str(tmp_path / "METADATA")], headers_only=True)
+        assert headers[0] is not None and headers[0].startswith(b"Name: x\nVersion: 1\n\n")
+        assert len(headers[0]) == 8192  # the first chunk holds the blank line: no more read
+        assert sorted(await host.list_dir(str(tmp_path)) or []) == ["METADATA", "file"]
+        assert await host.list_dir(str(tmp_path / "file")) is None
+        assert await host.run(("echo", "hi"), 5) == "hi\n"
+        assert await host.run(("false",), 5) is None
+        assert await host.run(("no-such-command-patchpilot",), 5) is None
+
+    asyncio.run(check())
 
 
-def test_python_interpreters_dedupes_and_filters(tmp_path: Path) -> None:
-    real = Path(sys.executable).resolve()
-    for name in ("python3", "python3.11", "python3-config", "python-argcomplete-tcsh"):
-        (tmp_path / name).symlink_to(real)
-    assert python_interpreters(str(tmp_path)) == [real]
-
-
-def test_parse_ip_addr() -> None:
-    text = (
-        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
-        "1: lo    inet6 ::1/128 scope host \\       valid_lft forever\n"
-        "2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\n"
-        "2: eth0    inet6 fd00::2/64 scope global \\       valid_lft forever\n"
-        "2: eth0    inet6 fe80::1/64 scope link \\       valid_lft forever\n"
-    )
-    assert parse_ip_addr(text) == ["192.0.2.2", "fd00::2"]
-
-
-def test_fqdn_from_hosts() -> None:
-    hosts = "127.0.0.1 localhost\n192.0.2.5 web1.example.org web1  # main\n"
-    assert fqdn_from_hosts(hosts, "web1") == "web1.example.org"
-    assert fqdn_from_hosts("127.0.0.1 localhost\n", "web1") is None
-    assert fqdn_from_hosts("", "db.example.org") == "db.example.org"
-
-
-def test_installed_kernels() -> None:
-    packages = [Package(ecosystem="Debian:12", name=n, version="1")
-                for n in ("linux-image-6.1.0-18-amd64", "linux-image-amd64", "bash")]
-    assert installed_kernels(["vmlinuz-6.1.0-17-amd64", "config-6.1.0-17-amd64"], packages) \
-        == ["6.1.0-17-amd64", "6.1.0-18-amd64"]
+def test_timeout_kills_the_whole_command() -> None:
+    """A script's background child holds its output open; the timeout still ends it."""
+    started = time.monotonic()
+    out = asyncio.run(LocalHost().run(("sh", "-c", "sleep 30 & sleep 30; wait"), 0.5))
+    assert out is None
+    assert time.monotonic() - started < 10

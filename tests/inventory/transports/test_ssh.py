@@ -1,84 +1,41 @@
 """The SSH transport against a real OpenSSH server on loopback ports (``tests/sshd.py``).
 
-One sshd serves four ports: an ordinary one; one whose every command sleeps (a slow
-host, through ``ForceCommand``); two whose PATH starts with a stand-in ``sudo`` (one that
-runs the command, one that wants a password), so that ``--sudo`` is checked on a machine
-without sudo (Debian's container images).
+One sshd (the ``sshd`` fixture of tests/inventory/conftest.py) serves four ports: an
+ordinary one; one whose every command sleeps (a slow host, through ``ForceCommand``); two
+whose PATH starts with a stand-in ``sudo`` (one that runs the command, one that wants a
+password), so that ``--sudo`` is checked on a machine without sudo (Debian's container
+images).  That an SSH scan and a local collection agree is tests/inventory/test_collect.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from patchpilot.cli import app
+from patchpilot.inventory.host import commands as host_commands
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.inventory.transports import commands
-from patchpilot.inventory.transports.local import python_packages_in
+from patchpilot.inventory.transports.local import collect_local
 from patchpilot.inventory.transports.ssh import (
     HostStatus,
     SessionGauge,
     SshOptions,
     SshOptionsError,
     SshTarget,
-    parse_metadata_dump,
     parse_probe,
+    parse_read_files,
     read_targets_file,
     scan_hosts_sync,
 )
-from tests.sshd import SshServer, free_port, keygen, sshd_problem, start_sshd
-
-# Long enough that a slow host can never finish inside the timeouts below, even on a
-# loaded CI machine where the good host's full scan takes a few seconds.
-SLEEP_SECONDS = 30
-
-
-@pytest.fixture(scope="session")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    """A real sshd on four loopback ports: plain, slow (sleeps), two stand-in sudos.
-
-    Without sshd (or root) the SSH tests are skipped -- except under CI=true, where that
-    fails the run, as an unreachable PostgreSQL does.
-    """
-    problem = sshd_problem()
-    if problem:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"cannot start sshd under CI=true: {problem}")
-        pytest.skip(problem)
-    folder = tmp_path_factory.mktemp("sshd")
-    sudo_dir = folder / "sudo-ok"
-    sudo_dir.mkdir()
-    # A stand-in for a passwordless sudo: logs its arguments, then runs the command.
-    (sudo_dir / "sudo").write_text(
-        f'#!/bin/sh\necho "$*" >> {folder}/sudo.log\n[ "$1" = -n ] && shift\nexec "$@"\n')
-    (sudo_dir / "sudo").chmod(0o755)
-    needs_password = folder / "sudo-password"
-    needs_password.mkdir()
-    # What `sudo -n` prints when the sudoers policy wants a password.
-    (needs_password / "sudo").write_text(
-        '#!/bin/sh\necho "sudo: a password is required" >&2\nexit 1\n')
-    (needs_password / "sudo").chmod(0o755)
-    ports = [free_port() for _ in range(4)]
-    extra = (f"Match LocalPort {ports[1]}\n  ForceCommand sleep {SLEEP_SECONDS}\n"
-             f"Match LocalPort {ports[2]}\n  SetEnv PATH={sudo_dir}:/usr/bin:/bin\n"
-             f"Match LocalPort {ports[3]}\n  SetEnv PATH={needs_password}:/usr/bin:/bin\n")
-    server = start_sshd(folder, ports=ports, extra=extra)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def known_hosts(sshd: SshServer, tmp_path: Path) -> Path:
-    """A known_hosts file trusting the server's key on all its ports."""
-    path = tmp_path / "known_hosts"
-    path.write_text("".join(sshd.known_hosts_line(p) for p in sshd.ports))
-    return path
+from tests.sshd import SshServer, free_port, keygen
 
 
 def _target(port: int) -> SshTarget:
@@ -115,7 +72,10 @@ def test_scan_this_machine_over_ssh(sshd: SshServer, known_hosts: Path) -> None:
     assert set(debian) == set(local)
     # The system Python's distributions, as the local collector reads them from disk.
     dist_packages = Path("/usr/lib/python3/dist-packages")
-    expected = {(p.name, p.version) for p in python_packages_in(dist_packages, [])}
+    expected = {(p.name, p.version) for p in collect_local(
+        [dist_packages], include_path_pythons=False).packages
+        if p.location == str(dist_packages)}
+    assert len(expected) > 20
     found = {(p.name, p.version) for p in packages
              if p.ecosystem == "PyPI" and p.location == str(dist_packages)}
     assert found == expected
@@ -207,16 +167,17 @@ def test_unknown_name_is_unreachable(sshd: SshServer, known_hosts: Path) -> None
     assert result.error.startswith("cannot resolve no-such-host.invalid: ")
 
 
-def test_slow_command_times_out(sshd: SshServer, known_hosts: Path) -> None:
+def test_slow_command_times_out(sshd: SshServer, known_hosts: Path,
+                                sleep_seconds: int) -> None:
     [result] = scan_hosts_sync([_target(sshd.ports[1])],
                                _options(sshd, known_hosts, command_timeout=0.5))
     assert result.status is HostStatus.timed_out
     assert result.error == "`probe` took longer than the command timeout (0.5 s)"
-    assert result.seconds < SLEEP_SECONDS
+    assert result.seconds < sleep_seconds
 
 
 def test_slow_host_times_out_without_blocking_the_others(
-        sshd: SshServer, known_hosts: Path) -> None:
+        sshd: SshServer, known_hosts: Path, sleep_seconds: int) -> None:
     closed = free_port()
     targets = [_target(sshd.ports[1]), _target(closed), _target(sshd.port)]
     results = scan_hosts_sync(targets, _options(sshd, known_hosts, host_timeout=8.0,
@@ -224,7 +185,7 @@ def test_slow_host_times_out_without_blocking_the_others(
     assert [r.status for r in results] == [
         HostStatus.timed_out, HostStatus.unreachable, HostStatus.scanned]
     assert results[0].error == "the scan took longer than the host timeout (8 s)"
-    assert results[0].seconds < SLEEP_SECONDS
+    assert results[0].seconds < sleep_seconds
 
 
 def test_max_concurrent_is_honoured(sshd: SshServer, known_hosts: Path) -> None:
@@ -246,13 +207,23 @@ def test_sudo_runs_every_read_command_gently(sshd: SshServer, known_hosts: Path)
                                _options(sshd, known_hosts, sudo=True))
     assert result.status is HostStatus.scanned, result.error
     assert result.inventory is not None
-    calls = log.read_text().splitlines()
+    # One entry per sudo call; a script's own lines continue its entry.
+    calls = re.split(r"\n(?=-n )", log.read_text().rstrip("\n"))
     assert calls[0] == "-n true"
     reads = calls[1:]
-    assert [c.split(" sh -c ", 1)[1] for c in reads] == [
-        commands.OS_RELEASE, commands.DPKG_STATUS, commands.BOOT_LIST,
-        commands.PYTHON_METADATA, commands.MACHINE_ID]
+    # Every read of the collection, each wrapped: the small files in one batch, the
+    # package database, the addresses, the Python folders and the apt security list.
     assert all(c.startswith("-n nice -n 19 ionice -c3 sh -c ") for c in reads)
+    run = [c.split(" sh -c ", 1)[1] for c in reads]
+    # (The stand-in's `echo` turns the scripts' \t into tabs: compare their first lines.)
+    for start in ("cat /var/lib/dpkg/status", shlex.join(host_commands.IP_ADDR),
+                  "sh -c '# python site-packages", "sh -c '# python distributions",
+                  "sh -c '# read an apt list"):
+        assert sum(c.startswith(start) for c in run) == 1, start
+    batches = [c for c in run if c.startswith("for f in ")]
+    assert len(batches) == 2  # the small files first, then the METADATA headers
+    [facts] = [c for c in batches if " /etc/os-release " in c]
+    assert all(f" {path}" in facts for path in host_commands.FACT_FILES)
 
 
 def test_sudo_wanting_a_password_fails_clearly(sshd: SshServer, known_hosts: Path) -> None:
@@ -309,18 +280,39 @@ def test_parse_probe() -> None:
         "hostname": "web1", "kernel": "6.1.0-18-amd64", "ionice": "yes"}
 
 
-def test_parse_metadata_dump() -> None:
+def test_parse_read_files() -> None:
+    mark = "@@patchpilot-0123456789abcdef@@"
+    whole = (f"{mark} /etc/machine-id\n4b2c8f0e6e3d4e0a\n\n"
+             f"{mark} /var/run/reboot-required\n\n"  # an empty flag file
+             f"{mark} /etc/hostname\nweb1\n").encode()
+    assert parse_read_files(whole, mark, ["/etc/machine-id", "/missing",
+                                          "/var/run/reboot-required", "/etc/hostname"],
+                            headers_only=False) == [b"4b2c8f0e6e3d4e0a\n", None, b"", b"web1"]
     site = "/usr/lib/python3/dist-packages"
-    dump = (f"==> {site}/PyYAML-6.0.dist-info/METADATA\nMetadata-Version: 2.1\nName: PyYAML\n"
-            f"Version: 6.0\n==> {site}/Pygments-2.14.0.egg-info/PKG-INFO\nName: Pygments\n"
-            f"Version: 2.14.0\n==> {site}/six-1.16.0.egg-info\nMetadata-Version: 1.0\n"
-            f"==> {site}/broken.dist-info/METADATA\nSummary: x\n")
-    warnings: list[str] = []
-    found = parse_metadata_dump(dump, warnings)
-    assert [(p.name, p.version, p.location) for p in found] == [
-        ("PyYAML", "6.0", site), ("Pygments", "2.14.0", site), ("six", "1.16.0", site)]
-    assert warnings == [f"skipped {site}/broken.dist-info/METADATA: "
-                        "core metadata without Name"]
+    headers = (f"{mark} {site}/PyYAML-6.0.dist-info/METADATA\nMetadata-Version: 2.1\n"
+               f"Name: PyYAML\nVersion: 6.0\n").encode()
+    assert parse_read_files(headers, mark, [f"{site}/PyYAML-6.0.dist-info/METADATA"],
+                            headers_only=True) == [
+        b"Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0\n"]
+
+
+def test_read_files_command_cuts_headers_and_keeps_whole_files(tmp_path: Path) -> None:
+    """The batch command itself, run by this machine's sh and awk on real files."""
+    import subprocess
+
+    metadata = tmp_path / "METADATA"
+    metadata.write_text("Name: x\nVersion: 1\n\nLong description\nName: not-a-header\n")
+    binary = tmp_path / "no-newline"
+    binary.write_bytes(b"tail without newline")
+    mark = "@@patchpilot-test@@"
+    paths = [str(metadata), str(tmp_path / "missing"), str(binary)]
+    for headers_only, expected in [
+            (True, [b"Name: x\nVersion: 1\n", None, b"tail without newline\n"]),
+            (False, [metadata.read_bytes(), None, b"tail without newline"])]:
+        out = subprocess.run(["sh", "-c", commands.read_files(paths, mark,
+                                                              headers_only=headers_only)],
+                             capture_output=True, check=True).stdout
+        assert parse_read_files(out, mark, paths, headers_only=headers_only) == expected
 
 
 def test_wrap() -> None:

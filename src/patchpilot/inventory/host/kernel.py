@@ -11,8 +11,9 @@ releases are spelled as ``uname -r`` prints them:
 * Alpine: ``6.6.14-0-lts`` (package ``linux-lts`` 6.6.14-r0).
 
 Only kernels of the running flavour are compared: a ``cloud-amd64`` host with an older
-``amd64`` kernel installed beside it does not boot into the latter.  Pure functions; the
-transport gathers the names and the /var/run/reboot-required flag.
+``amd64`` kernel installed beside it does not boot into the latter.  Pure functions;
+``inventory.collect`` gathers the names (/boot, the packages) and the
+/var/run/reboot-required flag from the host.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ _DPKG_RELEASE = re.compile(r"^(\d+\.\d+(?:\.\d+)?-\d+(?:\.\d+)*)-(.+)$")
 _APK_RELEASE = re.compile(r"^(\d[\w.]*)-(\d+)-(.+)$")
 _RPM_ARCH = re.compile(r"\.(x86_64|aarch64|ppc64le|s390x|i686|noarch)$")
 _RPM_KERNELS = frozenset({"kernel", "kernel-core"})
+# Debian/Ubuntu kernel images: linux-image-6.1.0-18-amd64 (not the linux-image-amd64
+# metapackage, whose name carries no release).
+_KERNEL_PACKAGE = re.compile(r"^linux-image-(\d[\w.+~-]*)$")
 
 
 def _split(release: str, scheme: str) -> tuple[str, str]:
@@ -91,3 +95,18 @@ def rpm_kernel_releases(packages: Iterable[Package]) -> list[str]:
     releases = {f"{p.version.rpartition(':')[2]}.{p.arch}"
                 for p in packages if p.name in _RPM_KERNELS and p.arch}
     return sorted(releases)
+
+
+def installed_kernels(boot_names: Iterable[str], packages: Iterable[Package]) -> list[str]:
+    """Kernel releases from /boot/vmlinuz-<release> names, linux-image-<release> packages
+    and (Red Hat family) kernel-core rpms."""
+    packages = list(packages)
+    # vmlinuz-0-rescue-<machine id>: the Red Hat family's rescue image, not a release.
+    kernels = {name.removeprefix("vmlinuz-") for name in boot_names
+               if name.startswith("vmlinuz-") and "-rescue-" not in name}
+    for package in packages:
+        found = _KERNEL_PACKAGE.match(package.name)
+        if found:
+            kernels.add(found.group(1))
+    kernels.update(rpm_kernel_releases(packages))
+    return sorted(kernels)

@@ -1,65 +1,53 @@
-"""The fixed, read-only commands the SSH transport runs on a target.
+"""The SSH transport's own commands: the probe, the sudo check, the gentle wrapper and the
+batch read of many files in one round trip.
 
-Kept apart from parsing (as Vuls keeps its command strings apart from its parsers): this
-module only says *what* is run; ``transports.ssh`` runs it and hands the text to the pure
-parsers of ``inventory.sources``.  Every command only reads: no package-manager refresh,
-no write, no network.  Nothing here is built from user input, so nothing can be injected.
+What is collected is named in ``inventory.host.commands`` (shared with the local host);
+this module only says how the SSH host runs it.  Every command only reads: no write, no
+network.  Paths are quoted with ``shlex.quote``; nothing else is built from input.
 """
 
 from __future__ import annotations
 
 import shlex
-
-from patchpilot.inventory.sources.rpm import RPM_QUERYFORMAT
+from collections.abc import Sequence
 
 PROBE = (
-    # One round trip tells which tools and databases exist, so that only the commands
-    # that can succeed are run.  `hostname` is missing from some minimal images.
-    'echo "hostname=$(hostname 2>/dev/null || uname -n)"; '
-    'echo "kernel=$(uname -r)"; '
+    # One round trip tells whether the gentle wrappers exist, so that only commands that
+    # can succeed are run.  It runs as is (not under sudo, nice or ionice).
     "command -v nice >/dev/null 2>&1 && echo nice=yes; "
     "command -v ionice >/dev/null 2>&1 && echo ionice=yes; "
-    "test -f /var/lib/dpkg/status && echo dpkg=yes; "
-    "command -v rpm >/dev/null 2>&1 && { test -d /var/lib/rpm || "
-    "test -d /usr/lib/sysimage/rpm; } && echo rpm=yes; "
-    "test -f /lib/apk/db/installed && echo apk=yes; "
     "true"
 )
-"""Prints ``key=value`` lines: hostname, kernel, and ``<tool or database>=yes``."""
+"""Prints ``nice=yes`` / ``ionice=yes`` for the wrappers found."""
 
 SUDO_CHECK = "sudo -n true"
 """Whether sudo runs without a password (``-n``: fail instead of prompting)."""
 
-OS_RELEASE = "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release"
-MACHINE_ID = "cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id"
-DPKG_STATUS = "cat /var/lib/dpkg/status"
-RPM_QA = "rpm -qa --queryformat " + shlex.quote(RPM_QUERYFORMAT)
-APK_INSTALLED = "cat /lib/apk/db/installed"
-BOOT_LIST = "ls -1 /boot"
+# A batch is one command line; sshd hands it to the login shell as one argument, which
+# Linux caps at 128 KiB (MAX_ARG_STRLEN).  Paths beyond this many bytes go in another batch.
+BATCH_BYTES = 60_000
 
-# Where a distribution's own Python keeps its distributions (Debian's dist-packages, the
-# others' site-packages).  Virtualenvs are not searched: finding them means walking disks.
-_SITE_GLOBS = (
-    "/usr/lib/python3/dist-packages",
-    "/usr/lib/python3*/site-packages",
-    "/usr/lib64/python3*/site-packages",
-    "/usr/local/lib/python3*/dist-packages",
-    "/usr/local/lib/python3*/site-packages",
-)
-METADATA_MARK = "==> "
-"""Starts the line naming each METADATA file in ``PYTHON_METADATA``'s output."""
 
-PYTHON_METADATA = (
-    "for f in "
-    + " ".join(f"{d}/*.dist-info/METADATA {d}/*.egg-info/PKG-INFO {d}/*.egg-info"
-               for d in _SITE_GLOBS)
-    # A glob that matches nothing stays literal and fails `test -f`; an egg-info that is a
-    # directory fails it too (its PKG-INFO is listed on its own).  sed quits at the first
-    # blank line, so only the headers are read, never a long description.
-    + f"; do test -f \"$f\" || continue; echo \"{METADATA_MARK}$f\"; "
-    "sed -n '/^[[:space:]]*$/q;p' \"$f\"; done; true"
-)
-"""Prints, for each system dist-info/egg-info, a ``==> PATH`` line and its headers."""
+def read_files(paths: Sequence[str], mark: str, *, headers_only: bool) -> str:
+    """One command printing, for each readable regular file of ``paths``, a line
+    ``MARK PATH`` and then the file: whole, followed by one newline of its own, or
+    (``headers_only``) only its lines before the first blank one.
+
+    ``mark`` must not occur in any file (a random token per call).  The headers are cut
+    by one awk for every file (no process per file); an empty file then prints nothing.
+    """
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    if headers_only:
+        return (
+            f"for f in {quoted}; do "
+            '[ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
+            f"[ $# -eq 0 ] || awk -v m={shlex.quote(mark)} "
+            "'FNR == 1 { print m \" \" FILENAME; h = 1 } "
+            "h && /^[ \\t\\r]*$/ { h = 0 } h { print }' \"$@\"; true")
+    return (
+        f"for f in {quoted}; do "
+        'if [ -f "$f" ] && [ -r "$f" ]; then '
+        f"printf '%s %s\\n' {shlex.quote(mark)} \"$f\"; cat \"$f\"; echo; fi; done; true")
 
 
 def wrap(command: str, *, nice: bool, ionice: bool, sudo: bool) -> str:

@@ -1,7 +1,9 @@
 """Agentless inventory over SSH (``patchpilot scan ssh user@host[:port] …``).
 
-Like ``transports.local`` this module only fetches text -- the read-only commands of
-``transports.commands`` -- and hands it to the pure parsers of ``inventory.sources``.
+Like ``transports.local`` this module only fetches: ``SshHost`` is a ``collect.Host``
+whose reads are remote commands, and ``inventory.collect`` -- the same routine as for the
+local machine -- decides what to read and parses it.  Every read runs under ``nice`` and
+``ionice`` (and ``sudo -n`` when asked); many files are read in one command.
 Many hosts are scanned at once (asyncssh, one connection per host, at most
 ``max_concurrent`` at a time); each host ends in one ``HostStatus``, so one unreachable or
 slow host never stops the others.
@@ -19,10 +21,11 @@ import contextlib
 import ipaddress
 import os
 import re
+import secrets
 import shlex
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,18 +35,10 @@ from typing import Any
 import asyncssh
 
 from patchpilot.errors import InventoryFormatError, PatchPilotError
-from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsInfo
-from patchpilot.inventory.purls import purl_for
-from patchpilot.inventory.sources.apk import parse_apk_installed
-from patchpilot.inventory.sources.dpkg import parse_dpkg_status
-from patchpilot.inventory.sources.os_release import parse_os_release
-from patchpilot.inventory.sources.python import ECOSYSTEM as PYPI
-from patchpilot.inventory.sources.python import parse_dist_dir_name, parse_metadata
-from patchpilot.inventory.sources.rpm import parse_rpm_qa
+from patchpilot.inventory.collect import CollectOptions, Host, collect
+from patchpilot.inventory.host.commands import script_name
+from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.transports import commands
-from patchpilot.inventory.transports.local import installed_kernels
-from patchpilot.knowledge.ecosystems import ecosystem_for_os, scheme_of
-from patchpilot.models import Ecosystem, Package
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 DEFAULT_COMMAND_TIMEOUT = 60.0
@@ -173,8 +168,9 @@ class SessionGauge:
 
 # --- failures inside one host's scan (each becomes a HostStatus) ---------------------------
 
-class _HostFailed(Exception):
-    """Ends one host's scan with ``status`` and a message for the user."""
+class HostFailed(PatchPilotError):
+    """Ends one host's scan with ``status`` and a message for the user (never raised out
+    of ``scan_hosts``: each becomes a HostResult)."""
 
     def __init__(self, status: HostStatus, message: str) -> None:
         super().__init__(message)
@@ -282,83 +278,90 @@ def parse_probe(text: str) -> dict[str, str]:
     return found
 
 
-def parse_metadata_dump(text: str, warnings: list[str]) -> list[Package]:
-    """The distributions in ``commands.PYTHON_METADATA``'s output, each once per site dir.
+def parse_read_files(data: bytes, mark: str, paths: Sequence[str], *,
+                     headers_only: bool) -> list[bytes | None]:
+    """Each of ``paths``' contents in ``commands.read_files``' output (None: not printed,
+    so absent or unreadable), in the order of ``paths``."""
+    found: dict[str, bytes] = {}
+    for chunk in data.split(mark.encode() + b" ")[1:]:
+        path, _, content = chunk.partition(b"\n")
+        # The whole-file form adds one newline after each file, so that the next mark
+        # starts a line whatever the file ends with.
+        found[path.decode("utf-8", errors="surrogateescape")] = (
+            content if headers_only else content[:-1])
+    return [found.get(p) for p in paths]
 
-    A METADATA without Name or Version falls back to its directory's name, as the local
-    collector does; failing that it is skipped with a warning.
-    """
-    packages: dict[tuple[str, str, str], Package] = {}
-    blocks: list[tuple[str, list[str]]] = []
-    for line in text.splitlines():
-        if line.startswith(commands.METADATA_MARK):
-            blocks.append((line[len(commands.METADATA_MARK):], []))
-        elif blocks:
-            blocks[-1][1].append(line)
-    for path, lines in blocks:
-        metadata = Path(path)
-        # dist-info/METADATA and egg-info/PKG-INFO sit in the distribution's directory; a
-        # distutils egg-info is itself the file.
-        dist_dir = metadata if metadata.suffix == ".egg-info" else metadata.parent
-        site_dir = str(dist_dir.parent)
-        try:
-            name, version = parse_metadata("\n".join(lines), path)
-        except InventoryFormatError as exc:
-            fallback = parse_dist_dir_name(dist_dir.name)
-            if fallback is None:
-                warnings.append(f"skipped {path}: {exc.detail}")
-                continue
-            name, version = fallback
-        packages.setdefault((name, version, site_dir), Package(
-            ecosystem=Ecosystem(PYPI), name=name, version=version,
-            purl=purl_for(PYPI, name, version), location=site_dir))
-    return list(packages.values())
+
+def _batches(paths: Sequence[str]) -> list[list[str]]:
+    """``paths`` cut into groups whose command line stays under ``commands.BATCH_BYTES``."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for path in paths:
+        cost = len(path.encode()) + 3  # quotes and a space
+        if batches[-1] and size + cost > commands.BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(path)
+        size += cost
+    return batches
 
 
 # --- one host ------------------------------------------------------------------------------
 
-class _Remote:
-    """Runs the fixed commands on one connection, each under the per-command timeout."""
+def _as_bytes(output: bytes | str | None) -> bytes:
+    """A process's output as bytes (asyncssh types it loosely; ours are opened binary)."""
+    if output is None:
+        return b""
+    return output.encode() if isinstance(output, str) else output
+
+
+# sshd allows 10 sessions (channels) per connection by default (MaxSessions); a few at
+# once overlap the round trips without nearing it.
+_CHANNELS_PER_HOST = 4
+
+
+class SshHost(Host):
+    """One SSH connection as a ``collect.Host``: every read runs gently (nice, ionice,
+    sudo when asked), each under the per-command timeout, at most a few at once."""
 
     def __init__(self, conn: asyncssh.SSHClientConnection, target: SshTarget,
                  options: SshOptions) -> None:
         self.conn, self.target, self.options = conn, target, options
         self.nice = self.ionice = False
+        self._channels = asyncio.Semaphore(_CHANNELS_PER_HOST)
 
-    async def raw(self, command: str, what: str) -> asyncssh.SSHCompletedProcess:
-        """Run ``command`` as is; ``what`` names it in a timeout message."""
-        process = await self.conn.create_process(command, encoding="utf-8", errors="replace",
-                                                 stdin=asyncssh.DEVNULL)
-        try:
-            return await process.wait(check=False, timeout=self.options.command_timeout)
-        except asyncssh.TimeoutError:
-            process.close()  # frees the channel; sshd then closes the command's pipes
-            raise _HostFailed(HostStatus.timed_out,
-                              f"`{what}` took longer than the command timeout "
-                              f"({self.options.command_timeout:g} s)") from None
+    async def _exec(self, command: str, what: str) -> asyncssh.SSHCompletedProcess:
+        """Run ``command`` as is (bytes out); ``what`` names it in a timeout message."""
+        async with self._channels:
+            process = await self.conn.create_process(command, encoding=None,
+                                                     stdin=asyncssh.DEVNULL)
+            try:
+                return await process.wait(check=False, timeout=self.options.command_timeout)
+            except asyncssh.TimeoutError:
+                process.close()  # frees the channel; sshd then closes the command's pipes
+                raise HostFailed(HostStatus.timed_out,
+                                  f"`{what}` took longer than the command timeout "
+                                  f"({self.options.command_timeout:g} s)") from None
 
-    async def read(self, command: str, what: str) -> str | None:
+    async def _read(self, command: str, what: str) -> bytes | None:
         """The output of a read command run gently (nice/ionice, sudo), None on failure."""
-        done = await self.raw(commands.wrap(command, nice=self.nice, ionice=self.ionice,
-                                            sudo=self.options.sudo), what)
-        return str(done.stdout) if done.exit_status == 0 else None
+        done = await self._exec(commands.wrap(command, nice=self.nice, ionice=self.ionice,
+                                              sudo=self.options.sudo), what)
+        return _as_bytes(done.stdout) if done.exit_status == 0 else None
 
-    async def must_read(self, command: str, what: str) -> str:
-        """Like ``read``, but a failure ends the host's scan naming the command."""
-        done = await self.raw(commands.wrap(command, nice=self.nice, ionice=self.ionice,
-                                            sudo=self.options.sudo), what)
-        if done.exit_status != 0:
-            detail = str(done.stderr or "").strip().splitlines()
-            raise _HostFailed(HostStatus.failed, f"`{what}` failed (exit {done.exit_status})"
-                              + (f": {detail[-1]}" if detail else ""))
-        return str(done.stdout)
+    async def prepare(self) -> None:
+        """Probe for nice/ionice, and fail clearly when --sudo cannot work."""
+        done = await self._exec(commands.PROBE, "probe")
+        probe = parse_probe(_as_bytes(done.stdout).decode("utf-8", errors="replace"))
+        self.nice, self.ionice = probe.get("nice") == "yes", probe.get("ionice") == "yes"
+        if self.options.sudo:
+            await self._check_sudo()
 
-    async def check_sudo(self) -> None:
-        """Fail clearly when sudo is missing or would ask for a password."""
-        done = await self.raw(commands.SUDO_CHECK, "sudo -n true")
+    async def _check_sudo(self) -> None:
+        done = await self._exec(commands.SUDO_CHECK, "sudo -n true")
         if done.exit_status == 0:
             return
-        stderr = str(done.stderr or "").strip()
+        stderr = _as_bytes(done.stderr).decode("utf-8", errors="replace").strip()
         if done.exit_status == 127 or "not found" in stderr:
             message = "--sudo: sudo is not installed on the host"
         elif "password" in stderr:
@@ -367,7 +370,28 @@ class _Remote:
                        "without --sudo")
         else:
             message = f"--sudo: `sudo -n true` failed: {stderr or 'no reason given'}"
-        raise _HostFailed(HostStatus.failed, message)
+        raise HostFailed(HostStatus.failed, message)
+
+    async def read_file(self, path: str) -> bytes | None:
+        """``cat`` of the file; None when it is absent or unreadable."""
+        return await self._read(f"cat {shlex.quote(path)}", f"cat {path}")
+
+    async def run(self, argv: Sequence[str], timeout: float) -> str | None:
+        """The command's output; None when it is missing or fails.  ``timeout`` gives way
+        to ``--command-timeout``, past which the host's scan ends as timed out."""
+        out = await self._read(shlex.join(argv), script_name(argv))
+        return out.decode("utf-8", errors="replace") if out is not None else None
+
+    async def read_files(self, paths: Sequence[str], *,
+                         headers_only: bool = False) -> list[bytes | None]:
+        """All the files in one remote command (per 60 kB of paths), not one each."""
+        found: list[bytes | None] = []
+        for batch in _batches(paths):
+            mark = f"@@patchpilot-{secrets.token_hex(8)}@@"
+            out = await self._read(commands.read_files(batch, mark, headers_only=headers_only),
+                                   f"read {len(batch)} files")
+            found += parse_read_files(out or b"", mark, batch, headers_only=headers_only)
+        return found
 
 
 def _peer_addresses(conn: asyncssh.SSHClientConnection) -> list[str]:
@@ -382,60 +406,15 @@ def _peer_addresses(conn: asyncssh.SSHClientConnection) -> list[str]:
     return [] if address.is_loopback or address.is_link_local else [str(address)]
 
 
-async def _collect(remote: _Remote) -> Inventory:
-    """Read and parse one host's OS, kernels, OS packages and system Python packages."""
-    options, target = remote.options, remote.target
-    probe = parse_probe(str((await remote.raw(commands.PROBE, "probe")).stdout))
-    remote.nice, remote.ionice = probe.get("nice") == "yes", probe.get("ionice") == "yes"
-    if options.sudo:
-        await remote.check_sudo()
-    warnings: list[str] = []
-    os_packages: list[Package] = []
-    os_info: OsInfo | None = None
-    release_text = await remote.read(commands.OS_RELEASE, "cat /etc/os-release")
-    release = parse_os_release(release_text, "/etc/os-release") if release_text else None
-    if release is not None:
-        ecosystem = ecosystem_for_os(release) or Ecosystem(
-            f"{release.id}:{release.version_id}" if release.version_id else release.id)
-        scheme = scheme_of(ecosystem)
-        # The database matching the OS family; any present one when the family is unknown.
-        if scheme in ("dpkg", "generic") and probe.get("dpkg") == "yes":
-            os_packages = parse_dpkg_status(
-                await remote.must_read(commands.DPKG_STATUS, "cat /var/lib/dpkg/status"),
-                ecosystem, "/var/lib/dpkg/status")
-        elif scheme in ("rpm", "generic") and probe.get("rpm") == "yes":
-            os_packages = parse_rpm_qa(
-                await remote.must_read(commands.RPM_QA, "rpm -qa"), ecosystem, "rpm -qa")
-        elif scheme in ("apk", "generic") and probe.get("apk") == "yes":
-            os_packages = parse_apk_installed(
-                await remote.must_read(commands.APK_INSTALLED, "cat /lib/apk/db/installed"),
-                ecosystem, "/lib/apk/db/installed")
-        else:
-            warnings.append(f"no package database of {ecosystem} found")
-        boot = await remote.read(commands.BOOT_LIST, "ls /boot") or ""
-        os_info = OsInfo.from_os_release(
-            release, kernel_running=probe.get("kernel") or None,
-            kernels_installed=installed_kernels(boot.split(), os_packages))
-    else:
-        warnings.append("no /etc/os-release: operating system packages not collected")
-    python: list[Package] = []
-    if options.python:
-        dump = await remote.read(commands.PYTHON_METADATA, "read Python METADATA")
-        if dump is None:
-            warnings.append("the system Python packages could not be listed")
-        else:
-            python = parse_metadata_dump(dump, warnings)
-    machine_id = (await remote.read(commands.MACHINE_ID, "cat /etc/machine-id") or "").strip()
-    return Inventory.from_packages(
-        os_packages + python,
-        asset=AssetIdentity(hostname=probe.get("hostname") or target.host,
-                            machine_id=machine_id or None,
-                            ip_addresses=_peer_addresses(remote.conn)),
-        os=os_info,
-        collector=Collector(name="ssh"),
-        complete=release is not None,
-        warnings=warnings,
-    )
+async def _collect(host: SshHost) -> Inventory:
+    """``collect.collect`` over the connection, plus the address the host was reached at
+    (behind NAT it is on none of the host's own interfaces)."""
+    inventory = await collect(host, CollectOptions(python=host.options.python,
+                                                   collector="ssh"))
+    addresses = list(dict.fromkeys(_peer_addresses(host.conn)
+                                   + inventory.asset.ip_addresses))
+    return inventory.model_copy(update={
+        "asset": inventory.asset.model_copy(update={"ip_addresses": addresses})})
 
 
 def _connect_kwargs(target: SshTarget, options: SshOptions,
@@ -458,9 +437,19 @@ def _connect_kwargs(target: SshTarget, options: SshOptions,
     return kwargs
 
 
-async def _scan_one(target: SshTarget, options: SshOptions,
-                    keys: Sequence[asyncssh.SSHKeyPair] | None) -> Inventory:
-    """Connect, verify the host key, collect; raises _HostFailed for every known failure."""
+@contextlib.asynccontextmanager
+async def open_host(target: SshTarget, options: SshOptions,
+                    keys: Sequence[asyncssh.SSHKeyPair] | None = None
+                    ) -> AsyncIterator[SshHost]:
+    """Connect to ``target`` (host key verified as the options say), probe it and yield it
+    as a ``collect.Host``; the connection is closed on leaving.  ``keys``: the identities
+    already loaded (``load_identities``), else those of ``options`` are read here.
+
+    Raises HostFailed, naming how it ended, for every known failure: inside the block, an
+    unreadable database (InventoryFormatError) or a broken channel becomes ``failed``.
+    """
+    if keys is None:
+        keys = load_identities(options.identities)
     path = options.known_hosts.expanduser()
     check = _HostKeyCheck(target, _load_known_hosts(path), path, options.trust_new_hosts)
     try:
@@ -468,38 +457,47 @@ async def _scan_one(target: SshTarget, options: SshOptions,
             target.host, known_hosts=check.known, client_factory=lambda: _Client(check),
             **_connect_kwargs(target, options, keys))
     except asyncssh.HostKeyNotVerifiable as exc:
-        raise _HostFailed(HostStatus.host_key_refused,
-                          check.refusal or exc.reason) from None
+        raise HostFailed(HostStatus.host_key_refused,
+                         check.refusal or exc.reason) from None
     except asyncssh.PermissionDenied as exc:
-        raise _HostFailed(HostStatus.auth_failed,
-                          f"authentication failed ({exc.reason}); check the user, "
-                          "--identity, the ssh-agent or --password-env") from None
+        raise HostFailed(HostStatus.auth_failed,
+                         f"authentication failed ({exc.reason}); check the user, "
+                         "--identity, the ssh-agent or --password-env") from None
     except TimeoutError:
-        raise _HostFailed(HostStatus.timed_out,
-                          "no SSH connection within "
-                          f"{min(options.command_timeout, options.host_timeout):g} s") from None
+        raise HostFailed(HostStatus.timed_out,
+                         "no SSH connection within "
+                         f"{min(options.command_timeout, options.host_timeout):g} s") from None
     except OSError as exc:
         # asyncio's strerror is "Connect call failed (addr, port)"; the errno says why.
         if isinstance(exc, socket.gaierror):
             reason = f"cannot resolve {target.host}: {exc.strerror}"
         else:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise _HostFailed(HostStatus.unreachable, reason) from None
+        raise HostFailed(HostStatus.unreachable, reason) from None
     except asyncssh.Error as exc:
-        raise _HostFailed(HostStatus.unreachable, exc.reason) from None
+        raise HostFailed(HostStatus.unreachable, exc.reason) from None
     try:
         check.record_new_key()
-        return await _collect(_Remote(conn, target, options))
+        host = SshHost(conn, target, options)
+        await host.prepare()
+        yield host
     except InventoryFormatError as exc:
-        raise _HostFailed(HostStatus.failed, str(exc)) from None
+        raise HostFailed(HostStatus.failed, str(exc)) from None
     except asyncssh.Error as exc:
-        raise _HostFailed(HostStatus.failed, exc.reason) from None
+        raise HostFailed(HostStatus.failed, exc.reason) from None
     finally:
         conn.close()
         # Wait briefly for the goodbye so that the event loop ends with no connection
         # half-closed; a host that never answers is abandoned after a few seconds.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(conn.wait_closed(), _CLOSE_WAIT)
+
+
+async def _scan_one(target: SshTarget, options: SshOptions,
+                    keys: Sequence[asyncssh.SSHKeyPair] | None) -> Inventory:
+    """Connect, verify the host key, collect; raises HostFailed for every known failure."""
+    async with open_host(target, options, keys) as host:
+        return await _collect(host)
 
 
 async def scan_host(target: SshTarget, options: SshOptions,
@@ -509,7 +507,7 @@ async def scan_host(target: SshTarget, options: SshOptions,
     try:
         async with asyncio.timeout(options.host_timeout):
             inventory = await _scan_one(target, options, keys)
-    except _HostFailed as exc:
+    except HostFailed as exc:
         return HostResult(target, exc.status, error=str(exc),
                           seconds=time.perf_counter() - started)
     except TimeoutError:

@@ -1,0 +1,455 @@
+"""One collection routine for every host: ``collect(host, options) -> Inventory``.
+
+What is collected -- OS release, identity, the OS package database (dpkg, rpm, apk), the
+Python distributions of the interpreters on the host, pending security updates (apt, dnf),
+kernels and whether a reboot is needed, and the warnings -- is written here once; a
+transport only implements :class:`Host`: read a file, run a command.  So ``scan local``,
+the agent and ``scan ssh`` cannot drift apart again (before, the SSH copy had never learnt
+pending updates nor reboot-required).  As in osv-scalibr and Vuls, fetching is kept apart
+from parsing: this module asks the host for text (the paths and commands are in
+``inventory.host.commands``) and hands it to the pure parsers of ``inventory.host`` and
+``inventory.sources``.
+
+Why the protocol is async: SSH is async (asyncssh) and round trips dominate it, so
+independent reads are awaited together -- the package database, /boot, the apt lists,
+the addresses and the Python folders -- and overlap on one connection's channels; the
+local host runs the same awaits in threads (``asyncio.to_thread``), which also lets
+interpreters and files be read in parallel.  A routine written as a generator of requests
+would have needed its own scheduler to express that concurrency, and its error handling
+would have been harder to follow; with ``async def`` it reads as straight-line code.
+
+Batches: ``read_files`` has a default that reads each file (local: one thread), and the
+SSH host overrides it with one remote command for the lot, as the SSH transport always did
+for the METADATA headers.  The shell scripts (which interpreters, which dist-info entries,
+an apt list decompressed and filtered) run as one command on either host.
+
+Collection sends no network traffic of its own: no DNS lookup (the FQDN comes from
+/etc/hosts), no cloud metadata service, apt's and dnf's caches are read as they are
+(never refreshed).  The one exception, only when asked (``fetch_changelogs``), is
+``apt-get changelog`` for pending security updates, given up after the first failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from patchpilot.errors import InventoryFormatError
+from patchpilot.inventory.host import commands
+from patchpilot.inventory.host.apt_lists import index_text
+from patchpilot.inventory.host.identity import (
+    cloud_instance_id,
+    first_line,
+    first_value,
+    fqdn_from_hosts,
+    parse_ip_addr,
+)
+from patchpilot.inventory.host.kernel import (
+    REBOOT_REQUIRED_FLAG,
+    installed_kernels,
+    reboot_required,
+)
+from patchpilot.inventory.host.python import (
+    packages_from_metadata,
+    parse_dist_entries,
+    parse_python_sites,
+)
+from patchpilot.inventory.model import (
+    AssetIdentity,
+    Collector,
+    Inventory,
+    OsInfo,
+    PendingUpdate,
+)
+from patchpilot.inventory.sources.apk import parse_apk_installed
+from patchpilot.inventory.sources.apt_pending import (
+    IndexEntry,
+    changelog_command,
+    merge_offers,
+    parse_debian_changelog,
+    parse_packages_index,
+    pending_security_updates,
+    security_list_files,
+    with_cves,
+)
+from patchpilot.inventory.sources.dnf_updateinfo import (
+    DNF_ADVISORIES_COMMAND,
+    DNF_CVES_COMMAND,
+    parse_updateinfo_list,
+    pending_dnf_updates,
+)
+from patchpilot.inventory.sources.dpkg import parse_dpkg_status
+from patchpilot.inventory.sources.os_release import parse_os_release
+from patchpilot.inventory.sources.rpm import RPM_QA_COMMAND, parse_rpm_qa
+from patchpilot.knowledge.ecosystems import ecosystem_for_os, scheme_of
+from patchpilot.models import Ecosystem, OsRelease, Package
+
+# Seconds a command may take on the local host (the SSH host applies --command-timeout).
+# apt-get changelog resolves and downloads; on a host without network it fails after ~7 s
+# of retries, so it is cut short, and one failure stops the attempts for the other packages.
+CHANGELOG_TIMEOUT = 5.0
+DNF_TIMEOUT = 60.0
+RPM_TIMEOUT = 60.0
+APT_INDEX_TIMEOUT = 60.0
+# Every interpreter runs at once, each limited to 5 s by the script itself.
+PYTHON_SITES_TIMEOUT = 30.0
+SHORT_TIMEOUT = 5.0
+IP_TIMEOUT = 2.0
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+class Host(Protocol):
+    """What collection needs of a host: read a file, run a command.
+
+    Transports subclass it (``transports.local.LocalHost``, ``transports.ssh.SshHost``)
+    to inherit the two batch/convenience methods' defaults, which they may override.
+    A host runs only what it is given; every command is a fixed argv from
+    ``inventory.host.commands`` and only reads.
+    """
+
+    async def read_file(self, path: str) -> bytes | None:
+        """The file's bytes; None when it is absent, not a file or cannot be read."""
+        ...
+
+    async def run(self, argv: Sequence[str], timeout: float) -> str | None:
+        """The standard output of ``argv``; None when the command is missing or fails.
+
+        ``timeout`` is how long the local host lets it run (then None); a remote host may
+        apply its own limit instead and end the whole scan when it is exceeded.
+        """
+        ...
+
+    async def read_files(self, paths: Sequence[str], *,
+                         headers_only: bool = False) -> list[bytes | None]:
+        """Each file's bytes (None: unreadable), in order.  ``headers_only``: the caller
+        needs only the lines before the first blank line (core metadata headers), so a
+        host may leave the rest out -- and may answer None for an empty file."""
+        return list(await asyncio.gather(*(self.read_file(p) for p in paths)))
+
+    async def list_dir(self, path: str) -> list[str] | None:
+        """The names in the folder ``path``; None when it is not a readable folder."""
+        out = await self.run(commands.list_dir(path), SHORT_TIMEOUT)
+        return out.splitlines() if out is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectOptions:
+    """What to collect beyond the OS, and how the inventory names its collector.
+
+    ``python``: ask every interpreter on the host's PATH for its site-packages folders and
+    read the distribution's own ones; ``python_paths``: also these virtualenv roots or
+    site-packages folders (an error when one is not a folder); ``fetch_changelogs``: run
+    ``apt-get changelog`` for pending apt updates to learn their CVEs (the only step that
+    uses the network, hence off unless asked).
+    """
+
+    python: bool = True
+    python_paths: tuple[str, ...] = ()
+    fetch_changelogs: bool = False
+    collector: str = "local"
+
+
+@dataclass(slots=True)
+class _Found:
+    """What one part of the collection found, with its own warnings (joined in order)."""
+
+    packages: list[Package] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _text(data: bytes | None) -> str | None:
+    return data.decode("utf-8", errors="replace") if data is not None else None
+
+
+@contextlib.asynccontextmanager
+async def _tasks() -> AsyncIterator[asyncio.TaskGroup]:
+    """A TaskGroup whose first failure is raised as itself, not in an ExceptionGroup, so
+    that callers catch InventoryFormatError (or a transport's own failure) as they would
+    from a plain await; the other tasks are cancelled."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Await two things at once (see ``_tasks``)."""
+    async with _tasks() as group:
+        a = group.create_task(first)
+        b = group.create_task(second)
+    return a.result(), b.result()
+
+
+# --- identity ------------------------------------------------------------------------------
+
+async def _identity(host: Host, facts: dict[str, str | None]) -> AssetIdentity:
+    async with _tasks() as group:
+        ip_text = group.create_task(host.run(commands.IP_ADDR, IP_TIMEOUT))
+        # uname -n only where /proc/sys/kernel/hostname is missing (not Linux).
+        hostname = first_line(facts[commands.HOSTNAME]) or first_line(
+            await host.run(commands.UNAME_N, SHORT_TIMEOUT))
+    return AssetIdentity(
+        hostname=hostname,
+        fqdn=fqdn_from_hosts(facts[commands.HOSTS] or "", hostname) if hostname else None,
+        machine_id=first_value(facts[p] for p in commands.MACHINE_ID_PATHS),
+        ip_addresses=parse_ip_addr(ip_text.result() or ""),
+        cloud_instance_id=cloud_instance_id(facts[commands.CLOUD_INSTANCE_ID],
+                                            facts[commands.DMI_ASSET_TAG]),
+    )
+
+
+# --- operating system packages -------------------------------------------------------------
+
+def _os_release(facts: dict[str, str | None]) -> OsRelease | None:
+    for path in commands.OS_RELEASE_PATHS:
+        text = facts[path]
+        if text is not None:
+            return parse_os_release(text, path)
+    return None
+
+
+async def _dpkg_packages(host: Host, ecosystem: str) -> list[Package] | None:
+    """The dpkg database (and distroless status.d stanzas); None when there is none."""
+    status, status_d = await _both(host.read_file(commands.DPKG_STATUS),
+                                   host.list_dir(commands.DPKG_STATUS_D))
+    names = status_d
+    if status is None and names is None:
+        if "status" in (await host.list_dir(commands.DPKG_DIR) or []):
+            raise InventoryFormatError(commands.DPKG_STATUS, "cannot be read")
+        return None
+    packages: list[Package] = []
+    if status is not None:
+        packages += parse_dpkg_status(_text(status) or "", ecosystem, commands.DPKG_STATUS)
+    if names:
+        # Distroless images: one control stanza per package, maybe without Status.
+        paths = [f"{commands.DPKG_STATUS_D}/{n}" for n in sorted(names)
+                 if not n.endswith(".md5sums")]
+        for path, data in zip(paths, await host.read_files(paths), strict=True):
+            if data is not None:
+                packages += parse_dpkg_status(_text(data) or "", ecosystem, path,
+                                              assume_installed=True)
+    return packages
+
+
+async def _rpm_packages(host: Host, ecosystem: str) -> list[Package] | None:
+    """``rpm -qa`` when an rpm database exists; None when there is none or no rpm."""
+    listings = await asyncio.gather(*(host.list_dir(d) for d in commands.RPM_DB_DIRS))
+    if all(listing is None for listing in listings):
+        return None
+    text = await host.run(RPM_QA_COMMAND, RPM_TIMEOUT)
+    if text is None:
+        if "rpm" not in (await host.run(commands.which("rpm"), SHORT_TIMEOUT) or ""):
+            return None
+        raise InventoryFormatError("rpm -qa", "the rpm command failed")
+    return parse_rpm_qa(text, ecosystem, "rpm -qa")
+
+
+async def _os_packages(host: Host, ecosystem: str) -> _Found:
+    """The package database matching the OS family (any present one when unknown)."""
+    scheme = scheme_of(ecosystem)
+    if scheme in ("dpkg", "generic"):
+        found = await _dpkg_packages(host, ecosystem)
+        if found is not None:
+            return _Found(found)
+    if scheme in ("rpm", "generic"):
+        found = await _rpm_packages(host, ecosystem)
+        if found is not None:
+            return _Found(found)
+    if scheme in ("apk", "generic"):
+        text = _text(await host.read_file(commands.APK_INSTALLED))
+        if text is not None:
+            return _Found(parse_apk_installed(text, ecosystem, commands.APK_INSTALLED))
+    return _Found(warnings=[f"no package database of {ecosystem} found"])
+
+
+# --- pending security updates --------------------------------------------------------------
+
+async def _apt_changelog_cves(host: Host, updates: list[PendingUpdate],
+                              installed: dict[str, Package],
+                              warnings: list[str]) -> list[PendingUpdate]:
+    """The updates with the CVEs their candidates' changelogs name (one download per
+    source package); unchanged, with one warning, when the changelog server is out of
+    reach."""
+    cves_by_source: dict[str, list[str]] = {}
+    for update in updates:
+        source = update.source_name or update.package
+        if source in cves_by_source:
+            continue
+        package = installed[update.package]
+        text = await host.run(changelog_command(update.package, update.candidate_version),
+                              CHANGELOG_TIMEOUT)
+        if text is None:
+            warnings.append(
+                f"apt-get changelog {update.package}={update.candidate_version} failed (no "
+                "network?): pending security updates are listed without the CVEs they fix")
+            break
+        try:
+            cves_by_source[source] = parse_debian_changelog(
+                text, package.source_version or package.version,
+                f"apt-get changelog {update.package}")
+        except InventoryFormatError as exc:
+            warnings.append(str(exc))
+            cves_by_source[source] = []
+    return [with_cves(u, cves_by_source[u.source_name or u.package])
+            if cves_by_source.get(u.source_name or u.package) else u for u in updates]
+
+
+async def _apt_pending(host: Host, codename: str | None, packages: list[Package],
+                       warnings: list[str], fetch_changelogs: bool) -> list[PendingUpdate]:
+    """Installed packages with a newer version in ``<codename>-security`` (apt's cache)."""
+    names = await host.list_dir(commands.APT_LISTS) or []
+    files = security_list_files(names, codename) if codename else []
+    if not files:
+        warnings.append(f"no apt list of {codename or '(unknown codename)'}-security in "
+                        f"{commands.APT_LISTS}: pending security updates not collected")
+        return []
+    paths = [f"{commands.APT_LISTS}/{name}" for name in files]
+    outputs = await asyncio.gather(*(host.run(commands.apt_index(p), APT_INDEX_TIMEOUT)
+                                     for p in paths))
+    offered: dict[tuple[str, str | None], IndexEntry] = {}
+    for path, output in zip(paths, outputs, strict=True):
+        text = index_text(output) if output is not None else None
+        if text is None:
+            warnings.append(f"cannot decompress {path}: pending security updates incomplete")
+            continue
+        merge_offers(offered, parse_packages_index(text, path))
+    updates = pending_security_updates(packages, offered, f"{codename}-security")
+    if updates and fetch_changelogs:
+        updates = await _apt_changelog_cves(host, updates, {p.name: p for p in packages},
+                                            warnings)
+    return updates
+
+
+async def _dnf_pending(host: Host, packages: list[Package],
+                       warnings: list[str]) -> list[PendingUpdate]:
+    """What ``dnf updateinfo list --security`` lists, from dnf's cache (never refreshed)."""
+    if "dnf" not in (await host.run(commands.which("dnf"), SHORT_TIMEOUT) or "").split():
+        warnings.append("no dnf: pending security updates not collected")
+        return []
+    advisories, cves = await _both(host.run(DNF_ADVISORIES_COMMAND, DNF_TIMEOUT),
+                                   host.run(DNF_CVES_COMMAND, DNF_TIMEOUT))
+    if advisories is None or cves is None:
+        warnings.append("dnf updateinfo failed (no metadata cache? run 'dnf makecache'): "
+                        "pending security updates not collected")
+        return []
+    return pending_dnf_updates(
+        parse_updateinfo_list(advisories, " ".join(DNF_ADVISORIES_COMMAND)),
+        parse_updateinfo_list(cves, " ".join(DNF_CVES_COMMAND)), packages)
+
+
+# --- the operating system as a whole -------------------------------------------------------
+
+@dataclass(slots=True)
+class _System(_Found):
+    os: OsInfo | None = None
+    pending: list[PendingUpdate] = field(default_factory=list)
+
+
+async def _system(host: Host, release: OsRelease | None, facts: dict[str, str | None],
+                  fetch_changelogs: bool) -> _System:
+    """OS packages, kernels, reboot-required and pending security updates."""
+    if release is None:
+        return _System(warnings=["no /etc/os-release: operating system packages not "
+                                 "collected"])
+    ecosystem = ecosystem_for_os(release) or Ecosystem(
+        f"{release.id}:{release.version_id}" if release.version_id else release.id)
+    scheme = scheme_of(ecosystem)
+    found, boot = await _both(_os_packages(host, ecosystem), host.list_dir(commands.BOOT))
+    running = first_line(facts[commands.KERNEL_RELEASE]) or first_line(
+        await host.run(commands.UNAME_R, SHORT_TIMEOUT))
+    kernels = installed_kernels(boot or [], found.packages)
+    system = _System(found.packages, found.warnings, os=OsInfo.from_os_release(
+        release, kernel_running=running, kernels_installed=kernels,
+        reboot_required=reboot_required(
+            running, kernels, scheme, flag_file=facts[REBOOT_REQUIRED_FLAG] is not None)))
+    if scheme == "dpkg" and found.packages:
+        system.pending = await _apt_pending(host, release.codename, found.packages,
+                                            system.warnings, fetch_changelogs)
+    elif scheme == "rpm" and found.packages:
+        system.pending = await _dnf_pending(host, found.packages, system.warnings)
+    return system
+
+
+# --- Python distributions ------------------------------------------------------------------
+
+async def python_packages(host: Host, options: CollectOptions) -> _Found:
+    """The PyPI distributions of the host's interpreters and of ``options.python_paths``,
+    each (name, version, site folder) once.
+
+    Raises InventoryFormatError when a path in ``options.python_paths`` is not a folder.
+    """
+    if not options.python and not options.python_paths:
+        return _Found()
+    out = await host.run(commands.python_sites(options.python, options.python_paths),
+                         PYTHON_SITES_TIMEOUT)
+    if out is None:
+        return _Found(warnings=["the Python site-packages folders could not be listed"])
+    sites = parse_python_sites(out)
+    if sites.missing:
+        raise InventoryFormatError(sites.missing[0],
+                                   "not a virtualenv or site-packages directory")
+    if not sites.site_dirs:
+        return _Found()
+    listing = await host.run(commands.dist_entries(sites.site_dirs), PYTHON_SITES_TIMEOUT)
+    entries = parse_dist_entries(listing or "")
+    contents = await host.read_files([e.metadata_path for e in entries], headers_only=True)
+    warnings: list[str] = []
+    packages = packages_from_metadata(entries, [_text(c) for c in contents], warnings)
+    return _Found(packages, warnings)
+
+
+# --- the whole inventory -------------------------------------------------------------------
+
+async def collect(host: Host, options: CollectOptions | None = None) -> Inventory:
+    """The Inventory of ``host``: identity, OS, kernels and reboot-required, OS and Python
+    packages, and the security updates its package manager has pending.
+
+    The OS packages are judged in ``ecosystem_for_os(os)``; an OS no feed covers keeps its
+    packages under ``<os id>:<version id>`` so nothing is lost.  ``complete`` is False when
+    the host has no os-release (no OS packages could be read).  Raises
+    InventoryFormatError when a package database, an apt list or os-release exists but
+    cannot be parsed, or a ``python_paths`` entry is not a folder.
+    """
+    options = options or CollectOptions()
+    data = await host.read_files(commands.FACT_FILES)
+    facts = {path: _text(d) for path, d in zip(commands.FACT_FILES, data, strict=True)}
+    release = _os_release(facts)
+    async with _tasks() as group:
+        identity = group.create_task(_identity(host, facts))
+        system = group.create_task(_system(host, release, facts, options.fetch_changelogs))
+        python = group.create_task(python_packages(host, options))
+    return Inventory.from_packages(
+        system.result().packages + python.result().packages,
+        asset=identity.result(),
+        os=system.result().os,
+        pending_updates=system.result().pending,
+        collector=Collector(name=options.collector),
+        complete=release is not None,
+        warnings=system.result().warnings + python.result().warnings,
+    )
+
+
+def run_collect(host: Host, options: CollectOptions | None = None) -> Inventory:
+    """``collect`` for synchronous callers: runs its own event loop (in a helper thread
+    when this thread already runs one)."""
+    if _loop_running():
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, collect(host, options)).result()
+    return asyncio.run(collect(host, options))
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
