@@ -9,8 +9,10 @@ PostgreSQL, through the real API (TestClient) and the real ingest.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -18,6 +20,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 
+from patchpilot.agent.runtime import Agent, AgentConfig
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import (
     agents,
@@ -277,3 +280,31 @@ def test_an_expired_or_revoked_token_enrols_no_one(engine: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(agents)).scalar_one() == 0
         assert sorted(conn.execute(select(enrolment_tokens.c.uses_left)).scalars(),
                       key=str) == [5, None]
+
+
+def test_a_held_agent_keeps_its_inventory_spooled(client: TestClient, engine: Engine,
+                                                  admin: dict[str, str], tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """The agent runtime on a 409: the upload stays spooled, one log line, no retry before
+    ``hold_retry``; once approved, it goes."""
+    token = create_enrolment_token(engine, created_by="test", uses=2)
+    _, first_auth = _enrol(client, token, "vm")
+    vm = _upload(client, first_auth, _inventory("vm", OLD_PYGMENTS)).json()["asset_id"]
+    config = AgentConfig(server="http://testserver", state_dir=tmp_path / "agent",
+                         enrol_token=token, name="intruder", hold_retry=3600)
+    agent = Agent(config, client=client)
+    agent.ensure_enrolled()
+    key = agent.spool.put(_inventory("vm", OLD_PYGMENTS))
+    with caplog.at_level(logging.INFO, logger="patchpilot.agent.runtime"):
+        assert agent.flush() == 0
+        assert agent.flush() == 0  # held: not retried before hold_retry
+    held = [r.getMessage() for r in caplog.records if "held by the server" in r.getMessage()]
+    assert len(held) == 1 and f"asset 'vm' (id {vm}) is reported by agent" in held[0]
+    assert [k for k, _ in agent.spool.pending()] == [key]
+    assert _inventory_count(engine, vm) == 1
+    second = _agents(engine)[1][0]
+    assert client.post(f"/api/agents/{second}/approve", headers=admin).status_code == 200
+    agent.held_until = 0.0  # hold_retry has passed
+    assert agent.flush() == 1
+    assert (agent.spool.pending(), agent.held_until) == ([], None)
+    assert _inventory_count(engine, vm) == 2
