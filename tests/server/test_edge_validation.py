@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from patchpilot.db.tables import enrolment_tokens, triage_decisions
+from patchpilot.db.tables import assets, enrolment_tokens, triage_decisions
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, create_enrolment_token, set_password
 
@@ -218,3 +218,47 @@ def test_pages_answer_html_errors(browser: TestClient) -> None:
     assert {url: (a.status_code, a.headers["content-type"].split(";")[0])
             for url, a in answers.items()} == {url: (status, "text/html")
                                                for url, status in PAGE_ANSWERS}
+
+
+# --- inventories and CMDB imports -------------------------------------------------------
+
+def _inventory(**asset: Any) -> dict[str, Any]:
+    return {"schema": 1, "collector": {"name": "agent"}, "asset": asset,
+            "packages": [{"ecosystem": "PyPI", "name": "jinja2", "version": "3.1.2"}]}
+
+
+def test_unstorable_inventories_are_422(engine: Engine, client: TestClient,
+                                        headers: dict[str, dict[str, str]]) -> None:
+    long_collector = _inventory(hostname="web1")
+    long_collector["collector"]["name"] = "c" * 51
+    nul_package = _inventory(hostname="web1")
+    nul_package["packages"][0]["name"] = "jin\x00ja2"
+    cases = {
+        "asset.hostname: longer than 300 characters (301)": _inventory(hostname="h" * 301),
+        "asset.hostname: must not contain a NUL byte (\\x00)": _inventory(hostname="we\x00b"),
+        "collector.name: longer than 50 characters (51)": long_collector,
+        "packages[0].name: must not contain a NUL byte (\\x00)": nul_package,
+    }
+    answers = {}
+    for expected, document in cases.items():
+        answer = client.post("/api/inventories", json=document, headers=headers["admin"])
+        answers[expected] = (answer.status_code, answer.json()["detail"])
+    assert answers == {e: (422, f"request body: {e}") for e in cases}
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(assets)).scalar() == 0
+
+
+def test_cmdb_field_over_the_csv_limit_is_422(engine: Engine, client: TestClient,
+                                              headers: dict[str, dict[str, str]]) -> None:
+    body = "hostname,owner,service\nweb1,alice,shop\nweb2,\"" + "x" * (128 * 1024 + 1) + "\",shop\n"
+    answer = client.post("/api/assets/import?create_missing=true", content=body.encode(),
+                         headers={**headers["admin"], "Content-Type": "text/csv"})
+    assert (answer.status_code, answer.json()) == (422, {"detail": [
+        "body:3: column 'owner': field larger than field limit (131072)"]})
+    nul = client.post("/api/assets/import?create_missing=true",
+                      content=b"hostname,owner\nweb1,al\x00ice\n",
+                      headers={**headers["admin"], "Content-Type": "text/csv"})
+    assert (nul.status_code, nul.json()) == (422, {"detail": [
+        "body:2: column 'owner': must not contain a NUL byte (\\x00)"]})
+    with engine.connect() as conn:  # nothing stored, not even web1
+        assert conn.execute(select(func.count()).select_from(assets)).scalar() == 0

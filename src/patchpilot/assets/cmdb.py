@@ -259,6 +259,43 @@ def parse_csv(text: str, name: str = "cmdb.csv") -> list[CmdbRecord]:
     first = text.splitlines()[0]
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _read_csv(reader, text, name, delimiter)
+    except csv.Error as exc:
+        # The csv module's own refusals (a field over its 128 KiB limit, …): the record
+        # that held it, and the column when it can be told.  Nothing is stored.
+        header = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+        column = _oversized_column(text, reader.line_num, delimiter, header)
+        raise CmdbFormatError([f"{name}:{reader.line_num}: {column}{exc}"]) from exc
+
+
+def _oversized_column(text: str, line: int, delimiter: str, header: list[str]) -> str:
+    """``"column NAME: "`` of the first field over the csv module's limit in the record
+    that ends at ``line`` (1-based), or "" when no field there is over it."""
+    limit = csv.field_size_limit()
+    lines = text.splitlines()[:line]
+    # The record may span lines (quoted newlines): scan back to where it started, counting
+    # fields outside quotes as the csv dialect does (doubled quotes inside are escapes,
+    # which toggling twice handles).
+    for begin in range(line - 1, -1, -1):
+        field, length, quoted = 0, 0, False
+        chunk = "\n".join(lines[begin:line])
+        for char in chunk:
+            if char == '"':
+                quoted = not quoted
+            elif char == delimiter and not quoted:
+                field, length = field + 1, 0
+                continue
+            length += 1
+            if length > limit:
+                label = header[field] if field < len(header) else f"#{field + 1}"
+                return f"column {label!r}: "
+        if not quoted:
+            break
+    return ""
+
+
+def _read_csv(reader: Any, text: str, name: str, delimiter: str) -> list[CmdbRecord]:
     header = next(reader)
     unknown_dupes = [h for h in header if not h.strip()]
     if unknown_dupes:
@@ -273,6 +310,11 @@ def parse_csv(text: str, name: str = "cmdb.csv") -> list[CmdbRecord]:
         where, start = f"{name}:{start}", reader.line_num + 1
         if not any(c.strip() for c in cells):
             continue
+        nul = next((i for i, c in enumerate(cells) if "\x00" in c), None)
+        if nul is not None:
+            label = header[nul] if nul < len(header) else f"#{nul + 1}"
+            raise CmdbFormatError([f"{where}: column {label!r}: must not contain a NUL "
+                                   "byte (\\x00)"])
         if len(cells) > len(header):
             rows.append((where, {None: cells}))  # type: ignore[dict-item]
             continue

@@ -187,6 +187,9 @@ class Inventory(_Strict):
             raise InventoryFormatError(
                 source, f"schema: unsupported inventory schema {raw['schema']!r} "
                         f"(this PatchPilot {__version__} reads schema {SCHEMA_VERSION})")
+        problem = _unstorable(raw)
+        if problem:
+            raise InventoryFormatError(source, problem)
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -195,6 +198,46 @@ class Inventory(_Strict):
             more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
             raise InventoryFormatError(
                 source, f"{field_path(first['loc'])}: {first['msg']}{more}") from exc
+
+
+# Fields stored in columns of a fixed length (db/tables.py: assets, inventories,
+# asset_packages): a longer value is refused here, naming the field, on both databases --
+# PostgreSQL would refuse it at the insert (a 500), SQLite would store it.
+_MAX_LENGTHS: dict[tuple[str, ...], int] = {
+    ("asset", "hostname"): 300, ("asset", "fqdn"): 300, ("asset", "machine_id"): 100,
+    ("os", "pretty_name"): 200, ("os", "id"): 100, ("os", "version_id"): 99,
+    ("collector", "name"): 50,
+    ("packages", "*", "ecosystem"): 100, ("packages", "*", "name"): 300,
+    ("packages", "*", "source_name"): 300, ("packages", "*", "version"): 200,
+    ("packages", "*", "source_version"): 200,
+}
+
+
+def _unstorable(value: Any, loc: tuple[int | str, ...] = ()) -> str | None:
+    """The first string of a raw document the database cannot store, described with its
+    path: a NUL byte anywhere (PostgreSQL text cannot hold U+0000), or a value longer
+    than its column.  None when every string fits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{field_path(loc)}: must not contain a NUL byte (\\x00)"
+        key = tuple("*" if isinstance(part, int) else part for part in loc)
+        limit = _MAX_LENGTHS.get(key)
+        if limit is not None and len(value) > limit:
+            return f"{field_path(loc)}: longer than {limit} characters ({len(value)})"
+        return None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if isinstance(name, str) and "\x00" in name:
+                return f"{field_path(loc) if loc else '(document)'}: a key holds a NUL byte"
+            problem = _unstorable(item, (*loc, name))
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = _unstorable(item, (*loc, index))
+            if problem:
+                return problem
+    return None
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
