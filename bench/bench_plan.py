@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from bench.common import main_on_databases, series, sql_now
+from patchpilot.assets.groups import create_group
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.reports.ansible import export
-from patchpilot.scans.groups import add_window, create_group
+from patchpilot.scans.groups import add_window
 from patchpilot.scans.plan import build_plan, plan_csv
 from patchpilot.scoring.apply import reprioritise
 

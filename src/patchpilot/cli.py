@@ -903,7 +903,8 @@ def schedule_add(
     disabled: Annotated[bool, typer.Option(help="Store it disabled.")] = False,
 ) -> None:
     """Add a scan schedule to a group; prints it with its first run."""
-    from patchpilot.scans.groups import add_schedule, group_id_named
+    from patchpilot.assets.groups import group_id_named
+    from patchpilot.scans.groups import add_schedule
 
     if (cron is None) == (rrule is None):
         _fail(PatchPilotError("give exactly one of --cron and --rrule"))
@@ -962,7 +963,8 @@ def window_add(
     """Add a maintenance window or blackout period to a group."""
     from datetime import datetime
 
-    from patchpilot.scans.groups import add_window, group_id_named
+    from patchpilot.assets.groups import group_id_named
+    from patchpilot.scans.groups import add_window
     from patchpilot.scans.schedules import ScheduleError, parse_duration
 
     try:
@@ -1349,7 +1351,7 @@ def group_create(
         help="At most this many scans of the group's hosts at once.")] = 5,
 ) -> None:
     """Create an asset group (schedules and windows belong to groups)."""
-    from patchpilot.scans.groups import create_group
+    from patchpilot.assets.groups import create_group
 
     try:
         with _engine().begin() as conn:
@@ -1369,7 +1371,8 @@ def ssh_target_add(
 ) -> None:
     """Add a host the workers scan over SSH (keys: PATCHPILOT_SSH_IDENTITY and
     PATCHPILOT_SSH_KNOWN_HOSTS in the worker's environment)."""
-    from patchpilot.scans.groups import add_ssh_target, group_id_named
+    from patchpilot.assets.groups import group_id_named
+    from patchpilot.scans.groups import add_ssh_target
 
     try:
         with _engine().begin() as conn:
@@ -1416,7 +1419,7 @@ class ReportLang(StrEnum):
 
 
 def _report_scope(group: str | None, service: str | None):  # type: ignore[no-untyped-def]
-    from patchpilot.reports.data import Scope
+    from patchpilot.assets.groups import Scope
 
     if group and service:
         _fail(PatchPilotError("give --group or --service, not both"))

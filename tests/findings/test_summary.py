@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 import patchpilot.db
 from patchpilot.assets.cmdb import parse_records
 from patchpilot.assets.context import apply_records
+from patchpilot.assets.groups import add_members, create_group
 from patchpilot.clock import aware
 from patchpilot.db.tables import (
     asset_summary,
@@ -36,7 +37,6 @@ from patchpilot.findings.overview import Overview, overview
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.scans import worker
-from patchpilot.scans.groups import add_members, create_group
 from patchpilot.scans.jobs import Job
 from patchpilot.scoring import apply as scoring_apply
 from patchpilot.scoring.sla import sla_report

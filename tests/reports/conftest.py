@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
+from patchpilot.assets.groups import add_members, create_group
 from patchpilot.knowledge.update import update_from
 from patchpilot.scans import worker
-from patchpilot.scans.groups import add_members, create_group
 from patchpilot.scans.jobs import Job
 from tests.scans.test_plan import (
     AJENTI,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+from patchpilot.assets.groups import Scope, UnknownScope, resolve_scope
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import findings, jobs, report_schedules
-from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
 from patchpilot.reports.exports import ASSET_COLUMNS, FINDING_COLUMNS
 from patchpilot.reports.generate import generate
 from patchpilot.scans import worker
@@ -110,7 +110,7 @@ def test_executive_pdf_in_japanese_is_drawn_with_the_cjk_font(
 def test_technical_report_of_a_group(estate: dict[str, int], engine: Engine,
                                      tmp_path: Path) -> None:
     with engine.connect() as conn:
-        ids = scope_asset_ids(conn, Scope(group="plant1"))
+        ids = resolve_scope(conn, Scope(group="plant1"))
         expected = conn.execute(select(func.count()).select_from(findings).where(
             findings.c.state == "open", findings.c.asset_id.in_(ids or []))).scalar()
         report = generate(conn, "technical", "pdf", "en", Scope(group="plant1"))
@@ -227,7 +227,7 @@ def test_schedule_for_an_unknown_scope_is_refused(estate: dict[str, int],
     for scope, message in (({"group": "plant9"}, "group: no asset group named 'plant9'"),
                            ({"service": "payroll"},
                             "service: no asset belongs to a service named 'payroll'")):
-        with engine.begin() as conn, pytest.raises(ReportError) as caught:
+        with engine.begin() as conn, pytest.raises(UnknownScope) as caught:
             add_schedule(conn, "sato", kind="technical", fmt="pdf", lang="en",
                          cron="0 8 * * 1", timezone="Asia/Tokyo", recipients=["a@example.com"],
                          **scope)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, insert, select
 
+from patchpilot.assets.groups import add_members, create_group
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_context, finding_priority, findings
 from patchpilot.findings.lifecycle import ingest_inventory
@@ -18,7 +19,7 @@ from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
 from patchpilot.reports import ansible
 from patchpilot.scans import worker
-from patchpilot.scans.groups import add_members, add_window, create_group
+from patchpilot.scans.groups import add_window
 from patchpilot.scans.jobs import Job
 from patchpilot.scans.plan import build_plan, needs_reboot, plan_csv
 

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
+from patchpilot.assets import groups as asset_groups
 from patchpilot.clock import aware
 from patchpilot.db.tables import agents, assets, audit_log, jobs, schedules
 from patchpilot.scans import groups
@@ -38,10 +39,10 @@ def _group(engine: Engine, name: str = "tokyo-dc", *, max_scans: int = 5,
            window: bool = True, members: list[int] | None = None,
            rule: dict[str, object] | None = None) -> int:
     with engine.begin() as conn:
-        group_id = groups.create_group(conn, "test", name, max_concurrent_scans=max_scans,
+        group_id = asset_groups.create_group(conn, "test", name, max_concurrent_scans=max_scans,
                                        rule=rule)
         if members:
-            groups.add_members(conn, "test", group_id, members)
+            asset_groups.add_members(conn, "test", group_id, members)
         if window:
             groups.add_window(conn, "test", group_id, rrule="FREQ=WEEKLY;BYDAY=SA;BYHOUR=1",
                               duration=timedelta(hours=4), timezone=TOKYO)
@@ -162,7 +163,7 @@ def test_concurrent_ticks_run_a_schedule_once(engine: Engine) -> None:
 def _ssh_jobs(engine: Engine, group_id: int, n: int) -> list[int]:
     members = [_asset(engine, f"h{k}", ssh_target=f"root@h{k}") for k in range(n)]
     with engine.begin() as conn:
-        groups.add_members(conn, "test", group_id, members)
+        asset_groups.add_members(conn, "test", group_id, members)
         return [queue.enqueue(conn, "ssh_scan", {"target": f"root@h{k}"}, asset_id=a,
                               group_id=group_id) for k, a in enumerate(members)]
 

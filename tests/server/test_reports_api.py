@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from patchpilot.assets.groups import add_members, create_group
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import audit_log, report_schedules
 from patchpilot.reports.exports import ASSET_COLUMNS
 from patchpilot.reports.mail import add_schedule
-from patchpilot.scans.groups import add_members, create_group
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, set_password
 from tests.reports.conftest import estate

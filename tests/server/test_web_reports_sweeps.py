@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from patchpilot.assets.groups import add_members, create_group
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import agents, asset_packages, assets, sweep_results
 from patchpilot.knowledge.versions import version_key
-from patchpilot.scans.groups import add_members, create_group
 from tests.conftest import pg_schema_url
 from tests.server.processes import ServerProcess, env_for, patchpilot, wait_for
 from tests.server.test_web_pages import _login, browser

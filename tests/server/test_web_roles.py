@@ -174,8 +174,8 @@ def test_logout_ends_the_session(client: TestClient, engine: Engine) -> None:
 
 
 def test_only_admins_change_schedules(client: TestClient, engine: Engine) -> None:
+    from patchpilot.assets.groups import create_group
     from patchpilot.db.tables import schedules
-    from patchpilot.scans.groups import create_group
 
     with engine.begin() as conn:
         create_group(conn, "cli:test", "plant1")
@@ -216,8 +216,8 @@ def test_only_admins_change_schedules(client: TestClient, engine: Engine) -> Non
 
 def test_a_bad_schedule_or_window_is_explained_on_the_page(client: TestClient,
                                                             engine: Engine) -> None:
+    from patchpilot.assets.groups import create_group
     from patchpilot.db.tables import maintenance_windows, schedules
-    from patchpilot.scans.groups import create_group
 
     with engine.begin() as conn:
         create_group(conn, "cli:test", "plant1")

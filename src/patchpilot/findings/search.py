@@ -22,8 +22,6 @@ from sqlalchemy.engine import Connection
 from patchpilot.db.tables import (
     advisories,
     advisory_vulns,
-    asset_group_members,
-    asset_groups,
     asset_summary,
     assets,
     finding_priority,
@@ -42,6 +40,12 @@ SORTS: dict[str, Any] = {
     "first_seen": findings.c.first_seen,
     "state": findings.c.state,
 }
+
+
+def _members(flt: FindingFilter, members: Any) -> Any:
+    if members is None:
+        raise ValueError(f"group {flt.group!r}: pass its members (assets.groups.group_members)")
+    return members
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +85,7 @@ class FindingFilter:
         if self.package:
             conds.append(findings.c.package == self.package)
         if self.group:
-            conds.append(findings.c.asset_id.in_(
-                group_members(conn, self.group) if members is None else members))
+            conds.append(findings.c.asset_id.in_(_members(self, members)))
         if self.text:
             text = self.text.strip()
             # Ids exactly, package names by prefix (as typed, and in lower case): each is
@@ -103,25 +106,7 @@ class FindingFilter:
         return conds
 
 
-def group_members(conn: Connection, name: str) -> Any:
-    """The asset ids of the group called ``name``, for an ``IN``: its static members as a
-    sub-select, or, for a group with a tag/attribute rule, the list of the assets the
-    scheduler resolves (rules are matched in Python); none for an unknown group."""
-    from patchpilot.scans.scheduler import group_asset_ids
 
-    group = conn.execute(select(asset_groups.c.id, asset_groups.c.rule)
-                         .where(asset_groups.c.name == name)).first()
-    if group is None:
-        return []
-    if group.rule:
-        return group_asset_ids(conn, group.id)
-    return (select(asset_group_members.c.asset_id)
-            .where(asset_group_members.c.group_id == group.id))
-
-
-def in_group(conn: Connection, column: Any, name: str) -> Any:
-    """``column`` (an asset id) is a member of the group called ``name``."""
-    return column.in_(group_members(conn, name))
 
 
 COUNT_CAP = 1_000
@@ -159,18 +144,21 @@ def count_from_summary(conn: Connection, flt: FindingFilter, members: Any = None
     if flt.asset_id is not None:
         stmt = stmt.where(s.c.asset_id == flt.asset_id)
     if flt.group:
-        stmt = stmt.where(s.c.asset_id.in_(
-            group_members(conn, flt.group) if members is None else members))
+        stmt = stmt.where(s.c.asset_id.in_(_members(flt, members)))
     return int(conn.execute(stmt).scalar_one())
 
 
 def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priority",
-                    descending: bool = False, limit: int = 50, offset: int = 0) -> Page:
-    """One page of matching findings with asset name, priority, reason and due date."""
+                    descending: bool = False, limit: int = 50, offset: int = 0,
+                    members: Any = None) -> Page:
+    """One page of matching findings with asset name, priority, reason and due date.
+
+    ``members``: the asset ids of ``flt.group`` (``assets.groups.group_members``, a list
+    or a sub-select), resolved once by the caller -- groups are the assets stage's, a
+    floor above this one.
+    """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    # A group is resolved once (a rule group's members are matched in Python).
-    members = group_members(conn, flt.group) if flt.group else None
     conds = flt.conditions(conn, members)
     base = (findings.join(assets, assets.c.id == findings.c.asset_id)
             .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id))

@@ -23,10 +23,10 @@ import orjson
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
     asset_context,
-    asset_groups,
     assets,
     finding_priority,
     findings,
@@ -43,19 +43,6 @@ TOP_ACTIONS = 5
 
 class ReportError(PatchPilotError):
     """A report that cannot be built (unknown group, bad option), naming what is wrong."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """What a report covers: the estate, one asset group or one business service."""
-
-    group: str | None = None
-    service: str | None = None
-
-    @property
-    def label(self) -> str:
-        """The scope as text for titles and file names ("" for the whole estate)."""
-        return self.group or self.service or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,28 +120,6 @@ class TechnicalFinding:
     workaround: str
 
 
-def scope_asset_ids(conn: Connection, scope: Scope) -> list[int] | None:
-    """The asset ids of a scope, or None for the whole estate."""
-    if scope.group is not None and scope.service is not None:
-        raise ReportError("give a group or a service, not both")
-    if scope.group is not None:
-        from patchpilot.scans.scheduler import group_asset_ids
-
-        gid = conn.execute(select(asset_groups.c.id)
-                           .where(asset_groups.c.name == scope.group)).scalar()
-        if gid is None:
-            raise ReportError(f"group: no asset group named {scope.group!r}")
-        return sorted(group_asset_ids(conn, gid))
-    if scope.service is not None:
-        ids = conn.execute(select(asset_context.c.asset_id)
-                           .where(asset_context.c.service == scope.service)).scalars().all()
-        if not ids:
-            raise ReportError(f"service: no asset belongs to a service named "
-                              f"{scope.service!r}")
-        return sorted(int(i) for i in ids)
-    return None
-
-
 def _action(item: PlanItem) -> PatchAction:
     pending = item.pending
     return PatchAction(package=item.package, fixed_version=item.fixed_version,
@@ -170,7 +135,7 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
     """Gather every figure of the executive report of ``scope``."""
     scope = scope or Scope()
     now = now or now_utc()
-    ids = scope_asset_ids(conn, scope)
+    ids = resolve_scope(conn, scope)
     # The dashboard's figures, from the per-asset summary: the page and the PDF agree.
     o = overview(conn, now=now, top=top, asset_ids=ids, weeks=weeks)
     by_priority = {k: o.by_priority.get(k, 0) for k in ("P1", "P2", "P3", "P4",
@@ -239,7 +204,7 @@ def technical_findings(conn: Connection, scope: Scope | None = None
                        ) -> list[TechnicalFinding]:
     """Every open finding of ``scope``: most urgent first, then by asset and id."""
     scope = scope or Scope()
-    ids = scope_asset_ids(conn, scope)
+    ids = resolve_scope(conn, scope)
     f, fp = findings, finding_priority
     stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
                    f.c.fixed_version, f.c.severity, f.c.cvss_score, f.c.known_exploited,

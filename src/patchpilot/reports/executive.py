@@ -13,8 +13,9 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope
 from patchpilot.reports import html
-from patchpilot.reports.data import ExecutiveData, Scope, WeekPoint, executive_data
+from patchpilot.reports.data import ExecutiveData, WeekPoint, executive_data
 from patchpilot.reports.i18n import Translator, translator
 
 # Chart geometry (SVG user units = CSS px at 96 dpi; 700 px is the A4 text width).

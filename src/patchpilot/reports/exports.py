@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.cells import safe_cell, safe_record
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
-from patchpilot.reports.data import Scope, TechnicalFinding, in_scope, scope_asset_ids
+from patchpilot.reports.data import TechnicalFinding, in_scope
 
 FINDING_COLUMNS = ("asset", "service", "priority", "priority_reason", "due_date", "vuln_id",
                    "cve", "name", "package", "ecosystem", "installed_version",
@@ -45,7 +46,7 @@ def finding_rows(rows: list[TechnicalFinding]) -> list[dict[str, Any]]:
 
 def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, Any]]:
     """One dict per asset of ``scope`` with its open findings per priority (one query)."""
-    ids = scope_asset_ids(conn, scope or Scope())
+    ids = resolve_scope(conn, scope or Scope())
     f, fp = findings, finding_priority
     one = literal(1)
     is_open = f.c.state == "open"

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope
 from patchpilot.clock import now_utc
 from patchpilot.reports import executive, exports, technical
-from patchpilot.reports.data import ReportError, Scope, executive_data, technical_findings
+from patchpilot.reports.data import ReportError, executive_data, technical_findings
 from patchpilot.reports.i18n import translator
 
 KINDS = ("executive", "technical")

@@ -28,11 +28,12 @@ import orjson
 from sqlalchemy import Engine, delete, insert, select, true, update
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import report_schedules
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.lifecycle import audit
-from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
+from patchpilot.reports.data import ReportError
 from patchpilot.reports.generate import FORMATS, KINDS, Report, generate
 from patchpilot.reports.i18n import translator
 from patchpilot.scans import jobs
@@ -168,7 +169,7 @@ def add_schedule(conn: Connection, actor: str, *, kind: str, fmt: str, lang: str
     validate_schedule(CRON, cron, timezone)
     if group or service:
         # A scope nobody can resolve would fail at every run: refuse it now, naming it.
-        scope_asset_ids(conn, Scope(group=group or None, service=service or None))
+        resolve_scope(conn, Scope(group=group or None, service=service or None))
     now = now or now_utc()
     first = next_run(CRON, cron, timezone, now)
     new_id = conn.execute(insert(report_schedules).values(

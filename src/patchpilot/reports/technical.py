@@ -14,9 +14,10 @@ from itertools import groupby
 
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Scope
 from patchpilot.clock import now_utc
 from patchpilot.reports import html
-from patchpilot.reports.data import Scope, TechnicalFinding, technical_findings
+from patchpilot.reports.data import TechnicalFinding, technical_findings
 from patchpilot.reports.executive import scope_label
 from patchpilot.reports.i18n import translator
 

@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import group_asset_ids
 from patchpilot.cells import safe_record
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
@@ -46,6 +47,7 @@ from patchpilot.db.tables import (
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.models import Ecosystem, Package
+from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import next_allowed
 
 PRIORITY_WEIGHT = {1: 1000, 2: 100, 3: 10, 4: 1}
@@ -194,8 +196,6 @@ class PatchPlan:
 def _group_windows(conn: Connection, group: str | None, now: datetime
                    ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
     """asset → its group names; group → next window start; the assets of ``group``."""
-    from patchpilot.scans.scheduler import group_asset_ids, group_periods
-
     member_of: dict[int, list[str]] = defaultdict(list)
     next_window: dict[str, datetime | None] = {}
     only: set[int] | None = None

@@ -21,21 +21,19 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, select, true, update
 from sqlalchemy.engine import Connection
 
-from patchpilot.clock import aware, now_utc
+from patchpilot.assets.groups import NotFound, group_asset_ids
+from patchpilot.clock import now_utc
 from patchpilot.db.tables import (
     agents,
-    asset_group_members,
     asset_groups,
     assets,
-    maintenance_windows,
     schedules,
 )
 from patchpilot.db.tables import jobs as jobs_table
@@ -49,10 +47,8 @@ from patchpilot.inventory.transports.ssh import (
     scan_hosts_sync,
 )
 from patchpilot.scans import jobs
-from patchpilot.scans.groups import NotFound
+from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import (
-    BLACKOUT,
-    MaintenanceWindow,
     ScheduleError,
     next_allowed,
     next_run,
@@ -100,53 +96,6 @@ class TickResult:
     runs: tuple[GroupScan, ...] = ()  # the schedules this tick claimed and ran
     initialised: int = 0  # schedules without next_run_at that got one
     failed: int = 0  # schedules whose expression no longer works (left as they were)
-
-
-# --- a group's members and periods ---------------------------------------------------------
-
-def _rule_matches(rule: dict[str, Any], tags: list[str], attributes: dict[str, Any]) -> bool:
-    want_tags = rule.get("tags") or []
-    want_attrs = rule.get("attributes") or {}
-    if not want_tags and not want_attrs:
-        return False  # an empty rule selects nothing, never the whole estate by accident
-    return (set(want_tags) <= set(tags)
-            and all(attributes.get(k) == v for k, v in want_attrs.items()))
-
-
-def group_asset_ids(conn: Connection, group_id: int) -> list[int]:
-    """The assets of a group: its static members and those its rule selects, ascending."""
-    members = set(conn.execute(select(asset_group_members.c.asset_id)
-                               .where(asset_group_members.c.group_id == group_id)).scalars())
-    rule_text = conn.execute(select(asset_groups.c.rule)
-                             .where(asset_groups.c.id == group_id)).scalar()
-    rule = orjson.loads(rule_text) if rule_text else {}
-    if rule:
-        for row in conn.execute(select(assets.c.id, assets.c.tags, assets.c.attributes)):
-            if _rule_matches(rule, orjson.loads(row.tags or "[]"),
-                             orjson.loads(row.attributes or "{}")):
-                members.add(row.id)
-    return sorted(members)
-
-
-def window_of(row: Any) -> MaintenanceWindow:
-    """The MaintenanceWindow a ``maintenance_windows`` row describes."""
-    return MaintenanceWindow(
-        timezone=row.timezone, rrule=row.rrule,
-        duration=(timedelta(minutes=row.duration_minutes)
-                  if row.duration_minutes is not None else None),
-        starts_at=aware(row.starts_at), ends_at=aware(row.ends_at))
-
-
-def group_periods(conn: Connection, group_id: int
-                  ) -> tuple[list[MaintenanceWindow], list[MaintenanceWindow]]:
-    """A group's maintenance windows and its blackout periods."""
-    windows: list[MaintenanceWindow] = []
-    blackouts: list[MaintenanceWindow] = []
-    for row in conn.execute(select(maintenance_windows)
-                            .where(maintenance_windows.c.group_id == group_id)
-                            .order_by(maintenance_windows.c.id)):
-        (blackouts if row.kind == BLACKOUT else windows).append(window_of(row))
-    return windows, blackouts
 
 
 # --- enqueueing ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, update
 
+from patchpilot.assets.groups import Scope, ScopeError, UnknownScope, group_members, resolve_scope
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
@@ -19,6 +20,7 @@ from patchpilot.db.tables import (
     triage_decisions,
 )
 from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions, record_decision
+from patchpilot.findings.overview import overview
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 from patchpilot.server.params import (
@@ -61,7 +63,8 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
                         package=package)
     with engine.connect() as conn:
         page = search_findings(conn, flt, sort=sort, descending=order == "desc",
-                               limit=limit, offset=offset)
+                               limit=limit, offset=offset,
+                               members=group_members(conn, group) if group else None)
         extra = {r.id: r for r in conn.execute(
             select(findings.c.id, findings.c.epss_score, findings.c.last_seen,
                    findings.c.fixed_at, findings.c.new_from_feed)
@@ -84,14 +87,13 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
 def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
                  service: Name200 | None = None) -> dict[str, Any]:
     """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
-    from patchpilot.findings.overview import overview
-    from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
-
     with engine.connect() as conn:
         try:
-            ids = scope_asset_ids(conn, Scope(group=group or None, service=service or None))
-        except ReportError as exc:
-            raise HTTPException(404 if "no " in str(exc) else 422, str(exc)) from exc
+            ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
+        except UnknownScope as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+        except ScopeError as exc:
+            raise HTTPException(422, str(exc)) from exc
         figures = overview(conn, asset_ids=ids).to_dict()
     for a in figures["not_scanned_assets"]:
         a["last_seen"] = iso(a["last_seen"])

@@ -1,9 +1,9 @@
 """Asset groups: members and rules, scan schedules, maintenance windows and blackouts,
 emergency scans, SSH targets.
 
-Thin: each route parses its input and calls one function of ``scans.groups`` or
-``scans.scheduler``; errors by kind become 404 (unknown id), 409 (name taken) or 422
-(an expression, time zone or period that cannot work, naming the field).
+Thin: each route parses its input and calls one function of ``assets.groups``,
+``scans.groups`` or ``scans.scheduler``; errors by kind become 404 (unknown id), 409 (name
+taken) or 422 (an expression, time zone or period that cannot work, naming the field).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
+from patchpilot.assets import groups as asset_groups
 from patchpilot.errors import PatchPilotError
 from patchpilot.scans import groups
 from patchpilot.scans.scheduler import scan_now
@@ -31,9 +32,9 @@ def _answers() -> Iterator[None]:
     """Map the stage's errors by kind to HTTP answers."""
     try:
         yield
-    except groups.NotFound as exc:
+    except asset_groups.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except groups.Conflict as exc:
+    except asset_groups.Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except PatchPilotError as exc:
         # 422: the request was understood but names something unusable.
@@ -53,7 +54,7 @@ class GroupIn(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
     description: Text | None = Field(None, max_length=4000)
     rule: Rule | None = None
-    max_concurrent_scans: int = Field(groups.DEFAULT_MAX_CONCURRENT_SCANS, ge=1, le=10_000)
+    max_concurrent_scans: int = Field(asset_groups.DEFAULT_MAX_CONCURRENT_SCANS, ge=1, le=10_000)
 
 
 class GroupChange(BaseModel):
@@ -68,7 +69,7 @@ class GroupChange(BaseModel):
 def create_group(body: GroupIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """Create a group."""
     with _answers(), engine.begin() as conn:
-        group_id = groups.create_group(
+        group_id = asset_groups.create_group(
             conn, who.name, body.name, description=body.description,
             rule=body.rule.model_dump() if body.rule else None,
             max_concurrent_scans=body.max_concurrent_scans)
@@ -79,7 +80,7 @@ def create_group(body: GroupIn, who: Admin, engine: EngineDep) -> dict[str, Any]
 def list_groups(who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """Every group."""
     with engine.connect() as conn:
-        return groups.list_groups(conn)
+        return asset_groups.list_groups(conn)
 
 
 @router.get("/groups/{group_id}")
@@ -97,7 +98,7 @@ def update_group(group_id: DbId, body: GroupChange, who: Admin, engine: EngineDe
     if "rule" in changes and body.rule is not None:
         changes["rule"] = body.rule.model_dump()
     with _answers(), engine.begin() as conn:
-        groups.update_group(conn, who.name, group_id, **changes)
+        asset_groups.update_group(conn, who.name, group_id, **changes)
         return groups.get_group(conn, group_id)
 
 
@@ -112,14 +113,14 @@ def add_members(group_id: DbId, body: MembersIn, who: Admin, engine: EngineDep
                 ) -> dict[str, int]:
     """Add static members."""
     with _answers(), engine.begin() as conn:
-        return {"added": groups.add_members(conn, who.name, group_id, body.asset_ids)}
+        return {"added": asset_groups.add_members(conn, who.name, group_id, body.asset_ids)}
 
 
 @router.delete("/groups/{group_id}/members/{asset_id}", status_code=204)
 def remove_member(group_id: DbId, asset_id: DbId, who: Admin, engine: EngineDep) -> None:
     """Remove a static member."""
     with _answers(), engine.begin() as conn:
-        groups.remove_member(conn, who.name, group_id, asset_id)
+        asset_groups.remove_member(conn, who.name, group_id, asset_id)
 
 
 class ScheduleIn(BaseModel):
@@ -194,7 +195,7 @@ def add_window(group_id: DbId, body: WindowIn, who: Admin, engine: EngineDep) ->
     with _answers(), engine.begin() as conn:
         for name, moment in (("starts_at", body.starts_at), ("ends_at", body.ends_at)):
             if moment is not None and moment.tzinfo is None:
-                raise groups.GroupError(f"{name}: give a UTC offset (…Z or …+09:00)")
+                raise asset_groups.GroupError(f"{name}: give a UTC offset (…Z or …+09:00)")
         return groups.add_window(
             conn, who.name, group_id, kind=body.kind, rrule=body.rrule,
             duration=parse_duration(body.duration) if body.duration else None,

@@ -19,8 +19,9 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from patchpilot.assets.groups import Scope, ScopeError, resolve_scope
 from patchpilot.errors import PatchPilotError
-from patchpilot.reports.data import ReportError, Scope, scope_asset_ids
+from patchpilot.reports.data import ReportError
 from patchpilot.reports.generate import FORMATS, KINDS, MIME, Report, generate
 from patchpilot.reports.i18n import LANGUAGES
 from patchpilot.reports.mail import add_schedule, delete_schedule, list_schedules
@@ -64,7 +65,7 @@ def build_report(engine: Engine, kind: str, fmt: str, lang: str, group: str | No
     try:
         with engine.connect() as conn:
             return generate(conn, kind, fmt, lang, scope)
-    except ReportError as exc:
+    except (ReportError, ScopeError) as exc:
         # What is left once the parameters are valid: an unknown group or service.
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
 
@@ -133,7 +134,7 @@ def report_schedule_add(body: ReportScheduleIn, who: Admin, engine: EngineDep
         with engine.begin() as conn:
             if scope.label:
                 # A schedule for a group nobody created would only ever fail at its run.
-                scope_asset_ids(conn, scope)
+                resolve_scope(conn, scope)
             return add_schedule(conn, who.name, kind=body.kind, fmt=body.format,
                                 lang=body.lang, cron=body.cron, timezone=body.timezone,
                                 recipients=body.recipients, group=scope.group,

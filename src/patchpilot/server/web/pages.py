@@ -29,6 +29,14 @@ from sqlalchemy import Engine, and_, cast, exists, func, or_, select, true, upda
 from sqlalchemy.engine import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from patchpilot.assets.groups import (
+    NotFound,
+    group_asset_ids,
+    group_id_named,
+    group_members,
+    in_group,
+    list_groups,
+)
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
     asset_context,
@@ -46,16 +54,14 @@ from patchpilot.errors import PatchPilotError
 from patchpilot.findings.agents import list_agents
 from patchpilot.findings.lifecycle import STATES, record_decision
 from patchpilot.findings.overview import SEVERITIES, overview
-from patchpilot.findings.search import SORTS, FindingFilter, in_group, search_findings
+from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.scans.groups import (
-    NotFound,
     add_schedule,
     add_window,
     delete_schedule,
     delete_window,
-    group_id_named,
-    list_groups,
     list_schedules,
+    window_of,
 )
 from patchpilot.scans.plan import build_plan
 from patchpilot.scans.schedules import (
@@ -350,7 +356,8 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: Search
                         asset_id=_asset_id(asset), text=q or None)
     with engine.connect() as conn:
         found = search_findings(conn, flt, sort=sort, descending=order == "desc",
-                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                members=group_members(conn, group) if group else None)
     total, rows = found.total, found.rows
     params = {"state": state, "priority": priority, "severity": severity, "kev": kev,
               "fix": fix, "group": group, "q": q, "asset": asset}
@@ -621,8 +628,6 @@ def _opening(window: MaintenanceWindow, now: datetime) -> Opening:
 def _schedule_board(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """Every group with its members count, schedules (next run computed now) and windows
     and blackouts (next opening), and the group's next allowed scan time."""
-    from patchpilot.scans.scheduler import group_asset_ids, window_of
-
     by_group: dict[int, dict[str, Any]] = {}
     for g in list_groups(conn):
         by_group[g["id"]] = {**g, "members": len(group_asset_ids(conn, g["id"])),
