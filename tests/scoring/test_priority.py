@@ -156,3 +156,28 @@ def test_kev_floor_holds_whatever_else(given_inputs: PriorityInputs) -> None:
     # Known exploited never ranks below the same finding not known exploited.
     assert found.priority <= prioritise(dataclasses.replace(given_inputs,
                                                             known_exploited=False)).priority
+
+
+# The shipped matrix, every cell, as the module docstring and priority.yaml print it.  The
+# properties above hold for any monotone matrix, so without this table a changed cell
+# (Medium × tier 2 → P2, say) would pass every other test.
+SHIPPED_MATRIX = {
+    "Critical": (1, 1, 2, 3),
+    "High": (1, 2, 3, 3),
+    "Medium": (2, 3, 3, 4),
+    "Low": (3, 4, 4, 4),
+    "None": (4, 4, 4, 4),
+    "Unknown": (2, 3, 3, 4),
+}
+
+
+@pytest.mark.parametrize("band", sorted(SHIPPED_MATRIX))
+@pytest.mark.parametrize("tier", [1, 2, 3, 4])
+def test_every_cell_of_the_shipped_matrix(band: str, tier: int) -> None:
+    # An internal production server with no exploit evidence: no modifier applies, so the
+    # priority is the cell itself and the reason names it.
+    severity = None if band == "Unknown" else band
+    found = prioritise(PriorityInputs(severity, epss=0.0, has_context=True, criticality=tier,
+                                      exposure="internal", environment="production"))
+    want = SHIPPED_MATRIX[band][tier - 1]
+    assert (found.priority, found.reason) == (want, f"P{want}: {band} × tier {tier}")
