@@ -144,3 +144,23 @@ def test_an_expired_acceptance_reopens_its_finding(kb: Engine) -> None:
                      .values(expires_at=now_utc() - timedelta(minutes=1)))
         assert reapply_decisions(conn) == 1
     assert _states(kb) == {("CVE-2022-40896", "pygments"): "open"}
+
+
+def test_an_expired_acceptance_does_not_cover_new_findings(kb: Engine) -> None:
+    # Decisions are applied when findings are stored (active_decisions): one that expired
+    # yesterday must not turn today's new finding into "accepted", while a live one next
+    # to it (false positive, another package) still applies.
+    with kb.begin() as conn:
+        conn.execute(insert(triage_decisions), [
+            {"scope": "global", "vuln_id": "CVE-2022-40896", "package": "pygments",
+             "decision": "accepted", "reason": "vendor patch due last quarter",
+             "expires_at": now_utc() - timedelta(days=1), "created_by": "sato",
+             "created_at": now_utc() - timedelta(days=90)},
+            {"scope": "global", "vuln_id": "CVE-2022-26485", "package": "firefox",
+             "decision": "false_positive", "reason": "kiosk build without WebGPU",
+             "expires_at": None, "created_by": "sato", "created_at": now_utc()}])
+    _scan(kb, _inventory(OLD_FIREFOX, OLD_PYGMENTS))
+    states = _states(kb)
+    assert states[("CVE-2022-40896", "pygments")] == "open"
+    assert states[("CVE-2022-26485", "firefox")] == "false_positive"
+    assert sum(s == "open" for s in states.values()) == 10
