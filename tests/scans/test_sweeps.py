@@ -243,3 +243,21 @@ def test_cli_sweep_prints_the_first_answer(engine: Engine, estate, database_url:
     assert final["vulns"] == ["CVE-2015-8557"] and final["state"] == "done"
     bad = CliRunner().invoke(app, ["sweep", "--package", "xz-utils"])
     assert bad.exit_code == 2 and "go together" in bad.output
+
+
+def test_a_version_no_rule_can_read_is_unknown_never_not_affected(  # type: ignore[no-untyped-def]
+        engine: Engine, estate) -> None:
+    # A package whose version the Debian scheme cannot read (a damaged status file): the
+    # sweep cannot say the host is safe, so it is "unknown" naming the package and why --
+    # a false "not affected" in an emergency is the worst answer a sweep can give.
+    odd = Package(DEB, "libsope1", "x:5.8.0-1", source_name="sope")
+    estate["deb-odd"] = match(engine, inventory("deb-odd", odd, BASH))
+    sweep = start_sweep(engine, SweepQuery(vuln="CVE-2025-53603"), created_by="sato",
+                        deadline_minutes=30)
+    answers = _by_name(sweep)
+    assert answers["deb-odd"] == ("unknown", "unknown")
+    assert answers["deb-old"] == ("affected", "pending")
+    [odd_result] = [r for r in sweep.results if r.name == "deb-odd"]
+    assert odd_result.reason == ("version not readable: sope x:5.8.0-1: Debian:12 version "
+                                 "'x:5.8.0-1' cannot be compared: epoch is not a number")
+    assert sweep.initial == {"affected": 1, "not_affected": 4, "unknown": 3}
