@@ -115,3 +115,33 @@ def test_unknown_extension(tmp_path: Path) -> None:
     path.write_text("x")
     with pytest.raises(CmdbFormatError, match=r"^cmdb.xlsx: unknown format '.xlsx'"):
         parse_file(path)
+
+
+def test_structure_errors_are_named() -> None:
+    # A column given twice under two of its names (owner and its alias), a column with no
+    # name, and JSON/YAML that is not JSON/YAML at all: each refused with where it is.
+    with pytest.raises(CmdbFormatError) as bad:
+        parse_csv("hostname,owner,Owner\nweb1,sato,suzuki\n", "c.csv")
+    assert bad.value.problems == ["c.csv:2: column owner given twice (as 'Owner')"]
+    with pytest.raises(CmdbFormatError) as bad:
+        parse_csv("hostname,,owner\nweb1,x,sato\n", "c.csv")
+    assert bad.value.problems == ["c.csv:1: a column has no name"]
+    with pytest.raises(CmdbFormatError) as bad:
+        parse_json('[{"hostname": "web1",}]', "c.json")
+    [problem] = bad.value.problems
+    assert problem.startswith("c.json: not valid JSON: ")
+    with pytest.raises(CmdbFormatError) as bad:
+        parse_yaml("- hostname: web1\n  owner: [sato\n", "c.yaml")
+    [problem] = bad.value.problems
+    assert problem.startswith("c.yaml: not valid YAML: ")
+
+
+def test_values_longer_than_their_column_are_refused() -> None:
+    # The stored columns' lengths: SQLite would store an over-long owner, PostgreSQL would
+    # refuse it with a raw driver error -- both must give this message instead.
+    owner = "o" * 201
+    with pytest.raises(CmdbFormatError) as bad:
+        parse_csv(f"hostname,owner\nweb1,{owner}\n", "c.csv")
+    assert bad.value.problems == ["c.csv:2: owner is longer than 200 characters"]
+    (fits,) = parse_csv(f"hostname,owner\nweb1,{owner[:200]}\n", "c.csv")
+    assert fits.owner == owner[:200]
