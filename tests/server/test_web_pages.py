@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import audit_log, findings, triage_decisions
+from patchpilot.findings.overview import overview
 from tests.conftest import IN_CI, pg_schema_url
 from tests.server.processes import ServerProcess, env_for, patchpilot
 from tests.server.web_data import PASSWORDS, load
@@ -95,8 +96,13 @@ def test_overview_shows_the_estate(browser: Any, site: dict[str, Any]) -> None:
     page.wait_for_selector("#chart-severity .main-svg")
     page.wait_for_selector("#chart-trend .main-svg")
     assert page.locator("#chart-priority .point").count() == 2  # P2 and P3 bars
-    top = page.inner_text("#top-assets tbody tr:first-child")
-    assert "plant2-ws-11" in top and "11" in top
+    # The riskiest asset's row, cell by cell: its name, its 11 open findings, and the risk
+    # the overview computed for it (the same figure the API and the executive report show).
+    with site["engine"].connect() as conn:
+        top_asset = overview(conn).top_assets[0]
+    assert (top_asset["name"], top_asset["open"]) == ("plant2-ws-11", 11)
+    cells = page.locator("#top-assets tbody tr:first-child td").all_inner_texts()
+    assert cells == ["plant2-ws-11", "11", str(top_asset["risk"])]
     page.screenshot(path="/tmp/overview.png", full_page=True)
 
 
