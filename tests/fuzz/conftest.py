@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 # change what another runs), a fixed seed, no deadline (a loaded CI machine is slow).
 # PATCHPILOT_FUZZ_EXAMPLES raises the budget for a deeper search by hand; `make test` runs
 # the fixed default.
-EXAMPLES = int(os.environ.get("PATCHPILOT_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("PATCHPILOT_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,10 +80,8 @@ def read_or_feed_error(feed: Feed, folder: Path, name: str, data: bytes) -> None
     """Read ``data`` as a file called ``name``; a FeedError naming it is the one allowed error."""
     path = folder / name
     path.write_bytes(data)
-    records: Iterator[object] = iter(())
     try:
-        records = iter(feed.read(path))
-        for _ in records:  # a generator raises while it is consumed
+        for _ in feed.read(path):  # a generator raises while it is consumed
             pass
     except FeedError as exc:
         assert Path(exc.path).name == name or name in str(exc), exc  # names its file

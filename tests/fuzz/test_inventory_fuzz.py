@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from patchpilot.errors import InventoryFormatError
@@ -24,7 +24,10 @@ from patchpilot.inventory.model import (
 )
 from patchpilot.inventory.sources import cyclonedx, dpkg, npm_lock
 from patchpilot.models import Ecosystem
-from tests.fuzz.conftest import FUZZ, mutated, random_input
+from tests.fuzz.conftest import EXAMPLES, FUZZ, mutated, random_input
+
+# The server's one contract, and cheap to parse (a few ms): four times the budget.
+FUZZ_INVENTORY = settings(FUZZ, max_examples=4 * EXAMPLES)
 
 _seeds: list[bytes] = []
 
@@ -77,7 +80,7 @@ def test_seeds_are_valid_inventories(shared_data: Path) -> None:
     assert all(Inventory.from_json(s).to_json() == s for s in seeds)
 
 
-@FUZZ
+@FUZZ_INVENTORY
 @given(data=random_input())
 @example(data=b'{"schema": 1, "collector": {"name": "x"}, "packages": [[]]}')
 @example(data=b'{"schema": true, "collector": {"name": "x"}}')
@@ -87,7 +90,7 @@ def test_random_documents_raise_only_format_errors(data: bytes) -> None:
     from_json_or_format_error(data)
 
 
-@FUZZ
+@FUZZ_INVENTORY
 @given(draw=st.data())
 def test_mutated_real_inventories_raise_only_format_errors(shared_data: Path,
                                                            draw: st.DataObject) -> None:
