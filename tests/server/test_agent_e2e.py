@@ -32,9 +32,25 @@ def _api(server: ServerProcess, token: str, path: str, **params):  # type: ignor
     return answer.json()
 
 
+def _venv_with_old_pygments(root: Path) -> Path:
+    """A real virtual environment holding Pygments 2.14.0 (its installed metadata, as pip
+    leaves it): a Python service on the host, vulnerable to CVE-2022-40896 (PYSEC-2023-117:
+    fixed in 2.15.1)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True,
+                   timeout=60)
+    [site] = root.glob("lib/python3*/site-packages")
+    info = site / "Pygments-2.14.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: Pygments\nVersion: 2.14.0\n")
+    return root / "bin"
+
+
 def test_agent_enrols_uploads_and_findings_appear(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env, server, admin, enrol = setup
     state = tmp_path / "agent"
+    # The agent reads every Python on the host's PATH: this one holds the old Pygments.
+    service_bin = _venv_with_old_pygments(tmp_path / "service-venv")
+    env = {**env, "PATH": f"{service_bin}:{env.get('PATH', '')}"}
     result = patchpilot("agent", "--server", server.url, "--enrol", enrol, "--state-dir",
                         str(state), "--name", "plant1-web-01", "--poll-wait", "0", "--once",
                         env=env)
@@ -46,8 +62,19 @@ def test_agent_enrols_uploads_and_findings_appear(setup, tmp_path: Path) -> None
     asset = _api(server, admin, f"/api/assets/{agents[0]['asset_id']}")
     assert asset["inventories"][0]["collector"] == "agent"
     assert asset["inventories"][0]["packages"] > 100  # this machine's dpkg + Python packages
-    # The embedded worker matches it in the background.
-    wait_for(lambda: _api(server, admin, "/api/assets")[0]["last_inventory_id"])
+    # The embedded worker matches it in the background: the finding appears, with the
+    # installed version and the fix the advisory names.
+    asset_id = agents[0]["asset_id"]
+
+    def pygments_findings():  # type: ignore[no-untyped-def]
+        items = _api(server, admin, "/api/findings", asset_id=asset_id, package="pygments")
+        return items["items"]
+
+    wait_for(pygments_findings)
+    [found] = pygments_findings()
+    assert (found["vuln_id"], found["package"], found["state"], found["installed_version"],
+            found["fixed_version"]) == ("CVE-2022-40896", "pygments", "open", "2.14.0",
+                                        "2.15.1")
     # A second run uses the stored credential (no enrolment token needed).
     again = patchpilot("agent", "--server", server.url, "--state-dir", str(state),
                        "--poll-wait", "0", "--once", env=env)
