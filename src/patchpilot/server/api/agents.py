@@ -170,7 +170,7 @@ def _decision_error(exc: AgentStateError) -> HTTPException:
 
 
 @router.post("/agents/{agent_id}/approve", response_model=Decided)
-def approve(agent_id: int, who: Admin, engine: EngineDep) -> Decided:
+def approve(agent_id: DbId, who: Admin, engine: EngineDep) -> Decided:
     """Let a held agent report for the asset it asked for; the agent that reported for it
     is unbound.  404: no such active agent; 409: it is not waiting for approval."""
     try:
@@ -182,7 +182,7 @@ def approve(agent_id: int, who: Admin, engine: EngineDep) -> Decided:
 
 
 @router.post("/agents/{agent_id}/reject", response_model=Decided)
-def reject(agent_id: int, who: Admin, engine: EngineDep,
+def reject(agent_id: DbId, who: Admin, engine: EngineDep,
            body: RejectRequest | None = None) -> Decided:
     """Refuse a held agent's request (``{"revoke": true}``: revoke it too).  404: no such
     active agent; 409: it is not waiting for approval."""

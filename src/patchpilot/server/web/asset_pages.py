@@ -40,8 +40,8 @@ from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.server.api.cmdb import MAX_BODY as MAX_CMDB
 from patchpilot.server.deps import EngineDep
-from patchpilot.server.params import Search
 from patchpilot.server.limits import FORM_OVERHEAD
+from patchpilot.server.params import Search
 from patchpilot.server.security import Role
 from patchpilot.server.web import i18n
 from patchpilot.server.web.pages import User, check_csrf, need, render
