@@ -75,7 +75,8 @@ def known_hosts(sshd: SshServer, tmp_path: Path) -> Path:
 
 class TreeHost(LocalHost):
     """A host made of a folder holding a captured machine's files (``root/etc/os-release``,
-    ``root/var/lib/dpkg/status``, …), as a mounted disk image would be.
+    ``root/var/lib/dpkg/status``, …), as a mounted disk image would be: no /proc/net,
+    so no addresses.
 
     Files and folders are read under ``root``.  Of the commands only the shell scripts of
     ``inventory.host.commands`` run -- they take every path as an argument, so each
@@ -97,8 +98,8 @@ class TreeHost(LocalHost):
         return await super().read_files([self._under(p) for p in paths],
                                         headers_only=headers_only)
 
-    async def list_dir(self, path: str) -> list[str] | None:
-        return await super().list_dir(self._under(path))
+    async def list_dirs(self, paths: Sequence[str]) -> list[list[str] | None]:
+        return await super().list_dirs([self._under(p) for p in paths])
 
     async def run(self, argv: Sequence[str], timeout: float) -> str | None:
         if list(argv[:2]) != ["sh", "-c"] or "# which commands" in argv[2]:

@@ -13,15 +13,19 @@ from parsing: this module asks the host for text (the paths and commands are in
 Why the protocol is async: SSH is async (asyncssh) and round trips dominate it, so
 independent reads are awaited together -- the package database, /boot, the apt lists,
 the addresses and the Python folders -- and overlap on one connection's channels; the
-local host runs the same awaits in threads (``asyncio.to_thread``), which also lets
-interpreters and files be read in parallel.  A routine written as a generator of requests
-would have needed its own scheduler to express that concurrency, and its error handling
-would have been harder to follow; with ``async def`` it reads as straight-line code.
+local host runs the same awaits in threads (``asyncio.to_thread``).  A routine written
+as a generator of requests would have needed its own scheduler to express that
+concurrency, and its error handling would have been harder to follow; with ``async def``
+it reads as straight-line code.
 
-Batches: ``read_files`` has a default that reads each file (local: one thread), and the
-SSH host overrides it with one remote command for the lot, as the SSH transport always did
-for the METADATA headers.  The shell scripts (which interpreters, which dist-info entries,
-an apt list decompressed and filtered) run as one command on either host.
+Round trips: the first step asks for everything that depends on nothing -- the small
+files and the dpkg/apk databases in one ``read_files``, the folders (/boot, the apt lists,
+…) in one ``list_dirs``, the Python folders in one script -- at once; the second reads the
+apt security lists and the METADATA headers.  Over SSH that is six commands in three
+rounds (the transport's probe first), as few as the old SSH collector ran one after the
+other, each of which costs the target a login shell.  The batch methods have defaults
+(local: one thread reads the files, ``os.listdir`` the folders); the SSH host overrides
+``read_files`` with one remote command for the lot.
 
 Collection sends no network traffic of its own: no DNS lookup (the FQDN comes from
 /etc/hosts), no cloud metadata service, apt's and dnf's caches are read as they are
@@ -40,11 +44,14 @@ from typing import Any, Protocol, TypeVar
 from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.host import commands
 from patchpilot.inventory.host.apt_lists import index_text
+from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.host.identity import (
     cloud_instance_id,
     first_line,
     first_value,
     fqdn_from_hosts,
+    parse_fib_trie,
+    parse_if_inet6,
     parse_ip_addr,
 )
 from patchpilot.inventory.host.kernel import (
@@ -53,8 +60,8 @@ from patchpilot.inventory.host.kernel import (
     reboot_required,
 )
 from patchpilot.inventory.host.python import (
+    PythonSites,
     packages_from_metadata,
-    parse_dist_entries,
     parse_python_sites,
 )
 from patchpilot.inventory.model import (
@@ -94,7 +101,7 @@ CHANGELOG_TIMEOUT = 5.0
 DNF_TIMEOUT = 60.0
 RPM_TIMEOUT = 60.0
 APT_INDEX_TIMEOUT = 60.0
-# Every interpreter runs at once, each limited to 5 s by the script itself.
+# The site-folder scripts only test paths (no interpreter is run): quick everywhere.
 PYTHON_SITES_TIMEOUT = 30.0
 SHORT_TIMEOUT = 5.0
 IP_TIMEOUT = 2.0
@@ -131,21 +138,25 @@ class Host(Protocol):
         host may leave the rest out -- and may answer None for an empty file."""
         return list(await asyncio.gather(*(self.read_file(p) for p in paths)))
 
-    async def list_dir(self, path: str) -> list[str] | None:
-        """The names in the folder ``path``; None when it is not a readable folder."""
-        out = await self.run(commands.list_dir(path), SHORT_TIMEOUT)
-        return out.splitlines() if out is not None else None
+    async def list_dirs(self, paths: Sequence[str]) -> list[list[str] | None]:
+        """The names in each folder of ``paths`` (None: not a readable folder), in order;
+        by default one command for them all."""
+        mark = new_mark()
+        out = await self.run(commands.list_dirs(paths, mark), SHORT_TIMEOUT)
+        found = parse_marked((out or "").encode(), mark, paths, added_newline=False)
+        return [data.decode().splitlines() if data is not None else None for data in found]
 
 
 @dataclass(frozen=True, slots=True)
 class CollectOptions:
     """What to collect beyond the OS, and how the inventory names its collector.
 
-    ``python``: ask every interpreter on the host's PATH for its site-packages folders and
-    read the distribution's own ones; ``python_paths``: also these virtualenv roots or
-    site-packages folders (an error when one is not a folder); ``fetch_changelogs``: run
-    ``apt-get changelog`` for pending apt updates to learn their CVEs (the only step that
-    uses the network, hence off unless asked).
+    ``python``: read the site-packages folders of every interpreter on the host's PATH
+    (found from its prefix and version, never by running it) and the distribution's own;
+    ``python_paths``: also these virtualenv roots or site-packages folders (an error when
+    one is not a folder); ``fetch_changelogs``: run ``apt-get changelog`` for pending apt
+    updates to learn their CVEs (the only step that uses the network, hence off unless
+    asked).
     """
 
     python: bool = True
@@ -189,16 +200,19 @@ async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -
 # --- identity ------------------------------------------------------------------------------
 
 async def _identity(host: Host, facts: dict[str, str | None]) -> AssetIdentity:
-    async with _tasks() as group:
-        ip_text = group.create_task(host.run(commands.IP_ADDR, IP_TIMEOUT))
-        # uname -n only where /proc/sys/kernel/hostname is missing (not Linux).
-        hostname = first_line(facts[commands.HOSTNAME]) or first_line(
-            await host.run(commands.UNAME_N, SHORT_TIMEOUT))
+    hostname = first_line(facts[commands.HOSTNAME])
+    if hostname is None:  # not Linux: no /proc
+        hostname = first_line(await host.run(commands.UNAME_N, SHORT_TIMEOUT))
+    v4, v6 = facts[commands.FIB_TRIE], facts[commands.IF_INET6]
+    if v4 is None and v6 is None:
+        addresses = parse_ip_addr(await host.run(commands.IP_ADDR, IP_TIMEOUT) or "")
+    else:
+        addresses = parse_fib_trie(v4 or "") + parse_if_inet6(v6 or "")
     return AssetIdentity(
         hostname=hostname,
         fqdn=fqdn_from_hosts(facts[commands.HOSTS] or "", hostname) if hostname else None,
         machine_id=first_value(facts[p] for p in commands.MACHINE_ID_PATHS),
-        ip_addresses=parse_ip_addr(ip_text.result() or ""),
+        ip_addresses=addresses,
         cloud_instance_id=cloud_instance_id(facts[commands.CLOUD_INSTANCE_ID],
                                             facts[commands.DMI_ASSET_TAG]),
     )
@@ -214,13 +228,22 @@ def _os_release(facts: dict[str, str | None]) -> OsRelease | None:
     return None
 
 
-async def _dpkg_packages(host: Host, ecosystem: str) -> list[Package] | None:
+@dataclass(frozen=True, slots=True)
+class _First:
+    """What the first round read: ``commands.FIRST_FILES`` (text, None: absent) and
+    ``commands.FIRST_DIRS`` (names, None: not a folder)."""
+
+    files: dict[str, str | None]
+    dirs: dict[str, list[str] | None]
+    dpkg_status: bytes | None
+
+
+async def _dpkg_packages(host: Host, first: _First, ecosystem: str) -> list[Package] | None:
     """The dpkg database (and distroless status.d stanzas); None when there is none."""
-    status, status_d = await _both(host.read_file(commands.DPKG_STATUS),
-                                   host.list_dir(commands.DPKG_STATUS_D))
-    names = status_d
+    status, names = first.dpkg_status, first.dirs[commands.DPKG_STATUS_D]
     if status is None and names is None:
-        if "status" in (await host.list_dir(commands.DPKG_DIR) or []):
+        listing = await host.list_dirs([commands.DPKG_DIR])
+        if "status" in (listing[0] or []):
             raise InventoryFormatError(commands.DPKG_STATUS, "cannot be read")
         return None
     packages: list[Package] = []
@@ -237,10 +260,9 @@ async def _dpkg_packages(host: Host, ecosystem: str) -> list[Package] | None:
     return packages
 
 
-async def _rpm_packages(host: Host, ecosystem: str) -> list[Package] | None:
+async def _rpm_packages(host: Host, first: _First, ecosystem: str) -> list[Package] | None:
     """``rpm -qa`` when an rpm database exists; None when there is none or no rpm."""
-    listings = await asyncio.gather(*(host.list_dir(d) for d in commands.RPM_DB_DIRS))
-    if all(listing is None for listing in listings):
+    if all(first.dirs[d] is None for d in commands.RPM_DB_DIRS):
         return None
     text = await host.run(RPM_QA_COMMAND, RPM_TIMEOUT)
     if text is None:
@@ -250,19 +272,19 @@ async def _rpm_packages(host: Host, ecosystem: str) -> list[Package] | None:
     return parse_rpm_qa(text, ecosystem, "rpm -qa")
 
 
-async def _os_packages(host: Host, ecosystem: str) -> _Found:
+async def _os_packages(host: Host, first: _First, ecosystem: str) -> _Found:
     """The package database matching the OS family (any present one when unknown)."""
     scheme = scheme_of(ecosystem)
     if scheme in ("dpkg", "generic"):
-        found = await _dpkg_packages(host, ecosystem)
+        found = await _dpkg_packages(host, first, ecosystem)
         if found is not None:
             return _Found(found)
     if scheme in ("rpm", "generic"):
-        found = await _rpm_packages(host, ecosystem)
+        found = await _rpm_packages(host, first, ecosystem)
         if found is not None:
             return _Found(found)
     if scheme in ("apk", "generic"):
-        text = _text(await host.read_file(commands.APK_INSTALLED))
+        text = first.files[commands.APK_INSTALLED]
         if text is not None:
             return _Found(parse_apk_installed(text, ecosystem, commands.APK_INSTALLED))
     return _Found(warnings=[f"no package database of {ecosystem} found"])
@@ -300,10 +322,11 @@ async def _apt_changelog_cves(host: Host, updates: list[PendingUpdate],
             if cves_by_source.get(u.source_name or u.package) else u for u in updates]
 
 
-async def _apt_pending(host: Host, codename: str | None, packages: list[Package],
-                       warnings: list[str], fetch_changelogs: bool) -> list[PendingUpdate]:
-    """Installed packages with a newer version in ``<codename>-security`` (apt's cache)."""
-    names = await host.list_dir(commands.APT_LISTS) or []
+async def _apt_pending(host: Host, names: list[str], codename: str | None,
+                       packages: list[Package], warnings: list[str],
+                       fetch_changelogs: bool) -> list[PendingUpdate]:
+    """Installed packages with a newer version in ``<codename>-security`` (apt's cache);
+    ``names``: the files in /var/lib/apt/lists."""
     files = security_list_files(names, codename) if codename else []
     if not files:
         warnings.append(f"no apt list of {codename or '(unknown codename)'}-security in "
@@ -351,7 +374,7 @@ class _System(_Found):
     pending: list[PendingUpdate] = field(default_factory=list)
 
 
-async def _system(host: Host, release: OsRelease | None, facts: dict[str, str | None],
+async def _system(host: Host, release: OsRelease | None, first: _First,
                   fetch_changelogs: bool) -> _System:
     """OS packages, kernels, reboot-required and pending security updates."""
     if release is None:
@@ -360,17 +383,19 @@ async def _system(host: Host, release: OsRelease | None, facts: dict[str, str | 
     ecosystem = ecosystem_for_os(release) or Ecosystem(
         f"{release.id}:{release.version_id}" if release.version_id else release.id)
     scheme = scheme_of(ecosystem)
-    found, boot = await _both(_os_packages(host, ecosystem), host.list_dir(commands.BOOT))
-    running = first_line(facts[commands.KERNEL_RELEASE]) or first_line(
+    found = await _os_packages(host, first, ecosystem)
+    running = first_line(first.files[commands.KERNEL_RELEASE]) or first_line(
         await host.run(commands.UNAME_R, SHORT_TIMEOUT))
-    kernels = installed_kernels(boot or [], found.packages)
+    kernels = installed_kernels(first.dirs[commands.BOOT] or [], found.packages)
     system = _System(found.packages, found.warnings, os=OsInfo.from_os_release(
         release, kernel_running=running, kernels_installed=kernels,
         reboot_required=reboot_required(
-            running, kernels, scheme, flag_file=facts[REBOOT_REQUIRED_FLAG] is not None)))
+            running, kernels, scheme,
+            flag_file=first.files[REBOOT_REQUIRED_FLAG] is not None)))
     if scheme == "dpkg" and found.packages:
-        system.pending = await _apt_pending(host, release.codename, found.packages,
-                                            system.warnings, fetch_changelogs)
+        system.pending = await _apt_pending(
+            host, first.dirs[commands.APT_LISTS] or [], release.codename, found.packages,
+            system.warnings, fetch_changelogs)
     elif scheme == "rpm" and found.packages:
         system.pending = await _dnf_pending(host, found.packages, system.warnings)
     return system
@@ -378,30 +403,44 @@ async def _system(host: Host, release: OsRelease | None, facts: dict[str, str | 
 
 # --- Python distributions ------------------------------------------------------------------
 
+def _sites_command(options: CollectOptions) -> tuple[str, ...] | None:
+    if not options.python and not options.python_paths:
+        return None
+    return commands.python_sites(options.python, options.python_paths)
+
+
+async def _python_from(host: Host, out: str | None) -> _Found:
+    """The distributions in the site folders ``commands.python_sites`` printed in ``out``
+    (None: the script failed)."""
+    if out is None:
+        return _Found(warnings=["the Python site-packages folders could not be listed"])
+    sites: PythonSites = parse_python_sites(out)
+    if sites.missing:
+        raise InventoryFormatError(sites.missing[0],
+                                   "not a virtualenv or site-packages directory")
+    if not sites.entries:
+        return _Found()
+    contents = await host.read_files([e.metadata_path for e in sites.entries],
+                                     headers_only=True)
+    warnings: list[str] = []
+    packages = packages_from_metadata(sites.entries, [_text(c) for c in contents], warnings)
+    return _Found(packages, warnings)
+
+
 async def python_packages(host: Host, options: CollectOptions) -> _Found:
     """The PyPI distributions of the host's interpreters and of ``options.python_paths``,
     each (name, version, site folder) once.
 
     Raises InventoryFormatError when a path in ``options.python_paths`` is not a folder.
     """
-    if not options.python and not options.python_paths:
+    command = _sites_command(options)
+    if command is None:
         return _Found()
-    out = await host.run(commands.python_sites(options.python, options.python_paths),
-                         PYTHON_SITES_TIMEOUT)
-    if out is None:
-        return _Found(warnings=["the Python site-packages folders could not be listed"])
-    sites = parse_python_sites(out)
-    if sites.missing:
-        raise InventoryFormatError(sites.missing[0],
-                                   "not a virtualenv or site-packages directory")
-    if not sites.site_dirs:
-        return _Found()
-    listing = await host.run(commands.dist_entries(sites.site_dirs), PYTHON_SITES_TIMEOUT)
-    entries = parse_dist_entries(listing or "")
-    contents = await host.read_files([e.metadata_path for e in entries], headers_only=True)
-    warnings: list[str] = []
-    packages = packages_from_metadata(entries, [_text(c) for c in contents], warnings)
-    return _Found(packages, warnings)
+    return await _python_from(host, await host.run(command, PYTHON_SITES_TIMEOUT))
+
+
+async def _no_command() -> None:
+    return None
 
 
 # --- the whole inventory -------------------------------------------------------------------
@@ -417,13 +456,26 @@ async def collect(host: Host, options: CollectOptions | None = None) -> Inventor
     cannot be parsed, or a ``python_paths`` entry is not a folder.
     """
     options = options or CollectOptions()
-    data = await host.read_files(commands.FACT_FILES)
-    facts = {path: _text(d) for path, d in zip(commands.FACT_FILES, data, strict=True)}
-    release = _os_release(facts)
+    sites_command = _sites_command(options)
+    # First round: everything that depends on nothing, at once.
     async with _tasks() as group:
-        identity = group.create_task(_identity(host, facts))
-        system = group.create_task(_system(host, release, facts, options.fetch_changelogs))
-        python = group.create_task(python_packages(host, options))
+        files = group.create_task(host.read_files(commands.FIRST_FILES))
+        dirs = group.create_task(host.list_dirs(commands.FIRST_DIRS))
+        sites = group.create_task(host.run(sites_command, PYTHON_SITES_TIMEOUT)
+                                  if sites_command else _no_command())
+    dpkg_status = files.result()[commands.FIRST_FILES.index(commands.DPKG_STATUS)]
+    first = _First(
+        files={path: _text(data) if path != commands.DPKG_STATUS else None
+               for path, data in zip(commands.FIRST_FILES, files.result(), strict=True)},
+        dirs=dict(zip(commands.FIRST_DIRS, dirs.result(), strict=True)),
+        dpkg_status=dpkg_status)
+    release = _os_release(first.files)
+    # Second round: what the first one points to.
+    async with _tasks() as group:
+        identity = group.create_task(_identity(host, first.files))
+        system = group.create_task(_system(host, release, first, options.fetch_changelogs))
+        python = group.create_task(_python_from(host, sites.result()) if sites_command
+                                   else _nothing())
     return Inventory.from_packages(
         system.result().packages + python.result().packages,
         asset=identity.result(),
@@ -433,6 +485,10 @@ async def collect(host: Host, options: CollectOptions | None = None) -> Inventor
         complete=release is not None,
         warnings=system.result().warnings + python.result().warnings,
     )
+
+
+async def _nothing() -> _Found:
+    return _Found()
 
 
 def run_collect(host: Host, options: CollectOptions | None = None) -> Inventory:

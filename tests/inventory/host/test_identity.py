@@ -14,6 +14,8 @@ from patchpilot.inventory.host.identity import (
     first_line,
     first_value,
     fqdn_from_hosts,
+    parse_fib_trie,
+    parse_if_inet6,
     parse_ip_addr,
 )
 
@@ -41,6 +43,34 @@ def test_parse_ip_addr_of_this_machine() -> None:
     assert set(found) <= listed
     assert "127.0.0.1" not in found and "::1" not in found
     assert len(found) == len(set(found))
+
+
+@pytest.mark.skipif(shutil.which("ip") is None, reason="no ip(8) on this machine")
+def test_proc_net_gives_what_ip_addr_gives() -> None:
+    """This machine's /proc/net/fib_trie and if_inet6 (read with the other small files,
+    no iproute2 needed) name the same addresses as `ip -o addr show`."""
+    text = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True,
+                          check=True).stdout
+    from_proc = (parse_fib_trie(Path("/proc/net/fib_trie").read_text())
+                 + parse_if_inet6(Path("/proc/net/if_inet6").read_text()))
+    assert sorted(from_proc) == sorted(parse_ip_addr(text))
+
+
+def test_parse_fib_trie_and_if_inet6() -> None:
+    trie = ("Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n"
+            "     +-- 127.0.0.0/8 2 0 2\n        +-- 127.0.0.0/31 1 0 0\n"
+            "           |-- 127.0.0.0\n              /8 host LOCAL\n"
+            "           |-- 127.0.0.1\n              /32 host LOCAL\n"
+            "     +-- 192.0.2.0/24 2 0 2\n        |-- 192.0.2.0\n"
+            "           /24 link UNICAST\n        |-- 192.0.2.2\n"
+            "           /32 host LOCAL\n        |-- 192.0.2.255\n"
+            "           /32 link BROADCAST\n"
+            "Local:\n        |-- 192.0.2.2\n           /32 host LOCAL\n")
+    assert parse_fib_trie(trie) == ["192.0.2.2"]
+    inet6 = ("00000000000000000000000000000001 01 80 10 80       lo\n"
+             "fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n"
+             "fd000000000000000000000000000002 04 40 00 82     eth0\n")
+    assert parse_if_inet6(inet6) == ["fd00::2"]
 
 
 def test_fqdn_from_hosts() -> None:

@@ -15,7 +15,6 @@ from patchpilot.inventory.host import commands
 from patchpilot.inventory.host.python import (
     DistEntry,
     packages_from_metadata,
-    parse_dist_entries,
     parse_python_sites,
 )
 from patchpilot.inventory.transports.local import LocalHost
@@ -65,10 +64,8 @@ def test_system_python_of_this_machine() -> None:
     out = asyncio.run(LocalHost().run(commands.python_sites(True), 30))
     sites = parse_python_sites(out or "")
     assert DIST_PACKAGES in sites.site_dirs
-    listing = asyncio.run(LocalHost().run(commands.dist_entries([DIST_PACKAGES]), 30))
-    entries = parse_dist_entries(listing or "")
-    assert DistEntry(DIST_PACKAGES, "Pygments-2.14.0.egg-info", True) in entries
-    assert all(e.site_dir == DIST_PACKAGES for e in entries)
+    assert DistEntry(DIST_PACKAGES, "Pygments-2.14.0.egg-info", True) in sites.entries
+    assert {e.site_dir for e in sites.entries} <= set(sites.site_dirs)
 
 
 def test_parse_python_sites() -> None:
@@ -115,10 +112,10 @@ def test_interpreter_folders_match_what_each_interpreter_reports(
 
 def test_packages_from_metadata() -> None:
     site = DIST_PACKAGES
-    entries = parse_dist_entries(
-        f"d {site}/PyYAML-6.0.dist-info\nd {site}/Pygments-2.14.0.egg-info\n"
-        f"f {site}/six-1.16.0.egg-info\nd {site}/broken.dist-info\n"
-        f"d {site}/~ip-23.0.dist-info\nd {site}/__pycache__\n")
+    entries = parse_python_sites(
+        f"site\t{site}\nd\t{site}/PyYAML-6.0.dist-info\nd\t{site}/Pygments-2.14.0.egg-info\n"
+        f"f\t{site}/six-1.16.0.egg-info\nd\t{site}/broken.dist-info\n"
+        f"d\t{site}/~ip-23.0.dist-info\nd\t{site}/__pycache__\n").entries
     assert [e.metadata_path for e in entries] == [
         f"{site}/PyYAML-6.0.dist-info/METADATA", f"{site}/Pygments-2.14.0.egg-info/PKG-INFO",
         f"{site}/broken.dist-info/METADATA", f"{site}/six-1.16.0.egg-info"]

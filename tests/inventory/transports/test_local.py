@@ -67,8 +67,9 @@ def test_local_host_reads_and_runs(tmp_path: Path) -> None:
         headers = await host.read_files([str(tmp_path / "METADATA")], headers_only=True)
         assert headers[0] is not None and headers[0].startswith(b"Name: x\nVersion: 1\n\n")
         assert len(headers[0]) == 8192  # the first chunk holds the blank line: no more read
-        assert sorted(await host.list_dir(str(tmp_path)) or []) == ["METADATA", "file"]
-        assert await host.list_dir(str(tmp_path / "file")) is None
+        [names, not_folder] = await host.list_dirs([str(tmp_path), str(tmp_path / "file")])
+        assert sorted(names or []) == ["METADATA", "file"]
+        assert not_folder is None
         assert await host.run(("echo", "hi"), 5) == "hi\n"
         assert await host.run(("false",), 5) is None
         assert await host.run(("no-such-command-patchpilot",), 5) is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import socket
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from typer.testing import CliRunner
 
 from patchpilot.cli import app
 from patchpilot.inventory.host import commands as host_commands
+from patchpilot.inventory.host.files import parse_marked
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.inventory.transports import commands
 from patchpilot.inventory.transports.local import collect_local
@@ -31,7 +31,6 @@ from patchpilot.inventory.transports.ssh import (
     SshOptionsError,
     SshTarget,
     parse_probe,
-    parse_read_files,
     read_targets_file,
     scan_hosts_sync,
 )
@@ -211,19 +210,21 @@ def test_sudo_runs_every_read_command_gently(sshd: SshServer, known_hosts: Path)
     calls = re.split(r"\n(?=-n )", log.read_text().rstrip("\n"))
     assert calls[0] == "-n true"
     reads = calls[1:]
-    # Every read of the collection, each wrapped: the small files in one batch, the
-    # package database, the addresses, the Python folders and the apt security list.
+    # Every read of the collection, each wrapped: the first files (facts and the package
+    # database) in one batch, the folders, the Python folders and the apt security list.
     assert all(c.startswith("-n nice -n 19 ionice -c3 sh -c ") for c in reads)
     run = [c.split(" sh -c ", 1)[1] for c in reads]
     # (The stand-in's `echo` turns the scripts' \t into tabs: compare their first lines.)
-    for start in ("cat /var/lib/dpkg/status", shlex.join(host_commands.IP_ADDR),
-                  "sh -c '# python site-packages", "sh -c '# python distributions",
+    for start in ("sh -c '# list folders", "sh -c '# python site-packages",
                   "sh -c '# read an apt list"):
         assert sum(c.startswith(start) for c in run) == 1, start
     batches = [c for c in run if c.startswith("for f in ")]
-    assert len(batches) == 2  # the small files first, then the METADATA headers
-    [facts] = [c for c in batches if " /etc/os-release " in c]
-    assert all(f" {path}" in facts for path in host_commands.FACT_FILES)
+    assert len(batches) == 2  # the first files (dpkg status too), then METADATA headers
+    [first] = [c for c in batches if " /etc/os-release " in c]
+    assert all(f" {path}" in first for path in host_commands.FIRST_FILES)
+    # Five reads after the probe and the sudo check: six commands in all, as many as the
+    # old SSH collector ran for less.
+    assert len(reads) == 5
 
 
 def test_sudo_wanting_a_password_fails_clearly(sshd: SshServer, known_hosts: Path) -> None:
@@ -280,19 +281,19 @@ def test_parse_probe() -> None:
         "hostname": "web1", "kernel": "6.1.0-18-amd64", "ionice": "yes"}
 
 
-def test_parse_read_files() -> None:
+def test_parse_marked() -> None:
     mark = "@@patchpilot-0123456789abcdef@@"
     whole = (f"{mark} /etc/machine-id\n4b2c8f0e6e3d4e0a\n\n"
              f"{mark} /var/run/reboot-required\n\n"  # an empty flag file
              f"{mark} /etc/hostname\nweb1\n").encode()
-    assert parse_read_files(whole, mark, ["/etc/machine-id", "/missing",
-                                          "/var/run/reboot-required", "/etc/hostname"],
-                            headers_only=False) == [b"4b2c8f0e6e3d4e0a\n", None, b"", b"web1"]
+    assert parse_marked(whole, mark, ["/etc/machine-id", "/missing",
+                                      "/var/run/reboot-required", "/etc/hostname"],
+                        added_newline=True) == [b"4b2c8f0e6e3d4e0a\n", None, b"", b"web1"]
     site = "/usr/lib/python3/dist-packages"
     headers = (f"{mark} {site}/PyYAML-6.0.dist-info/METADATA\nMetadata-Version: 2.1\n"
                f"Name: PyYAML\nVersion: 6.0\n").encode()
-    assert parse_read_files(headers, mark, [f"{site}/PyYAML-6.0.dist-info/METADATA"],
-                            headers_only=True) == [
+    assert parse_marked(headers, mark, [f"{site}/PyYAML-6.0.dist-info/METADATA"],
+                        added_newline=False) == [
         b"Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0\n"]
 
 
@@ -309,10 +310,9 @@ def test_read_files_command_cuts_headers_and_keeps_whole_files(tmp_path: Path) -
     for headers_only, expected in [
             (True, [b"Name: x\nVersion: 1\n", None, b"tail without newline\n"]),
             (False, [metadata.read_bytes(), None, b"tail without newline"])]:
-        out = subprocess.run(["sh", "-c", commands.read_files(paths, mark,
-                                                              headers_only=headers_only)],
-                             capture_output=True, check=True).stdout
-        assert parse_read_files(out, mark, paths, headers_only=headers_only) == expected
+        command = host_commands.read_files(paths, mark, headers_only=headers_only)
+        out = subprocess.run(["sh", "-c", command], capture_output=True, check=True).stdout
+        assert parse_marked(out, mark, paths, added_newline=not headers_only) == expected
 
 
 def test_wrap() -> None:

@@ -14,6 +14,7 @@ message (``python site-packages took longer than …``) instead of the whole scr
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from patchpilot.inventory.host.apt_lists import INDEX_END, INDEX_FAILED
@@ -34,10 +35,9 @@ HOSTNAME = "/proc/sys/kernel/hostname"
 KERNEL_RELEASE = "/proc/sys/kernel/osrelease"
 CLOUD_INSTANCE_ID = "/var/lib/cloud/data/instance-id"
 DMI_ASSET_TAG = "/sys/class/dmi/id/board_asset_tag"
-
-FACT_FILES = (*OS_RELEASE_PATHS, *MACHINE_ID_PATHS, HOSTS, HOSTNAME, KERNEL_RELEASE,
-              CLOUD_INSTANCE_ID, DMI_ASSET_TAG, REBOOT_REQUIRED_FLAG)
-"""The small files every collection reads first, in one batch."""
+# The host's addresses as the kernel lists them (what `ip addr` prints, without iproute2).
+FIB_TRIE = "/proc/net/fib_trie"
+IF_INET6 = "/proc/net/if_inet6"
 
 DPKG_DIR = "/var/lib/dpkg"
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -47,11 +47,20 @@ APK_INSTALLED = "/lib/apk/db/installed"
 BOOT = "/boot"
 APT_LISTS = "/var/lib/apt/lists"
 
+FIRST_FILES = (*OS_RELEASE_PATHS, *MACHINE_ID_PATHS, HOSTS, HOSTNAME, KERNEL_RELEASE,
+               CLOUD_INSTANCE_ID, DMI_ASSET_TAG, REBOOT_REQUIRED_FLAG, FIB_TRIE, IF_INET6,
+               DPKG_STATUS, APK_INSTALLED)
+"""The files every collection reads first, in one batch: the small facts and the dpkg and
+apk databases (absent on other families, so they cost nothing there)."""
+
+FIRST_DIRS = (BOOT, APT_LISTS, DPKG_STATUS_D, *RPM_DB_DIRS)
+"""The folders every collection lists first, in one batch."""
+
 # --- commands ------------------------------------------------------------------------------
 
 UNAME_N = ("uname", "-n")
 UNAME_R = ("uname", "-r")
-IP_ADDR = ("ip", "-o", "addr", "show")
+IP_ADDR = ("ip", "-o", "addr", "show")  # where /proc/net is missing
 
 _COMMAND_V = (
     "# which commands exist\n"
@@ -64,16 +73,40 @@ def which(*tools: str) -> tuple[str, ...]:
     return ("sh", "-c", _COMMAND_V, "sh", *tools)
 
 
-_LIST_DIR = (
-    "# list a folder\n"
-    'cd "$1" && ls -1A'
+def read_files(paths: Sequence[str], mark: str, *, headers_only: bool) -> str:
+    """One shell command printing, for each readable regular file of ``paths``, a line
+    ``MARK PATH`` and then the file: whole, followed by one newline of its own, or
+    (``headers_only``) only its lines before the first blank one (see
+    ``host.files.parse_marked``).
+
+    The headers are cut by one awk for every file (no process per file); an empty file
+    then prints nothing.  Paths are quoted into the command: it is sent as one string.
+    """
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    if headers_only:
+        return (
+            f"for f in {quoted}; do "
+            '[ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
+            f"[ $# -eq 0 ] || awk -v m={shlex.quote(mark)} "
+            "'FNR == 1 { print m \" \" FILENAME; h = 1 } "
+            "h && /^[ \\t\\r]*$/ { h = 0 } h { print }' \"$@\"; true")
+    return (
+        f"for f in {quoted}; do "
+        'if [ -f "$f" ] && [ -r "$f" ]; then '
+        f"printf '%s %s\\n' {shlex.quote(mark)} \"$f\"; cat \"$f\"; echo; fi; done; true")
+
+
+_LIST_DIRS = (
+    "# list folders\n"
+    'm=$1; shift\n'
+    'for d; do ( cd "$d" 2>/dev/null && printf "%s %s\\n" "$m" "$d" && ls -1A ); done; true'
 )
 
 
-def list_dir(path: str) -> tuple[str, ...]:
-    """Prints the names in the folder ``path`` (dot files too), one a line; fails when
-    ``path`` is not a folder that can be read."""
-    return ("sh", "-c", _LIST_DIR, "sh", path)
+def list_dirs(paths: Sequence[str], mark: str) -> tuple[str, ...]:
+    """Prints ``MARK PATH`` and then the names in each folder of ``paths`` that can be
+    read, one a line (see ``host.files.parse_marked``)."""
+    return ("sh", "-c", _LIST_DIRS, "sh", mark, *paths)
 
 
 _APT_INDEX = (
@@ -127,14 +160,26 @@ _INTERPRETER_SITES = (
 _PYTHON_SITES = (
     "# python site-packages\n"
     'ask=$1; shift\n'
+    "dirs='|'\n"
+    # Print a folder (resolved) as KIND, and once its dist-info / egg-info entries.
+    'emit() {\n'
+    '  r=$(cd "$2" 2>/dev/null && pwd -P) || return 0\n'
+    '  printf "%s\\t%s\\n" "$1" "$r"\n'
+    '  case $dirs in *"|$r|"*) return 0 ;; esac\n'
+    '  dirs="$dirs$r|"\n'
+    '  for e in "$r"/*.dist-info "$r"/*.egg-info; do\n'
+    '    if [ -d "$e" ]; then printf "d\\t%s\\n" "$e"; elif [ -e "$e" ]; then\n'
+    '      printf "f\\t%s\\n" "$e"; fi\n'
+    '  done\n'
+    '}\n'
     # The user's virtualenv roots or site-packages folders.
     'for a; do\n'
     '  if [ -d "$a" ]; then\n'
     '    n=0\n'
     '    for s in "$a"/lib/python*/site-packages "$a"/lib64/python*/site-packages; do\n'
-    '      [ -d "$s" ] && { printf "path\\t%s\\n" "$(cd "$s" && pwd -P)"; n=1; }\n'
+    '      [ -d "$s" ] && { emit path "$s"; n=1; }\n'
     '    done\n'
-    '    [ $n = 1 ] || printf "path\\t%s\\n" "$(cd "$a" && pwd -P)"\n'
+    '    [ $n = 1 ] || emit path "$a"\n'
     '  else printf "missing\\t%s\\n" "$a"; fi\n'
     'done\n'
     '[ "$ask" = 1 ] || exit 0\n'
@@ -165,41 +210,24 @@ _PYTHON_SITES = (
     '    p=${r%/*}; p=${p%/*}\n'
     '    printf "interp\\t%s\\n" "$r"\n'
     "    for s in " + _INTERPRETER_SITES + "; do\n"
-    '      [ -d "$s" ] && printf "dir\\t%s\\n" "$(cd "$s" && pwd -P)"\n'
+    '      [ -d "$s" ] && emit dir "$s"\n'
     '    done\n'
     '  done\n'
     '  IFS=$oldifs\n'
     'done\n'
     "for s in " + " ".join(_SYSTEM_SITE_GLOBS) + "; do\n"
-    '  [ -d "$s" ] && printf "site\\t%s\\n" "$(cd "$s" && pwd -P)"\n'
+    '  [ -d "$s" ] && emit site "$s"\n'
     'done\n'
     'true'
 )
 
 
-def python_sites(ask_interpreters: bool, paths: Sequence[str] = ()) -> tuple[str, ...]:
-    """Prints the site-packages folders: those of every Python interpreter on PATH and the
-    distribution's own (when ``ask_interpreters``; no interpreter is run), and those of
-    each virtualenv root or site-packages folder in ``paths`` (see
-    ``host.python.parse_python_sites``)."""
-    return ("sh", "-c", _PYTHON_SITES, "sh", "1" if ask_interpreters else "0", *paths)
-
-
-_DIST_ENTRIES = (
-    "# python distributions\n"
-    'for d; do\n'
-    '  for e in "$d"/*.dist-info "$d"/*.egg-info; do\n'
-    '    [ -e "$e" ] || continue\n'
-    '    if [ -d "$e" ]; then echo "d $e"; else echo "f $e"; fi\n'
-    '  done\n'
-    'done; true'
-)
-
-
-def dist_entries(site_dirs: Sequence[str]) -> tuple[str, ...]:
-    """Prints ``d PATH`` / ``f PATH`` for each dist-info and egg-info entry (folder or
-    file) of ``site_dirs`` (see ``host.python.parse_dist_entries``)."""
-    return ("sh", "-c", _DIST_ENTRIES, "sh", *site_dirs)
+def python_sites(interpreters: bool, paths: Sequence[str] = ()) -> tuple[str, ...]:
+    """Prints the site-packages folders -- those of every Python interpreter on PATH and
+    the distribution's own (when ``interpreters``; no interpreter is run), and those of
+    each virtualenv root or site-packages folder in ``paths`` -- each followed by its
+    dist-info and egg-info entries (see ``host.python.parse_python_sites``)."""
+    return ("sh", "-c", _PYTHON_SITES, "sh", "1" if interpreters else "0", *paths)
 
 
 def script_name(argv: Sequence[str]) -> str:

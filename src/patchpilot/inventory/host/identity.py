@@ -78,3 +78,47 @@ def cloud_instance_id(instance_id_text: str | None, asset_tag_text: str | None) 
         return cached
     tag = first_line(asset_tag_text) or ""
     return tag if tag.startswith("i-") else None
+
+
+def _global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not (address.is_loopback or address.is_link_local)
+
+
+def parse_fib_trie(text: str) -> list[str]:
+    """The host's own IPv4 addresses in /proc/net/fib_trie (pure): each ``|-- ADDRESS``
+    followed by ``/32 host LOCAL``, once, loopback left out.
+
+    Read as a file, so that the addresses come with the other small files in one batch
+    and without iproute2 (missing from minimal images).
+    """
+    found: list[str] = []
+    current: str | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|-- "):
+            current = stripped[4:].strip()
+        elif stripped == "/32 host LOCAL" and current:
+            try:
+                address = ipaddress.IPv4Address(current)
+            except ValueError:
+                continue
+            if _global(address):
+                found.append(str(address))
+    return list(dict.fromkeys(found))
+
+
+def parse_if_inet6(text: str) -> list[str]:
+    """The host's IPv6 addresses in /proc/net/if_inet6 (pure): 32 hex digits first on
+    each line; loopback and link-local left out."""
+    found: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words or len(words[0]) != 32:
+            continue
+        try:
+            address = ipaddress.IPv6Address(int(words[0], 16))
+        except ValueError:
+            continue
+        if _global(address):
+            found.append(str(address))
+    return list(dict.fromkeys(found))

@@ -1,11 +1,11 @@
-"""Python distributions on a host: the outputs of ``commands.PYTHON_SITES`` and
-``commands.DIST_ENTRIES`` and the METADATA headers they point to (pure parsers).
+"""Python distributions on a host: the output of ``commands.PYTHON_SITES`` and the
+METADATA headers it points to (pure parsers).
 
-Three steps, each one command or batch read on the host (see ``inventory.collect``):
+Two steps, each one command or batch read on the host (see ``inventory.collect``):
 which site-packages folders exist (those of every interpreter on PATH, found from its
 install prefix and version without running it, the distribution's own folders, and the
-virtualenvs a user names), which ``*.dist-info`` /
-``*.egg-info`` entries they hold, and the core-metadata headers of each.
+virtualenvs a user names) with the ``*.dist-info`` / ``*.egg-info`` entries they hold,
+then the core-metadata headers of each entry.
 """
 
 from __future__ import annotations
@@ -19,43 +19,6 @@ from patchpilot.inventory.purls import purl_for
 from patchpilot.inventory.sources.python import ECOSYSTEM as PYPI
 from patchpilot.inventory.sources.python import parse_dist_dir_name, parse_metadata
 from patchpilot.models import Ecosystem, Package
-
-
-@dataclass(frozen=True, slots=True)
-class PythonSites:
-    """What ``commands.PYTHON_SITES`` found, each folder resolved (symlinks followed).
-
-    ``site_dirs``: every site-packages folder once, the interpreters' first (in PATH
-    order), then the distribution's own folders, then the user's; ``interpreters``: the
-    real path of each interpreter found; ``missing``: user-named paths that are not
-    folders.
-    """
-
-    site_dirs: list[str] = field(default_factory=list)
-    interpreters: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-
-
-def parse_python_sites(text: str) -> PythonSites:
-    """The folders in ``commands.PYTHON_SITES``'s output.
-
-    Its lines are tab-separated: ``interp PATH`` (an interpreter on PATH, in PATH order)
-    followed by a ``dir DIR`` line for each of its folders; ``site DIR`` (the
-    distribution's own); ``path DIR`` and ``missing ARG`` (the user's paths).
-    """
-    interpreter_dirs: list[str] = []
-    interpreters: list[str] = []
-    system: list[str] = []
-    given: list[str] = []
-    missing: list[str] = []
-    by_kind = {"interp": interpreters, "dir": interpreter_dirs, "site": system,
-               "path": given, "missing": missing}
-    for line in text.splitlines():
-        kind, _, value = line.partition("\t")
-        if kind in by_kind and value:
-            by_kind[kind].append(value)
-    return PythonSites(site_dirs=list(dict.fromkeys(interpreter_dirs + system + given)),
-                       interpreters=interpreters, missing=missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +39,54 @@ class DistEntry:
         return f"{entry}/PKG-INFO" if self.is_dir else entry
 
 
-def parse_dist_entries(text: str) -> list[DistEntry]:
-    """The entries in ``commands.DIST_ENTRIES``'s output (``d PATH`` / ``f PATH`` lines),
-    sorted by folder and name; pip's ``~name`` leftovers of an uninstall are left out."""
+@dataclass(frozen=True, slots=True)
+class PythonSites:
+    """What ``commands.PYTHON_SITES`` found, each folder resolved (symlinks followed).
+
+    ``site_dirs``: every site-packages folder once, the interpreters' first (in PATH
+    order), then the distribution's own folders, then the user's; ``entries``: their
+    dist-info / egg-info entries, by folder and name (pip's ``~name`` leftovers of an
+    uninstall left out); ``interpreters``: the real path of each interpreter found;
+    ``missing``: user-named paths that are not folders.
+    """
+
+    site_dirs: list[str] = field(default_factory=list)
+    entries: list[DistEntry] = field(default_factory=list)
+    interpreters: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def parse_python_sites(text: str) -> PythonSites:
+    """The folders and entries in ``commands.PYTHON_SITES``'s output.
+
+    Its lines are tab-separated: ``interp PATH`` (an interpreter on PATH, in PATH order)
+    followed by a ``dir DIR`` line for each of its folders; ``site DIR`` (the
+    distribution's own); ``path DIR`` and ``missing ARG`` (the user's paths); after the
+    first line naming a folder, ``d PATH`` / ``f PATH`` for each entry (folder or file).
+    """
+    interpreter_dirs: list[str] = []
+    interpreters: list[str] = []
+    system: list[str] = []
+    given: list[str] = []
+    missing: list[str] = []
     entries: list[DistEntry] = []
+    by_kind = {"interp": interpreters, "dir": interpreter_dirs, "site": system,
+               "path": given, "missing": missing}
     for line in text.splitlines():
-        kind, _, path = line.partition(" ")
-        if kind not in ("d", "f") or not path:
+        kind, _, value = line.partition("\t")
+        if not value:
             continue
-        entry = PurePosixPath(path)
-        if entry.name.startswith("~"):
-            continue  # pip's temporary rename during an uninstall, not an installation
-        if not entry.name.endswith((".dist-info", ".egg-info")):
-            continue
-        entries.append(DistEntry(str(entry.parent), entry.name, kind == "d"))
-    return sorted(entries, key=lambda e: (e.site_dir, e.name))
+        if kind in by_kind:
+            by_kind[kind].append(value)
+        elif kind in ("d", "f"):
+            entry = PurePosixPath(value)
+            if entry.name.startswith("~"):
+                continue  # pip's temporary rename during an uninstall, not an installation
+            if entry.name.endswith((".dist-info", ".egg-info")):
+                entries.append(DistEntry(str(entry.parent), entry.name, kind == "d"))
+    return PythonSites(site_dirs=list(dict.fromkeys(interpreter_dirs + system + given)),
+                       entries=sorted(set(entries), key=lambda e: (e.site_dir, e.name)),
+                       interpreters=interpreters, missing=missing)
 
 
 def packages_from_metadata(entries: Sequence[DistEntry], texts: Sequence[str | None],

@@ -1,5 +1,4 @@
-"""The SSH transport's own commands: the probe, the sudo check, the gentle wrapper and the
-batch read of many files in one round trip.
+"""The SSH transport's own commands: the probe, the sudo check and the gentle wrapper.
 
 What is collected is named in ``inventory.host.commands`` (shared with the local host);
 this module only says how the SSH host runs it.  Every command only reads: no write, no
@@ -9,7 +8,6 @@ network.  Paths are quoted with ``shlex.quote``; nothing else is built from inpu
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 
 PROBE = (
     # One round trip tells whether the gentle wrappers exist, so that only commands that
@@ -26,28 +24,6 @@ SUDO_CHECK = "sudo -n true"
 # A batch is one command line; sshd hands it to the login shell as one argument, which
 # Linux caps at 128 KiB (MAX_ARG_STRLEN).  Paths beyond this many bytes go in another batch.
 BATCH_BYTES = 60_000
-
-
-def read_files(paths: Sequence[str], mark: str, *, headers_only: bool) -> str:
-    """One command printing, for each readable regular file of ``paths``, a line
-    ``MARK PATH`` and then the file: whole, followed by one newline of its own, or
-    (``headers_only``) only its lines before the first blank one.
-
-    ``mark`` must not occur in any file (a random token per call).  The headers are cut
-    by one awk for every file (no process per file); an empty file then prints nothing.
-    """
-    quoted = " ".join(shlex.quote(p) for p in paths)
-    if headers_only:
-        return (
-            f"for f in {quoted}; do "
-            '[ -f "$f" ] && [ -r "$f" ] && set -- "$@" "$f"; done; '
-            f"[ $# -eq 0 ] || awk -v m={shlex.quote(mark)} "
-            "'FNR == 1 { print m \" \" FILENAME; h = 1 } "
-            "h && /^[ \\t\\r]*$/ { h = 0 } h { print }' \"$@\"; true")
-    return (
-        f"for f in {quoted}; do "
-        'if [ -f "$f" ] && [ -r "$f" ]; then '
-        f"printf '%s %s\\n' {shlex.quote(mark)} \"$f\"; cat \"$f\"; echo; fi; done; true")
 
 
 def wrap(command: str, *, nice: bool, ionice: bool, sudo: bool) -> str:

@@ -2,9 +2,9 @@
 agent, ``patchpilot up``).
 
 Only fetching lives here -- files read from disk, commands run as child processes, both
-in worker threads so that ``inventory.collect`` can await several at once (the Python
-interpreters run in parallel, as before).  What is collected, and how it is parsed, is
-``inventory.collect``'s, shared with the SSH transport.
+in worker threads so that ``inventory.collect`` can await several at once.  What is
+collected, and how it is parsed, is ``inventory.collect``'s, shared with the SSH
+transport.
 """
 
 from __future__ import annotations
@@ -54,9 +54,8 @@ def _read_headers(path: str) -> bytes | None:
 def _run(argv: Sequence[str], timeout: float) -> str | None:
     """A command's standard output, or None when it fails, is missing or times out.
 
-    The command gets its own process group, killed whole on timeout: a script's
-    background children (the interpreters of ``commands.python_sites``) would otherwise
-    keep the output pipe open after the script itself was killed.
+    The command gets its own process group, killed whole on timeout: a script's children
+    would otherwise keep the output pipe open after the script itself was killed.
     """
     try:
         process = subprocess.Popen(
@@ -92,12 +91,16 @@ class LocalHost(Host):
         read = _read_headers if headers_only else _read_bytes
         return await asyncio.to_thread(lambda: [read(p) for p in paths])
 
-    async def list_dir(self, path: str) -> list[str] | None:
-        """The names in the folder; None when it is not a readable folder."""
-        try:
-            return await asyncio.to_thread(os.listdir, path)
-        except OSError:
-            return None
+    async def list_dirs(self, paths: Sequence[str]) -> list[list[str] | None]:
+        """The names in each folder (None: not a readable folder), in one worker thread."""
+        return await asyncio.to_thread(lambda: [_list(p) for p in paths])
+
+
+def _list(path: str) -> list[str] | None:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return None
 
 
 def collect_local(
@@ -107,8 +110,8 @@ def collect_local(
 ) -> Inventory:
     """The Inventory of this machine (``collect.collect`` on a ``LocalHost``).
 
-    ``python_paths`` adds virtualenv roots or site-packages dirs to what the interpreters
-    on PATH report (``include_path_pythons=False`` asks none of them, nor reads the
+    ``python_paths`` adds virtualenv roots or site-packages dirs to those of the
+    interpreters on PATH (``include_path_pythons=False`` reads none of them, nor the
     distribution's own site-packages).  ``fetch_changelogs=True`` also runs ``apt-get
     changelog`` for pending apt updates to learn their CVEs: the only step that uses the
     network, so it is off unless asked (``--changelogs``).  Raises InventoryFormatError

@@ -21,7 +21,6 @@ import contextlib
 import ipaddress
 import os
 import re
-import secrets
 import shlex
 import socket
 import time
@@ -36,7 +35,9 @@ import asyncssh
 
 from patchpilot.errors import InventoryFormatError, PatchPilotError
 from patchpilot.inventory.collect import CollectOptions, Host, collect
+from patchpilot.inventory.host import commands as host_commands
 from patchpilot.inventory.host.commands import script_name
+from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.transports import commands
 
@@ -278,20 +279,6 @@ def parse_probe(text: str) -> dict[str, str]:
     return found
 
 
-def parse_read_files(data: bytes, mark: str, paths: Sequence[str], *,
-                     headers_only: bool) -> list[bytes | None]:
-    """Each of ``paths``' contents in ``commands.read_files``' output (None: not printed,
-    so absent or unreadable), in the order of ``paths``."""
-    found: dict[str, bytes] = {}
-    for chunk in data.split(mark.encode() + b" ")[1:]:
-        path, _, content = chunk.partition(b"\n")
-        # The whole-file form adds one newline after each file, so that the next mark
-        # starts a line whatever the file ends with.
-        found[path.decode("utf-8", errors="surrogateescape")] = (
-            content if headers_only else content[:-1])
-    return [found.get(p) for p in paths]
-
-
 def _batches(paths: Sequence[str]) -> list[list[str]]:
     """``paths`` cut into groups whose command line stays under ``commands.BATCH_BYTES``."""
     batches: list[list[str]] = [[]]
@@ -387,10 +374,11 @@ class SshHost(Host):
         """All the files in one remote command (per 60 kB of paths), not one each."""
         found: list[bytes | None] = []
         for batch in _batches(paths):
-            mark = f"@@patchpilot-{secrets.token_hex(8)}@@"
-            out = await self._read(commands.read_files(batch, mark, headers_only=headers_only),
-                                   f"read {len(batch)} files")
-            found += parse_read_files(out or b"", mark, batch, headers_only=headers_only)
+            mark = new_mark()
+            out = await self._read(
+                host_commands.read_files(batch, mark, headers_only=headers_only),
+                f"read {len(batch)} files")
+            found += parse_marked(out or b"", mark, batch, added_newline=not headers_only)
         return found
 
 
