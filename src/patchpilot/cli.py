@@ -189,7 +189,7 @@ def _rematch_after_update(engine, *, inline: bool) -> None:  # type: ignore[no-u
     from sqlalchemy import select
 
     from patchpilot.db.tables import assets
-    from patchpilot.scans.jobs import enqueue
+    from patchpilot.queue import enqueue
     from patchpilot.scans.rematch import rematch_all
 
     with engine.connect() as conn:
@@ -674,7 +674,7 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (as `token create` printed).")],
 ) -> None:
     """Revoke an API token: it, and every dashboard session opened with it, stop at once."""
-    from patchpilot.findings.lifecycle import audit
+    from patchpilot.audit import audit
     from patchpilot.server.security import revoke_api_token
 
     def work(conn: Any) -> bool:
@@ -690,7 +690,7 @@ def token_revoke(
 
 def _user_change(name: str, change: Callable[[Any], int], action: str, said: str) -> None:
     """Apply ``change(conn)`` to user ``name`` with an audit row; print ``said``."""
-    from patchpilot.findings.lifecycle import audit
+    from patchpilot.audit import audit
 
     def work(conn: Any) -> int:
         user_id = change(conn)

@@ -44,7 +44,7 @@ def _scan(engine: Engine, inv: Inventory, key: str | None = None) -> int:
 
 
 def _job(inventory_id: int):  # type: ignore[no-untyped-def]
-    from patchpilot.scans.jobs import Job
+    from patchpilot.queue import Job
 
     return Job(0, "match", {"inventory_id": inventory_id}, 1, None, None, None, None)
 

@@ -36,8 +36,8 @@ from patchpilot.findings.lifecycle import ingest_inventory, reapply_decisions, r
 from patchpilot.findings.overview import Overview, overview
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
+from patchpilot.queue import Job
 from patchpilot.scans import worker
-from patchpilot.scans.jobs import Job
 from patchpilot.scoring import apply as scoring_apply
 from patchpilot.scoring.sla import sla_report
 from tests.reports.conftest import (

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 
 from patchpilot.assets.groups import add_members, create_group
 from patchpilot.knowledge.update import update_from
+from patchpilot.queue import Job
 from patchpilot.scans import worker
-from patchpilot.scans.jobs import Job
 from tests.scans.test_plan import (
     AJENTI,
     FEEDS,

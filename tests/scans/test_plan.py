@@ -17,10 +17,10 @@ from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from patchpilot.queue import Job
 from patchpilot.reports import ansible
 from patchpilot.scans import worker
 from patchpilot.scans.groups import add_window
-from patchpilot.scans.jobs import Job
 from patchpilot.scans.plan import build_plan, needs_reboot, plan_csv
 
 FEEDS = {

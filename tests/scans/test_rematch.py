@@ -13,8 +13,8 @@ from patchpilot.cli import app
 from patchpilot.db.tables import advisories, asset_packages, finding_priority, findings, jobs
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.knowledge.update import update_from
+from patchpilot.queue import Job
 from patchpilot.scans import rematch
-from patchpilot.scans.jobs import Job
 from tests.scans.test_sweeps import (
     BASH,
     PYGMENTS_NEW,

@@ -9,11 +9,11 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, insert, select, update
 
+from patchpilot import queue
 from patchpilot.assets import groups as asset_groups
 from patchpilot.clock import aware
 from patchpilot.db.tables import agents, assets, audit_log, jobs, schedules
 from patchpilot.scans import groups
-from patchpilot.scans import jobs as queue
 from patchpilot.scans.scheduler import EMERGENCY_PRIORITY, ScanError, scan_now, tick
 
 TOKYO = "Asia/Tokyo"

@@ -22,8 +22,8 @@ from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from patchpilot.queue import Job
 from patchpilot.scans import worker
-from patchpilot.scans.jobs import Job
 from patchpilot.scans.sweeps import (
     SweepError,
     SweepQuery,

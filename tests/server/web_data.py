@@ -16,9 +16,9 @@ from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsIn
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from patchpilot.queue import Job
 from patchpilot.scans import worker
 from patchpilot.scans.groups import add_ssh_target
-from patchpilot.scans.jobs import Job
 
 # ALSA-2022:0818 fixes ten firefox CVEs on AlmaLinux 8; PYSEC-2023-117 one in Pygments.
 FEEDS = {

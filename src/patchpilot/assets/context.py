@@ -26,11 +26,11 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.cmdb import CONTEXT, CmdbRecord
+from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.dialect import upsert
 from patchpilot.db.tables import asset_context, assets
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit
 
 DEFAULT_CRITICALITY = 3
 DEFAULT_SOURCE = "default"

@@ -20,10 +20,10 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import asset_context, asset_group_members, asset_groups, assets
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit
 
 DEFAULT_MAX_CONCURRENT_SCANS = 5
 

@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import agents, assets
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit
 
 
 class AgentStateError(PatchPilotError):

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, exists, insert, or_, sel
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import (
@@ -27,7 +28,6 @@ from patchpilot.db.tables import (
     asset_group_members,
     asset_packages,
     assets,
-    audit_log,
     findings,
     inventories,
     triage_decisions,
@@ -37,6 +37,7 @@ from patchpilot.findings.model import Finding
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.names import normalize_name
+from patchpilot.queue import enqueue
 
 OPEN = "open"
 FIXED = "fixed"
@@ -201,7 +202,6 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
     time did.  With ``enqueue_match`` the job that matches it is queued in the same
     transaction: stored means it will be matched.
     """
-    from patchpilot.scans.jobs import enqueue
     now = now_utc()
     inv = _without_packages(inv)
     document = inv.to_json().decode()
@@ -394,14 +394,6 @@ def _apply(conn: Connection, asset_id: int, found: list[Finding], complete: bool
             conn.execute(update(findings).where(findings.c.id.in_(gone[start:start + 5000]))
                          .values(state=FIXED, fixed_at=now))
     return counts
-
-
-def audit(conn: Connection, actor: str, action: str, target: str | None,
-          detail: dict[str, Any] | None = None) -> None:
-    """Record who did what, when and why."""
-    conn.execute(insert(audit_log).values(
-        at=now_utc(), actor=actor, action=action, target=target,
-        detail=orjson.dumps(detail or {}).decode()))
 
 
 def reapply_decisions(conn: Connection, *, vuln_id: str | None = None) -> int:

@@ -28,15 +28,15 @@ import orjson
 from sqlalchemy import Engine, delete, insert, select, true, update
 from sqlalchemy.engine import Connection
 
+from patchpilot import queue
 from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import report_schedules
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit
 from patchpilot.reports.data import ReportError
 from patchpilot.reports.generate import FORMATS, KINDS, Report, generate
 from patchpilot.reports.i18n import translator
-from patchpilot.scans import jobs
 from patchpilot.scans.schedules import CRON, ScheduleError, next_run, validate_schedule
 
 log = logging.getLogger(__name__)
@@ -220,12 +220,12 @@ def tick_reports(engine: Engine, now: datetime | None = None) -> int:
                 .values(next_run_at=following, last_run_at=now)).rowcount
             if claimed != 1:
                 continue  # another process claimed this run first
-            jobs.enqueue(conn, REPORT_JOB, {"schedule_id": row.id, "at": iso(now)})
+            queue.enqueue(conn, REPORT_JOB, {"schedule_id": row.id, "at": iso(now)})
             queued += 1
     return queued
 
 
-def run_report(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_report(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """The ``report`` job: generate the schedule's report and mail it."""
     schedule_id = int(job.payload["schedule_id"])
     with engine.connect() as conn:

@@ -19,6 +19,7 @@ from patchpilot.assets.groups import (
     describe_group,
     require_row,
 )
+from patchpilot.audit import audit
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
     asset_group_members,
@@ -27,7 +28,6 @@ from patchpilot.db.tables import (
     maintenance_windows,
     schedules,
 )
-from patchpilot.findings.lifecycle import audit
 from patchpilot.inventory.transports.ssh import SshTarget
 from patchpilot.scans.schedules import (
     BLACKOUT,

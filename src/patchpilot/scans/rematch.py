@@ -55,6 +55,7 @@ from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Match, match_packages
 from patchpilot.models import Ecosystem, Package
+from patchpilot.queue import enqueue
 
 _CHUNK = 500
 # Assets whose findings are applied per transaction: one commit each would cost more than
@@ -254,8 +255,6 @@ def run_rematch(engine: Engine, job: Any) -> dict[str, Any]:
         # New findings need their priority, and changed facts (a CVE now known exploited,
         # a new score) re-rank old ones: the next job, one statement over every unfixed
         # finding, so that this one's transactions stay short.
-        from patchpilot.scans.jobs import enqueue
-
         with engine.begin() as conn:
             result["prioritise_job"] = enqueue(conn, "prioritise", {})
     return result

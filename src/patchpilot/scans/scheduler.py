@@ -12,7 +12,7 @@ server's workers, for an asset with an ``ssh_target``.  A job's ``run_after`` is
 group's next allowed moment (inside a maintenance window, outside every blackout), so a
 scan that falls due outside its window waits for the next one.  An emergency scan
 (``scan_now`` with ``override``) ignores windows and blackouts and is audited.  How many
-scans of a group run at once is limited when jobs are leased (``scans.jobs``).
+scans of a group run at once is limited when jobs are leased (``patchpilot.queue``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from typing import Any
 from sqlalchemy import Engine, select, true, update
 from sqlalchemy.engine import Connection
 
+from patchpilot import queue
 from patchpilot.assets.groups import NotFound, group_asset_ids
+from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import (
     agents,
@@ -38,7 +40,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.db.tables import jobs as jobs_table
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit, ingest_inventory
+from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.transports.ssh import (
     DEFAULT_KNOWN_HOSTS,
     HostStatus,
@@ -46,7 +48,6 @@ from patchpilot.inventory.transports.ssh import (
     SshTarget,
     scan_hosts_sync,
 )
-from patchpilot.scans import jobs
 from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import (
     ScheduleError,
@@ -133,17 +134,17 @@ def enqueue_group_scan(conn: Connection, group_id: int, now: datetime, payload: 
             continue
         pending = conn.execute(select(jobs_table.c.id, jobs_table.c.state).where(
             jobs_table.c.asset_id == asset_id, jobs_table.c.kind == kind,
-            jobs_table.c.state.in_((jobs.QUEUED, jobs.LEASED)))).first()
+            jobs_table.c.state.in_((queue.QUEUED, queue.LEASED)))).first()
         if pending is not None:
             already += 1
-            if override and pending.state == jobs.QUEUED:
+            if override and pending.state == queue.QUEUED:
                 conn.execute(update(jobs_table).where(jobs_table.c.id == pending.id).values(
                     run_after=now, priority=EMERGENCY_PRIORITY))
             continue
         job_payload = dict(payload, asset_id=asset_id)
         if kind == SSH_SCAN:
             job_payload["target"] = target
-        jobs.enqueue(conn, kind, job_payload, agent_id=agent_id, asset_id=asset_id,
+        queue.enqueue(conn, kind, job_payload, agent_id=agent_id, asset_id=asset_id,
                      group_id=group_id, run_after=run_after,
                      priority=EMERGENCY_PRIORITY if override else 0)
         counts[kind] += 1
@@ -248,7 +249,7 @@ def server_ssh_options() -> SshOptions:
                       max_concurrent=1)
 
 
-def run_ssh_scan(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_ssh_scan(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Scan an asset's ``ssh_target`` and store the inventory (its match job queued)."""
     target = SshTarget.parse(str(job.payload["target"]), f"job {job.id} target")
     [result] = scan_hosts_sync([target], server_ssh_options())

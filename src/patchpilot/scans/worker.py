@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
+from patchpilot import queue
 from patchpilot.db.engine import optimize
 from patchpilot.db.tables import inventories
 from patchpilot.errors import PatchPilotError
@@ -28,7 +29,6 @@ from patchpilot.findings.lifecycle import apply_findings
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.findings.summary import refresh_stale
 from patchpilot.inventory.model import Inventory
-from patchpilot.scans import jobs
 from patchpilot.scans.rematch import run_rematch
 from patchpilot.scans.scheduler import run_ssh_scan, tick
 from patchpilot.scans.sweeps import close_sweeps, update_sweeps_for_asset
@@ -52,10 +52,10 @@ def lease_seconds() -> int:
         raise PatchPilotError(f"PATCHPILOT_WORKER_LEASE_SECONDS: {raw!r} is not a whole number "
                               "of seconds") from exc
 
-Handler = Callable[[Engine, jobs.Job], dict[str, Any]]
+Handler = Callable[[Engine, queue.Job], dict[str, Any]]
 
 
-def run_match(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_match(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Match a stored inventory and update its asset's findings."""
     inventory_id = int(job.payload["inventory_id"])
     with engine.connect() as conn:
@@ -96,7 +96,7 @@ def _heartbeat(engine: Engine, job_id: int, owner: str, seconds: int,
     # another worker may take the job.
     while not done.wait(seconds / 3):
         try:
-            if not jobs.extend(engine, job_id, owner, seconds):
+            if not queue.extend(engine, job_id, owner, seconds):
                 log.warning("job %s: lease lost while running", job_id)
                 return
         except Exception:
@@ -104,11 +104,11 @@ def _heartbeat(engine: Engine, job_id: int, owner: str, seconds: int,
 
 
 def run_once(engine: Engine, owner: str | None = None, *,
-             seconds: int | None = None) -> jobs.Job | None:
+             seconds: int | None = None) -> queue.Job | None:
     """Take one ready job and run it; the job, or None when there was none."""
     owner = owner or worker_name()
     seconds = seconds or lease_seconds()
-    job = jobs.lease(engine, owner, kinds=tuple(HANDLERS), seconds=seconds)
+    job = queue.lease(engine, owner, kinds=tuple(HANDLERS), seconds=seconds)
     if job is None:
         return None
     done = threading.Event()
@@ -123,12 +123,12 @@ def run_once(engine: Engine, owner: str | None = None, *,
             beat.join()
     except (PatchPilotError, KeyError, ValueError) as exc:
         log.warning("job %s (%s) failed: %s", job.id, job.kind, exc)
-        jobs.finish(engine, job.id, owner, error=f"{exc.__class__.__name__}: {exc}")
+        queue.finish(engine, job.id, owner, error=f"{exc.__class__.__name__}: {exc}")
     except Exception as exc:
         log.exception("job %s (%s) crashed", job.id, job.kind)
-        jobs.finish(engine, job.id, owner, error=f"{exc.__class__.__name__}: {exc}")
+        queue.finish(engine, job.id, owner, error=f"{exc.__class__.__name__}: {exc}")
     else:
-        jobs.finish(engine, job.id, owner, result=result)
+        queue.finish(engine, job.id, owner, result=result)
     return job
 
 
@@ -160,7 +160,7 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
             continue
         if job is None:
             try:
-                jobs.fail_expired(engine)
+                queue.fail_expired(engine)
                 close_sweeps(engine)  # deadlines and failed refreshes of running sweeps
                 if time.monotonic() - last_expiry >= EXPIRY_SECONDS:
                     # Risk acceptances that expired reopen their findings (idempotent, so
@@ -214,7 +214,7 @@ class Backoff:
         self.delay = 0.0
 
 
-def run_expire_decisions(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_expire_decisions(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Reopen findings whose risk acceptance expired (and re-apply every decision)."""
     from patchpilot.findings.lifecycle import reapply_decisions
 
@@ -231,7 +231,7 @@ register("prioritise", run_prioritise)
 _NOOP_MAX_SLEEP = 300.0
 
 
-def run_noop(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Do nothing (after sleeping ``payload["sleep"]`` seconds): checks that workers run.
 
     A job kind every worker process knows, so an operator -- or a test starting separate
@@ -246,7 +246,7 @@ def run_noop(engine: Engine, job: jobs.Job) -> dict[str, Any]:
 register("noop", run_noop)
 
 
-def run_report(engine: Engine, job: jobs.Job) -> dict[str, Any]:
+def run_report(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Generate a scheduled report and mail it (``reports.mail``; imported when run, so a
     worker that never sends a report never loads WeasyPrint)."""
     from patchpilot.reports.mail import run_report as run

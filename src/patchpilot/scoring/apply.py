@@ -28,9 +28,10 @@ import orjson
 from sqlalchemy import DateTime, Engine, bindparam, desc, select, text
 from sqlalchemy.engine import Connection
 
+from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import audit_log
-from patchpilot.findings.lifecycle import FIXED, audit
+from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.scoring.priority import (
     BAND_ORDER,

@@ -25,10 +25,10 @@ from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import login_throttle
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit
 
 USER_LIMIT = 5
 ADDRESS_LIMIT = 20

@@ -14,12 +14,12 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import insert, or_, select, update
 
+from patchpilot import queue
+from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import agents, enrolment_tokens
 from patchpilot.findings.agents import AgentStateError, approve_agent, reject_agent
 from patchpilot.findings.agents import list_agents as agent_rows
-from patchpilot.findings.lifecycle import audit
-from patchpilot.scans import jobs
 from patchpilot.server.deps import Admin, Agent, EngineDep
 from patchpilot.server.params import DbId, Text
 from patchpilot.server.security import AGENT_TOKEN_PREFIX, hash_token, new_token
@@ -93,7 +93,7 @@ async def poll(who: Agent, engine: EngineDep,
     """The agent's next job; waits up to ``wait`` seconds (long-poll) before answering 204."""
     deadline = time.monotonic() + max(0.0, min(wait, 60.0))
     while True:
-        job = await asyncio.to_thread(jobs.lease, engine, f"agent:{who.id}", agent_id=who.id,
+        job = await asyncio.to_thread(queue.lease, engine, f"agent:{who.id}", agent_id=who.id,
                                       seconds=600)
         if job is not None:
             return JobOut(id=job.id, kind=job.kind, payload=job.payload,
@@ -114,7 +114,7 @@ class JobResult(BaseModel):
 @router.post("/agents/jobs/{job_id}/result", status_code=204)
 def job_result(job_id: DbId, body: JobResult, who: Agent, engine: EngineDep) -> None:
     """Close a job the agent held."""
-    done = jobs.finish(engine, job_id, f"agent:{who.id}", result=body.detail,
+    done = queue.finish(engine, job_id, f"agent:{who.id}", result=body.detail,
                        error=None if body.ok else (body.error or "failed on the agent"))
     if not done:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is not leased to you")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, update
 
 from patchpilot.assets.groups import Scope, ScopeError, UnknownScope, group_members, resolve_scope
+from patchpilot.audit import audit
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
@@ -19,7 +20,7 @@ from patchpilot.db.tables import (
     findings,
     triage_decisions,
 )
-from patchpilot.findings.lifecycle import STATES, audit, reapply_decisions, record_decision
+from patchpilot.findings.lifecycle import STATES, reapply_decisions, record_decision
 from patchpilot.findings.overview import overview
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.server.deps import Analyst, EngineDep, Viewer

@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
-from patchpilot.findings.lifecycle import audit
+from patchpilot.audit import audit
 from patchpilot.scans.sweeps import (
     DONE,
     SweepError,

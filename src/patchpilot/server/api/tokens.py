@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from patchpilot.audit import audit
 from patchpilot.db.tables import api_tokens, asset_groups, users
-from patchpilot.findings.lifecycle import audit
 from patchpilot.server.deps import Admin, EngineDep
 from patchpilot.server.params import MAX_DB_ID, DbId, Text, require_row
 from patchpilot.server.security import (

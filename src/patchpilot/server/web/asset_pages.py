@@ -33,9 +33,10 @@ from starlette.concurrency import run_in_threadpool
 
 from patchpilot.assets.cmdb import CmdbFormatError, parse_bytes
 from patchpilot.assets.context import ApplyResult, apply_records
+from patchpilot.audit import audit
 from patchpilot.db.tables import assets, inventories
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import audit, ingest_inventory
+from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.server.api.cmdb import MAX_BODY as MAX_CMDB

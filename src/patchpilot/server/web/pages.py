@@ -37,6 +37,7 @@ from patchpilot.assets.groups import (
     in_group,
     list_groups,
 )
+from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
     asset_context,
@@ -795,8 +796,6 @@ def start_sweep(request: Request, user: User, engine: EngineDep,
                 vuln: Annotated[Text, Form()] = "", csrf: Annotated[str, Form()] = ""
                 ) -> Response:
     """Start a sweep for a vulnerability id and show it live."""
-    from patchpilot.findings.lifecycle import audit
-
     check_csrf(request, csrf)
     need(user, Role.ANALYST)
     query = SweepQuery(vuln.strip() or None, None, None, None)
