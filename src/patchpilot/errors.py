@@ -57,3 +57,39 @@ class VersionError(PatchPilotError):
 
 class ConfigError(PatchPilotError):
     """A setting that is missing or wrong (database URL, data directory, …)."""
+
+
+# --- kinds the edges answer alike -----------------------------------------------------------
+# A stage raises these (or a kind of its own derived from them); the server maps them with
+# one exception handler (404 / 409 / 422, JSON under /api, an HTML page for the dashboard)
+# and the CLI prints the message, so no route or command translates errors by hand.
+
+
+class NotFound(PatchPilotError):
+    """An id or name that names nothing stored (an unknown finding, group, sweep, …).
+
+    ``field`` is the request field that named it, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InvalidInput(PatchPilotError):
+    """A request that was understood but names something unusable: a bad expression,
+    time zone, period or option.  ``field`` names the field when the stage knows it (the
+    message says it too)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class Conflict(PatchPilotError):
+    """A request that clashes with what is stored: a name already taken, a row in a state
+    that forbids the change.  ``field`` names the field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
