@@ -311,9 +311,21 @@ def apply_findings(engine: Engine, asset_id: int, found: list[Finding], *, compl
     """
     now = now_utc()
     with engine.begin() as conn:
-        counts = _apply(conn, asset_id, found, complete, from_feed_update, now, None)
+        counts = apply_asset_findings(conn, asset_id, found, complete=complete,
+                                      from_feed_update=from_feed_update, now=now)
         refresh_summary(conn, [asset_id], now=now)
         return counts
+
+
+def apply_asset_findings(conn: Connection, asset_id: int, found: list[Finding], *,
+                         complete: bool, from_feed_update: bool = False,
+                         now: datetime | None = None) -> LifecycleCounts:
+    """:func:`apply_findings` in the caller's transaction, without the summary refresh.
+
+    For ``pipeline.process_inventory``, which applies, settles sweeps and prioritises in
+    one transaction and then refreshes the asset's summary row once, from the end state.
+    """
+    return _apply(conn, asset_id, found, complete, from_feed_update, now or now_utc(), None)
 
 
 def apply_findings_many(engine: Engine, batch: list[tuple[int, list[Finding], bool]], *,

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
@@ -40,12 +41,17 @@ def scan_inventory(engine: Engine, inventory: Inventory) -> ScanResult:
     what the knowledge base does not report; where both speak of the same (CVE, package)
     only the knowledge base's finding is kept (see ``host_update_findings``).
     """
-    started = time.perf_counter()
-    packages = inventory.to_packages()
     with engine.connect() as conn:
-        result = match_packages(conn, packages)
-        findings = build_findings(conn, result.matches)
-        findings += host_update_findings(conn, inventory, findings)
-        findings.sort(key=sort_key)
+        return scan_inventory_in(conn, inventory)
+
+
+def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
+    """:func:`scan_inventory` on the caller's connection (it only reads), so that
+    ``pipeline.process_inventory`` matches and applies in one transaction."""
+    started = time.perf_counter()
+    result = match_packages(conn, inventory.to_packages())
+    findings = build_findings(conn, result.matches)
+    findings += host_update_findings(conn, inventory, findings)
+    findings.sort(key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
                       result.distinct, time.perf_counter() - started)

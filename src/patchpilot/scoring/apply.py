@@ -204,10 +204,13 @@ WHERE finding_priority.priority <> excluded.priority
 
 
 def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
-                 asset_id: int | None = None, now: datetime | None = None) -> int:
+                 asset_id: int | None = None, now: datetime | None = None,
+                 summary: bool = True) -> int:
     """Write the priority of every unfixed finding (of ``asset_id``); rows changed.
 
-    One statement, inside the caller's transaction.
+    One statement, inside the caller's transaction; then the per-asset summary rows,
+    unless ``summary`` is false (a caller that refreshes them itself, once, after more
+    work: ``pipeline.process_inventory``).
     """
     config = config or active_config(conn)
     sql = reprioritise_sql(config, conn.dialect.name, one_asset=asset_id is not None)
@@ -223,7 +226,8 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     else:
         conn.execute(text(RANK_SQL + " AND findings.asset_id = :asset_id"),
                      {"asset_id": asset_id})
-    refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
+    if summary:
+        refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
 
 
