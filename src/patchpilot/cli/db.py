@@ -1,0 +1,177 @@
+"""``patchpilot db``: load and inspect the vulnerability knowledge base."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from patchpilot.cli.common import console, err, fail, open_engine, wide
+from patchpilot.config import load_settings
+from patchpilot.errors import PatchPilotError
+from patchpilot.knowledge.feeds.registry import FEEDS_BY_NAME
+
+# The --feed help names the feeds of the registry, so a new feed shows up without editing it.
+FEED_HELP = f"Only this feed ({', '.join(FEEDS_BY_NAME)})."
+
+db_app = typer.Typer(help="The vulnerability knowledge base (OSV, distributions, NVD, KEV, "
+                          "EPSS).", no_args_is_help=True)
+
+
+@db_app.command("update")
+def db_update(
+    from_: Annotated[list[Path] | None, typer.Option(
+        "--from", help="Read feed files from this folder or file (offline); repeatable. "
+                       "Default: $PATCHPILOT_FEEDS_DIR, else the official sources.")] = None,
+    feed: Annotated[list[str] | None, typer.Option(help=FEED_HELP)] = None,
+    force: Annotated[bool, typer.Option(help="Reload sources whose files are unchanged.")
+                     ] = False,
+    rematch: Annotated[bool, typer.Option(
+        help="Re-match every asset's latest inventory here and now, instead of queueing a "
+             "re-match job for the workers.")] = False,
+) -> None:
+    """Load or refresh the knowledge base, incrementally.
+
+    When something changed and assets are known, their stored inventories are re-matched
+    (a ``rematch`` job, or here with --rematch): findings the update brings are marked
+    new from the feed.
+    """
+    from patchpilot.knowledge.feeds.registry import FEEDS, feed_named
+    from patchpilot.knowledge.update import update_from, update_online
+
+    settings = load_settings()
+    try:
+        feeds = tuple(feed_named(n) for n in feed) if feed else FEEDS
+    except KeyError as exc:
+        fail(exc)
+        return
+    roots = from_ or list(settings.feeds_dirs)
+    try:
+        engine = open_engine()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(source: str, done: int, total: int) -> None:
+                if source not in tasks:
+                    tasks[source] = progress.add_task(source, total=total)
+                progress.update(tasks[source], completed=done)
+
+            if roots:
+                results = update_from(engine, roots, feeds=feeds, force=force, progress=report)
+            else:
+                results = update_online(engine, settings.cache_dir, feeds=feeds, force=force,
+                                        progress=report)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    table = Table(title="Knowledge base update", header_style="bold")
+    for col in ("Source", "Status", "Records", "Written", "Removed", "Seconds"):
+        table.add_column(col, no_wrap=True,
+                         justify="right" if col in ("Records", "Written", "Removed",
+                                                    "Seconds") else "left")
+    for r in results:
+        status = {"loaded": "[green]loaded[/]", "unchanged": "[dim]unchanged[/]",
+                  "failed": "[red]failed[/]"}[r.status]
+        table.add_row(r.source, status, f"{r.records:,}", f"{r.written:,}", f"{r.removed:,}",
+                      f"{r.seconds:.2f}")
+    wide.print(table)
+    if any(r.status == "loaded" and (r.written or r.removed) for r in results):
+        _rematch_after_update(engine, inline=rematch)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        err.print(f"[red]failed[/] {r.source}: {r.error}")
+    if not results:
+        err.print("[yellow]no feed files found[/]" + (f" in {', '.join(map(str, roots))}"
+                                                      if roots else ""))
+        raise typer.Exit(1)
+    if failed:
+        downloads = [r for r in failed if (r.error or "").startswith("download failed")]
+        err.print(f"{len(failed)} source(s) failed and were left as they were; "
+                  "the others were loaded.")
+        if downloads:
+            err.print("No network? Load the same feeds from files instead: "
+                      "`patchpilot db update --from DIR` or PATCHPILOT_FEEDS_DIR=DIR[:DIR…] "
+                      "(see the README, 'Offline / air-gapped').")
+        if len(downloads) < len(failed):
+            err.print("Fix or remove the files named above and rerun.")
+        raise typer.Exit(1)
+
+
+def _rematch_after_update(engine, *, inline: bool) -> None:  # type: ignore[no-untyped-def]
+    """Bring the estate's findings in line with a knowledge base that changed."""
+    from sqlalchemy import select
+
+    from patchpilot.db.tables import assets
+    from patchpilot.queue import enqueue
+    from patchpilot.scans.rematch import rematch_all
+
+    with engine.connect() as conn:
+        if conn.execute(select(assets.c.id).limit(1)).first() is None:
+            return  # no inventories stored yet: nothing to re-match
+    if inline:
+        from patchpilot.scoring.apply import reprioritise
+
+        done = rematch_all(engine)
+        console.print(f"re-matched {done.assets:,} asset(s): {done.distinct:,} distinct "
+                      f"package versions, {done.new:,} new finding(s) from this update, "
+                      f"{done.fixed:,} fixed, in {done.seconds:.1f} s")
+        if done.assets:
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                changed = reprioritise(conn)
+            console.print(f"re-prioritised: {changed:,} finding(s) changed, in "
+                          f"{time.perf_counter() - started:.1f} s")
+        return
+    with engine.begin() as conn:
+        job_id = enqueue(conn, "rematch", {"changed_since": None})
+    console.print(f"queued re-match job {job_id} for every asset's latest inventory "
+                  "(a worker runs it; --rematch runs it here instead)")
+
+
+@db_app.command("status")
+def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+              ) -> None:
+    """Counts per source and ecosystem, and when each source was last updated."""
+    from patchpilot.knowledge.status import knowledge_status
+
+    try:
+        st = knowledge_status(open_engine())
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    if json_:
+        sys.stdout.write(orjson.dumps(st.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    t = Table(title="Sources", header_style="bold")
+    for col in ("Source", "Kind", "Records", "Updated (UTC)"):
+        t.add_column(col, no_wrap=True, justify="right" if col == "Records" else "left")
+    for s in st.sources:
+        updated = (s["updated_at"] or "-")[:19].replace("T", " ")
+        t.add_row(s["source"], s["kind"], f"{s['records']:,}", updated)
+    wide.print(t)
+    e = Table(title="Advisories per ecosystem", header_style="bold")
+    for col in ("Feed", "Ecosystem", "Advisories"):
+        e.add_column(col)
+    for row in st.ecosystems:
+        e.add_row(row["feed"], row["ecosystem"], f"{row['advisories']:,}")
+    wide.print(e)
+    cves = ", ".join(f"{k} {v:,}" for k, v in sorted(st.cve_records.items())) or "none"
+    console.print(f"advisories {st.advisories:,} · CVE records: {cves} · "
+                  f"KEV {st.kev:,} · EPSS {st.epss:,}")
+    if not st.sources:
+        console.print("The knowledge base is empty: run [bold]patchpilot db update[/] "
+                      "(or --from DIR offline).")

@@ -1,0 +1,295 @@
+"""``patchpilot scan``: scan a host, a file or an Inventory and print its findings."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from patchpilot.cli.common import err, fail, open_engine, wide
+from patchpilot.errors import PatchPilotError
+
+scan_app = typer.Typer(help="Scan a host or a file and print its findings.",
+                       no_args_is_help=True)
+
+
+class OutputFormat(StrEnum):
+    """Formats of ``patchpilot scan``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    sarif = "sarif"
+
+
+def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from patchpilot.reports.scan import FORMATS
+    from patchpilot.reports.scan.table_format import summary_line, table
+
+    if fmt is OutputFormat.table and output is None:
+        wide.print(table(result))
+        wide.print(summary_line(result))
+        for u in result.undetermined[:20]:
+            wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
+                      f"{u.reason}")
+        return
+    text = FORMATS[fmt.value](result)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(result.findings)} findings to {output}")
+
+
+def scan_and_emit(inventory, fmt: OutputFormat, output: Path | None,  # type: ignore[no-untyped-def]
+                   fail_on: str | None) -> None:
+    from patchpilot.findings.scan import scan_inventory
+    from patchpilot.scoring.cvss import SEVERITY_ORDER
+
+    try:
+        engine = open_engine()
+        result = scan_inventory(engine, inventory)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    from patchpilot.knowledge.status import knowledge_status
+
+    if not result.findings and knowledge_status(engine).advisories == 0:
+        err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
+    _emit(result, fmt, output)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor for f in result.findings):
+            raise typer.Exit(3)
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")]
+FailOnOpt = Annotated[str | None, typer.Option(
+    help="Exit with status 3 if a finding is at least this severe (critical, high, …).")]
+
+
+@scan_app.command("local")
+def scan_local(
+    path: Annotated[list[Path] | None, typer.Option(
+        "--path", help="Also scan this virtualenv or site-packages folder; repeatable.")] = None,
+    changelogs: Annotated[bool, typer.Option(
+        help="Ask apt's changelog server which CVEs pending updates fix (uses the network)."
+    )] = False,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Inventory this machine (OS and Python packages) and print its findings."""
+    from patchpilot.inventory.transports.local import collect_local
+
+    try:
+        inventory = collect_local(python_paths=list(path or []), fetch_changelogs=changelogs)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    scan_and_emit(inventory, fmt, output, fail_on)
+
+
+@scan_app.command("file")
+def scan_file(
+    path: Annotated[Path, typer.Argument(
+        help="A package database (dpkg status, rpm list, apk installed), a lock file, an "
+             "SBOM, an Inventory JSON, or a folder to search for lock files and SBOMs.")],
+    distro: Annotated[str | None, typer.Option(
+        help="The distribution release OS packages come from, e.g. debian:12, when the "
+             "file does not say.")] = None,
+    type_: Annotated[str | None, typer.Option(
+        "--type", help="Read the file as this kind instead of detecting it "
+                       "(dpkg, rpm, apk, npm, pip, poetry, cyclonedx, spdx, …).")] = None,
+    hostname: Annotated[str | None, typer.Option(
+        help="The asset the file describes (a lock file does not say).")] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Scan a saved package list, lock file, SBOM or folder and print its findings."""
+    from patchpilot.inventory.transports.file import read_inventory_file
+
+    try:
+        inventory = read_inventory_file(path, ecosystem=_distro_ecosystem(distro),
+                                        hostname=hostname, source_type=type_)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    scan_and_emit(inventory, fmt, output, fail_on)
+
+
+def _distro_ecosystem(distro: str | None) -> str | None:
+    if not distro:
+        return None
+    from patchpilot.knowledge.ecosystems import ecosystem_for_os
+    from patchpilot.models import OsRelease
+
+    os_id, _, release = distro.lower().partition(":")
+    eco = ecosystem_for_os(OsRelease(id=os_id, version_id=release or None))
+    if eco is None:
+        fail(ValueError(f"unknown distribution {distro!r}"),
+              "Use e.g. debian:12, ubuntu:22.04, alpine:3.18, almalinux:9, rocky:9, rhel:9.")
+    return eco
+
+
+@scan_app.command("inventory")
+def scan_inventory_file(
+    path: Annotated[Path, typer.Argument(help="An Inventory JSON file.")],
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Match a saved Inventory and print its findings."""
+    from patchpilot.inventory.model import Inventory
+
+    try:
+        inventory = Inventory.from_json(path.read_bytes())
+    except OSError as exc:
+        fail(exc)
+        return
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    scan_and_emit(inventory, fmt, output, fail_on)
+
+
+SSH_HOSTS_FAILED = 4
+"""Exit status of ``scan ssh`` when some hosts could not be scanned (it wins over 3)."""
+
+
+@scan_app.command("ssh")
+def scan_ssh(
+    target: Annotated[list[str] | None, typer.Argument(
+        help="Hosts to scan: user@host[:port] (IPv6 as user@[::1]:22).", show_default=False)
+    ] = None,
+    targets: Annotated[Path | None, typer.Option(
+        "--targets", help="Also scan the targets of this file: one per line, # comments.")
+    ] = None,
+    identity: Annotated[list[Path] | None, typer.Option(
+        "--identity", "-i", help="Private key file to log in with; repeatable. Default: the "
+                                 "ssh-agent ($SSH_AUTH_SOCK) and ~/.ssh/id_*.")] = None,
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", help="Log in with the password held in this environment "
+                               "variable (never on the command line).")] = None,
+    sudo: Annotated[bool, typer.Option(
+        "--sudo", help="Run the read commands via `sudo -n` (fails if a password is "
+                       "needed).")] = False,
+    known_hosts: Annotated[Path, typer.Option(
+        "--known-hosts", help="The known_hosts file host keys are checked against.")
+    ] = Path("~/.ssh/known_hosts"),
+    trust_new_hosts: Annotated[bool, typer.Option(
+        "--trust-new-hosts", help="Trust and record the key of a host not in known_hosts "
+                                  "yet (a changed key is still refused).")] = False,
+    command_timeout: Annotated[float, typer.Option(
+        "--command-timeout", min=0.01, help="Seconds each remote command (and the "
+                                            "connection) may take.")] = 60.0,
+    host_timeout: Annotated[float, typer.Option(
+        "--host-timeout", min=0.01, help="Seconds one host's whole scan may take.")] = 300.0,
+    max_concurrent: Annotated[int, typer.Option(
+        "--max-concurrent", min=1, help="Hosts scanned at the same time.")] = 10,
+    python: Annotated[bool, typer.Option(
+        "--python/--no-python", help="Also list the system Python's packages.")] = True,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Inventory hosts over SSH (read-only, agentless) and print each one's findings.
+
+    Exit status: 0 when every host was scanned, 3 as with --fail-on, 4 when some hosts
+    could not be scanned (unreachable, auth failed, host key refused, timed out, failed).
+    """
+    import os
+
+    from patchpilot.findings.scan import scan_inventory
+    from patchpilot.inventory.transports.ssh import (
+        HostStatus,
+        SshOptions,
+        SshTarget,
+        read_targets_file,
+        scan_hosts_sync,
+    )
+    from patchpilot.reports.scan import FORMATS
+    from patchpilot.reports.scan.json_format import document
+    from patchpilot.scoring.cvss import SEVERITY_ORDER
+
+    if fmt not in (OutputFormat.table, OutputFormat.json):
+        fail(ValueError(f"--format {fmt.value}: scan ssh prints a table or JSON "
+                         "(one document per host)"))
+    password: str | None = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            fail(ValueError(f"--password-env: the environment variable {password_env} is "
+                             "not set or empty"))
+    try:
+        hosts = [SshTarget.parse(t, "target") for t in target or []]
+        hosts += read_targets_file(targets) if targets else []
+        if not hosts:
+            fail(ValueError("no target: name user@host[:port] or pass --targets FILE"))
+        options = SshOptions(
+            identities=tuple(identity or ()), password=password, known_hosts=known_hosts,
+            trust_new_hosts=trust_new_hosts, sudo=sudo, command_timeout=command_timeout,
+            host_timeout=host_timeout, max_concurrent=max_concurrent, python=python)
+        results = scan_hosts_sync(hosts, options)
+        engine = open_engine()
+        scans = {i: scan_inventory(engine, r.inventory) for i, r in enumerate(results)
+                 if r.inventory is not None}
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    from patchpilot.knowledge.status import knowledge_status
+
+    if scans and not any(s.findings for s in scans.values()) \
+            and knowledge_status(engine).advisories == 0:
+        err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
+    if fmt is OutputFormat.json:
+        documents = []
+        for i, r in enumerate(results):
+            ssh = {"target": str(r.target), "status": r.status.value, "error": r.error,
+                   "seconds": round(r.seconds, 3)}
+            documents.append({"ssh": ssh, **(document(scans[i]) if i in scans else {})})
+        text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    elif output is None:
+        for i, scan in scans.items():
+            wide.rule(f"{results[i].target} ({scan.inventory.asset.hostname})")
+            _emit(scan, fmt, None)
+    else:
+        output.write_text("".join(FORMATS["table"](s) for s in scans.values()),
+                          encoding="utf-8")
+    # The summary goes where it cannot spoil machine-readable output.
+    out = wide if fmt is OutputFormat.table and output is None else err
+    summary = Table(title="SSH scan", header_style="bold")
+    for col in ("Target", "Status", "Hostname", "Packages", "Findings", "Seconds"):
+        summary.add_column(col, no_wrap=True, justify="right" if col in (
+            "Packages", "Findings", "Seconds") else "left")
+    for i, r in enumerate(results):
+        colour = "green" if r.status is HostStatus.scanned else "red"
+        inv = r.inventory
+        summary.add_row(str(r.target), f"[{colour}]{r.status.value}[/]",
+                        (inv.asset.hostname or "") if inv else "-",
+                        f"{len(inv.packages):,}" if inv else "-",
+                        f"{len(scans[i].findings):,}" if i in scans else "-",
+                        f"{r.seconds:.2f}")
+    out.print(summary)
+    failed = [r for r in results if r.status is not HostStatus.scanned]
+    for r in failed:
+        err.print(f"[red]{r.status.value}[/] {r.target}: {r.error}")
+    if failed:
+        err.print(f"{len(failed)} of {len(results)} host(s) not scanned.")
+        raise typer.Exit(SSH_HOSTS_FAILED)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
+               for s in scans.values() for f in s.findings):
+            raise typer.Exit(3)
