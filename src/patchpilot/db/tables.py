@@ -228,6 +228,11 @@ findings = Table(
     # The findings list's sort key (migration 0008): finding_priority.priority copied by
     # scoring.apply.reprioritise, 5 until the finding is first prioritised (sorts last).
     Column("priority_rank", SmallInteger, nullable=False, default=5, server_default="5"),
+    # Migration 0010: every producer that reports the finding (matcher, host-updates,
+    # importer:<format>), sorted and joined with "," -- almost always one.  The key has no
+    # producer: one finding, whoever reports it (findings/lifecycle.py).
+    Column("producer", String(100), nullable=False, default="matcher",
+           server_default="matcher"),
     Index("ix_findings_key", "asset_id", "vuln_id", "ecosystem", "package", unique=True),
     Index("ix_findings_vuln", "vuln_id"),
     # (ix_findings_state on (state, severity) until 0008: ix_findings_worklist leads with
@@ -243,6 +248,35 @@ findings = Table(
     Index("ix_findings_package", "package"),
     Index("ix_findings_worklist", "state", "priority_rank", text("cvss_score DESC"), "id"),
     Index("ix_findings_score", "state", text("cvss_score DESC"), "id"),  # worst first
+    # Which assets a producer still reports open findings on, from the index alone.
+    Index("ix_findings_producer", "producer", "state", "asset_id"),
+)
+
+# Migration 0010: one row per lifecycle change (new, reopened, fixed, triaged, priority
+# changed, …; findings/events.py), written in the transaction of the change and read in
+# id order (GET /api/events?after=ID).
+finding_events = Table(
+    "finding_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="CASCADE")),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE")),
+    Column("kind", String(40), nullable=False),
+    Column("producer", String(100)),
+    Column("actor", String(200)),
+    Column("detail", Text),  # JSON
+    Index("ix_finding_events_kind", "kind", "id"),
+    Index("ix_finding_events_asset", "asset_id", "id"),
+    Index("ix_finding_events_finding", "finding_id", "id"),
+)
+
+# Migration 0010: the active priority configuration (the latest row), one row per change.
+priority_config = Table(
+    "priority_config", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("config", Text, nullable=False),  # JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200)),
 )
 
 triage_decisions = Table(
