@@ -36,7 +36,7 @@ SEEDS: dict[str, tuple[str, ...]] = {
     "uv": ("inventories/uv-lock/*",),
     "npm": ("inventories/npm-package-lock/*",),
     "yarn": ("fixtures:yarn-lock/*",),
-    "pnpm": ("inventories/pnpm-lock/*", "fixtures:pnpm-lock/*"),
+    "pnpm": ("inventories/pnpm-lock/*",),
     "gomod": ("inventories/go-mod/*",),
     "maven": ("inventories/maven-pom/*",),
     "cargo": ("inventories/cargo-lock/*",),

@@ -34,15 +34,16 @@ CASES = [
     ("package-lock.json", "npm-package-lock/syft__npm-lock__package-lock.json", "npm"),
     ("npm-shrinkwrap.json", "npm-package-lock/osv-scalibr__language__javascript__"
                             "packagelockjson__two-packages.v2.json", "npm"),
+    ("pnpm-lock.yaml", "pnpm-lock/osv-scalibr__peer-dependencies-advanced.v9.yaml", "pnpm"),
+    ("pnpm-lock.yaml", "pnpm-lock/osv-scalibr__peer-dependencies.yaml", "pnpm"),
+    ("go.mod", "go-mod/syft__many-packages__go.mod", "gomod"),
+    ("pom.xml", "maven-pom/osv-scalibr__two-packages.xml", "maven"),
+    ("Cargo.lock", "cargo-lock/osv-scanner__deprecated-vuln__Cargo.lock", "cargo"),
 ]
+# The shared data holds no yarn.lock: these two are tests/fixtures/yarn-lock/.
 FIXTURE_CASES = [
     ("yarn.lock", "yarn-lock/classic_many_packages.lock", "yarn"),
     ("yarn.lock", "yarn-lock/berry_many_packages.lock", "yarn"),
-    ("pnpm-lock.yaml", "pnpm-lock/v9_many_packages.yaml", "pnpm"),
-    ("pnpm-lock.yaml", "pnpm-lock/v5_peers.yaml", "pnpm"),
-    ("go.mod", "go-mod/many_packages.mod", "gomod"),
-    ("pom.xml", "maven-pom/many_packages.xml", "maven"),
-    ("Cargo.lock", "cargo-lock/many_packages.lock", "cargo"),
 ]
 
 
@@ -81,10 +82,12 @@ def test_folder_walk_finds_every_lock_file(inventories: Path, fixtures: Path,
     for name, content, _ in CASES[:1] + CASES[3:7]:
         (tmp_path / name).write_bytes((inventories / content).read_bytes())
     (tmp_path / "svc").mkdir()
-    for name, content, _ in FIXTURE_CASES[:1] + FIXTURE_CASES[4:]:
-        (tmp_path / "svc" / name).write_bytes((fixtures / content).read_bytes())
+    for name, content, _ in CASES[10:]:
+        (tmp_path / "svc" / name).write_bytes((inventories / content).read_bytes())
+    name, content, _ = FIXTURE_CASES[0]
+    (tmp_path / "svc" / name).write_bytes((fixtures / content).read_bytes())
     inventory = read_path(tmp_path)
     ecosystems = Counter(p.ecosystem for p in inventory.packages)
     # PyPI: 1 (requirements) + 5 (poetry) + 6 (Pipfile.lock) + 2 (uv); npm: 6
-    # (package-lock) + 11 (yarn); 6 Go; 5 Maven; 4 crates.io.
-    assert dict(ecosystems) == {"PyPI": 14, "npm": 17, "Go": 6, "Maven": 5, "crates.io": 4}
+    # (package-lock) + 11 (yarn); 7 Go; 2 Maven; 6 crates.io.
+    assert dict(ecosystems) == {"PyPI": 14, "npm": 17, "Go": 7, "Maven": 2, "crates.io": 6}

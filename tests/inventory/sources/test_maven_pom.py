@@ -1,7 +1,10 @@
 """pom.xml: pinned dependencies, properties resolved, entities never expanded.
 
-Maven Central is not reachable here, so the fixtures are hand-written after
-https://maven.apache.org/pom.html (each says so in its header comment).
+The poms are real, from the test suites of osv-scalibr and syft
+(../shared/data/inventories/maven-pom/).  Three cases no real pom shows are written
+inline below (a nested property, ``${project.*}`` from the parent, an undefined
+property), and tests/fixtures/maven-pom/entities.xml is a hand-made XXE attack, which no
+project's pom is.
 """
 
 from __future__ import annotations
@@ -15,27 +18,84 @@ from patchpilot.models import Package
 from tests.inventory.sources.helpers import format_error, parse_file
 
 
-def test_many_packages(fixtures: Path) -> None:
-    path = fixtures / "maven-pom" / "many_packages.xml"
+@pytest.fixture(scope="module")
+def poms(inventories: Path) -> Path:
+    """The folder of real pom.xml files."""
+    return inventories / "maven-pom"
+
+
+def test_properties_and_a_version_range(poms: Path) -> None:
+    path = poms / "osv-scalibr__interpolation.xml"
     parsed = parse_file(SOURCE, path)
     assert [(p.name, p.version) for p in parsed.packages] == [
-        ("org.apache.logging.log4j:log4j-core", "2.14.1"),  # ${log4j.version} -> ${log4j2…}
-        ("com.fasterxml.jackson.core:jackson-databind", "2.13.4"),
-        ("org.yaml:snakeyaml", "1.33"),  # from <dependencyManagement>
-        ("com.example:orders-api", "2.3.0"),  # ${project.*} from <parent>
-        ("junit:junit", "4.12"),  # test scope kept
+        ("org.mine:mypackage", "1.0.0"),  # ${mypackageVersion}
+        ("org.mine:my.package", "2.3.4"),  # ${my.package.version}: a dotted name
     ]
     assert parsed.packages[0] == Package(
-        ecosystem="Maven", name="org.apache.logging.log4j:log4j-core", version="2.14.1",
-        purl="pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", location=str(path))
+        ecosystem="Maven", name="org.mine:mypackage", version="1.0.0",
+        purl="pkg:maven/org.mine/mypackage@1.0.0", location=str(path))
     assert parsed.warnings == (
-        f"{path}: org.springframework:spring-core takes its version from a parent pom or "
-        "BOM; not checked (scan the effective pom)",
-        f"{path}: commons-io:commons-io version ${{commons-io.version}} uses a property not "
-        "defined in this pom; not checked",
-        f"{path}: com.google.guava:guava has the version range [30.0-jre,), not one "
-        "version; not checked",
-    )
+        f"{path}: org.mine:ranged-package has the version range [9.4.35.v20201120,9.5), "
+        "not one version; not checked",)
+
+
+def test_parent_and_dependency_management(poms: Path) -> None:
+    path = poms / "osv-scalibr__with-parent.xml"
+    parsed = parse_file(SOURCE, path)
+    assert [(p.name, p.version) for p in parsed.packages] == [
+        ("org.alice:alice", "1.0.0"), ("org.bob:bob", "2.0.0"),
+        ("org.chuck:chuck", "3.0.0")]  # version from this pom's <dependencyManagement>
+    # frank's version is in the parent pom, which is not here; the BOM import is no package.
+    assert parsed.warnings == (
+        f"{path}: org.frank:frank takes its version from a parent pom or BOM; not checked "
+        "(scan the effective pom)",)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    # An explicit version wins over <dependencyManagement>'s 4.1.42.Final; the managed
+    # jsr305 that nothing uses is no package.
+    ("osv-scalibr__with-dependency-management.xml",
+     [("io.netty:netty-all", "4.1.9"), ("org.slf4j:slf4j-log4j12", "1.7.25")]),
+    ("osv-scalibr__with-scope.xml", [("abc:xyz", "1.2.3"), ("junit:junit", "4.12")]),  # test
+    ("osv-scalibr__multi-version.xml", [("abc:example.com", "1.0.0"),
+                                        ("abc:example.com", "1.1.1")]),
+    ("osv-scalibr__two-packages.xml", [("io.netty:netty-all", "4.1.42.Final"),
+                                       ("org.slf4j:slf4j-log4j12", "1.7.25")]),
+    ("osv-scalibr__encoding.xml", [("junit:junit", "4.12")]),  # declared iso-8859-1
+    ("osv-scalibr__parent_pom.xml", [("org.dave:dave", "4.0.0")]),
+    ("syft__pkg-coverage__pom.xml", [("joda-time:joda-time", "2.9.2"),
+                                     ("junit:junit", "4.12")]),
+    ("osv-scalibr__empty.xml", []),
+])
+def test_other_real_poms(poms: Path, name: str, expected: list[tuple[str, str]]) -> None:
+    parsed = parse_file(SOURCE, poms / name)
+    assert [(p.name, p.version) for p in parsed.packages] == expected
+    assert parsed.warnings == ()
+
+
+def test_nested_project_and_undefined_properties() -> None:
+    # No real pom here shows these three: a property defined by another property,
+    # ${project.version} inherited from <parent>, and a property defined nowhere.
+    data = (b'<project xmlns="http://maven.apache.org/POM/4.0.0">'
+            b"<parent><groupId>com.example</groupId><artifactId>platform</artifactId>"
+            b"<version>2.3.0</version></parent><artifactId>orders</artifactId>"
+            b"<properties><log4j2.version>2.14.1</log4j2.version>"
+            b"<log4j.version>${log4j2.version}</log4j.version></properties>"
+            b"<dependencies>"
+            b"<dependency><groupId>org.apache.logging.log4j</groupId>"
+            b"<artifactId>log4j-core</artifactId><version>${log4j.version}</version>"
+            b"</dependency>"
+            b"<dependency><groupId>${project.groupId}</groupId><artifactId>orders-api"
+            b"</artifactId><version>${project.version}</version></dependency>"
+            b"<dependency><groupId>commons-io</groupId><artifactId>commons-io</artifactId>"
+            b"<version>${commons-io.version}</version></dependency>"
+            b"</dependencies></project>")
+    parsed = SOURCE.parse(data, "pom.xml", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [
+        ("org.apache.logging.log4j:log4j-core", "2.14.1"), ("com.example:orders-api", "2.3.0")]
+    assert parsed.warnings == (
+        "pom.xml: commons-io:commons-io version ${commons-io.version} uses a property not "
+        "defined in this pom; not checked",)
 
 
 def test_entities_are_refused(fixtures: Path) -> None:
@@ -70,9 +130,17 @@ def test_latin1_declared_encoding() -> None:
         ("g:a", "2")]
 
 
-def test_truncated_fixture(fixtures: Path) -> None:
-    error = format_error(SOURCE, (fixtures / "maven-pom" / "truncated.xml").read_bytes())
-    assert (error.detail, error.line) == ("invalid XML: unclosed token", 24)
+def test_truncated_real_pom(poms: Path) -> None:
+    # The real file cut inside its second dependency (line 14), as an interrupted copy
+    # leaves it.
+    data = (poms / "osv-scalibr__two-packages.xml").read_bytes()
+    error = format_error(SOURCE, data[:data.index(b"slf4j-log4j12")])
+    assert (error.detail, error.line) == ("invalid XML: no element found", 14)
+
+
+def test_real_invalid_syntax(poms: Path) -> None:
+    error = format_error(SOURCE, (poms / "osv-scalibr__invalid-syntax.xml").read_bytes())
+    assert (error.detail, error.line) == ("invalid XML: not well-formed (invalid token)", 3)
 
 
 @pytest.mark.parametrize(("data", "detail", "line"), [
