@@ -20,31 +20,35 @@ import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from patchpilot import errors
 from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import asset_context, asset_group_members, asset_groups, assets
-from patchpilot.errors import PatchPilotError
 
 DEFAULT_MAX_CONCURRENT_SCANS = 5
 
 
-class GroupError(PatchPilotError):
+# The kinds below derive from errors.NotFound / InvalidInput / Conflict, so the server's one
+# handler answers them (404 / 422 / 409) and no route translates them by hand.
+
+
+class GroupError(errors.InvalidInput):
     """A request about groups that cannot be done as asked (says which field)."""
 
 
-class NotFound(GroupError):
+class NotFound(GroupError, errors.NotFound):
     """An id that names no group, asset, schedule or window."""
 
 
-class Conflict(GroupError):
+class Conflict(GroupError, errors.Conflict):
     """A name already taken."""
 
 
-class ScopeError(PatchPilotError):
+class ScopeError(errors.InvalidInput):
     """A scope that cannot be resolved (says which field)."""
 
 
-class UnknownScope(ScopeError):
+class UnknownScope(ScopeError, errors.NotFound):
     """A scope naming a group or a service that does not exist."""
 
 

@@ -31,7 +31,7 @@ from patchpilot.db.tables import (
     finding_priority,
     findings,
 )
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.findings.overview import in_scope, overview
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
@@ -41,8 +41,12 @@ DEFAULT_WEEKS = 12
 TOP_ACTIONS = 5
 
 
-class ReportError(PatchPilotError):
+class ReportError(InvalidInput):
     """A report that cannot be built (unknown group, bad option), naming what is wrong."""
+
+
+class ReportNotFound(ReportError, NotFound):
+    """A report schedule id that names no schedule."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from patchpilot.assets.groups import Scope
 from patchpilot.clock import now_utc
 from patchpilot.reports import executive, exports, technical
 from patchpilot.reports.data import ReportError, executive_data, technical_findings
-from patchpilot.reports.i18n import translator
+from patchpilot.reports.i18n import LANGUAGES, translator
 
 KINDS = ("executive", "technical")
 FORMATS = ("pdf", "html", "csv", "xlsx")
@@ -53,6 +53,33 @@ def _summary_rows(conn: Connection, scope: Scope, now: datetime) -> list[dict[st
         ("sla_compliance", "" if d.compliance is None else d.compliance),
         ("mttr_days", "" if d.mttr_days is None else d.mttr_days)]
     return [{"metric": k, "value": v} for k, v in rows]
+
+
+def check_request(kind: str, fmt: str, lang: str, group: str | None,
+                  service: str | None) -> Scope:
+    """The scope of a report request, or :class:`ReportError` (an InvalidInput) naming the
+    parameter that cannot make a report.
+
+    Checked before any query, so that what is left once the request passes -- a group or
+    service the database does not know -- is told apart (UnknownScope, a NotFound).
+    Empty ``group`` / ``service`` (a form's "whole estate" choice) mean none.
+    """
+    if kind not in KINDS:
+        raise ReportError(f"kind: {kind!r} must be one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ReportError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
+    if lang not in LANGUAGES:
+        raise ReportError(f"lang: {lang!r} must be one of {', '.join(LANGUAGES)}")
+    if group and service:
+        raise ReportError("give a group or a service, not both")
+    return Scope(group=group or None, service=service or None)
+
+
+def request_report(conn: Connection, kind: str, fmt: str, lang: str, group: str | None,
+                   service: str | None) -> Report:
+    """A report asked for by name (the API's and the dashboard's download): the request is
+    checked (:func:`check_request`), then :func:`generate` builds it."""
+    return generate(conn, kind, fmt, lang, check_request(kind, fmt, lang, group, service))
 
 
 def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",

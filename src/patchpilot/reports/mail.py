@@ -34,7 +34,7 @@ from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import report_schedules
 from patchpilot.errors import PatchPilotError
-from patchpilot.reports.data import ReportError
+from patchpilot.reports.data import ReportError, ReportNotFound
 from patchpilot.reports.generate import FORMATS, KINDS, Report, generate
 from patchpilot.reports.i18n import translator
 from patchpilot.scans.schedules import CRON, ScheduleError, next_run, validate_schedule
@@ -194,7 +194,7 @@ def delete_schedule(conn: Connection, actor: str, schedule_id: int) -> None:
     gone = conn.execute(delete(report_schedules)
                         .where(report_schedules.c.id == schedule_id)).rowcount
     if not gone:
-        raise ReportError(f"no report schedule {schedule_id}")
+        raise ReportNotFound(f"no report schedule {schedule_id}")
     audit(conn, actor, "report.schedule.remove", f"report_schedule:{schedule_id}", {})
 
 
@@ -232,7 +232,7 @@ def run_report(engine: Engine, job: queue.Job) -> dict[str, Any]:
         row = conn.execute(select(report_schedules)
                            .where(report_schedules.c.id == schedule_id)).first()
         if row is None:
-            raise ReportError(f"report schedule {schedule_id} no longer exists")
+            raise ReportNotFound(f"report schedule {schedule_id} no longer exists")
         recipients = orjson.loads(row.recipients)
         report = send_report(conn, kind=row.kind, fmt=row.format, lang=row.lang,
                              scope=Scope(row.group_name, row.service),

@@ -145,7 +145,14 @@ def add_window(conn: Connection, actor: str, group_id: int, *, kind: str = WINDO
                rrule: str | None = None, duration: timedelta | None = None,
                starts_at: datetime | None = None, ends_at: datetime | None = None,
                timezone: str = "UTC", description: str | None = None) -> dict[str, Any]:
-    """A maintenance window (``kind="window"``) or blackout period of a group."""
+    """A maintenance window (``kind="window"``) or blackout period of a group.
+
+    ``starts_at`` / ``ends_at`` must carry a UTC offset: a wall time alone would be read in
+    whatever zone the server runs in (checked first, before the group, as the edges did).
+    """
+    for name, moment in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if moment is not None and moment.tzinfo is None:
+            raise GroupError(f"{name}: give a UTC offset (…Z or …+09:00)")
     require_row(conn, asset_groups, group_id, "asset group")
     if kind not in (WINDOW, BLACKOUT):
         raise GroupError(f"kind: {kind!r} is neither 'window' nor 'blackout'")

@@ -39,7 +39,7 @@ from patchpilot.db.tables import (
     schedules,
 )
 from patchpilot.db.tables import jobs as jobs_table
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InvalidInput, PatchPilotError
 from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.transports.ssh import (
     DEFAULT_KNOWN_HOSTS,
@@ -63,7 +63,7 @@ EMERGENCY_PRIORITY = 100
 DEFAULT_TICK_SECONDS = 30.0
 
 
-class ScanError(PatchPilotError):
+class ScanError(InvalidInput):
     """A group scan that cannot be started as asked (an override without a reason)."""
 
 

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from dateutil.rrule import rrule, rrulestr
 
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InvalidInput
 
 CRON, RRULE = "cron", "rrule"
 KINDS = (CRON, RRULE)
@@ -50,7 +50,7 @@ DEFAULT_HORIZON = timedelta(days=400)
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*$", re.I)
 
 
-class ScheduleError(PatchPilotError):
+class ScheduleError(InvalidInput):
     """A schedule, window or time zone that cannot be used (says which field and why)."""
 
 

@@ -47,7 +47,7 @@ from patchpilot.db.tables import (
     sweep_results,
     sweeps,
 )
-from patchpilot.errors import PatchPilotError, VersionError
+from patchpilot.errors import InvalidInput, VersionError
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
 # disagree.
@@ -71,7 +71,7 @@ JOB_PRIORITY = 100
 _CHUNK = 5000
 
 
-class SweepError(PatchPilotError):
+class SweepError(InvalidInput):
     """A sweep that cannot be started: an unknown vulnerability, an unreadable range."""
 
 

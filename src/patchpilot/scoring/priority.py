@@ -72,7 +72,7 @@ from typing import Any
 
 import yaml
 
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InvalidInput
 
 PRIORITIES = (1, 2, 3, 4)
 TIERS = (1, 2, 3, 4)
@@ -120,7 +120,7 @@ DEPLOYER_TABLE: dict[tuple[str, str, str, str], str] = {
 _OUTCOME_PRIORITY = {name: p for p, name in SSVC_OUTCOMES.values()}
 
 
-class PriorityConfigError(PatchPilotError):
+class PriorityConfigError(InvalidInput):
     """A priority configuration that cannot be used (names the field and why)."""
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncssh
 
-from patchpilot.errors import InventoryFormatError, PatchPilotError
+from patchpilot.errors import InvalidInput, InventoryFormatError, PatchPilotError
 from patchpilot.inventory.collect import CollectOptions, Host, collect
 from patchpilot.inventory.host import commands as host_commands
 from patchpilot.inventory.host.commands import script_name
@@ -51,7 +51,7 @@ _TARGET = re.compile(
     r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s\[\]@]+))(?::(?P<port>\d+))?$")
 
 
-class SshOptionsError(PatchPilotError):
+class SshOptionsError(InvalidInput):
     """A target, a targets file, an identity or a known_hosts file that cannot be used."""
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, update
 
-from patchpilot.assets.groups import Scope, ScopeError, UnknownScope, group_members, resolve_scope
+from patchpilot.assets.groups import Scope, group_members, resolve_scope
 from patchpilot.audit import audit
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
@@ -89,12 +89,7 @@ def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
                  service: Name200 | None = None) -> dict[str, Any]:
     """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
     with engine.connect() as conn:
-        try:
-            ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
-        except UnknownScope as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-        except ScopeError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
         figures = overview(conn, asset_ids=ids).to_dict()
     for a in figures["not_scanned_assets"]:
         a["last_seen"] = iso(a["last_seen"])

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from patchpilot.errors import Conflict, InvalidInput, NotFound
 from patchpilot.server.web.asset_pages import router as asset_router
 from patchpilot.server.web.pages import LoginRequired, error_page, router
 from patchpilot.server.web.report_pages import router as report_router
@@ -69,6 +70,23 @@ def mount(app: FastAPI) -> None:
         return await run_in_threadpool(error_page, request, problem)
 
     app.add_exception_handler(RequestValidationError, html_validation_errors)
+
+    async def stage_errors(request: Request, exc: Exception) -> Response:
+        # The one place a stage's error kind becomes an HTTP status: the routes and pages
+        # let NotFound / Conflict / InvalidInput through, and the answer is the same as an
+        # HTTPException's (JSON {"detail": message} under /api, the error page elsewhere).
+        code = next(code for kind, code in STATUS_OF_KIND if isinstance(exc, kind))
+        return await html_errors(request, StarletteHTTPException(code, str(exc)))
+
+    for kind, _ in STATUS_OF_KIND:
+        app.add_exception_handler(kind, stage_errors)
+
+
+# A stage's error kind and its HTTP status.  Checked in this order: a kind may derive from
+# two of them (``assets.groups.NotFound`` is also a GroupError, an InvalidInput), and the
+# more specific answer wins.
+STATUS_OF_KIND: tuple[tuple[type[Exception], int], ...] = (
+    (NotFound, 404), (Conflict, 409), (InvalidInput, 422))
 
 
 def _is_api(request: Request) -> bool:

@@ -1,8 +1,9 @@
 """The dashboard's reports page: pick a report, download it; see what is mailed when.
 
 Thin, as the other pages: the form's choices come from the database (asset groups,
-business services), the download calls the API's own :func:`build_report` (so a report
-from the page, the API and ``patchpilot report`` is the same file), and the scheduled
+business services), the download calls the stage's :func:`request_report` as the API does
+(so a report from the page, the API and ``patchpilot report`` is the same file), and the
+scheduled
 reports are :func:`patchpilot.reports.mail.list_schedules`, shown read-only (they are
 added with ``patchpilot report schedule add`` or ``POST /api/report-schedules``).
 Viewers may do all of it: a report shows what the pages already show.
@@ -10,16 +11,17 @@ Viewers may do all of it: a report shows what the pages already show.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import asset_context, asset_groups
-from patchpilot.reports.generate import FORMATS, KINDS
+from patchpilot.errors import InvalidInput, NotFound
+from patchpilot.reports.generate import FORMATS, KINDS, request_report
 from patchpilot.reports.mail import list_schedules
-from patchpilot.server.api.reports import build_report, report_response
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.downloads import report_response
 from patchpilot.server.params import Search
 from patchpilot.server.web import i18n
 from patchpilot.server.web.pages import User, render
@@ -73,10 +75,11 @@ def download_report_page(request: Request, user: User, engine: EngineDep,
     service = scope.removeprefix(SERVICE) if scope.startswith(SERVICE) else None
     try:
         if scope and group is None and service is None:
-            raise HTTPException(422, f"scope: {scope!r} is neither group:… nor service:…")
-        report = build_report(engine, kind, format, lang or user.language, group, service)
-    except HTTPException as exc:
+            raise InvalidInput(f"scope: {scope!r} is neither group:… nor service:…")
+        with engine.connect() as conn:
+            report = request_report(conn, kind, format, lang or user.language, group, service)
+    except (NotFound, InvalidInput) as exc:
         # The stage's message names the parameter (English, as the API's and the CLI's).
         return _page(request, user, engine, kind=kind, fmt=format, lang=lang, scope=scope,
-                     error=str(exc.detail), status_code=exc.status_code)
+                     error=str(exc), status_code=404 if isinstance(exc, NotFound) else 422)
     return report_response(report)
