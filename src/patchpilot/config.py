@@ -1,23 +1,16 @@
-"""Settings from the environment (and their defaults).
+"""Every setting of PatchPilot, read from the environment in this one module.
 
-=========================== ===============================================================
-``PATCHPILOT_HOME``          data directory (default ``~/.local/share/patchpilot``)
-``PATCHPILOT_DATABASE_URL``  SQLAlchemy URL; default SQLite ``$PATCHPILOT_HOME/patchpilot.db``
-``PATCHPILOT_FEEDS_DIR``     read feeds from these folders (``:``-separated) instead of the
-                             official sources
-``NVD_API_KEY``              optional NVD API key (higher rate limit)
-``PATCHPILOT_MAX_UPLOAD_MB`` largest upload the server reads (inventories, CMDB exports,
-                             SBOM / lock files), in MiB (default 64)
-``PATCHPILOT_FEED_UPDATE_INTERVAL``
-                             hours between the server's own knowledge-base updates (from
-                             ``PATCHPILOT_FEEDS_DIR`` when set, else the official
-                             sources); ``0`` or ``off`` never (air-gapped); default 24
-=========================== ===============================================================
+:class:`Settings` has one field per environment variable, with its default and a line
+saying what it does; :func:`load_settings` reads them.  Nothing else in the package reads
+the environment (a test greps for it): other modules call :func:`load_settings` or take
+the value as a parameter.  The README's "Settings" table lists the same variables.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,51 +22,141 @@ DEFAULT_MAX_UPLOAD_MB = 64
 # Advisories and KEV entries appear daily; a day-old knowledge base is what a nightly cron
 # job gave before the server updated itself.
 DEFAULT_FEED_UPDATE_HOURS = 24.0
+# Long enough for a large re-match between heartbeats, short enough that a crashed
+# worker's job is retried within minutes.
+DEFAULT_LEASE_SECONDS = 120
+# A lease shorter than this would expire between a worker's heartbeats.
+MIN_LEASE_SECONDS = 2
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+DEFAULT_SMTP_PORT = 25
+
+_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Resolved settings of one process."""
+    """Resolved settings of one process: one field per environment variable."""
 
     home: Path
+    """``PATCHPILOT_HOME``: the data directory (default ``$XDG_DATA_HOME/patchpilot``, else
+    ``~/.local/share/patchpilot``)."""
     database_url: str
-    feeds_dirs: tuple[Path, ...]  # empty: download from the official sources
-    # The largest upload the server reads, in bytes: every body is bounded while it streams
-    # (server/limits.py), so a client cannot make the server hold more than this.
+    """``PATCHPILOT_DATABASE_URL``: SQLAlchemy URL (default SQLite
+    ``$PATCHPILOT_HOME/patchpilot.db``)."""
+    feeds_dirs: tuple[Path, ...]
+    """``PATCHPILOT_FEEDS_DIR``: read feeds from these folders (``:``-separated) instead of
+    downloading them; empty: the official sources."""
     max_upload: int = DEFAULT_MAX_UPLOAD_MB << 20
-    # Hours between the server's own knowledge-base updates; None: never (air-gapped
-    # installs that load feeds by hand with `patchpilot db update --from`).
+    """``PATCHPILOT_MAX_UPLOAD_MB`` (in MiB, stored in bytes): the largest upload the server
+    reads; every body is bounded while it streams (server/limits.py)."""
     feed_update_hours: float | None = DEFAULT_FEED_UPDATE_HOURS
+    """``PATCHPILOT_FEED_UPDATE_INTERVAL``: hours between the server's own knowledge-base
+    updates; None (``0`` or ``off``): never, for air-gapped installs loaded by hand."""
+    nvd_api_key: str | None = None
+    """``NVD_API_KEY``: optional NVD API key (a higher rate limit)."""
+    session_secret: str | None = None
+    """``PATCHPILOT_SESSION_SECRET``: the dashboard's cookie signing key (the same on every
+    server behind a load balancer); None: a random key kept in the home (mode 0600)."""
+    worker_lease_seconds: int = DEFAULT_LEASE_SECONDS
+    """``PATCHPILOT_WORKER_LEASE_SECONDS``: how long a worker holds a job between heartbeats
+    before another may take it (at least 2)."""
+    ssh_identities: tuple[Path, ...] = ()
+    """``PATCHPILOT_SSH_IDENTITY``: private key files (``:``-separated) the workers log in
+    to SSH targets with; keys by path, never contents."""
+    ssh_known_hosts: Path = DEFAULT_KNOWN_HOSTS
+    """``PATCHPILOT_SSH_KNOWN_HOSTS``: the known_hosts file the workers check SSH targets'
+    host keys against (an unknown key is refused)."""
+    ssh_auth_sock: str | None = None
+    """``SSH_AUTH_SOCK``: the ssh-agent's socket; None: no agent is asked for keys."""
+    smtp_host: str = "localhost"
+    """``PATCHPILOT_SMTP_HOST``: the SMTP server reports are mailed through."""
+    smtp_port: int = DEFAULT_SMTP_PORT
+    """``PATCHPILOT_SMTP_PORT``: its port."""
+    smtp_starttls: bool = False
+    """``PATCHPILOT_SMTP_STARTTLS``: ``true`` to upgrade the connection with STARTTLS."""
+    smtp_user: str | None = None
+    """``PATCHPILOT_SMTP_USER``: login name (login only when the password is set too)."""
+    smtp_password: str | None = None
+    """``PATCHPILOT_SMTP_PASSWORD``: login password (never logged or stored)."""
+    smtp_from: str | None = None
+    """``PATCHPILOT_SMTP_FROM``: the sender; None: ``patchpilot@<host name>``."""
 
     @property
     def cache_dir(self) -> Path:
         """Where downloaded feed files are kept between updates."""
         return self.home / "feeds"
 
+    @property
+    def smtp_sender(self) -> str:
+        """The mail sender: ``PATCHPILOT_SMTP_FROM`` or ``patchpilot@<host name>``."""
+        return self.smtp_from or f"patchpilot@{socket.getfqdn() or 'localhost'}"
 
-def default_home() -> Path:
+    def __repr__(self) -> str:
+        # The secrets never reach a log line or a traceback through repr.
+        hidden = {"nvd_api_key", "session_secret", "smtp_password"}
+        shown = ", ".join(
+            f"{name}=" + ("'***'" if name in hidden and getattr(self, name)
+                          else repr(getattr(self, name)))
+            for name in self.__dataclass_fields__)
+        return f"Settings({shown})"
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
     """``$PATCHPILOT_HOME`` or the XDG data directory."""
-    env = os.environ.get("PATCHPILOT_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
+    env = os.environ if env is None else env
+    home = env.get("PATCHPILOT_HOME")
+    if home:
+        return Path(home).expanduser()
+    xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
     return base / "patchpilot"
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment."""
-    home = default_home()
-    url = os.environ.get("PATCHPILOT_DATABASE_URL") or f"sqlite:///{home / 'patchpilot.db'}"
-    feeds = os.environ.get("PATCHPILOT_FEEDS_DIR", "")
-    dirs = tuple(Path(p).expanduser() for p in feeds.split(os.pathsep) if p.strip())
-    return Settings(home=home, database_url=url, feeds_dirs=dirs,
-                    max_upload=_max_upload_mb() << 20,
-                    feed_update_hours=_feed_update_hours())
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment).
+
+    A value that cannot be used is a ConfigError naming the variable.
+    """
+    env = os.environ if env is None else env
+    home = default_home(env)
+    url = env.get("PATCHPILOT_DATABASE_URL") or f"sqlite:///{home / 'patchpilot.db'}"
+    known_hosts = env.get("PATCHPILOT_SSH_KNOWN_HOSTS")
+    return Settings(
+        home=home, database_url=url,
+        feeds_dirs=_paths(env.get("PATCHPILOT_FEEDS_DIR", "")),
+        max_upload=_max_upload_mb(env) << 20,
+        feed_update_hours=_feed_update_hours(env),
+        nvd_api_key=env.get("NVD_API_KEY") or None,
+        session_secret=env.get("PATCHPILOT_SESSION_SECRET") or None,
+        worker_lease_seconds=_lease_seconds(env),
+        ssh_identities=_paths(env.get("PATCHPILOT_SSH_IDENTITY", "")),
+        ssh_known_hosts=Path(known_hosts) if known_hosts else DEFAULT_KNOWN_HOSTS,
+        ssh_auth_sock=env.get("SSH_AUTH_SOCK") or None,
+        smtp_host=env.get("PATCHPILOT_SMTP_HOST") or "localhost",
+        smtp_port=_smtp_port(env),
+        smtp_starttls=env.get("PATCHPILOT_SMTP_STARTTLS", "").strip().lower() in _TRUE,
+        smtp_user=env.get("PATCHPILOT_SMTP_USER") or None,
+        smtp_password=env.get("PATCHPILOT_SMTP_PASSWORD") or None,
+        smtp_from=env.get("PATCHPILOT_SMTP_FROM") or None,
+    )
 
 
-def _max_upload_mb() -> int:
-    raw = os.environ.get("PATCHPILOT_MAX_UPLOAD_MB", "").strip()
+def named_variable(name: str) -> str | None:
+    """The value of the environment variable a user named on the command line
+    (``--password-env``, ``--token-env``), None when unset or empty.
+
+    Secrets are passed by the name of a variable so they never appear in a process list or
+    a shell history; the name is the user's, so it has no field in :class:`Settings`.
+    """
+    return os.environ.get(name) or None
+
+
+def _paths(raw: str) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip())
+
+
+def _max_upload_mb(env: Mapping[str, str]) -> int:
+    raw = env.get("PATCHPILOT_MAX_UPLOAD_MB", "").strip()
     if not raw:
         return DEFAULT_MAX_UPLOAD_MB
     if not raw.isdigit() or int(raw) < 1:
@@ -82,8 +165,8 @@ def _max_upload_mb() -> int:
     return int(raw)
 
 
-def _feed_update_hours() -> float | None:
-    raw = os.environ.get("PATCHPILOT_FEED_UPDATE_INTERVAL", "").strip().lower()
+def _feed_update_hours(env: Mapping[str, str]) -> float | None:
+    raw = env.get("PATCHPILOT_FEED_UPDATE_INTERVAL", "").strip().lower()
     if not raw:
         return DEFAULT_FEED_UPDATE_HOURS
     if raw == "off":
@@ -97,3 +180,23 @@ def _feed_update_hours() -> float | None:
         raise ConfigError(f"PATCHPILOT_FEED_UPDATE_INTERVAL: {raw!r} is not a number of hours "
                           "(0 or off: never; default 24)")
     return hours or None
+
+
+def _lease_seconds(env: Mapping[str, str]) -> int:
+    raw = env.get("PATCHPILOT_WORKER_LEASE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_LEASE_SECONDS
+    try:
+        return max(MIN_LEASE_SECONDS, int(raw))
+    except ValueError as exc:
+        raise ConfigError(f"PATCHPILOT_WORKER_LEASE_SECONDS: {raw!r} is not a whole number "
+                          "of seconds") from exc
+
+
+def _smtp_port(env: Mapping[str, str]) -> int:
+    raw = env.get("PATCHPILOT_SMTP_PORT", "").strip()
+    if not raw:
+        return DEFAULT_SMTP_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"PATCHPILOT_SMTP_PORT: {raw!r} is not a port number")
+    return int(raw)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from patchpilot.cli.common import cli_actor, console, err, fail, in_db, open_engine
+from patchpilot.config import named_variable
 from patchpilot.errors import PatchPilotError
 
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -55,8 +56,6 @@ def user_create(
 ) -> None:
     """Create a dashboard user with a password (or reset an existing user's role and
     password)."""
-    import os
-
     from patchpilot.server.security import Role, set_password
 
     try:
@@ -65,7 +64,7 @@ def user_create(
         fail(ValueError(f"unknown role {role!r}"), "Use admin, analyst or viewer.")
         return
     if password_env:
-        password = os.environ.get(password_env)
+        password = named_variable(password_env)
         if not password:
             fail(ValueError(f"environment variable {password_env} is empty or unset"))
             return

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from patchpilot.cli.common import cli_actor, console, fail, in_db, open_engine, print_json, wide
+from patchpilot.config import named_variable
 from patchpilot.errors import PatchPilotError
 
 assets_app = typer.Typer(help="Asset context from the CMDB: criticality, exposure, owners, "
@@ -92,11 +93,9 @@ def assets_netbox_sync(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sync asset context from NetBox devices and virtual machines (custom fields)."""
-    import os
-
     from patchpilot.assets.netbox import sync
 
-    token = os.environ.get(token_env)
+    token = named_variable(token_env)
     if not token:
         fail(PatchPilotError(f"environment variable {token_env} is not set"),
               "export the NetBox API token in it, or name another with --token-env")

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from patchpilot.cli.common import err, fail, open_engine, wide
+from patchpilot.config import named_variable
 from patchpilot.errors import PatchPilotError
 
 scan_app = typer.Typer(help="Scan a host or a file and print its findings.",
@@ -205,8 +206,6 @@ def scan_ssh(
     Exit status: 0 when every host was scanned, 3 as with --fail-on, 4 when some hosts
     could not be scanned (unreachable, auth failed, host key refused, timed out, failed).
     """
-    import os
-
     from patchpilot.findings.scan import scan_inventory
     from patchpilot.inventory.transports.ssh import (
         HostStatus,
@@ -224,7 +223,7 @@ def scan_ssh(
                          "(one document per host)"))
     password: str | None = None
     if password_env:
-        password = os.environ.get(password_env)
+        password = named_variable(password_env)
         if not password:
             fail(ValueError(f"--password-env: the environment variable {password_env} is "
                              "not set or empty"))

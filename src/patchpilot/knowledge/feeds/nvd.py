@@ -17,7 +17,6 @@ The small JSON helpers here (:func:`load_json`, :class:`JsonObject`) are shared 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from patchpilot.config import load_settings
 from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds._common import (
     JsonObject,
@@ -216,7 +216,7 @@ class NvdFeed:
         limit; requests are spaced as NVD asks either way.
         """
         dest.mkdir(parents=True, exist_ok=True)
-        key = os.environ.get("NVD_API_KEY")
+        key = load_settings().nvd_api_key
         headers = {"apiKey": key} if key else {}
         pause = PAUSE_WITH_KEY if key else PAUSE_WITHOUT_KEY
         if since:

@@ -39,7 +39,6 @@ from patchpilot.server.security import Principal, Role, hash_token
 
 COOKIE = "pp_session"
 MAX_AGE = 12 * 3600  # a working day; then log in again
-SECRET_ENV = "PATCHPILOT_SESSION_SECRET"
 # Ended and expired rows are deleted at a later sign-in once this old.
 _KEEP_ENDED = timedelta(days=7)
 _CACHE = "pp_web_session"  # request.state attribute: one row read per request
@@ -51,9 +50,10 @@ def _secret(request: Request) -> str:
     state = request.app.state
     if getattr(state, "session_secret", None):
         return str(state.session_secret)
-    secret = os.environ.get(SECRET_ENV)
+    settings = load_settings()
+    secret = settings.session_secret
     if not secret:
-        path: Path = load_settings().home / "session.key"
+        path: Path = settings.home / "session.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
