@@ -14,9 +14,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from patchpilot import queue
 from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
+from patchpilot.config import Settings, load_settings
 from patchpilot.db.tables import report_schedules
 from patchpilot.errors import PatchPilotError
 from patchpilot.reports.data import ReportError, ReportNotFound
@@ -65,21 +64,12 @@ class SmtpSettings:
                 f"starttls={self.starttls}, user={self.user!r}, sender={self.sender!r})")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> SmtpSettings:
-        """The settings of ``PATCHPILOT_SMTP_*`` (see the module docstring)."""
-        env = dict(os.environ if env is None else env)
-        raw_port = env.get("PATCHPILOT_SMTP_PORT", "25")
-        try:
-            port = int(raw_port)
-        except ValueError as exc:
-            raise MailError(f"PATCHPILOT_SMTP_PORT: {raw_port!r} is not a port number") from exc
-        return cls(host=env.get("PATCHPILOT_SMTP_HOST", "localhost"), port=port,
-                   starttls=env.get("PATCHPILOT_SMTP_STARTTLS", "").lower()
-                   in ("1", "true", "yes"),
-                   user=env.get("PATCHPILOT_SMTP_USER") or None,
-                   password=env.get("PATCHPILOT_SMTP_PASSWORD") or None,
-                   sender=env.get("PATCHPILOT_SMTP_FROM")
-                   or f"patchpilot@{socket.getfqdn() or 'localhost'}")
+    def from_settings(cls, settings: Settings | None = None) -> SmtpSettings:
+        """The ``smtp_*`` fields of ``settings`` (default: :func:`load_settings`)."""
+        settings = settings or load_settings()
+        return cls(host=settings.smtp_host, port=settings.smtp_port,
+                   starttls=settings.smtp_starttls, user=settings.smtp_user,
+                   password=settings.smtp_password, sender=settings.smtp_sender)
 
 
 def subject(report: Report, scope: Scope, now: datetime) -> str:
@@ -133,7 +123,7 @@ def send_report(conn: Connection, *, kind: str, fmt: str, lang: str, scope: Scop
     if not recipients:
         raise ReportError("to: at least one recipient is needed")
     now = now or now_utc()
-    settings = settings or SmtpSettings.from_env()
+    settings = settings or SmtpSettings.from_settings()
     report = generate(conn, kind, fmt, lang, scope, now=now)
     send(message(report, recipients, settings.sender, scope, now), settings)
     log.info("report %s (%s, %s) mailed to %d recipients", report.filename, fmt, lang,

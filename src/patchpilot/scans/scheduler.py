@@ -18,11 +18,9 @@ scans of a group run at once is limited when jobs are leased (``patchpilot.queue
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, true, update
@@ -32,6 +30,7 @@ from patchpilot import queue
 from patchpilot.assets.groups import NotFound, group_asset_ids
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
+from patchpilot.config import load_settings
 from patchpilot.db.tables import (
     agents,
     asset_groups,
@@ -40,9 +39,8 @@ from patchpilot.db.tables import (
 )
 from patchpilot.db.tables import jobs as jobs_table
 from patchpilot.errors import InvalidInput, PatchPilotError
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.transports.ssh import (
-    DEFAULT_KNOWN_HOSTS,
     HostStatus,
     SshOptions,
     SshTarget,
@@ -234,18 +232,16 @@ def run_scheduler(engine: Engine, stop: threading.Event,
 # --- the SSH scan job ----------------------------------------------------------------------
 
 def server_ssh_options() -> SshOptions:
-    """The server's SSH settings, from the environment (keys by path, never contents).
+    """The server's SSH settings, from :class:`~patchpilot.config.Settings` (keys by path,
+    never contents).
 
     ``PATCHPILOT_SSH_KNOWN_HOSTS``: the known_hosts file (default ``~/.ssh/known_hosts``);
     unknown host keys are refused, never trusted on first use by an unattended worker.
     ``PATCHPILOT_SSH_IDENTITY``: private key files, separated by ``os.pathsep``.
     """
-    known = os.environ.get("PATCHPILOT_SSH_KNOWN_HOSTS")
-    identities = tuple(Path(p) for p in
-                       os.environ.get("PATCHPILOT_SSH_IDENTITY", "").split(os.pathsep) if p)
-    return SshOptions(identities=identities,
-                      known_hosts=Path(known) if known else DEFAULT_KNOWN_HOSTS,
-                      use_agent=bool(os.environ.get("SSH_AUTH_SOCK")), trust_new_hosts=False,
+    settings = load_settings()
+    return SshOptions(identities=settings.ssh_identities, known_hosts=settings.ssh_known_hosts,
+                      use_agent=settings.ssh_auth_sock is not None, trust_new_hosts=False,
                       max_concurrent=1)
 
 

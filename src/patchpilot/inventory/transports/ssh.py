@@ -33,6 +33,7 @@ from typing import Any
 
 import asyncssh
 
+from patchpilot.config import DEFAULT_KNOWN_HOSTS, load_settings
 from patchpilot.errors import InvalidInput, InventoryFormatError, PatchPilotError
 from patchpilot.inventory.collect import CollectOptions, Host, collect
 from patchpilot.inventory.host import commands as host_commands
@@ -41,7 +42,6 @@ from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.transports import commands
 
-DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 DEFAULT_COMMAND_TIMEOUT = 60.0
 DEFAULT_HOST_TIMEOUT = 300.0
 DEFAULT_MAX_CONCURRENT = 10
@@ -418,7 +418,7 @@ def _connect_kwargs(target: SshTarget, options: SshOptions,
         kwargs["username"] = target.user
     if keys is not None:
         kwargs["client_keys"] = keys
-    if not options.use_agent or not os.environ.get("SSH_AUTH_SOCK"):
+    if not options.use_agent or load_settings().ssh_auth_sock is None:
         kwargs["agent_path"] = None
     if options.password is not None:
         kwargs["password"] = options.password
