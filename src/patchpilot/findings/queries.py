@@ -1,0 +1,57 @@
+"""Read-only questions about findings that the API, the pages and the CLI all ask.
+
+One function per question, so that "which finding is this" is answered once: the API's
+``GET /api/findings/{id}`` and the dashboard's finding page read the same row.  Each runs
+in the caller's connection; an id that names nothing is a :class:`~patchpilot.errors.NotFound`
+(the server answers 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Row
+
+from patchpilot.db.tables import assets, finding_priority, findings
+from patchpilot.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class FindingDetail:
+    """One finding: its row (every ``findings`` column, the asset's name as ``asset``, and
+    ``priority``, ``priority_reason``, ``due_date`` -- None before it is prioritised) and
+    its report fields and evidence (``data``, the stored JSON decoded)."""
+
+    row: Row[Any]
+    data: dict[str, Any]
+
+
+def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
+    """Finding ``finding_id`` with its asset's name, its priority and its report fields;
+    NotFound (``no finding <id>``) when there is none."""
+    row = conn.execute(
+        select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
+               finding_priority.c.reason.label("priority_reason"),
+               finding_priority.c.due_date)
+        .join(assets, assets.c.id == findings.c.asset_id)
+        .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
+        .where(findings.c.id == finding_id)).first()
+    if row is None:
+        raise NotFound(f"no finding {finding_id}", field="finding_id")
+    return FindingDetail(row, orjson.loads(row.data))
+
+
+def finding_dates(conn: Connection, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    """For the findings ``ids``: ``epss_score``, ``last_seen``, ``fixed_at`` and
+    ``new_from_feed`` by id (the fields the API's list adds to a search's rows)."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return {r.id: r for r in conn.execute(
+        select(findings.c.id, findings.c.epss_score, findings.c.last_seen,
+               findings.c.fixed_at, findings.c.new_from_feed)
+        .where(findings.c.id.in_(wanted)))}
