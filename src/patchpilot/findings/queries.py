@@ -45,7 +45,7 @@ def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
     return FindingDetail(row, orjson.loads(row.data))
 
 
-def finding_dates(conn: Connection, ids: Iterable[int]) -> dict[int, Row[Any]]:
+def finding_dates(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
     """For the findings ``ids``: ``epss_score``, ``last_seen``, ``fixed_at`` and
     ``new_from_feed`` by id (the fields the API's list adds to a search's rows)."""
     wanted = list(ids)
