@@ -8,10 +8,11 @@ import httpx
 import orjson
 import pytest
 
-from patchpilot.errors import FeedError
+from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.alpine_secdb import FEED, AlpineSecdbFeed
 from patchpilot.models import AffectedPackage, AffectedRange, AffectedStatus
 from tests.conftest import SHARED_DATA
+from tests.knowledge.conftest import Answer, FeedServer
 
 SECDB = SHARED_DATA / "osv" / "alpine-secdb"
 
@@ -150,18 +151,51 @@ def test_invalid_input(tmp_path: Path, content: bytes, message: str) -> None:
     assert str(path) in str(caught.value)
 
 
-def test_fetch_downloads_main_and_community(tmp_path: Path) -> None:
-    seen = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, content=b"distroversion: v3.20\n", headers={"ETag": '"1"'})
-
-    feed = AlpineSecdbFeed(releases=["v3.20", "edge"])
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+def test_fetch_downloads_main_and_community(feed_server: FeedServer, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real secdb files of two releases; main.yaml carries an ETag, community.yaml a
+    # Last-Modified date, as web servers send one or the other.
+    monkeypatch.setattr("patchpilot.knowledge.feeds.alpine_secdb.SECDB_URL", feed_server.url)
+    date = "Tue, 02 Dec 2025 10:00:00 GMT"
+    for release in ("v3.10", "v3.9"):
+        feed_server.file(f"/{release}/main.yaml", (SECDB / release / "main.yaml").read_bytes(),
+                         etag=f'"{release}-main-1"')
+        feed_server.file(f"/{release}/community.yaml",
+                         (SECDB / release / "community.yaml").read_bytes(), last_modified=date)
+    feed = AlpineSecdbFeed(releases=["v3.10", "v3.9"])
+    with httpx.Client() as client:
         files = feed.fetch(client, tmp_path, None)
-    assert seen == [f"https://secdb.alpinelinux.org/{r}/{repo}.yaml"
-                    for r in ("v3.20", "edge") for repo in ("main", "community")]
-    assert files == [tmp_path / "v3.20/main.yaml", tmp_path / "v3.20/community.yaml",
-                     tmp_path / "edge/main.yaml", tmp_path / "edge/community.yaml"]
-    assert list(FEED.read(files[0])) == []
+        assert files == [tmp_path / "v3.10/main.yaml", tmp_path / "v3.10/community.yaml",
+                         tmp_path / "v3.9/main.yaml", tmp_path / "v3.9/community.yaml"]
+        assert [f.read_bytes() for f in files] == [
+            (SECDB / f.parent.name / f.name).read_bytes() for f in files]
+        assert [len(list(FEED.read(f))) for f in files] == [1111, 692, 1059, 575]
+        # Unchanged since: every file answers 304 and nothing is read again.
+        assert feed.fetch(client, tmp_path, "2025-12-02T11:00:00Z") == []
+        # v3.10/main.yaml changes upstream (a new ETag): only it comes back.
+        feed_server.file("/v3.10/main.yaml", (SECDB / "v3.9" / "main.yaml").read_bytes(),
+                         etag='"v3.10-main-2"')
+        assert feed.fetch(client, tmp_path, "2025-12-02T12:00:00Z") == [
+            tmp_path / "v3.10/main.yaml"]
+    assert (tmp_path / "v3.10/main.yaml").read_bytes() == (
+        SECDB / "v3.9" / "main.yaml").read_bytes()
+    validators = [(r.path, r.header("If-None-Match"), r.header("If-Modified-Since"))
+                  for r in feed_server.requests]
+    assert validators[:4] == [(f"/{r}/{repo}.yaml", None, None)
+                              for r in ("v3.10", "v3.9") for repo in ("main", "community")]
+    assert validators[4:8] == [
+        ("/v3.10/main.yaml", '"v3.10-main-1"', None), ("/v3.10/community.yaml", None, date),
+        ("/v3.9/main.yaml", '"v3.9-main-1"', None), ("/v3.9/community.yaml", None, date)]
+    assert validators[8] == ("/v3.10/main.yaml", '"v3.10-main-1"', None)
+
+
+def test_fetch_http_error_names_the_url(feed_server: FeedServer, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("patchpilot.knowledge.feeds.alpine_secdb.SECDB_URL", feed_server.url)
+    feed_server.file("/v3.10/main.yaml", (SECDB / "v3.10" / "main.yaml").read_bytes())
+    feed_server.answers("/v3.10/community.yaml", Answer(503, b"overloaded"))
+    with httpx.Client() as client, pytest.raises(FeedDownloadError) as caught:
+        AlpineSecdbFeed(releases=["v3.10"]).fetch(client, tmp_path, None)
+    assert str(caught.value) == f"{feed_server.url}/v3.10/community.yaml: HTTP 503"
+    assert not (tmp_path / "v3.10/community.yaml").exists()
+    assert not (tmp_path / "v3.10/community.yaml.part").exists()

@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from patchpilot.errors import FeedDownloadError, FeedError
-from patchpilot.knowledge.feeds.cve5 import FEED, RELEASE_URL
+from patchpilot.knowledge.feeds.cve5 import FEED
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import CvssMetric, Reference
+from tests.knowledge.conftest import Answer, FeedServer
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CRITICAL = DATA / "nvd" / "cve5-critical-cvelist"
@@ -238,44 +239,56 @@ def test_claims(path, claimed):
 
 BASELINE = "2025-08-25_all_CVEs_at_midnight.zip.zip"
 DELTA = "2025-08-25_delta_CVEs_at_1400Z.zip"
-ASSET = "https://github.com/CVEProject/cvelistV5/releases/download/cve_2025-08-25_1400Z/"
+TAG = "/CVEProject/cvelistV5/releases/download/cve_2025-08-25_1400Z/"
 
 
-def _transport(requests: list[str]) -> httpx.MockTransport:
+@pytest.fixture
+def releases(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> FeedServer:
+    """The loopback server standing in for GitHub: the latest cvelistV5 release's JSON
+    and its assets, zips of real CVE JSON 5 records."""
     release = {"tag_name": "cve_2025-08-25_1400Z", "assets": [
-        {"name": name, "browser_download_url": ASSET + name}
+        {"name": name, "browser_download_url": feed_server.url + TAG + name}
         for name in (BASELINE, DELTA, "release_notes.md")]}
-    bodies = {RELEASE_URL: json.dumps(release).encode(),
-              ASSET + BASELINE: _zip({"cves.zip": _records_zip()}),
-              ASSET + DELTA: _records_zip()}
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        requests.append(str(request.url))
-        body = bodies.get(str(request.url))
-        return httpx.Response(200, content=body) if body else httpx.Response(404)
-
-    return httpx.MockTransport(answer)
+    url = feed_server.file("/repos/CVEProject/cvelistV5/releases/latest",
+                           json.dumps(release).encode())
+    feed_server.file(TAG + BASELINE, _zip({"cves.zip": _records_zip()}))
+    feed_server.file(TAG + DELTA, _records_zip())
+    monkeypatch.setattr("patchpilot.knowledge.feeds.cve5.RELEASE_URL", url)
+    return feed_server
 
 
-def test_fetch_first_time_takes_baseline_and_delta(tmp_path):
-    requests: list[str] = []
-    with httpx.Client(transport=_transport(requests)) as client:
+def test_fetch_first_time_takes_baseline_and_delta(releases: FeedServer, tmp_path):
+    with httpx.Client() as client:
         paths = FEED.fetch(client, tmp_path, None)
     assert [p.name for p in paths] == [BASELINE, DELTA]
-    assert requests == [RELEASE_URL, ASSET + BASELINE, ASSET + DELTA]
-    assert [len(list(FEED.read(p))) for p in paths] == [2, 2]
+    assert [r.path for r in releases.requests] == [
+        "/repos/CVEProject/cvelistV5/releases/latest", TAG + BASELINE, TAG + DELTA]
+    assert releases.requests[0].header("Accept") == "application/vnd.github+json"
+    assert [sorted(r.id for r in FEED.read(p)) for p in paths] == [
+        ["CVE-2021-44228", "CVE-2024-3094"], ["CVE-2021-44228", "CVE-2024-3094"]]
 
 
-def test_fetch_since_this_midnight_takes_delta_only(tmp_path):
-    requests: list[str] = []
-    with httpx.Client(transport=_transport(requests)) as client:
+def test_fetch_since_this_midnight_takes_delta_only(releases: FeedServer, tmp_path):
+    with httpx.Client() as client:
         assert [p.name for p in FEED.fetch(client, tmp_path, "2025-08-25T03:10:00Z")] == [DELTA]
         # A cursor from the day before needs the new baseline again.
         older = FEED.fetch(client, tmp_path, "2025-08-24T23:59:00Z")
     assert [p.name for p in older] == [BASELINE, DELTA]
+    assert [r.path for r in releases.requests][1::2] == [TAG + DELTA, TAG + BASELINE]
 
 
-def test_fetch_http_error_names_url(tmp_path):
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(403))) as client:
-        with pytest.raises(FeedDownloadError, match=f"{RELEASE_URL}: HTTP 403"):
+def test_fetch_http_error_names_url(feed_server: FeedServer, tmp_path, monkeypatch):
+    url = feed_server.answers("/repos/CVEProject/cvelistV5/releases/latest",
+                              Answer(403, b'{"message": "API rate limit exceeded"}'))
+    monkeypatch.setattr("patchpilot.knowledge.feeds.cve5.RELEASE_URL", url)
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError, match=f"^{url}: HTTP 403$"):
             FEED.fetch(client, tmp_path, None)
+
+
+def test_fetch_asset_error_leaves_no_partial_file(releases: FeedServer, tmp_path):
+    releases.answers(TAG + DELTA, Answer(502))
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError, match=f"^{releases.url}{TAG}{DELTA}: HTTP 502$"):
+            FEED.fetch(client, tmp_path, "2025-08-25T03:10:00Z")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

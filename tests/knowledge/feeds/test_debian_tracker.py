@@ -9,10 +9,11 @@ import httpx
 import orjson
 import pytest
 
-from patchpilot.errors import FeedError
+from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.debian_tracker import FEED, read_dsa_list
 from patchpilot.models import AffectedPackage, AffectedRange, AffectedStatus
 from tests.conftest import SHARED_DATA
+from tests.knowledge.conftest import Answer, FeedServer
 
 INPUT = SHARED_DATA / "distro" / "vunnel-fixtures" / "debian" / "input"
 TRACKER = INPUT / "debian.json"
@@ -170,15 +171,39 @@ def test_dsa_list_malformed_header(tmp_path: Path) -> None:
     assert caught.value.line == 3 and str(path) in str(caught.value)
 
 
-def test_fetch_downloads_export_and_dsa_list(tmp_path: Path) -> None:
-    seen = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, content=b"{}")
-
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+def test_fetch_downloads_export_and_dsa_list(feed_server: FeedServer, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real tracker export and DSA list, each with the validator its host sends.
+    date = "Tue, 02 Dec 2025 10:00:00 GMT"
+    tracker = feed_server.file("/tracker/data/json", TRACKER.read_bytes(), etag='"t1"')
+    dsa = feed_server.file("/data/DSA/list", (INPUT / "DSA").read_bytes(), last_modified=date)
+    monkeypatch.setattr("patchpilot.knowledge.feeds.debian_tracker.TRACKER_URL", tracker)
+    monkeypatch.setattr("patchpilot.knowledge.feeds.debian_tracker.DSA_LIST_URL", dsa)
+    with httpx.Client() as client:
         assert FEED.fetch(client, tmp_path, None) == [tmp_path / "debian-tracker.json"]
-    assert seen[0] == "https://security-tracker.debian.org/tracker/data/json"
-    assert seen[1].endswith("/data/DSA/list")
-    assert (tmp_path / "DSA-list").read_bytes() == b"{}"
+        assert len(list(FEED.read(tmp_path / "debian-tracker.json"))) == 7
+        assert read_dsa_list(tmp_path / "DSA-list")["DSA-5970-1"] == ("CVE-2025-53603",)
+        # Unchanged (both 304): nothing new to read after a cursor; a first run reads it.
+        assert FEED.fetch(client, tmp_path, "2025-12-02T11:00:00Z") == []
+        assert FEED.fetch(client, tmp_path, None) == [tmp_path / "debian-tracker.json"]
+    assert [(r.path, r.header("If-None-Match"), r.header("If-Modified-Since"))
+            for r in feed_server.requests] == [
+        ("/tracker/data/json", None, None), ("/data/DSA/list", None, None),
+        ("/tracker/data/json", '"t1"', None), ("/data/DSA/list", None, date),
+        ("/tracker/data/json", '"t1"', None), ("/data/DSA/list", None, date)]
+    assert (tmp_path / "debian-tracker.json").read_bytes() == TRACKER.read_bytes()
+
+
+def test_fetch_http_error_keeps_the_previous_export(feed_server: FeedServer, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    tracker = feed_server.answers("/tracker/data/json", Answer(200, TRACKER.read_bytes()),
+                                  Answer(502, b"<html>bad gateway</html>"))
+    monkeypatch.setattr("patchpilot.knowledge.feeds.debian_tracker.TRACKER_URL", tracker)
+    monkeypatch.setattr("patchpilot.knowledge.feeds.debian_tracker.DSA_LIST_URL",
+                        feed_server.file("/data/DSA/list", (INPUT / "DSA").read_bytes()))
+    with httpx.Client() as client:
+        FEED.fetch(client, tmp_path, None)
+        with pytest.raises(FeedDownloadError) as caught:
+            FEED.fetch(client, tmp_path, None)
+    assert str(caught.value) == f"{tracker}: HTTP 502"
+    assert (tmp_path / "debian-tracker.json").read_bytes() == TRACKER.read_bytes()

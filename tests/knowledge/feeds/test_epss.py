@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from patchpilot.errors import FeedDownloadError, FeedError
-from patchpilot.knowledge.feeds.epss import CURRENT_URL, FEED
+from patchpilot.knowledge.feeds.epss import FEED
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import EpssScore
+from tests.knowledge.conftest import Answer, FeedServer
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 EPSS = DATA / "epss"
@@ -134,26 +135,34 @@ def test_claims(path, claimed):
     assert FEED.claims(path, head(path)) is claimed
 
 
-def test_fetch(tmp_path):
-    body = gzip.compress(official_text(["CVE-2024-3094;0.859740000;0.997120000"]).encode())
-    dated = "https://epss.empiricalsecurity.com/epss_scores-2025-03-15.csv.gz"
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if str(request.url) == CURRENT_URL:  # the current file redirects to the dated one
-            return httpx.Response(302, headers={"Location": dated})
-        return httpx.Response(200, content=body)
-
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+def test_fetch_follows_the_redirect_to_the_dated_file(feed_server: FeedServer, tmp_path,
+                                                      monkeypatch):
+    # vunnel's example-1.csv is a real file of the official layout; the host serves it
+    # gzipped, and the "current" URL redirects to the dated file as the real host does.
+    body = gzip.compress((VUNNEL / "example-1.csv").read_bytes())
+    dated = feed_server.file("/epss_scores-2025-02-20.csv.gz", body)
+    current = feed_server.answers("/epss_scores-current.csv.gz",
+                                  Answer(302, headers={"Location": dated}))
+    monkeypatch.setattr("patchpilot.knowledge.feeds.epss.CURRENT_URL", current)
+    with httpx.Client() as client:
         paths = FEED.fetch(client, tmp_path, None)
-    assert list(FEED.read(paths[0])) == [
-        EpssScore("CVE-2024-3094", 0.85974, 0.99712, "2025-03-15")]
+    assert [r.path for r in feed_server.requests] == [
+        "/epss_scores-current.csv.gz", "/epss_scores-2025-02-20.csv.gz"]
+    assert paths == [tmp_path / "epss_scores-current.csv.gz"]
+    assert paths[0].read_bytes() == body
+    assert list(FEED.read(paths[0])) == list(FEED.read(VUNNEL / "example-1.csv"))
+    assert list(FEED.read(paths[0]))[0] == EpssScore("CVE-1999-0001", 0.00383, 0.73075,
+                                                      "2025-02-20")
 
 
-def test_fetch_errors(tmp_path):
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as client:
-        with pytest.raises(FeedDownloadError, match=f"{CURRENT_URL}: HTTP 404"):
+def test_fetch_errors(feed_server: FeedServer, tmp_path, monkeypatch):
+    current = feed_server.answers("/epss_scores-current.csv.gz", Answer(404),
+                                  Answer(200, b"<html>maintenance</html>"))
+    monkeypatch.setattr("patchpilot.knowledge.feeds.epss.CURRENT_URL", current)
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError, match=f"^{current}: HTTP 404$"):
             FEED.fetch(client, tmp_path, None)
-    html = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>maintenance"))
-    with httpx.Client(transport=html) as client:
-        with pytest.raises(FeedDownloadError, match="not an EPSS score file"):
+        with pytest.raises(FeedDownloadError,
+                           match=f"^{current}: the answer is not an EPSS score file$"):
             FEED.fetch(client, tmp_path, None)
+    assert not (tmp_path / "epss_scores-current.csv.gz").exists()

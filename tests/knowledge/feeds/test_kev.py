@@ -10,8 +10,9 @@ import pytest
 
 from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.interface import RecordKind
-from patchpilot.knowledge.feeds.kev import FEED, JSON_URL
+from patchpilot.knowledge.feeds.kev import FEED
 from patchpilot.models import KevEntry
+from tests.knowledge.conftest import Answer, FeedServer
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 KEV_JSON = DATA / "kev" / "known_exploited_vulnerabilities.json"
@@ -139,26 +140,27 @@ def test_truncated_csv(tmp_path):
         list(FEED.read(path))
 
 
-def test_fetch(tmp_path):
-    seen: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        return httpx.Response(200, content=KEV_JSON.read_bytes())
-
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+def test_fetch(feed_server: FeedServer, tmp_path, monkeypatch):
+    url = feed_server.file("/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+                           KEV_JSON.read_bytes())
+    monkeypatch.setattr("patchpilot.knowledge.feeds.kev.JSON_URL", url)
+    with httpx.Client() as client:
         paths = FEED.fetch(client, tmp_path, None)
-    assert seen == [JSON_URL]
+    assert [r.path for r in feed_server.requests] == [
+        "/sites/default/files/feeds/known_exploited_vulnerabilities.json"]
     assert [p.name for p in paths] == ["known_exploited_vulnerabilities.json"]
+    assert paths[0].read_bytes() == KEV_JSON.read_bytes()
     assert len(list(FEED.read(paths[0]))) == 1404
 
 
-def test_fetch_errors(tmp_path):
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503))) as client:
-        with pytest.raises(FeedDownloadError, match=f"{JSON_URL}: HTTP 503"):
+def test_fetch_errors(feed_server: FeedServer, tmp_path, monkeypatch):
+    # A 503, then the real catalogue cut after 500 bytes (a dropped connection).
+    url = feed_server.answers("/kev.json", Answer(503, b"busy"),
+                              Answer(200, KEV_JSON.read_bytes()[:500]))
+    monkeypatch.setattr("patchpilot.knowledge.feeds.kev.JSON_URL", url)
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError, match=f"^{url}: HTTP 503$"):
             FEED.fetch(client, tmp_path, None)
-    cut = httpx.MockTransport(lambda r: httpx.Response(200, content=KEV_JSON.read_bytes()[:500]))
-    with httpx.Client(transport=cut) as client:
-        with pytest.raises(FeedDownloadError, match="not valid JSON"):
+        with pytest.raises(FeedDownloadError, match=f"^{url}: .*not valid JSON"):
             FEED.fetch(client, tmp_path, None)
     assert not (tmp_path / "known_exploited_vulnerabilities.json").exists()

@@ -14,6 +14,7 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.nvd import FEED, NvdFeed
 from patchpilot.models import CvssMetric, Reference
+from tests.knowledge.conftest import Answer, FeedServer, Seen
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 NVD = DATA / "nvd"
@@ -241,77 +242,85 @@ def _page(records: list, start: int, total: int) -> bytes:
                        "vulnerabilities": records}).encode()
 
 
-def test_fetch_incremental_windows_pages_and_key(tmp_path, monkeypatch):
+API_PATH = "/rest/json/cves/2.0"
+
+
+def test_fetch_incremental_windows_pages_and_key(feed_server: FeedServer, tmp_path,
+                                                 monkeypatch):
+    # vunnel's real API page of 38 CVEs, served as the API pages it: 30 + 8.
     vulns = json.loads((VUNNEL / "full-page.json").read_text())["vulnerabilities"]
-    requests: list[httpx.Request] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        start = int(request.url.params["startIndex"])
-        if len(requests) <= 2:  # first window: 38 results served as 30 + 8
-            return httpx.Response(200, content=_page(vulns[start:start + 30], start, 38))
-        return httpx.Response(200, content=_page([], 0, 0))
+    def answer(seen: Seen) -> Answer:
+        start = int(seen.query["startIndex"])
+        if len(feed_server.requests) <= 2:  # the first window
+            return Answer(200, _page(vulns[start:start + 30], start, 38))
+        return Answer(200, _page([], 0, 0))
 
+    url = feed_server.route(API_PATH, answer)
     sleeps: list[float] = []
     monkeypatch.setenv("NVD_API_KEY", "k-123")
-    feed = NvdFeed(sleep=sleeps.append, now=lambda: datetime(2024, 9, 1, tzinfo=UTC))
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+    feed = NvdFeed(api_url=url, sleep=sleeps.append,
+                   now=lambda: datetime(2024, 9, 1, tzinfo=UTC))
+    with httpx.Client() as client:
         paths = feed.fetch(client, tmp_path, "2024-01-01T00:00:00.000")
 
+    requests = feed_server.requests
     # 244 days → windows of 120 + 120 + 4 days; the first needs two pages.
-    windows = [(r.url.params["lastModStartDate"], r.url.params["lastModEndDate"])
-               for r in requests]
+    windows = [(r.query["lastModStartDate"], r.query["lastModEndDate"]) for r in requests]
     assert windows == [
         ("2024-01-01T00:00:00.000+00:00", "2024-04-30T00:00:00.000+00:00"),
         ("2024-01-01T00:00:00.000+00:00", "2024-04-30T00:00:00.000+00:00"),
         ("2024-04-30T00:00:00.000+00:00", "2024-08-28T00:00:00.000+00:00"),
         ("2024-08-28T00:00:00.000+00:00", "2024-09-01T00:00:00.000+00:00"),
     ]
-    assert [r.url.params["startIndex"] for r in requests] == ["0", "30", "0", "0"]
-    assert {r.url.params["resultsPerPage"] for r in requests} == {"2000"}
-    assert {r.headers["apiKey"] for r in requests} == {"k-123"}
+    assert [r.query["startIndex"] for r in requests] == ["0", "30", "0", "0"]
+    assert {r.query["resultsPerPage"] for r in requests} == {"2000"}
+    assert {r.header("apiKey") for r in requests} == {"k-123"}
     assert sleeps == [0.6, 0.6, 0.6]  # between requests, the keyed rate
     assert [p.name for p in paths] == ["nvd-1.json", "nvd-2.json", "nvd-3.json", "nvd-4.json"]
     assert [len(list(FEED.read(p))) for p in paths] == [30, 8, 0, 0]
 
 
-def test_fetch_whole_catalogue_without_key(tmp_path, monkeypatch):
+def test_fetch_whole_catalogue_without_key(feed_server: FeedServer, tmp_path, monkeypatch):
     monkeypatch.delenv("NVD_API_KEY", raising=False)
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, content=(VUNNEL / "single-entry.json").read_bytes())
-
-    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
-        paths = NvdFeed(sleep=lambda s: None).fetch(client, tmp_path, None)
-    assert len(seen) == 1
-    assert "lastModStartDate" not in seen[0].url.params
-    assert "apiKey" not in seen[0].headers
+    url = feed_server.file(API_PATH, (VUNNEL / "single-entry.json").read_bytes())
+    with httpx.Client() as client:
+        paths = NvdFeed(api_url=url, sleep=lambda s: None).fetch(client, tmp_path, None)
+    assert len(feed_server.requests) == 1
+    assert "lastModStartDate" not in feed_server.requests[0].query
+    assert feed_server.requests[0].header("apiKey") is None
     assert [r.id for r in FEED.read(paths[0])] == ["CVE-2022-1576"]
 
 
-def test_fetch_retries_then_reports_the_url(tmp_path, monkeypatch):
+def test_fetch_retries_then_reports_the_url(feed_server: FeedServer, tmp_path, monkeypatch):
     monkeypatch.delenv("NVD_API_KEY", raising=False)
-    statuses = iter([503, 200])
-
-    def flaky(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(next(statuses),
-                              content=(VUNNEL / "single-entry.json").read_bytes())
-
+    single = (VUNNEL / "single-entry.json").read_bytes()
+    flaky = feed_server.answers("/flaky", Answer(503), Answer(200, single))
     sleeps: list[float] = []
-    with httpx.Client(transport=httpx.MockTransport(flaky)) as client:
-        assert len(NvdFeed(sleep=sleeps.append).fetch(client, tmp_path, None)) == 1
+    with httpx.Client() as client:
+        feed = NvdFeed(api_url=flaky, sleep=sleeps.append)
+        assert len(feed.fetch(client, tmp_path, None)) == 1
     assert sleeps == [6.0]
 
-    html = httpx.MockTransport(lambda r: httpx.Response(200, content=b"<html>busy</html>"))
-    with httpx.Client(transport=html) as client:
-        with pytest.raises(FeedDownloadError, match="not valid JSON"):
-            NvdFeed(sleep=lambda s: None).fetch(client, tmp_path / "x", None)
+    busy = feed_server.answers("/busy", Answer(200, b"<html>busy</html>"))
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError, match=f"^{busy}: .*not valid JSON"):
+            NvdFeed(api_url=busy, sleep=lambda s: None).fetch(client, tmp_path / "x", None)
     assert not (tmp_path / "x" / "nvd-1.json").exists()
 
-    with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as client:
-        with pytest.raises(FeedDownloadError,
-                           match=r"https://services\.nvd\.nist\.gov/rest/json/cves/2\.0\?.*"
-                                 r"HTTP 404"):
-            NvdFeed(sleep=lambda s: None).fetch(client, tmp_path, None)
+    # 404 is not retried; the error names the full request URL.
+    gone = feed_server.answers("/gone", Answer(404))
+    sleeps.clear()
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError) as caught:
+            NvdFeed(api_url=gone, sleep=sleeps.append).fetch(client, tmp_path, None)
+    assert str(caught.value) == f"{gone}?resultsPerPage=2000&startIndex=0: HTTP 404"
+    assert sleeps == []
+    # 503 every time: three tries, backing off 6 s then 12 s, then the error.
+    down = feed_server.answers("/down", Answer(503))
+    with httpx.Client() as client:
+        with pytest.raises(FeedDownloadError) as caught:
+            NvdFeed(api_url=down, sleep=sleeps.append).fetch(client, tmp_path, None)
+    assert str(caught.value) == f"{down}?resultsPerPage=2000&startIndex=0: HTTP 503"
+    assert sleeps == [6.0, 12.0]
+    assert [r.path for r in feed_server.requests].count("/down") == 3

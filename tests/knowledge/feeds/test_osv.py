@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
+import io
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ from patchpilot.knowledge.feeds._common import download_if_changed
 from patchpilot.knowledge.feeds.osv import FEED, OsvFeed
 from patchpilot.models import AffectedRange, AffectedStatus, Reference
 from tests.conftest import SHARED_DATA
+from tests.knowledge.conftest import FeedServer
 
 DATA = SHARED_DATA
 OSV = DATA / "osv"
@@ -327,62 +326,43 @@ def test_yaml_error_carries_line(tmp_path: Path) -> None:
 # --- fetch ---------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Serves all.zip for PyPI with an ETag, and 404 for everything else."""
-
-    body = b"PK\x05\x06" + b"\0" * 18  # an empty zip
-    requests: list[tuple[str, str | None]] = []
-
-    def do_GET(self) -> None:
-        self.requests.append((self.path, self.headers.get("If-None-Match")))
-        if self.path != "/PyPI/all.zip":
-            self.send_response(404)
-            self.end_headers()
-            return
-        if self.headers.get("If-None-Match") == '"v1"':
-            self.send_response(304)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("ETag", '"v1"')
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A real HTTP server on loopback standing in for the OSV bucket."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    monkeypatch.setattr("patchpilot.knowledge.feeds.osv.OSV_BUCKET", base)
-    _Handler.requests = []
-    yield base
-    httpd.shutdown()
-    httpd.server_close()
+def bucket(feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch) -> FeedServer:
+    """The loopback server standing in for the OSV bucket."""
+    monkeypatch.setattr("patchpilot.knowledge.feeds.osv.OSV_BUCKET", feed_server.url)
+    return feed_server
 
 
-def test_fetch_uses_etag_to_skip_unchanged(server: str, tmp_path: Path) -> None:
-    feed = OsvFeed(ecosystems=["PyPI"])
+def _go_zip() -> bytes:
+    """Go's all.zip as the bucket holds it: one JSON member per record (two real ones)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("GO-2020-0001.json", "GO-2020-0003.json"):
+            archive.writestr(name, (OSV / "go" / name).read_bytes())
+    return buffer.getvalue()
+
+
+def test_fetch_uses_etag_to_skip_unchanged(bucket: FeedServer, tmp_path: Path) -> None:
+    body = _go_zip()
+    bucket.file("/Go/all.zip", body, etag='"v1"')
+    feed = OsvFeed(ecosystems=["Go"])
     with httpx.Client() as client:
-        assert feed.fetch(client, tmp_path, None) == [tmp_path / "PyPI/all.zip"]
-        assert (tmp_path / "PyPI/all.zip").read_bytes() == _Handler.body
+        assert feed.fetch(client, tmp_path, None) == [tmp_path / "Go/all.zip"]
+        assert (tmp_path / "Go/all.zip").read_bytes() == body
         assert feed.fetch(client, tmp_path, "2024-01-01T00:00:00Z") == []  # 304
-        assert feed.fetch(client, tmp_path, None) == [tmp_path / "PyPI/all.zip"]
-    assert _Handler.requests == [("/PyPI/all.zip", None), ("/PyPI/all.zip", '"v1"'),
-                                 ("/PyPI/all.zip", '"v1"')]
+        # Without a cursor (a first run) the unchanged file is read all the same.
+        assert feed.fetch(client, tmp_path, None) == [tmp_path / "Go/all.zip"]
+    assert [(r.path, r.header("If-None-Match")) for r in bucket.requests] == [
+        ("/Go/all.zip", None), ("/Go/all.zip", '"v1"'), ("/Go/all.zip", '"v1"')]
+    assert sorted(r.id for r in FEED.read(tmp_path / "Go/all.zip")) == [
+        "GO-2020-0001", "GO-2020-0003"]
 
 
-def test_fetch_http_error_names_url(server: str, tmp_path: Path) -> None:
+def test_fetch_http_error_names_url(bucket: FeedServer, tmp_path: Path) -> None:
     feed = OsvFeed(ecosystems=["Rocky Linux"])
     with httpx.Client() as client, pytest.raises(FeedDownloadError) as caught:
         feed.fetch(client, tmp_path, None)
-    assert f"{server}/Rocky%20Linux/all.zip: HTTP 404" in str(caught.value)
+    assert f"{bucket.url}/Rocky%20Linux/all.zip: HTTP 404" in str(caught.value)
     assert not (tmp_path / "Rocky_Linux/all.zip").exists()
 
 
