@@ -14,9 +14,10 @@ risk still has a priority, for the day its acceptance expires); a fixed finding 
 priority it had when it was fixed, which is what SLA compliance and MTTR are measured by.
 Rows whose priority, reason, method and due date are unchanged are not written again.
 
-The configuration in force is the last one saved with :func:`save_config` -- recorded
-in the audit log (action ``priority.config``), so every change says who made it and when
-and every server process reads the same one -- or the shipped default.
+The configuration in force is the newest row of ``priority_config``, written by
+:func:`save_config` -- every server process reads the same one -- or the shipped default.
+Each change is also recorded in the audit log (action ``priority.config``), which says
+who made it and when.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Engine, bindparam, desc, select, text
+from sqlalchemy import DateTime, Engine, bindparam, desc, insert, select, text
 from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import audit_log
+from patchpilot.db.tables import priority_config
 from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.scoring.priority import (
@@ -238,18 +239,22 @@ WHERE fp.finding_id = findings.id AND findings.state <> 'fixed'
 
 
 def active_config(conn: Connection) -> PriorityConfig:
-    """The configuration in force: the last one saved, else the shipped default."""
-    row = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == CONFIG_ACTION)
-                       .order_by(desc(audit_log.c.id)).limit(1)).scalar()
+    """The configuration in force: the newest ``priority_config`` row, else the shipped
+    default."""
+    row = conn.execute(select(priority_config.c.config)
+                       .order_by(desc(priority_config.c.id)).limit(1)).scalar()
     if row is None:
         return default_config()
-    return config_from_mapping(orjson.loads(row)["config"])
+    return config_from_mapping(orjson.loads(row))
 
 
 def save_config(conn: Connection, config: PriorityConfig, actor: str) -> int:
-    """Put ``config`` in force and re-prioritise every unfixed finding; rows changed."""
+    """Put ``config`` in force (a ``priority_config`` row, and an audit row saying who) and
+    re-prioritise every unfixed finding; rows changed."""
     # JSON keys are text: the SLA's and SSVC's numeric keys are read back by the parser.
     mapping = orjson.loads(orjson.dumps(config.to_mapping(), option=orjson.OPT_NON_STR_KEYS))
+    conn.execute(insert(priority_config).values(
+        config=orjson.dumps(mapping).decode(), created_at=now_utc(), created_by=actor))
     audit(conn, actor, CONFIG_ACTION, config.method, {"config": mapping})
     return reprioritise(conn, config)
 
