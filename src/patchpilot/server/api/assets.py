@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, status
-from sqlalchemy import func, select
+from fastapi import APIRouter
+from sqlalchemy import select
 
+from patchpilot.assets.queries import asset_row, inventory_history, open_by_severity
 from patchpilot.clock import iso
-from patchpilot.db.tables import assets, findings, inventories
+from patchpilot.db.tables import assets
 from patchpilot.server.deps import EngineDep, Viewer
 from patchpilot.server.params import DbId, Limit, Offset
 
@@ -33,13 +34,7 @@ def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offs
     with engine.connect() as conn:
         rows = conn.execute(select(assets).order_by(assets.c.name, assets.c.id)
                             .limit(limit).offset(offset)).all()
-        ids = [r.id for r in rows]
-        counts: dict[int, dict[str, int]] = {i: {} for i in ids}
-        for asset_id, severity, n in conn.execute(
-                select(findings.c.asset_id, findings.c.severity, func.count())
-                .where(findings.c.asset_id.in_(ids), findings.c.state == "open")
-                .group_by(findings.c.asset_id, findings.c.severity)):
-            counts[asset_id][severity or "Unknown"] = n
+        counts = open_by_severity(conn, [r.id for r in rows])
     return [_asset(r, counts[r.id]) for r in rows]
 
 
@@ -47,19 +42,10 @@ def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offs
 def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One asset, with its latest inventory's summary."""
     with engine.connect() as conn:
-        row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id}")
-        counts: dict[str | None, int] = dict(conn.execute(  # type: ignore[arg-type]
-            select(findings.c.severity, func.count()).where(
-                findings.c.asset_id == asset_id, findings.c.state == "open")
-            .group_by(findings.c.severity)).all())
-        history = conn.execute(
-            select(inventories.c.id, inventories.c.collected_at, inventories.c.collector,
-                   inventories.c.packages, inventories.c.complete)
-            .where(inventories.c.asset_id == asset_id)
-            .order_by(inventories.c.id.desc()).limit(20)).all()
-    out = _asset(row, {str(k or "Unknown"): int(v) for k, v in counts.items()})
+        row = asset_row(conn, asset_id)
+        counts = open_by_severity(conn, [asset_id])[asset_id]
+        history = inventory_history(conn, asset_id)
+    out = _asset(row, counts)
     out["inventories"] = [{"id": h.id, "collected_at": iso(h.collected_at),
                            "collector": h.collector, "packages": h.packages,
                            "complete": h.complete} for h in history]

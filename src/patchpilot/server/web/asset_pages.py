@@ -7,7 +7,7 @@ Thin, as the other pages.  The CMDB form calls what ``patchpilot assets import``
 anywhere stores nothing).  The upload form reads the file as ``patchpilot scan file`` does
 (:func:`patchpilot.inventory.transports.file.read_inventory_bytes`: the sources' own
 detection) and stores it as ``POST /api/inventories`` does
-(:func:`patchpilot.findings.lifecycle.ingest_inventory`, its match job queued in the same
+(:func:`patchpilot.findings.ingest.ingest_inventory`, its match job queued in the same
 transaction), then shows the asset.
 
 The routes read the multipart body themselves, as it streams (:class:`_Form`), rather than
@@ -28,15 +28,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from patchpilot.assets.cmdb import CmdbFormatError, parse_bytes
 from patchpilot.assets.context import ApplyResult, apply_records
 from patchpilot.audit import audit
-from patchpilot.db.tables import assets, inventories
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
+from patchpilot.findings.uploads import ReplacesScan
 from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.server.api.cmdb import MAX_BODY as MAX_CMDB
@@ -314,26 +314,14 @@ def _ingest_upload(engine: Engine, user: WebUser, name: str, data: bytes,
         # the asset's package list with nothing.
         raise _Refused([f"{name}: the inventory lists no package; it would mark every "
                         "finding of the asset fixed, so it is not stored"])
-    if inventory.collector.name == "file":
-        _refuse_replacing_a_scan(engine, fields["asset"])
-    result = ingest_inventory(engine, inventory, enqueue_match=True)
+    try:
+        # The ingest refuses a file's inventory over a scanned host's (ReplacesScan).
+        result = ingest_inventory(engine, inventory, enqueue_match=True)
+    except ReplacesScan as exc:
+        raise _Refused([str(exc)]) from exc
     with engine.begin() as conn:
         audit(conn, user.principal.name, "inventory.upload", fields["asset"],
               {"asset_id": result.asset_id, "inventory_id": result.inventory_id,
                "file": name, "packages": len(inventory.packages), "job_id": result.job_id})
     return result.asset_id
 
-
-def _refuse_replacing_a_scan(engine: Engine, name: str) -> None:
-    """An inventory is an asset's whole package list: a lock file uploaded under the name
-    of a host an agent or SSH scan reports would replace its packages and close its
-    findings as fixed.  Refused, with the way out."""
-    with engine.connect() as conn:
-        collector = conn.execute(
-            select(inventories.c.collector)
-            .join(assets, assets.c.last_inventory_id == inventories.c.id)
-            .where(assets.c.name == name).order_by(assets.c.id)).scalar()
-    if collector is not None and collector != "file":
-        raise _Refused([f"asset: {name!r} is scanned by its {collector} collector; a file "
-                        "uploaded under its name would replace that inventory and close "
-                        f"its findings. Name the application instead, e.g. '{name}-app'."])

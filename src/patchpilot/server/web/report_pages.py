@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Engine, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine
 
-from patchpilot.db.tables import asset_context, asset_groups
+from patchpilot.assets.queries import group_names, service_names
 from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.reports.generate import FORMATS, KINDS, request_report
 from patchpilot.reports.mail import list_schedules
@@ -34,22 +33,11 @@ router = APIRouter(include_in_schema=False)
 GROUP, SERVICE = "group:", "service:"
 
 
-def _choices(conn: Connection) -> tuple[list[str], list[str]]:
-    """The asset groups and business services a report can cover, by name."""
-    groups = list(conn.execute(select(asset_groups.c.name)
-                               .order_by(asset_groups.c.name)).scalars())
-    services = list(conn.execute(
-        select(asset_context.c.service).distinct()
-        .where(asset_context.c.service.is_not(None), asset_context.c.service != "")
-        .order_by(asset_context.c.service)).scalars())
-    return groups, services
-
-
 def _page(request: Request, user: WebUser, engine: Engine, *, kind: str = "executive",
           fmt: str = "pdf", lang: str | None = None, scope: str = "",
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     with engine.connect() as conn:
-        groups, services = _choices(conn)
+        groups, services = group_names(conn), service_names(conn)
         schedules = list_schedules(conn)
     return render(request, "reports.html", user.language, {
         "kinds": KINDS, "formats": FORMATS, "report_languages": i18n.NATIVE_NAMES,
