@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from patchpilot.db.tables import api_tokens, users
+from patchpilot.db.tables import agents, api_tokens, users
 from patchpilot.server.app import create_app
 from patchpilot.server.security import (
+    AGENT_TOKEN_PREFIX,
     Role,
     TokenRoleError,
     create_api_token,
@@ -158,7 +159,14 @@ def test_every_route_is_in_the_table(client: TestClient) -> None:
 def test_route_refuses_who_it_must(client: TestClient, tokens: dict[str, str],
                                    method: str, path: str) -> None:
     rule = ROUTES[(method, path)]
-    if rule in ("public", "enrolment"):
+    if rule == "public":
+        # Health answers everyone alike: no credential, a garbage one, every caller's.
+        for token in (None, "pp_not-a-real-token", *(tokens[c] for c in CALLERS)):
+            answer = _call(client, method, path, token)
+            assert (answer.status_code, answer.json()["status"]) == (200, "ok"), token
+        return
+    if rule == "enrolment":
+        _check_enrolment(client, tokens)
         return
     assert _call(client, method, path, None).status_code == 401
     assert _call(client, method, path, "pp_not-a-real-token").status_code == 401
@@ -168,6 +176,47 @@ def test_route_refuses_who_it_must(client: TestClient, tokens: dict[str, str],
             assert code not in (401, 403), (caller, code)
         else:
             assert code == 403, (caller, code)
+
+
+def _agents(client: TestClient) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(agents)).scalar_one())
+
+
+def _check_enrolment(client: TestClient, tokens: dict[str, str]) -> None:
+    """POST /api/agents/enrol is authenticated by the enrolment token in its body, and by
+    nothing else: no bearer token of a user or an agent stands in for one."""
+    enrol = "/api/agents/enrol"
+    before = _agents(client)
+    refused = {"detail": "enrolment token unknown, expired, revoked or used up"}
+    # Without a token the body is invalid: 422, never an agent.
+    for caller in (None, *CALLERS):
+        headers = {"Authorization": f"Bearer {tokens[caller]}"} if caller else {}
+        answer = client.post(enrol, headers=headers, json={"name": "agent-x"})
+        assert answer.status_code == 422, caller
+    # A garbage token, or any bearer token of a user or agent put where the enrolment
+    # token goes (and sent as the bearer as well): 401.
+    for token in ("ppe_garbage-garbage", *(tokens[c] for c in CALLERS)):
+        answer = client.post(enrol, headers={"Authorization": f"Bearer {token}"},
+                             json={"token": token, "name": "agent-x"})
+        assert (answer.status_code, answer.json()) == (401, refused), token
+    assert _agents(client) == before
+    # A real single-use enrolment token works once, whatever bearer comes with it, then
+    # it is used up.
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    once = create_enrolment_token(engine, created_by="test", uses=1)
+    answer = client.post(enrol, headers={"Authorization": f"Bearer {tokens['viewer']}"},
+                         json={"token": once, "name": "agent-once"})
+    assert answer.status_code == 201
+    assert answer.json()["credential"].startswith(AGENT_TOKEN_PREFIX)
+    again = client.post(enrol, json={"token": once, "name": "agent-twice"})
+    assert (again.status_code, again.json()) == (401, refused)
+    # An expired token is refused too.
+    expired = create_enrolment_token(engine, created_by="test", ttl_hours=0)
+    answer = client.post(enrol, json={"token": expired, "name": "agent-late"})
+    assert (answer.status_code, answer.json()) == (401, refused)
+    assert _agents(client) == before + 1
 
 
 def test_revoked_token_stops_working(client: TestClient, tokens: dict[str, str]) -> None:
