@@ -1,0 +1,99 @@
+"""Every setting is read in config.py and listed in the README (issue 11 item 10)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import patchpilot
+from patchpilot.config import DEFAULT_KNOWN_HOSTS, Settings, load_settings
+from patchpilot.errors import ConfigError
+
+SRC = Path(patchpilot.__file__).parent
+README = SRC.parents[1] / "README.md"
+CONFIG = SRC / "config.py"
+# Any way of reading the environment: os.environ[...], .get, os.getenv, `from os import
+# environ`, os.environb.
+READS = re.compile(r"\benviron\b|\benvironb\b|\bgetenv\b|\bgetenvb\b")
+VARIABLE = re.compile(r"\b(?:PATCHPILOT_[A-Z0-9_]+|NVD_API_KEY|SSH_AUTH_SOCK|XDG_DATA_HOME)\b")
+
+
+def test_no_module_but_config_reads_the_environment() -> None:
+    readers = [f"{path.relative_to(SRC)}:{n}: {line.strip()}"
+               for path in sorted(SRC.rglob("*.py")) if path != CONFIG
+               for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if READS.search(line)]
+    assert readers == []
+
+
+def _readme_variables() -> list[str]:
+    section = README.read_text(encoding="utf-8").split("### Settings", 1)[1]
+    section = section.split("\n#", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^\| `([A-Z0-9_]+)` \|", section, re.M)]
+
+
+def test_readme_lists_every_variable_config_reads_once() -> None:
+    read = set(VARIABLE.findall(CONFIG.read_text(encoding="utf-8")))
+    listed = _readme_variables()
+    assert len(listed) == len(set(listed))
+    assert set(listed) == read
+    # One field per variable, each named in its field's docstring.
+    assert len(read) - 1 == len(Settings.__dataclass_fields__)  # XDG_DATA_HOME: home's default
+
+
+def test_every_variable_lands_in_its_field() -> None:
+    env = {"PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_DATABASE_URL": "postgresql://pp@db/pp",
+           "PATCHPILOT_FEEDS_DIR": "/feeds/osv:/feeds/kev", "PATCHPILOT_MAX_UPLOAD_MB": "8",
+           "PATCHPILOT_FEED_UPDATE_INTERVAL": "off", "NVD_API_KEY": "k-1",
+           "PATCHPILOT_SESSION_SECRET": "s" * 40, "PATCHPILOT_WORKER_LEASE_SECONDS": "1",
+           "PATCHPILOT_SSH_IDENTITY": "/keys/a:/keys/b",
+           "PATCHPILOT_SSH_KNOWN_HOSTS": "/keys/known", "SSH_AUTH_SOCK": "/run/agent",
+           "PATCHPILOT_SMTP_HOST": "mail.example", "PATCHPILOT_SMTP_PORT": "587",
+           "PATCHPILOT_SMTP_STARTTLS": "true", "PATCHPILOT_SMTP_USER": "pp",
+           "PATCHPILOT_SMTP_PASSWORD": "pw", "PATCHPILOT_SMTP_FROM": "pp@plant.example"}
+    assert load_settings(env) == Settings(
+        home=Path("/srv/pp"), database_url="postgresql://pp@db/pp",
+        feeds_dirs=(Path("/feeds/osv"), Path("/feeds/kev")), max_upload=8 << 20,
+        feed_update_hours=None, nvd_api_key="k-1", session_secret="s" * 40,
+        worker_lease_seconds=2,  # at least 2
+        ssh_identities=(Path("/keys/a"), Path("/keys/b")),
+        ssh_known_hosts=Path("/keys/known"), ssh_auth_sock="/run/agent",
+        smtp_host="mail.example", smtp_port=587, smtp_starttls=True, smtp_user="pp",
+        smtp_password="pw", smtp_from="pp@plant.example")
+
+
+def test_defaults() -> None:
+    settings = load_settings({"XDG_DATA_HOME": "/data"})
+    assert settings == Settings(home=Path("/data/patchpilot"),
+                                database_url="sqlite:////data/patchpilot/patchpilot.db",
+                                feeds_dirs=())
+    assert (settings.max_upload, settings.feed_update_hours, settings.worker_lease_seconds,
+            settings.ssh_known_hosts, settings.smtp_host, settings.smtp_port,
+            settings.smtp_starttls) == (64 << 20, 24.0, 120, DEFAULT_KNOWN_HOSTS,
+                                        "localhost", 25, False)
+    assert settings.smtp_sender.startswith("patchpilot@")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("PATCHPILOT_WORKER_LEASE_SECONDS", "2m",
+     "PATCHPILOT_WORKER_LEASE_SECONDS: '2m' is not a whole number of seconds"),
+    ("PATCHPILOT_SMTP_PORT", "smtp", "PATCHPILOT_SMTP_PORT: 'smtp' is not a port number"),
+    ("PATCHPILOT_SMTP_PORT", "70000", "PATCHPILOT_SMTP_PORT: '70000' is not a port number"),
+    ("PATCHPILOT_MAX_UPLOAD_MB", "0",
+     "PATCHPILOT_MAX_UPLOAD_MB: '0' is not a whole number of MiB (1 or more)"),
+])
+def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str,
+                                                           message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"PATCHPILOT_HOME": "/srv/pp", name: value})
+    assert str(caught.value) == message
+
+
+def test_repr_hides_the_secrets() -> None:
+    text = repr(load_settings({"PATCHPILOT_HOME": "/srv/pp", "NVD_API_KEY": "k-secret",
+                               "PATCHPILOT_SESSION_SECRET": "s-secret",
+                               "PATCHPILOT_SMTP_PASSWORD": "p-secret"}))
+    assert "secret" not in text.replace("session_secret", "")
+    assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
