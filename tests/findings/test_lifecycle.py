@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
+from patchpilot import worker
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_packages, findings, inventories, triage_decisions
 from patchpilot.findings.lifecycle import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
-from patchpilot.scans import worker
 
 FEEDS = {
     "osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, case, delete, func, inspect, or_, select
 from sqlalchemy.engine import Connection
 
 import patchpilot.db
+from patchpilot import worker
 from patchpilot.assets.cmdb import parse_records
 from patchpilot.assets.context import apply_records
 from patchpilot.assets.groups import add_members, create_group
@@ -37,7 +38,6 @@ from patchpilot.findings.overview import Overview, overview
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
-from patchpilot.scans import worker
 from patchpilot.scoring import apply as scoring_apply
 from patchpilot.scoring.sla import sla_report
 from tests.reports.conftest import (

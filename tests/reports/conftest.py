@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
+from patchpilot import worker
 from patchpilot.assets.groups import add_members, create_group
 from patchpilot.knowledge.update import update_from
 from patchpilot.queue import Job
-from patchpilot.scans import worker
 from tests.scans.test_plan import (
     AJENTI,
     FEEDS,

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+from patchpilot import worker
 from patchpilot.assets.groups import Scope, UnknownScope, resolve_scope
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import findings, jobs, report_schedules
 from patchpilot.reports.exports import ASSET_COLUMNS, FINDING_COLUMNS
 from patchpilot.reports.generate import generate
-from patchpilot.scans import worker
 
 # The figures of the estate (tests/reports/conftest.py), by hand from its data:
 # 122 findings matched, of which plant2-ws-11's 10 firefox ones were fixed by its rescan.

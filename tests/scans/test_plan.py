@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, insert, select
 
+from patchpilot import worker
 from patchpilot.assets.groups import add_members, create_group
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_context, finding_priority, findings
@@ -19,7 +20,6 @@ from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
 from patchpilot.reports import ansible
-from patchpilot.scans import worker
 from patchpilot.scans.groups import add_window
 from patchpilot.scans.plan import build_plan, needs_reboot, plan_csv
 

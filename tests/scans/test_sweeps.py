@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 from typer.testing import CliRunner
 
+from patchpilot import worker
 from patchpilot.cli import app
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import agents, assets, jobs, sweep_results, sweeps
@@ -23,7 +24,6 @@ from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
-from patchpilot.scans import worker
 from patchpilot.scans.sweeps import (
     SweepError,
     SweepQuery,

@@ -17,10 +17,9 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
-from patchpilot import queue
+from patchpilot import queue, worker
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import jobs
-from patchpilot.scans import worker
 from tests.server.processes import env_for, wait_for
 
 JOBS = 40

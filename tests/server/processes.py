@@ -22,7 +22,10 @@ def free_port() -> int:
 def env_for(database_url: str, home: Path) -> dict[str, str]:
     """The environment a PatchPilot process of the test runs with."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHPILOT_")}
-    env.update(PATCHPILOT_DATABASE_URL=database_url, PATCHPILOT_HOME=str(home))
+    env.update(PATCHPILOT_DATABASE_URL=database_url, PATCHPILOT_HOME=str(home),
+               # A test server never updates the knowledge base itself: it would download
+               # the feeds (no test reaches the internet), and tests load what they need.
+               PATCHPILOT_FEED_UPDATE_INTERVAL="off")
     return env
 
 

@@ -20,6 +20,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 
+from patchpilot import worker
 from patchpilot.agent.runtime import Agent, AgentConfig
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import (
@@ -34,7 +35,6 @@ from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
-from patchpilot.scans import worker
 from patchpilot.server.api.agents import EnrolRequest, enrol
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, create_enrolment_token

@@ -16,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from patchpilot import worker
 from patchpilot.db.tables import assets, findings, inventories
 from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
-from patchpilot.scans import worker
 from patchpilot.server.api.agents import EnrolRequest, enrol
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, create_enrolment_token, set_password

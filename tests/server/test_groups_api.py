@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 
+from patchpilot import worker
 from patchpilot.clock import aware
 from patchpilot.db.tables import assets, audit_log, inventories, jobs
-from patchpilot.scans import worker
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token
 from tests.sshd import SshServer, sshd_problem, start_sshd

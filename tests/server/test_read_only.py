@@ -26,9 +26,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
 from patchpilot.db.engine import make_engine, upgrade_schema
-from patchpilot.scans.worker import run_forever
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token
+from patchpilot.worker import run_forever
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_worker_backs_off(read_only: Engine, caplog: pytest.LogCaptureFixture) -
     errors: list[int] = []
     event.listen(read_only, "handle_error", lambda _ctx: errors.append(1))
     stop = threading.Event()
-    caplog.set_level(logging.INFO, logger="patchpilot.scans.worker")
+    caplog.set_level(logging.INFO, logger="patchpilot.worker")
     worker = threading.Thread(target=run_forever, args=(read_only, stop),
                               kwargs={"idle_seconds": 0.01, "tick_seconds": None,
                                       "max_backoff": 0.16})
@@ -84,7 +84,7 @@ def test_worker_backs_off(read_only: Engine, caplog: pytest.LogCaptureFixture) -
     # Without back-off a failing round every 10 ms: ~150.  With it, waits of 0.01, 0.02,
     # 0.04, 0.08 and then 0.16 s: about 5 + 1.35 / 0.16 rounds.
     assert 5 <= len(errors) <= 16, len(errors)
-    lines = [r for r in caplog.records if r.name == "patchpilot.scans.worker"]
+    lines = [r for r in caplog.records if r.name == "patchpilot.worker"]
     # One line per change of the wait (0.01 .. 0.16: five), no traceback.
     assert len(lines) == 5, [r.getMessage() for r in lines]
     assert all(r.exc_info is None for r in lines)

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from patchpilot import worker
 from patchpilot.db.tables import (
     asset_context,
     asset_packages,
@@ -29,7 +30,6 @@ from patchpilot.db.tables import (
     jobs,
 )
 from patchpilot.knowledge.update import update_from
-from patchpilot.scans import worker
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, set_password
 from tests.server.test_web_roles import login

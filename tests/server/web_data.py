@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, update
 
+from patchpilot import worker
 from patchpilot.assets.groups import add_members, group_id_named
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import assets, inventories
@@ -17,7 +18,6 @@ from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
-from patchpilot.scans import worker
 from patchpilot.scans.groups import add_ssh_target
 
 # ALSA-2022:0818 fixes ten firefox CVEs on AlmaLinux 8; PYSEC-2023-117 one in Pygments.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -40,17 +39,18 @@ def db_update(
     force: Annotated[bool, typer.Option(help="Reload sources whose files are unchanged.")
                      ] = False,
     rematch: Annotated[bool, typer.Option(
-        help="Re-match every asset's latest inventory here and now, instead of queueing a "
-             "re-match job for the workers.")] = False,
+        help="Re-match the stored inventories the update concerns here and now, instead "
+             "of queueing a re-match job for the workers.")] = False,
 ) -> None:
     """Load or refresh the knowledge base, incrementally.
 
-    When something changed and assets are known, their stored inventories are re-matched
-    (a ``rematch`` job, or here with --rematch): findings the update brings are marked
-    new from the feed.
+    When something changed and assets are known, the stored inventories it concerns are
+    re-matched (``pipeline.after_feed_update``: a ``rematch`` job, or here with --rematch):
+    findings the update brings are marked new from the feed.
     """
     from patchpilot.knowledge.feeds.registry import FEEDS, feed_named
     from patchpilot.knowledge.update import update_from, update_online
+    from patchpilot.pipeline import after_feed_update
 
     settings = load_settings()
     try:
@@ -89,8 +89,7 @@ def db_update(
         table.add_row(r.source, status, f"{r.records:,}", f"{r.written:,}", f"{r.removed:,}",
                       f"{r.seconds:.2f}")
     wide.print(table)
-    if any(r.status == "loaded" and (r.written or r.removed) for r in results):
-        _rematch_after_update(engine, inline=rematch)
+    _print_follow_up(after_feed_update(engine, results, inline=rematch))
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         err.print(f"[red]failed[/] {r.source}: {r.error}")
@@ -111,35 +110,22 @@ def db_update(
         raise typer.Exit(1)
 
 
-def _rematch_after_update(engine, *, inline: bool) -> None:  # type: ignore[no-untyped-def]
-    """Bring the estate's findings in line with a knowledge base that changed."""
-    from sqlalchemy import select
-
-    from patchpilot.db.tables import assets
-    from patchpilot.queue import enqueue
-    from patchpilot.scans.rematch import rematch_all
-
-    with engine.connect() as conn:
-        if conn.execute(select(assets.c.id).limit(1)).first() is None:
-            return  # no inventories stored yet: nothing to re-match
-    if inline:
-        from patchpilot.scoring.apply import reprioritise
-
-        done = rematch_all(engine)
-        console.print(f"re-matched {done.assets:,} asset(s): {done.distinct:,} distinct "
-                      f"package versions, {done.new:,} new finding(s) from this update, "
-                      f"{done.fixed:,} fixed, in {done.seconds:.1f} s")
-        if done.assets:
-            started = time.perf_counter()
-            with engine.begin() as conn:
-                changed = reprioritise(conn)
-            console.print(f"re-prioritised: {changed:,} finding(s) changed, in "
-                          f"{time.perf_counter() - started:.1f} s")
+def _print_follow_up(follow) -> None:  # type: ignore[no-untyped-def]
+    """Say what followed the update (``pipeline.after_feed_update``)."""
+    which = ("every asset's latest inventory" if follow.changed_since is None
+             else "the assets whose packages the updated advisories name")
+    if follow.job_id is not None:
+        console.print(f"queued re-match job {follow.job_id} for {which} "
+                      "(a worker runs it; --rematch runs it here instead)")
+    done = follow.rematch
+    if done is None:
         return
-    with engine.begin() as conn:
-        job_id = enqueue(conn, "rematch", {"changed_since": None})
-    console.print(f"queued re-match job {job_id} for every asset's latest inventory "
-                  "(a worker runs it; --rematch runs it here instead)")
+    console.print(f"re-matched {done.assets:,} asset(s): {done.distinct:,} distinct "
+                  f"package versions, {done.new:,} new finding(s) from this update, "
+                  f"{done.fixed:,} fixed, in {done.seconds:.1f} s")
+    if follow.reprioritised is not None:
+        console.print(f"re-prioritised: {follow.reprioritised:,} finding(s) changed, in "
+                      f"{follow.prioritise_seconds:.1f} s")
 
 
 @db_app.command("status")

@@ -78,7 +78,7 @@ def worker(
     import signal
     import threading
 
-    from patchpilot.scans.worker import run_forever
+    from patchpilot.worker import run_forever
 
     try:
         engine = writable_engine()

@@ -13,9 +13,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from patchpilot.errors import PatchPilotError
-from patchpilot.scans.scheduler import run_scheduler
-from patchpilot.scans.worker import run_forever
 from patchpilot.server.app import create_app
+from patchpilot.worker import run_forever, run_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +24,10 @@ def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
     """Serve until interrupted.  ``workers`` job workers run inside this process (the
     embedded default); with 0, separate ``patchpilot worker`` processes do the work.
 
-    A scheduler thread ticks schedules whatever ``workers`` is (so the embedded workers
-    need not); ticks from here and from worker processes may overlap safely.
+    A scheduler thread ticks whatever ``workers`` is (so the embedded workers need not):
+    due scan and report schedules, and the knowledge base's own update every
+    ``PATCHPILOT_FEED_UPDATE_INTERVAL`` hours (a ``feed_update`` job, see
+    ``pipeline.tick``); ticks from here and from worker processes may overlap safely.
     """
     stop = threading.Event()
     threads = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,

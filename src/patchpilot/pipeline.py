@@ -1,0 +1,400 @@
+"""The order of work: what happens after an inventory, after a feed update, after an import.
+
+Every stage below (``findings``, ``scoring``, ``scans``, ``reports``, ``knowledge``) does one
+thing inside the caller's transaction; this module says in which order they run and in
+which transactions.  Workers run its :data:`HANDLERS`; the server's scheduler thread and
+idle workers run its :func:`tick`.
+
+**After an inventory** (an agent's upload, an SSH scan, an uploaded SBOM or lock file):
+``findings.ingest.ingest_inventory`` stores it and queues a ``match`` job in the same
+transaction, and the job runs :func:`process_inventory` -- in ONE transaction:
+
+1. match the stored inventory against the knowledge base (reads only);
+2. apply the findings to the asset (new, still open, reopened, fixed; triage decisions
+   stand), per producer -- the matcher's and the host's own pending updates;
+3. settle the asset in every running sweep waiting for a fresher inventory;
+4. prioritise the asset's unfixed findings (priority, reason, SLA due date);
+5. refresh the asset's summary row, once, from the end state.
+
+A failure at any step leaves nothing of the others behind; the job is retried.
+
+**After a feed update** (the server's own ``feed_update`` job, daily by default --
+``PATCHPILOT_FEED_UPDATE_INTERVAL`` -- or ``patchpilot db update``): the knowledge base is
+loaded one source per transaction (``knowledge.update``), then :func:`after_feed_update`
+re-matches the stored inventories the update concerns (``scans.rematch``: only assets
+having a package an updated advisory names, or every asset when advisories were removed
+or KEV, EPSS or CVE records changed, since those change every finding's facts), then
+re-prioritises every unfixed finding and refreshes every asset's summary row.
+
+**After an import** (third-party scanner reports: a later issue): the place for it is a
+function ``after_import(engine, fmt, report)`` here, in the order of
+:func:`process_inventory` -- the importer (``importers/<format>.py``, one module per
+format, in its registry table) parses the report; ``findings.ingest.find_or_create_asset``
+finds each host by its identity (host name, FQDN, IP, cloud instance id, image); its
+findings are applied with ``producer="importer:<format>"``, so a re-import closes only that
+importer's findings; then steps 4 and 5 as above, all in one transaction.
+
+**Events**: every lifecycle change writes a ``finding_events`` row in the transaction of
+the change (``findings.lifecycle``); playbooks and notifications read those events
+(``GET /api/events?after=ID``) -- they never hook into this module.
+
+**Periodic work** (:func:`tick`): due scan schedules become scan jobs, due report schedules
+report jobs, and a ``feed_update`` job is queued when the knowledge base is older than the
+interval -- each claimed so that any number of processes may tick at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import Connection
+
+from patchpilot import queue
+from patchpilot.clock import aware, now_utc
+from patchpilot.config import Settings, load_settings
+from patchpilot.db.engine import optimize
+from patchpilot.db.tables import assets, feed_state, inventories, jobs
+from patchpilot.errors import NotFound, PatchPilotError
+from patchpilot.findings.lifecycle import apply_asset_findings
+from patchpilot.findings.scan import scan_inventory_in
+from patchpilot.findings.summary import refresh as refresh_summary
+from patchpilot.findings.summary import refresh_stale
+from patchpilot.findings.triage import reapply_decisions
+from patchpilot.inventory.model import Inventory
+from patchpilot.knowledge.feeds.interface import RecordKind
+from patchpilot.knowledge.feeds.registry import feed_named
+from patchpilot.knowledge.update import SourceResult, update_from, update_online
+from patchpilot.reports.mail import run_report, tick_reports
+from patchpilot.scans.rematch import RematchResult, rematch_all
+from patchpilot.scans.scheduler import TickResult, run_ssh_scan
+from patchpilot.scans.scheduler import tick as tick_schedules
+from patchpilot.scans.sweeps import close_sweeps, update_sweeps_for_asset
+from patchpilot.scoring.apply import reprioritise, run_prioritise
+
+log = logging.getLogger(__name__)
+
+MATCH, REMATCH, PRIORITISE, FEED_UPDATE = "match", "rematch", "prioritise", "feed_update"
+
+
+class FeedUpdateFailed(PatchPilotError):
+    """A ``feed_update`` job that loaded nothing: every source failed, or none was found."""
+
+
+# ---------------------------------------------------------------------------------------
+# After an inventory
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryProcessed:
+    """What :func:`process_inventory` did (the ``match`` job's result)."""
+
+    asset_id: int
+    findings: int  # findings the inventory has now
+    new: int
+    reopened: int
+    fixed: int
+    undetermined: int  # packages whose version no rule could judge
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def process_inventory(engine: Engine, inventory_id: int) -> InventoryProcessed:
+    """Match a stored inventory and bring its asset up to date, in one transaction.
+
+    Match, apply the findings, settle the asset in running sweeps, prioritise, then
+    refresh the asset's summary row once.  The match only reads, so on SQLite the write
+    lock is taken by the first write, after matching; a failure in any later step rolls
+    back every earlier one (the job is retried, nothing is half-applied).
+    """
+    with engine.begin() as conn:
+        row = conn.execute(select(inventories.c.asset_id, inventories.c.document)
+                           .where(inventories.c.id == inventory_id)).first()
+        if row is None:
+            raise NotFound(f"inventory {inventory_id}: no such inventory")
+        asset_id = int(row.asset_id)
+        inventory = Inventory.from_json(row.document, f"inventory {inventory_id}")
+        # 1. Match: the matcher's findings and the host's own pending updates (the latter
+        #    only where the knowledge base says nothing of the same CVE and package).
+        scan = scan_inventory_in(conn, inventory)
+        # 2. Apply.  A complete inventory closes what it no longer shows; a partial one
+        #    closes nothing.  (Per producer once findings carry one -- issue 11 item 4:
+        #    the matcher's and the host updates' findings then close only their own.)
+        counts = apply_asset_findings(conn, asset_id, list(scan.findings),
+                                      complete=inventory.complete)
+        # 3. Sweeps: a fresher inventory confirms or clears the asset in running sweeps.
+        update_sweeps_for_asset(conn, asset_id)
+        # 4. Prioritise: new and reopened findings get their priority, reason, due date.
+        reprioritise(conn, asset_id=asset_id, summary=False)
+        # 5. The asset's summary row (the dashboard's counts), once, from the end state.
+        refresh_summary(conn, [asset_id])
+    return InventoryProcessed(asset_id, len(scan.findings), counts.new, counts.reopened,
+                              counts.fixed, len(scan.undetermined))
+
+
+# ---------------------------------------------------------------------------------------
+# After a feed update
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FeedFollowUp:
+    """What followed a knowledge-base update."""
+
+    changed: bool = False  # some source wrote or removed records
+    # Assets re-matched: those having a package an advisory of a source loaded since this
+    # time names; None: every asset.
+    changed_since: datetime | None = None
+    rematch: RematchResult | None = None  # run here (inline)
+    reprioritised: int | None = None  # findings whose priority changed
+    prioritise_seconds: float = 0.0
+    job_id: int | None = None  # the queued ``rematch`` job (not inline)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (a job's result)."""
+        return {"changed": self.changed,
+                "changed_since": self.changed_since.isoformat() if self.changed_since else None,
+                "rematch": self.rematch.to_dict() if self.rematch else None,
+                "reprioritised": self.reprioritised, "rematch_job": self.job_id}
+
+
+def after_feed_update(engine: Engine, results: Sequence[SourceResult], *,
+                      inline: bool = True) -> FeedFollowUp:
+    """Bring the estate's findings in line with a knowledge base that ``results`` changed.
+
+    Re-matches the stored inventories the update concerns, then re-prioritises every
+    unfixed finding (which refreshes every asset's summary row).  With ``inline`` false
+    (``patchpilot db update`` without ``--rematch``) a ``rematch`` job is queued for the
+    workers instead.  Nothing happens when no source changed or no asset is stored.
+    """
+    changed = [r for r in results if r.status == "loaded" and (r.written or r.removed)]
+    if not changed:
+        return FeedFollowUp()
+    with engine.connect() as conn:
+        if conn.execute(select(assets.c.id).limit(1)).first() is None:
+            return FeedFollowUp(changed=True)  # no inventory stored yet: nothing to match
+        since = _changed_since(conn, changed)
+    if not inline:
+        with engine.begin() as conn:
+            job_id = queue.enqueue(conn, REMATCH, {
+                "changed_since": since.isoformat() if since else None})
+        return FeedFollowUp(True, since, job_id=job_id)
+    out = FeedFollowUp(True, since, rematch=rematch_all(engine, changed_since=since))
+    if out.rematch is not None and out.rematch.assets:
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            # One statement over every unfixed finding: a re-match brings new findings,
+            # and a KEV or EPSS update re-ranks old ones.  Then every summary row.
+            out.reprioritised = reprioritise(conn)
+        out.prioritise_seconds = time.perf_counter() - started
+    return out
+
+
+def _changed_since(conn: Connection, changed: Sequence[SourceResult]) -> datetime | None:
+    """From when the update's sources count as updated, or None: re-match every asset.
+
+    Only added or rewritten advisories allow a re-match of just the assets whose packages
+    they name.  A removed advisory leaves no name behind to find the assets it matched,
+    and KEV, EPSS and CVE records change facts of findings of any package.
+    """
+    for r in changed:
+        try:
+            kind = feed_named(r.feed).kind
+        except KeyError:
+            return None
+        if r.removed or kind is not RecordKind.ADVISORY:
+            return None
+    first = conn.execute(select(func.min(feed_state.c.updated_at)).where(
+        feed_state.c.source.in_([r.source for r in changed]))).scalar()
+    return aware(first)
+
+
+# ---------------------------------------------------------------------------------------
+# After an import: see the module docstring (importers come in a later issue).
+# ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# Periodic work: the scheduler's tick, and what idle workers do
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What one :func:`tick` queued."""
+
+    schedules: TickResult
+    reports: int  # report jobs
+    feed_update_job: int | None  # the feed_update job, when one fell due
+
+
+def tick(engine: Engine, now: datetime | None = None, *,
+         settings: Settings | None = None) -> Tick:
+    """Queue the periodic work that fell due: scans, reports, the feed update.
+
+    Safe from any number of processes at once (the server's scheduler thread, every idle
+    ``patchpilot worker``): each piece is claimed so that it is queued exactly once.
+    """
+    now = (now or now_utc()).astimezone(UTC)
+    scans = tick_schedules(engine, now)
+    try:
+        reports = tick_reports(engine, now)
+    except Exception:
+        reports = 0
+        log.exception("report schedules tick failed")  # scans are queued regardless
+    job = enqueue_feed_update_if_due(engine, now, settings or load_settings())
+    return Tick(scans, reports, job)
+
+
+def enqueue_feed_update_if_due(engine: Engine, now: datetime, settings: Settings) -> int | None:
+    """Queue a ``feed_update`` job when the knowledge base is older than the interval.
+
+    Older means: no source was loaded (``feed_state.updated_at``) and no ``feed_update``
+    job was queued (whatever became of it: a failed download waits for the next
+    interval too) within ``settings.feed_update_hours``.  Never while one is queued or
+    running, so however many workers tick, one of them runs it.  The job's id, or None.
+    """
+    if settings.feed_update_hours is None:
+        return None  # off: an air-gapped install loads its feeds by hand
+    due_before = now - timedelta(hours=settings.feed_update_hours)
+    with engine.begin() as conn:
+        loaded = aware(conn.execute(select(func.max(feed_state.c.updated_at))).scalar())
+        if loaded is not None and loaded > due_before:
+            return None  # the cheap answer, almost every tick
+        _one_at_a_time(conn)
+        last = conn.execute(select(jobs.c.state, jobs.c.created_at)
+                            .where(jobs.c.kind == FEED_UPDATE)
+                            .order_by(jobs.c.id.desc()).limit(1)).first()
+        if last is not None and (last.state in (queue.QUEUED, queue.LEASED)
+                                 or aware(last.created_at) > due_before):  # type: ignore[operator]
+            return None  # one is waiting or running, or one ran within the interval
+        return queue.enqueue(conn, FEED_UPDATE, {"reason": "interval",
+                                                 "hours": settings.feed_update_hours})
+
+
+# A constant key of PostgreSQL's advisory locks: "patchpilot feed_update".
+_FEED_UPDATE_LOCK = 0x7061_7463_6866_6564
+
+
+def _one_at_a_time(conn: Connection) -> None:
+    """Serialise the callers' transactions until they end (check, then enqueue)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_UPDATE_LOCK})
+    else:
+        # SQLite: take the write lock before reading (as queue.lease does).
+        conn.exec_driver_sql("UPDATE jobs SET id = id WHERE 0")
+
+
+def when_idle(engine: Engine) -> None:
+    """What an idle worker does every round: settle sweeps whose deadline passed or whose
+    refresh jobs failed for good (reads only, unless something is due)."""
+    close_sweeps(engine)
+
+
+def upkeep(engine: Engine) -> None:
+    """What an idle worker does every few minutes (idempotent: harmless from many)."""
+    # Risk acceptances that expired reopen their findings.
+    run_expire_decisions(engine, None)
+    # Findings whose due date passed since their asset's summary row was made.
+    with engine.begin() as conn:
+        refresh_stale(conn)
+    optimize(engine)  # planner statistics (SQLite) after the day's writes
+
+
+# ---------------------------------------------------------------------------------------
+# Job handlers: the one table
+# ---------------------------------------------------------------------------------------
+
+Handler = Callable[[Engine, queue.Job], dict[str, Any]]
+
+
+def run_match(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """The ``match`` job (queued with every stored inventory): :func:`process_inventory`."""
+    return process_inventory(engine, int(job.payload["inventory_id"])).to_dict()
+
+
+def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """The ``rematch`` job (``patchpilot db update``): payload ``{"changed_since": ISO
+    time or null}``; the re-prioritisation follows as a ``prioritise`` job."""
+    since = job.payload.get("changed_since")
+    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None)
+    result = done.to_dict()
+    if done.assets:
+        # New findings need their priority, and changed facts (a CVE now known exploited,
+        # a new score) re-rank old ones: the next job, one statement over every unfixed
+        # finding, so that this one's transactions stay short.
+        with engine.begin() as conn:
+            result["prioritise_job"] = queue.enqueue(conn, PRIORITISE, {})
+    return result
+
+
+def run_feed_update(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """The ``feed_update`` job: load the feeds, then :func:`after_feed_update` here.
+
+    From ``PATCHPILOT_FEEDS_DIR`` when set (offline), else the official sources.  Sources
+    that fail are left as they were and named in the result; when every one fails (or
+    none is found) the job fails with their errors.
+    """
+    settings = load_settings()
+    if settings.feeds_dirs:
+        results = update_from(engine, settings.feeds_dirs)
+    else:
+        results = update_online(engine, settings.cache_dir)
+    failed = [f"{r.source}: {r.error}" for r in results if r.status == "failed"]
+    for line in failed:
+        log.warning("feed update: %s", line)
+    if len(failed) == len(results):
+        where = ", ".join(map(str, settings.feeds_dirs)) or "the official sources"
+        raise FeedUpdateFailed(f"nothing loaded from {where}: "
+                               + ("; ".join(failed[:5]) or "no feed files found"))
+    follow = after_feed_update(engine, results)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    return {"sources": statuses, "written": sum(r.written for r in results),
+            "removed": sum(r.removed for r in results), "failed": failed[:20],
+            **follow.to_dict()}
+
+
+def run_expire_decisions(engine: Engine, job: queue.Job | None) -> dict[str, Any]:
+    """Reopen findings whose risk acceptance expired (and re-apply every decision)."""
+    with engine.begin() as conn:
+        return {"changed": reapply_decisions(conn)}
+
+
+# A noop sleeps at most this long: enough to hold a lease in an operational check.
+_NOOP_MAX_SLEEP = 300.0
+
+
+def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """Do nothing (after sleeping ``payload["sleep"]`` seconds): checks that workers run.
+
+    A job kind every worker process knows, so an operator -- or a test starting separate
+    ``patchpilot worker`` processes -- can check the queue end to end.
+    """
+    pause = min(max(float(job.payload.get("sleep", 0.0)), 0.0), _NOOP_MAX_SLEEP)
+    if pause:
+        time.sleep(pause)
+    return {"slept": pause, "attempt": job.attempts}
+
+
+# Every job kind the server's workers run, and what runs it.  Agents take their own kinds
+# (``collect``, ``sweep_refresh``) from the same queue; they are not here.
+HANDLERS: dict[str, Handler] = {
+    MATCH: run_match,  # after an inventory
+    REMATCH: run_rematch,  # after `patchpilot db update`
+    PRIORITISE: run_prioritise,  # after a re-match, or a changed priority configuration
+    FEED_UPDATE: run_feed_update,  # the server's own knowledge-base update
+    "ssh_scan": run_ssh_scan,  # a scheduled or emergency scan of an SSH target
+    "report": run_report,  # a scheduled report, generated and mailed
+    "expire_decisions": run_expire_decisions,
+    "noop": run_noop,
+}
