@@ -1,7 +1,7 @@
 """Scheduled reports: a cron schedule in a time zone generates a report and mails it.
 
-* Schedules live in ``report_schedules``.  :func:`tick_reports` (called by the scan
-  scheduler's tick, so the server's scheduler thread and idle workers both run it)
+* Schedules live in ``report_schedules``.  :func:`tick_reports` (called by
+  ``pipeline.tick``, so the server's scheduler thread and idle workers both run it)
   claims each due schedule with a compare-and-set on ``next_run_at`` -- the same rule
   as ``scans.scheduler.tick``, so a run is enqueued exactly once by any number of
   processes -- and enqueues a ``report`` job; a worker generates and sends it.
