@@ -11,18 +11,25 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, update
 
 from patchpilot import pipeline, queue, worker
 from patchpilot.clock import now_utc
 from patchpilot.config import load_settings
-from patchpilot.db.tables import asset_summary, finding_priority, findings, jobs
+from patchpilot.db.tables import (
+    asset_summary,
+    finding_priority,
+    findings,
+    jobs,
+    report_schedules,
+)
 from patchpilot.errors import ConfigError, PatchPilotError
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from patchpilot.reports.mail import add_schedule
 
 PYSEC = "osv/pypi/pygments/{}.yaml"
 PYGMENTS = {f"pypi/{n}.yaml": PYSEC.format(n)
@@ -195,6 +202,22 @@ def test_a_tick_queues_none_when_off_or_just_loaded(engine: Engine, feeds: Path,
     assert pipeline.tick(engine, now_utc() + timedelta(hours=5)).feed_update_job is None
     assert pipeline.tick(engine, now_utc() + timedelta(hours=7)).feed_update_job is not None
     assert len(feed_jobs(engine)) == 1
+
+
+def test_a_tick_queues_due_report_schedules_too(engine: Engine, feeds: Path) -> None:
+    # Scheduled reports rode on the scans' tick through a lazy import from scans/ up to
+    # reports/; the pipeline's tick runs both.
+    with engine.begin() as conn:
+        add_schedule(conn, "sato", kind="executive", fmt="csv", lang="en", cron="0 8 1 * *",
+                     timezone="UTC", recipients=["manager@plant.example"])
+        conn.execute(update(report_schedules).values(
+            next_run_at=now_utc() - timedelta(minutes=1)))
+    first = pipeline.tick(engine)
+    assert (first.reports, first.schedules.runs) == (1, ())
+    assert pipeline.tick(engine).reports == 0  # claimed once
+    with engine.connect() as conn:
+        assert list(conn.execute(select(jobs.c.kind).order_by(jobs.c.id)).scalars()) == [
+            "report", "feed_update"]
 
 
 def test_concurrent_ticks_queue_one_feed_update(engine: Engine, feeds: Path) -> None:
