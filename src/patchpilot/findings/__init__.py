@@ -1,1 +1,2 @@
-"""Findings: what the matcher found, with every field a scanner report carries."""
+"""Findings: what each producer found (the matcher, the host's own updates), with every
+field a scanner report carries; ingest, lifecycle, triage, events and queries."""

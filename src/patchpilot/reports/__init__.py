@@ -1,1 +1,2 @@
-"""Report builders (scan output formats now; HTML, PDF, XLSX reports later)."""
+"""Report builders: executive and technical reports (HTML, PDF), CSV/XLSX exports, patch
+plans as Ansible playbooks, scheduled mail, and the output formats of ``patchpilot scan``."""

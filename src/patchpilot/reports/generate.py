@@ -1,5 +1,5 @@
-"""One entry point for every report × format: what the CLI, the mail job and (later) the
-API call.  Returns the bytes, a file name and a MIME type.
+"""One entry point for every report × format: what the CLI, the mail job, the API and the
+dashboard call.  Returns the bytes, a file name and a MIME type.
 
 =========  ==========================  ==================================
 kind       pdf / html                  csv / xlsx

@@ -1,1 +1,1 @@
-"""Scans: the job queue and its workers, schedules, maintenance windows, sweeps."""
+"""Scans: schedules, maintenance windows, sweeps, re-matching and patch plans."""

@@ -1,1 +1,1 @@
-"""Scoring: CVSS bands (and, later, priority, SLA and exploit signals)."""
+"""Scoring: CVSS bands, priority (matrix or SSVC, with KEV/EPSS exploit signals), SLA."""

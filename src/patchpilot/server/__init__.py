@@ -1,1 +1,1 @@
-"""The management server: the HTTP API (and, later, the dashboard pages)."""
+"""The management server: the HTTP API (``api/``) and the dashboard pages (``web/``)."""
