@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from patchpilot.cli import app
 from patchpilot.db.tables import agents, audit_log
-from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
+from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.server.api.agents import EnrolRequest, enrol

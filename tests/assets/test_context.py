@@ -19,7 +19,7 @@ from patchpilot.assets.context import (
 )
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_context, assets, audit_log
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, insert, select
 from patchpilot import worker
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_packages, findings, inventories, triage_decisions
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
@@ -128,7 +128,7 @@ def test_repeated_upload_is_stored_once(kb: Engine) -> None:
 def test_an_expired_acceptance_reopens_its_finding(kb: Engine) -> None:
     from sqlalchemy import update
 
-    from patchpilot.findings.lifecycle import reapply_decisions
+    from patchpilot.findings.triage import reapply_decisions
 
     asset = _scan(kb, _inventory(OLD_PYGMENTS))
     with kb.begin() as conn:

@@ -53,6 +53,8 @@ def test_upgrade_downgrade_upgrade_with_rows(engine: Engine,
         schema = inspect(conn)
         assert {"finding_events", "priority_config"}.isdisjoint(schema.get_table_names())
         assert "producer" not in {c["name"] for c in schema.get_columns("findings")}
+        assert {"cloud_instance_id", "artifact"}.isdisjoint(
+            c["name"] for c in schema.get_columns("assets"))
         assert conn.execute(text("SELECT id FROM findings ORDER BY id")).scalars().all() \
             == [1, 2]
 

@@ -32,9 +32,10 @@ from patchpilot.db.tables import (
     finding_priority,
     findings,
 )
-from patchpilot.findings import lifecycle, summary
-from patchpilot.findings.lifecycle import ingest_inventory, reapply_decisions, record_decision
+from patchpilot.findings import ingest, lifecycle, summary, triage
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.overview import Overview, overview
+from patchpilot.findings.triage import reapply_decisions, record_decision
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
@@ -104,7 +105,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Every write of the lifecycle, the prioritiser and the summary happens at ``clock``."""
     c = Clock(T0)
-    for module in (lifecycle, scoring_apply, summary):
+    for module in (lifecycle, triage, ingest, scoring_apply, summary):
         monkeypatch.setattr(module, "now_utc", c)
     return c
 

@@ -14,7 +14,7 @@ from patchpilot import worker
 from patchpilot.assets.groups import add_members, create_group
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_context, finding_priority, findings
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package

@@ -98,7 +98,9 @@ def test_feed_update_findings_are_new_from_feed(engine: Engine, stored, feed_dir
     with engine.connect() as conn:
         data = orjson.loads(conn.execute(select(findings.c.data).where(
             findings.c.asset_id == ids["deb-old-1"])).scalar_one())
-    assert data == orjson.loads(orjson.dumps(scanned.findings[0].to_dict()))
+    # ... reported by the matcher (its producer: findings/lifecycle.py).
+    assert data == {**orjson.loads(orjson.dumps(scanned.findings[0].to_dict())),
+                    "sources": ["matcher"]}
     assert data["evidence"]["packages"] == ["libsope-appserver4.9", "libsope1"]
     assert data["fix"]["command"] == (
         "apt-get install --only-upgrade libsope-appserver4.9 libsope1")

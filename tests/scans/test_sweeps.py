@@ -19,7 +19,7 @@ from patchpilot import worker
 from patchpilot.cli import app
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import agents, assets, jobs, sweep_results, sweeps
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package

@@ -31,7 +31,7 @@ from patchpilot.db.tables import (
     findings,
     inventories,
 )
-from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
+from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package

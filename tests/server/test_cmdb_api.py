@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from patchpilot.db.tables import asset_context
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.server.app import create_app

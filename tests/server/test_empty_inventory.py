@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from patchpilot import worker
 from patchpilot.db.tables import assets, findings, inventories
-from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
+from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.server.api.agents import EnrolRequest, enrol
 from patchpilot.server.app import create_app

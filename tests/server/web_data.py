@@ -12,7 +12,7 @@ from patchpilot import worker
 from patchpilot.assets.groups import add_members, group_id_named
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import assets, inventories
-from patchpilot.findings.lifecycle import ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsInfo
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.knowledge.update import update_from

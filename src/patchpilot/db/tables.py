@@ -178,8 +178,13 @@ assets = Table(
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("last_inventory_id", Integer),
     Column("ssh_target", String(300)),  # user@host[:port] for agentless scans
+    # Migration 0010: more keys of the asset identity (findings/ingest.py).
+    Column("cloud_instance_id", String(200)),
+    Column("artifact", String(300)),  # container image or code repository
     Index("ix_assets_name", "name"),
     Index("ix_assets_machine_id", "machine_id"),
+    Index("ix_assets_cloud_instance_id", "cloud_instance_id"),
+    Index("ix_assets_artifact", "artifact"),
 )
 
 asset_group_members = Table(

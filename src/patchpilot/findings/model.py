@@ -12,6 +12,17 @@ from typing import Any
 
 from patchpilot.models import CvssMetric, Reference
 
+# The states of a stored finding (``findings.state``).
+OPEN = "open"
+FIXED = "fixed"
+TRIAGED = ("accepted", "false_positive", "not_affected")
+STATES = (OPEN, FIXED, *TRIAGED)
+
+# The producers of findings (``findings.producer``): the knowledge base's matcher, the
+# host's own pending security updates; third-party reports are ``importer:<format>``.
+MATCHER = "matcher"
+HOST_UPDATES = "host-updates"
+
 
 @dataclass(frozen=True, slots=True)
 class Exploit:

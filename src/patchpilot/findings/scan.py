@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
-from patchpilot.findings.model import Finding
+from patchpilot.findings.model import HOST_UPDATES, MATCHER, Finding
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Undetermined, match_packages
 
@@ -25,6 +25,10 @@ class ScanResult:
     packages: int
     distinct: int
     match_seconds: float
+    # The findings per producer (the matcher's, the host updates'), every producer present
+    # even when it found nothing: what ``lifecycle.apply_findings`` takes, so that each
+    # producer's complete report closes only its own findings.
+    reports: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Findings per severity band."""
@@ -50,8 +54,9 @@ def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
     ``pipeline.process_inventory`` matches and applies in one transaction."""
     started = time.perf_counter()
     result = match_packages(conn, inventory.to_packages())
-    findings = build_findings(conn, result.matches)
-    findings += host_update_findings(conn, inventory, findings)
-    findings.sort(key=sort_key)
+    matched = build_findings(conn, result.matches)
+    updates = host_update_findings(conn, inventory, matched)
+    findings = sorted([*matched, *updates], key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
-                      result.distinct, time.perf_counter() - started)
+                      result.distinct, time.perf_counter() - started,
+                      {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)})

@@ -38,6 +38,10 @@ class AssetIdentity(_Strict):
     machine_id: str | None = None  # /etc/machine-id: stable across renames and re-IPs
     ip_addresses: list[str] = Field(default_factory=list)
     cloud_instance_id: str | None = None
+    # The container image (``registry/name``) or code repository (``github.com/org/repo``)
+    # an SBOM, lock file or scanner report describes: what identifies an asset that is
+    # not a host.
+    artifact: str | None = None
 
 
 class OsInfo(_Strict):

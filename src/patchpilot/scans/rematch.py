@@ -10,13 +10,12 @@ triples than package instances (DESIGN.md, "Matching dedups work"), so:
 2. findings are built once per distinct match (one batch of enrichment queries), then
    specialised per set of installed binaries (the upgrade command and evidence name the
    binaries a host has, e.g. ``libssl3`` behind source ``openssl``);
-3. each asset's findings are applied with the normal lifecycle, marked
-   ``new_from_feed``; the re-match is *complete* exactly when the stored inventory was,
-   so a partial inventory never closes a finding.
-
-Assets whose findings include the host's own pending updates (``host-repos``, which the
-``asset_packages`` rows cannot reproduce) are re-scanned from their stored inventory
-document instead, so those findings are kept, not closed.
+3. each asset's findings are applied with the normal lifecycle as the ``matcher``'s
+   report, marked ``new_from_feed``; the re-match is *complete* exactly when the stored
+   inventory was, so a partial inventory never closes a finding.  A complete report
+   closes only the matcher's findings: the host's own pending updates (producer
+   ``host-updates``, which the ``asset_packages`` rows cannot reproduce) and imported
+   reports are left as they are.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware
@@ -43,16 +42,8 @@ from patchpilot.db.tables import (
 )
 from patchpilot.findings.build import build_findings
 from patchpilot.findings.commands import upgrade_command
-from patchpilot.findings.host_updates import FEED as HOST_REPOS
-from patchpilot.findings.lifecycle import (
-    FIXED,
-    LifecycleCounts,
-    apply_findings,
-    apply_findings_many,
-)
-from patchpilot.findings.model import Finding, Fix
-from patchpilot.findings.scan import scan_inventory
-from patchpilot.inventory.model import Inventory
+from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
+from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
 from patchpilot.knowledge.matcher import Match, match_packages
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import enqueue
@@ -77,7 +68,6 @@ class RematchResult:
     new: int = 0  # new findings (marked new_from_feed)
     reopened: int = 0
     fixed: int = 0
-    rescanned: int = 0  # assets re-scanned from their stored document (host updates)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,24 +187,16 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
                                                 m.advisory_id)], m, packages)
                         for m in matches]
                 per_asset[asset_id].extend(variant)
-        # Assets with something to close, and those whose host-update findings only a
-        # scan of the stored document reproduces.
-        live = set(conn.execute(select(findings.c.asset_id).distinct()
-                                .where(findings.c.state != FIXED)).scalars())
-        host_repos = set(conn.execute(
-            select(findings.c.asset_id).distinct().where(
-                findings.c.state != FIXED,
-                findings.c.data.like(f'%"feed":"{HOST_REPOS}"%'))).scalars())
+        # Assets where the matcher has something to close (ix_findings_producer).
+        p = findings.c.producer
+        live = set(conn.execute(select(findings.c.asset_id).distinct().where(
+            findings.c.state != FIXED,
+            or_(p == MATCHER, p.like(f"{MATCHER},%"), p.like(f"%,{MATCHER}"),
+                p.like(f"%,{MATCHER},%")))).scalars())
     # Shared Finding objects are serialised once for all the assets that have them.
-    values_cache: dict[int, dict[str, Any]] = {}
+    values_cache: dict[Any, dict[str, Any]] = {}
     batch: list[tuple[int, list[Finding], bool]] = []
     for asset_id, is_complete in complete.items():
-        if asset_id in host_repos:
-            found = _rescan(engine, asset_id)
-            out.rescanned += 1
-            out.add(apply_findings(engine, asset_id, found, complete=is_complete,
-                                   from_feed_update=True), len(found))
-            continue
         if asset_id not in per_asset and asset_id not in live:
             continue  # nothing found, nothing to close: no transaction at all
         batch.append((asset_id, per_asset.get(asset_id, []), is_complete))
@@ -226,24 +208,15 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
 
 
 def _flush(engine: Engine, batch: list[tuple[int, list[Finding], bool]],
-           values_cache: dict[int, dict[str, Any]], out: RematchResult) -> None:
+           values_cache: dict[Any, dict[str, Any]], out: RematchResult) -> None:
     """Apply a batch of assets' findings in one transaction (and empty the batch)."""
     if not batch:
         return
     for (_, found, _), counts in zip(batch, apply_findings_many(
-            engine, batch, from_feed_update=True, values_cache=values_cache), strict=True):
+            engine, batch, from_feed_update=True, values_cache=values_cache,
+            producer=MATCHER), strict=True):
         out.add(counts, len(found))
     batch.clear()
-
-
-def _rescan(engine: Engine, asset_id: int) -> list[Finding]:
-    """The findings of the asset's stored latest inventory, scanned in full."""
-    with engine.connect() as conn:
-        row = conn.execute(select(inventories.c.id, inventories.c.document)
-                           .join(assets, assets.c.last_inventory_id == inventories.c.id)
-                           .where(assets.c.id == asset_id)).one()
-    inventory = Inventory.from_json(row.document, f"inventory {row.id}")
-    return list(scan_inventory(engine, inventory).findings)
 
 
 def run_rematch(engine: Engine, job: Any) -> dict[str, Any]:

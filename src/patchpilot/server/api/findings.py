@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from patchpilot.assets.groups import Scope, group_members, resolve_scope
 from patchpilot.audit import audit
-from patchpilot.clock import aware, iso, now_utc
+from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
     assets,
@@ -20,9 +20,15 @@ from patchpilot.db.tables import (
     findings,
     triage_decisions,
 )
-from patchpilot.findings.lifecycle import STATES, reapply_decisions, record_decision
+from patchpilot.findings.model import STATES
 from patchpilot.findings.overview import overview
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
+from patchpilot.findings.triage import (
+    TriageError,
+    check_decision,
+    reapply_decisions,
+    record_decision,
+)
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 from patchpilot.server.params import (
     DbId,
@@ -131,14 +137,13 @@ class TriageRequest(BaseModel):
 
     @model_validator(mode="after")
     def _scope_target(self) -> TriageRequest:
-        if self.scope == "asset" and self.asset_id is None:
-            raise ValueError("scope 'asset' needs asset_id")
-        if self.scope == "group" and self.group_id is None:
-            raise ValueError("scope 'group' needs group_id")
-        if self.decision == "accepted" and self.expires_at is None:
-            raise ValueError("an accepted risk needs expires_at (when to look again)")
-        if self.expires_at is not None and aware(self.expires_at) <= now_utc():  # type: ignore[operator]
-            raise ValueError("expires_at is in the past")
+        # The rules are the stage's (the dashboard checks the same); a 422 like any field.
+        try:
+            check_decision(decision=self.decision, scope=self.scope, reason=self.reason,
+                           expires_at=self.expires_at, asset_id=self.asset_id,
+                           group_id=self.group_id)
+        except TriageError as exc:
+            raise ValueError(str(exc)) from exc
         return self
 
 
@@ -172,5 +177,5 @@ def revoke_triage(decision_id: DbId, who: Analyst, engine: EngineDep) -> dict[st
         conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision_id)
                      .values(revoked_at=now_utc()))
         audit(conn, who.name, "triage.revoke", str(decision_id))
-        changed = reapply_decisions(conn, vuln_id=row.vuln_id)
+        changed = reapply_decisions(conn, vuln_id=row.vuln_id, actor=who.name)
     return {"id": decision_id, "findings_changed": changed}

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from patchpilot.errors import InventoryFormatError
-from patchpilot.findings.lifecycle import AssetClaimedError, ingest_inventory
+from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import Inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep
 from patchpilot.server.security import Principal

@@ -2,7 +2,7 @@
 patch plan, schedules and maintenance windows, sweeps.
 
 Thin routes: each reads the request, calls one function of a stage (``findings.overview``,
-``findings.search``, ``findings.lifecycle.record_decision``, ``scans.plan``,
+``findings.search``, ``findings.triage.record_decision``, ``scans.plan``,
 ``scans.groups``, ``scans.sweeps``) and renders a template.  Every page needs a session
 (``/login`` otherwise); roles as in the API: viewers read, analysts triage and start
 sweeps, admins change schedules and windows.  None is in the OpenAPI schema: the API is
@@ -53,9 +53,10 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.agents import list_agents
-from patchpilot.findings.lifecycle import STATES, record_decision
+from patchpilot.findings.model import STATES
 from patchpilot.findings.overview import SEVERITIES, overview
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
+from patchpilot.findings.triage import TriageError, check_decision, record_decision
 from patchpilot.scans.groups import (
     add_schedule,
     add_window,
@@ -417,10 +418,8 @@ def triage_finding(request: Request, finding_id: DbId, user: User, engine: Engin
     tr = i18n.translations(user.language)
     problem = None
     expires_at: datetime | None = None
-    if decision not in DECISIONS or scope not in ("asset", "global"):
+    if scope not in ("asset", "global"):  # the page offers these two
         problem = tr.gettext("Choose a decision.")
-    elif len(reason.strip()) < 3:
-        problem = tr.gettext("Give a reason (at least 3 characters).")
     elif expires:
         try:
             # The end of the chosen day, UTC: "until 30 June" includes 30 June.
@@ -428,10 +427,17 @@ def triage_finding(request: Request, finding_id: DbId, user: User, engine: Engin
                                           time(23, 59, 59), UTC)
         except ValueError:
             problem = tr.gettext("The expiry must be a date.")
-    if problem is None and decision == "accepted" and expires_at is None:
-        problem = tr.gettext("An accepted risk needs an expiry date.")
-    if problem is None and expires_at is not None and aware(expires_at) <= now_utc():  # type: ignore[operator]
-        problem = tr.gettext("The expiry date is in the past.")
+    if problem is None:
+        # The stage's rules (the API checks the same), said in the user's language.
+        try:
+            check_decision(decision=decision, scope=scope, reason=reason.strip(),
+                           expires_at=expires_at, asset_id=row.asset_id)
+        except TriageError as exc:
+            problem = {
+                "reason": tr.gettext("Give a reason (at least 3 characters)."),
+                "expiry_needed": tr.gettext("An accepted risk needs an expiry date."),
+                "expiry_past": tr.gettext("The expiry date is in the past."),
+            }.get(exc.code) or tr.gettext("Choose a decision.")
     if problem is not None:
         _, data = _finding(engine, finding_id)
         return render(request, "finding.html", user.language,

@@ -10,6 +10,9 @@
   re-matching recognised them until now) are ``host-updates``, the rest ``matcher``.
 * ``finding_events``: one row per lifecycle change (new, reopened, fixed, triaged, …),
   written in the same transaction as the change; read in id order.
+* ``assets.cloud_instance_id`` and ``assets.artifact`` (the container image or code
+  repository an SBOM, lock file or scanner report describes): keys of the asset identity
+  (``findings/ingest.py``) that importers match on, indexed like ``machine_id``.
 * ``priority_config``: the active priority configuration, one row per change (the latest
   is active), instead of the latest audit row.
 
@@ -50,6 +53,11 @@ def upgrade() -> None:
     # it of the matcher) reads this index alone.
     op.create_index("ix_findings_producer", "findings", ["producer", "state", "asset_id"])
 
+    op.add_column("assets", sa.Column("cloud_instance_id", sa.String(200)))
+    op.add_column("assets", sa.Column("artifact", sa.String(300)))
+    op.create_index("ix_assets_cloud_instance_id", "assets", ["cloud_instance_id"])
+    op.create_index("ix_assets_artifact", "assets", ["artifact"])
+
     op.create_table(
         "finding_events",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -86,3 +94,7 @@ def downgrade() -> None:
     op.drop_table("finding_events")
     op.drop_index("ix_findings_producer", table_name="findings")
     op.drop_column("findings", "producer")
+    op.drop_index("ix_assets_artifact", table_name="assets")
+    op.drop_index("ix_assets_cloud_instance_id", table_name="assets")
+    op.drop_column("assets", "artifact")
+    op.drop_column("assets", "cloud_instance_id")
