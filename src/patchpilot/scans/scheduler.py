@@ -18,7 +18,6 @@ scans of a group run at once is limited when jobs are leased (``patchpilot.queue
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +57,6 @@ log = logging.getLogger(__name__)
 COLLECT, SSH_SCAN = "collect", "ssh_scan"
 # Emergency scans go before everything queued at the default priority.
 EMERGENCY_PRIORITY = 100
-DEFAULT_TICK_SECONDS = 30.0
 
 
 class ScanError(InvalidInput):
@@ -151,7 +149,10 @@ def enqueue_group_scan(conn: Connection, group_id: int, now: datetime, payload: 
 
 
 def tick(engine: Engine, now: datetime | None = None) -> TickResult:
-    """Run every due schedule once: claim it, queue its group's scans, set its next run."""
+    """Run every due schedule once: claim it, queue its group's scans, set its next run.
+
+    ``pipeline.tick`` calls it, with the report schedules' and the feed update's ticks.
+    """
     now = (now or now_utc()).astimezone(UTC)
     with engine.connect() as conn:
         due = conn.execute(select(schedules).where(
@@ -184,13 +185,6 @@ def tick(engine: Engine, now: datetime | None = None) -> TickResult:
                 continue
             runs.append(enqueue_group_scan(conn, row.group_id, now,
                                            {"reason": "schedule", "schedule_id": row.id}))
-    try:
-        # Scheduled reports ride on the same tick (claimed the same way, exactly once).
-        from patchpilot.reports.mail import tick_reports
-
-        tick_reports(engine, now)
-    except Exception:
-        log.exception("report schedules tick failed")  # scans are queued regardless
     return TickResult(tuple(runs), initialised, failed)
 
 
@@ -216,17 +210,6 @@ def scan_now(engine: Engine, group_id: int, *, actor: str, override: bool = Fals
               f"group:{group_id}", {"group": name, "override": override,
                                     "reason": reason or "", **result.as_dict()})
     return result
-
-
-def run_scheduler(engine: Engine, stop: threading.Event,
-                  every: float = DEFAULT_TICK_SECONDS) -> None:
-    """Tick every ``every`` seconds until ``stop`` is set (the server's scheduler thread)."""
-    while not stop.is_set():
-        try:
-            tick(engine)
-        except Exception:
-            log.exception("scheduler tick failed")  # the database may be restarting
-        stop.wait(every)
 
 
 # --- the SSH scan job ----------------------------------------------------------------------
