@@ -46,7 +46,6 @@ from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
 from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
 from patchpilot.knowledge.matcher import Match, match_packages
 from patchpilot.models import Ecosystem, Package
-from patchpilot.queue import enqueue
 
 _CHUNK = 500
 # Assets whose findings are applied per transaction: one commit each would cost more than
@@ -218,16 +217,3 @@ def _flush(engine: Engine, batch: list[tuple[int, list[Finding], bool]],
         out.add(counts, len(found))
     batch.clear()
 
-
-def run_rematch(engine: Engine, job: Any) -> dict[str, Any]:
-    """The ``rematch`` job: payload ``{"changed_since": ISO time or null}``."""
-    since = job.payload.get("changed_since")
-    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None)
-    result = done.to_dict()
-    if done.assets:
-        # New findings need their priority, and changed facts (a CVE now known exploited,
-        # a new score) re-rank old ones: the next job, one statement over every unfixed
-        # finding, so that this one's transactions stay short.
-        with engine.begin() as conn:
-            result["prioritise_job"] = enqueue(conn, "prioritise", {})
-    return result
