@@ -126,9 +126,9 @@ def process_inventory(engine: Engine, inventory_id: int) -> InventoryProcessed:
         #    only where the knowledge base says nothing of the same CVE and package).
         scan = scan_inventory_in(conn, inventory)
         # 2. Apply.  A complete inventory closes what it no longer shows; a partial one
-        #    closes nothing.  (Per producer once findings carry one -- issue 11 item 4:
-        #    the matcher's and the host updates' findings then close only their own.)
-        counts = apply_asset_findings(conn, asset_id, list(scan.findings),
+        #    closes nothing.  Per producer: the matcher's and the host updates' reports
+        #    each close only their own findings.
+        counts = apply_asset_findings(conn, asset_id, scan.reports,
                                       complete=inventory.complete)
         # 3. Sweeps: a fresher inventory confirms or clears the asset in running sweeps.
         update_sweeps_for_asset(conn, asset_id)
