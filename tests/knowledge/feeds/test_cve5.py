@@ -14,9 +14,10 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.cve5 import FEED
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import CvssMetric, Reference
+from tests.conftest import SHARED_DATA
 from tests.knowledge.conftest import Answer, FeedServer
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = SHARED_DATA  # ../shared/data, or PATCHPILOT_SHARED_DATA
 CRITICAL = DATA / "nvd" / "cve5-critical-cvelist"
 OSVDEV = DATA / "nvd" / "cve5-osvdev"
 LOG4SHELL = OSVDEV / "cvelistV5__cves__2021__44xxx__CVE-2021-44228.json"

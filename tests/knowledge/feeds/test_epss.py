@@ -12,9 +12,10 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.epss import FEED
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import EpssScore
+from tests.conftest import SHARED_DATA
 from tests.knowledge.conftest import Answer, FeedServer
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = SHARED_DATA  # ../shared/data, or PATCHPILOT_SHARED_DATA
 EPSS = DATA / "epss"
 VUNNEL = DATA / "distro" / "vunnel-fixtures" / "epss"
 OFFICIAL_HEAD = "#model_version:v2025.03.14,score_date:2025-03-15T12:55:00Z\ncve,epss,percentile\n"

@@ -12,9 +12,10 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.kev import FEED
 from patchpilot.models import KevEntry
+from tests.conftest import SHARED_DATA
 from tests.knowledge.conftest import Answer, FeedServer
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = SHARED_DATA  # ../shared/data, or PATCHPILOT_SHARED_DATA
 KEV_JSON = DATA / "kev" / "known_exploited_vulnerabilities.json"
 KEV_CSV = DATA / "kev" / "known_exploited_vulnerabilities.csv"
 VUNNEL = DATA / "distro" / "vunnel-fixtures" / "kev"

@@ -14,9 +14,10 @@ from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.nvd import FEED, NvdFeed
 from patchpilot.models import CvssMetric, Reference
+from tests.conftest import SHARED_DATA
 from tests.knowledge.conftest import Answer, FeedServer, Seen
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+DATA = SHARED_DATA  # ../shared/data, or PATCHPILOT_SHARED_DATA
 NVD = DATA / "nvd"
 OSVDEV = NVD / "nvd-api2-osvdev"
 DTRACK = NVD / "nvd-api2-dependencytrack"
