@@ -433,8 +433,10 @@ def test_overdue_counts_due_dates_crossed_since_each_row(timeline: dict[str, int
 
 # --- 6. migration 0008 on data from before it ------------------------------------------
 
-def migrate(engine: Engine, direction: str, revision: str) -> None:
-    """``alembic upgrade|downgrade revision`` on ``engine``, as upgrade_schema runs it."""
+def migrate(engine: Engine, direction: str, revision: str, *,
+            now: datetime | None = None) -> None:
+    """``alembic upgrade|downgrade revision`` on ``engine``, as upgrade_schema runs it
+    (``now``: the moment a migration that computes figures takes as the present)."""
     from alembic import command
     from alembic.config import Config
 
@@ -443,6 +445,8 @@ def migrate(engine: Engine, direction: str, revision: str) -> None:
         cfg.set_main_option("script_location",
                             str(Path(patchpilot.db.__file__).parent / "migrations"))
         cfg.attributes["connection"] = conn
+        if now is not None:
+            cfg.attributes["now"] = now
         getattr(command, direction)(cfg, revision)
 
 
@@ -476,7 +480,7 @@ def test_migration_0008_fills_summary_and_priority_rank(timeline: dict[str, int]
         assert dict(conn.execute(select(fp.c.finding_id, fp.c.priority)).all()) == priorities
 
     clock.advance(1)  # the migration's summary is as of the moment it runs
-    migrate(engine, "upgrade", "head")
+    migrate(engine, "upgrade", "head", now=clock.now)
     with engine.connect() as conn:
         assert dict(conn.execute(select(f.c.id, f.c.priority_rank)).all()) == ranks
         rows = assert_summary_is_exact(conn)

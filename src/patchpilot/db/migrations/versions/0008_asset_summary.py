@@ -9,6 +9,8 @@ Revises: 0007
 Create Date: 2026-11-26
 """
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -55,9 +57,58 @@ def upgrade() -> None:
     )
     op.create_index("ix_asset_summary_risk", "asset_summary", ["risk"])
     op.create_index("ix_asset_summary_next_due", "asset_summary", ["next_due"])
-    from patchpilot.findings.summary import refresh
+    # Fill it from the stored findings: the summary's INSERT as it stood at this revision,
+    # written out here so the migration never changes with the application's code.  The
+    # counts are as of now (a test may pass the moment in the config's attributes).
+    now = op.get_context().config.attributes.get("now") or datetime.now(UTC)
+    op.get_bind().execute(sa.text(_fill_sql(op.get_bind().dialect.name)).bindparams(
+        sa.bindparam("now", type_=sa.DateTime(timezone=True))), {"now": now})
 
-    refresh(op.get_bind())
+
+_BANDS = ("Critical", "High", "Medium", "Low", "None")
+_RISK_WEIGHTS = {1: 1000, 2: 100, 3: 10, 4: 1}
+_UNPRIORITISED_WEIGHT = 10
+
+
+def _fill_sql(dialect: str) -> str:
+    """One INSERT … SELECT … GROUP BY asset_id over every finding (findings/summary.py's
+    statement at revision 0008)."""
+    is_open = "f.state = 'open'"
+    fixed = "f.state = 'fixed' AND fp.finding_id IS NOT NULL"
+    bands = ", ".join(f"SUM(CASE WHEN {is_open} AND f.severity = '{band}' THEN 1 ELSE 0 END)"
+                      for band in _BANDS)
+    known = ", ".join(f"'{band}'" for band in _BANDS)
+    weights = " ".join(f"WHEN {p} THEN {w}" for p, w in _RISK_WEIGHTS.items())
+    priorities = ", ".join(f"SUM(CASE WHEN {is_open} AND fp.priority = {p} THEN 1 ELSE 0 END)"
+                           for p in _RISK_WEIGHTS)
+    detected = "COALESCE(f.reopened_at, f.first_seen)"
+    fix_days = (f"EXTRACT(EPOCH FROM f.fixed_at - {detected}) / 86400.0"
+                if dialect == "postgresql"
+                else f"julianday(f.fixed_at) - julianday({detected})")
+    return f"""
+INSERT INTO asset_summary (asset_id, open_total, p1, p2, p3, p4, critical, high, medium, low,
+                           "none", unknown, kev, risk, triaged, overdue, next_due, as_of,
+                           fixed, fixed_within, fix_days)
+SELECT f.asset_id,
+       SUM(CASE WHEN {is_open} THEN 1 ELSE 0 END),
+       {priorities},
+       {bands},
+       SUM(CASE WHEN {is_open} AND (f.severity IS NULL OR f.severity NOT IN ({known}))
+                THEN 1 ELSE 0 END),
+       SUM(CASE WHEN {is_open} AND f.known_exploited THEN 1 ELSE 0 END),
+       SUM(CASE WHEN {is_open} THEN CASE fp.priority {weights}
+                                    ELSE {_UNPRIORITISED_WEIGHT} END ELSE 0 END),
+       SUM(CASE WHEN f.state IN ('accepted', 'false_positive', 'not_affected')
+                THEN 1 ELSE 0 END),
+       SUM(CASE WHEN {is_open} AND fp.due_date < :now THEN 1 ELSE 0 END),
+       MIN(CASE WHEN {is_open} AND fp.due_date >= :now THEN fp.due_date END),
+       :now,
+       SUM(CASE WHEN {fixed} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN {fixed} AND f.fixed_at <= fp.due_date THEN 1 ELSE 0 END),
+       COALESCE(SUM(CASE WHEN {fixed} THEN {fix_days} END), 0)
+FROM findings f LEFT JOIN finding_priority fp ON fp.finding_id = f.id
+GROUP BY f.asset_id
+"""
 
 
 def downgrade() -> None:
