@@ -73,7 +73,7 @@ class CvssMetric:
     version: str  # "2.0", "3.0", "3.1", "4.0"
     vector: str
     score: float
-    severity: str  # band from scoring.cvss.severity_band
+    severity: str  # band from knowledge.cvss.severity_band
     source: str = ""  # who published it (nvd@nist.gov, the CNA, the advisory, …)
 
 

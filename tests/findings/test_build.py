@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 
 from patchpilot.findings.build import NO_WORKAROUND, build_findings, vulnerability_facts
 from patchpilot.findings.model import Finding
+from patchpilot.knowledge.cvss import preferred_metric
 from patchpilot.knowledge.matcher import match_packages
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import CvssMetric, Ecosystem, Package
-from patchpilot.scoring.cvss import preferred_metric
 from tests.conftest import SHARED_DATA
 
 ALMA = Ecosystem("AlmaLinux:8")

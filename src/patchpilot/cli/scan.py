@@ -50,7 +50,7 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
 def scan_and_emit(inventory, fmt: OutputFormat, output: Path | None,  # type: ignore[no-untyped-def]
                    fail_on: str | None) -> None:
     from patchpilot.findings.scan import scan_inventory
-    from patchpilot.scoring.cvss import SEVERITY_ORDER
+    from patchpilot.knowledge.cvss import SEVERITY_ORDER
 
     try:
         engine = open_engine()
@@ -214,9 +214,9 @@ def scan_ssh(
         read_targets_file,
         scan_hosts_sync,
     )
+    from patchpilot.knowledge.cvss import SEVERITY_ORDER
     from patchpilot.reports.scan import FORMATS
     from patchpilot.reports.scan.json_format import document
-    from patchpilot.scoring.cvss import SEVERITY_ORDER
 
     if fmt not in (OutputFormat.table, OutputFormat.json):
         fail(ValueError(f"--format {fmt.value}: scan ssh prints a table or JSON "

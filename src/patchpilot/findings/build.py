@@ -3,7 +3,7 @@
 Only the hit vulnerabilities are looked up (three set queries), and only their records are
 decoded.  Where sources disagree: the title comes from the CVE record's CNA title, then
 the advisory summary; the description from NVD, then the CVE record, then the advisory;
-CVSS per :func:`patchpilot.scoring.cvss.preferred_metric`; the workaround from the CVE
+CVSS per :func:`patchpilot.knowledge.cvss.preferred_metric`; the workaround from the CVE
 record (CVE JSON 5 ``workarounds``), then the advisory.
 """
 
@@ -28,9 +28,9 @@ from patchpilot.db.tables import (
 )
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
+from patchpilot.knowledge.cvss import SEVERITY_ORDER, preferred_metric
 from patchpilot.knowledge.matcher import Match
 from patchpilot.models import CvssMetric, Reference
-from patchpilot.scoring.cvss import SEVERITY_ORDER, preferred_metric
 
 NO_WORKAROUND = "none published"
 

@@ -32,10 +32,10 @@ from patchpilot.findings.build import (
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
 from patchpilot.inventory.model import Inventory, PendingUpdate
+from patchpilot.knowledge.cvss import preferred_metric
 from patchpilot.knowledge.ecosystems import ecosystem_for_os
 from patchpilot.knowledge.versions import version_key
 from patchpilot.models import Ecosystem, Package
-from patchpilot.scoring.cvss import preferred_metric
 
 FEED = "host-repos"
 

@@ -15,8 +15,8 @@ import httpx
 import orjson
 
 from patchpilot.errors import FeedDownloadError, FeedError
+from patchpilot.knowledge.cvss import metric_from_vector
 from patchpilot.models import CvssMetric
-from patchpilot.scoring.cvss import metric_from_vector
 
 GZIP_MAGIC = b"\x1f\x8b"
 

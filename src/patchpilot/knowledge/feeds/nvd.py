@@ -9,7 +9,7 @@ Formats read (https://nvd.nist.gov/developers/vulnerabilities):
   still found in mirrors and test data.
 
 Each CVE becomes one :class:`~patchpilot.models.CveRecord`.  Scores are recomputed from the
-published vectors (``scoring.cvss.metric_from_vector``); NVD's ``baseScore`` is ignored.
+published vectors (``knowledge.cvss.metric_from_vector``); NVD's ``baseScore`` is ignored.
 
 The small JSON helpers here (:func:`load_json`, :class:`JsonObject`) are shared by the
 ``cve5`` and ``kev`` transformers, which read JSON of the same kind.

@@ -25,6 +25,7 @@ import orjson
 import yaml
 
 from patchpilot.errors import FeedError
+from patchpilot.knowledge.cvss import metric_from_vector
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
 from patchpilot.knowledge.feeds._common import download_if_changed, first_zip_member
 from patchpilot.knowledge.feeds.interface import RecordKind
@@ -38,7 +39,6 @@ from patchpilot.models import (
     Ecosystem,
     Reference,
 )
-from patchpilot.scoring.cvss import metric_from_vector
 
 OSV_BUCKET = "https://osv-vulnerabilities.storage.googleapis.com"
 

@@ -60,7 +60,8 @@ def upgrade() -> None:
     # Fill it from the stored findings: the summary's INSERT as it stood at this revision,
     # written out here so the migration never changes with the application's code.  The
     # counts are as of now (a test may pass the moment in the config's attributes).
-    now = op.get_context().config.attributes.get("now") or datetime.now(UTC)
+    config = op.get_context().config
+    now = (config.attributes.get("now") if config is not None else None) or datetime.now(UTC)
     op.get_bind().execute(sa.text(_fill_sql(op.get_bind().dialect.name)).bindparams(
         sa.bindparam("now", type_=sa.DateTime(timezone=True))), {"now": now})
 

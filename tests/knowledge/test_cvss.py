@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+from patchpilot.knowledge.cvss import metric_from_vector, preferred_metric, severity_band
 from patchpilot.models import CvssMetric
-from patchpilot.scoring.cvss import metric_from_vector, preferred_metric, severity_band
 
 # score -> (v2 band, v3.x / v4 band): both ends of every row of the table.
 TABLE = {
