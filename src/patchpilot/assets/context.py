@@ -30,7 +30,7 @@ from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.dialect import upsert
 from patchpilot.db.tables import asset_context, assets
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InvalidInput, NotFound
 
 DEFAULT_CRITICALITY = 3
 DEFAULT_SOURCE = "default"
@@ -39,8 +39,13 @@ DEFAULT_SOURCE = "default"
 CMDB_TAGS = "cmdb_tags"
 
 
-class AssetContextError(PatchPilotError):
-    """A context that cannot be stored (no such asset, bad value)."""
+class AssetContextError(InvalidInput):
+    """A context that cannot be stored: a bad value (422), or no such asset
+    (UnknownAsset, 404)."""
+
+
+class UnknownAsset(AssetContextError, NotFound):
+    """No asset has the id a context was given for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +284,7 @@ def set_context(engine: Engine, asset_id: int, record: CmdbRecord, *, actor: str
         row = conn.execute(select(assets.c.id, assets.c.name).where(
             assets.c.id == asset_id)).first()
         if row is None:
-            raise AssetContextError(f"no asset {asset_id}")
+            raise UnknownAsset(f"no asset {asset_id}")
         matched = _write(conn, [(record, asset_id, "id")], source=source, now=now_utc())
         audit(conn, actor, "assets.context", row.name,
               {"asset_id": asset_id, "source": source, "changed": matched[0].changed,

@@ -19,17 +19,24 @@ from sqlalchemy.engine import Connection
 from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import agents, assets
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import Conflict, NotFound
 
 
-class AgentStateError(PatchPilotError):
-    """An approval or rejection that does not apply: no such active agent (``missing``),
-    or the agent holds no request to report for an asset."""
+class AgentStateError(Conflict):
+    """An approval or rejection that does not apply: the agent holds no request to report
+    for an asset (409), or there is no such active agent (``missing``: AgentMissing, 404)."""
 
     def __init__(self, agent_id: int, detail: str, *, missing: bool = False) -> None:
         self.agent_id = agent_id
         self.missing = missing
         super().__init__(f"agent {agent_id}: {detail}")
+
+
+class AgentMissing(AgentStateError, NotFound):
+    """No active agent has the id (NotFound: the one handler answers 404)."""
+
+    def __init__(self, agent_id: int) -> None:
+        super().__init__(agent_id, "no such active agent", missing=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,7 @@ def _held(conn: Connection, agent_id: int) -> int:
     row = conn.execute(select(agents.c.pending_asset_id).where(
         agents.c.id == agent_id, agents.c.revoked_at.is_(None)).with_for_update()).first()
     if row is None:
-        raise AgentStateError(agent_id, "no such active agent", missing=True)
+        raise AgentMissing(agent_id)
     if row.pending_asset_id is None:
         raise AgentStateError(agent_id, "is not waiting for approval")
     return int(row.pending_asset_id)

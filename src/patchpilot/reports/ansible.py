@@ -12,7 +12,9 @@ failed upgrade from taking every host of an item down at once.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from typing import Any
 
 import yaml
@@ -104,3 +106,12 @@ def export(plan: PatchPlan) -> dict[str, str]:
         "inventory.yml": yaml.safe_dump(inventory(plan), sort_keys=False, allow_unicode=True),
         "inventory.ini": inventory_ini(plan),
     }
+
+
+def zip_archive(plan: PatchPlan) -> bytes:
+    """The files of :func:`export` in one zip (what the API and the plan page download)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in export(plan).items():
+            archive.writestr(name, text)
+    return buffer.getvalue()

@@ -1,7 +1,7 @@
 """File downloads: the ``Content-Disposition`` header and a generated report as an answer.
 
-Shared by the API (``GET /api/reports/{kind}``) and the dashboard's report page, which
-must not call each other's routes.
+Shared by the API (``GET /api/reports/{kind}``, ``/api/plan.csv``, ``/api/plan/ansible``)
+and the dashboard's pages, which must not call each other's routes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from urllib.parse import quote
 
 from fastapi.responses import Response
 
+from patchpilot.reports.ansible import zip_archive
 from patchpilot.reports.generate import Report
+from patchpilot.scans.plan import PatchPlan, plan_csv
 
 
 def content_disposition(filename: str) -> str:
@@ -30,3 +32,15 @@ def report_response(report: Report) -> Response:
     """The report as a download."""
     return Response(report.content, media_type=report.mime,
                     headers={"Content-Disposition": content_disposition(report.filename)})
+
+
+def plan_csv_response(plan: PatchPlan) -> Response:
+    """The patch plan as a CSV download, one row per host of each item."""
+    return Response(plan_csv(plan), media_type="text/csv",
+                    headers={"Content-Disposition": content_disposition("plan.csv")})
+
+
+def plan_ansible_response(plan: PatchPlan) -> Response:
+    """The patch plan as an Ansible playbook with its inventory, zipped, as a download."""
+    return Response(zip_archive(plan), media_type="application/zip",
+                    headers={"Content-Disposition": content_disposition("plan-ansible.zip")})

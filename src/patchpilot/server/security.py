@@ -34,9 +34,10 @@ from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from patchpilot.audit import audit
 from patchpilot.clock import aware
 from patchpilot.db.tables import agents, api_tokens, enrolment_tokens, users, web_sessions
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import Conflict, PatchPilotError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,8 +74,13 @@ class AuthError(PatchPilotError):
     """A missing, unknown, revoked or expired credential, or a role too low."""
 
 
-class TokenRoleError(PatchPilotError):
-    """A token was asked for with a role above its user's."""
+class TokenRoleError(Conflict):
+    """A token was asked for with a role above its user's (409: it clashes with the stored
+    role)."""
+
+
+class EnrolmentRefused(AuthError):
+    """An enrolment token that is unknown, expired, revoked or used up."""
 
 
 class UnknownUser(PatchPilotError):
@@ -233,6 +239,41 @@ def create_enrolment_token(engine: Engine, *, created_by: str, group_id: int | N
             created_at=_now(), expires_at=_now() + timedelta(hours=ttl_hours),
             uses_left=uses))
     return token
+
+
+def enrol_agent(conn: Connection, token: str, name: str, version: str | None
+                ) -> tuple[int, str]:
+    """Spend one use of enrolment ``token`` on a new agent; (agent id, its credential).
+
+    The credential is returned once and only its hash stored.  EnrolmentRefused for a
+    token unknown, expired, revoked or used up.  The use is spent by one conditional
+    UPDATE whose row count says whether it was there to spend, so concurrent enrolments
+    can never spend more uses than the token has.  Runs in the caller's transaction and
+    writes the audit row.
+    """
+    now = _now()
+    refused = EnrolmentRefused("enrolment token unknown, expired, revoked or used up")
+    token_id = conn.execute(select(enrolment_tokens.c.id).where(
+        enrolment_tokens.c.token_hash == hash_token(token))).scalar()
+    if token_id is None:
+        raise refused
+    t = enrolment_tokens.c
+    # Check and spend at once: PostgreSQL re-checks the WHERE of a row another
+    # transaction just updated, SQLite runs one writer at a time.  NULL uses_left
+    # (unlimited) stays NULL.
+    spent = conn.execute(update(enrolment_tokens).where(
+        t.id == token_id, t.revoked_at.is_(None),
+        or_(t.expires_at.is_(None), t.expires_at > now),
+        or_(t.uses_left.is_(None), t.uses_left > 0))
+        .values(uses_left=t.uses_left - 1))
+    if spent.rowcount != 1:
+        raise refused
+    credential = new_token(AGENT_TOKEN_PREFIX)
+    agent_id = int(conn.execute(insert(agents).values(
+        name=name, credential_hash=hash_token(credential), version=version,
+        enrolled_at=now, last_seen=now).returning(agents.c.id)).scalar_one())
+    audit(conn, f"agent:{name}", "agent.enrol", str(agent_id), {"enrolment_token": token_id})
+    return agent_id, credential
 
 
 def _touch(conn: Connection, column: Any, row_id: Any, last: datetime | None,

@@ -12,17 +12,17 @@ from typing import Annotated, Any
 from annotated_types import Ge
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import update
 
 from patchpilot import queue
 from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
-from patchpilot.db.tables import agents, enrolment_tokens
-from patchpilot.findings.agents import AgentStateError, approve_agent, reject_agent
+from patchpilot.db.tables import agents
+from patchpilot.findings.agents import approve_agent, reject_agent
 from patchpilot.findings.agents import list_agents as agent_rows
 from patchpilot.server.deps import Admin, Agent, EngineDep
 from patchpilot.server.params import DbId, Text
-from patchpilot.server.security import AGENT_TOKEN_PREFIX, hash_token, new_token
+from patchpilot.server.security import EnrolmentRefused, enrol_agent
 
 router = APIRouter(tags=["agents"])
 
@@ -46,35 +46,15 @@ class Enrolled(BaseModel):
 def enrol(body: EnrolRequest, engine: EngineDep) -> Enrolled:
     """Exchange an enrolment token for an agent credential (authenticated by the token).
 
-    401 for a token unknown, expired, revoked or used up.  A use is spent by one
-    conditional UPDATE whose row count says whether it was there to spend, so concurrent
-    enrolments can never spend more uses than the token has.
+    401 for a token unknown, expired, revoked or used up (``security.enrol_agent`` spends
+    the use atomically and writes the audit row; a refusal is an authentication failure,
+    so it is answered here, not by the stage-error handler)
     """
-    now = now_utc()
-    credential = new_token(AGENT_TOKEN_PREFIX)
-    refused = HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "enrolment token unknown, expired, revoked or used up")
-    with engine.begin() as conn:
-        token_id = conn.execute(select(enrolment_tokens.c.id).where(
-            enrolment_tokens.c.token_hash == hash_token(body.token))).scalar()
-        if token_id is None:
-            raise refused
-        t = enrolment_tokens.c
-        # Check and spend at once: PostgreSQL re-checks the WHERE of a row another
-        # transaction just updated, SQLite runs one writer at a time.  NULL uses_left
-        # (unlimited) stays NULL.
-        spent = conn.execute(update(enrolment_tokens).where(
-            t.id == token_id, t.revoked_at.is_(None),
-            or_(t.expires_at.is_(None), t.expires_at > now),
-            or_(t.uses_left.is_(None), t.uses_left > 0))
-            .values(uses_left=t.uses_left - 1))
-        if spent.rowcount != 1:
-            raise refused
-        agent_id = int(conn.execute(insert(agents).values(
-            name=body.name, credential_hash=hash_token(credential), version=body.version,
-            enrolled_at=now, last_seen=now).returning(agents.c.id)).scalar_one())
-        audit(conn, f"agent:{body.name}", "agent.enrol", str(agent_id),
-              {"enrolment_token": token_id})
+    try:
+        with engine.begin() as conn:
+            agent_id, credential = enrol_agent(conn, body.token, body.name, body.version)
+    except EnrolmentRefused as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
     return Enrolled(agent_id=agent_id, credential=credential)
 
 
@@ -164,20 +144,13 @@ class RejectRequest(BaseModel):
     revoke: bool = False
 
 
-def _decision_error(exc: AgentStateError) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND if exc.missing else
-                         status.HTTP_409_CONFLICT, str(exc))
-
-
 @router.post("/agents/{agent_id}/approve", response_model=Decided)
 def approve(agent_id: DbId, who: Admin, engine: EngineDep) -> Decided:
     """Let a held agent report for the asset it asked for; the agent that reported for it
     is unbound.  404: no such active agent; 409: it is not waiting for approval."""
-    try:
-        with engine.begin() as conn:
-            asset_id = approve_agent(conn, who.name, agent_id)
-    except AgentStateError as exc:
-        raise _decision_error(exc) from exc
+    # AgentStateError: a Conflict (409), or AgentMissing, a NotFound (404): the one handler.
+    with engine.begin() as conn:
+        asset_id = approve_agent(conn, who.name, agent_id)
     return Decided(agent_id=agent_id, asset_id=asset_id, approved=True, revoked=False)
 
 
@@ -187,11 +160,8 @@ def reject(agent_id: DbId, who: Admin, engine: EngineDep,
     """Refuse a held agent's request (``{"revoke": true}``: revoke it too).  404: no such
     active agent; 409: it is not waiting for approval."""
     revoke = body.revoke if body is not None else False
-    try:
-        with engine.begin() as conn:
-            asset_id = reject_agent(conn, who.name, agent_id, revoke=revoke)
-    except AgentStateError as exc:
-        raise _decision_error(exc) from exc
+    with engine.begin() as conn:
+        asset_id = reject_agent(conn, who.name, agent_id, revoke=revoke)
     return Decided(agent_id=agent_id, asset_id=asset_id, approved=False, revoked=revoke)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from patchpilot.assets.queries import asset_row, inventory_history, open_by_severity
@@ -15,6 +16,40 @@ from patchpilot.server.deps import EngineDep, Viewer
 from patchpilot.server.params import DbId, Limit, Offset
 
 router = APIRouter(tags=["assets"])
+
+
+class AssetOut(BaseModel):
+    """An asset as listed, with its open findings per severity band."""
+
+    id: int
+    name: str
+    fqdn: str | None
+    machine_id: str | None
+    ip_addresses: list[str]
+    os: str | None
+    ecosystem: str | None
+    tags: list[str]
+    attributes: dict[str, Any]
+    first_seen: str | None
+    last_seen: str | None
+    last_inventory_id: int | None
+    open_findings: dict[str, int]
+
+
+class InventorySummary(BaseModel):
+    """One stored inventory of an asset (``complete``: a full scan, not a partial one)."""
+
+    id: int
+    collected_at: str | None
+    collector: str | None
+    packages: int
+    complete: bool
+
+
+class AssetDetail(AssetOut):
+    """One asset with the summaries of its stored inventories."""
+
+    inventories: list[InventorySummary]
 
 
 def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
@@ -27,7 +62,7 @@ def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
             "last_inventory_id": row.last_inventory_id, "open_findings": counts}
 
 
-@router.get("/assets")
+@router.get("/assets", response_model=list[AssetOut])
 def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Assets with their open findings per severity."""
@@ -38,7 +73,7 @@ def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offs
     return [_asset(r, counts[r.id]) for r in rows]
 
 
-@router.get("/assets/{asset_id}")
+@router.get("/assets/{asset_id}", response_model=AssetDetail)
 def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One asset, with its latest inventory's summary."""
     with engine.connect() as conn:

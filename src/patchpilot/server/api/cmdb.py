@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
 
 from patchpilot.assets.cmdb import (
     CmdbFormatError,
@@ -14,12 +15,7 @@ from patchpilot.assets.cmdb import (
     parse_yaml,
     record_from_mapping,
 )
-from patchpilot.assets.context import (
-    AssetContextError,
-    apply_records,
-    set_context,
-    unknown_assets,
-)
+from patchpilot.assets.context import apply_records, set_context, unknown_assets
 from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer
 from patchpilot.server.params import DbId
 
@@ -28,7 +24,74 @@ router = APIRouter(tags=["assets"])
 MAX_BODY = 20 * 1024 * 1024  # a 100,000-row CMDB export is ~15 MB of CSV
 
 
-@router.post("/assets/import")
+class ImportedAsset(BaseModel):
+    """A record applied to an asset: where it was, how it was found, whether it changed."""
+
+    where: str
+    identity: str
+    asset_id: int
+    matched_by: str
+    changed: bool
+
+
+class UnmatchedRecord(BaseModel):
+    """A record no asset matched (and none was created)."""
+
+    where: str
+    identity: str
+
+
+class AmbiguousRecord(UnmatchedRecord):
+    """A record that matched more than one asset, and why (left unapplied)."""
+
+    asset_ids: list[int]
+    reason: str
+
+
+class ImportResult(BaseModel):
+    """What a CMDB import did."""
+
+    updated: int
+    created: int
+    changed: int
+    defaulted: int
+    assets: list[ImportedAsset]
+    unmatched: list[UnmatchedRecord]
+    ambiguous: list[AmbiguousRecord]
+
+
+class UnknownAssetOut(BaseModel):
+    """An asset the CMDB does not describe (``defaulted``: it has the default context)."""
+
+    id: int
+    name: str
+    fqdn: str | None
+    ip_addresses: list[str]
+    first_seen: str | None
+    last_seen: str | None
+    criticality: int | None
+    defaulted: bool
+
+
+class AssetContextOut(BaseModel):
+    """One asset's stored context: the CMDB fields, its tags, where it came from
+    (``cmdb-import``, ``manual``, ``default``, …) and when."""
+
+    asset_id: int
+    criticality: int | None
+    environment: str | None
+    exposure: str | None
+    data_classification: str | None
+    owner: str | None
+    service: str | None
+    location: str | None
+    compensating_control: str | None
+    tags: list[str]
+    source: str
+    updated_at: str | None
+
+
+@router.post("/assets/import", response_model=ImportResult)
 async def import_assets(request: Request, who: Admin, engine: EngineDep,
                         create_missing: bool = False) -> dict[str, Any]:
     """Apply a CMDB export: a JSON list of records, or CSV / YAML by Content-Type.
@@ -65,14 +128,14 @@ async def import_assets(request: Request, who: Admin, engine: EngineDep,
     return result.to_dict()
 
 
-@router.get("/assets/unknown")
+@router.get("/assets/unknown", response_model=list[UnknownAssetOut])
 def list_unknown(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
     """Assets the scans found that the CMDB does not describe (flagged 'unknown asset')."""
     with engine.connect() as conn:
         return unknown_assets(conn)
 
 
-@router.put("/assets/{asset_id}/context")
+@router.put("/assets/{asset_id}/context", response_model=AssetContextOut)
 def put_context(asset_id: DbId, body: dict[str, Any], who: Analyst,
                 engine: EngineDep) -> dict[str, Any]:
     """Set one asset's context by hand (fields absent from the body are left as they are)."""
@@ -80,7 +143,5 @@ def put_context(asset_id: DbId, body: dict[str, Any], who: Analyst,
         record = record_from_mapping("body", body, require_identity=False)
     except ValueError as exc:
         raise HTTPException(422, [f"body: {exc}"]) from exc
-    try:
-        return set_context(engine, asset_id, record, actor=who.name)
-    except AssetContextError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    # UnknownAsset (an AssetContextError) is a NotFound: the one handler answers 404.
+    return set_context(engine, asset_id, record, actor=who.name)

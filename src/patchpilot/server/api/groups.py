@@ -24,6 +24,103 @@ from patchpilot.server.params import DbId, Name300, Text
 router = APIRouter(tags=["groups"])
 
 
+# --- answers (what the stage functions return, field for field) -----------------------------
+
+class GroupOut(BaseModel):
+    """A group as listed: its rule and how many static members it has."""
+
+    id: int
+    name: str
+    description: str | None
+    rule: dict[str, Any] | None
+    max_concurrent_scans: int
+    created_at: str | None
+    static_members: int
+
+
+class Members(BaseModel):
+    """A group's members: the static ones, and all (static and selected by its rule)."""
+
+    static: list[int]
+    all: list[int]
+
+
+class ScheduleOut(BaseModel):
+    """A scan schedule with its next and last run (``group``: its group's name, in lists)."""
+
+
+    id: int
+    group_id: int
+    kind: str
+    expression: str
+    timezone: str
+    enabled: bool
+    next_run_at: str | None
+    last_run_at: str | None
+    created_at: str | None
+
+
+class ListedSchedule(ScheduleOut):
+    """A schedule as listed, with its group's name."""
+
+    group: str
+
+
+class WindowOut(BaseModel):
+    """A maintenance window or blackout (recurring, or one absolute period)."""
+
+    id: int
+    group_id: int
+    kind: str
+    rrule: str | None
+    duration_minutes: int | None
+    starts_at: str | None
+    ends_at: str | None
+    timezone: str
+    description: str | None
+
+
+class GroupDetail(GroupOut):
+    """One group with its members, schedules and windows."""
+
+    members: Members
+    schedules: list[ListedSchedule]
+    windows: list[WindowOut]
+
+
+class Added(BaseModel):
+    """How many of the assets were new members."""
+
+    added: int
+
+
+class ScanQueued(BaseModel):
+    """The jobs a scan of a group enqueued (``run_after`` null: no allowed moment within
+    the horizon, nothing queued)."""
+
+    group_id: int
+    run_after: str | None
+    collect: int
+    ssh_scan: int
+    already_queued: int
+    unreachable: int
+
+
+class SshTargetSet(BaseModel):
+    """An asset's SSH target after the change (null: no SSH scans)."""
+
+    asset_id: int
+    ssh_target: str | None
+
+
+class SshTargetAdded(BaseModel):
+    """The asset created for an agentless host."""
+
+    asset_id: int
+    target: str
+    group_id: int | None
+
+
 class Rule(BaseModel):
     """Dynamic membership: assets carrying every tag and every attribute value."""
 
@@ -48,7 +145,7 @@ class GroupChange(BaseModel):
     max_concurrent_scans: int | None = Field(None, ge=1, le=10_000)
 
 
-@router.post("/groups", status_code=201)
+@router.post("/groups", status_code=201, response_model=GroupDetail)
 def create_group(body: GroupIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """Create a group."""
     with engine.begin() as conn:
@@ -59,21 +156,21 @@ def create_group(body: GroupIn, who: Admin, engine: EngineDep) -> dict[str, Any]
         return groups.get_group(conn, group_id)
 
 
-@router.get("/groups")
+@router.get("/groups", response_model=list[GroupOut])
 def list_groups(who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """Every group."""
     with engine.connect() as conn:
         return asset_groups.list_groups(conn)
 
 
-@router.get("/groups/{group_id}")
+@router.get("/groups/{group_id}", response_model=GroupDetail)
 def get_group(group_id: DbId, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """One group with its members, schedules and windows."""
     with engine.connect() as conn:
         return groups.get_group(conn, group_id)
 
 
-@router.patch("/groups/{group_id}")
+@router.patch("/groups/{group_id}", response_model=GroupDetail)
 def update_group(group_id: DbId, body: GroupChange, who: Admin, engine: EngineDep
                  ) -> dict[str, Any]:
     """Change a group's description, rule or scan limit (only the fields sent)."""
@@ -91,7 +188,7 @@ class MembersIn(BaseModel):
     asset_ids: list[DbId] = Field(min_length=1, max_length=10_000)
 
 
-@router.post("/groups/{group_id}/members")
+@router.post("/groups/{group_id}/members", response_model=Added)
 def add_members(group_id: DbId, body: MembersIn, who: Admin, engine: EngineDep
                 ) -> dict[str, int]:
     """Add static members."""
@@ -124,7 +221,8 @@ class ScheduleChange(BaseModel):
     enabled: bool | None = None
 
 
-@router.post("/groups/{group_id}/schedules", status_code=201)
+@router.post("/groups/{group_id}/schedules", status_code=201,
+             response_model=ScheduleOut)
 def add_schedule(group_id: DbId, body: ScheduleIn, who: Admin, engine: EngineDep
                  ) -> dict[str, Any]:
     """Add a scan schedule to a group (its first run is computed at once)."""
@@ -133,14 +231,14 @@ def add_schedule(group_id: DbId, body: ScheduleIn, who: Admin, engine: EngineDep
                                    body.timezone, enabled=body.enabled)
 
 
-@router.get("/groups/{group_id}/schedules")
+@router.get("/groups/{group_id}/schedules", response_model=list[ListedSchedule])
 def list_schedules(group_id: DbId, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """A group's schedules."""
     with engine.connect() as conn:
         return groups.list_schedules(conn, group_id)
 
 
-@router.patch("/schedules/{schedule_id}")
+@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
 def update_schedule(schedule_id: DbId, body: ScheduleChange, who: Admin, engine: EngineDep
                     ) -> dict[str, Any]:
     """Change a schedule; its next run is recomputed."""
@@ -172,7 +270,7 @@ class WindowIn(BaseModel):
     description: Text | None = Field(None, max_length=2000)
 
 
-@router.post("/groups/{group_id}/windows", status_code=201)
+@router.post("/groups/{group_id}/windows", status_code=201, response_model=WindowOut)
 def add_window(group_id: DbId, body: WindowIn, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """Add a maintenance window or blackout to a group."""
     with engine.begin() as conn:
@@ -183,7 +281,7 @@ def add_window(group_id: DbId, body: WindowIn, who: Admin, engine: EngineDep) ->
             description=body.description)
 
 
-@router.get("/groups/{group_id}/windows")
+@router.get("/groups/{group_id}/windows", response_model=list[WindowOut])
 def list_windows(group_id: DbId, who: Admin, engine: EngineDep) -> list[dict[str, Any]]:
     """A group's windows and blackouts."""
     with engine.connect() as conn:
@@ -205,7 +303,7 @@ class ScanNowIn(BaseModel):
     reason: Text | None = Field(None, max_length=2000)
 
 
-@router.post("/groups/{group_id}/scan-now", status_code=202)
+@router.post("/groups/{group_id}/scan-now", status_code=202, response_model=ScanQueued)
 def scan_group_now(group_id: DbId, body: ScanNowIn, who: Analyst, engine: EngineDep
                    ) -> dict[str, Any]:
     """Queue a scan of every asset of the group (at its next allowed moment, or at once
@@ -221,7 +319,7 @@ class SshTargetIn(BaseModel):
     ssh_target: Text | None = Field(None, max_length=300)
 
 
-@router.patch("/assets/{asset_id}/ssh-target")
+@router.patch("/assets/{asset_id}/ssh-target", response_model=SshTargetSet)
 def set_ssh_target(asset_id: DbId, body: SshTargetIn, who: Admin, engine: EngineDep
                    ) -> dict[str, Any]:
     """Make an asset an SSH target (scanned by the server's workers), or stop."""
@@ -238,7 +336,7 @@ class NewSshTarget(BaseModel):
     name: Name300 | None = None
 
 
-@router.post("/ssh-targets", status_code=201)
+@router.post("/ssh-targets", status_code=201, response_model=SshTargetAdded)
 def add_ssh_target(body: NewSshTarget, who: Admin, engine: EngineDep) -> dict[str, Any]:
     """Create the asset of an agentless host (in ``group_id`` when given)."""
     with engine.begin() as conn:

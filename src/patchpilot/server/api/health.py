@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from patchpilot import __version__
@@ -15,8 +16,25 @@ from patchpilot.server.deps import EngineDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", responses={503: {"description": "the database cannot be read or "
-                                                       "written: {status: degraded, …}"}})
+class Health(BaseModel):
+    """The server and its database answer and take writes."""
+
+    status: str = Field(examples=["ok"])
+    version: str
+
+
+class Degraded(BaseModel):
+    """The database refuses writes (``read-only: …``) or does not answer
+    (``unreachable: …``)."""
+
+    status: str = Field(examples=["degraded"])
+    database: str
+    version: str
+
+
+@router.get("/health", response_model=Health,
+            responses={503: {"model": Degraded,
+                             "description": "the database cannot be read or written"}})
 def health(engine: EngineDep) -> Any:
     """Whether the server and its database answer, and whether the database takes writes.
 

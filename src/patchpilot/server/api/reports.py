@@ -58,14 +58,31 @@ class ReportScheduleIn(BaseModel):
     service: Name200 | None = None
 
 
-@router.get("/report-schedules")
+class ReportScheduleOut(BaseModel):
+    """A stored report schedule with its next and last run."""
+
+    id: int
+    kind: str
+    format: str
+    lang: str
+    group: str | None
+    service: str | None
+    cron: str
+    timezone: str
+    recipients: list[str]
+    enabled: bool
+    next_run_at: str | None
+    last_run_at: str | None
+
+
+@router.get("/report-schedules", response_model=list[ReportScheduleOut])
 def report_schedules_list(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
     """Every report schedule with its recipients and next run."""
     with engine.connect() as conn:
         return list_schedules(conn)
 
 
-@router.post("/report-schedules", status_code=201)
+@router.post("/report-schedules", status_code=201, response_model=ReportScheduleOut)
 def report_schedule_add(body: ReportScheduleIn, who: Admin, engine: EngineDep
                         ) -> dict[str, Any]:
     """Mail a report on a schedule; the schedule with its first run (audited)."""

@@ -8,36 +8,25 @@ answer with its counts) and asks agents and SSH targets to confirm;
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
 from patchpilot.audit import audit
 from patchpilot.scans.sweeps import (
-    DONE,
-    SweepError,
     SweepQuery,
     close_sweeps,
     get_sweep,
     list_sweeps,
-    progress,
     start_sweep,
 )
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 from patchpilot.server.params import DbId, Limit, Offset, Text
+from patchpilot.server.streams import sweep_event_stream
 
 router = APIRouter(tags=["sweeps"])
-
-# How often the event stream looks at the database, and how long it stays silent before
-# a comment line keeps proxies from closing an idle connection.
-POLL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
-
 
 class SweepRequest(BaseModel):
     """A vulnerability id, or an ecosystem, package and range (or both: the range
@@ -60,22 +49,54 @@ class SweepRequest(BaseModel):
         return self
 
 
-@router.post("/sweeps", status_code=201)
+class SweepResultOut(BaseModel):
+    """One asset's answer in a sweep (``packages``: the affected ones)."""
+
+    asset_id: int
+    name: str
+    initial: str
+    status: str
+    packages: list[dict[str, Any]]
+    reason: str | None
+    updated_at: str | None
+
+
+class SweepOut(BaseModel):
+    """A sweep with its counts per first answer (``initial``) and per status now."""
+
+    id: int
+    query: dict[str, str]
+    label: str
+    vulns: list[str]
+    created_by: str
+    created_at: str | None
+    deadline: str | None
+    state: str
+    initial: dict[str, int]
+    status: dict[str, int]
+    jobs: int
+
+
+class SweepDetail(SweepOut):
+    """A sweep with every asset's result."""
+
+    results: list[SweepResultOut]
+
+
+@router.post("/sweeps", status_code=201, response_model=SweepDetail)
 def create_sweep(body: SweepRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Start a sweep: the first answer per asset, at once; refresh jobs queued."""
     query = SweepQuery(body.vuln, body.ecosystem, body.package, body.range)
-    try:
-        sweep = start_sweep(engine, query, created_by=who.name,
-                            deadline_minutes=body.deadline_minutes)
-    except SweepError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    # SweepError is an InvalidInput: the one handler answers 422 with its message.
+    sweep = start_sweep(engine, query, created_by=who.name,
+                        deadline_minutes=body.deadline_minutes)
     with engine.begin() as conn:
         audit(conn, who.name, "sweep.start", str(sweep.id),
               {"query": query.to_dict(), "initial": sweep.initial})
     return sweep.to_dict()
 
 
-@router.get("/sweeps")
+@router.get("/sweeps", response_model=list[SweepOut])
 def sweeps_list(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Sweeps, newest first, with their counts."""
@@ -84,7 +105,7 @@ def sweeps_list(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offs
     return [s.to_dict(results=False) for s in found]
 
 
-@router.get("/sweeps/{sweep_id}")
+@router.get("/sweeps/{sweep_id}", response_model=SweepDetail)
 def sweep_detail(sweep_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One sweep with every asset's result."""
     # Deadlines pass with nobody writing: settle them before answering.
@@ -96,42 +117,10 @@ def sweep_detail(sweep_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, An
     return sweep.to_dict()
 
 
-def _event(name: str, data: dict[str, Any]) -> bytes:
-    # https://html.spec.whatwg.org/multipage/server-sent-events.html: one "data:" line of
-    # compact JSON, an empty line ends the event.
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
-
-
 @router.get("/sweeps/{sweep_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def sweep_events(sweep_id: DbId, request: Request, who: Viewer,
                        engine: EngineDep) -> StreamingResponse:
     """Server-Sent Events: ``progress`` with the counts whenever they change, then
     ``done``; the stream closes when the sweep is done."""
-    if await asyncio.to_thread(progress, engine, sweep_id) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
-
-    async def stream() -> AsyncIterator[bytes]:
-        last: dict[str, Any] | None = None
-        loop = asyncio.get_running_loop()
-        quiet_since = loop.time()
-        while True:
-            await asyncio.to_thread(close_sweeps, engine, sweep_id=sweep_id)
-            now = await asyncio.to_thread(progress, engine, sweep_id)
-            if now is None:
-                return  # deleted meanwhile
-            if now != last:
-                yield _event("progress", now)
-                last, quiet_since = now, loop.time()
-            if now["state"] == DONE:
-                yield _event("done", now)
-                return
-            if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
-                yield b": keep-alive\n\n"
-                quiet_since = loop.time()
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(POLL_SECONDS)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return await sweep_event_stream(engine, sweep_id, request)

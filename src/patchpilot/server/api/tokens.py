@@ -9,12 +9,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from patchpilot.audit import audit
+from patchpilot.clock import aware
 from patchpilot.db.tables import api_tokens, asset_groups, users
 from patchpilot.server.deps import Admin, EngineDep
 from patchpilot.server.params import MAX_DB_ID, DbId, Text, require_row
 from patchpilot.server.security import (
     Role,
-    TokenRoleError,
     create_api_token,
     create_enrolment_token,
     revoke_api_token,
@@ -59,11 +59,9 @@ class TokenInfo(BaseModel):
 def create_token(body: TokenRequest, who: Admin,
                  engine: EngineDep) -> TokenCreated:
     """Create an API token (shown once); 409 when ``role`` is above its user's role."""
-    try:
-        token, token_id = create_api_token(engine, user=body.user, role=body.role,
-                                           name=body.name, ttl_days=body.ttl_days)
-    except TokenRoleError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    # TokenRoleError is a Conflict: the one handler answers 409 with its message.
+    token, token_id = create_api_token(engine, user=body.user, role=body.role,
+                                       name=body.name, ttl_days=body.ttl_days)
     with engine.begin() as conn:
         audit(conn, who.name, "token.create", body.user,
               {"token_id": token_id, "role": body.role.value})
@@ -81,8 +79,11 @@ def list_tokens(who: Admin,
                             .order_by(api_tokens.c.id.desc())).all()
     return [TokenInfo(id=r.id, user=r.user, role=r.role, user_role=r.user_role, name=r.name,
                       prefix=r.prefix,
-                      created_at=r.created_at, last_used_at=r.last_used_at,
-                      expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
+                      # SQLite gives naive datetimes: they are UTC, say so (RFC 3339).
+                      created_at=aware(r.created_at) or r.created_at,
+                      last_used_at=aware(r.last_used_at),
+                      expires_at=aware(r.expires_at), revoked_at=aware(r.revoked_at))
+            for r in rows]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
@@ -103,7 +104,13 @@ class EnrolmentRequest(BaseModel):
     ttl_hours: int = Field(24 * 7, ge=1, le=24 * 365)
 
 
-@router.post("/enrolment-tokens", status_code=201)
+class EnrolmentCreated(BaseModel):
+    """The enrolment token, shown this once."""
+
+    token: str
+
+
+@router.post("/enrolment-tokens", status_code=201, response_model=EnrolmentCreated)
 def create_enrolment(body: EnrolmentRequest, who: Admin,
                      engine: EngineDep) -> dict[str, str]:
     """Create an enrolment token (shown once)."""
