@@ -61,7 +61,9 @@ from patchpilot.config import Settings, load_settings
 from patchpilot.db.engine import optimize
 from patchpilot.db.tables import assets, feed_state, inventories, jobs
 from patchpilot.errors import NotFound, PatchPilotError
+from patchpilot.findings.events import record_sla_breaches, record_stale_assets
 from patchpilot.findings.lifecycle import apply_asset_findings
+from patchpilot.findings.overview import not_scanned_condition
 from patchpilot.findings.scan import scan_inventory_in
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.findings.summary import refresh_stale
@@ -280,14 +282,15 @@ def enqueue_feed_update_if_due(engine: Engine, now: datetime, settings: Settings
                                                  "hours": settings.feed_update_hours})
 
 
-# A constant key of PostgreSQL's advisory locks: "patchpilot feed_update".
+# Constant keys of PostgreSQL's advisory locks: "patchpilot feed_update", "... upkeep".
 _FEED_UPDATE_LOCK = 0x7061_7463_6866_6564
+_UPKEEP_LOCK = 0x7061_7463_6875_706B
 
 
-def _one_at_a_time(conn: Connection) -> None:
-    """Serialise the callers' transactions until they end (check, then enqueue)."""
+def _one_at_a_time(conn: Connection, key: int = _FEED_UPDATE_LOCK) -> None:
+    """Serialise the callers' transactions until they end (check, then write)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FEED_UPDATE_LOCK})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     else:
         # SQLite: take the write lock before reading (as queue.lease does).
         conn.exec_driver_sql("UPDATE jobs SET id = id WHERE 0")
@@ -303,9 +306,15 @@ def upkeep(engine: Engine) -> None:
     """What an idle worker does every few minutes (idempotent: harmless from many)."""
     # Risk acceptances that expired reopen their findings.
     run_expire_decisions(engine, None)
-    # Findings whose due date passed since their asset's summary row was made.
+    # Findings whose due date passed since their asset's summary row was made; their
+    # breaches and the assets not scanned on schedule, as events (each once).
+    now = now_utc()
     with engine.begin() as conn:
-        refresh_stale(conn)
+        # Two workers at once would both see a breach unrecorded and record it twice.
+        _one_at_a_time(conn, _UPKEEP_LOCK)
+        refresh_stale(conn, now=now)
+        record_sla_breaches(conn, now)
+        record_stale_assets(conn, not_scanned_condition(conn, now), now)
     optimize(engine)  # planner statistics (SQLite) after the day's writes
 
 

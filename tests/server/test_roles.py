@@ -69,6 +69,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/sweeps"): "viewer",
     ("GET", "/api/sweeps/{sweep_id}"): "viewer",
     ("GET", "/api/sweeps/{sweep_id}/events"): "viewer",
+    ("GET", "/api/events"): "viewer",
     ("GET", "/api/plan"): "viewer",
     ("GET", "/api/plan.csv"): "viewer",
     ("GET", "/api/plan/ansible"): "viewer",

@@ -19,11 +19,20 @@ Kinds (``detail`` is a JSON object, or NULL):
                           withdrawn (``actor``: who decided; NULL for an expiry)
 ``priority_changed``      re-prioritisation moved it: detail ``{"from", "to"}`` (1–4)
 ``known_exploited_added`` KEV now lists its vulnerability
-``sweep_finished``        an emergency sweep settled (``detail``: sweep id and counts)
-``sla_breached``          its due date passed while it was open (no writer yet: the
-                          periodic job that would notice does not exist; TODO)
-``asset_stale``           an asset stopped reporting (no writer yet; TODO)
+``sweep_finished``        an emergency sweep settled: ``asset_id`` NULL, detail
+                          ``{"sweep_id", "vulns", "counts"}`` (counts per status)
+``sla_breached``          its due date passed while it was open: detail ``{"priority"}``
+                          (:func:`record_sla_breaches`, run by ``pipeline.upkeep``: so
+                          within minutes of the due date, not at it)
+``asset_stale``           an asset was not scanned within its group's schedule (the
+                          overview's "not scanned on schedule"): ``finding_id`` NULL
+                          (:func:`record_stale_assets`, run by ``pipeline.upkeep``)
 ========================  ===========================================================
+
+``sla_breached`` and ``asset_stale`` are noticed, not caused, so they are written once per
+occurrence: a finding's breach once per due date (a reopening or a re-prioritisation gives
+it a new one), an asset's staleness once per last scan.  The first run on a database that
+already has overdue findings or late assets records each of them once.
 """
 
 from __future__ import annotations
@@ -34,11 +43,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import DateTime, String, and_, cast, exists, insert, literal, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
-from patchpilot.db.tables import finding_events
+from patchpilot.db.tables import assets, finding_events, finding_priority, findings
 from patchpilot.errors import InvalidInput
 
 NEW = "new"
@@ -99,9 +108,10 @@ def record_event(conn: Connection, kind: str, *, finding_id: int | None = None,
 
 
 def events_after(conn: Connection, after: int = 0, limit: int = 100,
-                 kinds: Sequence[str] = ()) -> list[Event]:
+                 kinds: Sequence[str] = (), *, asset_id: int | None = None) -> list[Event]:
     """The events with an id above ``after``, oldest first, at most ``limit`` (of
-    ``kinds``, when given).  Page on with the last id returned."""
+    ``kinds``, when given; of ``asset_id``, when given).  Page on with the last id
+    returned."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise InvalidInput(f"kind: unknown event kind {unknown[0]!r} "
@@ -109,7 +119,46 @@ def events_after(conn: Connection, after: int = 0, limit: int = 100,
     stmt = select(finding_events).where(finding_events.c.id > after)
     if kinds:
         stmt = stmt.where(finding_events.c.kind.in_(list(kinds)))
+    if asset_id is not None:
+        stmt = stmt.where(finding_events.c.asset_id == asset_id)
     rows = conn.execute(stmt.order_by(finding_events.c.id).limit(limit)).all()
     return [Event(r.id, aware(r.at), r.kind, r.finding_id, r.asset_id,  # type: ignore[arg-type]
                   r.producer, r.actor, orjson.loads(r.detail) if r.detail else None)
             for r in rows]
+
+
+_EVENT_COLUMNS = ("at", "finding_id", "asset_id", "kind", "detail")
+
+
+def record_sla_breaches(conn: Connection, now: datetime | None = None) -> int:
+    """Write ``sla_breached`` for every open finding whose due date has passed and that
+    has no such event since that due date; how many.  One ``INSERT … SELECT``."""
+    now = now or now_utc()
+    f, fp, e = findings, finding_priority, finding_events
+    at = literal(now, DateTime(timezone=True))
+    recorded = exists().where(e.c.finding_id == f.c.id, e.c.kind == SLA_BREACHED,
+                              e.c.at >= fp.c.due_date)
+    detail = literal('{"priority": ', String) + cast(fp.c.priority, String) + literal("}")
+    breached = (select(at, f.c.id, f.c.asset_id, literal(SLA_BREACHED, String), detail)
+                .select_from(f.join(fp, fp.c.finding_id == f.c.id))
+                .where(f.c.state == "open", fp.c.due_date < at, ~recorded))
+    # (rowcount of an INSERT … SELECT is -1 through psycopg: the ids are counted.)
+    return len(conn.execute(insert(e).from_select(list(_EVENT_COLUMNS), breached)
+                            .returning(e.c.id)).all())
+
+
+def record_stale_assets(conn: Connection, late: Any, now: datetime | None = None) -> int:
+    """Write ``asset_stale`` for every asset meeting ``late`` (a condition on ``assets``:
+    ``findings.overview.not_scanned_condition``) that has no such event since its last scan; how
+    many.  One ``INSERT … SELECT``."""
+    now = now or now_utc()
+    e = finding_events
+    at = literal(now, DateTime(timezone=True))
+    recorded = exists().where(e.c.asset_id == assets.c.id, e.c.kind == ASSET_STALE,
+                              e.c.finding_id.is_(None), e.c.at >= assets.c.last_seen)
+    stale = (select(at, literal(None, e.c.finding_id.type), assets.c.id,
+                    literal(ASSET_STALE, String), literal(None, String))
+             .where(and_(late, ~recorded)))
+    # (rowcount of an INSERT … SELECT is -1 through psycopg: the ids are counted.)
+    return len(conn.execute(insert(e).from_select(list(_EVENT_COLUMNS), stale)
+                            .returning(e.c.id)).all())

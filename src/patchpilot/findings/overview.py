@@ -119,7 +119,7 @@ def overview(conn: Connection, *, now: datetime | None = None, top: int = 10,
     asset_scope = in_scope(assets.c.id, asset_ids)
     out.assets_total = int(conn.execute(select(func.count()).select_from(assets)
                                         .where(asset_scope)).scalar() or 0)
-    late = and_(asset_scope, _not_scanned(conn, now))
+    late = and_(asset_scope, not_scanned_condition(conn, now))
     out.not_scanned = int(conn.execute(select(func.count()).select_from(assets)
                                        .where(late)).scalar() or 0)
     out.not_scanned_assets = [
@@ -179,7 +179,7 @@ def trend(conn: Connection, asset_ids: list[int] | None, now: datetime,
              "fixed": int(fixed[i])} for i in range(weeks)]
 
 
-def _not_scanned(conn: Connection, now: datetime) -> Any:
+def not_scanned_condition(conn: Connection, now: datetime) -> Any:
     """A condition on ``assets``: last seen longer ago than its schedule allows.
 
     An asset in a group with an enabled schedule is late after one period of the most

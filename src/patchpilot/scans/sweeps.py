@@ -48,6 +48,7 @@ from patchpilot.db.tables import (
     sweeps,
 )
 from patchpilot.errors import InvalidInput, VersionError
+from patchpilot.findings.events import SWEEP_FINISHED, record_event
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
 # disagree.
@@ -449,6 +450,8 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
         state = DONE if not status_counts[PENDING] else RUNNING
         conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
             state=state, summary=_summary(vulns, initial_counts, status_counts, len(job_rows))))
+        if state == DONE:  # nothing to confirm: finished as it started
+            _finished(conn, sweep_id, vulns, status_counts, now)
     return Sweep(sweep_id, query, vulns, created_by, now, deadline, state, initial_counts,
                  status_counts, len(job_rows), results)
 
@@ -490,13 +493,23 @@ def _recount(conn: Connection, sweep_id: int, now: datetime) -> bool:
     status = _counts((r.status for r in rows), STATUSES)
     initial = _counts((r.initial for r in rows), INITIAL)
     done = status[PENDING] == 0
+    vulns = summary.get("vulns", ())
     conn.execute(update(sweeps).where(sweeps.c.id == sweep_id).values(
         state=DONE if done else RUNNING,
-        summary=_summary(summary.get("vulns", ()), initial, status, summary.get("jobs", 0))))
+        summary=_summary(vulns, initial, status, summary.get("jobs", 0))))
     if done:
+        # Callers recount running sweeps only: this is the moment it finished.
+        _finished(conn, sweep_id, vulns, status, now)
         # Nobody needs the answers any more: agents and workers skip the leftovers.
         _cancel_jobs(conn, sweep_id, now)
     return done
+
+
+def _finished(conn: Connection, sweep_id: int, vulns: Sequence[str],
+              status: dict[str, int], now: datetime) -> None:
+    """The ``sweep_finished`` event, in the transaction that marks the sweep done."""
+    record_event(conn, SWEEP_FINISHED, at=now,
+                 detail={"sweep_id": sweep_id, "vulns": list(vulns), "counts": status})
 
 
 def _sweep_jobs(conn: Connection, sweep_id: int, created_at: datetime,

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import priority_config
+from patchpilot.findings.events import PRIORITY_CHANGED
 from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.scoring.priority import (
@@ -221,16 +222,28 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     # Typed so that SQLite gets SQLAlchemy's own datetime text, as in every other column.
     stmt = text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
     result = conn.execute(stmt, params)
-    # The list's sort key follows, then the dashboard's per-asset counts.
-    if asset_id is None:
-        conn.execute(text(RANK_SQL))
-    else:
-        conn.execute(text(RANK_SQL + " AND findings.asset_id = :asset_id"),
-                     {"asset_id": asset_id})
+    # The moves, as priority_changed events (read from the old rank before it follows),
+    # then the list's sort key, then the dashboard's per-asset counts.
+    one = "" if asset_id is None else " AND findings.asset_id = :asset_id"
+    events = text(PRIORITY_EVENTS_SQL + one).bindparams(
+        bindparam("now", type_=DateTime(timezone=True)))
+    conn.execute(events, params)
+    conn.execute(text(RANK_SQL + one), {} if asset_id is None else {"asset_id": asset_id})
     if summary:
         refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
 
+
+# findings.priority_rank is the rank before this re-prioritisation: 5 until a finding was
+# first prioritised, which is no change of priority (and writes no event).
+PRIORITY_EVENTS_SQL = f"""
+INSERT INTO finding_events (at, finding_id, asset_id, kind, detail)
+SELECT :now, findings.id, findings.asset_id, '{PRIORITY_CHANGED}',
+       '{{"from": ' || CAST(findings.priority_rank AS VARCHAR) || ', "to": '
+       || CAST(fp.priority AS VARCHAR) || '}}'
+FROM findings JOIN finding_priority fp ON fp.finding_id = findings.id
+WHERE findings.state <> 'fixed' AND findings.priority_rank <> fp.priority
+  AND findings.priority_rank <> 5"""
 
 RANK_SQL = """
 UPDATE findings SET priority_rank = fp.priority FROM finding_priority fp

@@ -12,6 +12,7 @@ from patchpilot.server.api import (
     agents,
     assets,
     cmdb,
+    events,
     findings,
     groups,
     health,
@@ -50,4 +51,4 @@ def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
 ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
-           plan, reports)
+           plan, reports, events)
