@@ -25,7 +25,7 @@ from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import agents, asset_packages, assets, inventories
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import Conflict
 from patchpilot.findings.uploads import refuse_replacing_a_scan
 from patchpilot.inventory.model import AssetIdentity, Inventory
 from patchpilot.knowledge.names import normalize_name
@@ -42,8 +42,9 @@ class IngestResult:
     job_id: int | None = None  # the match job queued for it
 
 
-class AssetClaimedError(PatchPilotError):
-    """An agent's inventory names an asset another active agent reports for.
+class AssetClaimedError(Conflict):
+    """An agent's inventory names an asset another active agent reports for (a Conflict:
+    the server answers 409).
 
     Nothing is stored: a new agent could otherwise take over an existing asset by its
     hostname and close its findings with an empty inventory.  The agent is held for an
