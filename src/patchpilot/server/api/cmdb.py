@@ -101,7 +101,7 @@ async def import_assets(request: Request, who: Admin, engine: EngineDep,
     """
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"body over {MAX_BODY} bytes; split the export")
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
     try:

@@ -47,7 +47,7 @@ async def read_body(request: Request) -> bytes:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"Content-Encoding {coding!r}: send the inventory as it is or "
                             "gzip-compressed")
-    too_large = HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                               f"inventory larger than {limit >> 20} MiB")
     # wbits=31: a gzip member (header and CRC-32 checked), not a raw zlib stream.
     inflater = zlib.decompressobj(wbits=31) if coding == "gzip" else None
