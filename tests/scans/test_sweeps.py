@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from patchpilot import worker
 from patchpilot.cli import app
 from patchpilot.clock import aware, now_utc
-from patchpilot.db.tables import agents, assets, jobs, sweep_results, sweeps
+from patchpilot.db.tables import agents, assets, finding_events, jobs, sweep_results, sweeps
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.knowledge.update import update_from
@@ -210,8 +210,12 @@ def test_the_deadline_times_out_the_rest(engine: Engine, estate) -> None:  # typ
     match(engine, inventory("deb-old", *SOPE_OLD, BASH))
     assert close_sweeps(engine, sweep.created_at + timedelta(minutes=9)) == 0
     assert close_sweeps(engine, sweep.created_at + timedelta(minutes=10)) == 2
+    # Settled again later: already done, nothing changes and no second event.
+    assert close_sweeps(engine, sweep.created_at + timedelta(minutes=20)) == 0
     with engine.connect() as conn:
         done = get_sweep(conn, sweep.id)
+        finished = [(r.finding_id, r.asset_id, orjson.loads(r.detail)) for r in conn.execute(
+            select(finding_events).where(finding_events.c.kind == "sweep_finished"))]
         left = conn.execute(select(jobs.c.asset_id, jobs.c.state).where(
             jobs.c.kind.in_(("sweep_refresh", "ssh_scan")))).all()
         stored = conn.execute(select(sweep_results.c.status).where(
@@ -219,6 +223,10 @@ def test_the_deadline_times_out_the_rest(engine: Engine, estate) -> None:  # typ
     assert done is not None and done.state == "done"
     assert (done.status["confirmed"], done.status["timed_out"]) == (1, 2)
     assert stored == "timed_out"
+    # One sweep_finished event, when it became done, with its final counts.
+    assert done is not None
+    assert finished == [(None, None, {"sweep_id": sweep.id, "vulns": list(done.vulns),
+                                      "counts": done.status})]
     # Nobody needs the leftover refresh jobs any more.
     assert {state for _, state in left} == {"cancelled"}
 
