@@ -197,8 +197,8 @@ def test_priority_changed_once_per_move_not_on_first(kb: Engine) -> None:
     with kb.connect() as conn:
         before = dict(conn.execute(select(finding_priority.c.finding_id,
                                           finding_priority.c.priority)).all())
-    config = active_config(kb.connect())
-    lowest = replace(config, matrix={band: (4, 4, 4, 4) for band in config.matrix},
+        config = active_config(conn)
+    lowest = replace(config, matrix=dict.fromkeys(config.matrix, (4, 4, 4, 4)),
                      kev_top_tiers=(), kev_floor=4)
     with kb.begin() as conn:
         reprioritise(conn, lowest)
