@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import orjson
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, update
@@ -16,12 +15,11 @@ from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
     assets,
-    finding_priority,
-    findings,
     triage_decisions,
 )
 from patchpilot.findings.model import STATES
 from patchpilot.findings.overview import overview
+from patchpilot.findings.queries import finding_dates, finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import (
     TriageError,
@@ -72,10 +70,7 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
         page = search_findings(conn, flt, sort=sort, descending=order == "desc",
                                limit=limit, offset=offset,
                                members=group_members(conn, group) if group else None)
-        extra = {r.id: r for r in conn.execute(
-            select(findings.c.id, findings.c.epss_score, findings.c.last_seen,
-                   findings.c.fixed_at, findings.c.new_from_feed)
-            .where(findings.c.id.in_([r.id for r in page.rows])))}
+        extra = finding_dates(conn, (r.id for r in page.rows))
     return {"total": page.total, "total_exact": page.exact, "items": [
         {"id": r.id, "asset_id": r.asset_id, "asset": r.asset, "vuln_id": r.vuln_id,
          "ecosystem": r.ecosystem, "package": r.package, "state": r.state,
@@ -106,21 +101,15 @@ def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
 def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One finding with every report field."""
     with engine.connect() as conn:
-        row = conn.execute(select(findings, finding_priority.c.priority,
-                                  finding_priority.c.reason.label("priority_reason"),
-                                  finding_priority.c.due_date)
-                           .outerjoin(finding_priority,
-                                      finding_priority.c.finding_id == findings.c.id)
-                           .where(findings.c.id == finding_id)).first()
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
+        found = finding_detail(conn, finding_id)
+    row = found.row
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
             "first_seen": iso(row.first_seen),
             "last_seen": iso(row.last_seen),
             "times_reopened": row.times_reopened,
             "priority": f"P{row.priority}" if row.priority else None,
             "priority_reason": row.priority_reason, "due_date": iso(row.due_date),
-            **orjson.loads(row.data)}
+            **found.data}
 
 
 class TriageRequest(BaseModel):

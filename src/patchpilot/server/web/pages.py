@@ -25,29 +25,31 @@ import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Engine, and_, cast, exists, func, or_, select, true, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import Connection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patchpilot.assets.groups import (
-    NotFound,
     group_asset_ids,
     group_id_named,
     group_members,
-    in_group,
     list_groups,
+)
+from patchpilot.assets.queries import (
+    DEFAULT_SCAN_DAYS,
+    SCAN_FILTERS,
+    AssetFilter,
+    asset_context_row,
+    asset_row,
+    filter_assets,
+    group_names,
+    inventory_history,
+    known_tags,
+    match_pending,
 )
 from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import (
-    asset_context,
-    asset_groups,
-    asset_summary,
-    assets,
-    finding_priority,
-    findings,
-    inventories,
-    jobs,
     maintenance_windows,
     users,
 )
@@ -55,6 +57,7 @@ from patchpilot.errors import PatchPilotError
 from patchpilot.findings.agents import list_agents
 from patchpilot.findings.model import STATES
 from patchpilot.findings.overview import SEVERITIES, overview
+from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
 from patchpilot.scans.groups import (
@@ -383,17 +386,10 @@ def _asset_id(asset: str) -> int | None:
 
 
 def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
+    """The finding's row and report fields (``findings.queries``; NotFound: a 404 page)."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
-                   finding_priority.c.reason.label("priority_reason"),
-                   finding_priority.c.due_date)
-            .join(assets, assets.c.id == findings.c.asset_id)
-            .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
-            .where(findings.c.id == finding_id)).first()
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}")
-    return row, orjson.loads(row.data)
+        found = finding_detail(conn, finding_id)
+    return found.row, found.data
 
 
 @router.get("/findings/{finding_id}")
@@ -452,103 +448,29 @@ def triage_finding(request: Request, finding_id: DbId, user: User, engine: Engin
 
 # --- assets --------------------------------------------------------------------------
 
-SCAN_FILTERS = ("within", "older", "never")
-DEFAULT_SCAN_DAYS = 7
-
-
-def _has_tag(conn: Connection, tag: str) -> Any:
-    """A condition on ``assets``: its JSON list of tags holds ``tag`` (exactly).
-
-    Read with the database's JSON functions, not a LIKE on the text, so that a tag is
-    never found inside another one.
-    """
-    tags = func.coalesce(func.nullif(assets.c.tags, ""), "[]")
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return cast(tags, JSONB).contains([tag])
-    element = func.json_each(tags).table_valued("value")
-    return exists(select(element.c.value).where(element.c.value == tag))
-
-
-def _known_tags(conn: Connection, limit: int = 500) -> list[str]:
-    """Every tag some asset carries (for the filter's suggestions), sorted."""
-    tags = func.coalesce(func.nullif(assets.c.tags, ""), "[]")
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        element: Any = (func.jsonb_array_elements_text(cast(tags, JSONB))
-                        .table_valued("value").lateral())
-    else:
-        element = func.json_each(tags).table_valued("value")
-    value = element.c.value
-    stmt = select(value).select_from(assets).join(element, true())
-    return [str(t) for t in conn.execute(stmt.distinct().order_by(value).limit(limit))
-            .scalars()]
-
-
-def _asset_conditions(conn: Connection, f: dict[str, str], now: datetime) -> list[Any]:
-    """The WHERE conditions on ``assets`` of the assets page's filters (all optional)."""
-    conds: list[Any] = []
-    if f["q"]:
-        conds.append(assets.c.name.like(f["q"].replace("%", "") + "%"))
-    if f["group"]:
-        conds.append(in_group(conn, assets.c.id, f["group"]))
-    if f["tier"] in ("1", "2", "3", "4"):
-        conds.append(assets.c.id.in_(select(asset_context.c.asset_id).where(
-            asset_context.c.criticality == int(f["tier"]))))
-    elif f["tier"] == "none":
-        conds.append(assets.c.id.not_in(select(asset_context.c.asset_id).where(
-            asset_context.c.criticality.is_not(None))))
-    if f["os"]:
-        conds.append(func.lower(assets.c.os).contains(f["os"].lower(), autoescape=True))
-    if f["tag"]:
-        conds.append(_has_tag(conn, f["tag"]))
-    # "Scanned" means an inventory arrived: an asset made from a CMDB row or an SSH target
-    # that was never scanned has a last_seen (its creation) but no inventory.
-    scanned = assets.c.last_inventory_id.is_not(None)
-    cutoff = now - timedelta(days=int(f["days"]))
-    if f["scan"] == "within":
-        conds.append(and_(scanned, assets.c.last_seen >= cutoff))
-    elif f["scan"] == "older":
-        conds.append(or_(~scanned, assets.c.last_seen < cutoff))
-    elif f["scan"] == "never":
-        conds.append(~scanned)
-    return conds
-
-
 @router.get("/assets")
 def assets_page(request: Request, user: User, engine: EngineDep, q: Search = "",
                 group: Search = "", tier: Search = "", os: Search = "", tag: Search = "",
                 scan: Search = "", days: Search = "", page: Page = 1) -> HTMLResponse:
     """Assets with their open findings and last scan, filtered by name, group,
-    criticality, OS, tag and last scan."""
+    criticality, OS, tag and last scan (``assets.queries``)."""
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     days = (days if days.isascii() and days.isdigit() and 0 < int(days) <= 36500
             else str(DEFAULT_SCAN_DAYS))
     f = {"q": q.strip(), "group": group, "tier": tier, "os": os.strip(), "tag": tag.strip(),
          "scan": scan if scan in SCAN_FILTERS else "", "days": days}
+    flt = AssetFilter(q=f["q"], group=group, tier=tier, os=f["os"], tag=f["tag"],
+                      scan=f["scan"], days=int(days))
     with engine.connect() as conn:
-        conds = _asset_conditions(conn, f, now_utc())
-        total = int(conn.execute(select(func.count()).select_from(assets).where(*conds))
-                    .scalar() or 0)
-        rows = conn.execute(
-            select(assets.c.id, assets.c.name, assets.c.os, assets.c.last_seen,
-                   assets.c.last_inventory_id,
-                   asset_context.c.criticality, asset_context.c.service,
-                   func.coalesce(asset_summary.c.open_total, 0).label("open"))
-            .outerjoin(asset_summary, asset_summary.c.asset_id == assets.c.id)
-            .outerjoin(asset_context, asset_context.c.asset_id == assets.c.id)
-            .where(*conds).order_by(assets.c.name, assets.c.id)
-            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
-        group_names = list(conn.execute(select(asset_groups.c.name)
-                                        .order_by(asset_groups.c.name)).scalars())
-        tags = _known_tags(conn)
+        total, rows = filter_assets(conn, flt, now_utc(), limit=PAGE_SIZE,
+                                    offset=(page - 1) * PAGE_SIZE)
+        groups = group_names(conn)
+        tags = known_tags(conn)
     params = {k: v for k, v in f.items() if v and (k != "days" or f["scan"])}
     return render(request, "assets.html", user.language,
                   {"rows": rows, "total": total, "page": page, "f": f,
                    "query": lambda **kw: urlencode({**params, **kw}),
-                   "groups": group_names, "tags": tags, "scan_filters": SCAN_FILTERS,
+                   "groups": groups, "tags": tags, "scan_filters": SCAN_FILTERS,
                    "pages": max(1, math.ceil(total / PAGE_SIZE))}, user)
 
 
@@ -557,26 +479,16 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
                ) -> HTMLResponse:
     """One asset: identity, context, inventory history and open findings."""
     with engine.connect() as conn:
-        row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset_id}")
-        context = conn.execute(select(asset_context)
-                               .where(asset_context.c.asset_id == asset_id)).first()
-        history = conn.execute(
-            select(inventories.c.id, inventories.c.collected_at, inventories.c.collector,
-                   inventories.c.packages, inventories.c.complete)
-            .where(inventories.c.asset_id == asset_id)
-            .order_by(inventories.c.id.desc()).limit(20)).all()
+        row = asset_row(conn, asset_id)  # NotFound: the 404 page
+        context = asset_context_row(conn, asset_id)
+        history = inventory_history(conn, asset_id)
         found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
-        total, rows = found.total, found.rows
         # An inventory stored but not matched yet (an upload a moment ago): its findings
         # are still to come, which the page says rather than showing the old ones as all.
-        matching = conn.execute(select(jobs.c.id).where(
-            jobs.c.kind == "match", jobs.c.asset_id == asset_id,
-            jobs.c.state.in_(("queued", "leased"))).limit(1)).first() is not None
+        matching = match_pending(conn, asset_id)
     return render(request, "asset.html", user.language,
-                  {"a": row, "ctx": context, "history": history, "rows": rows,
-                   "total": total, "matching": matching}, user)
+                  {"a": row, "ctx": context, "history": history, "rows": found.rows,
+                   "total": found.total, "matching": matching}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
@@ -587,10 +499,9 @@ def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = 
     """The patch plan (``scans.plan``): one row per upgrade, most risk removed first."""
     with engine.connect() as conn:
         plan = build_plan(conn, group=group or None)
-        group_names = list(conn.execute(select(asset_groups.c.name)
-                                        .order_by(asset_groups.c.name)).scalars())
+        groups = group_names(conn)
     return render(request, "plan.html", user.language,
-                  {"plan": plan, "group": group, "groups": group_names,
+                  {"plan": plan, "group": group, "groups": groups,
                    "query": urlencode({"group": group}) if group else ""}, user)
 
 
@@ -723,11 +634,8 @@ def _admin_delete(request: Request, user: WebUser, engine: EngineDep, csrf: str,
     """A schedules-page removal: CSRF, the admin role, the stage's audited delete, back."""
     check_csrf(request, csrf)
     need(user, Role.ADMIN)
-    try:
-        with engine.begin() as conn:
-            remove(conn, user.principal.name, row_id)
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    with engine.begin() as conn:
+        remove(conn, user.principal.name, row_id)  # NotFound: the 404 page
     return RedirectResponse("/schedules", status.HTTP_303_SEE_OTHER)
 
 
