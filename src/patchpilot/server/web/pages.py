@@ -84,6 +84,7 @@ from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sw
 from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
 from patchpilot.server import throttle
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
 from patchpilot.server.params import MAX_DB_ID, DbId, Name200, Page, Search, Text
 from patchpilot.server.security import (
     AuthError,
@@ -94,6 +95,7 @@ from patchpilot.server.security import (
     stored_password,
     verify_password,
 )
+from patchpilot.server.streams import sweep_event_stream
 from patchpilot.server.web import i18n, session
 from patchpilot.server.web.session import WebUser
 
@@ -507,19 +509,18 @@ def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = 
 
 @router.get("/plan.csv")
 def plan_csv_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
-    """The API's CSV export for a logged-in browser (a link cannot send a bearer header)."""
-    from patchpilot.server.api.plan import get_plan_csv
-
-    return get_plan_csv(user.principal, engine, group or None, None)
+    """The plan as CSV for a logged-in browser (a link cannot send a bearer header): the
+    same download as ``GET /api/plan.csv``."""
+    with engine.connect() as conn:
+        return plan_csv_response(build_plan(conn, group=group or None))
 
 
 @router.get("/plan/ansible")
 def plan_ansible_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
-    """The API's Ansible export (a zip: playbook and inventory) for a logged-in browser."""
-    from patchpilot.server.api.plan import get_plan_ansible
-
-    answer: Response = get_plan_ansible(user.principal, engine, group or None, "zip")
-    return answer
+    """The plan's Ansible export (a zip: playbook and inventory) for a logged-in browser:
+    the same download as ``GET /api/plan/ansible``."""
+    with engine.connect() as conn:
+        return plan_ansible_response(build_plan(conn, group=group or None))
 
 
 # --- schedules and maintenance windows -----------------------------------------------
@@ -781,9 +782,7 @@ async def sweep_events_page(request: Request, sweep_id: DbId, user: User, engine
                             ) -> Response:
     """The API's event stream, for a logged-in browser: EventSource cannot send a bearer
     header, so the page's session authorises it instead (same stream, same code)."""
-    from patchpilot.server.api.sweeps import sweep_events
-
-    return await sweep_events(sweep_id, request, user.principal, engine)
+    return await sweep_event_stream(engine, sweep_id, request)
 
 
 # Words the templates translate from data (states, bands, roles, sweep answers): listed so
