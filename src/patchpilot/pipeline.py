@@ -63,7 +63,6 @@ from patchpilot.db.tables import assets, feed_state, inventories, jobs
 from patchpilot.errors import NotFound, PatchPilotError
 from patchpilot.findings.events import record_sla_breaches, record_stale_assets
 from patchpilot.findings.lifecycle import apply_asset_findings
-from patchpilot.findings.overview import not_scanned_condition
 from patchpilot.findings.scan import scan_inventory_in
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.findings.summary import refresh_stale
@@ -73,6 +72,7 @@ from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.registry import feed_named
 from patchpilot.knowledge.update import SourceResult, update_from, update_online
 from patchpilot.reports.mail import run_report, tick_reports
+from patchpilot.reports.overview import not_scanned_condition
 from patchpilot.scans.rematch import RematchResult, rematch_all
 from patchpilot.scans.scheduler import TickResult, run_ssh_scan
 from patchpilot.scans.scheduler import tick as tick_schedules

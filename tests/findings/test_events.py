@@ -22,12 +22,12 @@ from patchpilot.findings.events import (
 )
 from patchpilot.findings.ingest import find_or_create_asset
 from patchpilot.findings.lifecycle import apply_findings
-from patchpilot.findings.overview import not_scanned_condition
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.findings.triage import reapply_decisions, record_decision
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsInfo
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from patchpilot.reports.overview import not_scanned_condition
 from patchpilot.scans.sweeps import SweepQuery, start_sweep
 from patchpilot.scoring.apply import active_config, reprioritise
 

@@ -34,11 +34,11 @@ from patchpilot.db.tables import (
 )
 from patchpilot.findings import ingest, lifecycle, summary, triage
 from patchpilot.findings.ingest import ingest_inventory
-from patchpilot.findings.overview import Overview, overview
 from patchpilot.findings.triage import reapply_decisions, record_decision
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
+from patchpilot.reports.overview import Overview, overview
 from patchpilot.scoring import apply as scoring_apply
 from patchpilot.scoring.sla import sla_report
 from tests.reports.conftest import (
@@ -494,7 +494,7 @@ def test_migration_0008_fills_summary_and_priority_rank(timeline: dict[str, int]
 
 def test_trend_counts_openings_and_fixes_per_week(timeline: dict[str, int], engine: Engine,
                                                   clock: Clock) -> None:
-    from patchpilot.findings.overview import trend
+    from patchpilot.reports.overview import trend
 
     # plant2-ws-11 runs the old firefox again: its fixed findings reopen this week.
     scan(engine, "plant2-ws-11", OLD_FIREFOX)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import audit_log, findings, triage_decisions
-from patchpilot.findings.overview import overview
+from patchpilot.reports.overview import overview
 from tests.conftest import IN_CI, pg_schema_url
 from tests.server.processes import ServerProcess, env_for, patchpilot
 from tests.server.web_data import PASSWORDS, load

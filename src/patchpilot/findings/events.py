@@ -149,7 +149,7 @@ def record_sla_breaches(conn: Connection, now: datetime | None = None) -> int:
 
 def record_stale_assets(conn: Connection, late: Any, now: datetime | None = None) -> int:
     """Write ``asset_stale`` for every asset meeting ``late`` (a condition on ``assets``:
-    ``findings.overview.not_scanned_condition``) that has no such event since its last scan; how
+    ``reports.overview.not_scanned_condition``) that has no such event since its last scan; how
     many.  One ``INSERT … SELECT``."""
     now = now or now_utc()
     e = finding_events

@@ -4,7 +4,7 @@ except the ones a technical report lists).
 A report has a *scope*: the whole estate, one asset group (static members and dynamic
 rule, as the scheduler resolves them) or one business service (``asset_context.service``).
 The executive report's figures are the dashboard overview's
-(:func:`patchpilot.findings.overview.overview`, summed from the per-asset summary), so the
+(:func:`patchpilot.reports.overview.overview`, summed from the per-asset summary), so the
 page and the PDF never disagree; KEV's distinct CVEs come from the known-exploited open
 findings, and the top patch actions from :func:`patchpilot.scans.plan.build_plan` with
 ``top`` (only the items that can rank are built).
@@ -32,7 +32,7 @@ from patchpilot.db.tables import (
     findings,
 )
 from patchpilot.errors import InvalidInput, NotFound
-from patchpilot.findings.overview import in_scope, overview
+from patchpilot.reports.overview import in_scope, overview
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
 

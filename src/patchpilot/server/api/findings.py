@@ -18,7 +18,6 @@ from patchpilot.db.tables import (
     triage_decisions,
 )
 from patchpilot.findings.model import STATES
-from patchpilot.findings.overview import overview
 from patchpilot.findings.queries import finding_dates, finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import (
@@ -27,6 +26,7 @@ from patchpilot.findings.triage import (
     reapply_decisions,
     record_decision,
 )
+from patchpilot.reports.overview import overview
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 from patchpilot.server.params import (
     DbId,

@@ -1,7 +1,7 @@
 """The dashboard's pages: login, overview, findings, a finding with triage, assets, the
 patch plan, schedules and maintenance windows, sweeps.
 
-Thin routes: each reads the request, calls one function of a stage (``findings.overview``,
+Thin routes: each reads the request, calls one function of a stage (``reports.overview``,
 ``findings.search``, ``findings.triage.record_decision``, ``scans.plan``,
 ``scans.groups``, ``scans.sweeps``) and renders a template.  Every page needs a session
 (``/login`` otherwise); roles as in the API: viewers read, analysts triage and start
@@ -56,10 +56,10 @@ from patchpilot.db.tables import (
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.agents import list_agents
 from patchpilot.findings.model import STATES
-from patchpilot.findings.overview import SEVERITIES, overview
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
+from patchpilot.reports.overview import SEVERITIES, overview
 from patchpilot.scans.groups import (
     add_schedule,
     add_window,
