@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+import patchpilot.db
 from patchpilot.db.engine import make_engine, upgrade_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,3 +115,26 @@ def feed_dir(tmp_path: Path, shared_data: Path):  # type: ignore[no-untyped-def]
         return root
 
     return build
+
+
+def migrate_schema(engine: Engine, direction: str, revision: str, *,
+                   now: datetime | None = None) -> None:
+    """``alembic upgrade|downgrade revision`` on ``engine``, as upgrade_schema runs it
+    (``now``: the moment a migration that computes figures takes as the present)."""
+    from alembic import command
+    from alembic.config import Config
+
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location",
+                            str(Path(patchpilot.db.__file__).parent / "migrations"))
+        cfg.attributes["connection"] = conn
+        if now is not None:
+            cfg.attributes["now"] = now
+        getattr(command, direction)(cfg, revision)
+
+
+@pytest.fixture
+def migrate() -> Callable[..., None]:
+    """``migrate(engine, "upgrade"|"downgrade", revision)``, as upgrade_schema runs it."""
+    return migrate_schema

@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import Engine, and_, case, delete, func, inspect, or_, select
 from sqlalchemy.engine import Connection
 
-import patchpilot.db
 from patchpilot import worker
 from patchpilot.assets.cmdb import parse_records
 from patchpilot.assets.context import apply_records
@@ -41,6 +40,7 @@ from patchpilot.queue import Job
 from patchpilot.reports.overview import Overview, overview
 from patchpilot.scoring import apply as scoring_apply
 from patchpilot.scoring.sla import sla_report
+from tests.conftest import migrate_schema as migrate
 from tests.reports.conftest import (
     AJENTI,
     NEW_FIREFOX,
@@ -432,23 +432,6 @@ def test_overdue_counts_due_dates_crossed_since_each_row(timeline: dict[str, int
 
 
 # --- 6. migration 0008 on data from before it ------------------------------------------
-
-def migrate(engine: Engine, direction: str, revision: str, *,
-            now: datetime | None = None) -> None:
-    """``alembic upgrade|downgrade revision`` on ``engine``, as upgrade_schema runs it
-    (``now``: the moment a migration that computes figures takes as the present)."""
-    from alembic import command
-    from alembic.config import Config
-
-    with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location",
-                            str(Path(patchpilot.db.__file__).parent / "migrations"))
-        cfg.attributes["connection"] = conn
-        if now is not None:
-            cfg.attributes["now"] = now
-        getattr(command, direction)(cfg, revision)
-
 
 def test_migration_0008_fills_summary_and_priority_rank(timeline: dict[str, int],
                                                         engine: Engine,
