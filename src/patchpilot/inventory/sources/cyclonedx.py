@@ -244,8 +244,9 @@ def parse_cyclonedx_xml(data: bytes, location: str, distro: Ecosystem | None) ->
 
     Refuses a document with a DTD (InventoryFormatError) before parsing it.
     """
-    first = _FIRST_ELEMENT.search(data)
-    prolog = data[: first.start()] if first else data
+    probe = _as_utf8(data)
+    first = _FIRST_ELEMENT.search(probe)
+    prolog = probe[: first.start()] if first else probe
     if _DOCTYPE.search(prolog) or b"<!ENTITY" in prolog:
         raise InventoryFormatError(
             location, "CycloneDX XML with a DOCTYPE (DTD or entity declarations) refused: "
@@ -282,6 +283,23 @@ def parse_cyclonedx_xml(data: bytes, location: str, distro: Ecosystem | None) ->
             raise InventoryFormatError(location, "not a CycloneDX BOM (no root element)")
         ns = _root_namespace(events.root, location)
     return _build(components, subject, location, distro)
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """``data`` re-encoded as UTF-8 when it is UTF-16 or UTF-32 text, for the byte checks.
+
+    A DOCTYPE in UTF-16 hides from a byte search; newer libxml2 versions then stop on
+    the entity amplification limit before the parse reaches the DOCTYPE check, so the
+    refusal would name the wrong reason.  Undecodable bytes are left to the parser.
+    """
+    for bom, codec in ((b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe\x00\x00", "utf-32"),
+                       (b"\xfe\xff", "utf-16"), (b"\xff\xfe", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec).encode()
+            except UnicodeDecodeError:
+                return data
+    return data
 
 
 def _root_namespace(root: etree._Element, location: str) -> str:
