@@ -62,7 +62,12 @@ def test_kind_of_fixtures(fixtures: Path, name: str, content: str, expected: str
 def test_classic_yarn_by_header_and_not_by_other_names(fixtures: Path) -> None:
     head = (fixtures / "yarn-lock" / "classic_many_packages.lock").read_bytes()[:8192]
     assert kind_of("yarn-backup.lock", head) == "yarn"  # renamed, told by its header
-    assert kind_of("notes.txt", b"flask==2.0\n") is None  # requirements only by name
+    # A requirements file is told by content too (base.txt, a renamed copy), but a text
+    # file of words, bare names or key=value lines is not claimed.
+    assert kind_of("notes.txt", b"flask==2.0\n") == "pip"
+    assert kind_of("notes.txt", b"remember to buy milk\n") is None
+    assert kind_of("words.txt", b"pytest\nblack\n") is None
+    assert kind_of("app.ini", b"[main]\nkey=value\n") is None
 
 
 @pytest.mark.parametrize(("ecosystem", "name", "version", "purl"), [
