@@ -79,10 +79,21 @@ def test_rpm_dump(tmp_path: Path) -> None:
     path = tmp_path / "rpm-qa.txt"
     path.write_text("bash\t0\t5.1.8\t6.el9_1\tx86_64\tbash-5.1.8-6.el9_1.src.rpm\n"
                     "gpg-pubkey\t0\t3abb34f8\t5ffd890e\t(none)\t(none)\n")
-    with pytest.raises(InventoryFormatError, match="pass --distro almalinux:9"):
+    with pytest.raises(InventoryFormatError) as raised:
         read_inventory_file(path)
+    assert raised.value.detail == (
+        "rpm package list: cannot tell the distribution release; its releases end in .el9: "
+        "pass --distro almalinux:9, rocky:9 or rhel:9 (the host's own)")
     (bash,) = read_inventory_file(path, "rocky:9.3").to_packages()
     assert (bash.ecosystem, bash.version) == ("Rocky Linux:9", "5.1.8-6.el9_1")
+    # A line that is not six fields is a warning naming it; the rest is read.
+    path.write_text(path.read_text() + "openssl\t1\t3.0.7\n"
+                    "zlib\t0\t1.2.11\t40.fc39\tx86_64\tzlib-1.2.11-40.fc39.src.rpm\n")
+    inventory = read_inventory_file(path, "fedora:39")
+    assert [p.name for p in inventory.packages] == ["bash", "zlib"]
+    assert inventory.warnings == [
+        f"{path}:3: expected 6 tab-separated fields (name, epoch, version, release, arch, "
+        "sourcerpm), got 3; skipped"]
 
 
 def test_inventory_json_file(tmp_path: Path) -> None:

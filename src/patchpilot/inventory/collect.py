@@ -263,7 +263,8 @@ async def _dpkg_packages(host: Host, first: _First, ecosystem: str,
     return packages
 
 
-async def _rpm_packages(host: Host, first: _First, ecosystem: str) -> list[Package] | None:
+async def _rpm_packages(host: Host, first: _First, ecosystem: str,
+                        warnings: list[str]) -> list[Package] | None:
     """``rpm -qa`` when an rpm database exists; None when there is none or no rpm."""
     if all(first.dirs[d] is None for d in commands.RPM_DB_DIRS):
         return None
@@ -272,7 +273,7 @@ async def _rpm_packages(host: Host, first: _First, ecosystem: str) -> list[Packa
         if "rpm" not in (await host.run(commands.which("rpm"), SHORT_TIMEOUT) or ""):
             return None
         raise InventoryFormatError("rpm -qa", "the rpm command failed")
-    return parse_rpm_qa(text, ecosystem, "rpm -qa")
+    return parse_rpm_qa(text, ecosystem, "rpm -qa", warnings)
 
 
 async def _os_packages(host: Host, first: _First, ecosystem: str) -> _Found:
@@ -284,9 +285,9 @@ async def _os_packages(host: Host, first: _First, ecosystem: str) -> _Found:
         if found is not None:
             return _Found(found, warnings)
     if scheme in ("rpm", "generic"):
-        found = await _rpm_packages(host, first, ecosystem)
+        found = await _rpm_packages(host, first, ecosystem, warnings)
         if found is not None:
-            return _Found(found)
+            return _Found(found, warnings)
     if scheme in ("apk", "generic"):
         text = first.files[commands.APK_INSTALLED]
         if text is not None:

@@ -109,8 +109,9 @@ def read_inventory_file(
     ``ecosystem`` (``Debian:12``, or a ``--distro`` spelling like ``debian:12``) is the
     release OS packages belong to; without it a dpkg or apk file's release is read from
     its packages' versions (the inference is one of the warnings), an rpm list needs it.
-    A line a source cannot read is a warning of the Inventory, not an error.  ``hostname`` names the asset (a package list does not say whose it
-    is).  ``source_type`` forces a kind (``--type``).  An Inventory JSON carries its own
+    A line a source cannot read is a warning of the Inventory, not an error.
+    ``hostname`` names the asset (a package list does not say whose it is).
+    ``source_type`` forces a kind (``--type``).  An Inventory JSON carries its own
     ecosystems and identity; the other arguments are then ignored.
 
     Raises InventoryFormatError naming the file for unreadable, empty, binary or unknown
