@@ -91,8 +91,14 @@ def test_folder_walk_finds_every_lock_file(inventories: Path, fixtures: Path,
         (tmp_path / "svc" / name).write_bytes((inventories / content).read_bytes())
     name, content, _ = FIXTURE_CASES[0]
     (tmp_path / "svc" / name).write_bytes((fixtures / content).read_bytes())
+    # requirements/base.txt: found by its content; notes.txt is not a requirements file.
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_bytes((inventories / CASES[1][1]).read_bytes())
+    (tmp_path / "requirements" / "notes.txt").write_text("remember to pin everything\n")
     inventory = read_path(tmp_path)
     ecosystems = Counter(p.ecosystem for p in inventory.packages)
-    # PyPI: 1 (requirements) + 5 (poetry) + 6 (Pipfile.lock) + 2 (uv); npm: 6
-    # (package-lock) + 11 (yarn); 7 Go; 2 Maven; 6 crates.io.
-    assert dict(ecosystems) == {"PyPI": 14, "npm": 17, "Go": 7, "Maven": 2, "crates.io": 6}
+    # PyPI: 1 (requirements) + 5 (poetry) + 6 (Pipfile.lock) + 2 (uv) + 7 (base.txt); npm:
+    # 6 (package-lock) + 11 (yarn); 7 Go; 2 Maven; 6 crates.io.
+    assert dict(ecosystems) == {"PyPI": 21, "npm": 17, "Go": 7, "Maven": 2, "crates.io": 6}
+    assert {p.location for p in inventory.packages if (p.location or "").endswith(".txt")} == {
+        str(tmp_path / "requirements.txt"), str(tmp_path / "requirements" / "base.txt")}

@@ -22,6 +22,7 @@ from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.model import Collector, Inventory, OsInfo
 from patchpilot.inventory.sources.dpkg import guess_debian_release
 from patchpilot.inventory.sources.interface import InventorySource, Parsed
+from patchpilot.inventory.sources.pip_requirements import looks_like_requirements
 from patchpilot.inventory.sources.registry import SOURCES, SOURCES_BY_NAME
 from patchpilot.knowledge.ecosystems import ecosystem_for_os, normalize_ecosystem, scheme_of
 from patchpilot.models import Ecosystem, OsRelease, Package
@@ -133,17 +134,31 @@ def _source_named(source_type: str | None) -> InventorySource | None:
 
 
 def _walk(root: Path) -> list[tuple[Path, InventorySource]]:
-    """Files under ``root`` that a source is found under by name (lock files, SBOMs)."""
+    """Files under ``root`` that a source is found under by name (lock files, SBOMs), and
+    ``.txt`` files whose content is a pip requirements file (``requirements/base.txt``)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
         for name in sorted(filenames):
+            path = Path(dirpath) / name
             for source in SOURCES:
                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in source.file_names
                        if pattern not in ("status", "installed")):
-                    found.append((Path(dirpath) / name, source))
+                    found.append((path, source))
                     break
+            else:
+                if name.endswith(".txt") and _requirements_by_content(path):
+                    found.append((path, SOURCES_BY_NAME["pip"]))
     return found
+
+
+def _requirements_by_content(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return False
+    return looks_like_requirements(head)
 
 
 def read_path(
