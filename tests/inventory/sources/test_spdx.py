@@ -250,3 +250,42 @@ def test_yaml_safe_loader_refuses_python_tags() -> None:
     with pytest.raises(InventoryFormatError) as caught:
         SOURCE.parse(data, "evil.spdx.yaml", None)
     assert caught.value.detail.startswith("SPDX: not valid YAML (")
+
+
+DEBIAN_WITHOUT_PURLS = """SPDXVersion: SPDX-2.2
+DataLicense: CC0-1.0
+SPDXID: SPDXRef-DOCUMENT
+DocumentName: debian-12
+Relationship: SPDXRef-DOCUMENT DESCRIBES SPDXRef-os
+
+PackageName: debian
+SPDXID: SPDXRef-os
+PackageVersion: 12
+
+PackageName: openssl
+SPDXID: SPDXRef-openssl
+PackageVersion: 3.0.11-1~deb12u2
+
+PackageName: zlib1g
+SPDXID: SPDXRef-zlib
+PackageVersion: 1:1.2.13.dfsg-1
+PackageSupplier: Organization: Debian
+
+PackageName: requests
+SPDXID: SPDXRef-requests
+PackageVersion: 2.31.0
+"""
+
+
+def test_distribution_packages_without_purls() -> None:
+    # Debian's own packages are told by a +debNNuM marker or a supplier naming Debian; a
+    # package with neither (a PyPI one here) is undetermined, not taken for a deb.
+    parsed = SOURCE.parse(DEBIAN_WITHOUT_PURLS.encode(), "image.spdx", None)
+    assert parsed.os == OsRelease("debian", "12")
+    assert [(p.ecosystem, p.name, p.version, p.purl) for p in parsed.packages] == [
+        ("Debian:12", "openssl", "3.0.11-1~deb12u2", "pkg:deb/debian/openssl@3.0.11-1~deb12u2"),
+        ("Debian:12", "zlib1g", "1:1.2.13.dfsg-1", "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1")]
+    assert parsed.warnings == (
+        "image.spdx: 2 packages without a purl read as pkg:deb from the distribution the "
+        "document describes: openssl@3.0.11-1~deb12u2, zlib1g@1:1.2.13.dfsg-1",
+        f"image.spdx: 1 package not matched ({UNDETERMINED}): requests@2.31.0")

@@ -26,8 +26,9 @@ Choices:
   locator under another type), its ``downloadLocation`` on a registry
   (``go://module@v1.2.3``, registry.npmjs.org, files.pythonhosted.org, crates.io,
   repo1.maven.org, rubygems.org, proxy.golang.org) or, in a document describing a
-  distribution, a version of that distribution's form (``1.30.1-r5`` for Alpine) or a
-  supplier naming it, say its ecosystem; the package then gets a purl built from that.
+  distribution, a version of that distribution's form (``1.30.1-r5`` for Alpine,
+  ``+deb12u1`` for Debian, ``.el9`` for RPM) or a supplier naming it, say its ecosystem;
+  the package then gets a purl built from that.
   The rest (directories, vendored code with a CPE only) are counted and named in a
   warning as undetermined; so is a purl that names no ecosystem.
 * SPDX 3 (JSON-LD) is a different model and is refused with a clear error.
@@ -126,10 +127,13 @@ _DOWNLOADS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
      re.compile(r"^/maven2/(?P<group>.+)/(?P<name>[^/]+)/(?P<version>[^/]+)/[^/]+$")),
     ("rubygems.org", "gem", re.compile(r"^/(?:gems|downloads)/[^/]+\.gem$")),
 )
-# A distribution package's version, by version scheme: Alpine's always ends in -rN.
+# A distribution package's version, by version scheme: Alpine's always ends in -rN; a
+# Debian or RPM version only says so with a distribution marker (+deb12u1, ubuntu,
+# .el9, .fc39), else the package's supplier must name the distribution.
 _OS_PURLS = ("pkg:apk", "pkg:deb", "pkg:rpm")
-_OS_VERSIONS = {"apk": re.compile(r"^\S+-r\d+$"), "dpkg": re.compile(r"^(\d+:)?\d\S*$"),
-                "rpm": re.compile(r"^(\d+:)?\d\S*-\S+$")}
+_OS_VERSIONS = {"apk": re.compile(r"^\S+-r\d+$"),
+                "dpkg": re.compile(r"[+~]deb\d+u\d+|ubuntu\d|~bpo\d+"),
+                "rpm": re.compile(r"\.(?:el|fc|amzn|mga|ph|azl|cm)\d")}
 
 
 def _purl(kind: str, namespace: str | None, name: str, version: str) -> str:
@@ -175,7 +179,7 @@ def _fallback_purl(entry: _Entry, os_release: OsRelease | None) -> str | None:
     scheme = scheme_of(ecosystem) if ecosystem else ""
     shape = _OS_VERSIONS.get(scheme)
     supplied = os_release.id in entry.supplier.lower()
-    if shape is None or not (supplied or shape.match(entry.version)):
+    if shape is None or not (supplied or shape.search(entry.version)):
         return None
     kind = {"apk": "apk", "dpkg": "deb", "rpm": "rpm"}[scheme]
     return _purl(kind, os_release.id, entry.name, entry.version)
