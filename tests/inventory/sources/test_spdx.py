@@ -289,3 +289,30 @@ def test_distribution_packages_without_purls() -> None:
         "image.spdx: 2 packages without a purl read as pkg:deb from the distribution the "
         "document describes: openssl@3.0.11-1~deb12u2, zlib1g@1:1.2.13.dfsg-1",
         f"image.spdx: 1 package not matched ({UNDETERMINED}): requests@2.31.0")
+
+
+@pytest.mark.parametrize(("name", "version", "location", "purl", "ecosystem"), [
+    ("@babel/core", "", "https://registry.npmjs.org/@babel/core/-/core-7.23.0.tgz",
+     "pkg:npm/%40babel/core@7.23.0", "npm"),
+    ("requests", "2.31.0", "https://files.pythonhosted.org/packages/9d/be/10918a2eac4ae9f0"
+     "2f6cfe6414b7a155ccd8f7f9d4380d62fd5b955065c3/requests-2.31.0-py3-none-any.whl",
+     "pkg:pypi/requests@2.31.0", "PyPI"),
+    ("log4j-core", "", "https://repo1.maven.org/maven2/org/apache/logging/log4j/log4j-core/"
+     "2.14.1/log4j-core-2.14.1.jar", "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+     "Maven"),
+    ("regex", "", "https://crates.io/api/v1/crates/regex/1.10.3/download",
+     "pkg:cargo/regex@1.10.3", "crates.io"),
+    ("golang.org/x/net", "", "https://proxy.golang.org/golang.org/x/net/@v/v0.19.0.zip",
+     "pkg:golang/golang.org/x/net@v0.19.0", "Go"),
+])
+def test_registry_download_location_names_the_package(
+        inventories: Path, name: str, version: str, location: str, purl: str,
+        ecosystem: str) -> None:
+    # syft's example7 document with its one package's name and download location replaced.
+    document = json.loads((inventories / "spdx" / GO_MODULES).read_bytes())
+    document["packages"] = [{**document["packages"][0], "name": name,
+                             "downloadLocation": location}]
+    if version:
+        document["packages"][0]["versionInfo"] = version
+    parsed = SOURCE.parse(json.dumps(document).encode(), "sbom.spdx.json", None)
+    assert [(p.ecosystem, p.purl) for p in parsed.packages] == [(ecosystem, purl)]
