@@ -166,3 +166,28 @@ def test_errors_are_one_clear_line(cli, tmp_path: Path) -> None:  # type: ignore
     assert "error:" in result.stderr and "Traceback" not in result.output
     missing = cli("db", "update", "--from", str(tmp_path / "nope"), code=2)
     assert "no such file or directory" in missing.stderr
+
+
+def test_scan_file_shows_the_inventory_warnings(cli, shared_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # osv-scalibr's requirements example saved as base.txt: told by content, 1 pinned
+    # requirement, and 12 lines that name code but no pinned version (issue 12 §3).
+    base = tmp_path / "base.txt"
+    base.write_bytes((shared_data / "inventories/pip-requirements"
+                      / "osv-scalibr__language__python__requirements__example.txt").read_bytes())
+    doc = json.loads(cli("scan", "file", str(base), "-f", "json").stdout)
+    assert doc["packages"] == 1 and doc["warning_count"] == 12
+    assert doc["warnings"][0] == f"{base}:3: pytest is not pinned; not checked"
+    assert doc["warnings"][-1].startswith(f"{base}:28: 'http://wxpython.org/")
+    sarif = json.loads(cli("scan", "file", str(base), "-f", "sarif").stdout)
+    (invocation,) = sarif["runs"][0]["invocations"]
+    assert invocation["properties"] == {"inventoryWarningCount": 12}
+    assert [n["message"]["text"] for n in invocation["toolExecutionNotifications"]] == \
+        doc["warnings"]
+    assert {n["level"] for n in invocation["toolExecutionNotifications"]} == {"warning"}
+    table = cli("scan", "file", str(base)).stdout
+    assert "12 inventory warnings" in table
+    assert f"{base}:21: included file 'other-requirements.txt' not read" in table
+    target = tmp_path / "out.txt"
+    cli("scan", "file", str(base), "-o", str(target))
+    assert "12 inventory warnings" in target.read_text()
+    assert f"{base}:28:" in target.read_text()

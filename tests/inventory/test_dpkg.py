@@ -110,7 +110,8 @@ def test_distroless_stanza_without_status() -> None:
     ("Origin: debian\nBugs: x\n", "no dpkg package stanzas", None),
     # Truncated: the last stanza lost its Version line.
     ("Package: a\nStatus: install ok installed\nVersion: 1\n\n"
-     "Package: b\nStatus: install ok installed\n", "installed package stanza without Version", 5),
+     "Package: b\nStatus: install ok installed\n",
+     "installed package stanza (b) without Version", 5),
     ("Package: a\nStatus: install ok\nVersion: 1\n",
      "Status 'install ok' is not '<want> <flag> <state>'", 1),
 ])

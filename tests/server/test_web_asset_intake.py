@@ -31,7 +31,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.knowledge.update import update_from
 from patchpilot.server.app import create_app
-from patchpilot.server.security import Role, set_password
+from patchpilot.server.security import Role, create_api_token, set_password
 from tests.server.test_web_roles import login
 from tests.server.web_data import load
 
@@ -287,8 +287,8 @@ def test_a_bad_upload_is_explained_on_the_page(client: TestClient, engine: Engin
     answer = _upload(client, csrf, shared_data, f"{INV}/apk-installed/"
                      "syft__alpine__multiple-2__lib__apk__db__installed", "x")
     assert answer.status_code == 422
-    assert ("installed: apk database: cannot tell the Alpine release; pass --distro "
-            "alpine:3.18") in answer.text
+    assert ("installed: apk database: cannot tell the Alpine release: the database has no "
+            "alpine-release or alpine-base package") in answer.text
     answer = _upload(client, csrf, shared_data, NPM_LOCK, "x", type="nope")
     assert answer.status_code == 422 and "<li>type must be one of apk, " in answer.text
     answer = _upload(client, csrf, shared_data, NPM_LOCK, "")
@@ -315,6 +315,41 @@ def test_a_distro_makes_an_apk_list_readable(client: TestClient, engine: Engine,
     assert answer.status_code == 303
     _, packages = _asset(engine, "plant4-gw")
     assert packages and {p[0] for p in packages} == {"Alpine:3.18"}
+
+
+def test_the_asset_page_shows_the_latest_inventorys_warnings(
+        client: TestClient, engine: Engine, shared_data: Path) -> None:
+    # osv-scalibr's requirements example uploaded as base.txt: told by content, one pinned
+    # requirement and twelve lines that are not checked, each named on the page.
+    csrf = login(client, "analyst-user", "analyst-password")
+    data = (shared_data / INV / "pip-requirements"
+            / "osv-scalibr__language__python__requirements__example.txt").read_bytes()
+    answer = client.post("/assets/upload", data={"csrf": csrf, "asset": "plant3-docs"},
+                         files={"file": ("base.txt", data)})
+    assert answer.status_code == 303
+    asset_id, packages = _asset(engine, "plant3-docs")
+    assert packages == [("PyPI", "docopt", "0.6.1")]
+    page = unescape(client.get(f"/assets/{asset_id}").text)
+    with engine.connect() as conn:
+        inventory_id = conn.execute(select(inventories.c.id).where(
+            inventories.c.asset_id == asset_id)).scalar_one()
+    assert '<h2 id="inventory-warnings">Warnings of the latest inventory (12)</h2>' in page
+    assert f"What reading inventory #{inventory_id} skipped or inferred" in page
+    assert "<li>base.txt:3: pytest is not pinned; not checked</li>" in page
+    assert "<li>base.txt:21: included file 'other-requirements.txt' not read; scan it " \
+           "too</li>" in page
+    assert len(re.findall(r"<li>base\.txt:\d+: ", page)) == 12
+    token = create_api_token(engine, user="viewer-user", role=Role.VIEWER)[0]
+    detail = client.get(f"/api/assets/{asset_id}",
+                        headers={"Authorization": f"Bearer {token}"}).json()
+    assert len(detail["inventory_warnings"]) == 12
+    assert detail["inventory_warnings"][0] == "base.txt:3: pytest is not pinned; not checked"
+    # In Japanese the heading is translated; the warnings are the parser's own words.
+    client.post("/language", data={"lang": "ja", "csrf": csrf, "next": "/assets"})
+    page = unescape(client.get(f"/assets/{asset_id}").text)
+    assert "最新のインベントリの警告 (12)" in page
+    # A host without warnings shows no such section.
+    assert 'id="inventory-warnings"' not in client.get("/assets/1").text
 
 
 def test_viewers_cannot_upload(client: TestClient, engine: Engine,

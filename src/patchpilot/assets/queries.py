@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, cast, exists, func, or_, select, true
 from sqlalchemy.engine import Connection
 
@@ -163,6 +164,32 @@ def inventory_history(conn: Connection, asset_id: int, limit: int = 20) -> Seque
                inventories.c.packages, inventories.c.complete)
         .where(inventories.c.asset_id == asset_id)
         .order_by(inventories.c.id.desc()).limit(limit)).all()
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryWarnings:
+    """The warnings of the asset's latest inventory: what its collector or the file's
+    parser skipped or inferred (a line it could not read, the release it read from the
+    versions), so the asset page shows what is missing rather than looking complete."""
+
+    inventory_id: int | None
+    warnings: tuple[str, ...] = ()
+
+
+def latest_inventory_warnings(conn: Connection, asset_id: int) -> InventoryWarnings:
+    """The warnings of asset ``asset_id``'s latest stored inventory (none: no inventory)."""
+    row = conn.execute(
+        select(inventories.c.id, inventories.c.document)
+        .where(inventories.c.asset_id == asset_id)
+        .order_by(inventories.c.id.desc()).limit(1)).first()
+    if row is None:
+        return InventoryWarnings(None)
+    try:
+        document = orjson.loads(row.document)
+    except orjson.JSONDecodeError:
+        return InventoryWarnings(row.id, ("the stored inventory document is not valid JSON",))
+    found = document.get("warnings") if isinstance(document, dict) else None
+    return InventoryWarnings(row.id, tuple(str(w) for w in found or ()))
 
 
 def match_pending(conn: Connection, asset_id: int) -> bool:

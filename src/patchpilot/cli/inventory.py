@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from patchpilot.cli.common import err, fail
 from patchpilot.cli.scan import OutputOpt
@@ -30,6 +31,11 @@ def inventory_collect(
         fail(exc)
         return
     data = inventory.to_json()
+    if inventory.warnings:  # on stderr: stdout may be the document itself
+        err.print(f"[yellow]{len(inventory.warnings)} inventory warning(s)[/] (also under "
+                  '"warnings" in the document):')
+        for warning in inventory.warnings:
+            err.print(f"  ! {escape(warning)}", overflow="fold")
     if output is None:
         sys.stdout.buffer.write(data + b"\n")
     else:

@@ -30,7 +30,7 @@ class OutputFormat(StrEnum):
 
 def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: ignore[no-untyped-def]
     from patchpilot.reports.scan import FORMATS
-    from patchpilot.reports.scan.table_format import summary_line, table
+    from patchpilot.reports.scan.table_format import summary_line, table, warning_lines
 
     if fmt is OutputFormat.table and output is None:
         wide.print(table(result))
@@ -38,8 +38,15 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")
+        for line in warning_lines(result):
+            wide.print(line, overflow="fold")
         return
     text = FORMATS[fmt.value](result)
+    if result.inventory.warnings and fmt is not OutputFormat.table:
+        where = {"json": '"warnings"', "sarif": "the run's toolExecutionNotifications"}.get(
+            fmt.value, "--format json or table")
+        err.print(f"[yellow]{len(result.inventory.warnings)} inventory warning(s)[/]: "
+                  f"see {where}")
     if output is None:
         sys.stdout.write(text)
     else:

@@ -238,8 +238,10 @@ class _First:
     dpkg_status: bytes | None
 
 
-async def _dpkg_packages(host: Host, first: _First, ecosystem: str) -> list[Package] | None:
-    """The dpkg database (and distroless status.d stanzas); None when there is none."""
+async def _dpkg_packages(host: Host, first: _First, ecosystem: str,
+                         warnings: list[str]) -> list[Package] | None:
+    """The dpkg database (and distroless status.d stanzas); None when there is none.
+    A bad line or stanza is added to ``warnings`` and skipped."""
     status, names = first.dpkg_status, first.dirs[commands.DPKG_STATUS_D]
     if status is None and names is None:
         listing = await host.list_dirs([commands.DPKG_DIR])
@@ -248,7 +250,8 @@ async def _dpkg_packages(host: Host, first: _First, ecosystem: str) -> list[Pack
         return None
     packages: list[Package] = []
     if status is not None:
-        packages += parse_dpkg_status(_text(status) or "", ecosystem, commands.DPKG_STATUS)
+        packages += parse_dpkg_status(_text(status) or "", ecosystem, commands.DPKG_STATUS,
+                                      warnings=warnings)
     if names:
         # Distroless images: one control stanza per package, maybe without Status.
         paths = [f"{commands.DPKG_STATUS_D}/{n}" for n in sorted(names)
@@ -256,11 +259,12 @@ async def _dpkg_packages(host: Host, first: _First, ecosystem: str) -> list[Pack
         for path, data in zip(paths, await host.read_files(paths), strict=True):
             if data is not None:
                 packages += parse_dpkg_status(_text(data) or "", ecosystem, path,
-                                              assume_installed=True)
+                                              assume_installed=True, warnings=warnings)
     return packages
 
 
-async def _rpm_packages(host: Host, first: _First, ecosystem: str) -> list[Package] | None:
+async def _rpm_packages(host: Host, first: _First, ecosystem: str,
+                        warnings: list[str]) -> list[Package] | None:
     """``rpm -qa`` when an rpm database exists; None when there is none or no rpm."""
     if all(first.dirs[d] is None for d in commands.RPM_DB_DIRS):
         return None
@@ -269,24 +273,26 @@ async def _rpm_packages(host: Host, first: _First, ecosystem: str) -> list[Packa
         if "rpm" not in (await host.run(commands.which("rpm"), SHORT_TIMEOUT) or ""):
             return None
         raise InventoryFormatError("rpm -qa", "the rpm command failed")
-    return parse_rpm_qa(text, ecosystem, "rpm -qa")
+    return parse_rpm_qa(text, ecosystem, "rpm -qa", warnings)
 
 
 async def _os_packages(host: Host, first: _First, ecosystem: str) -> _Found:
     """The package database matching the OS family (any present one when unknown)."""
     scheme = scheme_of(ecosystem)
+    warnings: list[str] = []
     if scheme in ("dpkg", "generic"):
-        found = await _dpkg_packages(host, first, ecosystem)
+        found = await _dpkg_packages(host, first, ecosystem, warnings)
         if found is not None:
-            return _Found(found)
+            return _Found(found, warnings)
     if scheme in ("rpm", "generic"):
-        found = await _rpm_packages(host, first, ecosystem)
+        found = await _rpm_packages(host, first, ecosystem, warnings)
         if found is not None:
-            return _Found(found)
+            return _Found(found, warnings)
     if scheme in ("apk", "generic"):
         text = first.files[commands.APK_INSTALLED]
         if text is not None:
-            return _Found(parse_apk_installed(text, ecosystem, commands.APK_INSTALLED))
+            packages = parse_apk_installed(text, ecosystem, commands.APK_INSTALLED, warnings)
+            return _Found(packages, warnings)
     return _Found(warnings=[f"no package database of {ecosystem} found"])
 
 

@@ -93,7 +93,7 @@ def test_truncated_real_file(gomod: Path) -> None:
 
 @pytest.mark.parametrize(("name", "detail", "line"), [
     ("osv-scalibr__empty.mod", "empty go.mod file", None),
-    ("osv-scalibr__not-go-mod.mod", "unknown go.mod directive 'this'", 1),
+    ("osv-scalibr__not-go-mod.mod", "no module directive, not a go.mod file", None),
     # osv-scalibr's replace-* files are fragments without a module line, which the go
     # command refuses too ("no module declaration in go.mod").
     ("osv-scalibr__replace-one.mod", "no module directive, not a go.mod file", None),
@@ -107,13 +107,34 @@ def test_real_files_that_are_not_go_mod(gomod: Path, name: str, detail: str,
 @pytest.mark.parametrize(("data", "detail", "line"), [
     (b"", "empty go.mod file", None),
     (b"go 1.21\nrequire a v1\n", "no module directive, not a go.mod file", None),
-    (b"module m\nrequire a v1\n<html>\n", "unknown go.mod directive '<html>'", 3),
-    (b"module m\nrequire (\n\tgithub.com/a/b\n)\n", "require needs a module path and a "
-                                                   "version", 3),
-    (b"module m\nreplace a v1 b v2\n", "replace without '=>'", 2),
-    (b"module m\nreplace a v1 v2 => b\n", "replace needs 'path [version] => path [version]'",
-     2),
 ])
 def test_invalid(data: bytes, detail: str, line: int | None) -> None:
     error = format_error(SOURCE, data)
     assert (error.detail, error.line) == (detail, line)
+
+
+@pytest.mark.parametrize(("data", "warnings"), [
+    (b"module m\nrequire a v1\n<html>\n", ("go.mod:3: unknown go.mod directive '<html>'; "
+                                           "skipped",)),
+    (b"module m\nrequire a v1\nrequire (\n\tgithub.com/a/b\n)\n",
+     ("go.mod:4: require needs a module path and a version; skipped",)),
+    (b"module m\nrequire a v1\nreplace a v1 b v2\n", ("go.mod:3: replace without '=>'; "
+                                                       "not applied",)),
+    (b"module m\nrequire a v1\nreplace a v1 v2 => b\n",
+     ("go.mod:3: replace needs 'path [version] => path [version]'; not applied",)),
+])
+def test_a_bad_line_is_a_warning(data: bytes, warnings: tuple[str, ...]) -> None:
+    parsed = SOURCE.parse(data, "go.mod", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [("a", "1")]
+    assert parsed.warnings == warnings
+
+
+def test_renamed_go_mod_told_by_content(gomod: Path) -> None:
+    for path in sorted(gomod.iterdir()):
+        head = path.read_bytes()[:8192]
+        fragment = path.name.startswith("osv-scalibr__replace-")
+        expected = path.name not in ("osv-scalibr__empty.mod", "osv-scalibr__not-go-mod.mod")
+        assert SOURCE.detect(path.name, head) is expected, path.name
+        # Without the .mod suffix only a file with a module line is claimed.
+        assert SOURCE.detect("saved-copy", head) is (expected and not fragment), path.name
+    assert not SOURCE.detect("notes.txt", b"require that you read this\n")

@@ -62,7 +62,12 @@ def test_kind_of_fixtures(fixtures: Path, name: str, content: str, expected: str
 def test_classic_yarn_by_header_and_not_by_other_names(fixtures: Path) -> None:
     head = (fixtures / "yarn-lock" / "classic_many_packages.lock").read_bytes()[:8192]
     assert kind_of("yarn-backup.lock", head) == "yarn"  # renamed, told by its header
-    assert kind_of("notes.txt", b"flask==2.0\n") is None  # requirements only by name
+    # A requirements file is told by content too (base.txt, a renamed copy), but a text
+    # file of words, bare names or key=value lines is not claimed.
+    assert kind_of("notes.txt", b"flask==2.0\n") == "pip"
+    assert kind_of("notes.txt", b"remember to buy milk\n") is None
+    assert kind_of("words.txt", b"pytest\nblack\n") is None
+    assert kind_of("app.ini", b"[main]\nkey=value\n") is None
 
 
 @pytest.mark.parametrize(("ecosystem", "name", "version", "purl"), [
@@ -86,8 +91,14 @@ def test_folder_walk_finds_every_lock_file(inventories: Path, fixtures: Path,
         (tmp_path / "svc" / name).write_bytes((inventories / content).read_bytes())
     name, content, _ = FIXTURE_CASES[0]
     (tmp_path / "svc" / name).write_bytes((fixtures / content).read_bytes())
+    # requirements/base.txt: found by its content; notes.txt is not a requirements file.
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "base.txt").write_bytes((inventories / CASES[1][1]).read_bytes())
+    (tmp_path / "requirements" / "notes.txt").write_text("remember to pin everything\n")
     inventory = read_path(tmp_path)
     ecosystems = Counter(p.ecosystem for p in inventory.packages)
-    # PyPI: 1 (requirements) + 5 (poetry) + 6 (Pipfile.lock) + 2 (uv); npm: 6
-    # (package-lock) + 11 (yarn); 7 Go; 2 Maven; 6 crates.io.
-    assert dict(ecosystems) == {"PyPI": 14, "npm": 17, "Go": 7, "Maven": 2, "crates.io": 6}
+    # PyPI: 1 (requirements) + 5 (poetry) + 6 (Pipfile.lock) + 2 (uv) + 7 (base.txt); npm:
+    # 6 (package-lock) + 11 (yarn); 7 Go; 2 Maven; 6 crates.io.
+    assert dict(ecosystems) == {"PyPI": 21, "npm": 17, "Go": 7, "Maven": 2, "crates.io": 6}
+    assert {p.location for p in inventory.packages if (p.location or "").endswith(".txt")} == {
+        str(tmp_path / "requirements.txt"), str(tmp_path / "requirements" / "base.txt")}

@@ -147,12 +147,31 @@ def test_real_invalid_syntax(poms: Path) -> None:
     (b"", "empty Maven pom.xml file", None),
     (b"<bom><components/></bom>", "root element <bom>, not <project>: not a Maven pom.xml "
                                   "file", None),
-    (b"<project>\n<dependencies><dependency><artifactId>a</artifactId><version>1"
-     b"</version></dependency></dependencies></project>",
-     "dependency number 1 without a groupId and artifactId (or with an undefined "
-     "${property} in them)", None),
     (b"not xml at all", "invalid XML: syntax error", 1),
 ])
 def test_invalid(data: bytes, detail: str, line: int | None) -> None:
     error = format_error(SOURCE, data)
     assert (error.detail, error.line) == (detail, line)
+
+
+def test_dependency_without_coordinates_is_a_warning(poms: Path) -> None:
+    parsed = SOURCE.parse(b"<project>\n<dependencies><dependency><artifactId>a</artifactId>"
+                          b"<version>1</version></dependency><dependency><groupId>g"
+                          b"</groupId><artifactId>b</artifactId><version>2</version>"
+                          b"</dependency></dependencies></project>", "pom.xml", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [("g:b", "2")]
+    assert parsed.warnings == (
+        "pom.xml: dependency number 1 without a groupId and artifactId (or with an "
+        "undefined ${property} in them); skipped",)
+
+
+def test_profile_active_by_default_is_read(poms: Path) -> None:
+    data = (poms / "osv-scalibr__profiles.xml").read_bytes()
+    parsed = SOURCE.parse(data, "pom.xml", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [
+        ("org.profile:profile-dep", "1.2.3")]
+    assert parsed.warnings == ()
+    inactive = data.replace(b"<activeByDefault>true", b"<activeByDefault>false")
+    parsed = SOURCE.parse(inactive, "pom.xml", None)
+    assert (parsed.packages, parsed.warnings) == ([], (
+        "pom.xml: profile my-profile is not active by default: its 1 dependency not checked",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,24 @@ def test_truncated_real_file(inventories: Path) -> None:
     error = format_error(SOURCE, cut)
     assert error.detail.startswith("invalid JSON: ")
     assert error.line == cut.count(b"\n") + 1
+
+
+def test_v2_file_dependency_is_a_warning(inventories: Path) -> None:
+    # The real v2 lock plus what npm 7+ writes for "local-lib": "file:../local-lib" and
+    # for a workspace member (a link into the project's "workspaces": silent).
+    path = inventories / DIR / "osv-scalibr__language__javascript__packagelockjson__" \
+                               "two-packages.v2.json"
+    document = json.loads(path.read_text())
+    document["packages"][""]["workspaces"] = ["packages/*"]
+    document["packages"]["node_modules/local-lib"] = {"resolved": "../local-lib",
+                                                      "link": True}
+    document["packages"]["../local-lib"] = {"name": "local-lib", "version": "1.0.0"}
+    document["packages"]["node_modules/member"] = {"resolved": "packages/member",
+                                                   "link": True}
+    document["packages"]["packages/member"] = {"name": "member", "version": "0.1.0"}
+    parsed = SOURCE.parse(json.dumps(document).encode(), "package-lock.json", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [
+        ("wrappy", "1.0.2"), ("supports-color", "5.5.0")]
+    assert parsed.warnings == (
+        "package-lock.json: node_modules/local-lib links to the folder ../local-lib (a file: "
+        "dependency), not the npm registry; not checked",)

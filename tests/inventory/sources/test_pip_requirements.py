@@ -97,12 +97,38 @@ def test_only_comments_is_genuinely_empty() -> None:
     (b"", "empty pip requirements file", None),
     (b"  \n\n", "empty pip requirements file", None),
     (b"\x7fELF\x02\x01\x01\x00\x00", "binary data, not a pip requirements file", None),
-    (b"flask==2.0\n<html><body>404</body></html>\n",
-     "not a requirement, path or option: '<html><body>404</body></html>'", 2),
-    (b"flask==2.0\nrequests==\n", "not a requirement, path or option: 'requests=='", 2),
+    # No line readable at all: not a requirements file.
+    (b"<html><body>404</body></html>\n",
+     "not a requirement, path or option: '<html><body>404</body></html>'", 1),
     (b"\xff\xfe\x00f", "binary data, not a pip requirements file", None),
     (b"caf\xe9==1\n", "not UTF-8 text (byte 3), not a pip requirements file", None),
 ])
 def test_invalid(data: bytes, detail: str, line: int | None) -> None:
     error = format_error(SOURCE, data, "requirements.txt")
     assert (error.detail, error.line) == (detail, line)
+
+
+@pytest.mark.parametrize(("data", "names", "warnings"), [
+    (b"flask==2.0\n<html><body>404</body></html>\n", ["flask"],
+     ["base.txt:2: not a requirement, path or option: '<html><body>404</body></html>'; "
+      "skipped"]),
+    (b"flask==2.0\nrequests==\n", ["flask"],
+     ["base.txt:2: not a requirement, path or option: 'requests=='; skipped"]),
+    # The two cases: a version alone on a line, an unknown option after a pin.
+    (b"==2.3.4\nflask==2.0\nrequests==2.31.0 --frobnicate\n", ["flask", "requests"],
+     ["base.txt:1: not a requirement, path or option: '==2.3.4'; skipped",
+      "base.txt:3: unknown pip option --frobnicate after requests; ignored"]),
+    (b"--frobnicate\nflask==2.0 --hash=sha256:ab\n", ["flask"],
+     ["base.txt:1: unknown pip option '--frobnicate'; ignored"]),
+])
+def test_a_bad_line_is_a_warning(data: bytes, names: list[str], warnings: list[str]) -> None:
+    parsed = SOURCE.parse(data, "base.txt", None)
+    assert [p.name for p in parsed.packages] == names
+    assert list(parsed.warnings) == warnings
+
+
+@pytest.mark.parametrize("name", ["base.txt", "prod-reqs.txt", "saved-copy"])
+def test_recognised_by_content(inventories: Path, name: str) -> None:
+    head = (inventories / DIR / "osv-scalibr__language__python__requirements__with_versions.txt"
+            ).read_bytes()
+    assert SOURCE.detect(name, head)

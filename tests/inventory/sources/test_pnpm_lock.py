@@ -139,7 +139,6 @@ def test_split_key(key: str, version: float, expected: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize(("name", "detail"), [
     ("osv-scalibr__empty.yaml", "no lockfileVersion, not a pnpm-lock.yaml file"),  # a comment
-    ("osv-scalibr__invalid-path.yaml", "packages key 'invalidpath' names no version"),
 ])
 def test_real_invalid_files(pnpm: Path, name: str, detail: str) -> None:
     error = format_error(SOURCE, (pnpm / name).read_bytes())
@@ -151,8 +150,6 @@ def test_real_invalid_files(pnpm: Path, name: str, detail: str) -> None:
     (b"packages:\n  /a/1.0.0: {}\n", "no lockfileVersion, not a pnpm-lock.yaml file", None),
     (b"lockfileVersion: x\n", "lockfileVersion 'x' is not a number", None),
     (b"lockfileVersion: '9.0'\npackages: [a]\n", "'packages' is not a mapping", None),
-    (b"lockfileVersion: '9.0'\npackages:\n  lodash: {}\n",
-     "packages key 'lodash' names no version", None),
     (b"lockfileVersion: '9.0'\npackages:\n  'ms@2.1.3:\n", "invalid YAML: found unexpected "
      "end of stream", 4),
 ])
@@ -167,3 +164,13 @@ def test_truncated_real_lock(pnpm: Path) -> None:
     error = format_error(SOURCE, data[:data.index(b"'@typescript-eslint/types@5.62.0':") + 10])
     assert (error.detail, error.line) == (
         "invalid YAML: found unexpected end of stream", 17)
+
+
+def test_keys_without_a_version_are_warnings(pnpm: Path) -> None:
+    parsed = SOURCE.parse((pnpm / "osv-scalibr__invalid-paths.yaml").read_bytes(), "lock", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [("acorn", "8.7.0")]
+    assert parsed.warnings == ("lock: packages key 'invalidpath1' names no version; skipped",
+                               "lock: packages key 'invalidpath2' names no version; skipped")
+    parsed = SOURCE.parse((pnpm / "osv-scalibr__invalid-path.yaml").read_bytes(), "lock", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [("acorn", "8.7.0")]
+    assert parsed.warnings == ("lock: packages key 'invalidpath' names no version; skipped",)

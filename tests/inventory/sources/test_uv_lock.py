@@ -59,10 +59,6 @@ def test_empty_file_is_an_error(inventories: Path) -> None:
 
 
 @pytest.mark.parametrize(("data", "detail", "line"), [
-    (b'version = 1\n[[package]]\nname = "idna"\nsource = { registry = "x" }\n',
-     "[[package]] number 1 (idna) without a 'version'", None),
-    (b'version = 1\n[[package]]\nname = "idna"\nversion = "3.7"\n',
-     "[[package]] number 1 (idna) without a 'source'", None),
     (b'[project]\nname = "x"\n', "no 'version' or [[package]], not a uv.lock file", None),
     (b"version = 1\n[[package]\n", "invalid TOML: Expected ']]' at the end of an array "
                                    "declaration", 2),
@@ -70,3 +66,30 @@ def test_empty_file_is_an_error(inventories: Path) -> None:
 def test_invalid(data: bytes, detail: str, line: int | None) -> None:
     error = format_error(SOURCE, data)
     assert (error.detail, error.line) == (detail, line)
+
+
+def test_package_without_source_is_read(inventories: Path) -> None:
+    # The real two-packages lock with its source lines removed (older or hand-edited
+    # lock files), and one table that has neither source nor version.
+    real = (inventories / DIR / "osv-scalibr__language__python__uvlock__two-packages.lock"
+            ).read_text()
+    text = "\n".join(line for line in real.splitlines() if not line.startswith("source ="))
+    text += '\n\n[[package]]\nname = "broken"\n'
+    parsed = SOURCE.parse(text.encode(), "uv.lock", None)
+    assert [(p.name, p.version) for p in parsed.packages] == [
+        ("emoji", "2.14.0"), ("protobuf", "4.25.5")]
+    assert parsed.warnings == (
+        "uv.lock: [[package]] number 3 (uv-lockfiles) has no source and no sdist or wheels "
+        "(the project itself?); not checked",
+        "uv.lock: [[package]] number 4 (broken) has neither a source nor a version; skipped",
+        "uv.lock: 2 [[package]] without a 'source' read as PyPI releases: emoji 2.14.0, "
+        "protobuf 4.25.5")
+
+
+def test_registry_package_without_version_is_a_warning() -> None:
+    parsed = SOURCE.parse(b'version = 1\n[[package]]\nname = "idna"\nsource = { registry = '
+                          b'"x" }\n[[package]]\nname = "six"\nversion = "1.16.0"\nsource '
+                          b'= { registry = "x" }\n', "uv.lock", None)
+    assert [p.name for p in parsed.packages] == ["six"]
+    assert parsed.warnings == ("uv.lock: [[package]] number 1 (idna) without a 'version'; "
+                               "skipped",)

@@ -18,8 +18,13 @@ Choices:
   Go toolchain that built the binary, not from the minimum the module declares.
 * Versions are reported without the leading ``v`` (``1.2.3``), as OSV's Go advisories
   write their ranges; the purl keeps the module's own ``v1.2.3``.
-* A go.mod without ``require`` is genuinely empty; one without a ``module`` line, or with
-  an unknown directive, is an error naming the line.
+* A go.mod without ``require`` is genuinely empty; one without a ``module`` line is not a
+  go.mod (the go command refuses it too).  An unknown directive, a ``require`` without a
+  version or a malformed ``replace`` is never fatal: a warning names its line, and the
+  rest of the file is read.
+* Recognised by name (``go.mod``) or by content for a renamed copy: every top-level line
+  of the first 8 KiB is a go.mod directive, and there is a ``module`` line (a ``.mod``
+  file only needs a ``module`` or ``require`` line).
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ DIRECTIVES = frozenset({"module", "go", "toolchain", "godebug", "require", "repl
                         "exclude", "retract", "tool", "ignore"})
 
 
-def _lines(text: str, location: str) -> list[tuple[int, str, list[str]]]:
-    """(line number, directive, arguments) of every directive, blocks flattened."""
+def _lines(text: str, location: str, warnings: list[str] | None = None
+           ) -> list[tuple[int, str, list[str]]]:
+    """(line number, directive, arguments) of every directive, blocks flattened.
+
+    An unknown directive is an error, or -- when ``warnings`` is given -- a warning."""
     found: list[tuple[int, str, list[str]]] = []
     block: str | None = None
     opened = 0
@@ -51,8 +59,12 @@ def _lines(text: str, location: str) -> list[tuple[int, str, list[str]]]:
             continue
         directive = words[0]
         if directive not in DIRECTIVES:
-            raise InventoryFormatError(
-                location, f"unknown go.mod directive {directive!r}", line=number)
+            if warnings is None:
+                raise InventoryFormatError(
+                    location, f"unknown go.mod directive {directive!r}", line=number)
+            warnings.append(f"{location}:{number}: unknown go.mod directive "
+                            f"{directive[:40]!r}; skipped")
+            continue
         if words[1:] == ["("]:
             block, opened = directive, number
         else:
@@ -65,7 +77,8 @@ def _lines(text: str, location: str) -> list[tuple[int, str, list[str]]]:
 
 def parse_go_mod(text: str, location: str) -> Parsed:
     """The required modules of a go.mod, with its replace directives applied."""
-    directives = _lines(text, location)
+    warnings: list[str] = []
+    directives = _lines(text, location, warnings)
     if not any(d == "module" for _, d, _ in directives):
         raise InventoryFormatError(location, f"no module directive, not a {KIND}")
     required: list[tuple[int, str, str]] = []
@@ -74,21 +87,20 @@ def parse_go_mod(text: str, location: str) -> Parsed:
     for number, directive, args in directives:
         if directive == "require":
             if len(args) != 2:
-                raise InventoryFormatError(
-                    location, "require needs a module path and a version", line=number)
+                warnings.append(f"{location}:{number}: require needs a module path and a "
+                                "version; skipped")
+                continue
             required.append((number, args[0], args[1]))
         elif directive == "replace":
-            if "=>" not in args:
-                raise InventoryFormatError(location, "replace without '=>'", line=number)
-            arrow = args.index("=>")
+            arrow = args.index("=>") if "=>" in args else -1
             old, new = args[:arrow], args[arrow + 1:]
-            if len(old) not in (1, 2) or len(new) not in (1, 2):
-                raise InventoryFormatError(
-                    location, "replace needs 'path [version] => path [version]'", line=number)
+            if arrow < 0 or len(old) not in (1, 2) or len(new) not in (1, 2):
+                why = "without '=>'" if arrow < 0 else "needs 'path [version] => path [version]'"
+                warnings.append(f"{location}:{number}: replace {why}; not applied")
+                continue
             replaces[(old[0], old[1] if len(old) == 2 else "")] = (
                 new[0], new[1] if len(new) == 2 else "")
     packages: list[Package] = []
-    warnings: list[str] = []
     for number, path, version in required:
         # A replacement of this very version wins over one of every version.
         target = replaces.get((path, version)) or replaces.get((path, ""))
@@ -104,6 +116,34 @@ def parse_go_mod(text: str, location: str) -> Parsed:
     return Parsed(unique(packages), warnings=tuple(warnings))
 
 
+def looks_like_go_mod(head: bytes, *, lenient: bool = False) -> bool:
+    """Whether the first bytes of a file read as a go.mod: only directives at top level,
+    and a ``module`` line (``lenient``: a ``module`` or ``require`` line)."""
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    lines = text.splitlines()
+    if len(head) >= 8192 and lines:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    seen: set[str] = set()
+    in_block = False
+    for raw in lines:
+        words = raw.split("//", 1)[0].split()
+        if not words:
+            continue
+        if in_block:
+            in_block = words != [")"]
+            continue
+        if words[0] not in DIRECTIVES or len(words) < 2:
+            return False
+        seen.add(words[0])
+        in_block = words[1:] == ["("]
+    return "module" in seen or (lenient and "require" in seen)
+
+
 class GoModSource:
     """A Go module file (``go.mod``)."""
 
@@ -111,8 +151,8 @@ class GoModSource:
     file_names: tuple[str, ...] = ("go.mod",)
 
     def detect(self, name: str, head: bytes) -> bool:
-        """By its fixed file name."""
-        return name == "go.mod"
+        """By its file name, or by content (see the module's choices)."""
+        return name == "go.mod" or looks_like_go_mod(head, lenient=name.endswith(".mod"))
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Required modules as Go packages; ``distro`` is ignored."""

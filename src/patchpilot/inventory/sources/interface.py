@@ -37,7 +37,10 @@ class InventorySource(Protocol):
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """The packages in ``data``; ``distro`` is the release OS package lists belong to.
 
-        Raises InventoryFormatError naming ``location`` (and the line) on bad input;
-        never returns an empty list for a file that is not genuinely empty of packages.
+        Raises InventoryFormatError naming ``location`` (and the line) for input that is
+        not of this kind at all (empty, binary, unparseable as a whole); one line or entry
+        it cannot read is skipped with a warning naming ``location:line`` and why, and
+        nothing that names code is dropped without a warning.  Never returns an empty list
+        for a file that is not genuinely empty of packages.
         """
         ...

@@ -17,7 +17,9 @@ Choices:
 * ``${…}`` is resolved from ``<properties>`` (recursively) and the project's own
   coordinates (``${project.version}``, ``${project.parent.version}``, …).
 * Every scope is kept (``test`` and ``provided`` too): they are on some machine's class
-  path.  ``<build><plugins>`` and ``<profiles>`` are not read.
+  path.  ``<build><plugins>`` are not read.  The dependencies of a ``<profile>`` active by
+  default (``<activeByDefault>true``) are read as the project's own; those of another
+  profile are named in a warning (whether it is active depends on the build).
 * A pom without ``<dependencies>`` (a parent or aggregator pom) is genuinely empty; XML
   whose root is not ``<project>`` is not a pom.
 """
@@ -85,6 +87,10 @@ def _resolve(value: str, properties: dict[str, str]) -> str | None:
     return None
 
 
+def _children(parent: Element | None, name: str) -> list[Element]:
+    return [c for c in (parent if parent is not None else ()) if _local(c.tag) == name]
+
+
 def _dependencies(parent: Element | None) -> list[Element]:
     container = _child(parent, "dependencies")
     if container is None:
@@ -120,12 +126,23 @@ def parse_pom(data: bytes, location: str) -> Parsed:
             managed[coordinates] = version
     packages: list[Package] = []
     warnings: list[str] = []
-    for index, dependency in enumerate(_dependencies(project), start=1):
+    dependencies = _dependencies(project)
+    for profile in _children(_child(project, "profiles"), "profile"):
+        listed = _dependencies(profile)
+        if _text(profile, "activation", "activeByDefault").lower() == "true":
+            dependencies += listed
+        elif listed:
+            plural = "y" if len(listed) == 1 else "ies"
+            warnings.append(f"{location}: profile {_text(profile, 'id') or '(no id)'} is not "
+                            f"active by default: its {len(listed)} dependenc{plural} not "
+                            "checked")
+    for index, dependency in enumerate(dependencies, start=1):
         coordinates = _coordinates(dependency, properties)
         if coordinates is None:
-            raise InventoryFormatError(
-                location, f"dependency number {index} without a groupId and artifactId "
-                          "(or with an undefined ${property} in them)")
+            warnings.append(
+                f"{location}: dependency number {index} without a groupId and artifactId "
+                "(or with an undefined ${property} in them); skipped")
+            continue
         written = _text(dependency, "version")
         if not written:
             version = managed.get(coordinates)
@@ -154,6 +171,14 @@ def _coordinates(dependency: Element, properties: dict[str, str]) -> str | None:
     return f"{group}:{artifact}" if group and artifact else None
 
 
+# A renamed pom (``*.xml``): the root element is <project> (after the XML declaration and
+# comments) and Maven's namespace or a Maven element follows; an Ant build.xml, whose root
+# is <project> too, has none of these.
+_ROOT_PROJECT = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"
+                           rb"<project[\s>]", re.DOTALL)
+_POM_MARKER = re.compile(rb"maven\.apache\.org/POM/|<modelVersion>|<artifactId>|<dependencies>")
+
+
 class MavenPomSource:
     """A Maven project file (``pom.xml``)."""
 
@@ -161,8 +186,10 @@ class MavenPomSource:
     file_names: tuple[str, ...] = ("pom.xml",)
 
     def detect(self, name: str, head: bytes) -> bool:
-        """By its fixed file name, or a ``.pom`` file (a published pom) with ``<project``."""
-        return name == "pom.xml" or (name.endswith(".pom") and b"<project" in head)
+        """By its fixed file name, a ``.pom`` file (a published pom) with ``<project``, or
+        a renamed pom: a root <project> with Maven's namespace or elements."""
+        return name == "pom.xml" or (name.endswith(".pom") and b"<project" in head) or (
+            _ROOT_PROJECT.match(head) is not None and _POM_MARKER.search(head) is not None)
 
     def parse(self, data: bytes, location: str, distro: Ecosystem | None) -> Parsed:
         """Pinned dependencies as Maven packages; ``distro`` is ignored."""

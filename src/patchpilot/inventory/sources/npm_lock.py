@@ -9,7 +9,9 @@ Choices:
 
 * Where ``packages`` exists it is read (it is the complete one in v2); else the v1 tree.
 * ``packages[""]`` is the project itself; keys outside ``node_modules/`` are workspace
-  folders and ``link: true`` entries point at them: its own code, skipped silently.
+  folders and ``link: true`` entries point at them: its own code, skipped silently.  A
+  link to a folder that is not one of the project's ``workspaces`` is a ``file:``
+  dependency (``"dep": "file:../dep"``): not a registry release, and a warning says so.
 * The name is the ``name`` field when present (npm writes it for an alias such as
   ``"string-width-cjs": "npm:string-width@4"``), else the path after the last
   ``node_modules/``.  In v1 an alias is spelt in the version: ``npm:string-width@4.2.0``.
@@ -23,6 +25,7 @@ Choices:
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from patchpilot.errors import InventoryFormatError
@@ -58,9 +61,24 @@ def _split_alias(name: str, version: str) -> tuple[str, str]:
     return name, version
 
 
+def _workspace_folders(packages_map: dict[str, Any]) -> list[str]:
+    """The ``workspaces`` globs of ``packages[""]`` (npm writes them as package.json has)."""
+    root = packages_map.get("")
+    found = root.get("workspaces") if isinstance(root, dict) else None
+    if isinstance(found, dict):  # the yarn-style {"packages": [...]} spelling
+        found = found.get("packages")
+    return [w.rstrip("/") for w in found or [] if isinstance(w, str)]
+
+
+def _in_workspace(target: str, workspaces: list[str]) -> bool:
+    target = target.removeprefix("./").rstrip("/")
+    return any(fnmatch.fnmatchcase(target, w.removeprefix("./")) for w in workspaces)
+
+
 def _from_packages(packages_map: Any, location: str) -> tuple[list[Package], list[str]]:
     if not isinstance(packages_map, dict):
         raise InventoryFormatError(location, "'packages' is not an object")
+    workspaces = _workspace_folders(packages_map)
     packages: list[Package] = []
     warnings: list[str] = []
     for path, entry in packages_map.items():
@@ -69,6 +87,10 @@ def _from_packages(packages_map: Any, location: str) -> tuple[list[Package], lis
         if _NODE_MODULES not in path:
             continue  # "" (the project) or a workspace folder
         if entry.get("link"):
+            target = entry.get("resolved")
+            if isinstance(target, str) and not _in_workspace(target, workspaces):
+                warnings.append(f"{location}: {path} links to the folder {target} (a file: "
+                                "dependency), not the npm registry; not checked")
             continue  # a symlink to a workspace folder
         name = entry.get("name") or path.rpartition(_NODE_MODULES)[2]
         if not _from_registry(entry):

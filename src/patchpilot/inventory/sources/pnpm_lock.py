@@ -77,7 +77,8 @@ def parse_pnpm_lock(data: bytes, location: str) -> Parsed:
                 warnings.append(f"{location}: {entry.get('name') or name}@{entry['version']} "
                                 f"comes from {key}, not the npm registry; not checked")
                 continue
-            raise InventoryFormatError(location, f"packages key {key!r} names no version")
+            warnings.append(f"{location}: packages key {key!r} names no version; skipped")
+            continue
         packages.append(package("npm", name, version, location))
     return Parsed(unique(packages), warnings=tuple(warnings))
 

@@ -12,6 +12,10 @@ Choices:
   not third-party code, skipped without a warning.
 * ``git``, ``url``, ``path`` and ``directory`` sources are not index releases; PyPI
   advisories' ranges are not about them.  They go to Parsed.warnings.
+* A ``[[package]]`` without ``source`` (older lock files, hand-edited ones) is read as an
+  index release when it has a version and an sdist or wheels -- not refused -- and
+  counted in one warning; without those it is the project or a local folder (a warning); early
+  uv wrote the source as a string (``"registry+https://pypi.org/simple"``), read alike.
 * A lock file with only the project (no dependencies) is genuinely empty; a TOML document
   without ``version`` and ``[[package]]`` is not a uv.lock; an empty file is an error.
 """
@@ -42,12 +46,26 @@ def parse_uv_lock(data: bytes, location: str) -> Parsed:
         raise InventoryFormatError(location, f"no 'version' or [[package]], not a {KIND}")
     packages: list[Package] = []
     warnings: list[str] = []
+    without_source: list[str] = []
     for index, entry in enumerate(entries, start=1):
         what = f"[[package]] number {index}"
         name = required_str(entry, "name", location, what)
         source = entry.get("source")
+        if isinstance(source, str) and "+" in source:
+            kind, _, where = source.partition("+")
+            source = {kind: where}
         if not isinstance(source, dict) or not source:
-            raise InventoryFormatError(location, f"{what} ({name}) without a 'source'")
+            if not isinstance(entry.get("version"), str) or not entry["version"].strip():
+                warnings.append(f"{location}: {what} ({name}) has neither a source nor a "
+                                "version; skipped")
+                continue
+            if "sdist" not in entry and "wheels" not in entry:
+                # No archive to download: the project itself or a local folder.
+                warnings.append(f"{location}: {what} ({name}) has no source and no sdist "
+                                "or wheels (the project itself?); not checked")
+                continue
+            without_source.append(f"{name} {entry['version'].strip()}")
+            source = {"registry": "(none given)"}
         if PROJECT_SOURCES & source.keys():
             continue  # the project or a workspace member: its own code
         if "registry" not in source:
@@ -55,8 +73,16 @@ def parse_uv_lock(data: bytes, location: str) -> Parsed:
             warnings.append(f"{location}: {name} comes from a {kind} source "
                             f"({source[kind]}), not a package index; not checked")
             continue
-        version = required_str(entry, "version", location, f"{what} ({name})")
-        packages.append(package("PyPI", name, version, location))
+        version = entry.get("version")
+        if not isinstance(version, str) or not version.strip():
+            warnings.append(f"{location}: {what} ({name}) without a 'version'; skipped")
+            continue
+        packages.append(package("PyPI", name, version.strip(), location))
+    if without_source:
+        shown = ", ".join(without_source[:10])
+        more = f" and {len(without_source) - 10} more" if len(without_source) > 10 else ""
+        warnings.append(f"{location}: {len(without_source)} [[package]] without a 'source' "
+                        f"read as PyPI releases: {shown}{more}")
     return Parsed(unique(packages), warnings=tuple(warnings))
 
 

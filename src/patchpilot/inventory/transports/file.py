@@ -22,6 +22,7 @@ from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.model import Collector, Inventory, OsInfo
 from patchpilot.inventory.sources.dpkg import guess_debian_release
 from patchpilot.inventory.sources.interface import InventorySource, Parsed
+from patchpilot.inventory.sources.pip_requirements import looks_like_requirements
 from patchpilot.inventory.sources.registry import SOURCES, SOURCES_BY_NAME
 from patchpilot.knowledge.ecosystems import ecosystem_for_os, normalize_ecosystem, scheme_of
 from patchpilot.models import Ecosystem, OsRelease, Package
@@ -107,9 +108,11 @@ def read_inventory_file(
     """The Inventory a file holds or describes.
 
     ``ecosystem`` (``Debian:12``, or a ``--distro`` spelling like ``debian:12``) is the
-    release OS packages belong to; a dpkg file's release is guessed without it, an rpm or
-    apk list needs it.  ``hostname`` names the asset (a package list does not say whose it
-    is).  ``source_type`` forces a kind (``--type``).  An Inventory JSON carries its own
+    release OS packages belong to; without it a dpkg or apk file's release is read from
+    its packages' versions (the inference is one of the warnings), an rpm list needs it.
+    A line a source cannot read is a warning of the Inventory, not an error.
+    ``hostname`` names the asset (a package list does not say whose it is).
+    ``source_type`` forces a kind (``--type``).  An Inventory JSON carries its own
     ecosystems and identity; the other arguments are then ignored.
 
     Raises InventoryFormatError naming the file for unreadable, empty, binary or unknown
@@ -131,17 +134,31 @@ def _source_named(source_type: str | None) -> InventorySource | None:
 
 
 def _walk(root: Path) -> list[tuple[Path, InventorySource]]:
-    """Files under ``root`` that a source is found under by name (lock files, SBOMs)."""
+    """Files under ``root`` that a source is found under by name (lock files, SBOMs), and
+    ``.txt`` files whose content is a pip requirements file (``requirements/base.txt``)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
         for name in sorted(filenames):
+            path = Path(dirpath) / name
             for source in SOURCES:
                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in source.file_names
                        if pattern not in ("status", "installed")):
-                    found.append((Path(dirpath) / name, source))
+                    found.append((path, source))
                     break
+            else:
+                if name.endswith(".txt") and _requirements_by_content(path):
+                    found.append((path, SOURCES_BY_NAME["pip"]))
     return found
+
+
+def _requirements_by_content(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return False
+    return looks_like_requirements(head)
 
 
 def read_path(

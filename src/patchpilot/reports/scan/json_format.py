@@ -25,6 +25,10 @@ def document(result: ScanResult) -> dict[str, Any]:
             {"package": u.package.name, "version": u.package.version,
              "ecosystem": u.package.ecosystem, "reason": u.reason,
              "advisories": list(u.advisory_ids)} for u in result.undetermined],
+        # What reading the inventory skipped or inferred (a line it could not read, a
+        # package without a purl, the release it read from the versions), never dropped.
+        "warning_count": len(inv.warnings),
+        "warnings": list(inv.warnings),
     }
 
 

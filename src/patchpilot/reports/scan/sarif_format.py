@@ -54,7 +54,20 @@ def document(result: ScanResult) -> dict[str, Any]:
         "runs": [{"tool": {"driver": {"name": "PatchPilot", "version": __version__,
                                       "informationUri": "https://github.com/patchpilot",
                                       "rules": list(rules.values())}},
+                  "invocations": [_invocation(result)],
                   "results": results}],
+    }
+
+
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    """The run's invocation: the inventory's warnings as tool execution notifications
+    (SARIF 2.1.0 §3.20.21), with their count in the properties."""
+    warnings = result.inventory.warnings
+    return {
+        "executionSuccessful": True,
+        "toolExecutionNotifications": [
+            {"level": "warning", "message": {"text": text}} for text in warnings],
+        "properties": {"inventoryWarningCount": len(warnings)},
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -55,9 +56,30 @@ def summary_line(result: ScanResult) -> str:
     return text
 
 
+# How many inventory warnings the terminal shows before "and N more".
+SHOWN_WARNINGS = 20
+
+
+def warning_lines(result: ScanResult, limit: int = SHOWN_WARNINGS) -> list[str]:
+    """The inventory's warnings with their count (rich markup), empty when there are none:
+    what reading it skipped or inferred, shown so that nothing is dropped silently."""
+    warnings = result.inventory.warnings
+    if not warnings:
+        return []
+    noun = "warning" if len(warnings) == 1 else "warnings"
+    lines = [f"[yellow]{len(warnings)} inventory {noun}[/] (what was skipped or inferred "
+             "while reading it):"]
+    lines += [f"  [yellow]![/] {escape(w)}" for w in warnings[:limit]]
+    if len(warnings) > limit:
+        lines.append(f"  … and {len(warnings) - limit} more (all in --format json)")
+    return lines
+
+
 def render(result: ScanResult, width: int = 200) -> str:
     """The table as plain text (for --output FILE)."""
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table(result))
     console.print(summary_line(result))
+    for line in warning_lines(result, limit=len(result.inventory.warnings)):
+        console.print(line, overflow="fold")
     return console.file.getvalue()  # type: ignore[attr-defined]

@@ -9,7 +9,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from patchpilot.assets.queries import asset_row, inventory_history, open_by_severity
+from patchpilot.assets.queries import (
+    asset_row,
+    inventory_history,
+    latest_inventory_warnings,
+    open_by_severity,
+)
 from patchpilot.clock import iso
 from patchpilot.db.tables import assets
 from patchpilot.server.deps import EngineDep, Viewer
@@ -47,9 +52,11 @@ class InventorySummary(BaseModel):
 
 
 class AssetDetail(AssetOut):
-    """One asset with the summaries of its stored inventories."""
+    """One asset with the summaries of its stored inventories, and the warnings of the
+    latest one (what its collector or parser skipped or inferred)."""
 
     inventories: list[InventorySummary]
+    inventory_warnings: list[str] = []
 
 
 def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
@@ -80,7 +87,9 @@ def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
         row = asset_row(conn, asset_id)
         counts = open_by_severity(conn, [asset_id])[asset_id]
         history = inventory_history(conn, asset_id)
+        latest = latest_inventory_warnings(conn, asset_id)
     out = _asset(row, counts)
+    out["inventory_warnings"] = list(latest.warnings)
     out["inventories"] = [{"id": h.id, "collected_at": iso(h.collected_at),
                            "collector": h.collector, "packages": h.packages,
                            "complete": h.complete} for h in history]

@@ -45,6 +45,7 @@ from patchpilot.assets.queries import (
     group_names,
     inventory_history,
     known_tags,
+    latest_inventory_warnings,
     match_pending,
 )
 from patchpilot.audit import audit
@@ -484,13 +485,15 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         row = asset_row(conn, asset_id)  # NotFound: the 404 page
         context = asset_context_row(conn, asset_id)
         history = inventory_history(conn, asset_id)
+        inventory_warnings = latest_inventory_warnings(conn, asset_id)
         found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
         # An inventory stored but not matched yet (an upload a moment ago): its findings
         # are still to come, which the page says rather than showing the old ones as all.
         matching = match_pending(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
-                   "total": found.total, "matching": matching}, user)
+                   "total": found.total, "matching": matching,
+                   "inventory_warnings": inventory_warnings}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
