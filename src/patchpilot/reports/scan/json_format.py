@@ -8,6 +8,7 @@ import orjson
 
 from patchpilot import __version__
 from patchpilot.findings.scan import ScanResult
+from patchpilot.knowledge.coverage import MIN_ADVISORIES
 
 
 def document(result: ScanResult) -> dict[str, Any]:
@@ -25,7 +26,16 @@ def document(result: ScanResult) -> dict[str, Any]:
             {"package": u.package.name, "version": u.package.version,
              "ecosystem": u.package.ecosystem, "reason": u.reason,
              "advisories": list(u.advisory_ids)} for u in result.undetermined],
+        "coverage": coverage_section(result),
     }
+
+
+def coverage_section(result: ScanResult) -> dict[str, Any]:
+    """Per ecosystem of the scan: its packages, the advisories loaded for it and whether
+    that covers it (``knowledge.coverage``), with the ecosystems not covered named."""
+    return {"min_advisories": MIN_ADVISORIES,
+            "ecosystems": [c.to_dict() for c in result.coverage],
+            "not_covered": [c.ecosystem for c in result.not_covered()]}
 
 
 def render(result: ScanResult) -> str:

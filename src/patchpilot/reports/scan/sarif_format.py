@@ -12,6 +12,7 @@ import orjson
 
 from patchpilot import __version__
 from patchpilot.findings.scan import ScanResult
+from patchpilot.reports.scan.json_format import coverage_section
 
 _LEVELS = {"Critical": "error", "High": "error", "Medium": "warning", "Low": "note",
            "None": "none", "Unknown": "warning"}
@@ -54,8 +55,20 @@ def document(result: ScanResult) -> dict[str, Any]:
         "runs": [{"tool": {"driver": {"name": "PatchPilot", "version": __version__,
                                       "informationUri": "https://github.com/patchpilot",
                                       "rules": list(rules.values())}},
+                  "invocations": [_invocation(result)],
+                  "properties": {"coverage": coverage_section(result)},
                   "results": results}],
     }
+
+
+def _invocation(result: ScanResult) -> dict[str, Any]:
+    """The run's invocation (SARIF 3.20), with a warning notification (3.58) per
+    ecosystem no advisory covers: a code-scanning dashboard shows those beside the
+    results, so an empty result list is not read as "clean"."""
+    notes = [{"level": "warning",
+              "message": {"text": c.describe()},
+              "properties": c.to_dict()} for c in result.not_covered()]
+    return {"executionSuccessful": True, "toolExecutionNotifications": notes}
 
 
 def render(result: ScanResult) -> str:

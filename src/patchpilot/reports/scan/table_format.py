@@ -52,7 +52,26 @@ def summary_line(result: ScanResult) -> str:
              f"in {result.match_seconds * 1000:.0f} ms")
     if result.undetermined:
         text += f" · {len(result.undetermined)} undetermined (version unreadable)"
+    missing = result.not_covered()
+    if missing:
+        text += (f" · {len(missing)} ecosystem{'s' if len(missing) > 1 else ''} not covered "
+                 "by the advisories loaded")
     return text
+
+
+COVERAGE_HINT = ("No findings in an ecosystem that is not covered means nothing could be "
+                 "checked, not that it is clean: load its advisories (`patchpilot db "
+                 "update`; `patchpilot db status` shows what is loaded).")
+
+
+def coverage_lines(result: ScanResult) -> list[str]:
+    """One line per ecosystem of the scan that no (or almost no) advisory covers --
+    "not covered: npm 978 packages (0 advisories loaded)" -- and what to do; none when
+    every ecosystem is covered."""
+    missing = result.not_covered()
+    if not missing:
+        return []
+    return [*(c.describe() for c in missing), COVERAGE_HINT]
 
 
 def render(result: ScanResult, width: int = 200) -> str:
@@ -60,4 +79,6 @@ def render(result: ScanResult, width: int = 200) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table(result))
     console.print(summary_line(result))
+    for line in coverage_lines(result):
+        console.print(line, markup=False, highlight=False)
     return console.file.getvalue()  # type: ignore[attr-defined]
