@@ -12,6 +12,7 @@ from sqlalchemy import select
 from patchpilot.assets.queries import asset_row, inventory_history, open_by_severity
 from patchpilot.clock import iso
 from patchpilot.db.tables import assets
+from patchpilot.findings.coverage import asset_coverage
 from patchpilot.server.deps import EngineDep, Viewer
 from patchpilot.server.params import DbId, Limit, Offset
 
@@ -80,7 +81,10 @@ def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
         row = asset_row(conn, asset_id)
         counts = open_by_severity(conn, [asset_id])[asset_id]
         history = inventory_history(conn, asset_id)
+        coverage = asset_coverage(conn, asset_id)
     out = _asset(row, counts)
+    # Per ecosystem of its latest inventory: packages, advisories loaded, covered or not.
+    out["coverage"] = [c.to_dict() for c in coverage]
     out["inventories"] = [{"id": h.id, "collected_at": iso(h.collected_at),
                            "collector": h.collector, "packages": h.packages,
                            "complete": h.complete} for h in history]
