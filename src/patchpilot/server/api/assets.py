@@ -47,10 +47,22 @@ class InventorySummary(BaseModel):
     complete: bool
 
 
+class EcosystemCoverageOut(BaseModel):
+    """One ecosystem of the asset's latest inventory: its packages, the advisories the
+    knowledge base holds for it, and whether that covers it (``knowledge.coverage``)."""
+
+    ecosystem: str
+    packages: int
+    advisories: int
+    assets: int
+    covered: bool
+
+
 class AssetDetail(AssetOut):
-    """One asset with the summaries of its stored inventories."""
+    """One asset with the summaries of its stored inventories and its coverage."""
 
     inventories: list[InventorySummary]
+    coverage: list[EcosystemCoverageOut] = []
 
 
 def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
