@@ -9,6 +9,7 @@ PyPI 2 packages on 2 assets (Pygments on plant1-web-01, ajenti-panel on plant2-d
 
 from __future__ import annotations
 
+import io
 import re
 from html import unescape
 
@@ -63,3 +64,18 @@ def test_technical_report_of_a_group_has_its_own_coverage(estate: dict[str, int]
     assert _paragraphs(shop)[:2] == [
         "未カバー: AlmaLinux:8（パッケージ 4 個、資産 2 台、読み込み済みアドバイザリ 2 件）",
         "未カバー: PyPI（パッケージ 1 個、資産 1 台、読み込み済みアドバイザリ 2 件）"]
+
+
+def test_xlsx_exports_carry_a_coverage_sheet(estate: dict[str, int], engine: Engine) -> None:
+    from openpyxl import load_workbook
+
+    with engine.connect() as conn:
+        executive = generate(conn, "executive", "xlsx", "en")
+        technical = generate(conn, "technical", "xlsx", "en", Scope(group="plant1"))
+    sheets = {name: load_workbook(io.BytesIO(report.content))["Coverage"]
+              for name, report in (("executive", executive), ("technical", technical))}
+    assert [[c.value for c in row] for row in sheets["executive"].iter_rows()] == [
+        ["ecosystem", "packages", "assets", "advisories", "covered"],
+        ["AlmaLinux:8", 6, 4, 2, "no"], ["PyPI", 2, 2, 2, "no"]]
+    assert [[c.value for c in row] for row in sheets["technical"].iter_rows(min_row=2)] == [
+        ["AlmaLinux:8", 4, 2, 2, "no"], ["PyPI", 1, 1, 2, "no"]]
