@@ -7,22 +7,26 @@ ecosystem (or distribution release: ``Debian:12``, ``Alpine:3.18``) the packages
 it is said instead: "not covered: npm 978 packages (0 advisories loaded)".
 
 The knowledge base's side is the ``knowledge_coverage`` table, one row per ecosystem with
-its distinct advisories and ``affected`` rows, refreshed set-based (one ``DELETE`` and one
-``INSERT … SELECT … GROUP BY ecosystem`` over the ecosystems a write touched) in the
-transaction of every advisory write (:func:`refresh`, called by ``store.write_advisories``),
-so that a reader -- a scan, the overview, ``db status`` -- reads a few rows instead of
-counting millions.  The packages' side is given by the caller (a scan counts its
-inventory; the estate's counts are ``findings.coverage``'s); :func:`judge` joins the two.
+its distinct advisories and ``affected`` rows, kept in the transaction of every advisory
+write (``store.write_advisories``): the write's change -- the advisories it removes,
+counted with one ``GROUP BY ecosystem`` over their rows before the delete, and those it
+adds, counted from the rows it inserts -- is added to the counts (:func:`apply`), exact
+and as cheap as the change, where recounting Debian's or npm's hundreds of thousands of
+rows would cost a second each time.  :func:`refresh` recounts from scratch (what the
+migration that made the table did).  A reader -- a scan, the overview, ``db status`` --
+then reads a few rows instead of counting millions.  The packages' side is given by the
+caller (a scan counts its inventory; the estate's counts are ``findings.coverage``'s);
+:func:`judge` joins the two.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import knowledge_coverage
@@ -41,6 +45,7 @@ verdict, so a reader can judge a borderline case themselves.
 """
 
 _CHUNK = 500  # ecosystems per IN list: far fewer exist, but keep statements bounded
+_PKS_PER_QUERY = 5000  # advisories per IN list: well under both databases' parameter caps
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,61 @@ def refresh(conn: Connection, ecosystems: Iterable[str] | None = None) -> None:
         conn.execute(delete(knowledge_coverage)
                      .where(knowledge_coverage.c.ecosystem.in_(chunk)))
         conn.execute(stmt, {"ecosystems": chunk})
+
+
+@dataclass(slots=True)
+class CountChange:
+    """How one write changes the counts per ecosystem: advisories and affected rows (a
+    negative number for what it removes)."""
+
+    advisories: Counter[str] = field(default_factory=Counter)
+    affected: Counter[str] = field(default_factory=Counter)
+
+    def add_advisory(self, ecosystems: Iterable[str]) -> None:
+        """An advisory coming in, given the ecosystem of each of its affected rows."""
+        rows = Counter(ecosystems)
+        self.affected.update(rows)
+        self.advisories.update(rows.keys())
+
+
+def removed_counts(conn: Connection, pks: Sequence[int]) -> CountChange:
+    """The change that removing advisories ``pks`` makes (read before they are deleted):
+    per ecosystem, minus their number and minus their rows."""
+    change = CountChange()
+    stmt = text("SELECT ecosystem, COUNT(DISTINCT advisory_pk), COUNT(*) FROM affected "
+                "WHERE advisory_pk IN :pks GROUP BY ecosystem").bindparams(
+        bindparam("pks", expanding=True))
+    for start in range(0, len(pks), _PKS_PER_QUERY):
+        # The chunks hold disjoint advisories: their distinct counts add up.
+        for eco, n, rows in conn.execute(stmt, {"pks": list(pks[start:start + _PKS_PER_QUERY])}):
+            change.advisories[str(eco)] -= int(n)
+            change.affected[str(eco)] -= int(rows)
+    return change
+
+
+def apply(conn: Connection, change: CountChange) -> None:
+    """Add ``change`` to the counts, in the caller's transaction (the write's own, after
+    ``lock_for_writing``, so no other write interleaves): exact, and proportional to the
+    change rather than to the knowledge base.  An ecosystem left with no row loses its
+    row."""
+    touched = sorted(e for e in {*change.advisories, *change.affected}
+                     if change.advisories[e] or change.affected[e])
+    kc = knowledge_coverage
+    for start in range(0, len(touched), _CHUNK):
+        chunk = touched[start:start + _CHUNK]
+        now = {r.ecosystem: (r.advisories, r.affected) for r in conn.execute(
+            select(kc).where(kc.c.ecosystem.in_(chunk)))}
+        conn.execute(delete(kc).where(kc.c.ecosystem.in_(chunk)))
+        rows = []
+        for eco in chunk:
+            advisories, affected = now.get(eco, (0, 0))
+            advisories += change.advisories[eco]
+            affected += change.affected[eco]
+            if affected > 0:
+                rows.append({"ecosystem": eco, "advisories": advisories,
+                             "affected": affected})
+        if rows:
+            conn.execute(insert(kc), rows)
 
 
 def advisories_loaded(conn: Connection, ecosystems: Iterable[str] | None = None

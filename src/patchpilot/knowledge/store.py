@@ -141,13 +141,15 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     fresh = [p for adv_id, p in incoming.items()
              if adv_id not in existing or existing[adv_id][1] != p.digest]
     stats.removed = sum(1 for adv_id in existing if adv_id not in incoming)
-    # The ecosystems whose advisory counts this write changes (knowledge.coverage).
-    touched = _ecosystems_of(conn, stale)
-    touched.update(row[0] for p in fresh for row in p.affected)
+    # The advisory counts per ecosystem (knowledge.coverage) change by what goes and what
+    # comes: counted before the delete and from the rows to insert, then applied.
+    change = coverage.removed_counts(conn, stale)
+    for p in fresh:
+        change.add_advisory(row[0] for row in p.affected)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
     if not fresh:
-        coverage.refresh(conn, touched)
+        coverage.apply(conn, change)
         return stats
     next_pk = (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
     adv_rows: list[tuple[Any, ...]] = []
@@ -164,17 +166,8 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
     bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)
     bulk_insert(conn, advisory_aliases, ("advisory_pk", "alias"), alias_rows)
-    coverage.refresh(conn, touched)
+    coverage.apply(conn, change)
     return stats
-
-
-def _ecosystems_of(conn: Connection, pks: list[int]) -> set[str]:
-    """The ecosystems the affected rows of advisories ``pks`` name."""
-    out: set[str] = set()
-    for part in chunks(pks):
-        out.update(conn.execute(select(affected.c.ecosystem).distinct()
-                                .where(affected.c.advisory_pk.in_(part))).scalars())
-    return out
 
 
 def cve_record_json(rec: CveRecord) -> dict[str, Any]:
