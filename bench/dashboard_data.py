@@ -64,6 +64,22 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
             SELECT 1 + n % {GROUPS}, n FROM ({series(d, ASSETS)}) s
             """))
         insert_context(conn, ASSETS, now)
+        # Coverage (findings/coverage.py): each asset's OS packages, Python packages on half
+        # of them, an npm project on a tenth; advisories loaded for two of the releases and
+        # PyPI (Ubuntu's and npm's feeds not loaded: not covered).
+        conn.execute(text(f"""
+            INSERT INTO asset_ecosystems (asset_id, ecosystem, packages)
+            SELECT n, CASE n % 3 WHEN 0 THEN 'Debian:12' WHEN 1 THEN 'AlmaLinux:9'
+                           ELSE 'Ubuntu:22.04' END, 600 + n % 300
+            FROM ({series(d, ASSETS)}) s
+            UNION ALL SELECT n, 'PyPI', 20 + n % 80 FROM ({series(d, ASSETS)}) s
+            WHERE n % 2 = 0
+            UNION ALL SELECT n, 'npm', 900 + n % 200 FROM ({series(d, ASSETS)}) s
+            WHERE n % 10 = 0
+            """))
+        conn.execute(text("INSERT INTO knowledge_coverage (ecosystem, advisories, affected) "
+                          "VALUES ('Debian:12', 31000, 86000), ('AlmaLinux:9', 4100, 61000), "
+                          "('PyPI', 14000, 16500)"))
         first_seen = _days_before(d, "((n % 365) * 7919) % 365")
         conn.execute(sql_now(f"""
             INSERT INTO findings (asset_id, vuln_id, ecosystem, package, state, severity,

@@ -151,7 +151,7 @@ def test_csv_and_xlsx_exports(estate: dict[str, int], engine: Engine) -> None:
     assert all("; known exploited" in r["priority_reason"] for r in kev)
 
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert book.sheetnames == ["Findings", "Assets"]
+    assert book.sheetnames == ["Findings", "Assets", "Coverage"]
     sheet = book["Findings"]
     assert [c.value for c in sheet[1]] == list(FINDING_COLUMNS)
     assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:T{101 + 1}"

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from patchpilot.db.tables import audit_log, maintenance_windows
+from patchpilot.db.tables import assets, audit_log, maintenance_windows
 from tests.conftest import REPO
 from tests.server.processes import env_for, patchpilot
 from tests.server.test_web_pages import browser, site  # noqa: F401 -- fixtures
@@ -373,3 +373,24 @@ def test_not_found_page_in_japanese(browser: Any, estate: dict[str, Any]  # noqa
     assert answer.status == 404 and page.inner_text("h1") == "ページが見つかりません"
     answer = page.request.get(estate["url"] + "/api/no/such/route")
     assert answer.status == 404 and answer.json() == {"detail": "Not Found"}
+
+
+
+def test_coverage_on_the_overview_and_the_asset_page(browser: Any,  # noqa: F811
+                                                     estate: dict[str, Any]) -> None:
+    # The knowledge base holds one AlmaLinux 8 erratum and one PyPI advisory, no Debian
+    # data: no ecosystem of the estate is covered, plant3-ci's Debian 12 (this build
+    # machine's 710 packages) by nothing at all.  Its "no findings" is not "clean".
+    page = _login(browser, estate, "mori")
+    assert page.is_visible("#coverage-notice")
+    assert _rows(page, "#coverage-table tbody tr") == [
+        "Debian:12 710 1 0 not covered",
+        "AlmaLinux:8 2 2 1 not covered",  # firefox on plant2-ws-11 and plant1-app-07
+        "PyPI 2 2 1 not covered"]  # Pygments on plant2-ws-11 and plant1-build-02
+    with estate["engine"].connect() as conn:
+        ci = conn.execute(select(assets.c.id).where(assets.c.name == "plant3-ci")).scalar_one()
+    page = _login(browser, estate, "mori", lang="ja-JP")
+    page.goto(f"{estate['url']}/assets/{ci}")
+    assert _rows(page, "#coverage-notice p.not-covered") == [
+        "未カバー: Debian:12 のパッケージ 710 個 (読み込み済みアドバイザリ 0 件)"]
+    assert _rows(page, "#coverage-table tbody tr") == ["Debian:12 710 0 未カバー"]

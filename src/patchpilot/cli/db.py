@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -21,6 +21,7 @@ from rich.table import Table
 from patchpilot.cli.common import console, err, fail, open_engine, wide
 from patchpilot.config import load_settings
 from patchpilot.errors import PatchPilotError
+from patchpilot.knowledge.coverage import MIN_ADVISORIES
 from patchpilot.knowledge.feeds.registry import FEEDS_BY_NAME
 
 # The --feed help names the feeds of the registry, so a new feed shows up without editing it.
@@ -128,19 +129,38 @@ def _print_follow_up(follow) -> None:  # type: ignore[no-untyped-def]
                       f"{follow.prioritise_seconds:.1f} s")
 
 
+def _coverage_rows(known: list[dict[str, Any]], estate: dict[str, Any]
+                   ) -> list[dict[str, Any]]:
+    """The knowledge base's ecosystems and the estate's, side by side: advisories and
+    affected rows loaded, the estate's packages and assets, covered or not -- the
+    ecosystems the estate has but no advisory covers first."""
+    rows = {r["ecosystem"]: {**r, "packages": 0, "assets": 0} for r in known}
+    for eco, cov in estate.items():
+        row = rows.setdefault(eco, {"ecosystem": eco, "advisories": 0, "affected": 0,
+                                    "covered": cov.covered})
+        row.update(packages=cov.packages, assets=cov.assets)
+    return sorted(rows.values(), key=lambda r: (r["covered"], -r["packages"], r["ecosystem"]))
+
+
 @db_app.command("status")
 def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
               ) -> None:
     """Counts per source and ecosystem, and when each source was last updated."""
+    from patchpilot.findings.coverage import estate_coverage
     from patchpilot.knowledge.status import knowledge_status
 
     try:
-        st = knowledge_status(open_engine())
+        engine = open_engine()
+        st = knowledge_status(engine)
+        with engine.connect() as conn:
+            estate = {c.ecosystem: c for c in estate_coverage(conn)}
     except PatchPilotError as exc:
         fail(exc)
         return
+    coverage = _coverage_rows(st.coverage, estate)
     if json_:
-        sys.stdout.write(orjson.dumps(st.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        doc = {**st.to_dict(), "coverage": coverage}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     t = Table(title="Sources", header_style="bold")
     for col in ("Source", "Kind", "Records", "Updated (UTC)"):
@@ -155,6 +175,18 @@ def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     for row in st.ecosystems:
         e.add_row(row["feed"], row["ecosystem"], f"{row['advisories']:,}")
     wide.print(e)
+    c = Table(title="Coverage per ecosystem and release", header_style="bold")
+    for col in ("Ecosystem", "Advisories", "Packages named", "Estate packages", "Assets",
+                "Covered"):
+        c.add_column(col, no_wrap=True, justify="left" if col in ("Ecosystem", "Covered")
+                     else "right")
+    for row in coverage:
+        c.add_row(row["ecosystem"], f"{row['advisories']:,}", f"{row['affected']:,}",
+                  f"{row['packages']:,}", f"{row['assets']:,}",
+                  "yes" if row["covered"] else "[yellow]not covered[/]")
+    wide.print(c)
+    console.print(f"An ecosystem with fewer than {MIN_ADVISORIES} advisories loaded is not "
+                  "covered: no finding there means nothing was checked.")
     cves = ", ".join(f"{k} {v:,}" for k, v in sorted(st.cve_records.items())) or "none"
     console.print(f"advisories {st.advisories:,} · CVE records: {cves} · "
                   f"KEV {st.kev:,} · EPSS {st.epss:,}")

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from patchpilot.cli.common import err, fail, open_engine, wide
@@ -30,11 +31,18 @@ class OutputFormat(StrEnum):
 
 def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: ignore[no-untyped-def]
     from patchpilot.reports.scan import FORMATS
-    from patchpilot.reports.scan.table_format import summary_line, table, warning_lines
+    from patchpilot.reports.scan.table_format import (
+        coverage_lines,
+        summary_line,
+        table,
+        warning_lines,
+    )
 
     if fmt is OutputFormat.table and output is None:
         wide.print(table(result))
         wide.print(summary_line(result))
+        for line in coverage_lines(result):
+            wide.print(f"[yellow]{escape(line)}[/]")
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")

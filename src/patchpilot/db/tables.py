@@ -547,3 +547,26 @@ login_throttle = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("locked_until", DateTime(timezone=True)),
 )
+
+# ---------------------------------------------------------------------------------------
+# Coverage (migration 0012_cover): how many advisories the knowledge base holds per
+# ecosystem (a distribution's with its release), kept by knowledge.store with every
+# advisory write; and how many packages of each ecosystem each asset's latest inventory
+# lists, kept by findings.ingest with asset_packages.  Both small, so that "no findings"
+# is told from "nothing to judge with" on every page cheaply (knowledge/coverage.py).
+# ---------------------------------------------------------------------------------------
+
+knowledge_coverage = Table(
+    "knowledge_coverage", metadata,
+    Column("ecosystem", String(100), primary_key=True),
+    Column("advisories", Integer, nullable=False),  # distinct advisories naming a package
+    Column("affected", Integer, nullable=False),  # their affected rows (packages named)
+)
+
+asset_ecosystems = Table(
+    "asset_ecosystems", metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
+    Column("ecosystem", String(100), primary_key=True),
+    Column("packages", Integer, nullable=False),  # installed packages of that ecosystem
+    Index("ix_asset_ecosystems_ecosystem", "ecosystem"),
+)

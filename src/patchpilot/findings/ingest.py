@@ -26,8 +26,10 @@ from patchpilot.clock import now_utc
 from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import agents, asset_packages, assets, inventories
 from patchpilot.errors import Conflict
+from patchpilot.findings.coverage import record_asset_ecosystems
 from patchpilot.findings.uploads import refuse_replacing_a_scan
 from patchpilot.inventory.model import AssetIdentity, Inventory
+from patchpilot.knowledge.coverage import packages_per_ecosystem
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.queue import enqueue
 
@@ -289,6 +291,9 @@ def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | N
             bulk_insert(conn, asset_packages,
                         ("asset_id", "ecosystem", "name", "version", "installed"),
                         _package_rows(asset_id, inv))
+            # Its packages per ecosystem, for the coverage the pages show (0012_cover).
+            record_asset_ecosystems(conn, asset_id,
+                                    packages_per_ecosystem(p.ecosystem for p in inv.packages))
             job_id = (enqueue(conn, "match", {"inventory_id": inventory_id},
                               asset_id=asset_id) if enqueue_match else None)
     except AssetClaimedError as claim:

@@ -12,6 +12,7 @@ from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
 from patchpilot.findings.model import HOST_UPDATES, MATCHER, Finding
 from patchpilot.inventory.model import Inventory
+from patchpilot.knowledge.coverage import EcosystemCoverage, inventory_coverage
 from patchpilot.knowledge.matcher import Undetermined, match_packages
 
 
@@ -29,6 +30,13 @@ class ScanResult:
     # even when it found nothing: what ``lifecycle.apply_findings`` takes, so that each
     # producer's complete report closes only its own findings.
     reports: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
+    # Per ecosystem of the inventory, its packages and the advisories loaded for it, not
+    # covered first: "no findings" in an ecosystem no advisory covers is not "clean".
+    coverage: tuple[EcosystemCoverage, ...] = ()
+
+    def not_covered(self) -> list[EcosystemCoverage]:
+        """The inventory's ecosystems that no (or almost no) advisory covers."""
+        return [c for c in self.coverage if not c.covered]
 
     def counts(self) -> dict[str, int]:
         """Findings per severity band."""
@@ -59,4 +67,5 @@ def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
     findings = sorted([*matched, *updates], key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
                       result.distinct, time.perf_counter() - started,
-                      {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)})
+                      {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)},
+                      tuple(inventory_coverage(conn, (p.ecosystem for p in inventory.packages))))

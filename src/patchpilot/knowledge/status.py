@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, distinct, func, select
 
 from patchpilot.db.tables import advisories, affected, cve_records, epss, feed_state, kev
+from patchpilot.knowledge.coverage import knowledge_coverage_rows
 
 
 @dataclass(slots=True)
@@ -20,6 +21,8 @@ class KnowledgeStatus:
     cve_records: dict[str, int] = field(default_factory=dict)
     kev: int = 0
     epss: int = 0
+    # Per ecosystem (a distribution's per release): advisories, affected rows, covered.
+    coverage: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -47,4 +50,5 @@ def knowledge_status(engine: Engine) -> KnowledgeStatus:
             select(cve_records.c.feed, func.count()).group_by(cve_records.c.feed)).all()}
         st.kev = conn.execute(select(func.count()).select_from(kev)).scalar() or 0
         st.epss = conn.execute(select(func.count()).select_from(epss)).scalar() or 0
+        st.coverage = knowledge_coverage_rows(conn)
     return st

@@ -27,6 +27,7 @@ from patchpilot.db.tables import (
     epss,
     kev,
 )
+from patchpilot.knowledge import coverage
 from patchpilot.models import Advisory, CveRecord, CvssMetric, EpssScore, KevEntry, Reference
 
 CHUNK = 5000  # rows per statement batch; well under SQLite's 32,766 bound parameters
@@ -140,9 +141,15 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     fresh = [p for adv_id, p in incoming.items()
              if adv_id not in existing or existing[adv_id][1] != p.digest]
     stats.removed = sum(1 for adv_id in existing if adv_id not in incoming)
+    # The advisory counts per ecosystem (knowledge.coverage) change by what goes and what
+    # comes: counted before the delete and from the rows to insert, then applied.
+    change = coverage.removed_counts(conn, stale)
+    for p in fresh:
+        change.add_advisory(row[0] for row in p.affected)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
     if not fresh:
+        coverage.apply(conn, change)
         return stats
     next_pk = (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
     adv_rows: list[tuple[Any, ...]] = []
@@ -159,6 +166,7 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
     bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)
     bulk_insert(conn, advisory_aliases, ("advisory_pk", "alias"), alias_rows)
+    coverage.apply(conn, change)
     return stats
 
 

@@ -95,6 +95,9 @@ class ExecutiveData:
     compliance: float | None  # 0..1; None when nothing was due yet
     mttr_days: float | None
     actions: list[PatchAction] = field(default_factory=list)
+    # Per ecosystem of the scope: packages, assets, advisories loaded, covered (the
+    # overview's ``coverage``), not covered first.
+    coverage: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,7 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
                          w["opened"], w["fixed"]) for w in o.trend],
         sla_open=sla_open, sla_overdue=o.overdue, sla_fixed=o.fixed,
         sla_within=o.fixed_within_sla, compliance=o.sla_compliance, mttr_days=o.mttr_days,
-        actions=[_action(i) for i in plan.items[:top]])
+        actions=[_action(i) for i in plan.items[:top]], coverage=o.coverage)
 
 
 def _technical_row(r: Any) -> TechnicalFinding:

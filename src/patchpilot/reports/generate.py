@@ -4,8 +4,8 @@ dashboard call.  Returns the bytes, a file name and a MIME type.
 =========  ==========================  ==================================
 kind       pdf / html                  csv / xlsx
 =========  ==========================  ==================================
-executive  the one-page risk posture   assets (xlsx: + a summary sheet)
-technical  every open finding          findings (xlsx: + an assets sheet)
+executive  the one-page risk posture   assets (xlsx: + summary, coverage sheets)
+technical  every open finding          findings (xlsx: + assets, coverage sheets)
 =========  ==========================  ==================================
 """
 
@@ -16,8 +16,9 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope
+from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import now_utc
+from patchpilot.findings.coverage import estate_coverage
 from patchpilot.reports import executive, exports, technical
 from patchpilot.reports.data import ReportError, executive_data, technical_findings
 from patchpilot.reports.i18n import LANGUAGES, translator
@@ -53,6 +54,16 @@ def _summary_rows(conn: Connection, scope: Scope, now: datetime) -> list[dict[st
         ("sla_compliance", "" if d.compliance is None else d.compliance),
         ("mttr_days", "" if d.mttr_days is None else d.mttr_days)]
     return [{"metric": k, "value": v} for k, v in rows]
+
+
+COVERAGE_COLUMNS = ("ecosystem", "packages", "assets", "advisories", "covered")
+
+
+def _coverage_rows(conn: Connection, scope: Scope) -> list[dict[str, object]]:
+    """The scope's ecosystems with the advisories loaded for each (``knowledge.coverage``),
+    not covered first."""
+    return [{**c.to_dict(), "covered": "yes" if c.covered else "no"}
+            for c in estate_coverage(conn, resolve_scope(conn, scope))]
 
 
 def check_request(kind: str, fmt: str, lang: str, group: str | None,
@@ -102,7 +113,8 @@ def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
         else:
             content = exports.to_xlsx([
                 ("Findings", rows, exports.FINDING_COLUMNS),
-                ("Assets", exports.asset_rows(conn, scope), exports.ASSET_COLUMNS)])
+                ("Assets", exports.asset_rows(conn, scope), exports.ASSET_COLUMNS),
+                ("Coverage", _coverage_rows(conn, scope), COVERAGE_COLUMNS)])
     else:
         assets = exports.asset_rows(conn, scope)
         if fmt == "csv":
@@ -110,7 +122,8 @@ def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
         else:
             content = exports.to_xlsx([
                 ("Summary", _summary_rows(conn, scope, now), ("metric", "value")),
-                ("Assets", assets, exports.ASSET_COLUMNS)])
+                ("Assets", assets, exports.ASSET_COLUMNS),
+                ("Coverage", _coverage_rows(conn, scope), COVERAGE_COLUMNS)])
     label = "".join(c if c.isalnum() or c in "-_" else "-" for c in scope.label)
     name = "-".join(p for p in ("patchpilot", kind, label, lang, now.strftime("%Y-%m-%d")) if p)
     return Report(kind, fmt, lang, content, f"{name}.{fmt}", MIME[fmt])

@@ -27,6 +27,7 @@ from patchpilot.db.tables import (
     findings,
     schedules,
 )
+from patchpilot.findings.coverage import estate_coverage
 from patchpilot.findings.summary import BANDS
 from patchpilot.scans.schedules import next_run
 
@@ -58,6 +59,9 @@ class Overview:
     not_scanned: int = 0
     not_scanned_assets: list[dict[str, Any]] = field(default_factory=list)
     assets_total: int = 0
+    # Per ecosystem of the estate: packages, assets, advisories loaded, covered or not --
+    # not covered first (findings.coverage: one GROUP BY over a few rows per asset).
+    coverage: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -126,6 +130,7 @@ def overview(conn: Connection, *, now: datetime | None = None, top: int = 10,
         {"id": r.id, "name": r.name, "last_seen": r.last_seen}
         for r in conn.execute(select(assets.c.id, assets.c.name, assets.c.last_seen)
                               .where(late).order_by(assets.c.last_seen).limit(top))]
+    out.coverage = [c.to_dict() for c in estate_coverage(conn, asset_ids)]
     return out
 
 

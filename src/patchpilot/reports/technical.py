@@ -14,8 +14,10 @@ from itertools import groupby
 
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope
+from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import now_utc
+from patchpilot.findings.coverage import estate_coverage
+from patchpilot.knowledge.coverage import EcosystemCoverage
 from patchpilot.reports import html
 from patchpilot.reports.data import TechnicalFinding, technical_findings
 from patchpilot.reports.executive import scope_label
@@ -23,13 +25,16 @@ from patchpilot.reports.i18n import translator
 
 
 def render_html(rows: list[TechnicalFinding], scope: Scope, lang: str, *,
-                now: datetime | None = None) -> str:
-    """The technical report of ``rows`` as a standalone HTML page."""
+                now: datetime | None = None,
+                coverage: list[EcosystemCoverage] | None = None) -> str:
+    """The technical report of ``rows`` as a standalone HTML page; ``coverage``: the
+    scope's ecosystems with the advisories loaded for each (its "Coverage" section)."""
     t = translator(lang)
     ordered = sorted(rows, key=lambda r: (r.asset, r.priority or 9, r.vuln_id, r.package))
     by_asset = [(asset, list(items)) for asset, items in groupby(ordered, key=lambda r: r.asset)]
     return html.render("technical.html", t, rows=rows, by_asset=by_asset,
-                       scope_label=scope_label(scope, t), generated_at=now or now_utc())
+                       scope_label=scope_label(scope, t), generated_at=now or now_utc(),
+                       coverage=[c.to_dict() for c in coverage or ()])
 
 
 def build(conn: Connection, scope: Scope | None = None, *, lang: str = "en",
@@ -37,5 +42,7 @@ def build(conn: Connection, scope: Scope | None = None, *, lang: str = "en",
     """Gather and render the technical report (``fmt``: pdf or html) as bytes."""
     translator(lang)
     scope = scope or Scope()
-    page = render_html(technical_findings(conn, scope), scope, lang, now=now)
+    coverage = estate_coverage(conn, resolve_scope(conn, scope))
+    page = render_html(technical_findings(conn, scope), scope, lang, now=now,
+                       coverage=coverage)
     return page.encode("utf-8") if fmt == "html" else html.to_pdf(page)

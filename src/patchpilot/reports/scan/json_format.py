@@ -8,6 +8,7 @@ import orjson
 
 from patchpilot import __version__
 from patchpilot.findings.scan import ScanResult
+from patchpilot.knowledge.coverage import MIN_ADVISORIES
 
 
 def document(result: ScanResult) -> dict[str, Any]:
@@ -29,7 +30,16 @@ def document(result: ScanResult) -> dict[str, Any]:
         # package without a purl, the release it read from the versions), never dropped.
         "warning_count": len(inv.warnings),
         "warnings": list(inv.warnings),
+        "coverage": coverage_section(result),
     }
+
+
+def coverage_section(result: ScanResult) -> dict[str, Any]:
+    """Per ecosystem of the scan: its packages, the advisories loaded for it and whether
+    that covers it (``knowledge.coverage``), with the ecosystems not covered named."""
+    return {"min_advisories": MIN_ADVISORIES,
+            "ecosystems": [c.to_dict() for c in result.coverage],
+            "not_covered": [c.ecosystem for c in result.not_covered()]}
 
 
 def render(result: ScanResult) -> str:

@@ -12,6 +12,7 @@ import orjson
 
 from patchpilot import __version__
 from patchpilot.findings.scan import ScanResult
+from patchpilot.reports.scan.json_format import coverage_section
 
 _LEVELS = {"Critical": "error", "High": "error", "Medium": "warning", "Low": "note",
            "None": "none", "Unknown": "warning"}
@@ -55,20 +56,23 @@ def document(result: ScanResult) -> dict[str, Any]:
                                       "informationUri": "https://github.com/patchpilot",
                                       "rules": list(rules.values())}},
                   "invocations": [_invocation(result)],
+                  "properties": {"coverage": coverage_section(result)},
                   "results": results}],
     }
 
 
 def _invocation(result: ScanResult) -> dict[str, Any]:
-    """The run's invocation: the inventory's warnings as tool execution notifications
-    (SARIF 2.1.0 §3.20.21), with their count in the properties."""
+    """The run's invocation (SARIF 2.1.0 §3.20): the inventory's warnings as tool
+    execution notifications (§3.20.21), with their count in the properties, and a warning
+    notification (§3.58) per ecosystem no advisory covers -- a code-scanning dashboard
+    shows those beside the results, so an empty result list is not read as "clean"."""
     warnings = result.inventory.warnings
-    return {
-        "executionSuccessful": True,
-        "toolExecutionNotifications": [
-            {"level": "warning", "message": {"text": text}} for text in warnings],
-        "properties": {"inventoryWarningCount": len(warnings)},
-    }
+    notes: list[dict[str, Any]] = [
+        {"level": "warning", "message": {"text": text}} for text in warnings]
+    notes += [{"level": "warning", "message": {"text": c.describe()},
+               "properties": c.to_dict()} for c in result.not_covered()]
+    return {"executionSuccessful": True, "toolExecutionNotifications": notes,
+            "properties": {"inventoryWarningCount": len(warnings)}}
 
 
 def render(result: ScanResult) -> str:

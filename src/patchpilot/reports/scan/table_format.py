@@ -53,6 +53,10 @@ def summary_line(result: ScanResult) -> str:
              f"in {result.match_seconds * 1000:.0f} ms")
     if result.undetermined:
         text += f" · {len(result.undetermined)} undetermined (version unreadable)"
+    missing = result.not_covered()
+    if missing:
+        text += (f" · {len(missing)} ecosystem{'s' if len(missing) > 1 else ''} not covered "
+                 "by the advisories loaded")
     return text
 
 
@@ -73,6 +77,19 @@ def warning_lines(result: ScanResult, limit: int = SHOWN_WARNINGS) -> list[str]:
     if len(warnings) > limit:
         lines.append(f"  … and {len(warnings) - limit} more (all in --format json)")
     return lines
+COVERAGE_HINT = ("No findings in an ecosystem that is not covered means nothing could be "
+                 "checked, not that it is clean: load its advisories (`patchpilot db "
+                 "update`; `patchpilot db status` shows what is loaded).")
+
+
+def coverage_lines(result: ScanResult) -> list[str]:
+    """One line per ecosystem of the scan that no (or almost no) advisory covers --
+    "not covered: npm 978 packages (0 advisories loaded)" -- and what to do; none when
+    every ecosystem is covered."""
+    missing = result.not_covered()
+    if not missing:
+        return []
+    return [*(c.describe() for c in missing), COVERAGE_HINT]
 
 
 def render(result: ScanResult, width: int = 200) -> str:
@@ -82,4 +99,6 @@ def render(result: ScanResult, width: int = 200) -> str:
     console.print(summary_line(result))
     for line in warning_lines(result, limit=len(result.inventory.warnings)):
         console.print(line, overflow="fold")
+    for line in coverage_lines(result):
+        console.print(line, markup=False, highlight=False)
     return console.file.getvalue()  # type: ignore[attr-defined]

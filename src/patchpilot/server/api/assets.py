@@ -17,6 +17,7 @@ from patchpilot.assets.queries import (
 )
 from patchpilot.clock import iso
 from patchpilot.db.tables import assets
+from patchpilot.findings.coverage import asset_coverage
 from patchpilot.server.deps import EngineDep, Viewer
 from patchpilot.server.params import DbId, Limit, Offset
 
@@ -51,12 +52,24 @@ class InventorySummary(BaseModel):
     complete: bool
 
 
+class EcosystemCoverageOut(BaseModel):
+    """One ecosystem of the asset's latest inventory: its packages, the advisories the
+    knowledge base holds for it, and whether that covers it (``knowledge.coverage``)."""
+
+    ecosystem: str
+    packages: int
+    advisories: int
+    assets: int
+    covered: bool
+
+
 class AssetDetail(AssetOut):
-    """One asset with the summaries of its stored inventories, and the warnings of the
-    latest one (what its collector or parser skipped or inferred)."""
+    """One asset with the summaries of its stored inventories, the warnings of the latest
+    one (what its collector or parser skipped or inferred), and its coverage."""
 
     inventories: list[InventorySummary]
     inventory_warnings: list[str] = []
+    coverage: list[EcosystemCoverageOut] = []
 
 
 def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
@@ -88,8 +101,11 @@ def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
         counts = open_by_severity(conn, [asset_id])[asset_id]
         history = inventory_history(conn, asset_id)
         latest = latest_inventory_warnings(conn, asset_id)
+        coverage = asset_coverage(conn, asset_id)
     out = _asset(row, counts)
     out["inventory_warnings"] = list(latest.warnings)
+    # Per ecosystem of its latest inventory: packages, advisories loaded, covered or not.
+    out["coverage"] = [c.to_dict() for c in coverage]
     out["inventories"] = [{"id": h.id, "collected_at": iso(h.collected_at),
                            "collector": h.collector, "packages": h.packages,
                            "complete": h.complete} for h in history]

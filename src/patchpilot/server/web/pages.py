@@ -56,6 +56,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.agents import list_agents
+from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.model import STATES
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
@@ -490,10 +491,12 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         # An inventory stored but not matched yet (an upload a moment ago): its findings
         # are still to come, which the page says rather than showing the old ones as all.
         matching = match_pending(conn, asset_id)
+        # Its ecosystems no advisory covers: "no findings" there is not "clean".
+        coverage = asset_coverage(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
-                   "inventory_warnings": inventory_warnings}, user)
+                   "inventory_warnings": inventory_warnings, "coverage": coverage}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
