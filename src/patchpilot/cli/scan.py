@@ -30,11 +30,13 @@ class OutputFormat(StrEnum):
 
 def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: ignore[no-untyped-def]
     from patchpilot.reports.scan import FORMATS
-    from patchpilot.reports.scan.table_format import summary_line, table
+    from patchpilot.reports.scan.table_format import set_aside_lines, summary_line, table
 
     if fmt is OutputFormat.table and output is None:
         wide.print(table(result))
         wide.print(summary_line(result))
+        for line in set_aside_lines(result):
+            wide.print(line, markup=False, highlight=False)
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")

@@ -25,6 +25,8 @@ def document(result: ScanResult) -> dict[str, Any]:
             {"package": u.package.name, "version": u.package.version,
              "ecosystem": u.package.ecosystem, "reason": u.reason,
              "advisories": list(u.advisory_ids)} for u in result.undetermined],
+        # Upstream matches on packages an OS package owns, judged through it instead.
+        "set_aside": [s.to_dict() for s in result.set_aside],
     }
 
 

@@ -52,7 +52,18 @@ def summary_line(result: ScanResult) -> str:
              f"in {result.match_seconds * 1000:.0f} ms")
     if result.undetermined:
         text += f" · {len(result.undetermined)} undetermined (version unreadable)"
+    if result.set_aside:
+        text += (f" · {len(result.set_aside)} upstream matches on OS-owned packages "
+                 "not reported")
     return text
+
+
+def set_aside_lines(result: ScanResult) -> list[str]:
+    """One line per upstream match not reported because an OS package owns the copy:
+    "not reported: CVE-2023-49083 on cryptography 38.0.4 (/usr/lib/python3/dist-packages):
+    owned by python3-cryptography 38.0.4-3+deb12u1, whose changelog names … as fixed"."""
+    return [f"not reported: {s.vuln_id} on {s.package} {s.version} "
+            f"({', '.join(s.locations)}): {s.explanation}" for s in result.set_aside]
 
 
 def render(result: ScanResult, width: int = 200) -> str:
@@ -60,4 +71,6 @@ def render(result: ScanResult, width: int = 200) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table(result))
     console.print(summary_line(result))
+    for line in set_aside_lines(result):
+        console.print(line, markup=False, highlight=False)
     return console.file.getvalue()  # type: ignore[attr-defined]
