@@ -126,7 +126,7 @@ def test_unowned_copy_of_the_same_version_is_still_reported(  # type: ignore[no-
     ]
     with engine.connect() as conn:
         matches = match_packages(conn, packages).matches
-        kept, aside = judge_owned(conn, matches, packages,
+        kept, aside = judge_owned(conn, matches, "Debian:12",
                                   {"python3-cryptography": sorted(CRYPTO_CVES)})
     assert sorted(m.vuln_id for m in kept) == sorted(CRYPTO_CVES)
     assert all([p.location for p in m.packages] == [venv] for m in kept)

@@ -23,9 +23,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from patchpilot.db.tables import assets, inventories
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories
 from patchpilot.models import Package, PackageOwner
 
@@ -87,22 +91,23 @@ def distribution_of(packages: Sequence[Package]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def judge_owned(conn: Connection, matches: Sequence[Match], packages: Sequence[Package],
-                changelog_cves: Mapping[str, Sequence[str]]
+def judge_owned(conn: Connection, matches: Sequence[Match], distribution: str | None,
+                changelog_cves: Mapping[str, Sequence[str]], *, loaded: bool | None = None
                 ) -> tuple[list[Match], list[SetAside]]:
     """The matches to report, and the upstream matches on owned packages set aside.
 
     A match covers every installed copy of one (ecosystem, name, version); only its owned
     copies are judged here, so a venv's own ``cryptography 38.0.4`` beside Debian's is
-    still reported (the match keeps the unowned copies only).  ``packages``: the whole
-    inventory (for the release its OS packages are in); ``changelog_cves``: per owning OS
-    package, the CVE ids its changelog names as fixed.
+    still reported (the match keeps the unowned copies only).  ``distribution``: the
+    release the host's OS packages are judged in (``distribution_of``); ``loaded``:
+    whether the knowledge base has its feed (asked when None); ``changelog_cves``: per
+    owning OS package, the CVE ids its changelog names as fixed.
     """
     if not any(p.owner is not None for m in matches for p in m.packages):
         return list(matches), []
-    distribution = distribution_of(packages)
-    loaded = bool(distribution) and distribution in ecosystems_with_advisories(
-        conn, [distribution] if distribution else [])
+    if loaded is None:
+        loaded = bool(distribution) and distribution in ecosystems_with_advisories(
+            conn, [distribution] if distribution else [])
     fixed = {name: set(cves) for name, cves in changelog_cves.items()}
     reported: list[Match] = []
     set_aside: list[SetAside] = []
@@ -128,3 +133,32 @@ def judge_owned(conn: Connection, matches: Sequence[Match], packages: Sequence[P
             for (owner, reason), where in aside.items())
     set_aside.sort(key=lambda s: (s.package, s.version, s.vuln_id, s.owner.name))
     return reported, set_aside
+
+
+def owned_facts(conn: Connection, asset_ids: Sequence[int]
+                ) -> dict[int, tuple[str | None, dict[str, list[str]]]]:
+    """Per asset, what judging its owned packages needs from its latest inventory: the
+    release of its OS packages (``assets.ecosystem``) and its owners' changelog CVEs.
+
+    For re-matching and sweeps, which work on ``asset_packages`` rows; only the assets
+    with an owned package among their hits are asked, so few documents are decoded.
+    """
+    out: dict[int, tuple[str | None, dict[str, list[str]]]] = {}
+    ids = sorted(set(asset_ids))
+    for start in range(0, len(ids), 500):
+        for asset_id, ecosystem, document in conn.execute(
+                select(assets.c.id, assets.c.ecosystem, inventories.c.document)
+                .join(inventories, inventories.c.id == assets.c.last_inventory_id)
+                .where(assets.c.id.in_(ids[start:start + 500]))):
+            raw: dict[str, Any] = orjson.loads(document) if document else {}
+            out[asset_id] = (ecosystem, raw.get("changelog_cves") or {})
+    return out
+
+
+def installed_entry(package: Package) -> list[str | None]:
+    """How ``asset_packages.installed`` lists one installed copy: ``[name, version,
+    arch]``, and the owner's name and version after them when an OS package owns it."""
+    entry = [package.name, package.version, package.arch]
+    if package.owner is not None:
+        entry += [package.owner.name, package.owner.version]
+    return entry

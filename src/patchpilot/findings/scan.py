@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
 from patchpilot.findings.model import HOST_UPDATES, MATCHER, Finding
-from patchpilot.findings.owned import SetAside, judge_owned
+from patchpilot.findings.owned import SetAside, distribution_of, judge_owned
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Undetermined, match_packages
 
@@ -59,7 +59,8 @@ def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
     started = time.perf_counter()
     packages = inventory.to_packages()
     result = match_packages(conn, packages)
-    kept, set_aside = judge_owned(conn, result.matches, packages, inventory.changelog_cves)
+    kept, set_aside = judge_owned(conn, result.matches, distribution_of(packages),
+                                  inventory.changelog_cves)
     matched = build_findings(conn, kept)
     updates = host_update_findings(conn, inventory, matched)
     findings = sorted([*matched, *updates], key=sort_key)
