@@ -14,6 +14,7 @@ from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package, PackageOwner
 from patchpilot.pipeline import process_inventory
 from patchpilot.scans import rematch
+from patchpilot.scans.sweeps import SweepQuery, start_sweep
 
 DIST = "/usr/lib/python3/dist-packages"
 PYPI_FEEDS = {
@@ -65,3 +66,18 @@ def test_rematch_keeps_the_owned_judgement(engine: Engine, feed_dir) -> None:  #
     done = rematch.rematch_all(engine)
     assert _open(engine) == {}
     assert done.fixed == 1
+
+
+def test_sweep_judges_owned_copies_as_a_scan_does(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    """"Is CVE-2023-49083 anywhere?": not on Debian's copy (its changelog names the fix);
+    CVE-2023-23931 is (the shortened changelog does not)."""
+    update_from(engine, [feed_dir(PYPI_FEEDS, "pypi")])
+    asset_id = ingest_inventory(engine, _debian_host()).asset_id
+    named = start_sweep(engine, SweepQuery(vuln="CVE-2023-49083"), created_by="sato")
+    [result] = [r for r in named.results if r.asset_id == asset_id]
+    assert (result.initial, result.packages) == ("not_affected", [])
+    silent = start_sweep(engine, SweepQuery(vuln="CVE-2023-23931"), created_by="sato")
+    [result] = [r for r in silent.results if r.asset_id == asset_id]
+    assert result.initial == "affected"
+    assert [(p["package"], p["vulns"], p["installed"]) for p in result.packages] == [
+        ("cryptography", ["CVE-2023-23931"], ["cryptography"])]

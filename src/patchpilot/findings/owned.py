@@ -91,6 +91,19 @@ def distribution_of(packages: Sequence[Package]) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
+def set_aside_reason(owner: PackageOwner | None, vuln_id: str, loaded: bool,
+                     changelog_cves: Mapping[str, Sequence[str]]) -> str | None:
+    """Why an upstream match of ``vuln_id`` on a copy ``owner`` installed is not reported
+    (DISTRIBUTION, CHANGELOG), or None when it is: the copy is nobody's, or the
+    distribution's feed is not loaded (``loaded``) and the owner's changelog does not
+    name the vulnerability."""
+    if owner is None:
+        return None
+    if loaded:
+        return DISTRIBUTION
+    return CHANGELOG if vuln_id in changelog_cves.get(owner.name, ()) else None
+
+
 def judge_owned(conn: Connection, matches: Sequence[Match], distribution: str | None,
                 changelog_cves: Mapping[str, Sequence[str]], *, loaded: bool | None = None
                 ) -> tuple[list[Match], list[SetAside]]:
@@ -108,22 +121,18 @@ def judge_owned(conn: Connection, matches: Sequence[Match], distribution: str | 
     if loaded is None:
         loaded = bool(distribution) and distribution in ecosystems_with_advisories(
             conn, [distribution] if distribution else [])
-    fixed = {name: set(cves) for name, cves in changelog_cves.items()}
     reported: list[Match] = []
     set_aside: list[SetAside] = []
     for m in matches:
         kept: list[Package] = []
         aside: dict[tuple[PackageOwner, str], list[str]] = {}
         for p in m.packages:
-            owner = p.owner
-            if owner is None or ":" in p.ecosystem:
-                kept.append(p)
-            elif loaded:
-                aside.setdefault((owner, DISTRIBUTION), []).append(p.location or "")
-            elif m.vuln_id in fixed.get(owner.name, ()):
-                aside.setdefault((owner, CHANGELOG), []).append(p.location or "")
+            owner = p.owner if ":" not in p.ecosystem else None
+            reason = set_aside_reason(owner, m.vuln_id, loaded, changelog_cves)
+            if owner is None or reason is None:
+                kept.append(p)  # nobody's, or no distribution data and no backport named
             else:
-                kept.append(p)  # no distribution data and no backport named: reported
+                aside.setdefault((owner, reason), []).append(p.location or "")
         if kept:
             reported.append(m if len(kept) == len(m.packages)
                             else m._replace(packages=tuple(kept)))
@@ -162,3 +171,9 @@ def installed_entry(package: Package) -> list[str | None]:
     if package.owner is not None:
         entry += [package.owner.name, package.owner.version]
     return entry
+
+
+def has_owner(installed_json: str) -> bool:
+    """Whether an ``asset_packages.installed`` list names an owning OS package for any
+    copy (see ``installed_entry``)."""
+    return any(len(entry) > 3 for entry in orjson.loads(installed_json))

@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -45,7 +44,7 @@ from patchpilot.findings.build import build_findings
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
 from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
-from patchpilot.findings.owned import judge_owned, owned_facts, owners_of
+from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
 from patchpilot.models import Ecosystem, Package, PackageOwner
 
@@ -158,12 +157,6 @@ def _owned_findings(conn: Connection, rows: list[_OwnedRow],
     return out
 
 
-@lru_cache(maxsize=65536)
-def _has_owner(installed_json: str) -> bool:
-    """Whether an ``installed`` list names an owning OS package for any copy."""
-    return any(len(entry) > 3 for entry in orjson.loads(installed_json))
-
-
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
 
@@ -213,7 +206,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
                 if not matches:
                     continue
                 variant = variants.get((triple, installed))
-                if variant is None and _has_owner(installed):
+                if variant is None and has_owner(installed):
                     # A copy an OS package owns: judged per asset (its owners' changelogs).
                     owned_rows.append((asset_id, triple,
                                        _installed(eco, name, version, installed), matches))
