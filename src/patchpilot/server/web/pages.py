@@ -46,6 +46,7 @@ from patchpilot.assets.queries import (
     inventory_history,
     known_tags,
     match_pending,
+    owned_packages,
 )
 from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
@@ -488,9 +489,10 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         # An inventory stored but not matched yet (an upload a moment ago): its findings
         # are still to come, which the page says rather than showing the old ones as all.
         matching = match_pending(conn, asset_id)
+        owned = owned_packages(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
-                   "total": found.total, "matching": matching}, user)
+                   "total": found.total, "matching": matching, "owned": owned}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
