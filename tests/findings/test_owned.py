@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.owned import CHANGELOG, DISTRIBUTION, judge_owned
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.collect import CollectOptions, collect
@@ -143,3 +144,17 @@ def test_unowned_copy_of_the_same_version_is_still_reported(  # type: ignore[no-
     assert by_cve["CVE-2023-49083"].evidence.owners == ()
     assert [(s.vuln_id, s.locations) for s in result.set_aside] == [
         ("CVE-2023-49083", (DIST,))]
+
+
+def test_owned_copy_is_upgraded_through_its_os_package() -> None:
+    """pip would overwrite dpkg's files: the command names the OS package instead; a
+    virtualenv's copy beside it keeps pip's command."""
+    pypi = Ecosystem("PyPI")
+    debian_pip = Package(pypi, "pip", "23.0.1", location=DIST,
+                         owner=PackageOwner("python3-pip", "23.0.1+dfsg-1"))
+    assert upgrade_command("PyPI", [debian_pip], "23.3") == (
+        "upgrade the OS package python3-pip when the distribution ships a fix (not with "
+        "the language's own package manager)")
+    venv_pip = Package(pypi, "pip", "23.0.1", location="/srv/app/.venv/lib/python3.11")
+    assert upgrade_command("PyPI", [debian_pip, venv_pip], "23.3") == (
+        "pip install --upgrade 'pip>=23.3'")
