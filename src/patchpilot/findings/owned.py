@@ -96,12 +96,13 @@ def set_aside_reason(owner: PackageOwner | None, vuln_id: str, loaded: bool,
     """Why an upstream match of ``vuln_id`` on a copy ``owner`` installed is not reported
     (DISTRIBUTION, CHANGELOG), or None when it is: the copy is nobody's, or the
     distribution's feed is not loaded (``loaded``) and the owner's changelog does not
-    name the vulnerability."""
+    name the vulnerability.  The changelog, the more specific evidence, is named first
+    when both apply."""
     if owner is None:
         return None
-    if loaded:
-        return DISTRIBUTION
-    return CHANGELOG if vuln_id in changelog_cves.get(owner.name, ()) else None
+    if vuln_id in changelog_cves.get(owner.name, ()):
+        return CHANGELOG
+    return DISTRIBUTION if loaded else None
 
 
 def judge_owned(conn: Connection, matches: Sequence[Match], distribution: str | None,
