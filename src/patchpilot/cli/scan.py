@@ -36,7 +36,7 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
         wide.print(table(result))
         wide.print(summary_line(result))
         for line in set_aside_lines(result):
-            wide.print(line, markup=False, highlight=False)
+            wide.print(line, markup=False, highlight=False, soft_wrap=True)
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")
