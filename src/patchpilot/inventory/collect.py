@@ -115,6 +115,7 @@ PYTHON_SITES_TIMEOUT = 30.0
 SHORT_TIMEOUT = 5.0
 # dpkg's grep over its file lists, rpm -qf, rpm -q --changelog: local reads, quick.
 OWNERS_TIMEOUT = 30.0
+OWNER_PATHS_PER_COMMAND = 1000
 IP_TIMEOUT = 2.0
 
 A = TypeVar("A")
@@ -483,15 +484,25 @@ async def _owners(host: Host, system: _System, first: _First,
     package database the OS packages came from, for those paths only."""
     if not paths or system.manager is None:
         return {}
+    if system.manager == "apk":
+        return parse_apk_owners(first.files[commands.APK_INSTALLED] or "", set(paths))
+    # The paths go on the command line: a host with thousands of entries is asked in
+    # batches, so no argument list outgrows the host's limit.
+    batches = [paths[i:i + OWNER_PATHS_PER_COMMAND]
+               for i in range(0, len(paths), OWNER_PATHS_PER_COMMAND)]
+    owners: dict[str, PackageOwner] = {}
     if system.manager == "dpkg":
         versions = {p.name: p.version for p in system.packages}
-        out = await host.run(commands.dpkg_owners(paths), OWNERS_TIMEOUT)
-        return {path: PackageOwner(name, versions[name])
-                for path, name in parse_dpkg_owners(out or "").items() if name in versions}
-    if system.manager == "rpm":
-        out = await host.run(commands.rpm_owners(paths), OWNERS_TIMEOUT)
-        return parse_rpm_owners(out or "", set(paths))
-    return parse_apk_owners(first.files[commands.APK_INSTALLED] or "", set(paths))
+        for batch in batches:
+            out = await host.run(commands.dpkg_owners(batch), OWNERS_TIMEOUT)
+            owners.update((path, PackageOwner(name, versions[name]))
+                          for path, name in parse_dpkg_owners(out or "").items()
+                          if name in versions)
+    elif system.manager == "rpm":
+        for batch in batches:
+            out = await host.run(commands.rpm_owners(batch), OWNERS_TIMEOUT)
+            owners.update(parse_rpm_owners(out or "", set(batch)))
+    return owners
 
 
 async def _changelog_cves(host: Host, system: _System, owners: list[str],
