@@ -98,7 +98,8 @@ def test_scan_json_carries_every_report_field(cli, tmp_path: Path) -> None:  # t
     assert f["evidence"] == {"installed_version": "91.6.0-1.el8_5.alma",
                              "advisory_id": "ALSA-2022:0818",
                              "affected_range": "< 91.7.0-3.el8_5.alma",
-                             "feed": "osv", "source": "osv:feeds/osv", "packages": ["firefox"]}
+                             "feed": "osv", "source": "osv:feeds/osv", "packages": ["firefox"],
+                             "owners": []}
     assert f["severity_source"] == "cvss"
     # No CVSS vector is known for CVE-2022-25235 here: AlmaLinux's own rating of the
     # erratum ("Critical: firefox security update") gives the band.

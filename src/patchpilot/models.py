@@ -162,6 +162,20 @@ class EpssScore:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageOwner:
+    """The operating-system package whose files include a language package.
+
+    Debian's ``python3-cryptography`` installs ``cryptography`` into
+    /usr/lib/python3/dist-packages: that copy is the distribution's, patched by its
+    backports, so it is judged through the OS package (the distribution's data, or its
+    changelog), never against the upstream advisories of the language ecosystem.
+    """
+
+    name: str  # the binary package (dpkg, rpm, apk) that owns the files
+    version: str  # its installed version
+
+
+@dataclass(frozen=True, slots=True)
 class Package:
     """One installed package as a collector saw it.
 
@@ -179,6 +193,9 @@ class Package:
     source_version: str | None = None
     purl: str | None = None
     location: str | None = None  # file it was read from
+    # The OS package whose files include this language package (None: nobody's, or the
+    # collector could not tell); see ``PackageOwner``.
+    owner: PackageOwner | None = None
 
     @property
     def match_name(self) -> str:

@@ -21,6 +21,7 @@ from patchpilot.assets.groups import in_group
 from patchpilot.db.tables import (
     asset_context,
     asset_groups,
+    asset_packages,
     asset_summary,
     assets,
     findings,
@@ -190,6 +191,22 @@ def latest_inventory_warnings(conn: Connection, asset_id: int) -> InventoryWarni
         return InventoryWarnings(row.id, ("the stored inventory document is not valid JSON",))
     found = document.get("warnings") if isinstance(document, dict) else None
     return InventoryWarnings(row.id, tuple(str(w) for w in found or ()))
+
+
+def owned_packages(conn: Connection, asset_id: int) -> list[dict[str, str]]:
+    """The asset's language packages that an OS package installed, each with its owner
+    (``{"ecosystem", "name", "version", "owner"}``, by name): judged through the owner,
+    so the asset page says why upstream advisories are not applied to them."""
+    out: list[dict[str, str]] = []
+    for eco, installed in conn.execute(
+            select(asset_packages.c.ecosystem, asset_packages.c.installed)
+            .where(asset_packages.c.asset_id == asset_id,
+                   asset_packages.c.ecosystem.not_like("%:%"))):
+        out.extend({"ecosystem": eco, "name": entry[0], "version": entry[1],
+                    "owner": f"{entry[3]} {entry[4]}"}
+                   for entry in orjson.loads(installed) if len(entry) > 3)
+    out.sort(key=lambda p: (p["name"].lower(), p["version"], p["owner"]))
+    return out
 
 
 def match_pending(conn: Connection, asset_id: int) -> bool:

@@ -33,6 +33,7 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
     from patchpilot.reports.scan import FORMATS
     from patchpilot.reports.scan.table_format import (
         coverage_lines,
+        set_aside_lines,
         summary_line,
         table,
         warning_lines,
@@ -43,6 +44,8 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
         wide.print(summary_line(result))
         for line in coverage_lines(result):
             wide.print(f"[yellow]{escape(line)}[/]")
+        for line in set_aside_lines(result):
+            wide.print(line, markup=False, highlight=False, soft_wrap=True)
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")

@@ -28,6 +28,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
+from patchpilot.findings.owned import owners_of
 from patchpilot.knowledge.cvss import SEVERITY_ORDER, preferred_metric
 from patchpilot.knowledge.matcher import Match
 from patchpilot.models import CvssMetric, Reference
@@ -189,7 +190,8 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
             workaround=info.workaround or adv.get("workaround") or NO_WORKAROUND,
             evidence=Evidence(installed_version=m.version, advisory_id=adv_id,
                               affected_range=m.affected_range, feed=m.feed,
-                              source=source, packages=tuple(sorted({p.name for p in m.packages}))),
+                              source=source, packages=tuple(sorted({p.name for p in m.packages})),
+                              owners=owners_of(m.packages)),
             cwes=info.cwes,
             references=_unique(info.references + adv_refs[m.advisory_pk])))
     findings.sort(key=sort_key)

@@ -18,6 +18,12 @@ def upgrade_command(ecosystem: str, packages: Sequence[Package], fixed: str | No
     """
     if not fixed or not packages:
         return None
+    owners = sorted({p.owner.name for p in packages if p.owner is not None})
+    if owners and all(p.owner is not None for p in packages):
+        # Debian's python3-pip owns /usr/lib/python3/dist-packages/pip: `pip install` would
+        # overwrite the package manager's files; the fix comes as an OS package update.
+        return (f"upgrade the OS package {' '.join(owners)} when the distribution ships "
+                f"a fix (not with the language's own package manager)")
     names = sorted({p.name for p in packages})
     quoted = " ".join(shlex.quote(n) for n in names)
     scheme = scheme_of(ecosystem)

@@ -27,6 +27,7 @@ from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import agents, asset_packages, assets, inventories
 from patchpilot.errors import Conflict
 from patchpilot.findings.coverage import record_asset_ecosystems
+from patchpilot.findings.owned import installed_entry
 from patchpilot.findings.uploads import refuse_replacing_a_scan
 from patchpilot.inventory.model import AssetIdentity, Inventory
 from patchpilot.knowledge.coverage import packages_per_ecosystem
@@ -236,7 +237,7 @@ def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
     grouped: dict[tuple[str, str, str], list[list[str | None]]] = defaultdict(list)
     for p in inv.to_packages():
         key = (p.ecosystem, normalize_name(p.ecosystem, p.match_name), p.match_version)
-        grouped[key].append([p.name, p.version, p.arch])
+        grouped[key].append(installed_entry(p))
     return [(asset_id, eco, name, version, orjson.dumps(installed).decode())
             for (eco, name, version), installed in grouped.items()]
 

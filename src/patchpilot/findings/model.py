@@ -74,6 +74,10 @@ class Evidence:
     feed: str
     source: str
     packages: tuple[str, ...]  # installed package names (binaries of a source package)
+    # The OS packages owning the installed copies ("python3-pip 23.0.1+dfsg-1"), when a
+    # language package installed by dpkg/rpm/apk is reported (no distribution feed loaded
+    # and its changelog does not name the vulnerability).
+    owners: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

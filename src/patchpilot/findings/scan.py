@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
 from patchpilot.findings.model import HOST_UPDATES, MATCHER, Finding
+from patchpilot.findings.owned import SetAside, distribution_of, judge_owned
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.coverage import EcosystemCoverage, inventory_coverage
 from patchpilot.knowledge.matcher import Undetermined, match_packages
@@ -37,6 +38,9 @@ class ScanResult:
     def not_covered(self) -> list[EcosystemCoverage]:
         """The inventory's ecosystems that no (or almost no) advisory covers."""
         return [c for c in self.coverage if not c.covered]
+    # Upstream matches on language packages an OS package owns, not reported, and why
+    # (see ``findings.owned``).
+    set_aside: tuple[SetAside, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Findings per severity band."""
@@ -61,11 +65,16 @@ def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
     """:func:`scan_inventory` on the caller's connection (it only reads), so that
     ``pipeline.process_inventory`` matches and applies in one transaction."""
     started = time.perf_counter()
-    result = match_packages(conn, inventory.to_packages())
-    matched = build_findings(conn, result.matches)
+    packages = inventory.to_packages()
+    result = match_packages(conn, packages)
+    kept, set_aside = judge_owned(conn, result.matches, distribution_of(packages),
+                                  inventory.changelog_cves)
+    matched = build_findings(conn, kept)
     updates = host_update_findings(conn, inventory, matched)
     findings = sorted([*matched, *updates], key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
                       result.distinct, time.perf_counter() - started,
                       {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)},
-                      tuple(inventory_coverage(conn, (p.ecosystem for p in inventory.packages))))
+                      set_aside=tuple(set_aside),
+                      coverage=tuple(inventory_coverage(
+                          conn, (p.ecosystem for p in inventory.packages))))

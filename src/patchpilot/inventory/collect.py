@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -59,7 +59,15 @@ from patchpilot.inventory.host.kernel import (
     installed_kernels,
     reboot_required,
 )
+from patchpilot.inventory.host.ownership import (
+    debian_changelog_text,
+    parse_apk_owners,
+    parse_dpkg_owners,
+    parse_rpm_changelog_cves,
+    parse_rpm_owners,
+)
 from patchpilot.inventory.host.python import (
+    DistEntry,
     PythonSites,
     packages_from_metadata,
     parse_python_sites,
@@ -77,6 +85,7 @@ from patchpilot.inventory.sources.apt_pending import (
     changelog_command,
     merge_offers,
     parse_debian_changelog,
+    parse_debian_changelog_fixed,
     parse_packages_index,
     pending_security_updates,
     security_list_files,
@@ -92,7 +101,7 @@ from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.inventory.sources.os_release import parse_os_release
 from patchpilot.inventory.sources.rpm import RPM_QA_COMMAND, parse_rpm_qa
 from patchpilot.knowledge.ecosystems import ecosystem_for_os, scheme_of
-from patchpilot.models import Ecosystem, OsRelease, Package
+from patchpilot.models import Ecosystem, OsRelease, Package, PackageOwner
 
 # Seconds a command may take on the local host (the SSH host applies --command-timeout).
 # apt-get changelog resolves and downloads; on a host without network it fails after ~7 s
@@ -104,6 +113,9 @@ APT_INDEX_TIMEOUT = 60.0
 # The site-folder scripts only test paths (no interpreter is run): quick everywhere.
 PYTHON_SITES_TIMEOUT = 30.0
 SHORT_TIMEOUT = 5.0
+# dpkg's grep over its file lists, rpm -qf, rpm -q --changelog: local reads, quick.
+OWNERS_TIMEOUT = 30.0
+OWNER_PATHS_PER_COMMAND = 1000
 IP_TIMEOUT = 2.0
 
 A = TypeVar("A")
@@ -276,24 +288,25 @@ async def _rpm_packages(host: Host, first: _First, ecosystem: str,
     return parse_rpm_qa(text, ecosystem, "rpm -qa", warnings)
 
 
-async def _os_packages(host: Host, first: _First, ecosystem: str) -> _Found:
-    """The package database matching the OS family (any present one when unknown)."""
+async def _os_packages(host: Host, first: _First, ecosystem: str) -> tuple[_Found, str | None]:
+    """The package database matching the OS family (any present one when unknown), and
+    which one it was (``dpkg``, ``rpm``, ``apk``; None: none found)."""
     scheme = scheme_of(ecosystem)
     warnings: list[str] = []
     if scheme in ("dpkg", "generic"):
         found = await _dpkg_packages(host, first, ecosystem, warnings)
         if found is not None:
-            return _Found(found, warnings)
+            return _Found(found, warnings), "dpkg"
     if scheme in ("rpm", "generic"):
         found = await _rpm_packages(host, first, ecosystem, warnings)
         if found is not None:
-            return _Found(found, warnings)
+            return _Found(found, warnings), "rpm"
     if scheme in ("apk", "generic"):
         text = first.files[commands.APK_INSTALLED]
         if text is not None:
             packages = parse_apk_installed(text, ecosystem, commands.APK_INSTALLED, warnings)
-            return _Found(packages, warnings)
-    return _Found(warnings=[f"no package database of {ecosystem} found"])
+            return _Found(packages, warnings), "apk"
+    return _Found(warnings=[f"no package database of {ecosystem} found"]), None
 
 
 # --- pending security updates --------------------------------------------------------------
@@ -378,6 +391,7 @@ async def _dnf_pending(host: Host, packages: list[Package],
 class _System(_Found):
     os: OsInfo | None = None
     pending: list[PendingUpdate] = field(default_factory=list)
+    manager: str | None = None  # the package database read: dpkg, rpm, apk
 
 
 async def _system(host: Host, release: OsRelease | None, first: _First,
@@ -389,7 +403,7 @@ async def _system(host: Host, release: OsRelease | None, first: _First,
     ecosystem = ecosystem_for_os(release) or Ecosystem(
         f"{release.id}:{release.version_id}" if release.version_id else release.id)
     scheme = scheme_of(ecosystem)
-    found = await _os_packages(host, first, ecosystem)
+    found, manager = await _os_packages(host, first, ecosystem)
     running = first_line(first.files[commands.KERNEL_RELEASE]) or first_line(
         await host.run(commands.UNAME_R, SHORT_TIMEOUT))
     kernels = installed_kernels(first.dirs[commands.BOOT] or [], found.packages)
@@ -397,7 +411,7 @@ async def _system(host: Host, release: OsRelease | None, first: _First,
         release, kernel_running=running, kernels_installed=kernels,
         reboot_required=reboot_required(
             running, kernels, scheme,
-            flag_file=first.files[REBOOT_REQUIRED_FLAG] is not None)))
+            flag_file=first.files[REBOOT_REQUIRED_FLAG] is not None)), manager=manager)
     if scheme == "dpkg" and found.packages:
         system.pending = await _apt_pending(
             host, first.dirs[commands.APT_LISTS] or [], release.codename, found.packages,
@@ -415,22 +429,41 @@ def _sites_command(options: CollectOptions) -> tuple[str, ...] | None:
     return commands.python_sites(options.python, options.python_paths)
 
 
-async def _python_from(host: Host, out: str | None) -> _Found:
-    """The distributions in the site folders ``commands.python_sites`` printed in ``out``
-    (None: the script failed)."""
+@dataclass(frozen=True, slots=True)
+class _Metadata:
+    """The dist-info / egg-info entries found and each one's metadata headers."""
+
+    entries: list[DistEntry] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def packages(self, owners: Mapping[str, PackageOwner] | None = None) -> _Found:
+        """The distributions, with the OS package owning each where ``owners`` says."""
+        warnings = list(self.warnings)
+        return _Found(packages_from_metadata(self.entries, self.texts, warnings, owners),
+                      warnings)
+
+
+async def _python_metadata(host: Host, out: str | None) -> _Metadata:
+    """The entries in the site folders ``commands.python_sites`` printed in ``out``
+    (None: the script failed) and their metadata headers."""
     if out is None:
-        return _Found(warnings=["the Python site-packages folders could not be listed"])
+        return _Metadata(warnings=["the Python site-packages folders could not be listed"])
     sites: PythonSites = parse_python_sites(out)
     if sites.missing:
         raise InventoryFormatError(sites.missing[0],
                                    "not a virtualenv or site-packages directory")
     if not sites.entries:
-        return _Found()
+        return _Metadata()
     contents = await host.read_files([e.metadata_path for e in sites.entries],
                                      headers_only=True)
-    warnings: list[str] = []
-    packages = packages_from_metadata(sites.entries, [_text(c) for c in contents], warnings)
-    return _Found(packages, warnings)
+    return _Metadata(sites.entries, [_text(c) for c in contents])
+
+
+async def _python_from(host: Host, out: str | None) -> _Found:
+    """The distributions in the site folders ``commands.python_sites`` printed in
+    ``out``, their owners not asked."""
+    return (await _python_metadata(host, out)).packages()
 
 
 async def python_packages(host: Host, options: CollectOptions) -> _Found:
@@ -447,6 +480,67 @@ async def python_packages(host: Host, options: CollectOptions) -> _Found:
 
 async def _no_command() -> None:
     return None
+
+
+# --- ownership: language packages that an OS package installed ------------------------------
+
+async def _owners(host: Host, system: _System, first: _First,
+                  paths: list[str]) -> dict[str, PackageOwner]:
+    """The OS package owning each of ``paths`` (language packages' entries), asked of the
+    package database the OS packages came from, for those paths only."""
+    if not paths or system.manager is None:
+        return {}
+    if system.manager == "apk":
+        return parse_apk_owners(first.files[commands.APK_INSTALLED] or "", set(paths))
+    # The paths go on the command line: a host with thousands of entries is asked in
+    # batches, so no argument list outgrows the host's limit.
+    batches = [paths[i:i + OWNER_PATHS_PER_COMMAND]
+               for i in range(0, len(paths), OWNER_PATHS_PER_COMMAND)]
+    owners: dict[str, PackageOwner] = {}
+    if system.manager == "dpkg":
+        versions = {p.name: p.version for p in system.packages}
+        for batch in batches:
+            out = await host.run(commands.dpkg_owners(batch), OWNERS_TIMEOUT)
+            owners.update((path, PackageOwner(name, versions[name]))
+                          for path, name in parse_dpkg_owners(out or "").items()
+                          if name in versions)
+    elif system.manager == "rpm":
+        for batch in batches:
+            out = await host.run(commands.rpm_owners(batch), OWNERS_TIMEOUT)
+            owners.update(parse_rpm_owners(out or "", set(batch)))
+    return owners
+
+
+async def _changelog_cves(host: Host, system: _System, owners: list[str],
+                          warnings: list[str]) -> dict[str, list[str]]:
+    """Per owning OS package, the CVE ids its installed changelog names as dealt with
+    (dpkg: ``changelog.Debian.gz`` up to the installed source version; rpm: ``rpm -q
+    --changelog``).  apk packages carry no changelog.  Packages whose changelog names no
+    CVE are left out."""
+    found: dict[str, list[str]] = {}
+    if system.manager == "dpkg":
+        installed = {p.name: p for p in system.packages}
+        paths = [commands.debian_changelog(name) for name in owners]
+        for name, path, data in zip(owners, paths, await host.read_files(paths), strict=True):
+            if data is None:
+                continue  # a package without doc files (path-excluded, or a symlinked doc)
+            try:
+                cves = parse_debian_changelog_fixed(
+                    debian_changelog_text(data, path), installed[name].match_version, path)
+            except InventoryFormatError as exc:
+                warnings.append(str(exc))
+                continue
+            if cves:
+                found[name] = cves
+    elif system.manager == "rpm" and owners:
+        mark = new_mark()
+        out = await host.run(commands.rpm_changelogs(owners, mark), OWNERS_TIMEOUT)
+        texts = parse_marked((out or "").encode(), mark, owners, added_newline=False)
+        for name, text in zip(owners, texts, strict=True):
+            cves = parse_rpm_changelog_cves(text.decode("utf-8", "replace")) if text else []
+            if cves:
+                found[name] = cves
+    return found
 
 
 # --- the whole inventory -------------------------------------------------------------------
@@ -480,21 +574,31 @@ async def collect(host: Host, options: CollectOptions | None = None) -> Inventor
     async with _tasks() as group:
         identity = group.create_task(_identity(host, first.files))
         system = group.create_task(_system(host, release, first, options.fetch_changelogs))
-        python = group.create_task(_python_from(host, sites.result()) if sites_command
-                                   else _nothing())
+        metadata = group.create_task(_python_metadata(host, sites.result()) if sites_command
+                                     else _no_metadata())
+    # Third round: which OS package owns each language package found, and what the
+    # owners' own changelogs say they fixed (the backport evidence).
+    os_found = system.result()
+    owners = await _owners(host, os_found, first,
+                           [entry.path for entry in metadata.result().entries])
+    python = metadata.result().packages(owners)
+    warnings = os_found.warnings + python.warnings
+    changelogs = await _changelog_cves(
+        host, os_found, sorted({o.name for o in owners.values()}), warnings)
     return Inventory.from_packages(
-        system.result().packages + python.result().packages,
+        os_found.packages + python.packages,
         asset=identity.result(),
-        os=system.result().os,
-        pending_updates=system.result().pending,
+        os=os_found.os,
+        pending_updates=os_found.pending,
+        changelog_cves=changelogs,
         collector=Collector(name=options.collector),
         complete=release is not None,
-        warnings=system.result().warnings + python.result().warnings,
+        warnings=warnings,
     )
 
 
-async def _nothing() -> _Found:
-    return _Found()
+async def _no_metadata() -> _Metadata:
+    return _Metadata()
 
 
 def run_collect(host: Host, options: CollectOptions | None = None) -> Inventory:

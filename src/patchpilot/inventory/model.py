@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from patchpilot import __version__
 from patchpilot.errors import InventoryFormatError
-from patchpilot.models import Ecosystem, OsRelease, Package
+from patchpilot.models import Ecosystem, OsRelease, Package, PackageOwner
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -71,6 +71,13 @@ class OsInfo(_Strict):
                          pretty_name=self.pretty_name, id_like=tuple(self.id_like))
 
 
+class OwnerEntry(_Strict):
+    """The OS package (dpkg, rpm, apk) whose files include a language package."""
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+
+
 class PackageEntry(_Strict):
     """One installed package (the JSON form of ``patchpilot.models.Package``)."""
 
@@ -82,21 +89,28 @@ class PackageEntry(_Strict):
     source_version: str | None = None
     purl: str | None = None
     location: str | None = None
+    # A language package installed by an OS package (Debian's python3-cryptography ships
+    # cryptography): judged through that package.  Absent: nobody's, or not known.
+    owner: OwnerEntry | None = None
 
     @classmethod
     def from_package(cls, package: Package) -> PackageEntry:
         """The entry for a ``Package`` value."""
+        owner = package.owner
         return cls(ecosystem=package.ecosystem, name=package.name, version=package.version,
                    arch=package.arch, source_name=package.source_name,
                    source_version=package.source_version, purl=package.purl,
-                   location=package.location)
+                   location=package.location,
+                   owner=OwnerEntry(name=owner.name, version=owner.version) if owner else None)
 
     def to_package(self) -> Package:
         """The immutable ``Package`` value the matcher works on."""
+        owner = self.owner
         return Package(ecosystem=Ecosystem(self.ecosystem), name=self.name,
                        version=self.version, arch=self.arch, source_name=self.source_name,
                        source_version=self.source_version, purl=self.purl,
-                       location=self.location)
+                       location=self.location,
+                       owner=PackageOwner(owner.name, owner.version) if owner else None)
 
 
 class PendingUpdate(_Strict):
@@ -141,6 +155,11 @@ class Inventory(_Strict):
     # Empty both when nothing is pending and when the collector could not ask (a warning
     # then says so); documents written before this field read as "none known".
     pending_updates: list[PendingUpdate] = Field(default_factory=list)
+    # Per OS package that owns a language package: the CVE ids its own changelog names in
+    # entries up to the installed version (Debian's changelog.Debian.gz, ``rpm -q
+    # --changelog``) -- the backport evidence used where the distribution's feed is not
+    # loaded.  Only owners are read, so the document stays small; absent in older ones.
+    changelog_cves: dict[str, list[str]] = Field(default_factory=dict)
     collected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     collector: Collector
     complete: bool = True

@@ -220,6 +220,22 @@ def advisory_ids_of(conn: Connection, names: Mapping[str, Iterable[str]]
     return {key: tuple(sorted(found)) for key, found in ids.items()}
 
 
+def ecosystems_with_advisories(conn: Connection, ecosystems: Iterable[str]) -> set[str]:
+    """Which of ``ecosystems`` the knowledge base holds any ``affected`` row for (one
+    index probe each): whether a distribution's own feed is loaded for a release."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found: set[str] = set()
+    cursor = conn.connection.cursor()
+    try:
+        for eco in sorted(set(ecosystems)):
+            cursor.execute(f"SELECT 1 FROM affected WHERE ecosystem = {mark} LIMIT 1", [eco])
+            if cursor.fetchone() is not None:
+                found.add(eco)
+    finally:
+        cursor.close()
+    return found
+
+
 @lru_cache(maxsize=262144)
 def _key_name(ecosystem: str, name: str) -> str:
     return normalize_name(ecosystem, name)

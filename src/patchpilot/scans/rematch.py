@@ -44,8 +44,9 @@ from patchpilot.findings.build import build_findings
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
 from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
-from patchpilot.knowledge.matcher import Match, match_packages
-from patchpilot.models import Ecosystem, Package
+from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
+from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
+from patchpilot.models import Ecosystem, Package, PackageOwner
 
 _CHUNK = 500
 # Assets whose findings are applied per transaction: one commit each would cost more than
@@ -114,12 +115,15 @@ def _distinct_triples(conn: Connection, only: set[int] | None) -> list[Triple]:
 
 
 def _installed(eco: str, name: str, version: str, installed_json: str) -> tuple[Package, ...]:
-    """The installed packages behind one asset_packages row (binaries of a source)."""
+    """The installed packages behind one asset_packages row (binaries of a source, or
+    copies of a language package with the OS package owning each, see
+    ``owned.installed_entry``)."""
     out = []
-    for bin_name, bin_version, arch in orjson.loads(installed_json):
+    for bin_name, bin_version, arch, *owner in orjson.loads(installed_json):
         out.append(Package(Ecosystem(eco), bin_name, bin_version or version, arch=arch,
                            source_name=name if bin_name != name else None,
-                           source_version=version if bin_version != version else None))
+                           source_version=version if bin_version != version else None,
+                           owner=PackageOwner(owner[0], owner[1]) if owner else None))
     return tuple(out)
 
 
@@ -127,7 +131,30 @@ def _specialise(f: Finding, m: Match, packages: tuple[Package, ...]) -> Finding:
     """The finding of a distinct match as one host has it (its binaries, its command)."""
     return replace(f, fix=Fix(m.fixed, upgrade_command(m.ecosystem, packages, m.fixed)),
                    evidence=replace(f.evidence,
-                                    packages=tuple(sorted({p.name for p in packages}))))
+                                    packages=tuple(sorted({p.name for p in packages})),
+                                    owners=owners_of(packages)))
+
+
+_OwnedRow = tuple[int, Triple, tuple[Package, ...], list[Match]]
+
+
+def _owned_findings(conn: Connection, rows: list[_OwnedRow],
+                    finding_of: dict[tuple[str, str, str, str, str], Finding]
+                    ) -> dict[int, list[Finding]]:
+    """The findings of rows holding a language package an OS package owns, judged per
+    asset as a scan judges them (``findings.owned``): the distribution's feed, else the
+    owner's changelog, decides whether the upstream match stands."""
+    facts = owned_facts(conn, [asset_id for asset_id, *_ in rows])
+    loaded = ecosystems_with_advisories(conn, {d for d, _ in facts.values() if d})
+    out: dict[int, list[Finding]] = defaultdict(list)
+    for asset_id, (eco, name, version), packages, matches in rows:
+        distribution, changelog = facts.get(asset_id, (None, {}))
+        kept, _ = judge_owned(conn, [m._replace(packages=packages) for m in matches],
+                              distribution, changelog, loaded=distribution in loaded)
+        out[asset_id].extend(
+            _specialise(finding_of[(m.vuln_id, eco, name, version, m.advisory_id)], m,
+                        m.packages) for m in kept)
+    return out
 
 
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> RematchResult:
@@ -164,6 +191,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
         keys = sorted({(e, n) for e, n, _ in by_triple})
         per_asset: dict[int, list[Finding]] = defaultdict(list)
         variants: dict[tuple[Triple, str], list[Finding]] = {}
+        owned_rows: list[_OwnedRow] = []
         key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
         for start in range(0, len(keys), _CHUNK):
             for asset_id, eco, name, version, installed in conn.execute(
@@ -178,6 +206,11 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
                 if not matches:
                     continue
                 variant = variants.get((triple, installed))
+                if variant is None and has_owner(installed):
+                    # A copy an OS package owns: judged per asset (its owners' changelogs).
+                    owned_rows.append((asset_id, triple,
+                                       _installed(eco, name, version, installed), matches))
+                    continue
                 if variant is None:
                     # Hosts with the same binaries behind a triple share its findings.
                     packages = _installed(eco, name, version, installed)
@@ -186,6 +219,9 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
                                                 m.advisory_id)], m, packages)
                         for m in matches]
                 per_asset[asset_id].extend(variant)
+        if owned_rows:
+            for asset_id, found in _owned_findings(conn, owned_rows, finding_of).items():
+                per_asset[asset_id].extend(found)
         # Assets where the matcher has something to close (ix_findings_producer).
         p = findings.c.producer
         live = set(conn.execute(select(findings.c.asset_id).distinct().where(

@@ -49,12 +49,14 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import InvalidInput, VersionError
 from patchpilot.findings.events import SWEEP_FINISHED, record_event
+from patchpilot.findings.owned import has_owner, owned_facts, set_aside_reason
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
 # disagree.
-from patchpilot.knowledge.matcher import judge, rules_for
+from patchpilot.knowledge.matcher import ecosystems_with_advisories, judge, rules_for
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import version_key
+from patchpilot.models import PackageOwner
 
 # Initial answers (from stored inventories).
 AFFECTED, NOT_AFFECTED, UNKNOWN = "affected", "not_affected", "unknown"
@@ -338,16 +340,22 @@ class _Judged:
     distinct: int = 0
 
 
-def _judge_rows(rows: Iterable[tuple[Any, ...]], targets: Targets) -> _Judged:
-    """Judge asset_packages rows, each distinct (ecosystem, name, version) once."""
+def _judge_rows(conn: Connection, rows: Iterable[tuple[Any, ...]],
+                targets: Targets) -> _Judged:
+    """Judge asset_packages rows, each distinct (ecosystem, name, version) once; copies of
+    a language package an OS package owns as a scan judges them (``findings.owned``)."""
     out = _Judged()
     cache: dict[tuple[str, str, str], Verdict] = {}
+    owned: list[tuple[int, str, str, str, Verdict, list[list[Any]]]] = []
     for asset_id, eco, name, version, installed in rows:
         triple = (eco, name, version)
         verdict = cache.get(triple)
         if verdict is None:
             verdict = cache[triple] = _verdict(eco, version, targets[(eco, name)])
         if verdict.affected:
+            if has_owner(installed):
+                owned.append((asset_id, eco, name, version, verdict, orjson.loads(installed)))
+                continue
             out.affected[asset_id].append({
                 "ecosystem": eco, "package": name, "version": version,
                 "fixed": verdict.fixed, "vulns": list(verdict.vulns),
@@ -355,7 +363,34 @@ def _judge_rows(rows: Iterable[tuple[Any, ...]], targets: Targets) -> _Judged:
         elif verdict.unreadable:
             out.unreadable.setdefault(asset_id, f"{name} {version}: {verdict.unreadable}")
     out.distinct = len(cache)
+    if owned:
+        _judge_owned_rows(conn, owned, out)
     return out
+
+
+def _judge_owned_rows(conn: Connection,
+                      owned: list[tuple[int, str, str, str, Verdict, list[list[Any]]]],
+                      out: _Judged) -> None:
+    """Affected rows holding OS-owned copies: each vulnerability counts only on a copy
+    nobody owns, or on one the distribution's feed and the owner's changelog leave to the
+    upstream advisory."""
+    facts = owned_facts(conn, [row[0] for row in owned])
+    loaded = ecosystems_with_advisories(conn, {d for d, _ in facts.values() if d})
+    for asset_id, eco, name, version, verdict, copies in owned:
+        distribution, changelog = facts.get(asset_id, (None, {}))
+        kept: set[str] = set()
+        vulns = []
+        for vuln in verdict.vulns:
+            hit = {c[0] for c in copies if set_aside_reason(
+                PackageOwner(c[3], c[4]) if len(c) > 3 else None, vuln,
+                distribution in loaded, changelog) is None}
+            if hit:
+                vulns.append(vuln)
+                kept |= hit
+        if vulns:
+            out.affected[asset_id].append({
+                "ecosystem": eco, "package": name, "version": version,
+                "fixed": verdict.fixed, "vulns": vulns, "installed": sorted(kept)})
 
 
 def _package_rows(conn: Connection, targets: Targets,
@@ -408,7 +443,8 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
     deadline = now + timedelta(minutes=deadline_minutes)
     with engine.begin() as conn:
         vulns, targets = resolve(conn, query)
-        judged = _judge_rows(_package_rows(conn, targets), targets) if targets else _Judged()
+        judged = (_judge_rows(conn, _package_rows(conn, targets), targets) if targets
+                  else _Judged())
         estate = conn.execute(
             select(assets.c.id, assets.c.name, assets.c.ssh_target,
                    assets.c.last_inventory_id, inventories.c.complete)
@@ -570,7 +606,7 @@ def update_sweeps_for_asset(conn: Connection, asset_id: int) -> int:
             _, targets = resolve(conn, SweepQuery.from_dict(orjson.loads(sweep.query)))
         except SweepError:
             targets = {}  # the knowledge base lost the vulnerability: nothing is affected
-        judged = (_judge_rows(_package_rows(conn, targets, [asset_id]), targets)
+        judged = (_judge_rows(conn, _package_rows(conn, targets, [asset_id]), targets)
                   if targets else _Judged())
         answer, packages, reason = _classify(judged, asset_id, True, bool(inv.complete))
         status = CONFIRMED if answer == AFFECTED else answer

@@ -230,6 +230,65 @@ def python_sites(interpreters: bool, paths: Sequence[str] = ()) -> tuple[str, ..
     return ("sh", "-c", _PYTHON_SITES, "sh", "1" if interpreters else "0", *paths)
 
 
+# --- who owns a language package's files ---------------------------------------------------
+
+DPKG_INFO = "/var/lib/dpkg/info"
+
+_DPKG_OWNERS = (
+    "# dpkg file owners\n"
+    'cd /var/lib/dpkg/info 2>/dev/null || exit 0\n'
+    # Each path becomes one exact-line pattern: only the asked entries are printed, as
+    # ``NAME[:ARCH].list:PATH``, whatever the size of the packages' file lists.
+    'n=$#\n'
+    'for p; do set -- "$@" -e "$p"; done\n'
+    'shift "$n"\n'
+    'grep -F -x -H "$@" -- *.list 2>/dev/null; true'
+)
+
+
+def dpkg_owners(paths: Sequence[str]) -> tuple[str, ...]:
+    """Prints ``NAME[:ARCH].list:PATH`` for each of ``paths`` a dpkg file list names (see
+    ``host.ownership.parse_dpkg_owners``)."""
+    return ("sh", "-c", _DPKG_OWNERS, "sh", *paths)
+
+
+RPM_OWNERS_QUERYFORMAT = (
+    "[%{FILENAMES}\\t%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\n]")
+"""Every file of the owning package with the package's name and version (rpm expands the
+escapes; ``[...]`` repeats the line per file)."""
+
+_RPM_OWNERS = (
+    "# rpm file owners\n"
+    'f=$1; shift\n'
+    'rpm -qf --queryformat "$f" "$@" 2>/dev/null; true'
+)
+
+
+def rpm_owners(paths: Sequence[str]) -> tuple[str, ...]:
+    """Prints the file lists of the rpm packages owning ``paths`` (see
+    ``host.ownership.parse_rpm_owners``); rpm's own complaint about an unowned path is
+    skipped by the parser."""
+    return ("sh", "-c", _RPM_OWNERS, "sh", RPM_OWNERS_QUERYFORMAT, *paths)
+
+
+_RPM_CHANGELOGS = (
+    "# rpm changelogs\n"
+    'm=$1; shift\n'
+    'for p; do printf "%s %s\\n" "$m" "$p"; rpm -q --changelog "$p" 2>/dev/null; done; true'
+)
+
+
+def rpm_changelogs(names: Sequence[str], mark: str) -> tuple[str, ...]:
+    """Prints ``MARK NAME`` and then ``rpm -q --changelog NAME`` for each of ``names``
+    (see ``host.files.parse_marked``)."""
+    return ("sh", "-c", _RPM_CHANGELOGS, "sh", mark, *names)
+
+
+def debian_changelog(package: str) -> str:
+    """Where a Debian binary package keeps its (gzip-compressed) changelog."""
+    return f"/usr/share/doc/{package}/changelog.Debian.gz"
+
+
 def script_name(argv: Sequence[str]) -> str:
     """A short name of a command for messages: a script's ``#`` first line, else the
     command line itself (cut at 60 characters)."""

@@ -10,7 +10,7 @@ then the core-metadata headers of each entry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -18,7 +18,7 @@ from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.purls import purl_for
 from patchpilot.inventory.sources.python import ECOSYSTEM as PYPI
 from patchpilot.inventory.sources.python import parse_dist_dir_name, parse_metadata
-from patchpilot.models import Ecosystem, Package
+from patchpilot.models import Ecosystem, Package, PackageOwner
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,11 @@ class DistEntry:
     site_dir: str
     name: str  # the entry's own name: requests-2.31.0.dist-info
     is_dir: bool
+
+    @property
+    def path(self) -> str:
+        """The entry itself: what an OS package's file list names when it owns it."""
+        return f"{self.site_dir}/{self.name}"
 
     @property
     def metadata_path(self) -> str:
@@ -90,9 +95,14 @@ def parse_python_sites(text: str) -> PythonSites:
 
 
 def packages_from_metadata(entries: Sequence[DistEntry], texts: Sequence[str | None],
-                           warnings: list[str]) -> list[Package]:
+                           warnings: list[str],
+                           owners: Mapping[str, PackageOwner] | None = None) -> list[Package]:
     """The distributions ``entries`` hold, ``texts`` being each one's metadata headers
     (None: unreadable), each (name, version, folder) once.
+
+    ``owners``: the OS package owning an entry, by the entry's path (``DistEntry.path``);
+    a distribution two entries describe (Debian ships both ``cryptography.egg-info`` and
+    ``cryptography-38.0.4.dist-info``) is owned when either entry is.
 
     A metadata file without Name or Version, or one that cannot be read, falls back to
     its entry's name (``name-version.dist-info``); failing that the entry is skipped with
@@ -111,7 +121,11 @@ def packages_from_metadata(entries: Sequence[DistEntry], texts: Sequence[str | N
                 warnings.append(f"skipped {path}: {exc.detail}")
                 continue
             name, version = fallback
-        packages.setdefault((name, version, entry.site_dir), Package(
+        owner = (owners or {}).get(entry.path)
+        key = (name, version, entry.site_dir)
+        if key in packages and (owner is None or packages[key].owner is not None):
+            continue
+        packages[key] = Package(
             ecosystem=Ecosystem(PYPI), name=name, version=version,
-            purl=purl_for(PYPI, name, version), location=entry.site_dir))
+            purl=purl_for(PYPI, name, version), location=entry.site_dir, owner=owner)
     return list(packages.values())

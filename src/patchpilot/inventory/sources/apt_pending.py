@@ -186,11 +186,29 @@ def parse_debian_changelog(text: str, since_version: str,
 
     Raises InventoryFormatError for binary data or text with no entry header at all.
     """
+    return _changelog_cves(text, since_version, location, newer=True)
+
+
+def parse_debian_changelog_fixed(text: str, installed_version: str,
+                                 location: str = "changelog") -> list[str]:
+    """The CVE ids named in the changelog entries at or below ``installed_version``
+    (sorted): what the installed package says it fixed, its backports included.
+
+    The installed package's own changelog (``/usr/share/doc/<pkg>/changelog.Debian.gz``)
+    holds only such entries; the bound still guards against a changelog shipped by a
+    newer package of the same source.  ``installed_version`` is the *source* version, as
+    for :func:`parse_debian_changelog`, which raises the same errors.
+    """
+    return _changelog_cves(text, installed_version, location, newer=False)
+
+
+def _changelog_cves(text: str, bound: str, location: str, *, newer: bool) -> list[str]:
+    """The CVE ids of the entries above ``bound`` (``newer``) or at/below it."""
     if "\x00" in text:
         raise InventoryFormatError(location, "binary data, not a Debian changelog "
                                              "(still gzip-compressed?)")
     try:
-        since = version_key("Debian", since_version)
+        since = version_key("Debian", bound)
     except VersionError as exc:
         raise InventoryFormatError(location, str(exc)) from exc
     found: set[str] = set()
@@ -201,7 +219,7 @@ def parse_debian_changelog(text: str, since_version: str,
         if header:
             headers += 1
             try:
-                reading = version_key("Debian", header.group(2)) > since
+                reading = (version_key("Debian", header.group(2)) > since) == newer
             except VersionError:
                 reading = False
             continue

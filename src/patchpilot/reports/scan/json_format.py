@@ -31,6 +31,8 @@ def document(result: ScanResult) -> dict[str, Any]:
         "warning_count": len(inv.warnings),
         "warnings": list(inv.warnings),
         "coverage": coverage_section(result),
+        # Upstream matches on packages an OS package owns, judged through it instead.
+        "set_aside": [s.to_dict() for s in result.set_aside],
     }
 
 

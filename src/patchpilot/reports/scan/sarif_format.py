@@ -49,6 +49,22 @@ def document(result: ScanResult) -> dict[str, Any]:
             "partialFingerprints": {"finding": f"{f.ecosystem}|{f.package}|{f.vuln_id}"},
             "properties": {"advisory": f.evidence.advisory_id, "source": location},
         })
+    # Upstream matches on OS-owned packages: results with an external suppression whose
+    # justification says why (SARIF 2.1.0 §3.35), so dashboards show them as dismissed.
+    for s in result.set_aside:
+        results.append({
+            "ruleId": s.vuln_id, "level": "none",
+            "message": {"text": f"{s.package} {s.version}: {s.explanation}"},
+            "locations": [{"logicalLocations": [{
+                "name": s.package, "kind": "package",
+                "fullyQualifiedName": f"{s.ecosystem}/{s.package}"}]}],
+            "partialFingerprints": {"finding": f"{s.ecosystem}|{s.package}|{s.vuln_id}"},
+            "suppressions": [{"kind": "external", "status": "accepted",
+                              "justification": s.explanation}],
+            "properties": {"advisory": s.advisory_id, "owner": s.owner.name},
+        })
+        rules.setdefault(s.vuln_id, {"id": s.vuln_id, "name": s.vuln_id,
+                                     "shortDescription": {"text": s.vuln_id}})
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",

@@ -57,7 +57,18 @@ def summary_line(result: ScanResult) -> str:
     if missing:
         text += (f" · {len(missing)} ecosystem{'s' if len(missing) > 1 else ''} not covered "
                  "by the advisories loaded")
+    if result.set_aside:
+        text += (f" · {len(result.set_aside)} upstream matches on OS-owned packages "
+                 "not reported")
     return text
+
+
+def set_aside_lines(result: ScanResult) -> list[str]:
+    """One line per upstream match not reported because an OS package owns the copy:
+    "not reported: CVE-2023-49083 on cryptography 38.0.4 (/usr/lib/python3/dist-packages):
+    owned by python3-cryptography 38.0.4-3+deb12u1, whose changelog names … as fixed"."""
+    return [f"not reported: {s.vuln_id} on {s.package} {s.version} "
+            f"({', '.join(s.locations)}): {s.explanation}" for s in result.set_aside]
 
 
 # How many inventory warnings the terminal shows before "and N more".
@@ -77,6 +88,8 @@ def warning_lines(result: ScanResult, limit: int = SHOWN_WARNINGS) -> list[str]:
     if len(warnings) > limit:
         lines.append(f"  … and {len(warnings) - limit} more (all in --format json)")
     return lines
+
+
 COVERAGE_HINT = ("No findings in an ecosystem that is not covered means nothing could be "
                  "checked, not that it is clean: load its advisories (`patchpilot db "
                  "update`; `patchpilot db status` shows what is loaded).")
@@ -97,6 +110,8 @@ def render(result: ScanResult, width: int = 200) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(table(result))
     console.print(summary_line(result))
+    for line in set_aside_lines(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     for line in warning_lines(result, limit=len(result.inventory.warnings)):
         console.print(line, overflow="fold")
     for line in coverage_lines(result):

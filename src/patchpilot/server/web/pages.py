@@ -47,6 +47,7 @@ from patchpilot.assets.queries import (
     known_tags,
     latest_inventory_warnings,
     match_pending,
+    owned_packages,
 )
 from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
@@ -493,10 +494,12 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         matching = match_pending(conn, asset_id)
         # Its ecosystems no advisory covers: "no findings" there is not "clean".
         coverage = asset_coverage(conn, asset_id)
+        owned = owned_packages(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
-                   "inventory_warnings": inventory_warnings, "coverage": coverage}, user)
+                   "inventory_warnings": inventory_warnings, "coverage": coverage,
+                   "owned": owned}, user)
 
 
 # --- patch plan ----------------------------------------------------------------------
