@@ -8,10 +8,12 @@ compared as plain tuples, so the matcher can afford thousands of comparisons per
   ``version.c``) encoded as tuples.  ``univers`` implements the same algorithms but
   compares in Python on every ``<`` (≈3 µs each) and rejects some real strings; the tests
   check that our keys agree with ``univers`` on every real string it accepts.
-* The language ecosystems use ``univers`` (PEP 440, semver, Go, Maven, NuGet, RubyGems,
-  Composer); what it rejects falls back to the ecosystem's lenient rule (pip's legacy
-  ordering for PyPI, a natural segment ordering elsewhere) in a lower *tier*, so a
-  readable-but-odd version never crashes a scan.
+* Packagist and Maven follow transcriptions of Composer (``VersionParser::normalize`` then
+  PHP's ``version_compare``) and Maven's ``ComparableVersion`` (knowledge.lang_versions).
+* The other language ecosystems use ``univers`` (PEP 440, semver, Go, NuGet, RubyGems); what
+  it rejects falls back to the ecosystem's lenient rule (pip's legacy ordering for PyPI, a
+  natural segment ordering elsewhere) in a lower *tier*, so a readable-but-odd version never
+  crashes a scan.
 
 Anything no rule can read raises :class:`patchpilot.errors.VersionError`.
 OSV range semantics: https://ossf.github.io/osv-schema/#affectedranges-field
@@ -30,6 +32,7 @@ from univers.nuget import InvalidNuGetVersion
 
 from patchpilot.errors import VersionError
 from patchpilot.knowledge.ecosystems import scheme_of
+from patchpilot.knowledge.lang_versions import ComposerBranch, composer_key, maven_key
 from patchpilot.models import AffectedRange
 
 __all__ = ["VersionKey", "compare", "is_affected", "version_key"]
@@ -191,6 +194,7 @@ def _apk_tokens(s: str) -> list[tuple[int, Any]]:
         return [(_A_INVALID, None)]
     out.append((_A_INITIAL, int(m.group())))
     t, i, n = _A_INITIAL, m.end(), len(s)
+    value: Any
     while i < n:
         c = s[i]
         if "a" <= c <= "z":
@@ -413,13 +417,22 @@ def _read_semver_like(cls: type[uv.Version]) -> Callable[[str], VersionKey]:
     return read_semver
 
 
-_MAVEN_RELEASE = re.compile(r"[.-]release$", re.IGNORECASE)
+def _read_composer(v: str) -> VersionKey:
+    """Composer's own order; a string Composer rejects falls back to the lenient tier.
 
-
-def _maven_normalize(s: str) -> str:
-    # Maven 3.9 reads the "release" qualifier as an alias of "" (MNG-7559, like "ga" and
-    # "final"), so 5.3.20.RELEASE == 5.3.20; univers's alias table predates that.
-    return _MAVEN_RELEASE.sub("", s.strip())
+    A ``dev-<branch>`` raises: Composer orders a branch against no version, so whether it is
+    affected cannot be told (the matcher lists it as undetermined, never as affected).
+    """
+    try:
+        return VersionKey(STRICT, composer_key(v))
+    except ComposerBranch:
+        raise
+    except ValueError:
+        pass
+    s = _strip_prefix(v)
+    if not _NATURAL.search(s):
+        raise ValueError("no numeric or alphabetic segment")
+    return VersionKey(LENIENT, _natural(s))
 
 
 def _go_reader() -> Callable[[str], VersionKey]:
@@ -444,8 +457,8 @@ _READERS: dict[str, Callable[[str], VersionKey]] = {
     "pep440": _read_pep440,
     "semver": _read_semver_like(uv.SemverVersion),
     "go": _go_reader(),
-    "composer": _read_semver_like(uv.ComposerVersion),
-    "maven": _univers_reader(uv.MavenVersion, _maven_normalize),
+    "composer": _read_composer,
+    "maven": lambda v: VersionKey(STRICT, maven_key(v)),
     "nuget": _univers_reader(uv.NugetVersion),
     "gem": _univers_reader(uv.RubygemsVersion, str.strip),
     "generic": _read_generic,
