@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 
 from patchpilot.findings.build import NO_WORKAROUND, build_findings, vulnerability_facts
@@ -202,3 +203,64 @@ def test_the_advisories_carry_no_cvss_or_workaround(path: str) -> None:
     record = _json(path)
     assert "severity" not in record
     assert "workaround" not in json.dumps(record.get("database_specific", {}))
+
+
+# --- titles on real advisories (issue 12: a title, never a description's opening) --------
+
+PYSEC_CRYPTOGRAPHY = "osv/pypi/cryptography/PYSEC-2023-254.yaml"
+PYPI = Ecosystem("PyPI")
+
+
+def test_osv_summary_titles_it(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # Go's advisory has a summary; NVD's record names two CWEs and no title: the summary
+    # wins, the description is still NVD's.
+    nvd = "nvd/nvd-api2-dependencytrack/CVE-2022-31022-all-versions-vulnerable.json"
+    _load(engine, feed_dir, {"osv/GO-2022-0470.json": "osv/go/GO-2022-0470.json",
+                             "nvd/CVE-2022-31022.json": nvd})
+    finding = _findings(engine, Package(Ecosystem("Go"), "github.com/blevesearch/bleve",
+                                        "v1.0.14"))["CVE-2022-31022"]
+    assert finding.name == "No access control in github.com/blevesearch/bleve and bleve/v2"
+    assert finding.cwes == ("CWE-288", "CWE-306")
+    assert finding.summary.startswith("Bleve is a text indexing library for go. Bleve includes")
+
+
+def test_cve_record_title_for_an_osv_record_without_summary(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # PyPI's PYSEC records have no summary; GitHub's CVE record for urllib3 has a title.
+    _load(engine, feed_dir, {
+        "osv/PYSEC-2023-212.yaml": "osv/pypi/urllib3/PYSEC-2023-212.yaml",
+        "cve5/CVE-2023-45803.json": "nvd/cve5-osvdev/cvelistV5__cves__2023__45xxx__"
+                                    "CVE-2023-45803.json"})
+    finding = _findings(engine, Package(PYPI, "urllib3", "1.26.17"))["CVE-2023-45803"]
+    assert "summary" not in _json_yaml("osv/pypi/urllib3/PYSEC-2023-212.yaml")
+    assert finding.name == "Request body not stripped after redirect in urllib3"
+    assert finding.summary.startswith("urllib3 is a user-friendly HTTP client library")
+
+
+def test_cwe_name_titles_an_osv_record_without_summary(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # nvflare's PYSEC record and NVD's record (CWE-502, no title): "<package>: <CWE name>".
+    _load(engine, feed_dir, {
+        "osv/PYSEC-2022-257.yaml": "osv/pypi/nvflare/PYSEC-2022-257.yaml",
+        "nvd/CVE-2022-34668.json": "nvd/nvd-api2-osvdev/nvdcve-2.0__CVE-2022-34668.json"})
+    finding = _findings(engine, Package(PYPI, "nvflare", "2.1.3"))["CVE-2022-34668"]
+    assert finding.name == "nvflare: Deserialization of Untrusted Data"
+    assert finding.cwes == ("CWE-502",)
+    assert finding.summary.startswith("NVFLARE, versions prior to 2.1.4, contains a "
+                                      "vulnerability that deserialization of Untrusted Data")
+
+
+def test_osv_record_alone_skips_the_product_blurb(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # The issue's case: cryptography's PYSEC record alone (no summary, no CVE record, no
+    # CWE).  Its details open with the product blurb, which is no title.
+    _load(engine, feed_dir, {"osv/PYSEC-2023-254.yaml": PYSEC_CRYPTOGRAPHY})
+    finding = _findings(engine, Package(PYPI, "cryptography", "38.0.4"))["CVE-2023-49083"]
+    details = _json_yaml(PYSEC_CRYPTOGRAPHY)["details"]
+    assert " ".join(details.split()).startswith(
+        "cryptography is a package designed to expose cryptographic primitives")
+    assert finding.name == (
+        "cryptography: Calling `load_pem_pkcs7_certificates` or `load_der_pkcs7_certificates` "
+        "could lead to a NULL-pointer dereference and segfault.")
+    assert finding.summary == details
+
+
+def _json_yaml(path: str) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((SHARED_DATA / path).read_text(encoding="utf-8"))
