@@ -277,7 +277,10 @@ def _apk_key(v: str) -> tuple[Any, ...]:
             out.append(-t)
             break
         out.append(_APK_PRE_RANK if t == _A_SUFFIX and value < _A_NONE else -t)
-        out.append(value)
+        if t == _A_DIGIT:
+            out += value  # (0, "012") or (1, 12), flat: equal ranks mean equal widths
+        else:
+            out.append(value)
     return tuple(out)
 
 
