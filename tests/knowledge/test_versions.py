@@ -621,3 +621,20 @@ def test_sorting_real_lists_is_consistent(data: st.DataObject) -> None:
         shuffled = data.draw(st.permutations(sample))
         again = sorted(shuffled, key=lambda v, e=eco: version_key(e, v))
         assert [version_key(eco, v) for v in again] == [version_key(eco, v) for v in ordered]
+
+
+_lang_piece = st.sampled_from(["1", "2", "0", "10", ".", "-", "a", "b", "rc", "ga", "sp", "final",
+                               "alpha", "x", "snapshot", "m", "p", "pl", "dev", "beta", "RC"])
+lang_like = st.lists(_lang_piece, min_size=1, max_size=6).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["Maven", "Packagist"]), st.lists(lang_like, min_size=3, max_size=3))
+def test_maven_and_composer_orders_are_total(eco: str, vs: list[str]) -> None:
+    try:
+        a, b, c = (version_key(eco, v) for v in vs)
+    except VersionError:
+        return
+    assert (a < b) == (b > a) and (a == b) == (b == a)
+    if a <= b and b <= c:
+        assert a <= c
