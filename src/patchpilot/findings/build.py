@@ -61,14 +61,22 @@ def _unique(refs: Iterable[Reference]) -> tuple[Reference, ...]:
     return tuple(seen.values())
 
 
+def _squeeze(text: str, limit: int) -> str:
+    """``text`` with its whitespace runs made single spaces: enough of it for ``limit``."""
+    head = " ".join(text[:limit * 4].split())
+    if len(text) > limit * 4 and len(head) <= limit:
+        head = " ".join(text.split())  # mostly whitespace: squeeze it all
+    return head
+
+
 def _first_sentence(text: str | None, limit: int = 160) -> str | None:
     if not text:
         return None
-    line = " ".join(text.split())
+    line = _squeeze(text, limit)
     cut = line.find(". ")
     if 0 < cut < limit:
         return line[:cut + 1]
-    if len(line) <= limit:
+    if len(line) <= limit and len(text) <= limit * 4:
         return line
     head = line[:limit - 1]
     if " " in head:
@@ -92,20 +100,20 @@ _BLURB = re.compile(r"^(?:[^.]{0,80}? (?:is|are) (?:a|an)\b|(?:The )?\S+ package
 
 def _distribution_line(vuln_id: str, details: str | None) -> str | None:
     """The erratum's own line for ``vuln_id`` ("openssh: Remote code execution in …")."""
-    for m in _ERRATUM_LINE.finditer(details or ""):
+    if not details or vuln_id not in details:
+        return None
+    for m in _ERRATUM_LINE.finditer(details):
         if vuln_id in re.split(r",\s*", m.group(2)):
             return " ".join(m.group(1).split())
     return None
 
 
-def _telling_sentence(text: str | None) -> str | None:
+def _telling_sentence(text: str | None, limit: int = 160) -> str | None:
     """The first sentence of ``text`` that is not a product blurb, or None."""
-    line = " ".join((text or "").split())
+    line = _squeeze(text or "", limit * 2)  # a blurb and the sentence after it fit
     while line:
-        sentence = _first_sentence(line)
-        if sentence is None:
-            return None
-        if not _BLURB.match(sentence):
+        sentence = _first_sentence(line, limit)
+        if sentence is None or not _BLURB.match(sentence):
             return sentence
         cut = line.find(". ")
         line = line[cut + 2:] if cut > 0 else ""
