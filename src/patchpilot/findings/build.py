@@ -61,22 +61,25 @@ def _unique(refs: Iterable[Reference]) -> tuple[Reference, ...]:
     return tuple(seen.values())
 
 
-def _squeeze(text: str, limit: int) -> str:
-    """``text`` with its whitespace runs made single spaces: enough of it for ``limit``."""
+def _squeeze(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` with its whitespace runs made single spaces, enough of it for ``limit``
+    characters, and whether that is all of it."""
+    if len(text) <= limit * 4:
+        return " ".join(text.split()), True
     head = " ".join(text[:limit * 4].split())
-    if len(text) > limit * 4 and len(head) <= limit:
-        head = " ".join(text.split())  # mostly whitespace: squeeze it all
-    return head
+    if len(head) <= limit:  # mostly whitespace: squeeze it all
+        return " ".join(text.split()), True
+    return head, False
 
 
 def _first_sentence(text: str | None, limit: int = 160) -> str | None:
     if not text:
         return None
-    line = _squeeze(text, limit)
+    line, whole = _squeeze(text, limit)
     cut = line.find(". ")
     if 0 < cut < limit:
         return line[:cut + 1]
-    if len(line) <= limit and len(text) <= limit * 4:
+    if whole and len(line) <= limit:
         return line
     head = line[:limit - 1]
     if " " in head:
@@ -110,7 +113,7 @@ def _distribution_line(vuln_id: str, details: str | None) -> str | None:
 
 def _telling_sentence(text: str | None, limit: int = 160) -> str | None:
     """The first sentence of ``text`` that is not a product blurb, or None."""
-    line = _squeeze(text or "", limit * 2)  # a blurb and the sentence after it fit
+    line, _ = _squeeze(text or "", limit * 2)  # a blurb and the sentence after it fit
     while line:
         sentence = _first_sentence(line, limit)
         if sentence is None or not _BLURB.match(sentence):
