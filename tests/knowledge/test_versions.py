@@ -461,6 +461,8 @@ def test_maven_equal(a: str, b: str) -> None:
         # milestone < rc == cr < snapshot < "" == ga == final == release < sp
         ("1.0-M3", "1.0-RC1"), ("1.0-CR2", "1.0-RC3"), ("1.0-RC3", "1.0-SNAPSHOT"),
         ("1.0.Final", "1.0-SP1"), ("1.0-SP1", "1.0.1"), ("5.3.20.RELEASE", "5.3.21"),
+        # "-ga-N": a release qualifier with a number is past the release, before "-N"
+        ("1", "1-ga-1"), ("1-ga-1", "1-ga-2"), ("1-ga-2", "1-1"), ("1.0-final-1", "1.0-sp"),
         # a leading "v" is a qualifier, as in Maven: below every plain number
         ("v1.2", "v1.3"), ("v2.0", "1.0"),
     ],
