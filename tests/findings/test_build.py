@@ -1,9 +1,13 @@
 """Which source's title, text, CVSS and workaround a finding shows (findings/build.py).
 
-When several sources speak about one vulnerability the rules are: the title is the CVE
-record's CNA title, then KEV's vulnerability name, then the advisory's summary (only
-when the advisory is about that one CVE), then the first sentence of the description;
-the description is NVD's, then the CVE record's, then the advisory's details; CVSS is
+When several sources speak about one vulnerability the rules are: the title is the
+advisory's summary (only when the advisory is about that one CVE and the summary is not an
+erratum header like "Important: openssh security update"), then the CVE record's CNA
+title, then KEV's vulnerability name, then the distribution's own words for the CVE (a
+Red Hat-family erratum's "* pkg: … (CVE-…)" line, the Debian tracker's description), then
+"<package>: <CWE name>", and only then a telling sentence of the description (never the
+product blurb "X is a package designed to …"); the description -- the finding's summary --
+is NVD's, then the CVE record's, then the advisory's details; CVSS is
 the preferred metric of all of them (scoring/cvss.py), and without one the
 distribution's own rating gives the band; the workaround is the CVE record's, then the
 advisory's.  Each test loads a handful of real files from ../shared/data into a fresh
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 
 from patchpilot.findings.build import NO_WORKAROUND, build_findings, vulnerability_facts
@@ -104,26 +109,38 @@ def test_cve_record_title_cvss_and_workaround_win(engine: Engine, feed_dir) -> N
     assert (described.severity, described.severity_source) == ("Critical", "cvss")
 
     # Its siblings have only the advisory.  Its summary "Important: tigervnc security
-    # update" names four CVEs, so it titles none: the first sentence of its details does.
+    # update" names four CVEs, so it titles none, nor does the details' opening ("Virtual
+    # Network Computing (VNC) is a remote display system …"): the erratum's own line for
+    # each CVE does.
     details = _json(ALSA_TIGERVNC)["details"]
-    for vuln_id in ("CVE-2024-0229", "CVE-2024-21885", "CVE-2024-21886"):
+    assert details.startswith("Virtual Network Computing (VNC) is a remote display system")
+    titles = {
+        "CVE-2024-0229": "xorg-x11-server: reattaching to different master device may lead "
+                         "to out-of-bounds memory access",
+        "CVE-2024-21885": "xorg-x11-server: heap buffer overflow in XISendDeviceHierarchyEvent",
+        "CVE-2024-21886": "xorg-x11-server: heap buffer overflow in DisableDevice",
+    }
+    for vuln_id, title in titles.items():
         bare = found[vuln_id]
-        assert bare.name == ("Virtual Network Computing (VNC) is a remote display system "
-                             "which allows users to view a computing desktop environment n…")
+        assert bare.name == title
+        assert f"* {title} ({vuln_id})" in details
         assert bare.summary == details
         assert bare.cvss is None
         assert (bare.severity, bare.severity_source) == ("High", "distribution")  # Important
         assert bare.workaround == NO_WORKAROUND
 
 
-def test_one_cve_advisory_summary_titles_it(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+def test_erratum_line_titles_a_one_cve_advisory(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
     # openssh's advisory is about CVE-2023-38408 alone; its CVE record has neither title
     # nor CVSS, but a description.
     _load(engine, feed_dir, {"osv/ALSA-2023:4419.json": ALSA_OPENSSH,
                              "cve5/CVE-2023-38408.json": CVE5_38408})
     finding = _findings(engine, Package(ALMA, "openssh", "8.0p1-17.el8_7", "x86_64"))[
         "CVE-2023-38408"]
-    assert finding.name == "Important: openssh security update"
+    # Its summary "Important: openssh security update" names the erratum, not the flaw;
+    # the erratum's own line for the CVE does.
+    assert _json(ALSA_OPENSSH)["summary"] == "Important: openssh security update"
+    assert finding.name == "openssh: Remote code execution in ssh-agent PKCS#11 support"
     cna = _json(CVE5_38408)["containers"]["cna"]
     assert finding.summary == cna["descriptions"][0]["value"]
     assert finding.summary.startswith("The PKCS#11 feature in ssh-agent in OpenSSH before "
@@ -135,15 +152,20 @@ def test_one_cve_advisory_summary_titles_it(engine: Engine, feed_dir) -> None:  
 
 def test_distribution_tracker_alone(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
     # Debian's tracker: no CVE record, no CVSS; its urgency "medium" gives the band and
-    # its description (longer than 120 characters) both text and, cut, title.
+    # its description (longer than 160 characters) both text and, cut after a word, title.
     _load(engine, feed_dir, {"debian/debian.json":
                              "distro/vunnel-fixtures/debian/input/debian.json"})
-    finding = _findings(engine, Package(Ecosystem("Debian:10"), "backupninja", "0.8-1"))[
-        "CVE-2005-3111"]
+    found = _findings(engine, Package(Ecosystem("Debian:10"), "backupninja", "0.8-1"),
+                      Package(Ecosystem("Debian:10"), "txt2man", "1.5.5-2"))
+    finding = found["CVE-2005-3111"]
     assert finding.name == ("The handler code for backupninja 0.8 and earlier creates "
-                            "temporary files with predictable filenames, which allows local…")
-    assert len(finding.name) == 120
+                            "temporary files with predictable filenames, which allows local "
+                            "users to modify arbitrary files via a…")
+    assert len(finding.name) <= 160
     assert finding.summary.startswith(finding.name[:-1])
+    assert found["CVE-2013-1444"].name == (
+        "A certain Debian patch for txt2man 1.5.5, as used in txt2man 1.5.5-2, 1.5.5-4, and "
+        "others, allows local users to overwrite arbitrary files via a symlink…")
     assert (finding.cvss, finding.severity, finding.severity_source) == (
         None, "Medium", "distribution")
     assert finding.evidence.feed == "debian-tracker"
@@ -181,3 +203,64 @@ def test_the_advisories_carry_no_cvss_or_workaround(path: str) -> None:
     record = _json(path)
     assert "severity" not in record
     assert "workaround" not in json.dumps(record.get("database_specific", {}))
+
+
+# --- titles on real advisories (issue 12: a title, never a description's opening) --------
+
+PYSEC_CRYPTOGRAPHY = "osv/pypi/cryptography/PYSEC-2023-254.yaml"
+PYPI = Ecosystem("PyPI")
+
+
+def test_osv_summary_titles_it(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # Go's advisory has a summary; NVD's record names two CWEs and no title: the summary
+    # wins, the description is still NVD's.
+    nvd = "nvd/nvd-api2-dependencytrack/CVE-2022-31022-all-versions-vulnerable.json"
+    _load(engine, feed_dir, {"osv/GO-2022-0470.json": "osv/go/GO-2022-0470.json",
+                             "nvd/CVE-2022-31022.json": nvd})
+    finding = _findings(engine, Package(Ecosystem("Go"), "github.com/blevesearch/bleve",
+                                        "v1.0.14"))["CVE-2022-31022"]
+    assert finding.name == "No access control in github.com/blevesearch/bleve and bleve/v2"
+    assert finding.cwes == ("CWE-288", "CWE-306")
+    assert finding.summary.startswith("Bleve is a text indexing library for go. Bleve includes")
+
+
+def test_cve_record_title_for_an_osv_record_without_summary(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # PyPI's PYSEC records have no summary; GitHub's CVE record for urllib3 has a title.
+    _load(engine, feed_dir, {
+        "osv/PYSEC-2023-212.yaml": "osv/pypi/urllib3/PYSEC-2023-212.yaml",
+        "cve5/CVE-2023-45803.json": "nvd/cve5-osvdev/cvelistV5__cves__2023__45xxx__"
+                                    "CVE-2023-45803.json"})
+    finding = _findings(engine, Package(PYPI, "urllib3", "1.26.17"))["CVE-2023-45803"]
+    assert "summary" not in _json_yaml("osv/pypi/urllib3/PYSEC-2023-212.yaml")
+    assert finding.name == "Request body not stripped after redirect in urllib3"
+    assert finding.summary.startswith("urllib3 is a user-friendly HTTP client library")
+
+
+def test_cwe_name_titles_an_osv_record_without_summary(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # nvflare's PYSEC record and NVD's record (CWE-502, no title): "<package>: <CWE name>".
+    _load(engine, feed_dir, {
+        "osv/PYSEC-2022-257.yaml": "osv/pypi/nvflare/PYSEC-2022-257.yaml",
+        "nvd/CVE-2022-34668.json": "nvd/nvd-api2-osvdev/nvdcve-2.0__CVE-2022-34668.json"})
+    finding = _findings(engine, Package(PYPI, "nvflare", "2.1.3"))["CVE-2022-34668"]
+    assert finding.name == "nvflare: Deserialization of Untrusted Data"
+    assert finding.cwes == ("CWE-502",)
+    assert finding.summary.startswith("NVFLARE, versions prior to 2.1.4, contains a "
+                                      "vulnerability that deserialization of Untrusted Data")
+
+
+def test_osv_record_alone_skips_the_product_blurb(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # The issue's case: cryptography's PYSEC record alone (no summary, no CVE record, no
+    # CWE).  Its details open with the product blurb, which is no title.
+    _load(engine, feed_dir, {"osv/PYSEC-2023-254.yaml": PYSEC_CRYPTOGRAPHY})
+    finding = _findings(engine, Package(PYPI, "cryptography", "38.0.4"))["CVE-2023-49083"]
+    details = _json_yaml(PYSEC_CRYPTOGRAPHY)["details"]
+    assert " ".join(details.split()).startswith(
+        "cryptography is a package designed to expose cryptographic primitives")
+    assert finding.name == (
+        "cryptography: Calling `load_pem_pkcs7_certificates` or `load_der_pkcs7_certificates` "
+        "could lead to a NULL-pointer dereference and segfault.")
+    assert finding.summary == details
+
+
+def _json_yaml(path: str) -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((SHARED_DATA / path).read_text(encoding="utf-8"))

@@ -1,14 +1,17 @@
 """Turning matches into findings: merging advisory, CVE record, KEV and EPSS data.
 
 Only the hit vulnerabilities are looked up (three set queries), and only their records are
-decoded.  Where sources disagree: the title comes from the CVE record's CNA title, then
-the advisory summary; the description from NVD, then the CVE record, then the advisory;
-CVSS per :func:`patchpilot.knowledge.cvss.preferred_metric`; the workaround from the CVE
-record (CVE JSON 5 ``workarounds``), then the advisory.
+decoded.  Where sources disagree: the title is a real title (see :func:`finding_title`:
+the advisory's summary, the CVE record's title, KEV's name, the distribution's own line
+for the CVE, then "<package>: <CWE name>"), never the opening of a description; the
+description (the finding's summary) from NVD, then the CVE record, then the advisory; CVSS
+per :func:`patchpilot.knowledge.cvss.preferred_metric`; the workaround from the CVE record
+(CVE JSON 5 ``workarounds``), then the advisory.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +33,8 @@ from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
 from patchpilot.findings.owned import owners_of
 from patchpilot.knowledge.cvss import SEVERITY_ORDER, preferred_metric
+from patchpilot.knowledge.cwe import cwe_name
+from patchpilot.knowledge.ecosystems import is_distribution
 from patchpilot.knowledge.matcher import Match
 from patchpilot.models import CvssMetric, Reference
 
@@ -57,14 +62,99 @@ def _unique(refs: Iterable[Reference]) -> tuple[Reference, ...]:
     return tuple(seen.values())
 
 
-def _first_sentence(text: str | None, limit: int = 120) -> str | None:
+def _squeeze(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` with its whitespace runs made single spaces, enough of it for ``limit``
+    characters, and whether that is all of it."""
+    if len(text) <= limit * 4:
+        return " ".join(text.split()), True
+    head = " ".join(text[:limit * 4].split())
+    if len(head) <= limit:  # mostly whitespace: squeeze it all
+        return " ".join(text.split()), True
+    return head, False
+
+
+def _first_sentence(text: str | None, limit: int = 160) -> str | None:
     if not text:
         return None
-    line = " ".join(text.split())
+    line, whole = _squeeze(text, limit)
     cut = line.find(". ")
     if 0 < cut < limit:
         return line[:cut + 1]
-    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
+    if whole and len(line) <= limit:
+        return line
+    head = line[:limit - 1]
+    if " " in head:
+        head = head.rsplit(" ", 1)[0]  # whole words only
+    return head.rstrip(" ,;:") + "…"
+
+
+# A distribution erratum's summary names the update, not the vulnerability: Red Hat-family
+# "Important: openssh security update", Debian "openssl - security update", Ubuntu's
+# "wayland vulnerability".
+_ERRATUM_SUMMARY = re.compile(
+    r"^(?:critical|important|moderate|low):\s|\bsecurity(?: and bug fix| and enhancement|"
+    r" bug fix and enhancement|,? bug fix,? and enhancement)? update\b|"
+    r"^\S+(?: \S+)? (?:vulnerability|vulnerabilities|regression)$", re.IGNORECASE)
+# Red Hat-family errata list each fix as "* <package>: <title> (CVE-…)".
+_ERRATUM_LINE = re.compile(r"^\* (.+?) \(((?:CVE-\d{4}-\d+(?:,\s*)?)+)\)\s*$", re.M)
+# The product blurb GitHub's CNA opens its descriptions with ("cryptography is a package
+# designed to …", "The libwebp packages provide …"): no title.
+_BLURB = re.compile(r"^(?:[^.]{0,80}? (?:is|are) (?:a|an)\b|(?:The )?\S+ packages? provides?\b)")
+
+
+def _distribution_line(vuln_id: str, details: str | None) -> str | None:
+    """The erratum's own line for ``vuln_id`` ("openssh: Remote code execution in …")."""
+    if not details or vuln_id not in details:
+        return None
+    for m in _ERRATUM_LINE.finditer(details):
+        if vuln_id in re.split(r",\s*", m.group(2)):
+            return " ".join(m.group(1).split())
+    return None
+
+
+def _telling_sentence(text: str | None, limit: int = 160) -> str | None:
+    """The first sentence of ``text`` that is not a product blurb, or None."""
+    line, _ = _squeeze(text or "", limit * 2)  # a blurb and the sentence after it fit
+    while line:
+        sentence = _first_sentence(line, limit)
+        if sentence is None or not _BLURB.match(sentence):
+            return sentence
+        cut = line.find(". ")
+        line = line[cut + 2:] if cut > 0 else ""
+    return None
+
+
+def finding_title(m: Match, adv: dict[str, Any], source: str, info: About) -> str:
+    """The finding's name: a real title, never the opening of a product description.
+
+    In order: the advisory's summary (when the advisory is about this vulnerability alone
+    and the summary is not an erratum header such as "Important: openssh security
+    update"); the CVE record's title (CVE JSON 5 ``cnaContainer.title``), then KEV's
+    vulnerability name; the distribution's own words for this CVE (a Red Hat-family
+    erratum's "* openssh: … (CVE-…)" line, the Debian tracker's ``description``, or a
+    distribution's per-CVE record); "<package>: <CWE name>" from the CVE record's
+    weaknesses.  Only when none exists: "<package>: " and the first sentence of the
+    description that is not a product blurb, else "<package>: <vulnerability id>".
+    """
+    summary = " ".join((adv.get("summary") or "").split())
+    cves = {i for i in (adv.get("id") or "", *adv.get("aliases", ())) if i.startswith("CVE-")}
+    if summary and len(cves) <= 1 and not _ERRATUM_SUMMARY.search(summary):
+        return summary
+    if info.title:
+        return info.title
+    details = adv.get("details")
+    distro = _distribution_line(m.vuln_id, details)
+    if distro is None and not summary and cves <= {m.vuln_id} and (
+            source == "debian-tracker" or is_distribution(m.ecosystem)):
+        distro = _first_sentence(details)  # the tracker's or a per-CVE record's description
+    if distro:
+        return distro
+    for cwe in info.cwes:
+        name = cwe_name(cwe)
+        if name:
+            return f"{m.name}: {name}"
+    sentence = _telling_sentence(info.description or details)
+    return f"{m.name}: {sentence}" if sentence else f"{m.name}: {m.vuln_id}"
 
 
 def _in(column, values: Sequence[Any]):  # type: ignore[no-untyped-def]
@@ -175,12 +265,7 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
         severity = cvss.severity if cvss else (distro_band or "Unknown")
         severity_source = "cvss" if cvss else ("distribution" if distro_band else "none")
         description = (info.description or adv.get("details") or adv.get("summary") or "")
-        # An advisory's summary names the vulnerability only when it is about one; a
-        # distribution update fixing ten CVEs ("Critical: firefox security update") does not.
-        cves_in_advisory = {i for i in (adv_id, *adv.get("aliases", ())) if i.startswith("CVE-")}
-        title = (info.title
-                 or (adv.get("summary") if len(cves_in_advisory) <= 1 else None)
-                 or _first_sentence(description) or adv.get("summary") or m.vuln_id)
+        title = finding_title(m, adv, source, info)
         findings.append(Finding(
             vuln_id=m.vuln_id, name=title, summary=description, ecosystem=m.ecosystem,
             package=m.name, aliases=info.aliases,

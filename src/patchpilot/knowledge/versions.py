@@ -8,10 +8,12 @@ compared as plain tuples, so the matcher can afford thousands of comparisons per
   ``version.c``) encoded as tuples.  ``univers`` implements the same algorithms but
   compares in Python on every ``<`` (≈3 µs each) and rejects some real strings; the tests
   check that our keys agree with ``univers`` on every real string it accepts.
-* The language ecosystems use ``univers`` (PEP 440, semver, Go, Maven, NuGet, RubyGems,
-  Composer); what it rejects falls back to the ecosystem's lenient rule (pip's legacy
-  ordering for PyPI, a natural segment ordering elsewhere) in a lower *tier*, so a
-  readable-but-odd version never crashes a scan.
+* Packagist and Maven follow transcriptions of Composer (``VersionParser::normalize`` then
+  PHP's ``version_compare``) and Maven's ``ComparableVersion`` (knowledge.lang_versions).
+* The other language ecosystems use ``univers`` (PEP 440, semver, Go, NuGet, RubyGems); what
+  it rejects falls back to the ecosystem's lenient rule (pip's legacy ordering for PyPI, a
+  natural segment ordering elsewhere) in a lower *tier*, so a readable-but-odd version never
+  crashes a scan.
 
 Anything no rule can read raises :class:`patchpilot.errors.VersionError`.
 OSV range semantics: https://ossf.github.io/osv-schema/#affectedranges-field
@@ -30,6 +32,7 @@ from univers.nuget import InvalidNuGetVersion
 
 from patchpilot.errors import VersionError
 from patchpilot.knowledge.ecosystems import scheme_of
+from patchpilot.knowledge.lang_versions import ComposerBranch, composer_key, maven_key
 from patchpilot.models import AffectedRange
 
 __all__ = ["VersionKey", "compare", "is_affected", "version_key"]
@@ -141,14 +144,15 @@ def _rpm_key(v: str) -> tuple[Any, ...]:
     s = v.strip()
     if not s or any(c.isspace() for c in s):
         raise ValueError("empty or contains spaces")
-    # rpm parseEVR: epoch is the leading digits before ':', release follows the last '-'.
+    # rpm parseEVR (lib/rpmds.c): the epoch is the leading *digits* when a ':' follows them
+    # (an empty epoch reads as 0); otherwise there is no epoch and the whole text, colon
+    # included, is the version -- rpmvercmp then treats ':' as a separator, so "x:1.0-1" is
+    # version "x:1.0", release "1", never an error.  The release follows the last '-'.
     epoch = 0
-    head, colon, rest = s.partition(":")
-    if colon:
-        if head and not head.isdigit():
-            raise ValueError("epoch is not a number")
-        epoch = int(head or 0)
-        s = rest
+    digits = len(s) - len(s.lstrip("0123456789"))
+    if s[digits:digits + 1] == ":":
+        epoch = int(s[:digits] or 0)
+        s = s[digits + 1:]
     version, dash, release = s.rpartition("-")
     if not dash:
         version, release = s, ""
@@ -158,118 +162,126 @@ def _rpm_key(v: str) -> tuple[Any, ...]:
 
 
 # --------------------------------------------------------------------------------------
-# apk: apk-tools src/version.c (apk_version_compare_blob)
+# apk: apk-tools src/version.c (apk_version_compare, apk-tools 2.14 / 3.x)
+# https://gitlab.alpinelinux.org/alpine/apk-tools/-/blob/master/src/version.c
 # --------------------------------------------------------------------------------------
 
-_T_INVALID, _T_DIGIT_OR_ZERO, _T_DIGIT, _T_LETTER, _T_SUFFIX, _T_SUFFIX_NO, _T_REV_NO, _T_END = (
-    range(-1, 7))
-_APK_PRE = ("alpha", "beta", "pre", "rc")
-_APK_POST = ("cvs", "svn", "git", "hg", "p")
-_APK_PRE_RANK = -100  # a pre-release suffix makes the version older than anything else
+# Token types, in apk's order: at the first place two versions differ in type, the later
+# type is the older version (``1.0-r1`` > ``1.0``: REVISION before END), INVALID last of all.
+(_A_INITIAL, _A_DIGIT, _A_LETTER, _A_SUFFIX, _A_SUFFIX_NO, _A_HASH, _A_REVISION, _A_END,
+ _A_INVALID) = range(9)
+# Suffix values: pre-releases below _A_NONE, post-releases above it.
+_APK_SUFFIXES = {"alpha": 1, "beta": 2, "pre": 3, "rc": 4, "cvs": 6, "svn": 7, "git": 8,
+                 "hg": 9, "p": 10}
+_A_NONE = 5
+_APK_PRE_RANK = -100  # a pre-release suffix makes a version older than anything at its place
+_APK_DIGITS = re.compile(r"[0-9]*")
+_APK_SUFFIX_NAME = re.compile(r"[a-z]*")
+_APK_HEX = re.compile(r"[0-9a-f]*")
 
 
-def _apk_next_type(t: int, s: str, i: int) -> tuple[int, int]:
-    """apk-tools ``next_token``: the type of the token starting at ``s[i]``, and its start."""
-    if i >= len(s):
-        return _T_END, i
-    c = s[i]
-    if t in (_T_DIGIT, _T_DIGIT_OR_ZERO) and "a" <= c <= "z":
-        n = _T_LETTER
-    elif t == _T_LETTER and c.isdigit():
-        n = _T_DIGIT
-    elif t == _T_SUFFIX and c.isdigit():
-        n = _T_SUFFIX_NO
-    else:
-        n = _T_INVALID
-        if c == ".":
-            n = _T_DIGIT_OR_ZERO
+def _apk_tokens(s: str) -> list[tuple[int, Any]]:
+    """apk-tools' ``token_first``/``token_next``: the (type, value) tokens of ``s``.
+
+    Grammar: ``digits{.digits}...{letter}{_suffix{digits}}...{~hash}{-rN}``.  The list
+    ends with an END token, or an INVALID one where apk stops reading (an upper-case
+    letter, an unknown suffix, ``-`` not followed by ``rN``, a token out of order ...).
+    """
+    out: list[tuple[int, Any]] = []
+    m = _APK_DIGITS.match(s)
+    assert m is not None  # [0-9]* always matches
+    if not m.group():
+        return [(_A_INVALID, None)]
+    out.append((_A_INITIAL, int(m.group())))
+    t, i, n = _A_INITIAL, m.end(), len(s)
+    value: Any
+    while i < n:
+        c = s[i]
+        if "a" <= c <= "z":
+            if t > _A_DIGIT:
+                break
+            t, value, i = _A_LETTER, c, i + 1
+        elif c == "." or "0" <= c <= "9":
+            if c == ".":
+                if t > _A_DIGIT:
+                    break
+                i += 1
+            if t in (_A_INITIAL, _A_DIGIT):
+                t = _A_DIGIT
+            elif t == _A_SUFFIX:
+                t = _A_SUFFIX_NO
+            else:
+                break
+            m = _APK_DIGITS.match(s, i)
+            assert m is not None
+            digits, i = m.group(), m.end()
+            if not digits:
+                break
+            if t == _A_DIGIT:
+                # apk compares a digit run with a leading zero as a string ("1.01" < "1.1",
+                # "1.001" < "1.01"): every such run sorts before the plain numbers.
+                value = (0, digits) if digits[0] == "0" else (1, int(digits))
+            else:
+                value = int(digits)
         elif c == "_":
-            n = _T_SUFFIX
-        elif c == "-" and s[i + 1:i + 2] == "r":
-            n = _T_REV_NO
-            i += 1
-        i += 1
-    if n < t and not (
-        (n == _T_DIGIT_OR_ZERO and t == _T_DIGIT)
-        or (n == _T_SUFFIX and t == _T_SUFFIX_NO)
-        or (n == _T_DIGIT and t == _T_LETTER)
-    ):
-        n = _T_INVALID
-    return n, i
+            if t > _A_SUFFIX_NO:
+                break
+            m = _APK_SUFFIX_NAME.match(s, i + 1)
+            assert m is not None
+            suffix = _APK_SUFFIXES.get(m.group())
+            if suffix is None:
+                break
+            t, value, i = _A_SUFFIX, suffix, m.end()
+        elif c == "~":
+            if t >= _A_HASH:
+                break
+            m = _APK_HEX.match(s, i + 1)
+            assert m is not None
+            if not m.group():
+                break
+            t, value, i = _A_HASH, m.group(), m.end()
+        elif c == "-":
+            if t >= _A_REVISION or s[i + 1:i + 2] != "r":
+                break
+            m = _APK_DIGITS.match(s, i + 2)
+            assert m is not None
+            if not m.group():
+                break
+            t, value, i = _A_REVISION, int(m.group()), m.end()
+        else:
+            break
+        out.append((t, value))
+    else:
+        out.append((_A_END, None))
+        return out
+    out.append((_A_INVALID, None))
+    return out
 
 
 def _apk_key(v: str) -> tuple[Any, ...]:
     """Encode an apk version so tuple order equals ``apk_version_compare``.
 
-    apk compares token values, then the *type* of the next token, where a later type
-    (end of string, revision) means an older version, except that a pre-release suffix
-    (``_rc``) is older than anything.  The key is ``(v0, rank1, v1, rank2, ...)``.
-    Where apk would stop at an invalid character we keep ordering the rest by the natural
-    rule, so odd strings still have a total order.
+    apk walks both token lists while the token *types* agree, comparing values; at the
+    first place the types differ, a pre-release suffix (``_alpha`` .. ``_rc``) is older
+    than anything, otherwise the later type is older (``1.2`` < ``1.2.1`` but ``1.2-r1`` <
+    ``1.2_p1``, ``1.2`` > ``1.2-foo``).  Two versions that both turn invalid at the same
+    place after equal tokens are equal, as apk says.  The key is ``(rank, value, ...)``
+    with rank = -type (pre-release suffixes lower still), ending with END or INVALID.
     """
     s = v.strip()
-    if not s or any(c.isspace() for c in s):
-        raise ValueError("empty or contains spaces")
+    if not s:
+        raise ValueError("empty")
     out: list[Any] = []
-    t, i = _T_DIGIT, 0
-    while True:
-        # get_token: read the value of a token of type t at s[i].
-        j = i
-        forced = _T_INVALID
-        if t == _T_DIGIT_OR_ZERO and s[j:j + 1] == "0":
-            while j < len(s) and s[j] == "0":
-                j += 1
-            value, forced = i - j, _T_DIGIT  # leading zeros: "1.01" < "1.1"
-        elif t in (_T_DIGIT_OR_ZERO, _T_DIGIT, _T_SUFFIX_NO, _T_REV_NO):
-            while j < len(s) and s[j].isdigit():
-                j += 1
-            value = int(s[i:j]) if j > i else 0
-        elif t == _T_LETTER:
-            value, j = ord(s[i]), i + 1
-        else:  # _T_SUFFIX
-            for n, name in enumerate(_APK_PRE):
-                if s.startswith(name, i):
-                    value, j = n - len(_APK_PRE), i + len(name)
-                    break
-            else:
-                for n, name in enumerate(_APK_POST):
-                    if s.startswith(name, i):
-                        value, j = n, i + len(name)
-                        break
-                else:
-                    value, j = None, i
-            if value is None:
-                # apk reads an unknown suffix as -1, i.e. a pre-release; give it a rank of
-                # its own just below the known ones and order the rest naturally.
-                out[-1] = _APK_PRE_RANK - 1
-                out.append(_natural(s[i:]))
-                return tuple(out)
-        out.append(value)
-        if j >= len(s):
-            out.append(-_T_END)
-            return tuple(out)
-        if forced != _T_INVALID:
-            t, i = forced, j
-        else:
-            t, i = _apk_next_type(t, s, j)
-        if t == _T_INVALID:
-            out.append(_apk_invalid_rank())
-            out.append(_natural(s[j:]))
-            return tuple(out)
-        if t == _T_END:
-            out.append(-_T_END)
-            return tuple(out)
-        if t == _T_SUFFIX:
-            pre = any(s.startswith(name, i) for name in _APK_PRE)
-            out.append(_APK_PRE_RANK if pre else -_T_SUFFIX)
-        else:
+    for t, value in _apk_tokens(s):
+        if t >= _A_END:
             out.append(-t)
-
-
-def _apk_invalid_rank() -> int:
-    # apk's TOKEN_INVALID (-1) is the lowest type, hence the highest rank (newest).  No
-    # other token has this rank, so the natural tuple after it only meets its own kind.
-    return -_T_INVALID
+            break
+        out.append(_APK_PRE_RANK if t == _A_SUFFIX and value < _A_NONE else -t)
+        if t == _A_DIGIT:
+            out += value  # (0, "012") or (1, 12), flat: equal ranks mean equal widths
+        else:
+            out.append(value)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------
@@ -408,13 +420,22 @@ def _read_semver_like(cls: type[uv.Version]) -> Callable[[str], VersionKey]:
     return read_semver
 
 
-_MAVEN_RELEASE = re.compile(r"[.-]release$", re.IGNORECASE)
+def _read_composer(v: str) -> VersionKey:
+    """Composer's own order; a string Composer rejects falls back to the lenient tier.
 
-
-def _maven_normalize(s: str) -> str:
-    # Maven 3.9 reads the "release" qualifier as an alias of "" (MNG-7559, like "ga" and
-    # "final"), so 5.3.20.RELEASE == 5.3.20; univers's alias table predates that.
-    return _MAVEN_RELEASE.sub("", s.strip())
+    A ``dev-<branch>`` raises: Composer orders a branch against no version, so whether it is
+    affected cannot be told (the matcher lists it as undetermined, never as affected).
+    """
+    try:
+        return VersionKey(STRICT, composer_key(v))
+    except ComposerBranch:
+        raise
+    except ValueError:
+        pass
+    s = _strip_prefix(v)
+    if not _NATURAL.search(s):
+        raise ValueError("no numeric or alphabetic segment")
+    return VersionKey(LENIENT, _natural(s))
 
 
 def _go_reader() -> Callable[[str], VersionKey]:
@@ -439,8 +460,8 @@ _READERS: dict[str, Callable[[str], VersionKey]] = {
     "pep440": _read_pep440,
     "semver": _read_semver_like(uv.SemverVersion),
     "go": _go_reader(),
-    "composer": _read_semver_like(uv.ComposerVersion),
-    "maven": _univers_reader(uv.MavenVersion, _maven_normalize),
+    "composer": _read_composer,
+    "maven": lambda v: VersionKey(STRICT, maven_key(v)),
     "nuget": _univers_reader(uv.NugetVersion),
     "gem": _univers_reader(uv.RubygemsVersion, str.strip),
     "generic": _read_generic,
