@@ -195,12 +195,10 @@ def untranslated(chunks: list[str], data: set[str]) -> list[str]:
         for value in ordered:
             if value in text:
                 text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
-        for phrase in several:
-            if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text):
-                found.append(f"{phrase!r} in {chunk.strip()[:160]!r}")
-        for word in _WORD.findall(text):
-            if word in single:
-                found.append(f"{word!r} in {chunk.strip()[:160]!r}")
+        found += [f"{phrase!r} in {chunk.strip()[:160]!r}" for phrase in several
+                  if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text)]
+        found += [f"{word!r} in {chunk.strip()[:160]!r}" for word in _WORD.findall(text)
+                  if word in single]
     return sorted(set(found))
 
 

@@ -2,8 +2,9 @@
 
 The columns and the sheets' names are stable English keys (a spreadsheet or a script
 reads them, whatever the report language); the values PatchPilot words itself -- the
-priority reason, severity, yes/no, the exploit summary -- are in the report's language.  XLSX sheets have a bold header row, frozen panes below it and an
-autofilter over the data, so a sheet of 10,000 rows is usable as soon as it opens.
+priority reason, severity, yes/no, the exploit summary -- are in the report's language.
+XLSX sheets have a bold header row, frozen panes below it and an autofilter over the
+data, so a sheet of 10,000 rows is usable as soon as it opens.
 """
 
 from __future__ import annotations

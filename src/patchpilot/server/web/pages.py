@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,8 +55,8 @@ from patchpilot.db.tables import (
     users,
 )
 from patchpilot.errors import PatchPilotError
-from patchpilot.findings.agents import list_agents
 from patchpilot.findings import phrases
+from patchpilot.findings.agents import list_agents
 from patchpilot.findings.model import STATES
 from patchpilot.findings.phrases import localise
 from patchpilot.findings.queries import finding_detail
@@ -169,7 +169,8 @@ def render(request: Request, name: str, lang: str, context: dict[str, Any],
     tr = i18n.translations(lang)
     html = templates.get_template(name).render(
         _=tr.gettext, reason=partial(reason_text, gettext=tr.gettext),
-        phrase=partial(localise, gettext=tr.gettext), lang=lang, languages=i18n.NATIVE_NAMES, user=user, request=request,
+        phrase=partial(localise, gettext=tr.gettext), lang=lang,
+        languages=i18n.NATIVE_NAMES, user=user, request=request,
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         analyst=bool(user and user.principal.may(Role.ANALYST)), **context)
     return HTMLResponse(html, status_code=status_code)
