@@ -82,7 +82,6 @@ BAND_ORDER = ("None", "Low", "Medium", "High", "Critical")
 BANDS = (*BAND_ORDER, "Unknown")
 METHODS = ("matrix", "ssvc")
 
-
 EXPLOITATION = ("none", "PoC", "active")
 EXPOSURE = ("small", "controlled", "open")
 AUTOMATABLE = ("no", "yes")
