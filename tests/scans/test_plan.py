@@ -22,6 +22,7 @@ from patchpilot.queue import Job
 from patchpilot.reports import ansible
 from patchpilot.scans.groups import add_window
 from patchpilot.scans.plan import build_plan, needs_reboot, plan_csv
+from patchpilot.scoring.reasons import reason_text
 
 FEEDS = {
     "osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",
@@ -91,7 +92,7 @@ def test_same_cve_p1_on_the_dmz_server_and_p4_on_the_dev_box(estate: dict[str, i
                                                             kb: Engine) -> None:
     # CVE-2022-25315 (expat in firefox): Critical, not known exploited.
     with kb.connect() as conn:
-        rows = {r.asset_id: (r.priority, r.reason) for r in conn.execute(
+        rows = {r.asset_id: (r.priority, reason_text(r.reason)) for r in conn.execute(
             select(findings.c.asset_id, finding_priority.c.priority, finding_priority.c.reason)
             .join(finding_priority, finding_priority.c.finding_id == findings.c.id)
             .where(findings.c.vuln_id == "CVE-2022-25315"))}
@@ -101,7 +102,7 @@ def test_same_cve_p1_on_the_dmz_server_and_p4_on_the_dev_box(estate: dict[str, i
     assert rows[estate["plant2-dev-07"]][1].endswith("× tier 4; development")
     # Known exploited (KEV) firefox CVEs: P1 on tier 1-2, at least P2 on the dev box.
     with kb.connect() as conn:
-        kev = {r.asset_id: (r.priority, r.reason) for r in conn.execute(
+        kev = {r.asset_id: (r.priority, reason_text(r.reason)) for r in conn.execute(
             select(findings.c.asset_id, finding_priority.c.priority, finding_priority.c.reason)
             .join(finding_priority, finding_priority.c.finding_id == findings.c.id)
             .where(findings.c.vuln_id == "CVE-2022-26485"))}

@@ -77,7 +77,7 @@ def test_sql_agrees_with_python_on_every_combination(engine: Engine, method: str
     for fid, inputs in expected.items():
         want = prioritise(inputs, config)
         kev_due = KEV_DUE if inputs.known_exploited else None
-        assert stored[fid] == (want.priority, want.reason, method,
+        assert stored[fid] == (want.priority, want.stored, method,
                                due_date(want.priority, SEEN, config, kev_due=kev_due)), inputs
     # Unchanged inputs: nothing is written again.
     with engine.begin() as conn:

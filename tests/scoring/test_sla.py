@@ -17,6 +17,7 @@ from patchpilot.db.tables import (
     kev,
 )
 from patchpilot.scoring.apply import reprioritise
+from patchpilot.scoring.reasons import reason_text
 from patchpilot.scoring.sla import overdue_findings, sla_report
 
 SEEN = datetime(2022, 3, 8, 9, 30, tzinfo=UTC)
@@ -92,7 +93,7 @@ def test_kev_date_wins_when_earlier(engine: Engine) -> None:
                            .where(findings.c.vuln_id == "CVE-2022-26485")).one()
     # P2 (KEV floor on tier 4): 30 days would be 04-07; KEV's due date 03-21 is earlier.
     assert (row.priority, aware(row.due_date)) == (2, datetime(2022, 3, 22, tzinfo=UTC))
-    assert row.reason == "P2: High × tier 4; known exploited; development"
+    assert reason_text(row.reason) == "P2: High × tier 4; known exploited; development"
 
 
 def test_compliance_and_mttr(engine: Engine) -> None:

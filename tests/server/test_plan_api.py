@@ -67,6 +67,13 @@ def test_findings_carry_priority_and_reason(client: TestClient, engine: Engine) 
                                                             ("plant2-dev-07", "P2")]
     assert items[0]["priority_reason"].startswith("P1: ")
     assert "; known exploited; internet-facing" in items[0]["priority_reason"]
+    # The same reason as a code with its values, for a client that words it itself.
+    code = items[0]["priority_reason_code"]
+    assert (code["code"], code["priority"], code["tier"], code["adjustments"]) == (
+        "matrix", 1, 1, [{"code": "kev"}, {"code": "internet_facing"}])
+    detail = client.get(f"/api/findings/{items[0]['id']}", headers=viewer).json()
+    assert (detail["priority_reason"], detail["priority_reason_code"]) == (
+        items[0]["priority_reason"], code)
     everything = client.get("/api/findings", headers=viewer, params={"limit": 1000}).json()
     order = [int(i["priority"][1]) for i in everything["items"]]
     assert order == sorted(order)

@@ -32,13 +32,12 @@ from patchpilot.db.tables import (
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
 from patchpilot.findings.owned import owners_of
+from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.cvss import SEVERITY_ORDER, preferred_metric
 from patchpilot.knowledge.cwe import cwe_name
 from patchpilot.knowledge.ecosystems import is_distribution
 from patchpilot.knowledge.matcher import Match
 from patchpilot.models import CvssMetric, Reference
-
-NO_WORKAROUND = "none published"
 
 # Distribution ratings (Debian urgency, Ubuntu priority) when no CVSS vector exists.
 _DISTRO_BANDS = {"critical": "Critical", "high": "High", "important": "High",

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from patchpilot.errors import VersionError
+from patchpilot.findings import phrases
 from patchpilot.findings.build import (
-    NO_WORKAROUND,
     About,
     distribution_band,
     vulnerability_facts,
@@ -140,12 +140,15 @@ def _finding(group: _Group, ecosystem: str, facts: dict[str, About]) -> Finding:
     band = distribution_band(first.severity)
     severity = cvss.severity if cvss else (band or "Unknown")
     severity_source = "cvss" if cvss else ("distribution" if band else "none")
-    generic_name = f"Security update available: {group.package} {candidate}"
-    generic_summary = (
-        f"{first.repository} offers {group.package} {candidate} "
-        f"(installed {first.installed_version})"
-        + (f", which fixes {group.vuln_id}" if group.vuln_id.startswith("CVE-") else "")
-        + (f" ({group.advisory_id})" if group.advisory_id else "") + ".")
+    generic_name = phrases.UPDATE_NAME.format(package=group.package, version=candidate)
+    fixes = group.vuln_id.startswith("CVE-")
+    template = {(False, False): phrases.UPDATE_SUMMARY, (True, False): phrases.UPDATE_SUMMARY_CVE,
+                (False, True): phrases.UPDATE_SUMMARY_ADVISORY,
+                (True, True): phrases.UPDATE_SUMMARY_CVE_ADVISORY}[
+        (fixes, bool(group.advisory_id))]
+    generic_summary = template.format(
+        repository=first.repository, package=group.package, version=candidate,
+        installed=first.installed_version, vuln=group.vuln_id, advisory=group.advisory_id)
     aliases = set(info.aliases if info else ())
     if group.advisory_id and group.advisory_id != group.vuln_id:
         aliases.add(group.advisory_id)
@@ -161,7 +164,7 @@ def _finding(group: _Group, ecosystem: str, facts: dict[str, About]) -> Finding:
         severity_source=severity_source,
         exploit=info.exploit if info else Exploit(),
         fix=Fix(candidate, upgrade_command(ecosystem, installed, candidate)),
-        workaround=(info.workaround if info and info.workaround else NO_WORKAROUND),
+        workaround=(info.workaround if info and info.workaround else phrases.NO_WORKAROUND),
         evidence=Evidence(installed_version=first.installed_version,
                           advisory_id=group.advisory_id or group.vuln_id,
                           affected_range=f"< {candidate}", feed=FEED,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from patchpilot.findings.phrases import exploit_summary
 from patchpilot.models import CvssMetric, Reference
 
 # The states of a stored finding (``findings.state``).
@@ -38,17 +39,10 @@ class Exploit:
 
     @property
     def summary(self) -> str:
-        """One line: "KEV (ransomware); EPSS 0.94 (p99); 2 exploit refs" or "none known"."""
-        parts = []
-        if self.known_exploited:
-            parts.append("KEV" + (" (ransomware)" if self.kev_ransomware else ""))
-        if self.epss_score is not None:
-            pct = f" (p{int((self.epss_percentile or 0) * 100)})"
-            parts.append(f"EPSS {self.epss_score:.3f}{pct}")
-        if self.references:
-            parts.append(f"{len(self.references)} exploit ref"
-                         + ("s" if len(self.references) > 1 else ""))
-        return "; ".join(parts) if parts else "none known"
+        """One line: "KEV (ransomware); EPSS 0.940 (p99); 2 exploit refs" or "none known"
+        (in English: :func:`patchpilot.findings.phrases.localise` translates it)."""
+        return exploit_summary(self.known_exploited, self.kev_ransomware, self.epss_score,
+                               self.epss_percentile, len(self.references))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from patchpilot.db.tables import (
     findings,
 )
 from patchpilot.errors import InvalidInput, NotFound
+from patchpilot.findings.phrases import exploit_summary
 from patchpilot.reports.overview import in_scope, overview
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
@@ -195,16 +196,9 @@ def _technical_row(r: Any) -> TechnicalFinding:
 
 def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
     # The same one-line form as findings.model.Exploit.summary, rebuilt from the JSON.
-    parts = []
-    if kev or exploit.get("known_exploited"):
-        parts.append("KEV" + (" (ransomware)" if exploit.get("kev_ransomware") else ""))
-    if exploit.get("epss_score") is not None:
-        pct = int((exploit.get("epss_percentile") or 0) * 100)
-        parts.append(f"EPSS {exploit['epss_score']:.3f} (p{pct})")
-    refs = exploit.get("references") or ()
-    if refs:
-        parts.append(f"{len(refs)} exploit ref" + ("s" if len(refs) > 1 else ""))
-    return "; ".join(parts) if parts else "none known"
+    return exploit_summary(kev or bool(exploit.get("known_exploited")),
+                           bool(exploit.get("kev_ransomware")), exploit.get("epss_score"),
+                           exploit.get("epss_percentile"), len(exploit.get("references") or ()))
 
 
 def technical_findings(conn: Connection, scope: Scope | None = None

@@ -1,8 +1,10 @@
 """CSV and XLSX exports of findings and of assets.
 
-The columns are stable English keys (a spreadsheet or a script reads them, whatever the
-report language).  XLSX sheets have a bold header row, frozen panes below it and an
-autofilter over the data, so a sheet of 10,000 rows is usable as soon as it opens.
+The columns and the sheets' names are stable English keys (a spreadsheet or a script
+reads them, whatever the report language); the values PatchPilot words itself -- the
+priority reason, severity, yes/no, the exploit summary -- are in the report's language.
+XLSX sheets have a bold header row, frozen panes below it and an autofilter over the
+data, so a sheet of 10,000 rows is usable as soon as it opens.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.cells import safe_cell, safe_record
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
+from patchpilot.findings.phrases import localise
 from patchpilot.reports.data import TechnicalFinding, in_scope
+from patchpilot.reports.i18n import translator
+from patchpilot.scoring.reasons import reason_text
 
 FINDING_COLUMNS = ("asset", "service", "priority", "priority_reason", "due_date", "vuln_id",
                    "cve", "name", "package", "ecosystem", "installed_version",
@@ -29,19 +34,24 @@ ASSET_COLUMNS = ("asset", "fqdn", "os", "criticality", "environment", "exposure"
                  "owner", "last_seen", "open", "p1", "p2", "p3", "p4", "known_exploited")
 
 
-def finding_rows(rows: list[TechnicalFinding]) -> list[dict[str, Any]]:
-    """One dict per finding, keyed by :data:`FINDING_COLUMNS`."""
+def finding_rows(rows: list[TechnicalFinding], lang: str = "en") -> list[dict[str, Any]]:
+    """One dict per finding, keyed by :data:`FINDING_COLUMNS`; the words PatchPilot writes
+    (the priority reason, the severity, yes/no, the exploit summary, the fixed phrases)
+    in ``lang``, the advisories' own text as it is."""
+    _ = translator(lang).gettext
     return [{
         "asset": r.asset, "service": r.service or "",
-        "priority": f"P{r.priority}" if r.priority else "", "priority_reason": r.reason,
+        "priority": f"P{r.priority}" if r.priority else "",
+        "priority_reason": reason_text(r.reason, _),
         "due_date": iso(r.due_date) or "", "vuln_id": r.vuln_id, "cve": r.cve or "",
-        "name": r.name, "package": r.package, "ecosystem": r.ecosystem,
+        "name": localise(r.name, _), "package": r.package, "ecosystem": r.ecosystem,
         "installed_version": r.installed_version or "", "affected_range": r.affected_range,
         "cvss_score": r.cvss_score if r.cvss_score is not None else "",
-        "cvss_vector": r.cvss_vector or "", "severity": r.severity,
-        "known_exploited": "yes" if r.known_exploited else "no", "exploit": r.exploit,
+        "cvss_vector": r.cvss_vector or "", "severity": _(r.severity),
+        "known_exploited": _("yes") if r.known_exploited else _("no"),
+        "exploit": localise(r.exploit, _),
         "fixed_version": r.fixed_version or "", "fix_command": r.fix_command or "",
-        "workaround": r.workaround} for r in rows]
+        "workaround": localise(r.workaround, _)} for r in rows]
 
 
 def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, Any]]:

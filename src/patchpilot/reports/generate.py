@@ -107,7 +107,7 @@ def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
         builder = executive.build if kind == "executive" else technical.build
         content = builder(conn, scope, lang=lang, fmt=fmt, now=now)
     elif kind == "technical":
-        rows = exports.finding_rows(technical_findings(conn, scope))
+        rows = exports.finding_rows(technical_findings(conn, scope), lang)
         if fmt == "csv":
             content = exports.to_csv(rows, exports.FINDING_COLUMNS).encode("utf-8")
         else:

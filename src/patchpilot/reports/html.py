@@ -8,13 +8,15 @@ from numbers only.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from patchpilot.findings.phrases import localise
 from patchpilot.reports.i18n import Translator
+from patchpilot.scoring.reasons import reason_text
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +50,9 @@ def page_counter(t: Translator) -> str:
 def render(template: str, t: Translator, **values: Any) -> str:
     """Render a report template in the translator's language."""
     return environment().get_template(template).render(
-        t=t, _=t.gettext, css=stylesheet(), page_counter=page_counter(t), **values)
+        t=t, _=t.gettext, reason=partial(reason_text, gettext=t.gettext),
+        phrase=partial(localise, gettext=t.gettext), css=stylesheet(),
+        page_counter=page_counter(t), **values)
 
 
 def to_pdf(html: str) -> bytes:

@@ -20,9 +20,15 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
 from patchpilot.errors import PatchPilotError
+from patchpilot.findings import phrases
+from patchpilot.scoring import reasons
 
 LANGUAGES = ("en", "ja")
 DOMAIN = "reports"
+# Words the reports translate from data -- a priority reason's words, a finding's fixed
+# phrases, bands, yes/no -- beside the templates' own: every catalogue must translate each
+# (tests/reports/test_japanese.py).
+DATA_MSGIDS = (*reasons.MSGIDS, *phrases.MSGIDS, "yes", "no")
 
 
 class LanguageError(PatchPilotError):

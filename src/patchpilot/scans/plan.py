@@ -45,6 +45,7 @@ from patchpilot.db.tables import (
     inventories,
 )
 from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.models import Ecosystem, Package
 from patchpilot.scans.groups import group_periods
@@ -400,7 +401,7 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
         for vuln_id, data in conn.execute(select(findings.c.vuln_id, findings.c.data).where(
                 findings.c.id.in_(ids[start:start + _CHUNK]))):
             text = (orjson.loads(data).get("workaround") or "").strip()
-            if text:
+            if text and text != NO_WORKAROUND:  # "none published" is no workaround
                 workaround[vuln_id] = text
     out = []
     for (ecosystem, package), rows in groups.items():

@@ -3,8 +3,9 @@
 The statement is generated from a :class:`~patchpilot.scoring.priority.PriorityConfig`:
 an ``INSERT INTO finding_priority … SELECT … ON CONFLICT (finding_id) DO UPDATE`` over
 ``findings ⋈ asset_context ⋈ kev`` whose CASE expressions are the matrix (or the SSVC
-deployer table), the modifiers, the reason text (built by string concatenation from the
-same words ``prioritise`` uses) and the SLA due date.  No row goes through Python, so a
+deployer table), the modifiers, the reason's code (compact JSON built by string
+concatenation, byte for byte what ``prioritise`` gives: :mod:`patchpilot.scoring.reasons`)
+and the SLA due date.  No row goes through Python, so a
 million findings are re-prioritised in seconds on SQLite and PostgreSQL alike (SQLite
 ≥ 3.24 for the upsert).  A test checks the SQL against ``prioritise`` on every
 combination of inputs.
@@ -22,6 +23,7 @@ who made it and when.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -35,20 +37,13 @@ from patchpilot.db.tables import priority_config
 from patchpilot.findings.events import PRIORITY_CHANGED
 from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
+from patchpilot.scoring import reasons
 from patchpilot.scoring.priority import (
     BAND_ORDER,
-    CONTROL_TEXT,
     DEPLOYER_TABLE,
-    DEVELOPMENT_TEXT,
     HUMAN_IMPACT,
-    INTERNET_TEXT,
-    KEV_TEXT,
     SSVC_OUTCOMES,
-    SSVC_UNKNOWN_ASSET,
-    SSVC_UNKNOWN_TIER,
     TIERS,
-    UNKNOWN_ASSET,
-    UNKNOWN_TIER,
     PriorityConfig,
     config_from_mapping,
     default_config,
@@ -60,6 +55,12 @@ CONFIG_ACTION = "priority.config"
 def _q(value: str) -> str:
     """A SQL string literal (the values come from a validated config, quoted anyway)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def _text_q(value: str) -> str:
+    """:func:`_q` for SQL run through ``text()``: a colon before a word ("threshold":0.1)
+    would read as a bind parameter, so it is escaped."""
+    return re.sub(r":(?=\w)", r"\\:", _q(value))
 
 
 def _in(column: str, values: tuple[str, ...] | list[str]) -> str:
@@ -92,6 +93,12 @@ def _base_columns(config: PriorityConfig) -> str:
         k.due_date AS kev_due"""
 
 
+def _known_sql() -> str:
+    """``,"asset_known":…,"tier_known":…`` of a reason, from level 0's ``unknown``."""
+    return ("""',"asset_known":' || CASE unknown WHEN 1 THEN 'false' ELSE 'true' END """
+            """|| ',"tier_known":' || CASE unknown WHEN 0 THEN 'true' ELSE 'false' END""")
+
+
 def _matrix_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]:
     """(level-1 columns, priority expression over level 2, reason expression)."""
     base = "CASE band " + " ".join(
@@ -112,16 +119,21 @@ def _matrix_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]
     floor = config.kev_floor
     priority = (f"CASE WHEN kev = 1 AND tier IN ({top}) THEN 1 "
                 f"WHEN kev = 1 AND {clamped} > {floor} THEN {floor} ELSE {clamped} END")
+    # The code of the reason as compact JSON, byte for byte what reasons.dumps writes of
+    # priority._matrix's code; each adjustment brings its leading comma, the first dropped.
+    adjustments = " || ".join(
+        f"CASE WHEN {flag} = 1 THEN {_text_q(',' + reasons.dumps(code))} ELSE '' END"
+        for flag, code in (("kev", {"code": reasons.KEV}),
+                           ("m_epss", {"code": reasons.EPSS,
+                                       "threshold": config.epss_threshold}),
+                           ("m_inet", {"code": reasons.INTERNET_FACING}),
+                           ("m_ctrl", {"code": reasons.COMPENSATING_CONTROL}),
+                           ("m_dev", {"code": reasons.DEVELOPMENT})))
     reason = " || ".join([
-        "'P' || CAST(priority AS VARCHAR) || ': ' || band || ' × tier ' "
-        "|| CAST(tier AS VARCHAR)",
-        f"CASE unknown WHEN 1 THEN {_q(UNKNOWN_ASSET)} WHEN 2 THEN {_q(UNKNOWN_TIER)} "
-        "ELSE '' END",
-        f"CASE WHEN kev = 1 THEN {_q(KEV_TEXT)} ELSE '' END",
-        f"CASE WHEN m_epss = 1 THEN {_q(config.epss_text)} ELSE '' END",
-        f"CASE WHEN m_inet = 1 THEN {_q(INTERNET_TEXT)} ELSE '' END",
-        f"CASE WHEN m_ctrl = 1 THEN {_q(CONTROL_TEXT)} ELSE '' END",
-        f"CASE WHEN m_dev = 1 THEN {_q(DEVELOPMENT_TEXT)} ELSE '' END"])
+        """'{"code":"matrix","priority":' || CAST(priority AS VARCHAR)""",
+        """',"severity":"' || band || '","tier":' || CAST(tier AS VARCHAR)""",
+        _known_sql(),
+        f"""',"adjustments":[' || substr({adjustments}, 2) || ']}}'"""])
     return level1, priority, reason
 
 
@@ -149,12 +161,11 @@ def _ssvc_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]:
         for key, name in sorted(DEPLOYER_TABLE.items())) + " END"
     outcome = "CASE priority " + " ".join(
         f"WHEN {p} THEN {_q(name)}" for p, name in SSVC_OUTCOMES.values()) + " END"
-    reason = (
-        f"'P' || CAST(priority AS VARCHAR) || ': SSVC ' || {outcome} || ' (exploitation ' "
-        "|| s_e || ', exposure ' || s_x || ', automatable ' || s_a || ', human impact ' "
-        "|| s_h || ')' || "
-        f"CASE unknown WHEN 1 THEN {_q(SSVC_UNKNOWN_ASSET)} WHEN 2 THEN "
-        f"{_q(SSVC_UNKNOWN_TIER)} ELSE '' END")
+    reason = " || ".join([
+        """'{"code":"ssvc","priority":' || CAST(priority AS VARCHAR)""",
+        f"""',"outcome":"' || {outcome} || '","exploitation":"' || s_e""",
+        """'","exposure":"' || s_x || '","automatable":"' || s_a""",
+        """'","human_impact":"' || s_h || '"'""", _known_sql(), "'}'"])
     assert set(HUMAN_IMPACT) >= set(config.ssvc_human_impact.values())
     return level1, priority, reason
 

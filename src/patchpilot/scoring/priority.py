@@ -73,6 +73,7 @@ from typing import Any
 import yaml
 
 from patchpilot.errors import InvalidInput
+from patchpilot.scoring import reasons
 
 PRIORITIES = (1, 2, 3, 4)
 TIERS = (1, 2, 3, 4)
@@ -80,16 +81,6 @@ TIERS = (1, 2, 3, 4)
 BAND_ORDER = ("None", "Low", "Medium", "High", "Critical")
 BANDS = (*BAND_ORDER, "Unknown")
 METHODS = ("matrix", "ssvc")
-
-# The words of a reason, shared with the SQL that builds the same text (scoring.apply).
-UNKNOWN_ASSET = " (unknown asset)"
-UNKNOWN_TIER = " (tier unknown)"
-KEV_TEXT = "; known exploited"
-INTERNET_TEXT = "; internet-facing"
-CONTROL_TEXT = "; compensating control"
-DEVELOPMENT_TEXT = "; development"
-SSVC_UNKNOWN_ASSET = "; unknown asset"
-SSVC_UNKNOWN_TIER = "; tier unknown"
 
 EXPLOITATION = ("none", "PoC", "active")
 EXPOSURE = ("small", "controlled", "open")
@@ -144,11 +135,6 @@ class PriorityConfig:
     ssvc_human_impact: Mapping[int, str] = field(default_factory=dict)
     sla_days: Mapping[int, int] = field(default_factory=dict)
     kev_due_date: bool = True
-
-    @property
-    def epss_text(self) -> str:
-        """The reason's words for the EPSS modifier ("; EPSS above 0.1")."""
-        return f"; EPSS above {self.epss_threshold:g}"
 
     def to_mapping(self) -> dict[str, Any]:
         """The configuration as the YAML document it was read from (normalised)."""
@@ -363,10 +349,11 @@ class PriorityInputs:
 
 @dataclass(frozen=True, slots=True)
 class Priority:
-    """A priority with the reason it was derived ("P1: Critical × tier 1; …")."""
+    """A priority with the reason it was derived, as a code with its values
+    (:mod:`patchpilot.scoring.reasons`)."""
 
     priority: int
-    reason: str
+    code: Mapping[str, Any]
     method: str
 
     @property
@@ -374,19 +361,30 @@ class Priority:
         """``P1`` … ``P4``."""
         return f"P{self.priority}"
 
+    @property
+    def reason(self) -> str:
+        """The reason in English ("P1: Critical × tier 1; internet-facing")."""
+        return reasons.render(self.code)
+
+    @property
+    def stored(self) -> str:
+        """The reason as ``finding_priority.reason`` holds it (compact JSON)."""
+        return reasons.dumps(self.code)
+
 
 def band_of(severity: str | None) -> str:
     """The matrix row of a finding's severity (anything unrecognised is "Unknown")."""
     return severity if severity in BAND_ORDER else "Unknown"
 
 
-def tier_of(inputs: PriorityInputs, config: PriorityConfig) -> tuple[int, str]:
-    """The tier used, and the reason's flag when it is a default."""
+def tier_of(inputs: PriorityInputs, config: PriorityConfig) -> tuple[int, bool, bool]:
+    """The tier used, whether the asset is known (has CMDB context) and whether its tier
+    is (else the tier is the configured default)."""
     if not inputs.has_context:
-        return config.default_tier, UNKNOWN_ASSET
+        return config.default_tier, False, False
     if inputs.criticality in TIERS:
-        return int(inputs.criticality), ""  # type: ignore[arg-type]
-    return config.default_tier, UNKNOWN_TIER
+        return int(inputs.criticality), True, True  # type: ignore[arg-type]
+    return config.default_tier, True, False
 
 
 def _lowered(value: str | None) -> str:
@@ -395,28 +393,29 @@ def _lowered(value: str | None) -> str:
 
 def _matrix(inputs: PriorityInputs, config: PriorityConfig) -> Priority:
     band = band_of(inputs.severity)
-    tier, flag = tier_of(inputs, config)
+    tier, asset_known, tier_known = tier_of(inputs, config)
     steps = 0
-    parts = [f"{band} × tier {tier}{flag}"]
+    adjustments: list[dict[str, Any]] = []
     kev = inputs.known_exploited
     if kev:
-        parts.append(KEV_TEXT)
+        adjustments.append({"code": reasons.KEV})
     if inputs.epss is not None and inputs.epss > config.epss_threshold:
         steps -= 1
-        parts.append(config.epss_text)
+        adjustments.append({"code": reasons.EPSS, "threshold": config.epss_threshold})
     if _lowered(inputs.exposure) in config.internet_facing:
         steps -= 1
-        parts.append(INTERNET_TEXT)
+        adjustments.append({"code": reasons.INTERNET_FACING})
     if config.compensating_control and (inputs.compensating_control or "").strip():
         steps += 1
-        parts.append(CONTROL_TEXT)
+        adjustments.append({"code": reasons.COMPENSATING_CONTROL})
     if _lowered(inputs.environment) in config.development:
         steps += 1
-        parts.append(DEVELOPMENT_TEXT)
+        adjustments.append({"code": reasons.DEVELOPMENT})
     p = min(4, max(1, config.matrix[band][tier - 1] + steps))
     if kev:
         p = 1 if tier in config.kev_top_tiers else min(p, config.kev_floor)
-    return Priority(p, f"P{p}: " + "".join(parts), "matrix")
+    return Priority(p, reasons.matrix_code(p, band, tier, asset_known, tier_known,
+                                           adjustments), "matrix")
 
 
 def ssvc_decision_points(inputs: PriorityInputs, config: PriorityConfig
@@ -432,24 +431,16 @@ def ssvc_decision_points(inputs: PriorityInputs, config: PriorityConfig
                                         config.ssvc_default_exposure)
     automatable = "yes" if band_of(inputs.severity) in config.ssvc_automatable_severities \
         else "no"
-    tier, _ = tier_of(inputs, config)
+    tier, _, _ = tier_of(inputs, config)
     return exploitation, exposure, automatable, config.ssvc_human_impact[tier]
-
-
-def ssvc_reason(outcome: str, points: tuple[str, str, str, str], flag: str) -> str:
-    """The reason's text after "Pn: " for an SSVC decision."""
-    e, x, a, h = points
-    note = {UNKNOWN_ASSET: SSVC_UNKNOWN_ASSET, UNKNOWN_TIER: SSVC_UNKNOWN_TIER}.get(flag, "")
-    return (f"SSVC {outcome} (exploitation {e}, exposure {x}, automatable {a}, "
-            f"human impact {h}){note}")
 
 
 def _ssvc(inputs: PriorityInputs, config: PriorityConfig) -> Priority:
     points = ssvc_decision_points(inputs, config)
     outcome = DEPLOYER_TABLE[points]
     p = _OUTCOME_PRIORITY[outcome]
-    _, flag = tier_of(inputs, config)
-    return Priority(p, f"P{p}: " + ssvc_reason(outcome, points, flag), "ssvc")
+    _, asset_known, tier_known = tier_of(inputs, config)
+    return Priority(p, reasons.ssvc_code(p, outcome, points, asset_known, tier_known), "ssvc")
 
 
 def prioritise(inputs: PriorityInputs, config: PriorityConfig | None = None) -> Priority:

@@ -33,6 +33,7 @@ from patchpilot.db.tables import (
     finding_priority,
     findings,
 )
+from patchpilot.scoring import reasons
 
 DIMENSIONS = ("group", "service", "priority")
 NO_GROUP = "(no group)"
@@ -125,4 +126,5 @@ def overdue_findings(conn: Connection, *, now: datetime | None = None,
         .order_by(finding_priority.c.due_date, findings.c.id).limit(limit)).all()
     return [{"finding_id": r.id, "vuln_id": r.vuln_id, "package": r.package,
              "asset": r.name, "priority": r.priority, "due_date": iso(r.due_date),
-             "reason": r.reason} for r in rows]
+             "reason": reasons.reason_text(r.reason),
+             "reason_code": reasons.loads(r.reason)} for r in rows]

@@ -27,6 +27,8 @@ from patchpilot.findings.triage import (
     record_decision,
 )
 from patchpilot.reports.overview import overview
+from patchpilot.scoring.reasons import loads as reasons_loads
+from patchpilot.scoring.reasons import reason_text
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
 from patchpilot.server.params import (
     DbId,
@@ -82,7 +84,9 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
          "fixed_at": iso(extra[r.id].fixed_at),
          "new_from_feed": extra[r.id].new_from_feed,
          "priority": f"P{r.priority}" if r.priority else None,
-         "priority_reason": r.reason, "due_date": iso(r.due_date)} for r in page.rows]}
+         "priority_reason": reason_text(r.reason) or None,
+         "priority_reason_code": reasons_loads(r.reason),
+         "due_date": iso(r.due_date)} for r in page.rows]}
 
 
 @router.get("/overview")
@@ -108,7 +112,9 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
             "last_seen": iso(row.last_seen),
             "times_reopened": row.times_reopened,
             "priority": f"P{row.priority}" if row.priority else None,
-            "priority_reason": row.priority_reason, "due_date": iso(row.due_date),
+            "priority_reason": reason_text(row.priority_reason) or None,
+            "priority_reason_code": reasons_loads(row.priority_reason),
+            "due_date": iso(row.due_date),
             **found.data}
 
 

@@ -117,7 +117,8 @@ class OverdueOut(BaseModel):
     asset: str
     priority: int
     due_date: str | None
-    reason: str | None
+    reason: str | None  # in English
+    reason_code: dict[str, Any] | None  # the reason as a code (scoring.reasons)
 
 
 class SlaOut(BaseModel):

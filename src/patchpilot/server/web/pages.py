@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,9 +57,11 @@ from patchpilot.db.tables import (
     users,
 )
 from patchpilot.errors import PatchPilotError
+from patchpilot.findings import phrases
 from patchpilot.findings.agents import list_agents
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.model import STATES
+from patchpilot.findings.phrases import localise
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
@@ -85,6 +88,8 @@ from patchpilot.scans.schedules import (
 )
 from patchpilot.scans.sweeps import SweepError, SweepQuery, close_sweeps, get_sweep, list_sweeps
 from patchpilot.scans.sweeps import start_sweep as start_sweep_stage
+from patchpilot.scoring import reasons
+from patchpilot.scoring.reasons import reason_text
 from patchpilot.server import throttle
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
@@ -166,7 +171,9 @@ def render(request: Request, name: str, lang: str, context: dict[str, Any],
     """Render template ``name`` in ``lang``."""
     tr = i18n.translations(lang)
     html = templates.get_template(name).render(
-        _=tr.gettext, lang=lang, languages=i18n.NATIVE_NAMES, user=user, request=request,
+        _=tr.gettext, reason=partial(reason_text, gettext=tr.gettext),
+        phrase=partial(localise, gettext=tr.gettext), lang=lang,
+        languages=i18n.NATIVE_NAMES, user=user, request=request,
         path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         analyst=bool(user and user.principal.may(Role.ANALYST)), **context)
     return HTMLResponse(html, status_code=status_code)
@@ -798,4 +805,5 @@ async def sweep_events_page(request: Request, sweep_id: DbId, user: User, engine
 # the catalogue check (tests/server/test_web_i18n.py) knows every one must be translated.
 DATA_MSGIDS = (*STATES, *SEVERITIES, *DECISIONS, *(r.value for r in Role),
                "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
-               "timed_out", "running", "done", WINDOW, BLACKOUT, "verified")
+               "timed_out", "running", "done", WINDOW, BLACKOUT, "verified",
+               *reasons.MSGIDS, *phrases.MSGIDS)
