@@ -28,6 +28,7 @@ from patchpilot.db.tables import agents, asset_packages, assets, inventories
 from patchpilot.errors import Conflict
 from patchpilot.findings.uploads import refuse_replacing_a_scan
 from patchpilot.inventory.model import AssetIdentity, Inventory
+from patchpilot.knowledge.ecosystems import is_distribution
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.queue import enqueue
 
@@ -231,10 +232,16 @@ def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
 
 
 def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
+    # [name, version, arch] per installed package, and its location for a language package
+    # (each site-packages folder or lock file is one installation of a finding; an OS
+    # package's location is the system's package database, the same for all).
     grouped: dict[tuple[str, str, str], list[list[str | None]]] = defaultdict(list)
     for p in inv.to_packages():
         key = (p.ecosystem, normalize_name(p.ecosystem, p.match_name), p.match_version)
-        grouped[key].append([p.name, p.version, p.arch])
+        entry = [p.name, p.version, p.arch]
+        if p.location and not is_distribution(p.ecosystem):
+            entry.append(p.location)
+        grouped[key].append(entry)
     return [(asset_id, eco, name, version, orjson.dumps(installed).decode())
             for (eco, name, version), installed in grouped.items()]
 

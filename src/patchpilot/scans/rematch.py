@@ -40,10 +40,10 @@ from patchpilot.db.tables import (
     findings,
     inventories,
 )
-from patchpilot.findings.build import build_findings
-from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.build import build_findings, with_commands
+from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
-from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
+from patchpilot.findings.model import FIXED, MATCHER, Finding
 from patchpilot.knowledge.matcher import Match, match_packages
 from patchpilot.models import Ecosystem, Package
 
@@ -116,18 +116,21 @@ def _distinct_triples(conn: Connection, only: set[int] | None) -> list[Triple]:
 def _installed(eco: str, name: str, version: str, installed_json: str) -> tuple[Package, ...]:
     """The installed packages behind one asset_packages row (binaries of a source)."""
     out = []
-    for bin_name, bin_version, arch in orjson.loads(installed_json):
+    # [name, version, arch] and, for a language package, its location (findings.ingest).
+    for bin_name, bin_version, arch, *location in orjson.loads(installed_json):
         out.append(Package(Ecosystem(eco), bin_name, bin_version or version, arch=arch,
                            source_name=name if bin_name != name else None,
-                           source_version=version if bin_version != version else None))
+                           source_version=version if bin_version != version else None,
+                           location=location[0] if location else None))
     return tuple(out)
 
 
 def _specialise(f: Finding, m: Match, packages: tuple[Package, ...]) -> Finding:
-    """The finding of a distinct match as one host has it (its binaries, its command)."""
-    return replace(f, fix=Fix(m.fixed, upgrade_command(m.ecosystem, packages, m.fixed)),
-                   evidence=replace(f.evidence,
-                                    packages=tuple(sorted({p.name for p in packages}))))
+    """The finding of a distinct match as one host has it (its binaries, its
+    installations and their commands); the lifecycle merges one key's versions."""
+    return with_commands(replace(
+        f, installations=installations_of(m.ecosystem, m.version, m.fixed, packages),
+        evidence=replace(f.evidence, packages=tuple(sorted({p.name for p in packages})))))
 
 
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> RematchResult:
@@ -157,7 +160,8 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
             by_triple[(m.ecosystem, m.name, m.version)].append(m)
         out.matched = len(by_triple)
         # 2. Findings built once per distinct match.
-        built = build_findings(conn, result.matches)
+        # (Per version: each host's versions of a package are merged by the lifecycle.)
+        built = build_findings(conn, result.matches, merge=False)
         finding_of = {(f.vuln_id, f.ecosystem, f.package, f.evidence.installed_version,
                        f.evidence.advisory_id): f for f in built}
         # 3. Which assets have which matched triples (only the rows that matched).
