@@ -22,7 +22,7 @@ from patchpilot.reports.data import TechnicalFinding, in_scope
 
 FINDING_COLUMNS = ("asset", "service", "priority", "priority_reason", "due_date", "vuln_id",
                    "cve", "name", "package", "ecosystem", "installed_version",
-                   "affected_range", "cvss_score", "cvss_vector", "severity",
+                   "installations", "affected_range", "cvss_score", "cvss_vector", "severity",
                    "known_exploited", "exploit", "fixed_version", "fix_command",
                    "workaround")
 ASSET_COLUMNS = ("asset", "fqdn", "os", "criticality", "environment", "exposure", "service",
@@ -36,7 +36,8 @@ def finding_rows(rows: list[TechnicalFinding]) -> list[dict[str, Any]]:
         "priority": f"P{r.priority}" if r.priority else "", "priority_reason": r.reason,
         "due_date": iso(r.due_date) or "", "vuln_id": r.vuln_id, "cve": r.cve or "",
         "name": r.name, "package": r.package, "ecosystem": r.ecosystem,
-        "installed_version": r.installed_version or "", "affected_range": r.affected_range,
+        "installed_version": r.installed_version or "",
+        "installations": r.installations_text, "affected_range": r.affected_range,
         "cvss_score": r.cvss_score if r.cvss_score is not None else "",
         "cvss_vector": r.cvss_vector or "", "severity": r.severity,
         "known_exploited": "yes" if r.known_exploited else "no", "exploit": r.exploit,

@@ -153,6 +153,12 @@ class PlanItem:
         return [h for h in self.hosts if h.status == "pending"]
 
     @property
+    def located(self) -> bool:
+        """Whether some installation has a location (a language package in named
+        folders or projects: each copy is upgraded by its own command)."""
+        return any(i.location for h in self.hosts for i in h.installations)
+
+    @property
     def verified(self) -> list[PlanHost]:
         """Hosts a later scan found fixed."""
         return [h for h in self.hosts if h.status == "verified"]
@@ -500,19 +506,24 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
 
 
 def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
-    """One row per (item, host): the CSV export."""
+    """One row per (item, host, installation): the CSV export.  ``location`` is the
+    installation's site-packages folder or lock file (empty for an OS package) and
+    ``command`` the upgrade in that environment."""
+    no_installation = PlanInstallation(None, "", None)
     return [{
         "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
         "fixed_version": item.fixed_version, "vulns": len(item.vulns),
         "risk": item.risk, "host": h.name, "status": h.status,
         "priority": f"P{h.best_priority}" if h.best_priority else "",
-        "installed_version": h.installed_version or "",
+        "installed_version": i.installed_version or h.installed_version or "",
+        "location": i.location or "",
         "binaries": " ".join(h.binaries), "manager": item.manager,
-        "command": item.command or "", "reboot": "yes" if item.reboot else "no",
+        "command": i.command or item.command or "", "reboot": "yes" if item.reboot else "no",
         "reboot_pending": "" if h.reboot_pending is None else
         ("yes" if h.reboot_pending else "no"),
         "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
-        for rank, item in enumerate(plan.items, 1) for h in item.hosts]
+        for rank, item in enumerate(plan.items, 1) for h in item.hosts
+        for i in (h.installations or (no_installation,))]
 
 
 def plan_csv(plan: PatchPlan) -> str:
