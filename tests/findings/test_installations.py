@@ -31,6 +31,7 @@ from patchpilot.knowledge.versions import version_key
 from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
 from patchpilot.scans.plan import build_plan, plan_rows
+from patchpilot.scans.rematch import rematch_all
 
 PIP = ["PYSEC-2013-8", "PYSEC-2013-9", "PYSEC-2014-11", "PYSEC-2019-160", "PYSEC-2020-173",
        "PYSEC-2021-437", "PYSEC-2023-228"]
@@ -174,6 +175,12 @@ def test_every_old_pip_of_this_machine_is_in_the_finding(kb: Engine) -> None:
     # Oldest first; the finding's version columns are the oldest's and the highest fix.
     assert detail.row.installed_version == installations[0]["installed_version"]
     assert detail.row.fixed_version == "23.3"
+    # A re-match of the estate (from the stored asset_packages rows) finds the same
+    # installations, with their locations: nothing changes, no event.
+    rematch_all(kb)
+    assert _finding(kb, "CVE-2023-5752", "pip") == (
+        "open", [list(i.values()) for i in installations])
+    assert _events(kb, "installations_changed") == []
 
     # The plan: one item per installation, each upgraded once, to the highest fix any
     # of its CVEs needs (an 18.1 needs 19.2, 21.1 and 23.3: it gets 23.3).
