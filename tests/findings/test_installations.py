@@ -14,10 +14,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, inspect, select
 
 from patchpilot import worker
-from patchpilot.db.tables import finding_events, findings
+from patchpilot.db.tables import finding_events, finding_priority, findings
 from patchpilot.findings.commands import python_for
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.queries import finding_detail
@@ -235,3 +235,36 @@ def test_the_plan_upgrades_each_installation_once_to_its_highest_fix(
     rows = [r for r in plan_rows(plan) if r["package"] == "pip"]
     assert [(r["location"], r["installed_version"]) for r in rows] == [
         (site, "18.1"), (venv, "23.2.1")]
+
+
+def test_migration_0012_keeps_every_finding_and_reads_old_rows_as_one_copy(
+        kb: Engine, migrate) -> None:  # type: ignore[no-untyped-def]
+    site = "/srv/app/venv/lib/python3.11/site-packages"
+    inv = _inventory([Package(PYPI, "pip", "18.1", location=site)])
+    _process(kb, inv)
+    with kb.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(findings)).scalar_one()
+        ranked = conn.execute(select(func.count()).select_from(finding_priority)).scalar_one()
+    assert (before, ranked) == (3, 3)
+    migrate(kb, "downgrade", "0011")
+    with kb.connect() as conn:
+        assert "installations" not in {c["name"] for c in inspect(conn).get_columns("findings")}
+        assert conn.execute(select(func.count()).select_from(findings)).scalar_one() == 3
+        assert conn.execute(select(func.count()).select_from(finding_priority)
+                            ).scalar_one() == 3
+    migrate(kb, "upgrade", "head")
+    with kb.connect() as conn:
+        fid = conn.execute(select(findings.c.id).where(
+            findings.c.vuln_id == "CVE-2023-5752")).scalar_one()
+        assert conn.execute(select(findings.c.installations).where(
+            findings.c.id == fid)).scalar_one() is None
+        # Before its next match, a row stands for the one copy its columns describe.
+        assert finding_detail(conn, fid).data["installations"] == [
+            {"location": None, "installed_version": "18.1", "fixed_version": "23.3",
+             "command": None}]
+        assert [(i.package, i.fixed_version) for i in build_plan(conn).items] == [
+            ("pip", "23.3")]
+    _process(kb, inv)
+    assert _finding(kb, "CVE-2023-5752", "pip") == ("open", [
+        [site, "18.1", "23.3", "/srv/app/venv/bin/python -m pip install --upgrade 'pip>=23.3'"]])
+    assert _events(kb, "installations_changed") == []

@@ -23,11 +23,10 @@ depends_on = None
 
 def upgrade() -> None:
     """Add findings.installations."""
-    with op.batch_alter_table("findings") as batch:
-        batch.add_column(sa.Column("installations", sa.Text(), nullable=True))
+    op.add_column("findings", sa.Column("installations", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop findings.installations."""
-    with op.batch_alter_table("findings") as batch:
-        batch.drop_column("installations")
+    """Drop findings.installations (a plain ALTER TABLE: SQLite's copy-and-move batch mode
+    would drop the findings table, and its cascade the rows that refer to it)."""
+    op.drop_column("findings", "installations")
