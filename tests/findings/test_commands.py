@@ -48,6 +48,10 @@ def test_commands_name_the_environment() -> None:
         "require 'flask>=2.2.5' in /srv/shop/requirements.txt"
     assert _command("npm", "lodash", "4.17.21", "/srv/web/package-lock.json") == \
         "cd /srv/web && npm install lodash@4.17.21"
+    assert _command("npm", "lodash", "4.17.21", "/srv/web/yarn.lock") == \
+        "cd /srv/web && yarn add lodash@4.17.21"
+    assert _command("npm", "lodash", "4.17.21", "/srv/web/pnpm-lock.yaml") == \
+        "cd /srv/web && pnpm add lodash@4.17.21"
     assert _command("Go", "golang.org/x/net", "0.17.0", "/src/api/go.mod") == \
         "cd /src/api && go get golang.org/x/net@v0.17.0"
     assert _command("crates.io", "time", "0.2.23", "/src/cli/Cargo.lock") == \

@@ -120,6 +120,12 @@ def upgrade_command(ecosystem: str, packages: Sequence[Package], fixed: str | No
         return f"set {name} to version {fixed} in {location or 'pom.xml'}"
     command = _language_command(family, name, fixed)
     folder = _project_dir(family, location)
+    if folder is not None and family == "npm" and location is not None:
+        # The project's own package manager: the one whose lock file it keeps.
+        tool = next((t for f, t in (("yarn.lock", "yarn add"), ("pnpm-lock.yaml", "pnpm add"))
+                     if location.endswith(f)), None)
+        if tool is not None:
+            command = f"{tool} {shlex.quote(f'{name}@{fixed}')}"
     return f"cd {shlex.quote(folder)} && {command}" if folder is not None else command
 
 

@@ -350,14 +350,14 @@ def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
     cache: dict[Any, Any] = {}
     units: dict[tuple[int, str, str, str | None, str], list[tuple[_Row, str | None]]] = \
         defaultdict(list)
-    seen: set[tuple[int, str | None, str]] = set()
+    seen: set[int] = set()
     for r in rows:
+        # A package with several versions on a host joins several asset_packages rows:
+        # each finding counts once (with the binaries of the first).
+        if r.id in seen:
+            continue
+        seen.add(r.id)
         for location, version, fixed in _installations_of(r, cache):
-            # A package with several versions on a host joins several asset_packages
-            # rows: each (finding, installation) counts once.
-            if (r.id, location, version) in seen:
-                continue
-            seen.add((r.id, location, version))
             units[(r.asset_id, r.ecosystem, r.package, location, version)].append((r, fixed))
 
     # (ecosystem, package, target) → asset → [(installation, its rows)]
@@ -366,15 +366,16 @@ def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
     unfixed_groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for (asset_id, ecosystem, package, location, version), hits in units.items():
         open_hits = [(r, fx) for r, fx in hits if r.state == "open"]
-        unfixed_groups_hits = [r for r, fx in open_hits if not fx]
-        if unfixed_groups_hits:
-            unfixed_groups[(ecosystem, package)].extend(unfixed_groups_hits)
+        unfixed = [r for r, fx in open_hits if not fx]
+        if unfixed:
+            unfixed_groups[(ecosystem, package)].extend(unfixed)
         # Open: upgraded to the highest fix its open findings need; all fixed since
         # ``since``: shown verified, under the highest fix they needed.
         chosen = [(r, fx) for r, fx in (open_hits or hits) if fx]
         if not chosen:
             continue
-        target = highest_fix(ecosystem, {fx for _, fx in chosen})
+        fixes = {fx for _, fx in chosen}
+        target = fixes.pop() if len(fixes) == 1 else highest_fix(ecosystem, fixes)
         fixed_groups[(ecosystem, package, target)][asset_id].append(  # type: ignore[index]
             ((location, version), [r for r, _ in chosen]))
     asset_ids = sorted({r.asset_id for r in rows})
