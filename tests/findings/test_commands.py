@@ -46,6 +46,10 @@ def test_commands_name_the_environment() -> None:
         "cd /srv/shop && poetry add 'aiohttp>=3.9.2'"
     assert _command("PyPI", "flask", "2.2.5", "/srv/shop/requirements.txt") == \
         "require 'flask>=2.2.5' in /srv/shop/requirements.txt"
+    assert _command("PyPI", "flask", "2.2.5", "/srv/app/venv") == \
+        "/srv/app/venv/bin/python -m pip install --upgrade 'flask>=2.2.5'"
+    assert _command("PyPI", "flask", "2.2.5", "/srv/app/bom.spdx.json") == \
+        "pip install --upgrade 'flask>=2.2.5'"
     assert _command("npm", "lodash", "4.17.21", "/srv/web/package-lock.json") == \
         "cd /srv/web && npm install lodash@4.17.21"
     assert _command("npm", "lodash", "4.17.21", "/srv/web/yarn.lock") == \

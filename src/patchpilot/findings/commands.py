@@ -84,9 +84,14 @@ def _pypi(name: str, fixed: str, location: str | None) -> str:
         file_name = PurePosixPath(location).name
         command = next(c for f, c in tool.items() if file_name.endswith(f))
         return f"cd {shlex.quote(folder)} && {command} {requirement}"
-    if location:
-        # A requirements file (or an SBOM): the pin is what changes.
+    if location and PurePosixPath(location).suffix in (".txt", ".in"):
+        # A requirements file: the pin is what changes.
         return f"require {requirement} in {location}"
+    if location and not PurePosixPath(location).suffix and not location.endswith("/"):
+        # A folder that is no site-packages: a virtualenv's root (as ``--python-path``
+        # takes them).
+        return (f"{shlex.quote(location.rstrip('/') + '/bin/python')} -m pip install "
+                f"--upgrade {requirement}")
     return f"pip install --upgrade {requirement}"
 
 
