@@ -127,10 +127,9 @@ def upgrade_command(ecosystem: str, packages: Sequence[Package], fixed: str | No
     folder = _project_dir(family, location)
     if folder is not None and family == "npm" and location is not None:
         # The project's own package manager: the one whose lock file it keeps.
-        tool = next((t for f, t in (("yarn.lock", "yarn add"), ("pnpm-lock.yaml", "pnpm add"))
-                     if location.endswith(f)), None)
-        if tool is not None:
-            command = f"{tool} {shlex.quote(f'{name}@{fixed}')}"
+        for lock, tool in (("yarn.lock", "yarn add"), ("pnpm-lock.yaml", "pnpm add")):
+            if location.endswith(lock):
+                command = f"{tool} {shlex.quote(f'{name}@{fixed}')}"
     return f"cd {shlex.quote(folder)} && {command}" if folder is not None else command
 
 

@@ -146,17 +146,14 @@ class PlanItem:
     known_exploited: int = 0
     risk: int = 0
     hosts: list[PlanHost] = field(default_factory=list)
+    # Some installation has a location (a language package in named folders or
+    # projects): each copy is upgraded by its own command.
+    located: bool = False
 
     @property
     def pending(self) -> list[PlanHost]:
         """Hosts still to patch."""
         return [h for h in self.hosts if h.status == "pending"]
-
-    @property
-    def located(self) -> bool:
-        """Whether some installation has a location (a language package in named
-        folders or projects: each copy is upgraded by its own command)."""
-        return any(i.location for h in self.hosts for i in h.installations)
 
     @property
     def verified(self) -> list[PlanHost]:
@@ -475,7 +472,8 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
                     manager=manager_of(ecosystem), command=command,
                     reboot=needs_reboot([package, *binaries_all]), vulns=sorted(vulns),
                     by_priority=dict(sorted(by_priority.items())), known_exploited=kev,
-                    risk=risk, hosts=hosts)
+                    risk=risk, hosts=hosts,
+                    located=any(i.location for h in hosts for i in h.installations))
 
 
 def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
