@@ -112,7 +112,7 @@ class PlanInstallation:
 
     location: str | None  # site-packages folder, lock file; None: the OS package
     installed_version: str
-    command: str | None  # the upgrade to the item's version, in this environment
+    command: str | None  # the upgrade to the item's version there; None: the item's
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +354,10 @@ def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
         if r.id in seen:
             continue
         seen.add(r.id)
+        if r.installations is None:  # a row from before installations: its one copy
+            units[(r.asset_id, r.ecosystem, r.package, None, r.installed_version or "")
+                  ].append((r, r.fixed_version))
+            continue
         for location, version, fixed in _installations_of(r, cache):
             units[(r.asset_id, r.ecosystem, r.package, location, version)].append((r, fixed))
 
@@ -362,6 +366,14 @@ def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
         lambda: defaultdict(list))
     unfixed_groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for (asset_id, ecosystem, package, location, version), hits in units.items():
+        if len(hits) == 1:  # the common case: one finding names the installation
+            r, fx = hits[0]
+            if fx:
+                fixed_groups[(ecosystem, package, fx)][asset_id].append(
+                    ((location, version), [r]))
+            elif r.state == "open":
+                unfixed_groups[(ecosystem, package)].append(r)
+            continue
         open_hits = [(r, fx) for r, fx in hits if r.state == "open"]
         unfixed = [r for r, fx in open_hits if not fx]
         if unfixed:
@@ -371,8 +383,9 @@ def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
         chosen = [(r, fx) for r, fx in (open_hits or hits) if fx]
         if not chosen:
             continue
-        fixes = {fx for _, fx in chosen}
-        target = fixes.pop() if len(fixes) == 1 else highest_fix(ecosystem, fixes)
+        # (One fix, the common case, needs no version comparison.)
+        target = chosen[0][1] if len(chosen) == 1 else highest_fix(
+            ecosystem, {fx for _, fx in chosen})
         fixed_groups[(ecosystem, package, target)][asset_id].append(  # type: ignore[index]
             ((location, version), [r for r, _ in chosen]))
     asset_ids = sorted({r.asset_id for r in rows})
@@ -424,8 +437,10 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
     hosts = []
     binaries_all: set[str] = set()
     for asset_id, units in sorted(per_asset.items(), key=lambda kv: names.get(kv[0], "")):
-        # The host's findings in this item, each once (two installations may share one).
-        frows = list({r.id: r for _, rs in units for r in rs}.values())
+        # The host's findings in this item, each once (two installations may share one;
+        # one installation, the common case, names each once).
+        frows = (units[0][1] if len(units) == 1
+                 else list({r.id: r for _, rs in units for r in rs}.values()))
         open_rows = [r for r in frows if r.state == "open"]
         # Hosts of one release mostly carry the same binaries: decode each JSON text once.
         text = frows[0].installed or ""
@@ -451,13 +466,17 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
             starts = [s for g in groups if (s := next_window.get(g)) is not None]
             window = cache[groups] = iso(min(starts)) if starts else None
         installations = []
-        for location, version in sorted({u for u, _ in units},
-                                        key=lambda u: (u[1], u[0] or "")):
-            command_key = ("command", ecosystem, binaries, fixed, location)
-            command = cache.get(command_key, False)
-            if command is False:
-                command = cache[command_key] = upgrade_command(
-                    eco, [Package(eco, b, "") for b in binaries], fixed, location)
+        copies = [units[0][0]] if len(units) == 1 else sorted(
+            {u for u, _ in units}, key=lambda u: (u[1], u[0] or ""))
+        for location, version in copies:
+            # An OS package (no location) is upgraded by the item's command.
+            command = None
+            if location is not None:
+                command_key = ("command", ecosystem, binaries, fixed, location)
+                command = cache.get(command_key, False)
+                if command is False:
+                    command = cache[command_key] = upgrade_command(
+                        eco, [Package(eco, b, "") for b in binaries], fixed, location)
             installations.append(PlanInstallation(location, version, command))
         hosts.append(PlanHost(
             asset_id=asset_id, name=names.get(asset_id, str(asset_id)),
