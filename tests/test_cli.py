@@ -124,7 +124,9 @@ def test_scan_csv_and_sarif(cli, tmp_path: Path) -> None:  # type: ignore[no-unt
     pyg = next(r for r in rows if r["vuln_id"] == "CVE-2022-40896")
     assert (pyg["package"], pyg["installed_version"], pyg["fixed_version"],
             pyg["upgrade_command"], pyg["advisory_id"]) == (
-        "pygments", "2.14.0", "2.15.1", "pip install --upgrade 'Pygments>=2.15.1'",
+        "pygments", "2.14.0", "2.15.1",
+        # The command names the environment (the inventory's location: a venv's root).
+        "/srv/app/venv/bin/python -m pip install --upgrade 'Pygments>=2.15.1'",
         "PYSEC-2023-117")
     sarif = json.loads(cli("scan", "inventory", inventory, "-f", "sarif").stdout)
     assert sarif["version"] == "2.1.0"

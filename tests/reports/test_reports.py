@@ -154,7 +154,7 @@ def test_csv_and_xlsx_exports(estate: dict[str, int], engine: Engine) -> None:
     assert book.sheetnames == ["Findings", "Assets", "Coverage"]
     sheet = book["Findings"]
     assert [c.value for c in sheet[1]] == list(FINDING_COLUMNS)
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:T{101 + 1}"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:U{101 + 1}"
     assert sheet.max_row == 102
     assert {sheet.cell(r, 1).value for r in range(2, 103)} == {"plant1-web-01",
                                                                "plant1-web-02"}

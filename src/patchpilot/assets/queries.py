@@ -203,8 +203,8 @@ def owned_packages(conn: Connection, asset_id: int) -> list[dict[str, str]]:
             .where(asset_packages.c.asset_id == asset_id,
                    asset_packages.c.ecosystem.not_like("%:%"))):
         out.extend({"ecosystem": eco, "name": entry[0], "version": entry[1],
-                    "owner": f"{entry[3]} {entry[4]}"}
-                   for entry in orjson.loads(installed) if len(entry) > 3)
+                    "owner": f"{entry[4]} {entry[5]}"}
+                   for entry in orjson.loads(installed) if len(entry) > 4)
     out.sort(key=lambda p: (p["name"].lower(), p["version"], p["owner"]))
     return out
 

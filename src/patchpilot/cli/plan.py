@@ -58,7 +58,11 @@ def plan(
         table.add_column(column)
     for rank, item in enumerate(built.items, 1):
         windows = sorted({h.next_window or "any time" for h in item.pending})
-        table.add_row(str(rank), item.summary, item.command or "",
+        # Copies in named places (site-packages folders, projects): each one's command.
+        command = ("\n".join(dict.fromkeys(i.command for h in item.pending
+                                            for i in h.installations if i.command))
+                   if item.located else item.command) or ""
+        table.add_row(str(rank), item.summary, command,
                       "yes" if item.reboot else "no", ", ".join(windows[:2]))
     wide.print(table)
     for u in built.unfixed:

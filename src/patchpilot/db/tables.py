@@ -238,6 +238,10 @@ findings = Table(
     # producer: one finding, whoever reports it (findings/lifecycle.py).
     Column("producer", String(100), nullable=False, default="matcher",
            server_default="matcher"),
+    # Migration 0012_inst: every affected copy of the package on the asset, JSON
+    # [[location, installed version, fixed version, command], ...] oldest version first
+    # (findings/installations.py); NULL on rows written before (one copy: the columns).
+    Column("installations", Text),
     Index("ix_findings_key", "asset_id", "vuln_id", "ecosystem", "package", unique=True),
     Index("ix_findings_vuln", "vuln_id"),
     # (ix_findings_state on (state, severity) until 0008: ix_findings_worklist leads with

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -29,7 +29,7 @@ from patchpilot.db.tables import (
     epss,
     kev,
 )
-from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.installations import installations_of, merge_findings
 from patchpilot.findings.model import Evidence, Exploit, Finding, Fix
 from patchpilot.findings.owned import owners_of
 from patchpilot.findings.phrases import NO_WORKAROUND
@@ -247,8 +247,15 @@ def distribution_band(rating: str | None) -> str | None:
     return _DISTRO_BANDS.get((rating or "").lower())
 
 
-def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
-    """One Finding per match, sorted most severe first."""
+def build_findings(conn: Connection, matches: Sequence[Match], *,
+                   merge: bool = True) -> list[Finding]:
+    """One Finding per (vulnerability, package), sorted most severe first.
+
+    The matches of one vulnerability in several versions of one package (pip 18.1 and
+    19.2.3 in two Pythons) make one finding listing every installation
+    (:mod:`patchpilot.findings.installations`); without ``merge``, one per match (a
+    re-match of the estate builds each distinct version's finding once, for every host).
+    """
     data = _lookup(conn, sorted({m.vuln_id for m in matches}),
                    sorted({m.advisory_pk for m in matches}))
     about: dict[str, About] = {}
@@ -270,16 +277,24 @@ def build_findings(conn: Connection, matches: Sequence[Match]) -> list[Finding]:
             package=m.name, aliases=info.aliases,
             cvss=cvss, severity=severity, severity_source=severity_source,
             exploit=info.exploit,
-            fix=Fix(m.fixed, upgrade_command(m.ecosystem, m.packages, m.fixed)),
+            fix=Fix(m.fixed, None),
             workaround=info.workaround or adv.get("workaround") or NO_WORKAROUND,
             evidence=Evidence(installed_version=m.version, advisory_id=adv_id,
                               affected_range=m.affected_range, feed=m.feed,
                               source=source, packages=tuple(sorted({p.name for p in m.packages})),
                               owners=owners_of(m.packages)),
             cwes=info.cwes,
-            references=_unique(info.references + adv_refs[m.advisory_pk])))
+            references=_unique(info.references + adv_refs[m.advisory_pk]),
+            installations=installations_of(m.ecosystem, m.version, m.fixed, m.packages)))
+    findings = [with_commands(f) for f in (merge_findings(findings) if merge else findings)]
     findings.sort(key=sort_key)
     return findings
+
+
+def with_commands(f: Finding) -> Finding:
+    """``f`` with its fix command made of its installations' (one a line)."""
+    commands = [c for c in dict.fromkeys(i.command for i in f.installations) if c]
+    return replace(f, fix=Fix(f.fix.fixed_version, "\n".join(commands) or None))
 
 
 def sort_key(f: Finding) -> tuple:

@@ -19,6 +19,11 @@ Kinds (``detail`` is a JSON object, or NULL):
                           withdrawn (``actor``: who decided; NULL for an expiry)
 ``priority_changed``      re-prioritisation moved it: detail ``{"from", "to"}`` (1–4)
 ``known_exploited_added`` KEV now lists its vulnerability
+``installations_changed`` an open (or triaged) finding's affected copies changed while
+                          some remain: detail ``{"fixed": [[location, version], …],
+                          "added": [[location, version], …]}`` (one of several pips
+                          upgraded leaves the finding open; ``fixed`` comes when none is
+                          left)
 ``sweep_finished``        an emergency sweep settled: ``asset_id`` NULL, detail
                           ``{"sweep_id", "vulns", "counts"}`` (counts per status)
 ``sla_breached``          its due date passed while it was open: detail ``{"priority"}``
@@ -56,11 +61,12 @@ FIXED_EVENT = "fixed"
 TRIAGED_EVENT = "triaged"
 PRIORITY_CHANGED = "priority_changed"
 KNOWN_EXPLOITED_ADDED = "known_exploited_added"
+INSTALLATIONS_CHANGED = "installations_changed"
 SWEEP_FINISHED = "sweep_finished"
 SLA_BREACHED = "sla_breached"
 ASSET_STALE = "asset_stale"
 KINDS = (NEW, REOPENED, FIXED_EVENT, TRIAGED_EVENT, PRIORITY_CHANGED, KNOWN_EXPLOITED_ADDED,
-         SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE)
+         INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,9 @@ def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
 
 
 def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
+    # [name, version, arch] per installed package, and its location for a language package
+    # (each site-packages folder or lock file is one installation of a finding; an OS
+    # package's location is the system's package database, the same for all).
     grouped: dict[tuple[str, str, str], list[list[str | None]]] = defaultdict(list)
     for p in inv.to_packages():
         key = (p.ecosystem, normalize_name(p.ecosystem, p.match_name), p.match_version)

@@ -14,6 +14,11 @@ and joined with ``,`` -- almost always one -- and its JSON lists them as ``sourc
   only the matcher's and the host updates' findings, and a re-import only its
   importer's; an incomplete report closes nothing.
 * A fixed finding reported again starts over with the producers that report it now.
+* A finding carries every affected installation of its package (``installations``: one
+  finding for ten pips); a report naming the key several times (one per installed
+  version) is merged into one.  Fewer installations than before, some still affected:
+  the finding stays as it is, with an ``installations_changed`` event saying which were
+  fixed; it is fixed only when none is left.
 
 Every change writes its events (``new``, ``reopened``, ``fixed``,
 ``known_exploited_added``; ``findings.events``) in the same transaction, with one insert
@@ -36,12 +41,14 @@ from patchpilot.clock import now_utc
 from patchpilot.db.tables import findings
 from patchpilot.findings.events import (
     FIXED_EVENT,
+    INSTALLATIONS_CHANGED,
     KNOWN_EXPLOITED_ADDED,
     NEW,
     REOPENED,
     event_row,
     write_events,
 )
+from patchpilot.findings.installations import merge_findings
 from patchpilot.findings.model import (
     FIXED,
     HOST_UPDATES,
@@ -154,6 +161,8 @@ def _row_values(f: Finding, sources: Sequence[str]) -> dict[str, Any]:
     data = f.to_dict()
     data["sources"] = list(sources)
     return {"installed_version": f.evidence.installed_version,
+            "installations": (orjson.dumps([i.to_row() for i in f.installations]).decode()
+                              if f.installations else None),
             "fixed_version": f.fix.fixed_version, "severity": f.severity,
             "cvss_score": f.cvss.score if f.cvss else None,
             "known_exploited": f.exploit.known_exploited,
@@ -175,13 +184,14 @@ def _apply(conn: Connection, asset_id: int, reports: Reports, complete: bool,
     existing = {(r.vuln_id, r.ecosystem, r.package): r for r in conn.execute(
         select(findings.c.id, findings.c.vuln_id, findings.c.ecosystem,
                findings.c.package, findings.c.state, findings.c.times_reopened,
-               findings.c.known_exploited, findings.c.producer)
+               findings.c.known_exploited, findings.c.producer,
+               findings.c.installations)
         .where(findings.c.asset_id == asset_id))}
     # Each key reported, with its finding (the first producer's by precedence) and every
     # producer of this application that reports it.
     reported: dict[Key, tuple[Finding, list[str]]] = {}
     for producer in sorted(reports, key=_precedence):
-        for f in reports[producer]:
+        for f in merge_findings(reports[producer]):
             key = (f.vuln_id, f.ecosystem, f.package)
             hit = reported.get(key)
             if hit is None:
@@ -227,6 +237,11 @@ def _apply(conn: Connection, asset_id: int, reports: Reports, complete: bool,
         else:
             counts.still_open += 1  # open or triaged: the decision stands
             updates.append({"b_id": row.id, "last_seen": now, **values})
+            changed = _installations_changed(row.installations, values["installations"])
+            if changed is not None:
+                events.append(event_row(INSTALLATIONS_CHANGED, now, finding_id=row.id,
+                                        asset_id=asset_id, producer=values["producer"],
+                                        detail=changed))
             if values["known_exploited"] and not row.known_exploited:
                 events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
                                         asset_id=asset_id, producer=values["producer"]))
@@ -245,6 +260,25 @@ def _apply(conn: Connection, asset_id: int, reports: Reports, complete: bool,
     if complete:
         counts.fixed = _close(conn, asset_id, existing, reported, set(reports), now, events)
     return counts
+
+
+def _pairs(column: str) -> list[tuple[str | None, str]]:
+    return [(r[0], r[1]) for r in orjson.loads(column)]
+
+
+def _installations_changed(before: str | None, after: str | None
+                           ) -> dict[str, list[list[str | None]]] | None:
+    """The (location, version) pairs fixed and added between two ``installations``
+    values, or None when they are the same (or either is unknown: a row written before
+    installations were stored)."""
+    if before is None or after is None or before == after:
+        return None
+    old, new = _pairs(before), _pairs(after)
+    fixed = [list(p) for p in old if p not in new]
+    added = [list(p) for p in new if p not in old]
+    if not fixed and not added:
+        return None
+    return {"fixed": fixed, "added": added}
 
 
 def _close(conn: Connection, asset_id: int, existing: dict[Key, Any],

@@ -1,5 +1,8 @@
 """The Finding: one vulnerability in one package of one asset, with the eight report fields.
 
+One finding per (asset, vulnerability, package), however many copies of the package the
+asset holds: its ``installations`` list each affected copy (location, version, fix).
+
 The eight fields a scanner report carries (DESIGN.md): name, summary, affected product and
 range, CVE id (and aliases), CVSS (version, score, vector, band), exploit evidence, the fix
 and the workaround.  ``evidence`` says why the matcher decided so.
@@ -59,6 +62,33 @@ class Fix:
 
 
 @dataclass(frozen=True, slots=True)
+class Installation:
+    """One copy of the package on the asset that the vulnerability affects.
+
+    A host can hold one package several times -- pip in each Python's site-packages, a
+    library in each project's lock file -- at different versions; a finding lists them
+    all, each with the fix it needs and the command that installs it *there*.
+    ``location`` is where the collector read it (a site-packages folder, a lock file);
+    None for an OS package (the system's package database) or when the source did not say.
+    """
+
+    location: str | None
+    installed_version: str
+    fixed_version: str | None  # None: no fix published for this version
+    command: str | None = None  # the upgrade command for this installation
+
+    def to_row(self) -> list[str | None]:
+        """The compact form stored in ``findings.installations``."""
+        return [self.location, self.installed_version, self.fixed_version, self.command]
+
+    @classmethod
+    def from_row(cls, row: list[str | None]) -> Installation:
+        """The inverse of :meth:`to_row`."""
+        location, installed, fixed, command = (list(row) + [None] * 4)[:4]
+        return cls(location, installed or "", fixed, command)
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """Why the matcher reported it."""
 
@@ -93,6 +123,10 @@ class Finding:
     evidence: Evidence
     cwes: tuple[str, ...] = ()
     references: tuple[Reference, ...] = field(default=())
+    # Every affected copy on the asset (at least one for a matcher finding; a finding is
+    # fixed only when none is left).  ``evidence.installed_version`` is the oldest's and
+    # ``fix.fixed_version`` the highest any of them needs.
+    installations: tuple[Installation, ...] = ()
 
     @property
     def cve(self) -> str | None:

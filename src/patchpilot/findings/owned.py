@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import assets, inventories
+from patchpilot.knowledge.ecosystems import is_distribution
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories
 from patchpilot.models import Package, PackageOwner
 
@@ -167,8 +168,15 @@ def owned_facts(conn: Connection, asset_ids: Sequence[int]
 
 def installed_entry(package: Package) -> list[str | None]:
     """How ``asset_packages.installed`` lists one installed copy: ``[name, version,
-    arch]``, and the owner's name and version after them when an OS package owns it."""
+    arch]``; for a language package, the folder or lock file the copy was found in (so a
+    re-match keeps each installation, see ``findings.installations``); and the owning OS
+    package's name and version after it when one owns the copy (location then None if
+    unknown)."""
     entry = [package.name, package.version, package.arch]
+    location = (package.location
+                if package.location and not is_distribution(package.ecosystem) else None)
+    if location is not None or package.owner is not None:
+        entry.append(location)
     if package.owner is not None:
         entry += [package.owner.name, package.owner.version]
     return entry
@@ -177,4 +185,4 @@ def installed_entry(package: Package) -> list[str | None]:
 def has_owner(installed_json: str) -> bool:
     """Whether an ``asset_packages.installed`` list names an owning OS package for any
     copy (see ``installed_entry``)."""
-    return any(len(entry) > 3 for entry in orjson.loads(installed_json))
+    return any(len(entry) > 4 for entry in orjson.loads(installed_json))

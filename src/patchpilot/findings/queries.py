@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from patchpilot.db.tables import assets, finding_priority, findings
 from patchpilot.errors import NotFound
+from patchpilot.findings.model import Installation
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,25 @@ def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
         .where(findings.c.id == finding_id)).first()
     if row is None:
         raise NotFound(f"no finding {finding_id}", field="finding_id")
-    return FindingDetail(row, orjson.loads(row.data))
+    data = orjson.loads(row.data)
+    data["installations"] = installations(row.installations, row.installed_version,
+                                          row.fixed_version)
+    return FindingDetail(row, data)
+
+
+def installations(column: str | None, installed_version: str | None,
+                  fixed_version: str | None) -> list[dict[str, str | None]]:
+    """A finding's installations (``location``, ``installed_version``, ``fixed_version``,
+    ``command``) from its ``findings.installations`` column; a row written before that
+    column existed is the one copy its version columns describe."""
+    if column is None:
+        return [{"location": None, "installed_version": installed_version,
+                 "fixed_version": fixed_version, "command": None}]
+    return [dict(zip(_INSTALLATION_FIELDS, Installation.from_row(i).to_row(), strict=True))
+            for i in orjson.loads(column)]
+
+
+_INSTALLATION_FIELDS = ("location", "installed_version", "fixed_version", "command")
 
 
 def finding_dates(conn: Connection, ids: Iterable[int]) -> dict[int, Any]:

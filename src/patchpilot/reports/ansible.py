@@ -6,20 +6,24 @@ those hosts (``pp_item_<rank>``), with the module of the item's package manager:
 serves yum hosts on EL 8+), ``community.general.apk``, ``ansible.builtin.pip`` and
 ``community.general.npm``.  Items needing a reboot end with ``ansible.builtin.reboot``.
 Ecosystems without an Ansible module (Maven, Go, …) get a ``debug`` task with the command
-to run by hand, so that no item silently drops out of the playbook.  ``serial`` keeps a
-failed upgrade from taking every host of an item down at once.
+to run by hand, so that no item silently drops out of the playbook.  A language package
+found in named places (pip in several Pythons, a library in several projects) is upgraded
+per installation: each host's commands, each naming its interpreter or project folder,
+are a host variable (``pp_item_<rank>_commands``) that a ``shell`` task loops over.
+``serial`` keeps a failed upgrade from taking every host of an item down at once.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from typing import Any
 
 import yaml
 
-from patchpilot.scans.plan import PatchPlan, PlanItem
+from patchpilot.scans.plan import PatchPlan, PlanHost, PlanItem
 
 # How many hosts of an item are patched at once.
 SERIAL = "25%"
@@ -35,11 +39,20 @@ def _host(name: str) -> str:
     return re.sub(r"\s+", "_", name)
 
 
-def _tasks(item: PlanItem) -> list[dict[str, Any]]:
+def commands_var(rank: int) -> str:
+    """The host variable listing, for the item ranked ``rank``, the commands that upgrade
+    each of the host's installations in its own environment."""
+    return f"{group_name(rank)}_commands"
+
+
+def _tasks(item: PlanItem, rank: int) -> list[dict[str, Any]]:
     names = sorted({b for h in item.pending for b in h.binaries})
     title = f"{item.package} → {item.fixed_version} ({len(item.vulns)} vulnerabilities)"
     task: dict[str, Any]
-    if item.manager == "apt":
+    if item.located and item.manager not in ("apt", "dnf", "zypper", "apk"):
+        task = {"ansible.builtin.shell": "{{ item }}",
+                "loop": "{{ " + commands_var(rank) + " | default([]) }}"}
+    elif item.manager == "apt":
         task = {"ansible.builtin.apt": {"name": names, "state": "latest",
                                         "only_upgrade": True, "update_cache": True}}
     elif item.manager == "dnf":
@@ -70,7 +83,7 @@ def playbook(plan: PatchPlan) -> list[dict[str, Any]]:
         if not item.pending:
             continue
         plays.append({"name": f"{rank}. {item.summary}", "hosts": group_name(rank),
-                      "become": True, "serial": SERIAL, "tasks": _tasks(item)})
+                      "become": True, "serial": SERIAL, "tasks": _tasks(item, rank)})
     return plays
 
 
@@ -79,9 +92,15 @@ def inventory(plan: PatchPlan) -> dict[str, Any]:
     children: dict[str, Any] = {}
     for rank, item in enumerate(plan.items, 1):
         if item.pending:
-            children[group_name(rank)] = {"hosts": {_host(h.name): None
-                                                    for h in item.pending}}
+            children[group_name(rank)] = {"hosts": {
+                _host(h.name): _host_vars(item, rank, h) for h in item.pending}}
     return {"all": {"children": children}}
+
+
+def _host_vars(item: PlanItem, rank: int, host: PlanHost) -> dict[str, Any] | None:
+    if not item.located:
+        return None
+    return {commands_var(rank): [i.command for i in host.installations if i.command]}
 
 
 def inventory_ini(plan: PatchPlan) -> str:
@@ -90,7 +109,12 @@ def inventory_ini(plan: PatchPlan) -> str:
     for rank, item in enumerate(plan.items, 1):
         if item.pending:
             lines.append(f"[{group_name(rank)}]")
-            lines.extend(_host(h.name) for h in item.pending)
+            for h in item.pending:
+                host_vars = _host_vars(item, rank, h)
+                # INI host variables are literals: the list as JSON, single-quoted.
+                lines.append(_host(h.name) if host_vars is None else
+                             f"{_host(h.name)} {commands_var(rank)}='"
+                             f"{json.dumps(host_vars[commands_var(rank)])}'")
             lines.append("")
     return "\n".join(lines)
 

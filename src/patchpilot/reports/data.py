@@ -33,6 +33,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.findings.phrases import exploit_summary
+from patchpilot.findings.queries import installations
 from patchpilot.reports.overview import in_scope, overview
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
@@ -126,6 +127,17 @@ class TechnicalFinding:
     fixed_version: str | None
     fix_command: str | None
     workaround: str
+    # Every affected copy: (location or None for an OS package, installed version, fixed
+    # version, the command that upgrades it there), oldest version first.
+    installations: tuple[tuple[str | None, str, str | None, str | None], ...] = ()
+
+    @property
+    def installations_text(self) -> str:
+        """The installations on one line: ``/venv/lib/python3.11/site-packages 19.2.3 →
+        23.3; …`` (an OS package's location is left out)."""
+        return "; ".join(
+            " ".join(p for p in (loc, ver) if p) + (f" → {fixed}" if fixed else "")
+            for loc, ver, fixed, _ in self.installations)
 
 
 def _action(item: PlanItem) -> PatchAction:
@@ -191,7 +203,10 @@ def _technical_row(r: Any) -> TechnicalFinding:
         severity=r.severity or "Unknown",
         exploit=_exploit_text(exploit, bool(r.known_exploited)),
         known_exploited=bool(r.known_exploited), fixed_version=r.fixed_version,
-        fix_command=fix.get("command"), workaround=data.get("workaround") or "")
+        fix_command=fix.get("command"), workaround=data.get("workaround") or "",
+        installations=tuple(
+            (i["location"], i["installed_version"] or "", i["fixed_version"], i["command"])
+            for i in installations(r.installations, r.installed_version, r.fixed_version)))
 
 
 def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
@@ -208,7 +223,8 @@ def technical_findings(conn: Connection, scope: Scope | None = None
     ids = resolve_scope(conn, scope)
     f, fp = findings, finding_priority
     stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
-                   f.c.fixed_version, f.c.severity, f.c.cvss_score, f.c.known_exploited,
+                   f.c.installations, f.c.fixed_version, f.c.severity, f.c.cvss_score,
+                   f.c.known_exploited,
                    f.c.data, assets.c.name.label("asset"), asset_context.c.service,
                    fp.c.priority, fp.c.reason, fp.c.due_date)
             .join(assets, assets.c.id == f.c.asset_id)

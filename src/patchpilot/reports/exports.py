@@ -27,7 +27,7 @@ from patchpilot.scoring.reasons import reason_text
 
 FINDING_COLUMNS = ("asset", "service", "priority", "priority_reason", "due_date", "vuln_id",
                    "cve", "name", "package", "ecosystem", "installed_version",
-                   "affected_range", "cvss_score", "cvss_vector", "severity",
+                   "installations", "affected_range", "cvss_score", "cvss_vector", "severity",
                    "known_exploited", "exploit", "fixed_version", "fix_command",
                    "workaround")
 ASSET_COLUMNS = ("asset", "fqdn", "os", "criticality", "environment", "exposure", "service",
@@ -45,7 +45,8 @@ def finding_rows(rows: list[TechnicalFinding], lang: str = "en") -> list[dict[st
         "priority_reason": reason_text(r.reason, _),
         "due_date": iso(r.due_date) or "", "vuln_id": r.vuln_id, "cve": r.cve or "",
         "name": localise(r.name, _), "package": r.package, "ecosystem": r.ecosystem,
-        "installed_version": r.installed_version or "", "affected_range": r.affected_range,
+        "installed_version": r.installed_version or "",
+        "installations": r.installations_text, "affected_range": r.affected_range,
         "cvss_score": r.cvss_score if r.cvss_score is not None else "",
         "cvss_vector": r.cvss_vector or "", "severity": _(r.severity),
         "known_exploited": _("yes") if r.known_exploited else _("no"),

@@ -1,11 +1,18 @@
 """The patch plan: open findings grouped by the one change that removes them.
 
 A plan item is one package upgraded to one fixed version on one OS release -- the key
-``(ecosystem, package, fixed_version)`` of the findings, where the ecosystem carries the
-release (``AlmaLinux:8``, ``Debian:12``) and, for distributions, the package is the
-*source* package the advisory names; the binaries to upgrade are the ones each host has
-installed from it (``asset_packages.installed``).  "openssl → 3.0.15-1~deb12u1 fixes 6
-CVEs on 42 hosts, 3 of them P1".
+``(ecosystem, package, target version)``, where the ecosystem carries the release
+(``AlmaLinux:8``, ``Debian:12``) and, for distributions, the package is the *source*
+package the advisory names; the binaries to upgrade are the ones each host has installed
+from it (``asset_packages.installed``).  "openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42
+hosts, 3 of them P1".
+
+Each *installation* (a finding's ``installations``: one copy of the package on a host, in
+one site-packages folder or project) is upgraded once, to the highest fixed version any of
+its open findings needs: cryptography 38.0.4 with CVEs fixed in 39.0.1 and in 41.0.6 is
+one item "cryptography → 41.0.6 fixes 2 CVEs", never two; ten pips on one host, each
+upgraded to what it needs, with the command that names its Python.  Installations of
+many hosts needing the same target make one item, as hosts always have.
 
 Items are ordered by the risk one change removes: the sum over its open findings of a
 priority weight (P1 1000, P2 100, P3 10, P4 1) plus a KEV weight per known-exploited
@@ -23,8 +30,10 @@ are *pending*.
 from __future__ import annotations
 
 import fnmatch
+import gc
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -45,6 +54,7 @@ from patchpilot.db.tables import (
     inventories,
 )
 from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.installations import highest_fix
 from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.models import Ecosystem, Package
@@ -76,6 +86,7 @@ class _Row(NamedTuple):
     known_exploited: bool
     priority: int | None
     installed: str | None
+    installations: str | None
 
 
 def needs_reboot(names: Iterable[str]) -> bool:
@@ -99,18 +110,28 @@ def manager_of(ecosystem: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanInstallation:
+    """One copy of the package on a host that the item upgrades, and how."""
+
+    location: str | None  # site-packages folder, lock file; None: the OS package
+    installed_version: str
+    command: str | None  # the upgrade to the item's version there; None: the item's
+
+
+@dataclass(frozen=True, slots=True)
 class PlanHost:
     """One host of a plan item."""
 
     asset_id: int
     name: str
     status: str  # pending or verified
-    installed_version: str | None
+    installed_version: str | None  # the oldest of its installations
     binaries: tuple[str, ...]  # installed package names to upgrade
     best_priority: int | None  # of its open findings in this item
     groups: tuple[str, ...]
     next_window: str | None  # ISO start of the next maintenance window; None: any time
     reboot_pending: bool | None  # the host already waits for a reboot (from its inventory)
+    installations: tuple[PlanInstallation, ...] = ()  # each copy upgraded (oldest first)
 
 
 @dataclass(slots=True)
@@ -128,6 +149,9 @@ class PlanItem:
     known_exploited: int = 0
     risk: int = 0
     hosts: list[PlanHost] = field(default_factory=list)
+    # Some installation has a location (a language package in named folders or
+    # projects): each copy is upgraded by its own command.
+    located: bool = False
 
     @property
     def pending(self) -> list[PlanHost]:
@@ -259,37 +283,139 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     wanted = f.c.state == "open"
     if verify and since is not None:
         wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
-    keys = _top_keys(conn, top, only) if top is not None else []
-    # Fewer than ``top`` items with open findings: the items whose hosts are all verified
-    # (risk 0, keys _top_keys never sees) rank next, so every item is built.
-    if top is not None and len(keys) >= top:
-        key = tuple_(f.c.ecosystem, f.c.package, f.c.fixed_version)
-        wanted = and_(wanted, or_(*(key.in_(keys[i:i + _CHUNK])
-                                    for i in range(0, len(keys), _CHUNK))) if keys
-                      else literal(False))
+    if top is None:
+        items, unfixed_groups, names = _build_items(conn, wanted, only, member_of,
+                                                    next_window)
+        return PatchPlan(generated_at=now, since=since if verify else None,
+                         items=tuple(items), unfixed=_unfixed(conn, unfixed_groups, names))
+    # An item's risk is at most its package's (the item holds some of the package's
+    # open findings), so the packages whose summed risk (in SQL) reaches that of the
+    # ``4 × top``-th are built first; if the ``top``-th item built then ranks below that
+    # floor, every package that could still hold a better item is built too.
+    ranked = _ranked_packages(conn, only)
+    floor = ranked[4 * top - 1][0] if len(ranked) > 4 * top else 0
+    while True:
+        chosen = [k for r, k in ranked if r >= floor] if floor else None
+        items, _, _ = _build_items(conn, wanted, only, member_of, next_window, chosen)
+        reached = items[top - 1].risk if len(items) >= top else 0
+        if not floor or reached >= floor:
+            break
+        floor = reached
+    return PatchPlan(generated_at=now, since=since if verify else None,
+                     items=tuple(items[:top]), unfixed=())
+
+
+def _installations_of(r: _Row, cache: dict[Any, Any]
+                      ) -> list[tuple[str | None, str, str | None]]:
+    """The (location, installed version, fixed version) of each installation of a
+    finding row; a row written before installations were stored is its one copy."""
+    text = r.installations
+    if text is None:
+        return [(None, r.installed_version or "", r.fixed_version)]
+    out = cache.get(text)
+    if out is None:
+        out = cache[text] = [(i[0], i[1] or "", i[2]) for i in orjson.loads(text)]
+    return out  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the plan's tuples are built.
+
+    Grouping 100,000s of rows allocates as many small tuples and lists, none in a cycle;
+    each automatic collection would walk the whole heap, and did cost the grouping five
+    times its own time (the matcher pauses it for the same reason).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
+                 member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
+                 packages: list[tuple[str, str]] | None = None
+                 ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
+    open findings no fix removes per package, and the hosts' names."""
+    with _gc_paused():
+        return _grouped_items(conn, wanted, only, member_of, next_window, packages)
+
+
+def _grouped_items(conn: Connection, wanted: Any, only: set[int] | None,
+                   member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
+                   packages: list[tuple[str, str]] | None
+                   ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    f = findings
     stmt = (select(f.c.id, f.c.asset_id, f.c.vuln_id, f.c.ecosystem, f.c.package, f.c.state,
                    f.c.installed_version, f.c.fixed_version, f.c.known_exploited,
-                   finding_priority.c.priority, asset_packages.c.installed)
+                   finding_priority.c.priority, asset_packages.c.installed,
+                   f.c.installations)
             .outerjoin(finding_priority, finding_priority.c.finding_id == f.c.id)
             .outerjoin(asset_packages, and_(asset_packages.c.asset_id == f.c.asset_id,
                                             asset_packages.c.ecosystem == f.c.ecosystem,
                                             asset_packages.c.name == f.c.package))
             .where(wanted))
+    if packages is not None:
+        key = tuple_(f.c.ecosystem, f.c.package)
+        stmt = stmt.where(or_(*(key.in_(packages[i:i + _CHUNK])
+                                for i in range(0, len(packages), _CHUNK))) if packages
+                          else literal(False))
     # Plain named tuples: the grouping below reads each field of 100,000s of rows, and a
     # NamedTuple's fields are read several times faster than a Row's.
     rows = [_Row._make(r) for r in conn.execute(stmt)]
     if only is not None:
         rows = [r for r in rows if r.asset_id in only]
 
-    # (ecosystem, package, fixed) → asset → its rows
+    # Each installation (asset, ecosystem, package, location, installed version) with the
+    # rows of the findings that name it and the fix each needs there.
+    cache: dict[Any, Any] = {}
+    units: dict[tuple[int, str, str, str | None, str], list[tuple[_Row, str | None]]] = \
+        defaultdict(list)
+    seen: set[int] = set()
+    for r in rows:
+        # A package with several versions on a host joins several asset_packages rows:
+        # each finding counts once (with the binaries of the first).
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        if r.installations is None:  # a row from before installations: its one copy
+            units[(r.asset_id, r.ecosystem, r.package, None, r.installed_version or "")
+                  ].append((r, r.fixed_version))
+            continue
+        for location, version, fixed in _installations_of(r, cache):
+            units[(r.asset_id, r.ecosystem, r.package, location, version)].append((r, fixed))
+
+    # (ecosystem, package, target) → asset → [(installation, its rows)]
     fixed_groups: dict[tuple[str, str, str], dict[int, list[Any]]] = defaultdict(
         lambda: defaultdict(list))
     unfixed_groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for r in rows:
-        if r.fixed_version:
-            fixed_groups[(r.ecosystem, r.package, r.fixed_version)][r.asset_id].append(r)
-        elif r.state == "open":
-            unfixed_groups[(r.ecosystem, r.package)].append(r)
+    for (asset_id, ecosystem, package, location, version), hits in units.items():
+        if len(hits) == 1:  # the common case: one finding names the installation
+            r, fx = hits[0]
+            if fx:
+                fixed_groups[(ecosystem, package, fx)][asset_id].append(
+                    ((location, version), [r]))
+            elif r.state == "open":
+                unfixed_groups[(ecosystem, package)].append(r)
+            continue
+        open_hits = [(r, fx) for r, fx in hits if r.state == "open"]
+        unfixed = [r for r, fx in open_hits if not fx]
+        if unfixed:
+            unfixed_groups[(ecosystem, package)].extend(unfixed)
+        # Open: upgraded to the highest fix its open findings need; all fixed since
+        # ``since``: shown verified, under the highest fix they needed.
+        chosen = [(r, fx) for r, fx in (open_hits or hits) if fx]
+        if not chosen:
+            continue
+        # (One fix, the common case, needs no version comparison.)
+        target = chosen[0][1] if len(chosen) == 1 else highest_fix(
+            ecosystem, {fx for _, fx in chosen})
+        fixed_groups[(ecosystem, package, target)][asset_id].append(  # type: ignore[index]
+            ((location, version), [r for r, _ in chosen]))
     asset_ids = sorted({r.asset_id for r in rows})
     names: dict[int, str] = {}
     for start in range(0, len(asset_ids), _CHUNK):
@@ -298,44 +424,33 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
                 assets.c.id.in_(asset_ids[start:start + _CHUNK]))))
     reboot_pending = _reboot_pending(conn, asset_ids)
 
-    cache: dict[Any, Any] = {}
     items = [_item(key, per_asset, names, member_of, next_window, reboot_pending, cache)
              for key, per_asset in fixed_groups.items()]
     # Most risk removed first; ties: more P1 hosts, more vulnerabilities, then by name.
     items.sort(key=lambda i: (-i.risk, -i.by_priority.get("P1", 0), -len(i.vulns),
                               i.package, i.ecosystem, i.fixed_version))
-    if top is not None:
-        items, unfixed_groups = items[:top], {}
-    unfixed = _unfixed(conn, unfixed_groups, names)
-    return PatchPlan(generated_at=now, since=since if verify else None, items=tuple(items),
-                     unfixed=unfixed)
+    return items, unfixed_groups, names
 
 
-def _top_keys(conn: Connection, top: int, only: set[int] | None
-              ) -> list[tuple[str, str, str]]:
-    """The (ecosystem, package, fixed version) of the items that can rank in the first
-    ``top``: summed in SQL by the same risk weights as :func:`_item`, keeping every key
-    whose risk reaches that of the ``4 × top``-th (ties included, so the exact order of
-    the tie-breaks below is still decided on whole items).  The priority is read from
-    findings' own copy (``priority_rank``, 5 until prioritised), so no join is needed."""
+def _ranked_packages(conn: Connection, only: set[int] | None
+                     ) -> list[tuple[int, tuple[str, str]]]:
+    """Every (ecosystem, package) with open fixable findings and its summed risk, by the
+    same weights as :func:`_item`, highest first.  The priority is read from findings' own
+    copy (``priority_rank``, 5 until prioritised), so no join is needed."""
     f = findings
     weight = case(*((f.c.priority_rank == p, literal(w)) for p, w in PRIORITY_WEIGHT.items()),
                   else_=literal(PRIORITY_WEIGHT[UNPRIORITISED]))
     risk = func.sum(weight + case((f.c.known_exploited.is_(True), literal(KEV_WEIGHT)),
                                   else_=literal(0)))
-    stmt = (select(f.c.ecosystem, f.c.package, f.c.fixed_version, risk.label("risk"))
+    stmt = (select(f.c.ecosystem, f.c.package, risk.label("risk"))
             .where(f.c.state == "open", f.c.fixed_version.is_not(None))
-            .group_by(f.c.ecosystem, f.c.package, f.c.fixed_version))
+            .group_by(f.c.ecosystem, f.c.package))
     if only is not None:
         ids = sorted(only)
         stmt = stmt.where(or_(literal(False), *(f.c.asset_id.in_(ids[i:i + _CHUNK])
                                                 for i in range(0, len(ids), _CHUNK))))
-    ranked = sorted(((int(r.risk), (r.ecosystem, r.package, r.fixed_version))
-                     for r in conn.execute(stmt)), key=lambda x: -x[0])
-    if len(ranked) <= 4 * top:
-        return [k for _, k in ranked]
-    floor = ranked[4 * top - 1][0]
-    return [k for r, k in ranked if r >= floor]
+    return sorted(((int(r.risk), (r.ecosystem, r.package)) for r in conn.execute(stmt)),
+                  key=lambda x: -x[0])
 
 
 def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dict[int, str],
@@ -343,12 +458,17 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
           reboot_pending: dict[int, bool | None],
           cache: dict[Any, Any]) -> PlanItem:
     ecosystem, package, fixed = key
+    eco = Ecosystem(ecosystem)
     vulns: set[str] = set()
     by_priority: dict[str, int] = defaultdict(int)
     kev = risk = 0
     hosts = []
     binaries_all: set[str] = set()
-    for asset_id, frows in sorted(per_asset.items(), key=lambda kv: names.get(kv[0], "")):
+    for asset_id, units in sorted(per_asset.items(), key=lambda kv: names.get(kv[0], "")):
+        # The host's findings in this item, each once (two installations may share one;
+        # one installation, the common case, names each once).
+        frows = (units[0][1] if len(units) == 1
+                 else list({r.id: r for _, rs in units for r in rs}.values()))
         open_rows = [r for r in frows if r.state == "open"]
         # Hosts of one release mostly carry the same binaries: decode each JSON text once.
         text = frows[0].installed or ""
@@ -373,19 +493,34 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
         if window is False:
             starts = [s for g in groups if (s := next_window.get(g)) is not None]
             window = cache[groups] = iso(min(starts)) if starts else None
+        installations = []
+        copies = [units[0][0]] if len(units) == 1 else sorted(
+            {u for u, _ in units}, key=lambda u: (u[1], u[0] or ""))
+        for location, version in copies:
+            # An OS package (no location) is upgraded by the item's command.
+            command = None
+            if location is not None:
+                command_key = ("command", ecosystem, binaries, fixed, location)
+                command = cache.get(command_key, False)
+                if command is False:
+                    command = cache[command_key] = upgrade_command(
+                        eco, [Package(eco, b, "") for b in binaries], fixed, location)
+            installations.append(PlanInstallation(location, version, command))
         hosts.append(PlanHost(
             asset_id=asset_id, name=names.get(asset_id, str(asset_id)),
             status="pending" if open_rows else "verified",
-            installed_version=frows[0].installed_version, binaries=binaries,
+            installed_version=installations[0].installed_version if installations
+            else frows[0].installed_version, binaries=binaries,
             best_priority=best, groups=groups, next_window=window,
-            reboot_pending=reboot_pending.get(asset_id)))
-    eco = Ecosystem(ecosystem)
+            reboot_pending=reboot_pending.get(asset_id),
+            installations=tuple(installations)))
     command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)], fixed)
     return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
                     manager=manager_of(ecosystem), command=command,
                     reboot=needs_reboot([package, *binaries_all]), vulns=sorted(vulns),
                     by_priority=dict(sorted(by_priority.items())), known_exploited=kev,
-                    risk=risk, hosts=hosts)
+                    risk=risk, hosts=hosts,
+                    located=any(i.location for h in hosts for i in h.installations))
 
 
 def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
@@ -417,19 +552,24 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
 
 
 def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
-    """One row per (item, host): the CSV export."""
+    """One row per (item, host, installation): the CSV export.  ``location`` is the
+    installation's site-packages folder or lock file (empty for an OS package) and
+    ``command`` the upgrade in that environment."""
+    no_installation = PlanInstallation(None, "", None)
     return [{
         "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
         "fixed_version": item.fixed_version, "vulns": len(item.vulns),
         "risk": item.risk, "host": h.name, "status": h.status,
         "priority": f"P{h.best_priority}" if h.best_priority else "",
-        "installed_version": h.installed_version or "",
+        "installed_version": i.installed_version or h.installed_version or "",
+        "location": i.location or "",
         "binaries": " ".join(h.binaries), "manager": item.manager,
-        "command": item.command or "", "reboot": "yes" if item.reboot else "no",
+        "command": i.command or item.command or "", "reboot": "yes" if item.reboot else "no",
         "reboot_pending": "" if h.reboot_pending is None else
         ("yes" if h.reboot_pending else "no"),
         "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
-        for rank, item in enumerate(plan.items, 1) for h in item.hosts]
+        for rank, item in enumerate(plan.items, 1) for h in item.hosts
+        for i in (h.installations or (no_installation,))]
 
 
 def plan_csv(plan: PatchPlan) -> str:

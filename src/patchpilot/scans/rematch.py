@@ -40,10 +40,10 @@ from patchpilot.db.tables import (
     findings,
     inventories,
 )
-from patchpilot.findings.build import build_findings
-from patchpilot.findings.commands import upgrade_command
+from patchpilot.findings.build import build_findings, with_commands
+from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
-from patchpilot.findings.model import FIXED, MATCHER, Finding, Fix
+from patchpilot.findings.model import FIXED, MATCHER, Finding
 from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
 from patchpilot.models import Ecosystem, Package, PackageOwner
@@ -119,20 +119,24 @@ def _installed(eco: str, name: str, version: str, installed_json: str) -> tuple[
     copies of a language package with the OS package owning each, see
     ``owned.installed_entry``)."""
     out = []
-    for bin_name, bin_version, arch, *owner in orjson.loads(installed_json):
+    # See ``owned.installed_entry``: [name, version, arch], then the location of a
+    # language package's copy, then the owning OS package's name and version.
+    for bin_name, bin_version, arch, *rest in orjson.loads(installed_json):
         out.append(Package(Ecosystem(eco), bin_name, bin_version or version, arch=arch,
                            source_name=name if bin_name != name else None,
                            source_version=version if bin_version != version else None,
-                           owner=PackageOwner(owner[0], owner[1]) if owner else None))
+                           location=rest[0] if rest else None,
+                           owner=PackageOwner(rest[1], rest[2]) if len(rest) > 2 else None))
     return tuple(out)
 
 
 def _specialise(f: Finding, m: Match, packages: tuple[Package, ...]) -> Finding:
-    """The finding of a distinct match as one host has it (its binaries, its command)."""
-    return replace(f, fix=Fix(m.fixed, upgrade_command(m.ecosystem, packages, m.fixed)),
-                   evidence=replace(f.evidence,
-                                    packages=tuple(sorted({p.name for p in packages})),
-                                    owners=owners_of(packages)))
+    """The finding of a distinct match as one host has it (its binaries, its
+    installations and their commands); the lifecycle merges one key's versions."""
+    return with_commands(replace(
+        f, installations=installations_of(m.ecosystem, m.version, m.fixed, packages),
+        evidence=replace(f.evidence, packages=tuple(sorted({p.name for p in packages})),
+                         owners=owners_of(packages))))
 
 
 _OwnedRow = tuple[int, Triple, tuple[Package, ...], list[Match]]
@@ -184,7 +188,8 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
             by_triple[(m.ecosystem, m.name, m.version)].append(m)
         out.matched = len(by_triple)
         # 2. Findings built once per distinct match.
-        built = build_findings(conn, result.matches)
+        # (Per version: each host's versions of a package are merged by the lifecycle.)
+        built = build_findings(conn, result.matches, merge=False)
         finding_of = {(f.vuln_id, f.ecosystem, f.package, f.evidence.installed_version,
                        f.evidence.advisory_id): f for f in built}
         # 3. Which assets have which matched triples (only the rows that matched).

@@ -382,7 +382,7 @@ def _judge_owned_rows(conn: Connection,
         vulns = []
         for vuln in verdict.vulns:
             hit = {c[0] for c in copies if set_aside_reason(
-                PackageOwner(c[3], c[4]) if len(c) > 3 else None, vuln,
+                PackageOwner(c[4], c[5]) if len(c) > 4 else None, vuln,
                 distribution in loaded, changelog) is None}
             if hit:
                 vulns.append(vuln)

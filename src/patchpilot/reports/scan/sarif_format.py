@@ -37,15 +37,23 @@ def document(result: ScanResult) -> dict[str, Any]:
             rules[f.vuln_id] = rule
         location = next((p for p in (f.evidence.source,) if p), "inventory")
         pkgs = next(iter(f.evidence.packages), f.package)
+        versions = ", ".join(dict.fromkeys(i.installed_version for i in f.installations)) \
+            or f.evidence.installed_version
+        located = [i for i in f.installations if i.location]
         results.append({
             "ruleId": f.vuln_id,
             "level": _LEVELS.get(f.severity, "warning"),
-            "message": {"text": f"{f.package} {f.evidence.installed_version} is affected by "
+            "message": {"text": f"{f.package} {versions} is affected by "
                                 f"{f.vuln_id} ({f.evidence.affected_range}); "
                                 f"fixed in {f.fix.fixed_version or 'no release yet'}"},
             "locations": [{"logicalLocations": [{"name": pkgs, "kind": "package",
                                                  "fullyQualifiedName":
                                                      f"{f.ecosystem}/{f.package}"}]}],
+            # Every affected copy: its folder or lock file as an artifact location.
+            **({"relatedLocations": [
+                {"id": n, "physicalLocation": {"artifactLocation": {"uri": i.location}},
+                 "message": {"text": f"{f.package} {i.installed_version}"}}
+                for n, i in enumerate(located)]} if located else {}),
             "partialFingerprints": {"finding": f"{f.ecosystem}|{f.package}|{f.vuln_id}"},
             "properties": {"advisory": f.evidence.advisory_id, "source": location},
         })

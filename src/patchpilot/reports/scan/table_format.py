@@ -22,7 +22,8 @@ def table(result: ScanResult) -> Table:
               show_lines=False, header_style="bold")
     rows = [(f"[{_STYLES.get(f.severity, '')}]{f.severity}[/]",
              f"{f.cvss.score:.1f}" if f.cvss else "-", f.vuln_id, f.package,
-             f.evidence.installed_version, f.fix.fixed_version or "[bold]unfixed[/]",
+             ", ".join(dict.fromkeys(i.installed_version for i in f.installations))
+             or f.evidence.installed_version, f.fix.fixed_version or "[bold]unfixed[/]",
              f.exploit.summary if f.exploit.summary != "none known" else "-", f.name)
             for f in result.findings]
     headers = ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",

@@ -27,7 +27,8 @@ Cursor = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 # findings.events.KINDS, spelt out so that the OpenAPI schema lists them (a test checks
 # that the two agree).
 EventKind = Literal["new", "reopened", "fixed", "triaged", "priority_changed",
-                    "known_exploited_added", "sweep_finished", "sla_breached", "asset_stale"]
+                    "known_exploited_added", "installations_changed", "sweep_finished",
+                    "sla_breached", "asset_stale"]
 
 
 class EventOut(BaseModel):

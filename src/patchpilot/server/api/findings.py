@@ -18,7 +18,7 @@ from patchpilot.db.tables import (
     triage_decisions,
 )
 from patchpilot.findings.model import STATES
-from patchpilot.findings.queries import finding_dates, finding_detail
+from patchpilot.findings.queries import finding_dates, finding_detail, installations
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import (
     TriageError,
@@ -79,6 +79,8 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
          "severity": r.severity, "cvss_score": r.cvss_score,
          "known_exploited": r.known_exploited, "epss_score": extra[r.id].epss_score,
          "installed_version": r.installed_version, "fixed_version": r.fixed_version,
+         "installations": installations(r.installations, r.installed_version,
+                                        r.fixed_version),
          "first_seen": iso(r.first_seen),
          "last_seen": iso(extra[r.id].last_seen),
          "fixed_at": iso(extra[r.id].fixed_at),

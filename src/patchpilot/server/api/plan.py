@@ -22,6 +22,15 @@ router = APIRouter(tags=["plan"])
 
 # --- answers (``scans.plan`` / ``scoring`` data, field for field) ---------------------------
 
+class PlanInstallationOut(BaseModel):
+    """One copy of the package on the host (``location``: its site-packages folder or
+    lock file; null: the OS package) and the command that upgrades it there."""
+
+    location: str | None
+    installed_version: str
+    command: str | None
+
+
 class PlanHostOut(BaseModel):
     """One host of a plan item (``next_window``: ISO start; null: any time)."""
 
@@ -34,6 +43,7 @@ class PlanHostOut(BaseModel):
     groups: list[str]
     next_window: str | None
     reboot_pending: bool | None
+    installations: list[PlanInstallationOut]
 
 
 class PlanItemOut(BaseModel):

@@ -62,7 +62,7 @@ from patchpilot.findings.agents import list_agents
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.model import STATES
 from patchpilot.findings.phrases import localise
-from patchpilot.findings.queries import finding_detail
+from patchpilot.findings.queries import finding_detail, installations
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
 from patchpilot.reports.overview import SEVERITIES, overview
@@ -790,6 +790,8 @@ def fmt_in_zone(value: datetime | None, timezone: str) -> str:
 templates.filters["date"] = fmt_date
 templates.filters["datetime"] = fmt_datetime
 templates.filters["in_zone"] = fmt_in_zone
+# A list row's ``findings.installations`` column as dicts (its one copy for older rows).
+templates.filters["installations"] = installations
 templates.globals["default_expiry"] = default_expiry
 
 
