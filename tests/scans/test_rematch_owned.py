@@ -53,8 +53,9 @@ def test_rematch_keeps_the_owned_judgement(engine: Engine, feed_dir) -> None:  #
     with engine.connect() as conn:
         [installed] = conn.execute(select(asset_packages.c.installed).where(
             asset_packages.c.name == "cryptography")).scalars()
+    # [name, version, arch, location, owner, owner's version] (findings.owned.installed_entry)
     assert orjson.loads(installed) == [
-        ["cryptography", "38.0.4", None, "python3-cryptography", "38.0.4-3+deb12u1"]]
+        ["cryptography", "38.0.4", None, DIST, "python3-cryptography", "38.0.4-3+deb12u1"]]
     process_inventory(engine, stored.inventory_id)
     expected = {"CVE-2023-23931": ("python3-cryptography 38.0.4-3+deb12u1",)}
     assert _open(engine) == expected

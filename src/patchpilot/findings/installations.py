@@ -73,7 +73,8 @@ def sort_installations(ecosystem: str, items: Iterable[Installation]
 def merge(found: Sequence[Finding]) -> Finding:
     """One finding of the same key from several (one per installed version): every
     installation; the evidence of the oldest version (its affected range and advisory);
-    the highest fix any installation needs; every installation's command, one a line."""
+    the highest fix any installation needs; every installation's command, one a line;
+    the OS packages owning any of the copies."""
     if len(found) == 1:
         return found[0]
     ecosystem = found[0].ecosystem
@@ -85,9 +86,10 @@ def merge(found: Sequence[Finding]) -> Finding:
         or highest_fix(ecosystem, (f.fix.fixed_version for f in found))
     commands = [c for c in dict.fromkeys(i.command for i in installations) if c]
     packages = tuple(sorted({p for f in found for p in f.evidence.packages}))
+    owners = tuple(sorted({o for f in found for o in f.evidence.owners}))
     return replace(base, installations=installations,
                    fix=Fix(fixed, "\n".join(commands) or base.fix.command),
-                   evidence=replace(base.evidence, packages=packages))
+                   evidence=replace(base.evidence, packages=packages, owners=owners))
 
 
 def merge_findings(found: Iterable[Finding]) -> list[Finding]:
