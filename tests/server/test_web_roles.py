@@ -6,9 +6,11 @@ fails ``test_every_page_is_in_the_table``, as the API's table does in test_roles
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -18,7 +20,7 @@ from sqlalchemy import Engine, select
 from patchpilot.db.tables import audit_log, users
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, set_password
-from patchpilot.server.web import asset_pages, pages, report_pages
+from patchpilot.server.web import pages
 
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
@@ -79,8 +81,7 @@ def login(client: TestClient, name: str, password: str) -> str:
 
 
 def test_every_page_is_in_the_table(client: TestClient) -> None:
-    served = {(m, r.path) for router in (pages.router, report_pages.router,
-                                          asset_pages.router)
+    served = {(m, r.path) for router in pages.ROUTERS
               for r in router.routes if isinstance(r, APIRoute)
               for m in r.methods}
     assert served == set(PAGES)
@@ -277,3 +278,13 @@ def test_errors_are_pages_on_the_dashboard_and_json_on_the_api(client: TestClien
     answer = client.post("/schedules/windows/1/delete", data={"csrf": "forged"})
     assert answer.status_code == 403
     assert "The form was out of date. Reload the page and try again." in answer.text
+
+
+def test_every_page_module_is_in_the_registry() -> None:
+    """Each module of ``web/pages/`` has its router in ``pages.ROUTERS`` (once), so a new
+    page cannot be forgotten by the app."""
+    folder = Path(pages.__file__).parent
+    modules = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    routers = [importlib.import_module(f"{pages.__name__}.{m}").router for m in modules]
+    assert len(pages.ROUTERS) == len(set(map(id, pages.ROUTERS))) == len(modules)
+    assert {id(r) for r in routers} == {id(r) for r in pages.ROUTERS}

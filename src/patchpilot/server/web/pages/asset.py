@@ -1,0 +1,33 @@
+"""One asset: its identity, business context, inventory history and open findings
+(``assets.queries``, ``findings.search``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from patchpilot.assets.queries import asset_context_row, asset_row, inventory_history, match_pending
+from patchpilot.findings.search import FindingFilter, search_findings
+from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import DbId
+from patchpilot.server.web.render import User, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
+               ) -> HTMLResponse:
+    """One asset: identity, context, inventory history and open findings."""
+    with engine.connect() as conn:
+        row = asset_row(conn, asset_id)  # NotFound: the 404 page
+        context = asset_context_row(conn, asset_id)
+        history = inventory_history(conn, asset_id)
+        found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
+        # An inventory stored but not matched yet (an upload a moment ago): its findings
+        # are still to come, which the page says rather than showing the old ones as all.
+        matching = match_pending(conn, asset_id)
+    return render(request, "asset.html", user.language,
+                  {"a": row, "ctx": context, "history": history, "rows": found.rows,
+                   "total": found.total, "matching": matching}, user)
