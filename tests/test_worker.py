@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from patchpilot import queue, worker
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import jobs
-from tests.server.processes import env_for, wait_for
+from tests.builders.processes import env_for, wait_for
 
 JOBS = 40
 
