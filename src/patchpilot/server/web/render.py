@@ -30,7 +30,7 @@ from patchpilot.server.web import i18n, session
 from patchpilot.server.web.session import WebUser
 
 HERE = Path(__file__).parent
-PAGE_SIZE = 50
+PAGE_SIZE = 50  # rows per page of the findings and assets lists
 
 templates = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(["html"]), trim_blocks=True,
