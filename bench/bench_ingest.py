@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
-from tests.server.processes import ServerProcess, env_for
+from tests.builders.processes import ServerProcess, env_for
 
 from bench.bench_sweep import _debian, _debian_alternatives, _pypi_pool
 from bench.common import cleanup, fresh_sqlite, pg_schema

@@ -264,7 +264,11 @@ def test_feed_update_job_loads_and_rematches_what_the_new_advisory_names(
                     feeds / "pypi" / "PYSEC-2023-117.yaml")
     assert pipeline.tick(engine, now_utc() + timedelta(hours=12)).feed_update_job is None
     assert pipeline.tick(engine, now_utc() + timedelta(hours=25)).feed_update_job is not None
+    recorder = Recorder(engine)
     assert worker.run_once(engine, "test-worker") is not None
+    # The summary rows are refreshed once, after the re-prioritisation (the re-match
+    # leaves them to it).
+    assert recorder.refreshes == 1
     (_, _), (state, result) = feed_jobs(engine)
     assert state == "done" and result is not None
     assert (result["written"], result["rematch"]["distinct"], result["rematch"]["new"]) == (

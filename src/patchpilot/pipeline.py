@@ -24,7 +24,9 @@ loaded one source per transaction (``knowledge.update``), then :func:`after_feed
 re-matches the stored inventories the update concerns (``scans.rematch``: only assets
 having a package an updated advisory names, or every asset when advisories were removed
 or KEV, EPSS or CVE records changed, since those change every finding's facts), then
-re-prioritises every unfixed finding and refreshes every asset's summary row.
+re-prioritises every unfixed finding and refreshes every asset's summary row (once: the
+re-match leaves the rows to it).  These long jobs run in a worker lane of their own
+(:data:`SLOW_KINDS`), so an upload's ``match`` job never waits behind a feed update.
 
 **After an import** (third-party scanner reports: a later issue): the place for it is a
 function ``after_import(engine, fmt, report)`` here, in the order of
@@ -189,7 +191,10 @@ def after_feed_update(engine: Engine, results: Sequence[SourceResult], *,
             job_id = queue.enqueue(conn, REMATCH, {
                 "changed_since": since.isoformat() if since else None})
         return FeedFollowUp(True, since, job_id=job_id)
-    out = FeedFollowUp(True, since, rematch=rematch_all(engine, changed_since=since))
+    # The re-match leaves the summary rows alone (summary=False): the re-prioritisation
+    # below refreshes every one of them, once, from the end state.
+    out = FeedFollowUp(True, since,
+                       rematch=rematch_all(engine, changed_since=since, summary=False))
     if out.rematch is not None and out.rematch.assets:
         started = time.perf_counter()
         with engine.begin() as conn:
@@ -334,12 +339,14 @@ def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """The ``rematch`` job (``patchpilot db update``): payload ``{"changed_since": ISO
     time or null}``; the re-prioritisation follows as a ``prioritise`` job."""
     since = job.payload.get("changed_since")
-    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None)
+    # As after_feed_update: no summary refresh here, the prioritise job refreshes them.
+    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None,
+                       summary=False)
     result = done.to_dict()
     if done.assets:
         # New findings need their priority, and changed facts (a CVE now known exploited,
         # a new score) re-rank old ones: the next job, one statement over every unfixed
-        # finding, so that this one's transactions stay short.
+        # finding (then every summary row), so that this one's transactions stay short.
         with engine.begin() as conn:
             result["prioritise_job"] = queue.enqueue(conn, PRIORITISE, {})
     return result
@@ -394,6 +401,11 @@ def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
         time.sleep(pause)
     return {"slept": pause, "attempt": job.attempts}
 
+
+# The job kinds that take long -- minutes, on a large estate or a slow download: loading
+# every feed, re-matching the estate.  A worker pool runs them in a lane of their own
+# (``worker.start_pool``), so they never hold every worker while uploads wait.
+SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH})
 
 # Every job kind the server's workers run, and what runs it.  Agents take their own kinds
 # (``collect``, ``sweep_refresh``) from the same queue; they are not here.

@@ -6,11 +6,14 @@ beside the server and the CLI that start it: a loop inside ``scans/`` running th
 pipeline's table would import upwards.)
 
 Any number of workers may run, on any machines that reach the database; the embedded
-default runs one inside the server.  A worker renews its lease while a job runs (a
-heartbeat), so a long job is never taken twice, while a worker that dies stops renewing
-and its job is taken again once the lease expires (``PATCHPILOT_WORKER_LEASE_SECONDS``,
-default 120).  Idle workers also tick (``pipeline.tick``), which is safe from any number
-of them at once.
+default runs one inside the server.  A pool (:func:`start_pool`: the server's embedded
+workers, ``patchpilot worker``) has two lanes: the long jobs (a feed update, a re-match of
+the estate) run in a thread of their own, so they never keep the quick ones waiting.
+
+A worker renews its lease while a job runs (a heartbeat), so a long job is never taken
+twice, while a worker that dies stops renewing and its job is taken again once the lease
+expires (``PATCHPILOT_WORKER_LEASE_SECONDS``, default 120).  Idle workers also tick
+(``pipeline.tick``), which is safe from any number of them at once.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from patchpilot.config import load_settings
 from patchpilot.errors import PatchPilotError
 from patchpilot.pipeline import HANDLERS
 
-__all__ = ["HANDLERS", "Backoff", "lease_seconds", "run_forever", "run_once",
-           "run_scheduler", "worker_name"]
+__all__ = ["HANDLERS", "QUICK_LANE", "SLOW_LANE", "Backoff", "lease_seconds", "run_forever",
+           "run_once", "run_scheduler", "start_pool", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,13 @@ def _heartbeat(engine: Engine, job_id: int, owner: str, seconds: int,
             log.exception("job %s: lease renewal failed", job_id)
 
 
-def run_once(engine: Engine, owner: str | None = None, *,
-             seconds: int | None = None) -> queue.Job | None:
-    """Take one ready job and run it; the job, or None when there was none."""
+def run_once(engine: Engine, owner: str | None = None, *, seconds: int | None = None,
+             kinds: tuple[str, ...] | None = None) -> queue.Job | None:
+    """Take one ready job (of ``kinds``; default: every kind of HANDLERS) and run it; the
+    job, or None when there was none."""
     owner = owner or worker_name()
     seconds = seconds or lease_seconds()
-    job = queue.lease(engine, owner, kinds=tuple(HANDLERS), seconds=seconds)
+    job = queue.lease(engine, owner, kinds=kinds or tuple(HANDLERS), seconds=seconds)
     if job is None:
         return None
     done = threading.Event()
@@ -97,8 +101,10 @@ def run_once(engine: Engine, owner: str | None = None, *,
 
 def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5,
                 tick_seconds: float | None = DEFAULT_TICK_SECONDS,
-                max_backoff: float = MAX_BACKOFF_SECONDS) -> None:
-    """Run jobs until ``stop`` is set, sleeping briefly when there is nothing to do.
+                max_backoff: float = MAX_BACKOFF_SECONDS,
+                kinds: tuple[str, ...] | None = None) -> None:
+    """Run jobs (of ``kinds``; default: every kind) until ``stop`` is set, sleeping
+    briefly when there is nothing to do.
 
     Every ``tick_seconds`` (None: never) an idle worker also runs the pipeline's tick,
     so that ``patchpilot worker`` processes alone keep schedules and feed updates running.
@@ -114,7 +120,7 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
     backoff = Backoff(idle_seconds, max_backoff)
     while not stop.is_set():
         try:
-            job = run_once(engine, owner, seconds=seconds)
+            job = run_once(engine, owner, seconds=seconds, kinds=kinds)
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             stop.wait(backoff.failed(exc, "taking a job"))
             continue
@@ -136,6 +142,38 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
         else:
             backoff.succeeded()
             time.sleep(0)
+
+
+# The two lanes of a pool: the long jobs (pipeline.SLOW_KINDS) and every other kind.
+SLOW_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.SLOW_KINDS)
+QUICK_LANE = tuple(kind for kind in HANDLERS if kind not in pipeline.SLOW_KINDS)
+
+
+def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
+               tick_seconds: float | None = DEFAULT_TICK_SECONDS,
+               name: str = "worker") -> list[threading.Thread]:
+    """Start ``threads`` workers for the quick jobs and one for the long ones; the
+    started threads (they end once ``stop`` is set).
+
+    A ``feed_update`` (a download and a load of every feed, then a re-match of the
+    estate) or a ``rematch`` job runs for minutes.  Taken by the only worker there is --
+    the server's embedded default -- it would hold every upload's ``match`` job, every
+    scan and report for that long.  So the long kinds get a lane of their own: a thread
+    that takes only them (one at a time: a second feed update behind the first waits,
+    as it should), while the other ``threads`` never take them and stay free for the
+    rest.  Separate lanes rather than priorities: a priority decides only which job is
+    taken next, and a long job once taken would still occupy its worker.
+    """
+    lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds) for n in range(threads)]
+    # The slow lane never ticks (the quick lane does, when it is asked to).
+    lanes.append((f"{name}-slow", SLOW_LANE, None))
+    pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
+                             name=thread_name,
+                             kwargs={"tick_seconds": tick, "kinds": kinds})
+            for thread_name, kinds, tick in lanes]
+    for thread in pool:
+        thread.start()
+    return pool
 
 
 def run_scheduler(engine: Engine, stop: threading.Event,

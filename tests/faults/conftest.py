@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders.processes import free_port
 from tests.conftest import IN_CI
-from tests.server.processes import free_port
 
 PG_BIN = Path(os.environ.get("PATCHPILOT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 

@@ -21,8 +21,8 @@ import pytest
 
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.models import Ecosystem, Package
+from tests.builders.processes import ServerProcess, env_for, patchpilot, wait_for
 from tests.faults.conftest import PrivatePostgres
-from tests.server.processes import ServerProcess, env_for, patchpilot, wait_for
 
 FEEDS = {"osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml"}
 

@@ -25,8 +25,8 @@ from patchpilot.agent.spool import Spool, SpoolFullError
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.inventory.sources import dpkg
 from patchpilot.models import Ecosystem
+from tests.builders.processes import ServerProcess, env_for, patchpilot, wait_for
 from tests.faults.conftest import tmpfs
-from tests.server.processes import ServerProcess, env_for, patchpilot, wait_for
 
 FEEDS = {"osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml"}
 PAGE = 4096

@@ -9,22 +9,16 @@ for that AlmaLinux 8 host (tests/fixtures/dnf/) and what apt lists for a Debian 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine
 
 from patchpilot.findings.host_updates import host_update_findings
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.model import Collector, Inventory, OsInfo, PendingUpdate
-from patchpilot.inventory.sources.dnf_updateinfo import (
-    parse_updateinfo_list,
-    pending_dnf_updates,
-)
 from patchpilot.knowledge.update import update_from
 from patchpilot.models import Ecosystem, Package
+from tests.builders.dnf_hosts import FIREFOX, POLKIT, POLKIT_LIBS, alma_host
 
-DNF = Path(__file__).resolve().parents[1] / "fixtures" / "dnf"
 FEEDS = {
     "osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",
     "debian/debian.json": "distro/vunnel-fixtures/debian/input/debian.json",
@@ -33,7 +27,6 @@ FEEDS = {
     "epss/CVE_2021_EPSS.csv": "epss/CVE_2021_EPSS.csv",
     "epss/CVE_2022_EPSS.csv": "epss/CVE_2022_EPSS.csv",
 }
-ALMA8 = Ecosystem("AlmaLinux:8")
 DEB12 = Ecosystem("Debian:12")
 
 
@@ -44,26 +37,8 @@ def kb(engine: Engine, feed_dir) -> Engine:  # type: ignore[no-untyped-def]
     return engine
 
 
-def _alma_host() -> Inventory:
-    packages = [
-        Package(ALMA8, "firefox", "91.6.0-1.el8_5.alma", arch="x86_64", source_name="firefox",
-                source_version="91.6.0-1.el8_5.alma"),
-        Package(ALMA8, "polkit", "0.115-12.el8", arch="x86_64", source_name="polkit",
-                source_version="0.115-12.el8"),
-        Package(ALMA8, "polkit-libs", "0.115-12.el8", arch="x86_64", source_name="polkit",
-                source_version="0.115-12.el8"),
-    ]
-    pending = pending_dnf_updates(
-        parse_updateinfo_list((DNF / "almalinux8_security.txt").read_text(), "list"),
-        parse_updateinfo_list((DNF / "almalinux8_security_with_cve.txt").read_text(), "cves"),
-        packages)
-    return Inventory.from_packages(
-        packages, os=OsInfo(id="almalinux", version_id="8.5", reboot_required=False),
-        pending_updates=pending, collector=Collector(name="local"))
-
-
 def test_alma_host_gets_pwnkit_from_its_own_repositories(kb: Engine) -> None:
-    result = scan_inventory(kb, _alma_host())
+    result = scan_inventory(kb, alma_host(FIREFOX, POLKIT, POLKIT_LIBS, reboot_required=False))
     found = [(f.vuln_id, f.package, f.evidence.feed) for f in result.findings]
     # firefox's 10 CVEs come from the knowledge base (ALSA-2022:0818 is loaded): dnf's
     # listing of the same CVEs adds nothing.  polkit's CVE is known only to the host.

@@ -6,7 +6,6 @@ dnf lists for a real AlmaLinux 8 host (tests/fixtures/dnf/), on both databases."
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import orjson
 import pytest
@@ -16,20 +15,14 @@ from patchpilot.db.tables import finding_events, findings
 from patchpilot.findings.ingest import find_or_create_asset
 from patchpilot.findings.lifecycle import apply_asset_findings, apply_findings
 from patchpilot.findings.scan import scan_inventory
-from patchpilot.inventory.model import AssetIdentity, Collector, Inventory, OsInfo
-from patchpilot.inventory.sources.dnf_updateinfo import (
-    parse_updateinfo_list,
-    pending_dnf_updates,
-)
+from patchpilot.inventory.model import AssetIdentity
 from patchpilot.knowledge.update import update_from
-from patchpilot.models import Ecosystem, Package
+from tests.builders.dnf_hosts import FIREFOX, POLKIT, alma_host
 
-DNF = Path(__file__).resolve().parents[1] / "fixtures" / "dnf"
 FEEDS = {
     "osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",
     "kev/known_exploited_vulnerabilities.json": "kev/known_exploited_vulnerabilities.json",
 }
-ALMA8 = Ecosystem("AlmaLinux:8")
 PWNKIT = ("CVE-2021-4034", "polkit")
 
 
@@ -37,22 +30,6 @@ PWNKIT = ("CVE-2021-4034", "polkit")
 def kb(engine: Engine, feed_dir) -> Engine:  # type: ignore[no-untyped-def]
     assert {r.status for r in update_from(engine, [feed_dir(FEEDS)])} == {"loaded"}
     return engine
-
-
-def _alma_host() -> Inventory:
-    packages = [
-        Package(ALMA8, "firefox", "91.6.0-1.el8_5.alma", arch="x86_64", source_name="firefox",
-                source_version="91.6.0-1.el8_5.alma"),
-        Package(ALMA8, "polkit", "0.115-12.el8", arch="x86_64", source_name="polkit",
-                source_version="0.115-12.el8"),
-    ]
-    pending = pending_dnf_updates(
-        parse_updateinfo_list((DNF / "almalinux8_security.txt").read_text(), "list"),
-        parse_updateinfo_list((DNF / "almalinux8_security_with_cve.txt").read_text(), "cves"),
-        packages)
-    return Inventory.from_packages(
-        packages, os=OsInfo(id="almalinux", version_id="8.5"), pending_updates=pending,
-        collector=Collector(name="local"))
 
 
 def _asset(engine: Engine) -> int:
@@ -75,7 +52,7 @@ def _events(engine: Engine) -> list[tuple[str, int, str | None]]:
 
 def test_each_producer_closes_only_its_own(kb: Engine) -> None:
     asset = _asset(kb)
-    scan = scan_inventory(kb, _alma_host())
+    scan = scan_inventory(kb, alma_host(FIREFOX, POLKIT))
     assert {p: len(f) for p, f in scan.reports.items()} == {"matcher": 10,
                                                             "host-updates": 1}
     counts = apply_findings(kb, asset, scan.reports, complete=True)
@@ -107,7 +84,7 @@ def test_each_producer_closes_only_its_own(kb: Engine) -> None:
 
 def test_two_producers_on_one_key(kb: Engine) -> None:
     asset = _asset(kb)
-    firefox = list(scan_inventory(kb, _alma_host()).reports["matcher"])
+    firefox = list(scan_inventory(kb, alma_host(FIREFOX, POLKIT)).reports["matcher"])
     apply_findings(kb, asset, firefox, complete=True)
     # A scanner report naming the same (CVE, package): one finding, both sources.
     counts = apply_findings(kb, asset, firefox, complete=True, producer="importer:nessus")
@@ -129,7 +106,7 @@ def test_two_producers_on_one_key(kb: Engine) -> None:
 
 def test_a_rolled_back_apply_leaves_no_event(kb: Engine) -> None:
     asset = _asset(kb)
-    scan = scan_inventory(kb, _alma_host())
+    scan = scan_inventory(kb, alma_host(FIREFOX, POLKIT))
     with pytest.raises(RuntimeError), kb.begin() as conn:
         apply_asset_findings(conn, asset, scan.reports, complete=True)
         assert conn.execute(select(func.count()).select_from(finding_events)).scalar() == 11

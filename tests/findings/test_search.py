@@ -1,5 +1,5 @@
 """The findings list and the patch plan's top items on the real estate of
-tests/findings/test_summary.py: totals from the summary are real counts, other totals are
+tests/builders/summary_estate.py: totals from the summary are real counts, other totals are
 exact up to the cap and capped above it, the default order is the work order, the search
 box finds ids and package prefixes (not substrings), and ``build_plan(top=N)`` is the full
 plan's first N items."""
@@ -20,10 +20,8 @@ from patchpilot.findings import search
 from patchpilot.findings.search import FindingFilter, count_from_summary, search_findings
 from patchpilot.models import Package
 from patchpilot.scans.plan import build_plan
-from tests.findings.test_summary import BANDS, NOW, WERKZEUG, Clock, clock, timeline
-from tests.reports.conftest import OLD_PYGMENTS, scan
-
-__all__ = ["clock", "timeline"]  # the fixtures, shared with the summary tests
+from tests.builders.plan_estate import OLD_PYGMENTS, scan
+from tests.builders.summary_estate import BANDS, NOW, WERKZEUG, Clock
 
 NEW_GITPYTHON = Package(WERKZEUG.ecosystem, "GitPython", "3.1.41")
 PAGE_MAX = 500  # a page larger than the estate: every finding at once

@@ -23,7 +23,7 @@ from patchpilot.knowledge.update import update_from
 from patchpilot.reports.generate import generate
 from patchpilot.reports.scan import FORMATS
 from patchpilot.scans.plan import build_plan, plan_csv
-from tests.reports.conftest import OLD_FIREFOX, scan
+from tests.builders.plan_estate import OLD_FIREFOX, scan
 
 EVIL = '=HYPERLINK("http://evil.example","host")'
 # Firefox on AlmaLinux 8 (eleven CVEs), one of them with its CVE record's CVSS score.

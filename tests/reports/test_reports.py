@@ -23,20 +23,19 @@ from patchpilot.clock import now_utc
 from patchpilot.db.tables import findings, jobs, report_schedules
 from patchpilot.reports.exports import ASSET_COLUMNS, FINDING_COLUMNS
 from patchpilot.reports.generate import generate
-
-# The figures of the estate (tests/reports/conftest.py), by hand from its data:
-# 122 findings matched, of which plant2-ws-11's 10 firefox ones were fixed by its rescan.
-OPEN, P1, P2, P4 = 112, 61, 42, 9
-KEV_FINDINGS, KEV_CVES, KEV_ASSETS = 6, 2, 3
-# Due dates of the KEV findings (CISA's due date) are past: 6 open ones are overdue and
-# 2 of the 10 fixed ones were fixed late -- 8 within SLA of 16 due, 50 %.
-OVERDUE, FIXED, WITHIN = 6, 10, 8
-
-
-def pdf_text(path: Path) -> str:
-    """The PDF's text layer, laid out as on the page."""
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
+from tests.builders.report_estate import (
+    FIXED,
+    KEV_ASSETS,
+    KEV_CVES,
+    KEV_FINDINGS,
+    OPEN,
+    OVERDUE,
+    P1,
+    P2,
+    P4,
+    WITHIN,
+    pdf_text,
+)
 
 
 def write(tmp_path: Path, name: str, content: bytes) -> Path:

@@ -8,35 +8,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from patchpilot import worker
 from patchpilot.assets.groups import add_members, create_group
-from patchpilot.clock import now_utc
-from patchpilot.db.tables import asset_context, finding_priority, findings
-from patchpilot.findings.ingest import ingest_inventory
-from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
+from patchpilot.db.tables import finding_priority, findings
 from patchpilot.knowledge.update import update_from
-from patchpilot.models import Ecosystem, Package
 from patchpilot.queue import Job
 from patchpilot.reports import ansible
 from patchpilot.scans.groups import add_window
 from patchpilot.scans.plan import build_plan, needs_reboot, plan_csv
 from patchpilot.scoring.reasons import reason_text
+from tests.builders.plan_estate import (
+    AJENTI,
+    FEEDS,
+    NEW_FIREFOX,
+    OLD_FIREFOX,
+    OLD_KERNEL,
+    OLD_PYGMENTS,
+    context,
+    scan,
+)
 
-FEEDS = {
-    "osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",
-    "osv/ALSA-2022:1988.json": "osv/almalinux/almalinux8/ALSA-2022:1988.json",
-    "osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml",
-    "osv/PYSEC-2018-109.yaml": "osv/pypi/ajenti-panel/PYSEC-2018-109.yaml",
-    "kev/known_exploited_vulnerabilities.json": "kev/known_exploited_vulnerabilities.json",
-}
-ALMA = Ecosystem("AlmaLinux:8")
-OLD_FIREFOX = Package(ALMA, "firefox", "91.6.0-1.el8_5.alma", "x86_64")
-NEW_FIREFOX = Package(ALMA, "firefox", "91.7.0-3.el8_5.alma", "x86_64")
-OLD_KERNEL = Package(ALMA, "kernel", "4.18.0-348.el8", "x86_64")
-OLD_PYGMENTS = Package(Ecosystem("PyPI"), "Pygments", "2.14.0")
-AJENTI = Package(Ecosystem("PyPI"), "ajenti-panel", "0.10")
 FIREFOX_CVES = ["CVE-2022-25235", "CVE-2022-25236", "CVE-2022-25315", "CVE-2022-26381",
                 "CVE-2022-26383", "CVE-2022-26384", "CVE-2022-26385", "CVE-2022-26386",
                 "CVE-2022-26387", "CVE-2022-26485", "CVE-2022-26486"]
@@ -46,24 +39,6 @@ FIREFOX_CVES = ["CVE-2022-25235", "CVE-2022-25236", "CVE-2022-25315", "CVE-2022-
 def kb(engine: Engine, feed_dir) -> Engine:  # type: ignore[no-untyped-def]
     assert {r.status for r in update_from(engine, [feed_dir(FEEDS)])} == {"loaded"}
     return engine
-
-
-def scan(engine: Engine, host: str, *packages: Package) -> int:
-    """Ingest a host's inventory and run its match job (which prioritises it)."""
-    inv = Inventory.from_packages(list(packages), complete=True,
-                                  asset=AssetIdentity(hostname=host, machine_id=host),
-                                  collector=Collector(name="agent"))
-    result = ingest_inventory(engine, inv)
-    job = Job(0, "match", {"inventory_id": result.inventory_id}, 1, None, None, None, None)
-    return int(worker.HANDLERS["match"](engine, job)["asset_id"])
-
-
-def context(engine: Engine, asset_id: int, tier: int, exposure: str, env: str,
-            service: str = "web shop") -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(asset_context).values(
-            asset_id=asset_id, criticality=tier, exposure=exposure, environment=env,
-            service=service, source="cmdb-import", updated_at=now_utc()))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from patchpilot.findings.scan import scan_inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.queue import Job
 from patchpilot.scans import rematch
-from tests.scans.test_sweeps import (
+from tests.builders.sweep_estate import (
     BASH,
     PYGMENTS_NEW,
     PYGMENTS_OLD,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.processes import ServerProcess, env_for, patchpilot, wait_for
+from tests.builders.processes import ServerProcess, env_for, patchpilot, wait_for
 
 FEEDS = {"osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml"}
 

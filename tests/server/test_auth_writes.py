@@ -23,7 +23,7 @@ from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import api_tokens
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, authenticate, create_api_token
-from tests.server.sessions import SECRET, add_users, sign_in
+from tests.builders.sessions import SECRET, add_users, sign_in
 
 
 def _last_used(engine: Engine, token_id: int):  # type: ignore[no-untyped-def]

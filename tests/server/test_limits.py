@@ -31,7 +31,7 @@ from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.server.app import create_app
 from patchpilot.server.headers import CSP
 from patchpilot.server.security import Role, create_api_token, create_enrolment_token, set_password
-from tests.server.processes import ServerProcess, env_for, patchpilot
+from tests.builders.processes import ServerProcess, env_for, patchpilot
 
 LIMIT = 1 << 20  # the upload limit of these tests: 1 MiB
 CHUNK = 64 << 10

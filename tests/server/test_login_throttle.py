@@ -23,8 +23,8 @@ from patchpilot.db.tables import audit_log, login_throttle
 from patchpilot.server import security, throttle
 from patchpilot.server.app import create_app
 from patchpilot.server.security import HASHING, HASHING_SLOTS
-from tests.server.processes import free_port
-from tests.server.sessions import SECRET, add_users, cheap_hash, page_csrf
+from tests.builders.processes import free_port
+from tests.builders.sessions import SECRET, add_users, cheap_hash, page_csrf
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def worker(
     import signal
     import threading
 
-    from patchpilot.worker import run_forever
+    from patchpilot.worker import start_pool
 
     try:
         engine = writable_engine()
@@ -87,11 +87,10 @@ def worker(
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True)
-            for _ in range(threads)]
-    for t in pool:
-        t.start()
-    err.print(f"worker running ({threads} thread(s)); Ctrl-C to stop")
+    # ``threads`` for the quick jobs, one more for the long ones (feed update, re-match).
+    pool = start_pool(engine, stop, threads)
+    err.print(f"worker running ({threads} thread(s), and one for feed updates); "
+              "Ctrl-C to stop")
     try:
         while not stop.wait(1):
             pass

@@ -137,14 +137,17 @@ def apply_asset_findings(conn: Connection, asset_id: int, found: Sequence[Findin
 def apply_findings_many(engine: Engine, batch: Sequence[tuple[int, Sequence[Finding], bool]],
                         *, from_feed_update: bool = False,
                         values_cache: dict[Any, dict[str, Any]] | None = None,
-                        producer: str = MATCHER) -> list[LifecycleCounts]:
+                        producer: str = MATCHER, summary: bool = True
+                        ) -> list[LifecycleCounts]:
     """:func:`apply_findings` of one producer for many (asset, findings, complete) in one
     transaction.
 
     For a re-match of the whole estate: one commit per batch instead of per asset, and
     with ``values_cache`` a Finding object shared by many assets (the same package
     version on many hosts) is serialised once (keyed by ``id``, so the caller keeps the
-    findings alive while the cache lives).  The batch's events are one insert.
+    findings alive while the cache lives).  The batch's events are one insert.  With
+    ``summary`` false the assets' summary rows are left to the caller, which refreshes
+    them once after more work (``pipeline.after_feed_update``: after re-prioritising).
     """
     now = now_utc()
     events: list[dict[str, Any]] = []
@@ -153,7 +156,8 @@ def apply_findings_many(engine: Engine, batch: Sequence[tuple[int, Sequence[Find
                          values_cache, events)
                   for asset_id, found, complete in batch]
         write_events(conn, events)
-        refresh_summary(conn, [asset_id for asset_id, _, _ in batch], now=now)
+        if summary:
+            refresh_summary(conn, [asset_id for asset_id, _, _ in batch], now=now)
         return counts
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.audit import audit
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import asset_group_members, findings, triage_decisions
-from patchpilot.errors import InvalidInput
+from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.findings.events import TRIAGED_EVENT, event_row, write_events
 from patchpilot.findings.model import FIXED, OPEN, TRIAGED, Finding
 from patchpilot.findings.summary import refresh as refresh_summary
@@ -185,3 +185,18 @@ def record_decision(conn: Connection, actor: str, *, vuln_id: str, package: str 
         "group_id": group_id, "decision": decision, "reason": reason,
         "expires_at": expires_at.isoformat() if expires_at else None})
     return decision_id, reapply_decisions(conn, vuln_id=vuln_id, actor=actor)
+
+
+def revoke_decision(conn: Connection, actor: str, decision_id: int) -> int:
+    """Withdraw an active decision, audit it and re-apply the vulnerability's decisions at
+    once (the findings it covered are open again); findings changed.  NotFound for an id
+    that names no active decision (unknown, or withdrawn already)."""
+    vuln_id = conn.execute(select(triage_decisions.c.vuln_id).where(
+        triage_decisions.c.id == decision_id,
+        triage_decisions.c.revoked_at.is_(None))).scalar()
+    if vuln_id is None:
+        raise NotFound(f"no active decision {decision_id}", field="decision_id")
+    conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision_id)
+                 .values(revoked_at=now_utc()))
+    audit(conn, actor, "triage.revoke", str(decision_id))
+    return reapply_decisions(conn, vuln_id=vuln_id, actor=actor)

@@ -42,3 +42,17 @@ def refuse_replacing_a_scan(conn: Connection, asset_id: int, inv: Inventory) -> 
                        "uploaded under its name would replace that inventory and close "
                        f"its findings. Name the application instead, e.g. '{name}-app'.",
                        field="asset")
+
+
+class NothingRead(InvalidInput):
+    """A file's inventory that lists no package: nothing could be read from the file."""
+
+
+def refuse_empty_file(inv: Inventory, where: str) -> None:
+    """Raise :class:`NothingRead` when ``inv`` was read from a file (collector ``file``)
+    and lists no package: stored, it would replace the asset's package list with nothing.
+    ``where`` names the input in the message (``request body``)."""
+    if inv.packages or inv.collector.name != FILE_COLLECTOR:
+        return
+    raise NothingRead(f"{where}: the inventory (collector 'file') lists no package: nothing "
+                      "could be read from the file it was made of, so it is not stored")

@@ -58,6 +58,14 @@ def window_of(row: Any) -> MaintenanceWindow:
         starts_at=aware(row.starts_at), ends_at=aware(row.ends_at))
 
 
+def every_period(conn: Connection) -> list[tuple[Any, MaintenanceWindow]]:
+    """Every group's windows and blackouts, in the order they were added: each
+    ``maintenance_windows`` row (its ``group_id``, ``kind``, …) with its MaintenanceWindow
+    (the schedules page's board)."""
+    return [(row, window_of(row)) for row in conn.execute(
+        select(maintenance_windows).order_by(maintenance_windows.c.id))]
+
+
 def group_periods(conn: Connection, group_id: int
                   ) -> tuple[list[MaintenanceWindow], list[MaintenanceWindow]]:
     """A group's maintenance windows and its blackout periods."""

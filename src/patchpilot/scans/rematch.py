@@ -161,13 +161,18 @@ def _owned_findings(conn: Connection, rows: list[_OwnedRow],
     return out
 
 
-def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> RematchResult:
+def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
+                summary: bool = True) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
 
     With ``changed_since``, only assets having a package that an advisory of a source
     updated since then names are re-matched (a cheaper follow-up of a small update; an
     advisory *removed* from a source leaves no key behind, so a full re-match — the
     default — is the one that also closes findings of withdrawn advisories).
+
+    With ``summary`` false the re-matched assets' summary rows are not refreshed here: the
+    caller re-prioritises next, which refreshes them once from the end state (a refresh
+    here would count findings that have no priority yet, and be redone at once).
     """
     started = time.perf_counter()
     out = RematchResult()
@@ -241,20 +246,21 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None) -> Rem
             continue  # nothing found, nothing to close: no transaction at all
         batch.append((asset_id, per_asset.get(asset_id, []), is_complete))
         if len(batch) >= _ASSETS_PER_TRANSACTION:
-            _flush(engine, batch, values_cache, out)
-    _flush(engine, batch, values_cache, out)
+            _flush(engine, batch, values_cache, out, summary)
+    _flush(engine, batch, values_cache, out, summary)
     out.seconds = time.perf_counter() - started
     return out
 
 
 def _flush(engine: Engine, batch: list[tuple[int, list[Finding], bool]],
-           values_cache: dict[Any, dict[str, Any]], out: RematchResult) -> None:
+           values_cache: dict[Any, dict[str, Any]], out: RematchResult,
+           summary: bool = True) -> None:
     """Apply a batch of assets' findings in one transaction (and empty the batch)."""
     if not batch:
         return
     for (_, found, _), counts in zip(batch, apply_findings_many(
             engine, batch, from_feed_update=True, values_cache=values_cache,
-            producer=MATCHER), strict=True):
+            producer=MATCHER, summary=summary), strict=True):
         out.add(counts, len(found))
     batch.clear()
 

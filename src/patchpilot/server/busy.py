@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from patchpilot.server.security import is_lock_timeout
-from patchpilot.server.web.pages import error_page
+from patchpilot.server.web.render import error_page
 
 RETRY_AFTER = 5  # seconds; a feed import's write transactions are short batches
 DETAIL = "the database is busy with another writer; retry shortly"

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from patchpilot.db.engine import is_read_only
-from patchpilot.server.web.pages import error_page
+from patchpilot.server.web.render import error_page
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from patchpilot.errors import PatchPilotError
 from patchpilot.server.app import create_app
-from patchpilot.worker import run_forever, run_scheduler
+from patchpilot.worker import run_scheduler, start_pool
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
           workers: int = 1) -> None:
     """Serve until interrupted.  ``workers`` job workers run inside this process (the
-    embedded default); with 0, separate ``patchpilot worker`` processes do the work.
+    embedded default), plus one for the long jobs (``worker.start_pool``); with 0,
+    separate ``patchpilot worker`` processes do the work.
 
     A scheduler thread ticks whatever ``workers`` is (so the embedded workers need not):
     due scan and report schedules, and the knowledge base's own update every
@@ -30,13 +31,13 @@ def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
     ``pipeline.tick``); ticks from here and from worker processes may overlap safely.
     """
     stop = threading.Event()
-    threads = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
-                                kwargs={"tick_seconds": None}, name=f"worker-{n}")
-               for n in range(workers)]
-    threads.append(threading.Thread(target=run_scheduler, args=(engine, stop), daemon=True,
-                                    name="scheduler"))
-    for thread in threads:
-        thread.start()
+    # The workers, and one more for the long jobs (a feed update: worker.start_pool), so
+    # that the daily feed update never holds the worker uploads are matched by.
+    threads = start_pool(engine, stop, workers, tick_seconds=None) if workers else []
+    scheduler = threading.Thread(target=run_scheduler, args=(engine, stop), daemon=True,
+                                 name="scheduler")
+    scheduler.start()
+    threads.append(scheduler)
     try:
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning",
                     timeout_graceful_shutdown=5)
@@ -64,7 +65,6 @@ def up(engine: Engine, home: Path, *, host: str = "127.0.0.1", port: int = 8000,
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port,
                                            log_level="warning"))
     stop = threading.Event()
-    threads = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True)]
     agent = Agent(AgentConfig(server=url, state_dir=home / "agent", enrol_token=enrol,
                               poll_wait=25.0))
 
@@ -86,9 +86,9 @@ def up(engine: Engine, home: Path, *, host: str = "127.0.0.1", port: int = 8000,
         agent.stop = stop
         agent.run(initial_upload=False)
 
-    threads.append(threading.Thread(target=local_agent, daemon=True, name="local-agent"))
-    for thread in threads:
-        thread.start()
+    # An embedded worker (and its lane for the long jobs), then the local agent.
+    start_pool(engine, stop)
+    threading.Thread(target=local_agent, daemon=True, name="local-agent").start()
     try:
         server.run()
     finally:

@@ -466,3 +466,9 @@ def user_principal(conn: Connection, user_id: int) -> Principal | None:
     if row is None or row.disabled:
         return None
     return Principal("user", row.id, row.name, Role(row.role))
+
+
+def set_user_language(conn: Connection, user_id: int, language: str) -> None:
+    """Remember the dashboard language of user ``user_id`` (a code the caller checked
+    against the dashboard's languages)."""
+    conn.execute(update(users).where(users.c.id == user_id).values(language=language))

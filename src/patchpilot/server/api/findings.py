@@ -5,26 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select, update
 
 from patchpilot.assets.groups import Scope, group_members, resolve_scope
-from patchpilot.audit import audit
-from patchpilot.clock import iso, now_utc
-from patchpilot.db.tables import (
-    asset_groups,
-    assets,
-    triage_decisions,
-)
+from patchpilot.clock import iso
+from patchpilot.db.tables import asset_groups, assets
 from patchpilot.findings.model import STATES
 from patchpilot.findings.queries import finding_dates, finding_detail, installations
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import (
     TriageError,
     check_decision,
-    reapply_decisions,
     record_decision,
+    revoke_decision,
 )
 from patchpilot.reports.overview import overview
 from patchpilot.scoring.reasons import loads as reasons_loads
@@ -45,7 +39,187 @@ from patchpilot.server.params import (
 router = APIRouter(tags=["findings"])
 
 
-@router.get("/findings")
+# --- the answers' models ------------------------------------------------------------------
+
+class FindingItem(BaseModel):
+    """A finding as listed: where, what, how bad, how urgent."""
+
+    id: int
+    asset_id: int
+    asset: str
+    vuln_id: str
+    ecosystem: str
+    package: str
+    state: str
+    severity: str | None
+    cvss_score: float | None
+    known_exploited: bool
+    epss_score: float | None
+    installed_version: str | None
+    fixed_version: str | None
+    first_seen: str | None
+    last_seen: str | None
+    fixed_at: str | None
+    new_from_feed: bool
+    priority: str | None = Field(description="P1 .. P4; null until prioritised")
+    priority_reason: str | None
+    due_date: str | None
+
+
+class FindingPage(BaseModel):
+    """A page of findings.  ``total`` is exact when ``total_exact`` is true, else a lower
+    bound."""
+
+    total: int
+    total_exact: bool
+    items: list[FindingItem]
+
+
+class CvssOut(BaseModel):
+    """One CVSS vector and what was computed from it."""
+
+    version: str
+    vector: str
+    score: float
+    severity: str
+    source: str = ""
+
+
+class ReferenceOut(BaseModel):
+    """A link, with its kind (OSV reference type or NVD tag)."""
+
+    url: str
+    type: str = "web"
+
+
+class ExploitOut(BaseModel):
+    """Exploit evidence: CISA KEV, FIRST EPSS, exploit references."""
+
+    known_exploited: bool = False
+    kev_date_added: str | None = None
+    kev_due_date: str | None = None
+    kev_ransomware: bool = False
+    epss_score: float | None = None
+    epss_percentile: float | None = None
+    references: list[ReferenceOut] = []
+    summary: str = ""
+
+
+class FixOut(BaseModel):
+    """How to remove the finding (``state``: fixed when a fixed version exists)."""
+
+    fixed_version: str | None
+    command: str | None
+    state: str
+
+
+class EvidenceOut(BaseModel):
+    """Why the finding was reported."""
+
+    installed_version: str
+    advisory_id: str
+    affected_range: str
+    feed: str
+    source: str
+    packages: list[str]
+
+
+class FindingDetailOut(BaseModel):
+    """One finding: its state and priority, and every report field."""
+
+    id: int
+    asset_id: int
+    state: str
+    first_seen: str | None
+    last_seen: str | None
+    times_reopened: int
+    priority: str | None
+    priority_reason: str | None
+    due_date: str | None
+    vuln_id: str
+    cve: str | None = None
+    name: str
+    summary: str
+    ecosystem: str
+    package: str
+    aliases: list[str]
+    cvss: CvssOut | None
+    severity: str
+    severity_source: str
+    exploit: ExploitOut
+    fix: FixOut
+    workaround: str
+    evidence: EvidenceOut
+    cwes: list[str] = []
+    references: list[ReferenceOut] = []
+    sources: list[str] = Field(default=[], description="the producers that report it")
+
+
+class TrendWeek(BaseModel):
+    """Findings opened and fixed in one week (its Monday)."""
+
+    week: str
+    opened: int
+    fixed: int
+
+
+class TopAsset(BaseModel):
+    """An asset by its risk."""
+
+    id: int
+    name: str
+    risk: int
+    open: int
+
+
+class TopService(BaseModel):
+    """A business service by the risk of its assets."""
+
+    service: str
+    risk: int
+    open: int
+
+
+class LateAsset(BaseModel):
+    """An asset not scanned as often as its schedule says."""
+
+    id: int
+    name: str
+    last_seen: str | None
+
+
+class OverviewOut(BaseModel):
+    """The overview's figures, of the estate, a group or a service."""
+
+    open_total: int
+    by_priority: dict[str, int]
+    by_severity: dict[str, int]
+    known_exploited: int
+    kev_assets: int
+    overdue: int
+    fixed: int
+    fixed_within_sla: int
+    sla_compliance: float | None
+    mttr_days: float | None
+    trend: list[TrendWeek]
+    top_assets: list[TopAsset]
+    top_services: list[TopService]
+    not_scanned: int
+    not_scanned_assets: list[LateAsset]
+    assets_total: int
+
+
+class TriageDone(BaseModel):
+    """A decision recorded or withdrawn, and the findings whose state changed with it."""
+
+    id: int
+    findings_changed: int
+
+
+# --- the routes ---------------------------------------------------------------------------
+
+
+@router.get("/findings", response_model=FindingPage)
 def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
                   severity: Search | None = None, priority: Priority | None = None,
                   kev: bool | None = None, fix_available: bool | None = None,
@@ -91,7 +265,7 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
          "due_date": iso(r.due_date)} for r in page.rows]}
 
 
-@router.get("/overview")
+@router.get("/overview", response_model=OverviewOut)
 def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
                  service: Name200 | None = None) -> dict[str, Any]:
     """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
@@ -103,7 +277,7 @@ def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
     return figures
 
 
-@router.get("/findings/{finding_id}")
+@router.get("/findings/{finding_id}", response_model=FindingDetailOut)
 def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One finding with every report field."""
     with engine.connect() as conn:
@@ -144,7 +318,7 @@ class TriageRequest(BaseModel):
         return self
 
 
-@router.post("/triage", status_code=201)
+@router.post("/triage", status_code=201, response_model=TriageDone)
 def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Record a decision and apply it to the findings it covers at once."""
     with engine.begin() as conn:
@@ -162,17 +336,10 @@ def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, An
     return {"id": decision_id, "findings_changed": changed}
 
 
-@router.delete("/triage/{decision_id}", status_code=200)
+@router.delete("/triage/{decision_id}", status_code=200, response_model=TriageDone)
 def revoke_triage(decision_id: DbId, who: Analyst, engine: EngineDep) -> dict[str, Any]:
-    """Withdraw a decision: the findings it covered are open again."""
+    """Withdraw a decision: the findings it covered are open again (404 for an id that
+    names no active decision)."""
     with engine.begin() as conn:
-        row = conn.execute(select(triage_decisions.c.vuln_id).where(
-            triage_decisions.c.id == decision_id,
-            triage_decisions.c.revoked_at.is_(None))).first()
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active decision {decision_id}")
-        conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision_id)
-                     .values(revoked_at=now_utc()))
-        audit(conn, who.name, "triage.revoke", str(decision_id))
-        changed = reapply_decisions(conn, vuln_id=row.vuln_id, actor=who.name)
+        changed = revoke_decision(conn, who.name, decision_id)
     return {"id": decision_id, "findings_changed": changed}

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from patchpilot.errors import InventoryFormatError
-from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
+from patchpilot.findings.ingest import ingest_inventory
+from patchpilot.findings.uploads import refuse_empty_file
 from patchpilot.inventory.model import Inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep
 from patchpilot.server.security import Principal
@@ -105,21 +105,13 @@ async def upload_inventory(
 
 def _ingest(engine: Engine, who: Principal, data: bytes,
             idempotency_key: str | None) -> Ingested:
-    try:
-        inventory = Inventory.from_json(data, "request body")
-    except InventoryFormatError as exc:
-        raise HTTPException(422, str(exc)) from exc
-    if not inventory.packages and inventory.collector.name == "file":
-        # An SBOM or lock file from which nothing could be read: stored, it would replace
-        # the asset's package list with nothing (the ingest would keep it incomplete).
-        raise HTTPException(422, "request body: the inventory (collector 'file') lists no "
-                                 "package: nothing could be read from the file it was made "
-                                 "of, so it is not stored")
+    # The stage's errors are answered by the app's one handler: an unreadable body
+    # (InventoryFormatError) and an empty file's inventory (NothingRead) 422, an asset
+    # another agent reports for (AssetClaimedError) 409.
+    inventory = Inventory.from_json(data, "request body")
+    refuse_empty_file(inventory, "request body")
     key = f"{who.kind}:{who.id}:{idempotency_key}" if idempotency_key else None
-    try:
-        result = ingest_inventory(engine, inventory, idempotency_key=key, enqueue_match=True,
-                                  agent_id=who.id if who.kind == "agent" else None)
-    except AssetClaimedError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    result = ingest_inventory(engine, inventory, idempotency_key=key, enqueue_match=True,
+                              agent_id=who.id if who.kind == "agent" else None)
     return Ingested(asset_id=result.asset_id, inventory_id=result.inventory_id,
                     duplicate=result.duplicate, job_id=result.job_id)

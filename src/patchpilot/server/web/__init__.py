@@ -1,4 +1,10 @@
-"""The dashboard: server-rendered pages (Jinja2 + htmx), English and Japanese."""
+"""The dashboard: server-rendered pages (Jinja2 + htmx), English and Japanese.
+
+``pages/`` holds one module per page (its routes, and what it alone needs) and the table
+of their routers; ``render.py`` what every page shares: the template environment, the
+logged-in user, the filters; ``uploads.py`` the streamed form reader of the two upload
+pages; ``session.py`` and ``i18n.py`` the sessions and the languages.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from patchpilot.errors import Conflict, InvalidInput, NotFound
-from patchpilot.server.web.asset_pages import router as asset_router
-from patchpilot.server.web.pages import LoginRequired, error_page, router
-from patchpilot.server.web.report_pages import router as report_router
+from patchpilot.server.web.pages import ROUTERS
+from patchpilot.server.web.render import LoginRequired, error_page
 
 STATIC = Path(__file__).parent / "static"
 
@@ -27,11 +32,9 @@ STATIC = Path(__file__).parent / "static"
 def mount(app: FastAPI) -> None:
     """Add the pages, their static files, the login redirect and the HTML error pages
     (403, 404, …) of the dashboard to ``app``."""
-    # Before the pages: /assets/import and /assets/upload would else be taken by
-    # /assets/{asset_id} (routes match in the order they were added).
-    app.include_router(asset_router)
-    app.include_router(router)
-    app.include_router(report_router)
+    # The pages' one table (``pages.ROUTERS``: one router per page module, in order).
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def to_login(request: Request, exc: Exception) -> Response:

@@ -15,6 +15,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from patchpilot.server.web.i18n import LANGUAGES, LOCALE_DIR
+from patchpilot.server.web.pages import DATA_MSGIDS
 
 HERE = Path(__file__).parent
 _CALL = re.compile(r"""(?:\b_|gettext)\(\s*"((?:[^"\\]|\\.)+)"\s*\)""")
@@ -22,12 +23,11 @@ _CALL = re.compile(r"""(?:\b_|gettext)\(\s*"((?:[^"\\]|\\.)+)"\s*\)""")
 
 def msgids() -> list[str]:
     """Every msgid of the pages, sorted."""
-    from patchpilot.server.web.pages import DATA_MSGIDS
-
     found = set(DATA_MSGIDS)
-    # Every template and every module of the package (pages.py, report_pages.py, …), so
-    # a new page module needs no entry here; not this one, whose docstring shows calls.
-    modules = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
+    # Every template and every module of the package and its page modules (render.py,
+    # pages/*.py, …), so a new page module needs no entry here; not this one, whose
+    # docstring shows calls.
+    modules = sorted(p for p in HERE.rglob("*.py") if p.resolve() != Path(__file__).resolve())
     for path in [*sorted((HERE / "templates").glob("*.html")), *modules]:
         found.update(m.replace('\\"', '"') for m in _CALL.findall(path.read_text()))
     return sorted(found)

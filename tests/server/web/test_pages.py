@@ -2,91 +2,27 @@
 against a real ``patchpilot server`` on a database loaded from real advisories and
 inventories: what a user sees, not status codes.
 
-The data (tests/server/web_data.py): ALSA-2022:0818 (ten Critical firefox CVEs) and
+The data (tests/builders/web_data.py): ALSA-2022:0818 (ten Critical firefox CVEs) and
 PYSEC-2023-117 (Pygments, no CVSS: "Unknown") on two hosts -- 12 open findings, 10
 Critical (P2) on plant2-ws-11, 2 Unknown (P3), none known exploited.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import audit_log, findings, triage_decisions
 from patchpilot.reports.overview import overview
-from tests.conftest import IN_CI, pg_schema_url
-from tests.server.processes import ServerProcess, env_for, patchpilot
-from tests.server.web_data import PASSWORDS, load
+from tests.builders.browser import require_chromium, sign_in
+from tests.builders.web_data import PASSWORDS
 
-CHROMIUM = os.environ.get("PATCHPILOT_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-sync_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-    # Under CI a missing browser fails the run (as PostgreSQL and sshd do): the page tests
-    # must never vanish silently.  On a developer's machine they skip, saying why.
-    if IN_CI:
-        pytest.fail(f"no chromium at {CHROMIUM} under CI=true: .ci/run installs Debian's",
-                    pytrace=False)
-    pytest.skip(f"no chromium at {CHROMIUM} (.ci/run installs Debian's)",
-                allow_module_level=True)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         shared_data: Path) -> Iterator[dict[str, Any]]:
-    """A loaded database, its users (made with `patchpilot user create`), a server."""
-    home = tmp_path_factory.mktemp("web")
-    urls = pg_schema_url() if request.param == "postgresql" else None
-    url = next(urls) if urls else f"sqlite:///{home / 'patchpilot.db'}"
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    load(engine, shared_data, home / "feeds")
-    env = env_for(url, home)
-    for name, (role, password) in PASSWORDS.items():
-        created = patchpilot("user", "create", name, "--role", role, "--password-env",
-                             "PP_TEST_PASSWORD", env={**env, "PP_TEST_PASSWORD": password})
-        assert f"{name} ({role})" in created.stdout
-    server = ServerProcess(env, workers=0).start()
-    try:
-        yield {"url": server.url, "engine": engine}
-    finally:
-        server.stop()
-        engine.dispose()
-        if urls:
-            next(urls, None)  # drop the schema
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _login(browser: Any, site: dict[str, Any], name: str, lang: str = "en-GB") -> Any:
-    page = browser.new_context(locale=lang, viewport={"width": 1400, "height": 1000}
-                               ).new_page()
-    page.goto(site["url"] + "/")  # make run's URL: to the login page, then the overview
-    assert "/login" in page.url
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", PASSWORDS[name][1])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/overview")
-    return page
+require_chromium()  # without a browser: skipped (failed under CI), saying why
 
 
 def test_overview_shows_the_estate(browser: Any, site: dict[str, Any]) -> None:
-    page = _login(browser, site, "sato")
+    page = sign_in(browser, site, "sato")
     assert page.inner_text("#open-total") == "12"
     assert page.inner_text("#kev-count") == "0"
     assert page.inner_text("#overdue-count") == "0"
@@ -107,7 +43,7 @@ def test_overview_shows_the_estate(browser: Any, site: dict[str, Any]) -> None:
 
 
 def test_filter_findings_by_severity(browser: Any, site: dict[str, Any]) -> None:
-    page = _login(browser, site, "mori")
+    page = sign_in(browser, site, "mori")
     page.goto(site["url"] + "/findings")
     assert page.inner_text("#finding-count") == "12 findings"
     page.select_option("select[name=severity]", "Critical")  # htmx swaps the table
@@ -130,7 +66,7 @@ def test_finding_page_and_accepting_a_risk(browser: Any, site: dict[str, Any]) -
     with engine.connect() as conn:
         target = conn.execute(select(findings.c.id).where(
             findings.c.vuln_id == "CVE-2022-26486")).scalar_one()
-    page = _login(browser, site, "sato")
+    page = sign_in(browser, site, "sato")
     page.goto(f"{site['url']}/findings/{target}")
     fields = page.inner_text("#fields")
     for text in ("CVE-2022-26486", "91.7.0-3.el8_5.alma", "Critical", "open", "Workaround"):
@@ -156,14 +92,14 @@ def test_finding_page_and_accepting_a_risk(browser: Any, site: dict[str, Any]) -
 
 
 def test_viewer_sees_no_triage_form(browser: Any, site: dict[str, Any]) -> None:
-    page = _login(browser, site, "mori")
+    page = sign_in(browser, site, "mori")
     page.goto(site["url"] + "/findings/11")
     assert "CVE-2022-40896" in page.inner_text("h1")
     assert page.locator("#triage").count() == 0
 
 
 def test_switch_to_japanese(browser: Any, site: dict[str, Any]) -> None:
-    page = _login(browser, site, "mori")
+    page = sign_in(browser, site, "mori")
     page.click("#lang-ja")
     page.wait_for_selector("text=未対応の検出結果")
     assert page.inner_text("h1") == "概要"
@@ -176,7 +112,7 @@ def test_switch_to_japanese(browser: Any, site: dict[str, Any]) -> None:
 
 def test_browser_language_decides_without_a_choice(browser: Any, site: dict[str, Any]
                                                    ) -> None:
-    page = _login(browser, site, "sato", lang="ja-JP")
+    page = sign_in(browser, site, "sato", lang="ja-JP")
     assert page.inner_text("h1") == "概要"
 
 

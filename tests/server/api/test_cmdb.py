@@ -16,7 +16,7 @@ from patchpilot.models import Ecosystem, Package
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmdb.csv"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cmdb.csv"
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from patchpilot.server.security import (
     set_user_disabled,
     set_user_role,
 )
-from tests.server.sessions import SECRET, add_users, cookie, sign_in, use_cookie
+from tests.builders.sessions import SECRET, add_users, cookie, sign_in, use_cookie
 
 TRIAGE = {"decision": "false_positive", "reason": "no such finding", "scope": "asset"}
 

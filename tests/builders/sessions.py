@@ -7,13 +7,17 @@ database-lock tests share it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
+import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from patchpilot.db.tables import users
+from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, ensure_user
 from patchpilot.server.web import session
 
@@ -70,3 +74,13 @@ def add_users(engine: Engine) -> None:
             user_id = ensure_user(conn, f"{role.value}-user", role)
             conn.execute(update(users).where(users.c.id == user_id).values(
                 password_hash=cheap_hash(f"{role.value}-password")))
+
+
+@contextmanager
+def role_client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """A client of the app on ``engine`` (redirects not followed), with the tests' session
+    secret and one user per role (:func:`add_users`)."""
+    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", SECRET)
+    add_users(engine)
+    with TestClient(create_app(engine), follow_redirects=False) as client:
+        yield client

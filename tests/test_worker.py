@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from patchpilot import queue, worker
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import jobs
-from tests.server.processes import env_for, wait_for
+from tests.builders.processes import env_for, wait_for
 
 JOBS = 40
 
@@ -161,3 +161,39 @@ def test_a_killed_worker_process_loses_no_job(database_url: str, tmp_path: Path)
         job_id, 2, str(second.pid))
     assert orjson.loads(row.result) == {"slept": 4.0, "attempt": 2}
     engine.dispose()
+
+
+def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool of one worker (the server's embedded default) runs a long feed update in a
+    lane of its own: an inventory's job queued behind it is done while it still runs."""
+    release = threading.Event()
+    took: list[str] = []
+
+    def long_feed_update(_engine: Engine, job: queue.Job) -> dict[str, object]:
+        took.append(threading.current_thread().name)
+        release.wait(60)  # a download and load that takes its time
+        return {"slow": True}
+
+    monkeypatch.setitem(worker.HANDLERS, "feed_update", long_feed_update)
+    assert worker.SLOW_LANE == ("rematch", "feed_update")
+    assert "match" in worker.QUICK_LANE and "feed_update" not in worker.QUICK_LANE
+    [feed] = _enqueue(engine, "feed_update", 1)
+    [quick] = _enqueue(engine, "noop", 1)
+    stop = threading.Event()
+    pool = worker.start_pool(engine, stop, 1, tick_seconds=None, name="pp")
+    try:
+        # The noop is done while the feed update still holds its lease.
+        wait_for(lambda: {r.id: r.state for r in _rows(engine)} == {
+            feed: "leased", quick: "done"}, timeout=30, every=0.05)
+        assert took == ["pp-slow"]
+        release.set()
+        wait_for(lambda: all(r.state == "done" for r in _rows(engine)), timeout=30,
+                 every=0.05)
+    finally:
+        release.set()
+        stop.set()
+        for t in pool:
+            t.join(timeout=10)
+    assert [t.name for t in pool] == ["pp-0", "pp-slow"]
+    assert orjson.loads(_rows(engine)[0].result) == {"slow": True}

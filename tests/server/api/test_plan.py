@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from patchpilot.scoring.apply import reprioritise_engine
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token
-from tests.scans.test_plan import FEEDS, OLD_FIREFOX, OLD_KERNEL, context, scan
+from tests.builders.plan_estate import FEEDS, OLD_FIREFOX, OLD_KERNEL, context, scan
 
 __all__ = ["FEEDS"]
 

@@ -1,8 +1,8 @@
 """The patch plan, schedules and maintenance windows, asset filters and the error pages, in
 a real headless Chromium against a real ``patchpilot server`` (the fixtures of
-test_web_pages.py, one loaded site per database).
+tests/server/web/conftest.py, one loaded site per database).
 
-The estate (tests/server/web_data.py) grows here by what a week of setup adds: two more
+The estate (tests/builders/web_data.py) grows here by what a week of setup adds: two more
 hosts (plant1-app-07 with the old firefox on AlmaLinux 8.9, plant3-ci on Debian 12 with no
 finding), the CMDB export of examples/cmdb.csv (``patchpilot assets import
 --create-missing``: plant1-db-01 and plant3-web-02 come in as placeholders, never
@@ -28,26 +28,26 @@ import yaml
 from sqlalchemy import Engine, select
 
 from patchpilot.db.tables import assets, audit_log, maintenance_windows
-from tests.conftest import REPO
-from tests.server.processes import env_for, patchpilot
-from tests.server.test_web_pages import browser, site  # noqa: F401 -- fixtures
-from tests.server.web_data import (
+from tests.builders.browser import require_chromium, sign_in
+from tests.builders.processes import env_for, patchpilot
+from tests.builders.web_data import (
     ADMINS,
     GROUP_MEMBERS,
-    PASSWORDS,
     PLCS,
     add_group_members,
     add_plcs,
     last_scanned_days_ago,
     load_more,
 )
+from tests.conftest import REPO
 
-LOGINS = {**PASSWORDS, **ADMINS}
+require_chromium()  # without a browser: skipped (failed under CI), saying why
+
 TOKYO, BERLIN = ZoneInfo("Asia/Tokyo"), ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture(scope="module")
-def estate(site: dict[str, Any], shared_data: Path,  # noqa: F811
+def estate(site: dict[str, Any], shared_data: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The site with more hosts, CMDB context, groups, a schedule, windows, an admin."""
     engine: Engine = site["engine"]
@@ -80,18 +80,6 @@ def estate(site: dict[str, Any], shared_data: Path,  # noqa: F811
     yield {**site, "schedule_cli": scheduled.stdout}
 
 
-def _login(browser: Any, site: dict[str, Any], name: str,  # noqa: F811
-           lang: str = "en-GB") -> Any:
-    page = browser.new_context(locale=lang, viewport={"width": 1400, "height": 1000}
-                               ).new_page()
-    page.goto(site["url"] + "/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", LOGINS[name][1])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/overview")
-    return page
-
-
 def _next_weekly(after: datetime, zone: ZoneInfo, weekday: int, hour: int) -> datetime:
     """The first ``weekday`` at ``hour``:00 on ``zone``'s wall clock strictly after
     ``after`` (UTC) -- worked out by hand, not by the croniter/dateutil code under test."""
@@ -122,7 +110,7 @@ def _rows(page: Any, selector: str) -> list[str]:
 
 def test_plan_shows_the_estates_patch_plan(browser: Any, estate: dict[str, Any]  # noqa: F811
                                            ) -> None:
-    page = _login(browser, estate, "mori")
+    page = sign_in(browser, estate, "mori")
     page.click("header nav a[href='/plan']")
     page.wait_for_selector("h1:has-text('Patch plan')")
     now = datetime.now(UTC)
@@ -188,7 +176,7 @@ def test_plan_shows_the_estates_patch_plan(browser: Any, estate: dict[str, Any] 
 def test_schedules_page_shows_the_cli_schedule_and_its_next_run(
         browser: Any, estate: dict[str, Any]) -> None:  # noqa: F811
     before = datetime.now(UTC)
-    page = _login(browser, estate, "mori")
+    page = sign_in(browser, estate, "mori")
     page.click("header nav a[href='/schedules']")
     page.wait_for_selector("h1:has-text('Schedules and maintenance windows')")
     after = datetime.now(UTC)
@@ -236,7 +224,7 @@ def test_schedules_page_shows_the_cli_schedule_and_its_next_run(
 def test_admin_adds_a_window_through_the_form(browser: Any, estate: dict[str, Any]  # noqa: F811
                                               ) -> None:
     engine: Engine = estate["engine"]
-    page = _login(browser, estate, "kato")
+    page = sign_in(browser, estate, "kato")
     page.goto(estate["url"] + "/schedules")
     form = page.locator("#window-form")
     form.locator("select[name=group]").select_option("plant3")
@@ -292,7 +280,7 @@ def test_admin_adds_a_window_through_the_form(browser: Any, estate: dict[str, An
 
 def test_asset_filters_narrow_the_list(browser: Any, estate: dict[str, Any]  # noqa: F811
                                        ) -> None:
-    page = _login(browser, estate, "mori")
+    page = sign_in(browser, estate, "mori")
     page.goto(estate["url"] + "/assets")
     assert page.inner_text("#asset-count") == "58 assets"
 
@@ -356,7 +344,7 @@ def test_asset_filters_narrow_the_list(browser: Any, estate: dict[str, Any]  # n
 
 def test_not_found_page_in_japanese(browser: Any, estate: dict[str, Any]  # noqa: F811
                                     ) -> None:
-    page = _login(browser, estate, "mori", lang="ja-JP")
+    page = sign_in(browser, estate, "mori", lang="ja-JP")
     answer = page.goto(estate["url"] + "/assets/99999")
     assert answer.status == 404
     assert page.inner_text("h1") == "ページが見つかりません"
@@ -381,7 +369,7 @@ def test_coverage_on_the_overview_and_the_asset_page(browser: Any,  # noqa: F811
     # The knowledge base holds one AlmaLinux 8 erratum and one PyPI advisory, no Debian
     # data: no ecosystem of the estate is covered, plant3-ci's Debian 12 (this build
     # machine's 710 packages) by nothing at all.  Its "no findings" is not "clean".
-    page = _login(browser, estate, "mori")
+    page = sign_in(browser, estate, "mori")
     assert page.is_visible("#coverage-notice")
     assert _rows(page, "#coverage-table tbody tr") == [
         "Debian:12 710 1 0 not covered",
@@ -389,7 +377,7 @@ def test_coverage_on_the_overview_and_the_asset_page(browser: Any,  # noqa: F811
         "PyPI 2 2 1 not covered"]  # Pygments on plant2-ws-11 and plant1-build-02
     with estate["engine"].connect() as conn:
         ci = conn.execute(select(assets.c.id).where(assets.c.name == "plant3-ci")).scalar_one()
-    page = _login(browser, estate, "mori", lang="ja-JP")
+    page = sign_in(browser, estate, "mori", lang="ja-JP")
     page.goto(f"{estate['url']}/assets/{ci}")
     assert _rows(page, "#coverage-notice p.not-covered") == [
         "未カバー: Debian:12 のパッケージ 710 個 (読み込み済みアドバイザリ 0 件)"]

@@ -1,7 +1,7 @@
 """An SBOM or lock file with no readable package never closes an asset's findings (issue 10
 item 8), and the dashboard shows admins the agents held for approval (item 3).
 
-The estate is the page tests' (tests/server/web_data.py): plant2-ws-11 (an agent's host,
+The estate is the page tests' (tests/builders/web_data.py): plant2-ws-11 (an agent's host,
 firefox and Pygments 2.14.0) and plant1-build-02, with ALSA-2022:0818 and PYSEC-2023-117
 loaded.  The uploads are real files of ../shared/data/inventories.  SQLite and PostgreSQL.
 """
@@ -16,18 +16,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from patchpilot import worker
 from patchpilot.db.tables import assets, findings, inventories
 from patchpilot.findings.ingest import AssetClaimedError, ingest_inventory
 from patchpilot.inventory.model import AssetIdentity, Collector, Inventory
 from patchpilot.server.api.agents import EnrolRequest, enrol
-from patchpilot.server.app import create_app
-from patchpilot.server.security import Role, create_api_token, create_enrolment_token, set_password
-from tests.server.test_web_roles import login
-from tests.server.web_data import load
+from patchpilot.server.security import Role, create_api_token, create_enrolment_token
+from tests.builders.jobs import run_jobs
+from tests.builders.sessions import role_client, sign_in
+from tests.builders.web_data import INV, POETRY_LOCK, load
 
-INV = "inventories"
-POETRY_LOCK = f"{INV}/poetry-lock/syft__python__poetry__conflicting-with-extras__poetry.lock"
 EMPTY_SBOM = f"{INV}/spdx/osv-scalibr__sbom__spdx__minimal.spdx.json"  # no packages
 PURL_LESS_SBOM = f"{INV}/cyclonedx/osv-scalibr__sbom__cdx__sbom.bom.json"  # none readable
 EMPTY_PIPFILE = f"{INV}/pipfile-lock/osv-scalibr__language__python__pipfilelock__empty.json"
@@ -37,19 +34,10 @@ APP = "plant3-docs-build"
 @pytest.fixture
 def client(engine: Engine, shared_data: Path, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", "test-secret-" + "x" * 32)
+    """The page tests' estate (``web_data.load``), one user per role, a client."""
     load(engine, shared_data, tmp_path / "feeds")
-    for role in Role:
-        set_password(engine, f"{role.value}-user", role, f"{role.value}-password")
-    with TestClient(create_app(engine), follow_redirects=False) as c:
+    with role_client(engine, monkeypatch) as c:
         yield c
-
-
-def _run_jobs(engine: Engine) -> int:
-    ran = 0
-    while worker.run_once(engine, "test-worker"):
-        ran += 1
-    return ran
 
 
 Rows = list[tuple[object, ...]]
@@ -76,10 +64,10 @@ def _upload(client: TestClient, csrf: str, name: str, data: bytes) -> object:
 
 def test_an_upload_with_no_package_is_refused(client: TestClient, engine: Engine,
                                               shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     lock = (shared_data / POETRY_LOCK).read_bytes()
     assert _upload(client, csrf, "poetry.lock", lock).status_code == 303
-    assert _run_jobs(engine) == 1
+    assert run_jobs(engine) == 1
     before = _state(engine, APP)
     assert before == ([("CVE-2022-40896", "pygments", "open")], [("file", 21, True)])
 
@@ -102,7 +90,7 @@ def test_an_upload_with_no_package_is_refused(client: TestClient, engine: Engine
     assert answer.status_code == 422
     assert ("<li>inventory.json: the inventory lists no package; it would mark every finding "
             "of the asset fixed, so it is not stored</li>") in answer.text
-    assert _run_jobs(engine) == 0
+    assert run_jobs(engine) == 0
     assert _state(engine, APP) == before
 
 
@@ -118,7 +106,7 @@ def test_the_api_refuses_a_file_inventory_with_no_package(client: TestClient,
     assert (answer.status_code, answer.json()["detail"]) == (
         422, "request body: the inventory (collector 'file') lists no package: nothing could "
              "be read from the file it was made of, so it is not stored")
-    assert _run_jobs(engine) == 0
+    assert run_jobs(engine) == 0
     assert _state(engine, "plant1-build-02") == before
 
 
@@ -132,7 +120,7 @@ def test_an_empty_complete_inventory_closes_nothing(client: TestClient,
                                   asset=AssetIdentity(hostname="plant2-ws-11",
                                                       machine_id="4f0c2a9e0"))
     stored = ingest_inventory(engine, inv, enqueue_match=True)
-    assert _run_jobs(engine) == 1
+    assert run_jobs(engine) == 1
     found, kept = _state(engine, "plant2-ws-11")
     assert found == before[0]  # all eleven still open
     assert kept == [*before[1], ("agent", 0, False)]
@@ -154,11 +142,11 @@ def test_the_overview_shows_admins_the_held_agents(client: TestClient,
     ingest_inventory(engine, inv, agent_id=owner)
     with pytest.raises(AssetClaimedError):
         ingest_inventory(engine, inv, agent_id=intruder)
-    login(client, "admin-user", "admin-password")
+    sign_in(client, "admin-user", "admin-password")
     page = client.get("/overview").text
     assert 'id="held-agents"' in page
     assert f"<td>intruder ({intruder})</td>" in page
     assert f"<code>patchpilot agents approve {intruder}</code>" in page
     client.cookies.set("pp_lang", "ja")
-    login(client, "analyst-user", "analyst-password")
+    sign_in(client, "analyst-user", "analyst-password")
     assert 'id="held-agents"' not in client.get("/overview").text  # admins only

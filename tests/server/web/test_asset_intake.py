@@ -1,7 +1,7 @@
 """The assets pages' intake forms: a CMDB export (admins) and an SBOM or lock file
 (analysts), uploaded as a browser does (multipart), on SQLite and PostgreSQL.
 
-The estate is the page tests' (tests/server/web_data.py): plant2-ws-11 (firefox and
+The estate is the page tests' (tests/builders/web_data.py): plant2-ws-11 (firefox and
 Pygments 2.14.0) and plant1-build-02 (Pygments), with ALSA-2022:0818 and PYSEC-2023-117
 loaded; two Go advisories are added for the vendor SBOM.  The uploads are real files of
 ../shared/data/inventories, the CMDB export is the repository's examples/cmdb.csv.
@@ -19,7 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from patchpilot import worker
 from patchpilot.db.tables import (
     asset_context,
     asset_packages,
@@ -30,15 +29,13 @@ from patchpilot.db.tables import (
     jobs,
 )
 from patchpilot.knowledge.update import update_from
-from patchpilot.server.app import create_app
-from patchpilot.server.security import Role, create_api_token, set_password
-from tests.server.test_web_roles import login
-from tests.server.web_data import load
+from patchpilot.server.security import Role, create_api_token
+from tests.builders.jobs import run_jobs
+from tests.builders.sessions import role_client, sign_in
+from tests.builders.web_data import INV, POETRY_LOCK, load
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmdb.csv"
-INV = "inventories"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cmdb.csv"
 NPM_LOCK = f"{INV}/npm-package-lock/syft__npm-lock__package-lock.json"
-POETRY_LOCK = f"{INV}/poetry-lock/syft__python__poetry__conflicting-with-extras__poetry.lock"
 PROTON_SBOM = f"{INV}/cyclonedx/bom-examples__SBOM__proton-bridge__proton-bridge-v1.8.0.bom.json"
 GO_FEEDS = {"osv/GO-2021-0052.json": "osv/go/GO-2021-0052.json",
             "osv/GO-2022-0603.json": "osv/go/GO-2022-0603.json"}
@@ -47,11 +44,9 @@ GO_FEEDS = {"osv/GO-2021-0052.json": "osv/go/GO-2021-0052.json",
 @pytest.fixture
 def client(engine: Engine, shared_data: Path, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", "test-secret-" + "x" * 32)
+    """The page tests' estate (``web_data.load``), one user per role, a client."""
     load(engine, shared_data, tmp_path / "feeds")
-    for role in Role:
-        set_password(engine, f"{role.value}-user", role, f"{role.value}-password")
-    with TestClient(create_app(engine), follow_redirects=False) as c:
+    with role_client(engine, monkeypatch) as c:
         yield c
 
 
@@ -63,18 +58,10 @@ def _context(engine: Engine) -> dict[str, tuple[object, ...]]:
         return {r.name: (r.criticality, r.owner, r.source) for r in rows}
 
 
-def _run_jobs(engine: Engine) -> int:
-    """Run the queued jobs as the server's worker would; how many ran."""
-    ran = 0
-    while worker.run_once(engine, "test-worker"):
-        ran += 1
-    return ran
-
-
 # --- CMDB import ------------------------------------------------------------------------
 
 def test_cmdb_import_lists_unmatched_rows(client: TestClient, engine: Engine) -> None:
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     form = client.get("/assets/import").text
     assert 'id="cmdb-import-form"' in form and 'enctype="multipart/form-data"' in form
     assert 'id="cmdb-import-link"' in client.get("/assets").text
@@ -109,7 +96,7 @@ def test_cmdb_import_lists_unmatched_rows(client: TestClient, engine: Engine) ->
 
 def test_cmdb_import_can_create_the_missing_assets(client: TestClient,
                                                    engine: Engine) -> None:
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     answer = client.post("/assets/import", data={"csrf": csrf, "create_missing": "yes"},
                          files={"file": ("cmdb.csv", EXAMPLE.read_bytes(), "text/csv")})
     assert answer.status_code == 200
@@ -127,7 +114,7 @@ def test_cmdb_import_can_create_the_missing_assets(client: TestClient,
 
 def test_a_bad_cmdb_row_is_named_and_nothing_is_stored(client: TestClient,
                                                        engine: Engine) -> None:
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     bad = EXAMPLE.read_bytes().replace(b"plant3-web-02,plant3-web-02.plant3.example.jp,"
                                        b"10.3.0.12,2,", b"plant3-web-02,plant3-web-02.plant3."
                                        b"example.jp,10.3.0.12,high,")
@@ -155,13 +142,13 @@ def test_a_bad_cmdb_row_is_named_and_nothing_is_stored(client: TestClient,
 
 
 def test_only_admins_import_and_csrf_is_needed(client: TestClient, engine: Engine) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     assert client.get("/assets/import").status_code == 403
     assert 'id="cmdb-import-link"' not in client.get("/assets").text
     answer = client.post("/assets/import", data={"csrf": csrf},
                          files={"file": ("cmdb.csv", EXAMPLE.read_bytes(), "text/csv")})
     assert answer.status_code == 403 and "requires the admin role" in answer.text
-    login(client, "admin-user", "admin-password")
+    sign_in(client, "admin-user", "admin-password")
     answer = client.post("/assets/import", data={"csrf": "forged"},
                          files={"file": ("cmdb.csv", EXAMPLE.read_bytes(), "text/csv")})
     assert answer.status_code == 403
@@ -169,7 +156,7 @@ def test_only_admins_import_and_csrf_is_needed(client: TestClient, engine: Engin
 
 
 def test_import_page_in_japanese(client: TestClient) -> None:
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     client.post("/language", data={"lang": "ja", "csrf": csrf, "next": "/assets"})
     answer = client.post("/assets/import", data={"csrf": csrf},
                          files={"file": ("cmdb.csv", EXAMPLE.read_bytes(), "text/csv")})
@@ -207,7 +194,7 @@ def _open_findings(engine: Engine, asset_id: int) -> list[tuple[str, str, str]]:
 
 def test_upload_a_package_lock(client: TestClient, engine: Engine,
                                shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     assert 'id="upload-link"' in client.get("/assets").text
     assert 'id="upload-form"' in client.get("/assets/upload").text
     answer = _upload(client, csrf, shared_data, NPM_LOCK, "plant1-orders-node")
@@ -233,19 +220,19 @@ def test_upload_a_package_lock(client: TestClient, engine: Engine,
     page = client.get(f"/assets/{asset_id}").text
     assert 'id="matching-notice"' in page
     assert "<td>file</td><td>6</td>" in page
-    assert _run_jobs(engine) == 1
+    assert run_jobs(engine) == 1
     assert 'id="matching-notice"' not in client.get(f"/assets/{asset_id}").text
     assert _open_findings(engine, asset_id) == []  # no npm advisory is loaded
 
 
 def test_upload_a_poetry_lock_and_see_its_findings(client: TestClient, engine: Engine,
                                                    shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     answer = _upload(client, csrf, shared_data, POETRY_LOCK, "plant3-docs-build")
     asset_id, packages = _asset(engine, "plant3-docs-build")
     assert answer.status_code == 303
     assert len(packages) == 21 and ("PyPI", "pygments", "1.6") in packages
-    assert _run_jobs(engine) == 1
+    assert run_jobs(engine) == 1
     # PYSEC-2023-117 (CVE-2022-40896): Pygments before 2.15.0.
     assert _open_findings(engine, asset_id) == [("CVE-2022-40896", "pygments", "1.6")]
     page = client.get(f"/assets/{asset_id}").text
@@ -255,13 +242,13 @@ def test_upload_a_poetry_lock_and_see_its_findings(client: TestClient, engine: E
 def test_upload_a_vendor_cyclonedx_sbom(client: TestClient, engine: Engine,
                                         shared_data: Path, feed_dir) -> None:  # type: ignore[no-untyped-def]
     assert {r.status for r in update_from(engine, [feed_dir(GO_FEEDS, "go")])} == {"loaded"}
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     answer = _upload(client, csrf, shared_data, PROTON_SBOM, "plant2-vpn-appliance")
     asset_id, packages = _asset(engine, "plant2-vpn-appliance")
     assert answer.status_code == 303
     assert len(packages) == 201
     assert ("Go", "github.com/gin-gonic/gin", "v1.4.0") in packages
-    assert _run_jobs(engine) == 1
+    assert run_jobs(engine) == 1
     assert _open_findings(engine, asset_id) == [
         ("CVE-2020-28483", "github.com/gin-gonic/gin", "v1.4.0"),  # GO-2021-0052
         ("CVE-2022-28948", "gopkg.in/yaml.v3",  # GO-2022-0603
@@ -270,7 +257,7 @@ def test_upload_a_vendor_cyclonedx_sbom(client: TestClient, engine: Engine,
 
 def test_a_bad_upload_is_explained_on_the_page(client: TestClient, engine: Engine,
                                                shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     answer = client.post("/assets/upload", data={"csrf": csrf, "asset": "x"},
                          files={"file": ("notes.txt", b"hello, world\n")})
     assert answer.status_code == 422
@@ -308,7 +295,7 @@ def test_a_bad_upload_is_explained_on_the_page(client: TestClient, engine: Engin
 
 def test_a_distro_makes_an_apk_list_readable(client: TestClient, engine: Engine,
                                              shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     answer = _upload(client, csrf, shared_data, f"{INV}/apk-installed/"
                      "syft__alpine__multiple-2__lib__apk__db__installed", "plant4-gw",
                      distro="alpine:3.18")
@@ -321,7 +308,7 @@ def test_the_asset_page_shows_the_latest_inventorys_warnings(
         client: TestClient, engine: Engine, shared_data: Path) -> None:
     # osv-scalibr's requirements example uploaded as base.txt: told by content, one pinned
     # requirement and twelve lines that are not checked, each named on the page.
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     data = (shared_data / INV / "pip-requirements"
             / "osv-scalibr__language__python__requirements__example.txt").read_bytes()
     answer = client.post("/assets/upload", data={"csrf": csrf, "asset": "plant3-docs"},
@@ -354,11 +341,11 @@ def test_the_asset_page_shows_the_latest_inventorys_warnings(
 
 def test_viewers_cannot_upload(client: TestClient, engine: Engine,
                                shared_data: Path) -> None:
-    csrf = login(client, "viewer-user", "viewer-password")
+    csrf = sign_in(client, "viewer-user", "viewer-password")
     assert 'id="upload-link"' not in client.get("/assets").text
     assert client.get("/assets/upload").status_code == 403
     assert _upload(client, csrf, shared_data, NPM_LOCK, "x").status_code == 403
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     assert _upload(client, "forged", shared_data, NPM_LOCK, "x").status_code == 403
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(assets)).scalar() == 2
@@ -366,7 +353,7 @@ def test_viewers_cannot_upload(client: TestClient, engine: Engine,
 
 def test_an_upload_never_replaces_a_scanned_host(client: TestClient, engine: Engine,
                                                  shared_data: Path) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     before = _asset(engine, "plant2-ws-11")
     opened = _open_findings(engine, before[0])
     answer = _upload(client, csrf, shared_data, NPM_LOCK, "plant2-ws-11")

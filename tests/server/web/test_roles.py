@@ -1,14 +1,15 @@
 """Every dashboard page needs a session; viewers read, analysts triage; forms need CSRF.
 
 The table names every page route with its least role; a page added without an entry
-fails ``test_every_page_is_in_the_table``, as the API's table does in test_roles.py.
+fails ``test_every_page_is_in_the_table``, as the API's table does in api/test_roles.py.
 """
 
 from __future__ import annotations
 
-import re
+import importlib
 from collections.abc import Iterator
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -16,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from patchpilot.db.tables import audit_log, users
-from patchpilot.server.app import create_app
-from patchpilot.server.security import Role, create_api_token, set_password
-from patchpilot.server.web import asset_pages, pages, report_pages
+from patchpilot.server.security import Role, create_api_token
+from patchpilot.server.web import pages
+from tests.builders.sessions import page_csrf, role_client, sign_in
 
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
@@ -56,35 +57,16 @@ PAGES: dict[tuple[str, str], str] = {
 
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", "test-secret-" + "x" * 32)
-    for role in Role:
-        set_password(engine, f"{role.value}-user", role, f"{role.value}-password")
-    with TestClient(create_app(engine), follow_redirects=False) as c:
+    with role_client(engine, monkeypatch) as c:
         yield c
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def login(client: TestClient, name: str, password: str) -> str:
-    """Log in; the CSRF token of the new session."""
-    token = _csrf(client.get("/login").text)
-    answer = client.post("/login", data={"username": name, "password": password,
-                                         "csrf": token, "next": "/findings"})
-    assert answer.status_code == 303, answer.text
-    return _csrf(client.get("/overview").text)
-
-
 def test_every_page_is_in_the_table(client: TestClient) -> None:
-    served = {(m, r.path) for router in (pages.router, report_pages.router,
-                                          asset_pages.router)
+    served = {(m, r.path) for router in pages.ROUTERS
               for r in router.routes if isinstance(r, APIRoute)
               for m in r.methods}
     assert served == set(PAGES)
-    # None of them is in the API's schema (test_roles.py's table reads it).
+    # None of them is in the API's schema (api/test_roles.py's table reads it).
     paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
     assert all(p.startswith("/api/") for p in paths)
 
@@ -101,7 +83,7 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
 
 
 def test_wrong_password_is_refused(client: TestClient) -> None:
-    token = _csrf(client.get("/login").text)
+    token = page_csrf(client.get("/login").text)
     answer = client.post("/login", data={"username": "viewer-user", "password": "nope-nope",
                                          "csrf": token})
     assert answer.status_code == 401
@@ -126,14 +108,14 @@ def test_api_token_logs_in_a_user_without_password(client: TestClient,
                                                    engine: Engine) -> None:
     # make run's first admin has a token and no password.
     token, _ = create_api_token(engine, user="admin", role=Role.ADMIN)
-    csrf = _csrf(client.get("/login").text)
+    csrf = page_csrf(client.get("/login").text)
     answer = client.post("/login", data={"username": "", "password": token, "csrf": csrf})
     assert answer.status_code == 303
     assert "admin (admin)" in client.get("/overview").text
 
 
 def test_viewer_cannot_triage_and_sees_no_form(client: TestClient, engine: Engine) -> None:
-    csrf = login(client, "viewer-user", "viewer-password")
+    csrf = sign_in(client, "viewer-user", "viewer-password")
     assert 'id="triage"' not in client.get("/findings/1").text  # 404 page: no finding
     answer = client.post("/findings/1/triage", data={"decision": "false_positive",
                                                      "reason": "not loaded", "csrf": csrf})
@@ -143,13 +125,13 @@ def test_viewer_cannot_triage_and_sees_no_form(client: TestClient, engine: Engin
 
 
 def test_post_without_csrf_is_refused(client: TestClient) -> None:
-    login(client, "analyst-user", "analyst-password")
+    sign_in(client, "analyst-user", "analyst-password")
     answer = client.post("/sweeps", data={"vuln": "CVE-2024-3094"})
     assert answer.status_code == 403
 
 
 def test_language_is_remembered_per_user(client: TestClient, engine: Engine) -> None:
-    csrf = login(client, "viewer-user", "viewer-password")
+    csrf = sign_in(client, "viewer-user", "viewer-password")
     assert "Overview" in client.get("/overview").text
     answer = client.post("/language", data={"lang": "ja", "csrf": csrf, "next": "/overview"})
     assert answer.status_code == 303
@@ -160,13 +142,13 @@ def test_language_is_remembered_per_user(client: TestClient, engine: Engine) -> 
 
 
 def test_browser_language_when_the_user_has_none(client: TestClient) -> None:
-    login(client, "viewer-user", "viewer-password")
+    sign_in(client, "viewer-user", "viewer-password")
     page = client.get("/overview", headers={"Accept-Language": "ja-JP,ja;q=0.9,en;q=0.5"})
     assert "未対応の検出結果" in page.text
 
 
 def test_logout_ends_the_session(client: TestClient, engine: Engine) -> None:
-    csrf = login(client, "analyst-user", "analyst-password")
+    csrf = sign_in(client, "analyst-user", "analyst-password")
     assert client.post("/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/overview", follow_redirects=False).status_code == 303
     with engine.connect() as conn:  # logging in and out writes no audit noise
@@ -182,7 +164,7 @@ def test_only_admins_change_schedules(client: TestClient, engine: Engine) -> Non
     form = {"group": "plant1", "kind": "cron", "expression": "0 2 * * 6",
             "timezone": "Asia/Tokyo", "enabled": "yes"}
     for name in ("viewer", "analyst"):
-        csrf = login(client, f"{name}-user", f"{name}-password")
+        csrf = sign_in(client, f"{name}-user", f"{name}-password")
         page = client.get("/schedules").text
         assert 'id="schedule-form"' not in page and 'id="window-form"' not in page
         answer = client.post("/schedules", data={**form, "csrf": csrf})
@@ -191,7 +173,7 @@ def test_only_admins_change_schedules(client: TestClient, engine: Engine) -> Non
         assert client.post("/schedules/windows", data={
             "group": "plant1", "rrule": "FREQ=WEEKLY;BYDAY=SA;BYHOUR=1", "duration": "4h",
             "csrf": csrf}).status_code == 403
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     assert 'id="schedule-form"' in client.get("/schedules").text
     assert client.post("/schedules", data=form).status_code == 403  # no CSRF token
     answer = client.post("/schedules", data={**form, "csrf": csrf})
@@ -221,7 +203,7 @@ def test_a_bad_schedule_or_window_is_explained_on_the_page(client: TestClient,
 
     with engine.begin() as conn:
         create_group(conn, "cli:test", "plant1")
-    csrf = login(client, "admin-user", "admin-password")
+    csrf = sign_in(client, "admin-user", "admin-password")
     answer = client.post("/schedules", data={"group": "plant1", "kind": "cron",
                                              "expression": "every saturday",
                                              "timezone": "UTC", "csrf": csrf})
@@ -262,7 +244,7 @@ def test_errors_are_pages_on_the_dashboard_and_json_on_the_api(client: TestClien
     assert (answer.status_code, answer.json()) == (404, {"detail": "Not Found"})
     answer = client.get("/api/findings")
     assert answer.status_code == 401 and "missing bearer token" in answer.json()["detail"]
-    login(client, "viewer-user", "viewer-password")
+    sign_in(client, "viewer-user", "viewer-password")
     answer = client.get("/findings/999")
     assert answer.status_code == 404 and "<h1>Page not found</h1>" in answer.text
     assert '<p class="hint" id="problem-detail">no finding 999</p>' in answer.text
@@ -277,3 +259,13 @@ def test_errors_are_pages_on_the_dashboard_and_json_on_the_api(client: TestClien
     answer = client.post("/schedules/windows/1/delete", data={"csrf": "forged"})
     assert answer.status_code == 403
     assert "The form was out of date. Reload the page and try again." in answer.text
+
+
+def test_every_page_module_is_in_the_registry() -> None:
+    """Each module of ``web/pages/`` has its router in ``pages.ROUTERS`` (once), so a new
+    page cannot be forgotten by the app."""
+    folder = Path(pages.__file__).parent
+    modules = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    routers = [importlib.import_module(f"{pages.__name__}.{m}").router for m in modules]
+    assert len(pages.ROUTERS) == len(set(map(id, pages.ROUTERS))) == len(modules)
+    assert {id(r) for r in routers} == {id(r) for r in pages.ROUTERS}

@@ -1,12 +1,12 @@
 """GET /api/reports/{kind} and /api/report-schedules on the real estate of the report
-tests (tests/reports/conftest.py): the PDF's text carries the real figures, the CSV rows
+tests (tests/builders/report_estate.py): the PDF's text carries the real figures, the CSV rows
 are exact, a bad parameter gets a message naming it, schedules are audited."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -21,8 +21,7 @@ from patchpilot.reports.exports import ASSET_COLUMNS
 from patchpilot.reports.mail import add_schedule
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token, set_password
-from tests.reports.conftest import estate
-from tests.reports.test_reports import (
+from tests.builders.report_estate import (
     FIXED,
     KEV_ASSETS,
     KEV_CVES,
@@ -32,10 +31,15 @@ from tests.reports.test_reports import (
     P1,
     WITHIN,
     pdf_text,
+    report_estate,
 )
-from tests.server.test_web_roles import login
+from tests.builders.sessions import sign_in as login
 
-__all__ = ["estate"]  # the fixture, shared with the report tests
+
+@pytest.fixture
+def estate(engine: Engine, feed_dir: Callable[..., Path]) -> dict[str, int]:
+    """The report tests' estate (``tests.builders.report_estate``)."""
+    return report_estate(engine, feed_dir)
 
 
 @pytest.fixture
@@ -217,7 +221,7 @@ def test_a_bad_schedule_is_refused_and_nothing_stored(
             audit_log.c.action.like("report.%"))).first() is None
 
 
-# --- the dashboard's reports page (the browser test is test_web_reports_sweeps.py) -------
+# --- the dashboard's reports page (the browser test: web/test_reports_sweeps.py) ----------
 
 @pytest.fixture
 def browser_client(estate: dict[str, int], engine: Engine,

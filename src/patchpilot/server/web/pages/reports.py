@@ -3,8 +3,7 @@
 Thin, as the other pages: the form's choices come from the database (asset groups,
 business services), the download calls the stage's :func:`request_report` as the API does
 (so a report from the page, the API and ``patchpilot report`` is the same file), and the
-scheduled
-reports are :func:`patchpilot.reports.mail.list_schedules`, shown read-only (they are
+scheduled reports are :func:`patchpilot.reports.mail.list_schedules`, shown read-only (they are
 added with ``patchpilot report schedule add`` or ``POST /api/report-schedules``).
 Viewers may do all of it: a report shows what the pages already show.
 """
@@ -23,7 +22,7 @@ from patchpilot.server.deps import EngineDep
 from patchpilot.server.downloads import report_response
 from patchpilot.server.params import Search
 from patchpilot.server.web import i18n
-from patchpilot.server.web.pages import User, render
+from patchpilot.server.web.render import User, render
 from patchpilot.server.web.session import WebUser
 
 router = APIRouter(include_in_schema=False)

@@ -22,8 +22,14 @@ from sqlalchemy import Engine
 from patchpilot.scans.sweeps import close_sweeps
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, create_api_token
-from tests.scans.test_sweeps import BASH, SOPE_OLD, estate, inventory, match  # noqa: F401
-from tests.server.processes import free_port
+from tests.builders.processes import free_port
+from tests.builders.sweep_estate import BASH, SOPE_OLD, inventory, match, sweep_estate
+
+
+@pytest.fixture
+def estate(engine: Engine, feed_dir) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The sweep tests' knowledge base and seven assets (``tests.builders.sweep_estate``)."""
+    return sweep_estate(engine, feed_dir)
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_start_list_and_read(engine: Engine, estate, tokens) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_start_list_and_read(engine: Engine, estate, tokens) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(engine)) as client:
         refused = client.post("/api/sweeps", headers=_auth(tokens["viewer"]),
                               json={"vuln": "CVE-2025-53603"})
@@ -93,7 +99,7 @@ def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:  # type: ignore
             name = None
 
 
-def test_events_stream_progress_until_done(engine: Engine, estate, tokens, live) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_events_stream_progress_until_done(engine: Engine, estate, tokens, live) -> None:  # type: ignore[no-untyped-def]
     headers = _auth(tokens["analyst"])
     sweep = httpx.post(f"{live}/api/sweeps", headers=headers,
                        json={"vuln": "CVE-2025-53603", "deadline_minutes": 5}).json()

@@ -30,6 +30,9 @@ OLD_PYGMENTS = Package(Ecosystem("PyPI"), "Pygments", "2.14.0")
 # Two hosts: one with both, one with Pygments only.
 HOSTS = {"plant2-ws-11": (OLD_FIREFOX, OLD_PYGMENTS), "plant1-build-02": (OLD_PYGMENTS,)}
 PASSWORDS = {"sato": ("analyst", "sato-analyst-pw"), "mori": ("viewer", "mori-viewer-pw")}
+# Files the upload tests send (../shared/data/inventories): a poetry.lock with findings.
+INV = "inventories"
+POETRY_LOCK = f"{INV}/poetry-lock/syft__python__poetry__conflicting-with-extras__poetry.lock"
 
 
 def load(engine: Engine, shared_data: Path, feeds: Path) -> None:
@@ -50,7 +53,7 @@ def load(engine: Engine, shared_data: Path, feeds: Path) -> None:
 
 
 # --- more of the estate, for the plan, schedules and asset-filter pages -----------------
-# (tests/server/test_web_pages_more.py; the pages above keep the two hosts alone.)
+# (tests/server/web/test_pages_more.py; the pages above keep the two hosts alone.)
 
 # plant1-app-07 runs the same old firefox on AlmaLinux 8; plant3-ci is a Debian 12 build
 # host with this build machine's own package list (no Debian feed is loaded: no finding).

@@ -1,0 +1,49 @@
+"""One asset: its identity, business context, open findings, the warnings of its latest
+inventory, its coverage per ecosystem, the language packages its OS installed and its
+inventory history (``assets.queries``, ``findings.search``, ``findings.coverage``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from patchpilot.assets.queries import (
+    asset_context_row,
+    asset_row,
+    inventory_history,
+    latest_inventory_warnings,
+    match_pending,
+    owned_packages,
+)
+from patchpilot.findings.coverage import asset_coverage
+from patchpilot.findings.search import FindingFilter, search_findings
+from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import DbId
+from patchpilot.server.web.render import User, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
+               ) -> HTMLResponse:
+    """One asset: identity, context, inventory history and open findings."""
+    with engine.connect() as conn:
+        row = asset_row(conn, asset_id)  # NotFound: the 404 page
+        context = asset_context_row(conn, asset_id)
+        history = inventory_history(conn, asset_id)
+        inventory_warnings = latest_inventory_warnings(conn, asset_id)
+        found = search_findings(conn, FindingFilter(asset_id=asset_id), limit=200)
+        # An inventory stored but not matched yet (an upload a moment ago): its findings
+        # are still to come, which the page says rather than showing the old ones as all.
+        matching = match_pending(conn, asset_id)
+        # Its ecosystems no advisory covers: "no findings" there is not "clean".
+        coverage = asset_coverage(conn, asset_id)
+        # Language packages an OS package installed: judged through their owner.
+        owned = owned_packages(conn, asset_id)
+    return render(request, "asset.html", user.language,
+                  {"a": row, "ctx": context, "history": history, "rows": found.rows,
+                   "total": found.total, "matching": matching,
+                   "inventory_warnings": inventory_warnings, "coverage": coverage,
+                   "owned": owned}, user)

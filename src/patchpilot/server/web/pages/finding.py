@@ -1,0 +1,89 @@
+"""One finding: its eight report fields, the priority reason, the evidence
+(``findings.queries.finding_detail``), and the triage form (analysts).
+
+The triage form's rules are the stage's (``findings.triage.check_decision``, which the
+API checks too), said here in the user's language; the decision is stored by
+``findings.triage.record_decision``, as the API stores it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from patchpilot.findings.queries import finding_detail
+from patchpilot.findings.triage import TriageError, check_decision, record_decision
+from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import DbId, Search, Text
+from patchpilot.server.security import Role
+from patchpilot.server.web import i18n
+from patchpilot.server.web.render import User, check_csrf, need, render
+
+router = APIRouter(include_in_schema=False)
+
+
+DECISIONS = ("accepted", "false_positive", "not_affected")
+
+
+def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
+    """The finding's row and report fields (``findings.queries``; NotFound: a 404 page)."""
+    with engine.connect() as conn:
+        found = finding_detail(conn, finding_id)
+    return found.row, found.data
+
+
+@router.get("/findings/{finding_id}")
+def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineDep,
+                 error: Search | None = None) -> HTMLResponse:
+    """One finding: the eight report fields, the priority reason, the evidence, triage."""
+    row, data = _finding(engine, finding_id)
+    return render(request, "finding.html", user.language,
+                  {"row": row, "d": data, "error": error, "decisions": DECISIONS}, user)
+
+
+@router.post("/findings/{finding_id}/triage")
+def triage_finding(request: Request, finding_id: DbId, user: User, engine: EngineDep,
+                   decision: Annotated[str, Form()], reason: Annotated[Text, Form()] = "",
+                   scope: Annotated[str, Form()] = "asset",
+                   expires: Annotated[str, Form()] = "",
+                   csrf: Annotated[str, Form()] = "") -> Response:
+    """Record a triage decision for this finding's vulnerability (analysts)."""
+    check_csrf(request, csrf)
+    need(user, Role.ANALYST)
+    row, _ = _finding(engine, finding_id)
+    tr = i18n.translations(user.language)
+    problem = None
+    expires_at: datetime | None = None
+    if scope not in ("asset", "global"):  # the page offers these two
+        problem = tr.gettext("Choose a decision.")
+    elif expires:
+        try:
+            # The end of the chosen day, UTC: "until 30 June" includes 30 June.
+            expires_at = datetime.combine(datetime.strptime(expires, "%Y-%m-%d").date(),
+                                          time(23, 59, 59), UTC)
+        except ValueError:
+            problem = tr.gettext("The expiry must be a date.")
+    if problem is None:
+        # The stage's rules (the API checks the same), said in the user's language.
+        try:
+            check_decision(decision=decision, scope=scope, reason=reason.strip(),
+                           expires_at=expires_at, asset_id=row.asset_id)
+        except TriageError as exc:
+            problem = {
+                "reason": tr.gettext("Give a reason (at least 3 characters)."),
+                "expiry_needed": tr.gettext("An accepted risk needs an expiry date."),
+                "expiry_past": tr.gettext("The expiry date is in the past."),
+            }.get(exc.code) or tr.gettext("Choose a decision.")
+    if problem is not None:
+        _, data = _finding(engine, finding_id)
+        return render(request, "finding.html", user.language,
+                      {"row": row, "d": data, "error": problem, "decisions": DECISIONS},
+                      user, status_code=422)
+    with engine.begin() as conn:
+        record_decision(conn, user.principal.name, vuln_id=row.vuln_id, package=row.package,
+                        scope=scope, decision=decision, reason=reason.strip(),
+                        asset_id=row.asset_id, expires_at=expires_at)
+    return RedirectResponse(f"/findings/{finding_id}", status.HTTP_303_SEE_OTHER)
