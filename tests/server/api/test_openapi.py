@@ -110,9 +110,16 @@ def test_models_describe_the_answers(document: dict[str, Any]) -> None:
     assert set(schemas["FindingPage"]["properties"]) == {"total", "total_exact", "items"}
     assert set(schemas["FindingDetailOut"]["properties"]) == {
         "id", "asset_id", "state", "first_seen", "last_seen", "times_reopened", "priority",
-        "priority_reason", "due_date", "vuln_id", "cve", "name", "summary", "ecosystem",
-        "package", "aliases", "cvss", "severity", "severity_source", "exploit", "fix",
-        "workaround", "evidence", "cwes", "references", "sources"}
+        "priority_reason", "priority_reason_code", "due_date", "vuln_id", "cve", "name",
+        "summary", "ecosystem", "package", "aliases", "cvss", "severity", "severity_source",
+        "exploit", "fix", "workaround", "evidence", "cwes", "references", "sources",
+        "installations"}
+    # What issue 12 added to the answers is in their models (a field left out of a model
+    # is silently dropped from the answer).
+    assert {"installations", "priority_reason_code"} <= set(
+        schemas["FindingItem"]["properties"])
+    assert "owners" in schemas["EvidenceOut"]["properties"]
+    assert "coverage" in schemas["OverviewOut"]["properties"]
     operations = _operations(document)
     for key, model in ((("GET", "/api/overview"), "OverviewOut"),
                        (("POST", "/api/triage"), "TriageDone"),

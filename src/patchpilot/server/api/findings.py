@@ -41,6 +41,16 @@ router = APIRouter(tags=["findings"])
 
 # --- the answers' models ------------------------------------------------------------------
 
+class InstallationOut(BaseModel):
+    """One affected copy of the package on the asset: where it was found, its version, the
+    fix it needs and the command that installs it there."""
+
+    location: str | None
+    installed_version: str | None
+    fixed_version: str | None
+    command: str | None
+
+
 class FindingItem(BaseModel):
     """A finding as listed: where, what, how bad, how urgent."""
 
@@ -62,8 +72,13 @@ class FindingItem(BaseModel):
     fixed_at: str | None
     new_from_feed: bool
     priority: str | None = Field(description="P1 .. P4; null until prioritised")
-    priority_reason: str | None
+    priority_reason: str | None = Field(description="why this priority, in English")
+    priority_reason_code: dict[str, Any] | None = Field(
+        default=None, description="the reason as a code with its values (scoring.reasons)")
     due_date: str | None
+    installations: list[InstallationOut] = Field(
+        default=[], description="every affected copy on the asset (issue 12: one finding "
+                                "per package, each installation with its own fix)")
 
 
 class FindingPage(BaseModel):
@@ -122,6 +137,9 @@ class EvidenceOut(BaseModel):
     feed: str
     source: str
     packages: list[str]
+    owners: list[str] = Field(
+        default=[], description="the OS packages owning the reported copies (a language "
+                                "package installed by dpkg/rpm/apk)")
 
 
 class FindingDetailOut(BaseModel):
@@ -135,6 +153,7 @@ class FindingDetailOut(BaseModel):
     times_reopened: int
     priority: str | None
     priority_reason: str | None
+    priority_reason_code: dict[str, Any] | None = None
     due_date: str | None
     vuln_id: str
     cve: str | None = None
@@ -153,6 +172,7 @@ class FindingDetailOut(BaseModel):
     cwes: list[str] = []
     references: list[ReferenceOut] = []
     sources: list[str] = Field(default=[], description="the producers that report it")
+    installations: list[InstallationOut] = []
 
 
 class TrendWeek(BaseModel):
@@ -188,6 +208,17 @@ class LateAsset(BaseModel):
     last_seen: str | None
 
 
+class CoverageOut(BaseModel):
+    """One ecosystem (a distribution per release): its packages and assets, the advisories
+    loaded for it, and whether that covers it (``knowledge.coverage``)."""
+
+    ecosystem: str
+    packages: int
+    advisories: int
+    assets: int
+    covered: bool
+
+
 class OverviewOut(BaseModel):
     """The overview's figures, of the estate, a group or a service."""
 
@@ -207,6 +238,9 @@ class OverviewOut(BaseModel):
     not_scanned: int
     not_scanned_assets: list[LateAsset]
     assets_total: int
+    coverage: list[CoverageOut] = Field(
+        default=[], description="per ecosystem of the estate: packages, assets, advisories "
+                                "loaded, covered or not (not covered first)")
 
 
 class TriageDone(BaseModel):

@@ -24,7 +24,7 @@ from patchpilot.models import Ecosystem, Package, PackageOwner
 from patchpilot.pipeline import process_inventory
 from patchpilot.server.app import create_app
 from patchpilot.server.security import Role, set_password
-from tests.server.test_web_roles import login
+from tests.builders.sessions import sign_in as login
 
 DIST = "/usr/lib/python3/dist-packages"
 OWNER = PackageOwner("python3-cryptography", "38.0.4-3+deb12u1")
