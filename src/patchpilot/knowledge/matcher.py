@@ -268,7 +268,7 @@ _AFFECTED = str(AffectedStatus.AFFECTED)
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for an allocation-heavy stretch.
 
     A match allocates tens of thousands of tuples, none in reference cycles; in a
@@ -286,7 +286,7 @@ def _gc_paused() -> Iterator[None]:
 
 def match_packages(conn: Connection, packages: Iterable[Package]) -> MatchResult:
     """Judge every package against the knowledge base."""
-    with _gc_paused():
+    with gc_paused():
         return _match(conn, list(packages))
 
 

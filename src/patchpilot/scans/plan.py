@@ -30,10 +30,8 @@ are *pending*.
 from __future__ import annotations
 
 import fnmatch
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -57,6 +55,7 @@ from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.installations import highest_fix
 from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
+from patchpilot.knowledge.matcher import gc_paused
 from patchpilot.models import Ecosystem, Package
 from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import next_allowed
@@ -318,30 +317,15 @@ def _installations_of(r: _Row, cache: dict[Any, Any]
     return out  # type: ignore[no-any-return]
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while the plan's tuples are built.
-
-    Grouping 100,000s of rows allocates as many small tuples and lists, none in a cycle;
-    each automatic collection would walk the whole heap, and did cost the grouping five
-    times its own time (the matcher pauses it for the same reason).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
                  member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
                  packages: list[tuple[str, str]] | None = None
                  ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
     """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
     open findings no fix removes per package, and the hosts' names."""
-    with _gc_paused():
+    # Grouping 100,000s of rows allocates as many small tuples, none in a cycle: automatic
+    # collections would cost the grouping five times its own time (as in the matcher).
+    with gc_paused():
         return _grouped_items(conn, wanted, only, member_of, next_window, packages)
 
 
