@@ -216,15 +216,18 @@ def test_sudo_runs_every_read_command_gently(sshd: SshServer, known_hosts: Path)
     run = [c.split(" sh -c ", 1)[1] for c in reads]
     # (The stand-in's `echo` turns the scripts' \t into tabs: compare their first lines.)
     for start in ("sh -c '# list folders", "sh -c '# python site-packages",
-                  "sh -c '# read an apt list"):
+                  "sh -c '# read an apt list", "sh -c '# dpkg file owners"):
         assert sum(c.startswith(start) for c in run) == 1, start
     batches = [c for c in run if c.startswith("for f in ")]
-    assert len(batches) == 2  # the first files (dpkg status too), then METADATA headers
+    # The first files (dpkg status too), the METADATA headers, then the changelogs of the
+    # OS packages owning Python distributions (issue 12: backport evidence).
+    assert len(batches) == 3
     [first] = [c for c in batches if " /etc/os-release " in c]
     assert all(f" {path}" in first for path in host_commands.FIRST_FILES)
-    # Five reads after the probe and the sudo check: six commands in all, as many as the
-    # old SSH collector ran for less.
-    assert len(reads) == 5
+    assert sum("/changelog.Debian.gz " in c for c in batches) == 1
+    # Seven reads after the probe and the sudo check: the five of the collection, the
+    # owners of the Python distributions found and their changelogs.
+    assert len(reads) == 7
 
 
 def test_sudo_wanting_a_password_fails_clearly(sshd: SshServer, known_hosts: Path) -> None:

@@ -120,7 +120,7 @@ def test_xlsx_and_html(client: TestClient, engine: Engine) -> None:
     assert xlsx.headers["content-type"] == (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     book = load_workbook(io.BytesIO(xlsx.content))
-    assert book.sheetnames == ["Findings", "Assets"] and book["Findings"].max_row == 102
+    assert book.sheetnames == ["Findings", "Assets", "Coverage"] and book["Findings"].max_row == 102
     html = client.get("/api/reports/technical", headers=viewer,
                       params={"format": "html", "lang": "ja", "service": "lab"})
     assert html.headers["content-type"] == "text/html; charset=utf-8"

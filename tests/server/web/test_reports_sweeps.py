@@ -110,7 +110,7 @@ def test_download_the_executive_report_in_japanese(browser: Any, site: dict[str,
     assert re.search(r"緊急\s+10", text) and re.search(r"不明\s+2", text)
     first = next(line for line in text.splitlines() if line.strip().startswith("1 "))
     assert "firefox → 91.7.0-3.el8_5.alma (AlmaLinux:8)" in first
-    assert first.split()[-5:] == ["10", "1", "0", "0", "不要"]  # CVEs, hosts, P1, KEV, reboot
+    assert first.split()[-5:] == ["10", "1", "0", "0", "いいえ"]  # CVEs, hosts, P1, KEV, reboot
     assert "pygments → 2.15.1 (PyPI)" in text
     assert "悪用が確認された未対応の検出はありません。" in text
     page.screenshot(path="/tmp/reports.png", full_page=True)
