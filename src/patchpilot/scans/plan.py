@@ -29,9 +29,11 @@ are *pending*.
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -131,6 +133,12 @@ class PlanHost:
     next_window: str | None  # ISO start of the next maintenance window; None: any time
     reboot_pending: bool | None  # the host already waits for a reboot (from its inventory)
     installations: tuple[PlanInstallation, ...] = ()  # each copy upgraded (oldest first)
+    # Its open findings in this item (a verified host: the ones fixed): the vulnerabilities,
+    # how many per priority (P1..P4), how many known exploited, and the risk they weigh.
+    vulns: tuple[str, ...] = ()
+    by_priority: tuple[int, int, int, int] = (0, 0, 0, 0)
+    known_exploited: int = 0
+    risk: int = 0
 
 
 @dataclass(slots=True)
@@ -217,7 +225,7 @@ class PatchPlan:
                 "unfixed": [u.to_dict() for u in self.unfixed]}
 
 
-def _group_windows(conn: Connection, group: str | None, now: datetime
+def group_windows(conn: Connection, group: str | None, now: datetime
                    ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
     """asset → its group names; group → next window start; the assets of ``group``."""
     member_of: dict[int, list[str]] = defaultdict(list)
@@ -275,7 +283,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     now = now or now_utc()
     if verify and since is None:
         since = now - timedelta(days=DEFAULT_VERIFY_DAYS)
-    member_of, next_window, only = _group_windows(conn, group, now)
+    member_of, next_window, only = group_windows(conn, group, now)
     if asset_ids is not None:
         only = set(asset_ids) if only is None else only & set(asset_ids)
     f = findings
@@ -283,7 +291,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     if verify and since is not None:
         wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
     if top is None:
-        items, unfixed_groups, names = _build_items(conn, wanted, only, member_of,
+        items, unfixed_groups, names = build_items(conn, wanted, only, member_of,
                                                     next_window)
         return PatchPlan(generated_at=now, since=since if verify else None,
                          items=tuple(items), unfixed=_unfixed(conn, unfixed_groups, names))
@@ -295,7 +303,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     floor = ranked[4 * top - 1][0] if len(ranked) > 4 * top else 0
     while True:
         chosen = [k for r, k in ranked if r >= floor] if floor else None
-        items, _, _ = _build_items(conn, wanted, only, member_of, next_window, chosen)
+        items, _, _ = build_items(conn, wanted, only, member_of, next_window, chosen)
         reached = items[top - 1].risk if len(items) >= top else 0
         if not floor or reached >= floor:
             break
@@ -317,7 +325,7 @@ def _installations_of(r: _Row, cache: dict[Any, Any]
     return out  # type: ignore[no-any-return]
 
 
-def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
+def build_items(conn: Connection, wanted: Any, only: set[int] | None,
                  member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
                  packages: list[tuple[str, str]] | None = None
                  ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
@@ -467,15 +475,21 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
         binaries = binaries or (package,)
         binaries_all.update(binaries)
         best = None
+        counts = [0, 0, 0, 0]
+        host_kev = host_risk = 0
         for r in open_rows:
             p = r.priority or UNPRIORITISED
             best = p if best is None or p < best else best
-            vulns.add(r.vuln_id)
-            by_priority[f"P{p}"] += 1
-            kev += bool(r.known_exploited)
-            risk += PRIORITY_WEIGHT[p] + (KEV_WEIGHT if r.known_exploited else 0)
-        if not open_rows:
-            vulns.update(r.vuln_id for r in frows)
+            counts[p - 1] += 1
+            host_kev += bool(r.known_exploited)
+            host_risk += PRIORITY_WEIGHT[p] + (KEV_WEIGHT if r.known_exploited else 0)
+        host_vulns = tuple(sorted({r.vuln_id for r in (open_rows or frows)}))
+        vulns.update(host_vulns)
+        for p, n in enumerate(counts, 1):
+            if n:
+                by_priority[f"P{p}"] += n
+        kev += host_kev
+        risk += host_risk
         groups = tuple(member_of.get(asset_id, ()))
         window = cache.get(groups, False)
         if window is False:
@@ -501,7 +515,9 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
             else frows[0].installed_version, binaries=binaries,
             best_priority=best, groups=groups, next_window=window,
             reboot_pending=reboot_pending.get(asset_id),
-            installations=tuple(installations)))
+            installations=tuple(installations), vulns=host_vulns,
+            by_priority=(counts[0], counts[1], counts[2], counts[3]),
+            known_exploited=host_kev, risk=host_risk))
     command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)], fixed)
     return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
                     manager=manager_of(ecosystem), command=command,
@@ -511,9 +527,9 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
                     located=any(i.location for h in hosts for i in h.installations))
 
 
-def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
-             names: dict[int, str]) -> tuple[UnfixedItem, ...]:
-    # The workaround is in the finding's JSON: read it for one finding per vulnerability.
+def workarounds(conn: Connection, groups: dict[tuple[str, str], list[Any]]) -> dict[str, str]:
+    """The published workaround of each vulnerability of the unfixed findings ``groups``
+    (from the finding's JSON, read for one finding per vulnerability)."""
     first: dict[str, int] = {}
     for rows in groups.values():
         for r in rows:
@@ -526,6 +542,12 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
             text = (orjson.loads(data).get("workaround") or "").strip()
             if text and text != NO_WORKAROUND:  # "none published" is no workaround
                 workaround[vuln_id] = text
+    return workaround
+
+
+def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
+             names: dict[int, str]) -> tuple[UnfixedItem, ...]:
+    workaround = workarounds(conn, groups)
     out = []
     for (ecosystem, package), rows in groups.items():
         vulns = tuple(sorted({r.vuln_id for r in rows}))
@@ -539,38 +561,50 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
     return tuple(out)
 
 
-def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
-    """One row per (item, host, installation): the CSV export.  ``location`` is the
-    installation's site-packages folder or lock file (empty for an OS package) and
-    ``command`` the upgrade in that environment."""
+PLAN_COLUMNS = ("rank", "ecosystem", "package", "fixed_version", "vulns", "risk", "host",
+                "status", "priority", "installed_version", "location", "binaries",
+                "manager", "command", "reboot", "reboot_pending", "groups", "next_window")
+
+
+def plan_rows(items: Iterable[PlanItem]) -> Iterator[dict[str, Any]]:
+    """One row per (item, host, installation) of ``items`` in plan order, as
+    :data:`PLAN_COLUMNS`: the CSV export.  ``location`` is the installation's
+    site-packages folder or lock file (empty for an OS package) and ``command`` the
+    upgrade in that environment."""
     no_installation = PlanInstallation(None, "", None)
-    return [{
-        "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
-        "fixed_version": item.fixed_version, "vulns": len(item.vulns),
-        "risk": item.risk, "host": h.name, "status": h.status,
-        "priority": f"P{h.best_priority}" if h.best_priority else "",
-        "installed_version": i.installed_version or h.installed_version or "",
-        "location": i.location or "",
-        "binaries": " ".join(h.binaries), "manager": item.manager,
-        "command": i.command or item.command or "", "reboot": "yes" if item.reboot else "no",
-        "reboot_pending": "" if h.reboot_pending is None else
-        ("yes" if h.reboot_pending else "no"),
-        "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
-        for rank, item in enumerate(plan.items, 1) for h in item.hosts
-        for i in (h.installations or (no_installation,))]
+    for rank, item in enumerate(items, 1):
+        for h in item.hosts:
+            for i in h.installations or (no_installation,):
+                yield {
+                    "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
+                    "fixed_version": item.fixed_version, "vulns": len(item.vulns),
+                    "risk": item.risk, "host": h.name, "status": h.status,
+                    "priority": f"P{h.best_priority}" if h.best_priority else "",
+                    "installed_version": i.installed_version or h.installed_version or "",
+                    "location": i.location or "", "binaries": " ".join(h.binaries),
+                    "manager": item.manager, "command": i.command or item.command or "",
+                    "reboot": "yes" if item.reboot else "no",
+                    "reboot_pending": "" if h.reboot_pending is None else
+                    ("yes" if h.reboot_pending else "no"),
+                    "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
+
+
+def csv_chunks(rows: Iterable[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
+    """CSV text in chunks of whole lines (header first, ``\n`` line ends): a download streamed
+    row by row.  Text cells that start like a formula (a host or package name) are
+    neutralised (:mod:`patchpilot.cells`)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(safe_record(row))
+        if out.tell() > 65536:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def plan_csv(plan: PatchPlan) -> str:
-    """The plan as CSV (one row per host of each item); text cells that start like a
-    formula (a host or package name) are neutralised (:mod:`patchpilot.cells`)."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    rows = plan_rows(plan)
-    columns = list(rows[0]) if rows else ["rank", "ecosystem", "package", "fixed_version",
-                                          "vulns", "risk", "host", "status"]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(safe_record(r) for r in rows)
-    return out.getvalue()
+    """The plan as CSV (one row per host of each item)."""
+    return "".join(csv_chunks(plan_rows(plan.items), PLAN_COLUMNS))

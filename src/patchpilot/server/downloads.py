@@ -6,13 +6,19 @@ and the dashboard's pages, which must not call each other's routes.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from urllib.parse import quote
 
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy.engine import Engine
 
-from patchpilot.reports.ansible import zip_archive
+from patchpilot.clock import now_utc
+from patchpilot.reports.ansible import write_zip
 from patchpilot.reports.generate import Report
-from patchpilot.scans.plan import PatchPlan, plan_csv
+from patchpilot.scans import plan_store
+from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks, plan_rows
+from patchpilot.scans.plan_store import PlanQuery
 
 
 def content_disposition(filename: str) -> str:
@@ -34,13 +40,33 @@ def report_response(report: Report) -> Response:
                     headers={"Content-Disposition": content_disposition(report.filename)})
 
 
-def plan_csv_response(plan: PatchPlan) -> Response:
-    """The patch plan as a CSV download, one row per host of each item."""
-    return Response(plan_csv(plan), media_type="text/csv",
-                    headers={"Content-Disposition": content_disposition("plan.csv")})
+def plan_csv_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
+    """The stored patch plan of ``query`` as a CSV download, one row per host of each item,
+    written to the response an item at a time (memory flat at any estate size)."""
+    def chunks() -> Iterator[bytes]:
+        with engine.connect() as conn:
+            items = plan_store.iter_items(conn, plan_store.status(conn), query)
+            for text in csv_chunks(plan_rows(items), PLAN_COLUMNS):
+                yield text.encode("utf-8")
+
+    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": content_disposition("plan.csv")})
 
 
-def plan_ansible_response(plan: PatchPlan) -> Response:
-    """The patch plan as an Ansible playbook with its inventory, zipped, as a download."""
-    return Response(zip_archive(plan), media_type="application/zip",
-                    headers={"Content-Disposition": content_disposition("plan-ansible.zip")})
+def plan_ansible_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
+    """The stored patch plan of ``query`` as an Ansible playbook with its inventory,
+    zipped through a temporary file and streamed from it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    with engine.connect() as conn:
+        state = plan_store.status(conn)
+        write_zip(plan_store.iter_items(conn, state, query), state.generated_at or now_utc(),
+                  spool)  # type: ignore[arg-type]
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while chunk := spool.read(1 << 16):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/zip", headers={
+        "Content-Disposition": content_disposition("plan-ansible.zip")})

@@ -44,6 +44,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/sweeps/{sweep_id}/events"): "viewer",
     ("GET", "/plan"): "viewer",
     ("GET", "/plan.csv"): "viewer",
+    ("GET", "/plan/items/{key}/hosts"): "viewer",
     ("GET", "/plan/ansible"): "viewer",
     ("GET", "/schedules"): "viewer",
     ("POST", "/schedules"): "admin",
@@ -76,7 +77,8 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
     if PAGES[(method, path)] == "public":
         return
     url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
-        "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1")
+        "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1").replace(
+        "{key}", "0" * 20)
     answer = client.request(method, url, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")
