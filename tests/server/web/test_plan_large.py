@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.dashboard_data import populate
 from sqlalchemy import func, select
 
-from bench.dashboard_data import populate
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import plan_hosts
 from patchpilot.findings.summary import refresh as refresh_summary
