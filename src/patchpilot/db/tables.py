@@ -622,6 +622,7 @@ plan_items = Table(
     Column("hosts_p2", Integer, nullable=False),
     Column("hosts_p3", Integer, nullable=False),
     Column("hosts_p4", Integer, nullable=False),
+    Column("windows", Text, nullable=False),  # JSON: pending hosts per set of groups
     Index("ix_plan_items_rank", "generation", "rank"),
 )
 

@@ -325,22 +325,10 @@ def _installations_of(r: _Row, cache: dict[Any, Any]
     return out  # type: ignore[no-any-return]
 
 
-def build_items(conn: Connection, wanted: Any, only: set[int] | None,
-                 member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
-                 packages: list[tuple[str, str]] | None = None
-                 ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
-    """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
-    open findings no fix removes per package, and the hosts' names."""
-    # Grouping 100,000s of rows allocates as many small tuples, none in a cycle: automatic
-    # collections would cost the grouping five times its own time (as in the matcher).
-    with gc_paused():
-        return _grouped_items(conn, wanted, only, member_of, next_window, packages)
-
-
-def _grouped_items(conn: Connection, wanted: Any, only: set[int] | None,
-                   member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
-                   packages: list[tuple[str, str]] | None
-                   ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+def rows_statement(wanted: Any, only: set[int] | None = None,
+                   packages: list[tuple[str, str]] | None = None) -> Any:
+    """The findings ``wanted`` (of the hosts ``only``, of the ``packages``) with what the
+    grouping reads: their priority and the host's installed binaries of the package."""
     f = findings
     stmt = (select(f.c.id, f.c.asset_id, f.c.vuln_id, f.c.ecosystem, f.c.package, f.c.state,
                    f.c.installed_version, f.c.fixed_version, f.c.known_exploited,
@@ -362,9 +350,37 @@ def _grouped_items(conn: Connection, wanted: Any, only: set[int] | None,
         stmt = stmt.where(or_(*(key.in_(packages[i:i + _CHUNK])
                                 for i in range(0, len(packages), _CHUNK))) if packages
                           else literal(False))
+    return stmt
+
+
+def build_items(conn: Connection, wanted: Any, only: set[int] | None,
+                member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
+                packages: list[tuple[str, str]] | None = None
+                ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
+    open findings no fix removes per package, and the hosts' names."""
+    return group_rows(conn, conn.execute(rows_statement(wanted, only, packages)), member_of,
+                      next_window)
+
+
+def group_rows(conn: Connection, rows: Iterable[Any], member_of: dict[int, list[str]],
+               next_window: dict[str, datetime | None]
+               ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    """The items (ordered) of ``rows`` (of :func:`rows_statement`; whole packages: an
+    item never spans two), the open findings no fix removes per package, and the hosts'
+    names (read on ``conn``)."""
+    # Grouping 100,000s of rows allocates as many small tuples, none in a cycle: automatic
+    # collections would cost the grouping five times its own time (as in the matcher).
+    with gc_paused():
+        return _grouped_items(conn, rows, member_of, next_window)
+
+
+def _grouped_items(conn: Connection, result: Iterable[Any],
+                   member_of: dict[int, list[str]], next_window: dict[str, datetime | None]
+                   ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
     # Plain named tuples: the grouping below reads each field of 100,000s of rows, and a
     # NamedTuple's fields are read several times faster than a Row's.
-    rows = [_Row._make(r) for r in conn.execute(stmt)]
+    rows = [r if isinstance(r, _Row) else _Row._make(r) for r in result]
 
     # Each installation (asset, ecosystem, package, location, installed version) with the
     # rows of the findings that name it and the fix each needs there.

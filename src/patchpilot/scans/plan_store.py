@@ -53,7 +53,6 @@ from patchpilot.db.tables import (
     plan_state,
 )
 from patchpilot.errors import NotFound
-from patchpilot.knowledge.matcher import gc_paused
 from patchpilot.scans.groups import group_periods
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
@@ -63,9 +62,10 @@ from patchpilot.scans.plan import (
     PlanHost,
     PlanInstallation,
     PlanItem,
-    build_items,
+    group_rows,
     group_windows,
     manager_of,
+    rows_statement,
     workarounds,
 )
 from patchpilot.scans.schedules import next_allowed
@@ -224,24 +224,6 @@ def _next_generation(engine: Engine) -> tuple[int, int]:
 
 # --- building ------------------------------------------------------------------------------
 
-def _batches(conn: Connection, wanted: Any) -> list[list[tuple[str, str]]]:
-    """The packages with findings ``wanted``, in batches of about :data:`BATCH_ROWS`
-    findings (a package is never split: its findings make its items)."""
-    f = findings
-    out: list[list[tuple[str, str]]] = [[]]
-    size = 0
-    for ecosystem, package, n in conn.execute(
-            select(f.c.ecosystem, f.c.package, func.count())
-            .where(wanted).group_by(f.c.ecosystem, f.c.package)
-            .order_by(f.c.ecosystem, f.c.package)):
-        if size and size + n > BATCH_ROWS:
-            out.append([])
-            size = 0
-        out[-1].append((ecosystem, package))
-        size += n
-    return [b for b in out if b]
-
-
 def _host_row(generation: int, key: str, h: Any) -> dict[str, Any]:
     return {"generation": generation, "item_key": key, "asset_id": h.asset_id,
             "name": h.name, "status": h.status, "best_priority": h.best_priority,
@@ -256,6 +238,12 @@ def _host_row(generation: int, key: str, h: Any) -> dict[str, Any]:
                                            for i in h.installations]).decode()}
 
 
+def _windows(groups: Iterable[tuple[str, ...]]) -> str:
+    """Pending hosts per set of groups (JSON): what the next windows are counted from."""
+    return orjson.dumps({orjson.dumps(list(g)).decode(): n
+                         for g, n in Counter(groups).items()}).decode()
+
+
 def _item_row(generation: int, key: str, item: PlanItem) -> dict[str, Any]:
     hosts = Counter(h.best_priority for h in item.hosts if h.status == "pending")
     return {"generation": generation, "key": key, "kind": FIX, "ecosystem": item.ecosystem,
@@ -266,7 +254,8 @@ def _item_row(generation: int, key: str, item: PlanItem) -> dict[str, Any]:
             **{f"p{p}": item.by_priority.get(f"P{p}", 0) for p in (1, 2, 3, 4)},
             "known_exploited": item.known_exploited, "risk": item.risk,
             "pending": len(item.pending), "verified": len(item.verified),
-            **{f"hosts_p{p}": hosts.get(p, 0) for p in (1, 2, 3, 4)}}
+            **{f"hosts_p{p}": hosts.get(p, 0) for p in (1, 2, 3, 4)},
+            "windows": _windows(tuple(h.groups) for h in item.pending)}
 
 
 def _unfixed_rows(generation: int, groups: dict[tuple[str, str], list[Any]],
@@ -313,13 +302,24 @@ def _unfixed_rows(generation: int, groups: dict[tuple[str, str], list[Any]],
             "workaround": "\n".join(notes) or None, "vulns": orjson.dumps(vulns).decode(),
             "n_vulns": len(vulns), **{f"p{p}": counts[p - 1] for p in (1, 2, 3, 4)},
             "known_exploited": kev, "risk": risk, "pending": len(per_host), "verified": 0,
-            **{f"hosts_p{p}": best_hosts[p - 1] for p in (1, 2, 3, 4)}})
+            **{f"hosts_p{p}": best_hosts[p - 1] for p in (1, 2, 3, 4)},
+            "windows": _windows(tuple(member_of.get(a, [])) for a in per_host)})
     return items, hosts
 
 
 def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert straight through the driver's ``executemany``: hundreds of thousands
+    of host rows, whose per-row parameter processing in SQLAlchemy cost more than the
+    database's own work."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([mark] * len(columns))})")
     for start in range(0, len(rows), _CHUNK):
-        conn.execute(insert(table), rows[start:start + _CHUNK])
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in columns)
+                                   for r in rows[start:start + _CHUNK]])
 
 
 def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
@@ -335,13 +335,12 @@ def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
     wanted = or_(f.c.state == "open", and_(f.c.state == "fixed", f.c.fixed_at >= since))
     with engine.connect() as conn:
         member_of, next_window, _ = group_windows(conn, None, now)
-        batches = _batches(conn, wanted)
     fix_items: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     unfixed_items: list[dict[str, Any]] = []
-    for batch in batches:
-        with engine.connect() as conn, gc_paused():
-            items, unfixed_groups, names = build_items(conn, wanted, None, member_of,
-                                                       next_window, batch)
+
+    def flush(batch: list[Any]) -> None:
+        with engine.connect() as conn:
+            items, unfixed_groups, names = group_rows(conn, batch, member_of, next_window)
             workaround = workarounds(conn, unfixed_groups)
         host_rows: list[dict[str, Any]] = []
         for item in items:
@@ -354,9 +353,26 @@ def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
                                          workaround)
         unfixed_items.extend(u_items)
         host_rows.extend(u_hosts)
-        del items, unfixed_groups
         with engine.begin() as conn:
             _insert(conn, plan_hosts, host_rows)
+
+    # One pass over the findings in package order (one sort, read as it streams), cut into
+    # batches of whole packages: an item never spans two packages, so memory is bounded by
+    # a batch, and no batch re-reads the table.
+    stmt = rows_statement(wanted).order_by(f.c.ecosystem, f.c.package)
+    with engine.connect() as reader:
+        batch: list[Any] = []
+        last = None
+        for row in reader.execution_options(stream_results=True, yield_per=10_000
+                                            ).execute(stmt):
+            package = (row.ecosystem, row.package)
+            if len(batch) >= BATCH_ROWS and package != last:
+                flush(batch)
+                batch = []
+            batch.append(row)
+            last = package
+        if batch:
+            flush(batch)
     fix_items.sort(key=lambda x: x[0])
     unfixed_items.sort(key=lambda u: (min((p for p in (1, 2, 3, 4) if u[f"hosts_p{p}"]),
                                           default=9), -u["pending"], u["package"],
@@ -546,9 +562,17 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
     by_key = {v.key: v for v in views}
     cond = _host_filter(generation, keys, q)
     per_window: dict[str, Counter[str | None]] = {k: Counter() for k in keys}
-    for key, groups, n in conn.execute(
+    if q.asset_ids is None:
+        # The estate's counts per set of groups were counted when the plan was built.
+        counted = conn.execute(select(plan_items.c.key, plan_items.c.windows).where(
+            plan_items.c.generation == generation, plan_items.c.key.in_(keys)))
+        per_groups = [(key, groups, n) for key, text in counted
+                      for groups, n in orjson.loads(text).items()]
+    else:
+        per_groups = list(conn.execute(
             select(ph.c.item_key, ph.c.groups, func.count())
-            .where(cond, ph.c.status == "pending").group_by(ph.c.item_key, ph.c.groups)):
+            .where(cond, ph.c.status == "pending").group_by(ph.c.item_key, ph.c.groups)))
+    for key, groups, n in per_groups:
         per_window[key][_window(_loads(groups), windows)] += int(n)
     for key, counts in per_window.items():
         # The soonest window first; hosts that may be patched any time last.
@@ -556,15 +580,16 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
             {"window": w, "hosts": n} for w, n in
             sorted(counts.items(), key=lambda wn: (wn[0] is None, wn[0] or ""))]
     if first:
-        position = func.row_number().over(partition_by=ph.c.item_key,
-                                          order_by=_HOST_ORDER).label("position")
-        ranked = select(ph, position).where(cond).subquery()
-        for r in conn.execute(select(ranked).where(ranked.c.position <= first)
-                              .order_by(ranked.c.item_key, ranked.c.position)):
-            by_key[r.item_key].first_hosts.append(_host_view(r, windows))
+        # One short index range per item (generation, item_key, status, priority, name).
+        for key in keys:
+            by_key[key].first_hosts = [_host_view(r, windows) for r in conn.execute(
+                select(ph).where(_host_filter(generation, [key], q))
+                .order_by(*_HOST_ORDER).limit(first))]
     if q.asset_ids is not None:
+        # Hosts of one item mostly share their list: each distinct list is decoded once.
         vulns: dict[str, set[str]] = {k: set() for k in keys}
-        for key, text in conn.execute(select(ph.c.item_key, ph.c.vulns).where(cond)):
+        for key, text in conn.execute(select(ph.c.item_key, ph.c.vulns).where(cond)
+                                      .distinct()):
             vulns[key].update(_loads(text))
         for key, found in vulns.items():
             by_key[key].vulns = sorted(found)

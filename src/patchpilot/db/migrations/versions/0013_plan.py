@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("pending", sa.Integer, nullable=False),
         sa.Column("verified", sa.Integer, nullable=False),
         *(sa.Column(f"hosts_p{p}", sa.Integer, nullable=False) for p in (1, 2, 3, 4)),
+        sa.Column("windows", sa.Text, nullable=False),
     )
     op.create_index("ix_plan_items_rank", "plan_items", ["generation", "rank"])
     op.create_table(
