@@ -11,14 +11,20 @@ from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.db.tables import plan_hosts, plan_items
 from patchpilot.errors import NotFound
 from patchpilot.scans import plan_store
-from patchpilot.scans.plan import build_plan, plan_rows
+from patchpilot.scans.plan import PLAN_COLUMNS, build_plan, plan_rows
 from patchpilot.scans.plan_store import PlanQuery
 from tests.builders.plan_estate import NEW_FIREFOX, OLD_KERNEL, OLD_PYGMENTS, scan
 
 
 def _stored_rows(engine: Engine, q: PlanQuery | None = None) -> list[dict[str, object]]:
+    """The CSV rows read straight from the store, and those of the items it rebuilds
+    (the Ansible export's): the same, both as dicts."""
     with engine.connect() as conn:
-        return list(plan_rows(plan_store.iter_items(conn, plan_store.status(conn), q)))
+        state = plan_store.status(conn)
+        direct = [dict(zip(PLAN_COLUMNS, row, strict=True))
+                  for row in plan_store.csv_rows(conn, state, q)]
+        assert direct == list(plan_rows(plan_store.iter_items(conn, state, q)))
+    return direct
 
 
 def test_stored_plan_matches_the_built_one(estate: dict[str, int], kb: Engine) -> None:

@@ -46,7 +46,7 @@ def plan(
     from patchpilot.clock import now_utc
     from patchpilot.reports.ansible import FILES, write_files
     from patchpilot.scans import plan_store
-    from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks, plan_rows
+    from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
 
     engine = open_engine()
     state = plan_store.ensure_current(engine)
@@ -70,7 +70,8 @@ def plan(
             out: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
             try:
                 if fmt is PlanFormat.csv:
-                    for chunk in csv_chunks(plan_rows(items), PLAN_COLUMNS):
+                    for chunk in csv_chunks(plan_store.csv_rows(conn, state, query),
+                                            PLAN_COLUMNS):
                         out.write(chunk)
                 else:
                     # One JSON document, written an item at a time.

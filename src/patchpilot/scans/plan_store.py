@@ -681,3 +681,47 @@ def query_for(conn: Connection, *, group: str | None = None, service: str | None
     ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
     return PlanQuery(asset_ids=None if ids is None else tuple(ids), priority=priority,
                      kev=kev, reboot=reboot)
+
+
+def csv_rows(conn: Connection, state: PlanStatus, q: PlanQuery | None = None
+             ) -> Iterator[tuple[Any, ...]]:
+    """The plan's CSV rows (:data:`~patchpilot.scans.plan.PLAN_COLUMNS`), one per item,
+    host and installation, straight from the stored rows: an item's hosts are read as
+    they stream, each host's lists decoded once and windows worked out once per set of
+    groups (the export of a million-finding estate in seconds, at flat memory)."""
+    q = q or PlanQuery()
+    if not state.generation:
+        return
+    ph = plan_hosts
+    windows = group_next_windows(conn)
+    window_of: dict[str, str] = {}
+    for rank, item in enumerate(_ordered(conn, state.generation, FIX, q), 1):
+        cond = _host_filter(state.generation, [item.key], q)
+        n_vulns = len(item.vulns)
+        if q.asset_ids is not None:  # the hosts asked for: their vulnerabilities only
+            found: set[str] = set()
+            for text, in conn.execute(select(ph.c.vulns).where(cond).distinct()):
+                found.update(_loads(text))
+            n_vulns = len(found)
+        head = (rank, item.ecosystem, item.package, item.fixed_version, n_vulns, item.risk)
+        reboot = "yes" if item.reboot else "no"
+        for r in conn.execute(select(ph.c.name, ph.c.status, ph.c.best_priority,
+                                     ph.c.installed_version, ph.c.binaries, ph.c.groups,
+                                     ph.c.reboot_pending, ph.c.installations)
+                              .where(cond).order_by(*_HOST_ORDER)):
+            groups = _loads(r.groups)
+            if r.status == "pending":
+                when = window_of.get(r.groups)
+                if when is None:
+                    when = window_of[r.groups] = _window(groups, windows) or "any time"
+            else:
+                when = "any time"
+            host = (r.name, r.status, f"P{r.best_priority}" if r.best_priority else "")
+            tail = (" ".join(_loads(r.binaries)), item.manager)
+            pending = "" if r.reboot_pending is None else (
+                "yes" if r.reboot_pending else "no")
+            after = (reboot, pending, " ".join(groups), when)
+            for location, version, command in _loads(r.installations) or [
+                    (None, "", None)]:
+                yield (*head, *host, version or r.installed_version or "", location or "",
+                       *tail, command or item.command or "", *after)

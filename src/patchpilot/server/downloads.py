@@ -17,7 +17,7 @@ from patchpilot.clock import now_utc
 from patchpilot.reports.ansible import write_zip
 from patchpilot.reports.generate import Report
 from patchpilot.scans import plan_store
-from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks, plan_rows
+from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
 from patchpilot.scans.plan_store import PlanQuery
 
 
@@ -45,8 +45,8 @@ def plan_csv_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
     written to the response an item at a time (memory flat at any estate size)."""
     def chunks() -> Iterator[bytes]:
         with engine.connect() as conn:
-            items = plan_store.iter_items(conn, plan_store.status(conn), query)
-            for text in csv_chunks(plan_rows(items), PLAN_COLUMNS):
+            rows = plan_store.csv_rows(conn, plan_store.status(conn), query)
+            for text in csv_chunks(rows, PLAN_COLUMNS):
                 yield text.encode("utf-8")
 
     return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
