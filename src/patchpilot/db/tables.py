@@ -647,5 +647,8 @@ plan_hosts = Table(
     Column("reboot_pending", Boolean),
     Column("installations", Text, nullable=False),  # JSON [[location, version, command]]
     Index("ix_plan_hosts_item", "generation", "item_key", "status", "best_priority", "name"),
-    Index("ix_plan_hosts_asset", "generation", "asset_id"),
+    # A group's or a service's figures are sums over its hosts' rows: read from this
+    # index alone (42,000 rows of a 500-host group in milliseconds, not a table lookup each).
+    Index("ix_plan_hosts_asset", "generation", "asset_id", "item_key", "status",
+          "best_priority", "p1", "p2", "p3", "p4", "known_exploited", "risk"),
 )

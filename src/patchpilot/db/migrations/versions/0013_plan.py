@@ -79,7 +79,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_plan_hosts_item", "plan_hosts",
                     ["generation", "item_key", "status", "best_priority", "name"])
-    op.create_index("ix_plan_hosts_asset", "plan_hosts", ["generation", "asset_id"])
+    op.create_index("ix_plan_hosts_asset", "plan_hosts",
+                    ["generation", "asset_id", "item_key", "status", "best_priority", "p1", "p2",
+                     "p3", "p4", "known_exploited", "risk"])
 
 
 def downgrade() -> None:
