@@ -132,3 +132,13 @@ def test_unfixed_items_and_batches(estate: dict[str, int], kb: Engine,
                        + sum(len(u.hosts) for u in built.unfixed))
     assert state.since is not None and state.generated_at is not None
     assert state.generated_at - state.since == timedelta(days=30)
+
+
+def test_one_builder_at_a_time(estate: dict[str, int], kb: Engine) -> None:
+    # Another worker thread is building: this one leaves it (and the stale plan) alone.
+    with plan_store._BUILDING:
+        assert plan_store.refresh_if_stale(kb) is None
+    with kb.connect() as conn:
+        assert plan_store.status(conn).generation == 0
+    state = plan_store.refresh_if_stale(kb)
+    assert state is not None and state.generation == 1 and not state.stale

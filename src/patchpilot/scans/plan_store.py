@@ -29,6 +29,7 @@ still works after the worker has rebuilt the plan underneath it.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -436,7 +437,27 @@ def refresh_if_stale(engine: Engine, *, now: datetime | None = None) -> PlanStat
         return None
     if state.generated_at is not None and now - state.generated_at < MIN_INTERVAL:
         return None
-    return rebuild(engine, now=now)
+    # One builder at a time: the worker threads of this process, and (PostgreSQL) the
+    # workers of every process, through a session advisory lock held while building.
+    if not _BUILDING.acquire(blocking=False):
+        return None
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql" and not conn.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": _LOCK}).scalar():
+                return None
+            try:
+                return rebuild(engine, now=now)
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK})
+    finally:
+        _BUILDING.release()
+
+
+_BUILDING = threading.Lock()
+# PostgreSQL advisory lock key: "patchpilot plan".
+_LOCK = 0x7061_7463_6870_6C6E
 
 
 # --- reading -------------------------------------------------------------------------------
