@@ -17,25 +17,22 @@ Targets: the plan page and ``GET /api/plan``'s first page p95 < 300 ms; the full
 from __future__ import annotations
 
 import os
-import re
 import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
 
-from bench.common import main_on_databases
+from bench.common import main_on_databases, page_csrf, timed
 from bench.dashboard_data import ASSETS, PER_ASSET, populate
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.scans import plan_store
@@ -44,22 +41,6 @@ from patchpilot.server.security import Role, create_api_token, set_password
 
 RUNS = 20
 PASSWORD = "bench-password"
-
-
-def _times(fn: Callable[[], Any]) -> tuple[float, float]:
-    fn()  # warm the caches
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000, statistics.quantiles(times, n=20)[-1] * 1000
-
-
-def _csrf(page: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found, "no CSRF field on the login page"
-    return found.group(1)
 
 
 def _rss_mb(pid: int, field: str = "VmHWM") -> float:
@@ -167,7 +148,7 @@ def run(url: str, label: str) -> None:
     token = create_api_token(engine, user="bench", role=Role.VIEWER)[0]
     with TestClient(create_app(engine), follow_redirects=False) as client:
         answer = client.post("/login", data={"username": "bench", "password": PASSWORD,
-                                             "csrf": _csrf(client.get("/login").text),
+                                             "csrf": page_csrf(client.get("/login").text),
                                              "next": "/overview"})
         assert answer.status_code == 303, answer.text
         for name, path in calls.items():
@@ -177,7 +158,7 @@ def run(url: str, label: str) -> None:
                 headers = {"Authorization": f"Bearer {token}"}
             answer = client.get(path, headers=headers)
             assert answer.status_code == 200, (path, answer.status_code, answer.text[:200])
-            median, p95 = _times(partial(client.get, path, headers=headers))
+            median, p95 = timed(partial(client.get, path, headers=headers), RUNS)
             print(f"  {name:<36} median {median:7.1f} ms   p95 {p95:7.1f} ms   "
                   f"{len(answer.content) / 1024:7.0f} KiB   (target p95 < 300 ms)")
     if engine.dialect.name == "sqlite":
@@ -185,7 +166,7 @@ def run(url: str, label: str) -> None:
             with httpx.Client(base_url=base, timeout=600) as http:
                 page_text = http.get("/login").text
                 http.post("/login", data={"username": "bench", "password": PASSWORD,
-                                          "csrf": _csrf(page_text), "next": "/overview"})
+                                          "csrf": page_csrf(page_text), "next": "/overview"})
                 idle = _rss_mb(pid)
                 for path, target in (("/plan.csv", "< 10 s"),
                                      ("/plan/ansible", "no target")):
@@ -203,7 +184,7 @@ def run(url: str, label: str) -> None:
         with TestClient(create_app(engine), follow_redirects=False) as client:
             token_page = client.get("/login").text
             client.post("/login", data={"username": "bench", "password": PASSWORD,
-                                        "csrf": _csrf(token_page), "next": "/overview"})
+                                        "csrf": page_csrf(token_page), "next": "/overview"})
             started = time.perf_counter()
             size = sum(len(c) for c in client.get("/plan.csv").iter_bytes())
             print(f"  /plan.csv through the application: {time.perf_counter() - started:6.2f} s,"

@@ -92,10 +92,10 @@ def plan(
     table = Table(title="Patch plan (most risk removed first)")
     for column in ("#", "change", "command", "reboot", "next window"):
         table.add_column(column)
-    for rank, item in enumerate(page.items, 1):
-        windows = [w["window"] or "any time" for w in item.hosts_by_window]
-        table.add_row(str(rank), item.summary, item.command or "",
-                      "yes" if item.reboot else "no", ", ".join(windows[:2]))
+    for rank, view in enumerate(page.items, 1):
+        windows = [w["window"] or "any time" for w in view.hosts_by_window]
+        table.add_row(str(rank), view.summary, view.command or "",
+                      "yes" if view.reboot else "no", ", ".join(windows[:2]))
     wide.print(table)
     for u in unfixed.items:
         wide.print(f"no fix yet: {u.package} ({u.ecosystem}) {len(u.vulns)} vulnerabilities "

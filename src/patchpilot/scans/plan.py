@@ -141,6 +141,20 @@ class PlanHost:
     risk: int = 0
 
 
+def change_summary(package: str, fixed_version: str, n_vulns: int, n_hosts: int, p1: int,
+                   verified: int) -> str:
+    """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1' (``p1``: the
+    pending hosts whose best priority is P1; ``verified``: hosts found fixed)."""
+    text = (f"{package} → {fixed_version} fixes {n_vulns} "
+            f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
+            f"{'host' if n_hosts == 1 else 'hosts'}")
+    if p1:
+        text += f", {p1} of them P1"
+    if verified:
+        text += f" ({verified} verified fixed)"
+    return text
+
+
 @dataclass(slots=True)
 class PlanItem:
     """One change: a package upgraded to one fixed version on one OS release."""
@@ -173,16 +187,10 @@ class PlanItem:
     @property
     def summary(self) -> str:
         """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1'."""
-        n_vulns, n_hosts = len(self.vulns), len(self.pending)
-        p1 = sum(1 for h in self.pending if h.best_priority == 1)
-        text = (f"{self.package} → {self.fixed_version} fixes {n_vulns} "
-                f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
-                f"{'host' if n_hosts == 1 else 'hosts'}")
-        if p1:
-            text += f", {p1} of them P1"
-        if self.verified:
-            text += f" ({len(self.verified)} verified fixed)"
-        return text
+        return change_summary(self.package, self.fixed_version, len(self.vulns),
+                              len(self.pending),
+                              sum(1 for h in self.pending if h.best_priority == 1),
+                              len(self.verified))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""

@@ -63,6 +63,7 @@ from patchpilot.scans.plan import (
     PlanHost,
     PlanInstallation,
     PlanItem,
+    change_summary,
     group_rows,
     group_windows,
     manager_of,
@@ -146,14 +147,8 @@ class ItemView:
             return (f"{self.package}: {n} {'vulnerability' if n == 1 else 'vulnerabilities'}"
                     f" without a fix on {self.pending} "
                     f"{'host' if self.pending == 1 else 'hosts'}")
-        text = (f"{self.package} → {self.fixed_version} fixes {n} "
-                f"{'CVE' if n == 1 else 'CVEs'} on {self.pending} "
-                f"{'host' if self.pending == 1 else 'hosts'}")
-        if p1 := self.hosts_by_priority.get("P1", 0):
-            text += f", {p1} of them P1"
-        if self.verified:
-            text += f" ({self.verified} verified fixed)"
-        return text
+        return change_summary(self.package, self.fixed_version, n, self.pending,
+                              self.hosts_by_priority.get("P1", 0), self.verified)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -364,13 +359,13 @@ def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
     with engine.connect() as reader:
         batch: list[Any] = []
         last = None
-        for row in reader.execution_options(stream_results=True, yield_per=10_000
-                                            ).execute(stmt):
-            package = (row.ecosystem, row.package)
+        for finding in reader.execution_options(stream_results=True, yield_per=10_000
+                                                ).execute(stmt):
+            package = (finding.ecosystem, finding.package)
             if len(batch) >= BATCH_ROWS and package != last:
                 flush(batch)
                 batch = []
-            batch.append(row)
+            batch.append(finding)
             last = package
         if batch:
             flush(batch)
