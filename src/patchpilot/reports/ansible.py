@@ -144,11 +144,12 @@ def write_files(items: Iterable[PlanItem], generated_at: datetime,
         if not written:
             yml.write("  children:\n")
         written += 1
-        # A list of one play, and one group of the mapping indented under "children":
-        # their concatenation is the whole list / mapping.
+        # A list of one play, and one group of the mapping under "children": their
+        # concatenation is the whole list / mapping.  The group (thousands of hosts) is
+        # written as a JSON flow mapping, which YAML reads as it is and which is written
+        # a hundred times faster than YAML's block style.
         playbook_out.write(_dump([_play(item, rank)]))
-        group = _dump({group_name(rank): _inventory_group(item, rank)})
-        yml.write("".join(f"    {line}\n" for line in group.splitlines()))
+        yml.write(f"    {group_name(rank)}: {json.dumps(_inventory_group(item, rank))}\n")
         if lines:
             ini.write("\n".join(lines) + "\n")
         lines = list(_ini_lines(item, rank))

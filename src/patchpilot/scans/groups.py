@@ -78,6 +78,16 @@ def group_periods(conn: Connection, group_id: int
     return windows, blackouts
 
 
+def all_group_periods(conn: Connection
+                      ) -> dict[int, tuple[list[MaintenanceWindow], list[MaintenanceWindow]]]:
+    """Every group's maintenance windows and blackout periods, in one query."""
+    out: dict[int, tuple[list[MaintenanceWindow], list[MaintenanceWindow]]] = {}
+    for row in conn.execute(select(maintenance_windows).order_by(maintenance_windows.c.id)):
+        windows, blackouts = out.setdefault(row.group_id, ([], []))
+        (blackouts if row.kind == BLACKOUT else windows).append(window_of(row))
+    return out
+
+
 # --- schedules -----------------------------------------------------------------------------
 
 def _schedule_dict(row: Any) -> dict[str, Any]:

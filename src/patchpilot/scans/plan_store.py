@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -54,7 +54,7 @@ from patchpilot.db.tables import (
     plan_state,
 )
 from patchpilot.errors import NotFound
-from patchpilot.scans.groups import group_periods
+from patchpilot.scans.groups import all_group_periods
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
     KEV_WEIGHT,
@@ -469,9 +469,10 @@ def group_next_windows(conn: Connection, now: datetime | None = None
                        ) -> dict[str, datetime | None]:
     """Each group's next maintenance window start (None: it may be patched any time)."""
     now = now or now_utc()
+    periods = all_group_periods(conn)
     out: dict[str, datetime | None] = {}
     for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)):
-        windows, blackouts = group_periods(conn, gid)
+        windows, blackouts = periods.get(gid, ([], []))
         out[name] = next_allowed(now, windows, blackouts) if windows else None
     return out
 
@@ -529,13 +530,24 @@ def _keep(v: ItemView, q: PlanQuery) -> bool:
 
 
 def _ordered(conn: Connection, generation: int, kind: str, q: PlanQuery) -> list[ItemView]:
-    """Every item of ``kind`` for ``q``, ordered, without hosts: the estate's from the item
-    rows; a host subset's summed over those hosts' rows (one GROUP BY)."""
+    """Every item of ``kind`` for ``q``, ordered, without hosts."""
+    return _ordered_kinds(conn, generation, q, (kind,))[kind]
+
+
+def _ordered_kinds(conn: Connection, generation: int, q: PlanQuery, kinds: tuple[str, ...]
+                   ) -> dict[str, list[ItemView]]:
+    """Every item of each of ``kinds`` for ``q``, ordered, without hosts: the estate's
+    from the item rows; a host subset's summed over those hosts' rows (one GROUP BY for
+    every kind asked)."""
     pi, ph = plan_items, plan_hosts
-    base = select(pi).where(pi.c.generation == generation, pi.c.kind == kind)
+    out: dict[str, list[ItemView]] = {kind: [] for kind in kinds}
     if q.asset_ids is None:
-        views = [_item_view(r) for r in conn.execute(base.order_by(pi.c.rank))]
-        return [v for v in views if _keep(v, q)]
+        for r in conn.execute(select(pi).where(pi.c.generation == generation,
+                                               pi.c.kind.in_(kinds)).order_by(pi.c.rank)):
+            view = _item_view(r)
+            if _keep(view, q):
+                out[view.kind].append(view)
+        return out
     pending = ph.c.status == "pending"
 
     def count(cond: Any) -> Any:
@@ -551,17 +563,19 @@ def _ordered(conn: Connection, generation: int, kind: str, q: PlanQuery) -> list
     columns = [c.name for c in sums.c if c.name != "item_key"]
     rows = conn.execute(select(pi, *(sums.c[c].label(f"s_{c}") for c in columns))
                         .join(sums, and_(sums.c.item_key == pi.c.key))
-                        .where(pi.c.generation == generation, pi.c.kind == kind))
-    views = [_item_view(r, {c: int(getattr(r, f"s_{c}") or 0) for c in columns})
-             for r in rows]
-    views = [v for v in views if _keep(v, q)]
-    if kind == FIX:
-        views.sort(key=lambda v: (-v.risk, -v.by_priority.get("P1", 0), -len(v.vulns),
-                                  v.package, v.ecosystem, v.fixed_version))
-    else:
-        views.sort(key=lambda v: (min((int(k[1]) for k in v.hosts_by_priority), default=9),
-                                  -v.pending, v.package, v.ecosystem))
-    return views
+                        .where(pi.c.generation == generation, pi.c.kind.in_(kinds)))
+    for r in rows:
+        view = _item_view(r, {c: int(getattr(r, f"s_{c}") or 0) for c in columns})
+        if _keep(view, q):
+            out[view.kind].append(view)
+    if FIX in out:
+        out[FIX].sort(key=lambda v: (-v.risk, -v.by_priority.get("P1", 0), -len(v.vulns),
+                                     v.package, v.ecosystem, v.fixed_version))
+    if UNFIXED in out:
+        out[UNFIXED].sort(key=lambda v: (
+            min((int(k[1]) for k in v.hosts_by_priority), default=9), -v.pending, v.package,
+            v.ecosystem))
+    return out
 
 
 def _host_filter(generation: int, keys: list[str], q: PlanQuery) -> Any:
@@ -604,11 +618,14 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
             {"window": w, "hosts": n} for w, n in
             sorted(counts.items(), key=lambda wn: (wn[0] is None, wn[0] or ""))]
     if first:
-        # One short index range per item (generation, item_key, status, priority, name).
-        for key in keys:
-            by_key[key].first_hosts = [_host_view(r, windows) for r in conn.execute(
-                select(ph).where(_host_filter(generation, [key], q))
-                .order_by(*_HOST_ORDER).limit(first))]
+        # One short index range per item (generation, item_key, status, priority, name),
+        # all in one statement.
+        ranges = [select(ph).where(_host_filter(generation, [key], q))
+                  .order_by(*_HOST_ORDER).limit(first).subquery() for key in keys]
+        for r in sorted(conn.execute(union_all(*(select(sub) for sub in ranges))),
+                        key=lambda r: (r.item_key, r.status, r.best_priority or 9, r.name,
+                                       r.asset_id)):
+            by_key[r.item_key].first_hosts.append(_host_view(r, windows))
     if q.asset_ids is not None:
         # Hosts of one item mostly share their list: each distinct list is decoded once.
         vulns: dict[str, set[str]] = {k: set() for k in keys}
@@ -632,14 +649,28 @@ def read_page(conn: Connection, state: PlanStatus, q: PlanQuery | None = None, *
               first_hosts: int = FIRST_HOSTS, now: datetime | None = None) -> PlanPage:
     """A page of the plan's items (``kind``: fix or unfixed) for ``q``, each with its
     figures, hosts by window and first hosts."""
+    return read_pages(conn, state, q, {kind: (cursor, limit, first_hosts)}, now=now)[kind]
+
+
+def read_pages(conn: Connection, state: PlanStatus, q: PlanQuery | None,
+               wanted: dict[str, tuple[str | None, int, int]], *,
+               now: datetime | None = None) -> dict[str, PlanPage]:
+    """A page of each kind in ``wanted`` (kind → cursor, limit, first hosts) for ``q``:
+    the plan page's changes and what no fix removes, from one aggregation."""
     q = q or PlanQuery()
-    start = _offset(cursor)
-    views = _ordered(conn, state.generation, kind, q) if state.generation else []
-    page = views[start:start + limit]
-    _fill(conn, state.generation, page, q, group_next_windows(conn, now), first_hosts)
-    after = start + len(page)
-    return PlanPage(status=state, total=len(views), items=page,
-                    next_cursor=str(after) if after < len(views) else None)
+    ordered = (_ordered_kinds(conn, state.generation, q, tuple(wanted)) if state.generation
+               else {kind: [] for kind in wanted})
+    windows = group_next_windows(conn, now)
+    pages: dict[str, PlanPage] = {}
+    for kind, (cursor, limit, first) in wanted.items():
+        views = ordered[kind]
+        start = _offset(cursor)
+        page = views[start:start + limit]
+        _fill(conn, state.generation, page, q, windows, first)
+        after = start + len(page)
+        pages[kind] = PlanPage(status=state, total=len(views), items=page,
+                               next_cursor=str(after) if after < len(views) else None)
+    return pages
 
 
 def read_item(conn: Connection, state: PlanStatus, key: str, q: PlanQuery | None = None

@@ -47,11 +47,11 @@ def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = 
     """A page of the patch plan and of what no fix removes yet."""
     state, query, params = _filters(engine, group, service, priority, kev, reboot)
     with engine.connect() as conn:
-        items = plan_store.read_page(conn, state, query, limit=ITEMS_PER_PAGE,
-                                     cursor=str((page - 1) * ITEMS_PER_PAGE))
-        unfixed = plan_store.read_page(conn, state, query, kind=plan_store.UNFIXED,
-                                       limit=ITEMS_PER_PAGE, first_hosts=0,
-                                       cursor=str((upage - 1) * ITEMS_PER_PAGE))
+        pages = plan_store.read_pages(conn, state, query, {
+            plan_store.FIX: (str((page - 1) * ITEMS_PER_PAGE), ITEMS_PER_PAGE,
+                             plan_store.FIRST_HOSTS),
+            plan_store.UNFIXED: (str((upage - 1) * ITEMS_PER_PAGE), ITEMS_PER_PAGE, 0)})
+        items, unfixed = pages[plan_store.FIX], pages[plan_store.UNFIXED]
         groups, services = group_names(conn), service_names(conn)
     query_text = urlencode(params)
 
