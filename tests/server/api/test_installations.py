@@ -72,7 +72,7 @@ def test_api_lists_every_installation(client: TestClient, engine: Engine) -> Non
     plan = client.get("/api/plan", headers=viewer).json()
     assert [(i["package"], i["fixed_version"]) for i in plan["items"]] == [("pip", "23.3")]
     assert plan["items"][0]["summary"] == "pip → 23.3 fixes 3 CVEs on 1 host"
-    assert plan["items"][0]["hosts"][0]["installations"] == [
+    assert plan["items"][0]["first_hosts"][0]["installations"] == [
         {"location": PYENV, "installed_version": "18.1", "command": PYENV_CMD},
         {"location": VENV, "installed_version": "23.2.1", "command": VENV_CMD}]
     rows = list(csv.DictReader(io.StringIO(client.get("/api/plan.csv", headers=viewer).text)))
