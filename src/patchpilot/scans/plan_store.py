@@ -38,7 +38,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, union_all, update
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -608,32 +620,50 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
     by_key = {v.key: v for v in views}
     cond = _host_filter(generation, keys, q)
     per_window: dict[str, Counter[str | None]] = {k: Counter() for k in keys}
+    firsts: list[Any] = []
     if q.asset_ids is None:
-        # The estate's counts per set of groups were counted when the plan was built.
+        # The estate's counts per set of groups were counted when the plan was built;
+        # each item's first hosts are one short index range (generation, item_key,
+        # status, priority, name), all in one statement.
         counted = conn.execute(select(plan_items.c.key, plan_items.c.windows).where(
             plan_items.c.generation == generation, plan_items.c.key.in_(keys)))
         per_groups = [(key, groups, n) for key, text in counted
                       for groups, n in orjson.loads(text).items()]
+        if first:
+            ranges = [select(ph).where(_host_filter(generation, [key], q))
+                      .order_by(*_HOST_ORDER).limit(first).subquery() for key in keys]
+            firsts = list(conn.execute(union_all(*(select(sub) for sub in ranges))))
     else:
-        per_groups = list(conn.execute(
-            select(ph.c.item_key, ph.c.groups, func.count())
-            .where(cond, ph.c.status == "pending").group_by(ph.c.item_key, ph.c.groups)))
+        # A host subset: its rows of the page's items, narrow, in one read; the counts per
+        # set of groups and the first hosts are worked out from them, then those hosts'
+        # whole rows read (a planner given 25 ranges and an IN list of hundreds of hosts
+        # chose badly for some of them).
+        narrow = conn.execute(select(ph.c.item_key, ph.c.status, ph.c.best_priority,
+                                     ph.c.name, ph.c.asset_id, ph.c.groups).where(cond))
+        counts: Counter[tuple[str, str]] = Counter()
+        candidates: dict[str, list[tuple[Any, ...]]] = {k: [] for k in keys}
+        for r in narrow:
+            if r.status == "pending":
+                counts[(r.item_key, r.groups)] += 1
+            candidates[r.item_key].append((r.status, r.best_priority or 9, r.name,
+                                           r.asset_id))
+        per_groups = [(key, groups, n) for (key, groups), n in counts.items()]
+        chosen = [(key, c[3]) for key, found in candidates.items()
+                  for c in sorted(found)[:first]]
+        if chosen:
+            firsts = list(conn.execute(select(ph).where(
+                ph.c.generation == generation,
+                tuple_(ph.c.item_key, ph.c.asset_id).in_(chosen))))
     for key, groups, n in per_groups:
         per_window[key][_window(_loads(groups), windows)] += int(n)
-    for key, counts in per_window.items():
+    for key, window_counts in per_window.items():
         # The soonest window first; hosts that may be patched any time last.
         by_key[key].hosts_by_window = [
             {"window": w, "hosts": n} for w, n in
-            sorted(counts.items(), key=lambda wn: (wn[0] is None, wn[0] or ""))]
-    if first:
-        # One short index range per item (generation, item_key, status, priority, name),
-        # all in one statement.
-        ranges = [select(ph).where(_host_filter(generation, [key], q))
-                  .order_by(*_HOST_ORDER).limit(first).subquery() for key in keys]
-        for r in sorted(conn.execute(union_all(*(select(sub) for sub in ranges))),
-                        key=lambda r: (r.item_key, r.status, r.best_priority or 9, r.name,
-                                       r.asset_id)):
-            by_key[r.item_key].first_hosts.append(_host_view(r, windows))
+            sorted(window_counts.items(), key=lambda wn: (wn[0] is None, wn[0] or ""))]
+    for r in sorted(firsts, key=lambda r: (r.item_key, r.status, r.best_priority or 9,
+                                           r.name, r.asset_id)):
+        by_key[r.item_key].first_hosts.append(_host_view(r, windows))
     if q.asset_ids is not None:
         # Hosts of one item mostly share their list: each distinct list is decoded once.
         vulns: dict[str, set[str]] = {k: set() for k in keys}
