@@ -259,6 +259,11 @@ findings = Table(
     Index("ix_findings_score", "state", text("cvss_score DESC"), "id"),  # worst first
     # Which assets a producer still reports open findings on, from the index alone.
     Index("ix_findings_producer", "producer", "state", "asset_id"),
+    # Migration 0013_techrep: the plan's ranking of packages by risk (scans.plan) and the
+    # KEV exposure (reports.data) read from an index alone, not every open row.
+    Index("ix_findings_open_package", "state", "ecosystem", "package", "fixed_version",
+          "priority_rank", "known_exploited", "asset_id"),
+    Index("ix_findings_kev", "state", "known_exploited", "vuln_id"),
 )
 
 # Migration 0010: one row per lifecycle change (new, reopened, fixed, triaged, priority
