@@ -132,7 +132,8 @@ def test_technical_report_of_a_group(estate: dict[str, int], engine: Engine,
     assert "技術レポート" in text_ja and "未対応の検出: 101 件" in text_ja
     assert "変更: 3 件 · 修正版が未公開のパッケージ: 0 件 · 脆弱性: 51 件" in lines_ja
     assert "適用する変更" in lines_ja and "コマンド dnf upgrade kernel" in lines_ja
-    assert "再起動 はい" in lines_ja and "修正される脆弱性 脆弱性: 40 件 · 未対応の検出: 80 件" in lines_ja
+    assert "再起動 はい" in lines_ja
+    assert "修正される脆弱性 脆弱性: 40 件 · 未対応の検出: 80 件" in lines_ja
     assert "優先度別のホスト数 P1: 1 · P2: 1" in lines_ja
     assert "次の保守時間帯別のホスト数 随時（保守時間帯なし）: 2" in lines_ja
     assert "P1 CVE-2022-26485 · KEV · ホスト: 2 台 (P1: 2)" in lines_ja

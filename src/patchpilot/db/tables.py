@@ -260,10 +260,11 @@ findings = Table(
     # Which assets a producer still reports open findings on, from the index alone.
     Index("ix_findings_producer", "producer", "state", "asset_id"),
     # Migration 0013_techrep: the plan's ranking of packages by risk (scans.plan) and the
-    # KEV exposure (reports.data) read from an index alone, not every open row.
-    Index("ix_findings_open_package", "state", "ecosystem", "package", "fixed_version",
+    # KEV exposure (reports.data) read from an index alone, not every open row; neither
+    # leads with state (see the migration: SQLite's planner before ANALYZE).
+    Index("ix_findings_package_risk", "ecosystem", "package", "state", "fixed_version",
           "priority_rank", "known_exploited", "asset_id"),
-    Index("ix_findings_kev", "state", "known_exploited", "vuln_id"),
+    Index("ix_findings_kev", "known_exploited", "state", "vuln_id"),
 )
 
 # Migration 0010: one row per lifecycle change (new, reopened, fixed, triaged, priority

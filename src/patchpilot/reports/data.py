@@ -9,8 +9,9 @@ page and the PDF never disagree; KEV's distinct CVEs come from the known-exploit
 findings, and the top patch actions from :func:`patchpilot.scans.plan.build_plan` with
 ``top`` (only the items that can rank are built).
 
-The technical report reads every open finding of its scope with its eight report fields
-(decoded from the finding's JSON) and its priority reason.
+The technical exports (CSV/XLSX) read every open finding of their scope with its eight
+report fields (decoded from the finding's JSON) and its priority reason; the technical
+PDF/HTML is organised by patch instead (:mod:`patchpilot.reports.technical_data`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
@@ -162,7 +163,8 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
                                                         "unprioritised")}
     by_severity = {k: o.by_severity.get(k, 0) for k in SEVERITIES}
     f = findings
-    kev_where = and_(f.c.state == "open", f.c.known_exploited.is_(True),
+    # "= true", not "IS true": PostgreSQL answers only the former from ix_findings_kev.
+    kev_where = and_(f.c.state == "open", f.c.known_exploited == true(),
                      in_scope(f.c.asset_id, ids))
     # One pass (from ix_findings_kev alone): every known-exploited CVE with its open
     # findings -- a catalogue of about a thousand CVEs at most -- counted and ranked.
