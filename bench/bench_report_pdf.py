@@ -72,7 +72,7 @@ def one(url: str, kind: str, group: str, lang: str) -> dict[str, object]:
         rss = peak_rss_mb()
         blocks = None
         if kind == "technical":  # what the guard let in (measured after the figures)
-            data = technical_report(conn, Scope(group=group), limit=load_settings()
+            data = technical_report(conn, Scope(group=group or None), limit=load_settings()
                                     .report_max_findings)
             blocks = [data.blocks_shown, data.blocks_total, data.open_total]
     engine.dispose()
