@@ -125,7 +125,7 @@ def test_technical_report_of_a_group(estate: dict[str, int], engine: Engine,
     assert "CVE-2022-26485" in text and "Command dnf upgrade kernel" in lines
     assert "Changes to make" in lines
     for label in ("Affected range", "CVSS", "Exploit", "Workaround", "Priority reason",
-                  "Hosts by priority", "Hosts by next maintenance window"):
+                  "Hosts by priority", "Hosts by next window"):
         assert label in text
     text_ja = pdf_text(write(tmp_path, "technical-ja.pdf", report_ja.content))
     lines_ja = [" ".join(line.split()) for line in text_ja.splitlines()]

@@ -91,15 +91,15 @@ def test_a_group_by_patch_each_vulnerability_once(estate: dict[str, int], engine
         {"Command": "dnf upgrade kernel", "Reboot": "yes",
          "Fixes": "Vulnerabilities: 40 · open findings: 80",
          "Hosts by priority": "P1: 1 · P2: 1",
-         "Hosts by next maintenance window": f"{window}: 2",
+         "Hosts by next window": f"{window}: 2",
          "Hosts (2)": "plant1-web-01, plant1-web-02"},
         {"Command": "dnf upgrade firefox", "Reboot": "no",
          "Fixes": "Vulnerabilities: 10 · open findings: 20 · KEV: 4",
-         "Hosts by priority": "P1: 2", "Hosts by next maintenance window": f"{window}: 2",
+         "Hosts by priority": "P1: 2", "Hosts by next window": f"{window}: 2",
          "Hosts (2)": "plant1-web-01, plant1-web-02"},
         {"Command": "pip install --upgrade 'Pygments>=2.15.1'", "Reboot": "no",
          "Fixes": "Vulnerabilities: 1 · open findings: 1", "Hosts by priority": "P1: 1",
-         "Hosts by next maintenance window": f"{window}: 1", "Hosts (1)": "plant1-web-01"}]
+         "Hosts by next window": f"{window}: 1", "Hosts (1)": "plant1-web-01"}]
     # One block per vulnerability of each change, with the eight fields (and the most
     # urgent finding's reason), never one per host.
     kernel, firefox, pygments = (s.blocks for s in found)
