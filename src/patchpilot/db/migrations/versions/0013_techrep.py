@@ -18,14 +18,14 @@ overview's overdue count went from 0.02 s to 1.5 s that way).
 Plain SQL only (a migration never imports application code).
 
 Revision ID: 0013_techrep
-Revises: 0012_inst
+Revises: 0013_plan
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0013_techrep"
-down_revision = "0012_inst"
+down_revision = "0013_plan"
 branch_labels = None
 depends_on = None
 
