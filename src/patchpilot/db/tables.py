@@ -259,11 +259,9 @@ findings = Table(
     Index("ix_findings_score", "state", text("cvss_score DESC"), "id"),  # worst first
     # Which assets a producer still reports open findings on, from the index alone.
     Index("ix_findings_producer", "producer", "state", "asset_id"),
-    # Migration 0013_techrep: the plan's ranking of packages by risk (scans.plan) and the
-    # KEV exposure (reports.data) read from an index alone, not every open row; neither
-    # leads with state (see the migration: SQLite's planner before ANALYZE).
-    Index("ix_findings_package_risk", "ecosystem", "package", "state", "fixed_version",
-          "priority_rank", "known_exploited", "asset_id"),
+    # Migration 0013_techrep: the KEV exposure (reports.data) from the index alone, not
+    # every open row; it does not lead with state (see the migration: SQLite's planner
+    # before ANALYZE).
     Index("ix_findings_kev", "known_exploited", "state", "vuln_id"),
 )
 
