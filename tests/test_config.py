@@ -52,7 +52,8 @@ def test_every_variable_lands_in_its_field() -> None:
            "PATCHPILOT_SSH_KNOWN_HOSTS": "/keys/known", "SSH_AUTH_SOCK": "/run/agent",
            "PATCHPILOT_SMTP_HOST": "mail.example", "PATCHPILOT_SMTP_PORT": "587",
            "PATCHPILOT_SMTP_STARTTLS": "true", "PATCHPILOT_SMTP_USER": "pp",
-           "PATCHPILOT_SMTP_PASSWORD": "pw", "PATCHPILOT_SMTP_FROM": "pp@plant.example"}
+           "PATCHPILOT_SMTP_PASSWORD": "pw", "PATCHPILOT_SMTP_FROM": "pp@plant.example",
+           "PATCHPILOT_REPORT_MAX_FINDINGS": "2000"}
     assert load_settings(env) == Settings(
         home=Path("/srv/pp"), database_url="postgresql://pp@db/pp",
         feeds_dirs=(Path("/feeds/osv"), Path("/feeds/kev")), max_upload=8 << 20,
@@ -61,7 +62,7 @@ def test_every_variable_lands_in_its_field() -> None:
         ssh_identities=(Path("/keys/a"), Path("/keys/b")),
         ssh_known_hosts=Path("/keys/known"), ssh_auth_sock="/run/agent",
         smtp_host="mail.example", smtp_port=587, smtp_starttls=True, smtp_user="pp",
-        smtp_password="pw", smtp_from="pp@plant.example")
+        smtp_password="pw", smtp_from="pp@plant.example", report_max_findings=2000)
 
 
 def test_defaults() -> None:
@@ -71,8 +72,8 @@ def test_defaults() -> None:
                                 feeds_dirs=())
     assert (settings.max_upload, settings.feed_update_hours, settings.worker_lease_seconds,
             settings.ssh_known_hosts, settings.smtp_host, settings.smtp_port,
-            settings.smtp_starttls) == (64 << 20, 24.0, 120, DEFAULT_KNOWN_HOSTS,
-                                        "localhost", 25, False)
+            settings.smtp_starttls, settings.report_max_findings) == (
+        64 << 20, 24.0, 120, DEFAULT_KNOWN_HOSTS, "localhost", 25, False, 500)
     assert settings.smtp_sender.startswith("patchpilot@")
 
 
@@ -83,6 +84,9 @@ def test_defaults() -> None:
     ("PATCHPILOT_SMTP_PORT", "70000", "PATCHPILOT_SMTP_PORT: '70000' is not a port number"),
     ("PATCHPILOT_MAX_UPLOAD_MB", "0",
      "PATCHPILOT_MAX_UPLOAD_MB: '0' is not a whole number of MiB (1 or more)"),
+    ("PATCHPILOT_REPORT_MAX_FINDINGS", "all",
+     "PATCHPILOT_REPORT_MAX_FINDINGS: 'all' is not a whole number of vulnerability blocks "
+     "(1 or more)"),
 ])
 def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str,
                                                            message: str) -> None:

@@ -108,6 +108,8 @@ def test_executive_pdf_in_japanese_is_drawn_with_the_cjk_font(
 
 def test_technical_report_of_a_group(estate: dict[str, int], engine: Engine,
                                      tmp_path: Path) -> None:
+    """The technical PDF of plant1, by patch (its structure: tests/reports/test_technical.py),
+    in English and in Japanese."""
     with engine.connect() as conn:
         ids = resolve_scope(conn, Scope(group="plant1"))
         expected = conn.execute(select(func.count()).select_from(findings).where(
@@ -116,15 +118,26 @@ def test_technical_report_of_a_group(estate: dict[str, int], engine: Engine,
         report_ja = generate(conn, "technical", "pdf", "ja", Scope(group="plant1"))
     assert expected == 101
     text = pdf_text(write(tmp_path, "technical.pdf", report.content))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
     assert "Open findings: 101" in text and "Group plant1" in text
     assert "plant1-web-01" in text and "plant1-web-02" in text and "plant2-dev-07" not in text
     assert "P1: High × tier 1; internet-facing" in text  # a priority reason
-    assert "CVE-2022-26485" in text and "dnf upgrade kernel" in text
-    for label in ("Affected range", "CVSS", "Exploit", "Workaround", "Priority reason"):
+    assert "CVE-2022-26485" in text and "Command dnf upgrade kernel" in lines
+    assert "Changes to make" in lines
+    for label in ("Affected range", "CVSS", "Exploit", "Workaround", "Priority reason",
+                  "Hosts by priority", "Hosts by next window"):
         assert label in text
     text_ja = pdf_text(write(tmp_path, "technical-ja.pdf", report_ja.content))
+    lines_ja = [" ".join(line.split()) for line in text_ja.splitlines()]
     assert "技術レポート" in text_ja and "未対応の検出: 101 件" in text_ja
-    assert "優先度の根拠" in text_ja and "回避策" in text_ja
+    assert "変更: 3 件 · 修正版が未公開のパッケージ: 0 件 · 脆弱性: 51 件" in lines_ja
+    assert "適用する変更" in lines_ja and "コマンド dnf upgrade kernel" in lines_ja
+    assert "再起動 はい" in lines_ja
+    assert "修正される脆弱性 脆弱性: 40 件 · 未対応の検出: 80 件" in lines_ja
+    assert "優先度別のホスト数 P1: 1 · P2: 1" in lines_ja
+    assert "次の保守時間帯別のホスト数 随時（保守時間帯なし）: 2" in lines_ja
+    assert "P1 CVE-2022-26485 · KEV · ホスト: 2 台 (P1: 2)" in lines_ja
+    assert "優先度の根拠" in text_ja and "回避策" in text_ja and "影響を受けるバージョン" in text_ja
 
 
 def test_csv_and_xlsx_exports(estate: dict[str, int], engine: Engine) -> None:

@@ -259,6 +259,10 @@ findings = Table(
     Index("ix_findings_score", "state", text("cvss_score DESC"), "id"),  # worst first
     # Which assets a producer still reports open findings on, from the index alone.
     Index("ix_findings_producer", "producer", "state", "asset_id"),
+    # Migration 0013_techrep: the KEV exposure (reports.data) from the index alone, not
+    # every open row; it does not lead with state (see the migration: SQLite's planner
+    # before ANALYZE).
+    Index("ix_findings_kev", "known_exploited", "state", "vuln_id"),
 )
 
 # Migration 0010: one row per lifecycle change (new, reopened, fixed, triaged, priority

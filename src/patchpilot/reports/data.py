@@ -7,10 +7,12 @@ The executive report's figures are the dashboard overview's
 (:func:`patchpilot.reports.overview.overview`, summed from the per-asset summary), so the
 page and the PDF never disagree; KEV's distinct CVEs come from the known-exploited open
 findings, and the top patch actions from :func:`patchpilot.scans.plan.build_plan` with
-``top`` (only the items that can rank are built).
+``top`` (only the items that can rank are built) -- or, once the workers have stored
+the plan, from the stored plan the ``/plan`` page reads.
 
-The technical report reads every open finding of its scope with its eight report fields
-(decoded from the finding's JSON) and its priority reason.
+The technical exports (CSV/XLSX) read every open finding of their scope with its eight
+report fields (decoded from the finding's JSON) and its priority reason; the technical
+PDF/HTML is organised by patch instead (:mod:`patchpilot.reports.technical_data`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
@@ -35,6 +37,7 @@ from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.findings.phrases import exploit_summary
 from patchpilot.findings.queries import installations
 from patchpilot.reports.overview import in_scope, overview
+from patchpilot.scans import plan_store
 from patchpilot.scans.plan import PlanItem, build_plan
 from patchpilot.scoring.priority import BAND_ORDER
 
@@ -149,6 +152,36 @@ def _action(item: PlanItem) -> PatchAction:
                        reboot=item.reboot)
 
 
+def _top_actions(conn: Connection, scope: Scope, ids: list[int] | None, now: datetime,
+                 top: int) -> list[PatchAction]:
+    """The first ``top`` changes of the patch plan for the scope's hosts.
+
+    Read from the stored plan (:mod:`patchpilot.scans.plan_store`, what ``/plan`` shows,
+    kept current by the workers) when one has been built: a few index ranges instead of
+    grouping the estate's open findings (``build_plan`` with ``top`` ranks every package
+    and reads every open row to find the best twenty's: 6 of the 9.5 s the executive PDF
+    took on 1,000,000 findings).  The vulnerabilities counted are those open on the
+    scope's pending hosts.  Before any plan is stored, the items are built here."""
+    state = plan_store.status(conn)
+    if not state.generation:
+        plan = build_plan(conn, group=scope.group, now=now, verify=False,
+                          asset_ids=ids if scope.service is not None else None, top=top)
+        return [_action(i) for i in plan.items[:top]]
+    query = plan_store.PlanQuery(asset_ids=None if ids is None else tuple(ids))
+    page = plan_store.read_page(conn, state, query, limit=top, first_hosts=0, now=now)
+    actions = []
+    for v in page.items:
+        if not v.pending:  # every host verified fixed: nothing left to do
+            continue
+        hosts = plan_store.read_hosts(conn, state, v.key, query, limit=v.pending, now=now)
+        vulns = {x for h in hosts.hosts if h.status == "pending" for x in h.vulns}
+        actions.append(PatchAction(
+            package=v.package, fixed_version=v.fixed_version, ecosystem=v.ecosystem,
+            vulns=len(vulns), hosts=v.pending, p1_hosts=v.hosts_by_priority.get("P1", 0),
+            known_exploited=v.known_exploited, command=v.command, reboot=v.reboot))
+    return actions
+
+
 def executive_data(conn: Connection, scope: Scope | None = None, *,
                    now: datetime | None = None, weeks: int = DEFAULT_WEEKS,
                    top: int = TOP_ACTIONS) -> ExecutiveData:
@@ -162,15 +195,15 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
                                                         "unprioritised")}
     by_severity = {k: o.by_severity.get(k, 0) for k in SEVERITIES}
     f = findings
-    kev_where = and_(f.c.state == "open", f.c.known_exploited.is_(True),
+    # "= true", not "IS true": PostgreSQL answers only the former from ix_findings_kev.
+    kev_where = and_(f.c.state == "open", f.c.known_exploited == true(),
                      in_scope(f.c.asset_id, ids))
-    kev_cves = conn.execute(select(func.count(f.c.vuln_id.distinct()))
-                            .where(kev_where)).scalar_one()
-    kev_top = [(str(v), int(n)) for v, n in conn.execute(
+    # One pass (from ix_findings_kev alone): every known-exploited CVE with its open
+    # findings -- a catalogue of about a thousand CVEs at most -- counted and ranked.
+    kev_counts = [(str(v), int(n)) for v, n in conn.execute(
         select(f.c.vuln_id, func.count().label("n")).where(kev_where)
-        .group_by(f.c.vuln_id).order_by(func.count().desc(), f.c.vuln_id).limit(top))]
-    plan = build_plan(conn, group=scope.group, now=now, verify=False,
-                      asset_ids=ids if scope.service is not None else None, top=top)
+        .group_by(f.c.vuln_id).order_by(func.count().desc(), f.c.vuln_id))]
+    kev_cves, kev_top = len(kev_counts), kev_counts[:top]
     sla_open = sum(by_priority[k] for k in ("P1", "P2", "P3", "P4"))
     return ExecutiveData(
         scope=scope, generated_at=now, assets=o.assets_total,
@@ -181,7 +214,7 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
                          w["opened"], w["fixed"]) for w in o.trend],
         sla_open=sla_open, sla_overdue=o.overdue, sla_fixed=o.fixed,
         sla_within=o.fixed_within_sla, compliance=o.sla_compliance, mttr_days=o.mttr_days,
-        actions=[_action(i) for i in plan.items[:top]], coverage=o.coverage)
+        actions=_top_actions(conn, scope, ids, now, top), coverage=o.coverage)
 
 
 def _technical_row(r: Any) -> TechnicalFinding:
