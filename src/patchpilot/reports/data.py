@@ -15,6 +15,7 @@ The technical report reads every open finding of its scope with its eight report
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +26,10 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import aware, now_utc
+from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import (
     asset_context,
+    asset_summary,
     assets,
     finding_priority,
     findings,
@@ -185,28 +188,32 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
 
 
 def _technical_row(r: Any) -> TechnicalFinding:
-    data = orjson.loads(r.data)
+    # Unpacked by position: a Row's attributes by name cost half a microsecond each, a
+    # third of the time of a million-row export.  The order is iter_technical_findings'.
+    (vuln_id, package, ecosystem, installed_version, installed, fixed_version, severity,
+     cvss_score, known_exploited, raw, asset, service, priority, reason, due_date) = r
+    data = orjson.loads(raw)
     cvss = data.get("cvss") or {}
     exploit = data.get("exploit") or {}
     fix = data.get("fix") or {}
     evidence = data.get("evidence") or {}
-    cve = data.get("cve") or (r.vuln_id if r.vuln_id.startswith("CVE-") else None)
+    cve = data.get("cve") or (vuln_id if vuln_id.startswith("CVE-") else None)
     if cve is None:
         cve = next((a for a in data.get("aliases") or () if a.startswith("CVE-")), None)
     return TechnicalFinding(
-        asset=r.asset, service=r.service, priority=r.priority, reason=r.reason or "",
-        due_date=aware(r.due_date), vuln_id=r.vuln_id, name=data.get("name") or r.vuln_id,
-        summary=data.get("summary") or "", package=r.package, ecosystem=r.ecosystem,
-        installed_version=r.installed_version,
+        asset=asset, service=service, priority=priority, reason=reason or "",
+        due_date=aware(due_date), vuln_id=vuln_id, name=data.get("name") or vuln_id,
+        summary=data.get("summary") or "", package=package, ecosystem=ecosystem,
+        installed_version=installed_version,
         affected_range=evidence.get("affected_range") or "",
-        cve=cve, cvss_score=cvss.get("score", r.cvss_score), cvss_vector=cvss.get("vector"),
-        severity=r.severity or "Unknown",
-        exploit=_exploit_text(exploit, bool(r.known_exploited)),
-        known_exploited=bool(r.known_exploited), fixed_version=r.fixed_version,
+        cve=cve, cvss_score=cvss.get("score", cvss_score), cvss_vector=cvss.get("vector"),
+        severity=severity or "Unknown",
+        exploit=_exploit_text(exploit, bool(known_exploited)),
+        known_exploited=bool(known_exploited), fixed_version=fixed_version,
         fix_command=fix.get("command"), workaround=data.get("workaround") or "",
         installations=tuple(
             (i["location"], i["installed_version"] or "", i["fixed_version"], i["command"])
-            for i in installations(r.installations, r.installed_version, r.fixed_version)))
+            for i in installations(installed, installed_version, fixed_version)))
 
 
 def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
@@ -219,9 +226,27 @@ def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
 def technical_findings(conn: Connection, scope: Scope | None = None
                        ) -> list[TechnicalFinding]:
     """Every open finding of ``scope``: most urgent first, then by asset and id."""
+    return list(iter_technical_findings(conn, scope))
+
+
+# Rows fetched per round trip by :func:`iter_technical_findings` (a server-side cursor on
+# PostgreSQL): large enough that the round trips do not show, small enough to stay flat.
+STREAM_BATCH = 2000
+
+
+def iter_technical_findings(conn: Connection, scope: Scope | None = None
+                            ) -> Iterator[TechnicalFinding]:
+    """:func:`technical_findings` one at a time, for the exports that stream.
+
+    ``stream_results`` makes psycopg use a server-side cursor (else it would read the
+    whole result into the client on execute); SQLite's cursor steps through the rows
+    anyway, and sorts in little memory while it does (:func:`patchpilot.db.engine.low_memory`).
+    The caller's connection stays busy until the iterator is exhausted or closed.
+    """
     scope = scope or Scope()
     ids = resolve_scope(conn, scope)
     f, fp = findings, finding_priority
+    # The columns in the order _technical_row unpacks them.
     stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
                    f.c.installations, f.c.fixed_version, f.c.severity, f.c.cvss_score,
                    f.c.known_exploited,
@@ -233,4 +258,19 @@ def technical_findings(conn: Connection, scope: Scope | None = None
             .where(f.c.state == "open", in_scope(f.c.asset_id, ids))
             .order_by(func.coalesce(fp.c.priority, 9), assets.c.name, f.c.vuln_id,
                       f.c.package))
-    return [_technical_row(r) for r in conn.execute(stmt)]
+    with low_memory(conn):
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH
+                                        ).execute(stmt)
+        try:
+            for r in result:
+                yield _technical_row(r)
+        finally:
+            result.close()
+
+
+def open_findings(conn: Connection, scope: Scope | None = None) -> int:
+    """How many open findings ``scope`` has, from the per-asset summary (one indexed sum,
+    not a count of the findings): the size a report request is judged by."""
+    ids = resolve_scope(conn, scope or Scope())
+    return int(conn.execute(select(func.coalesce(func.sum(asset_summary.c.open_total), 0))
+                            .where(in_scope(asset_summary.c.asset_id, ids))).scalar_one())
