@@ -29,6 +29,14 @@ DEFAULT_LEASE_SECONDS = 120
 MIN_LEASE_SECONDS = 2
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 DEFAULT_SMTP_PORT = 25
+# A report job's child process may grow to this (RSS): far above a whole-estate XLSX in
+# write-only mode or a group's technical PDF, far below what would hurt a server.
+DEFAULT_REPORT_MEMORY_MB = 1024
+# A finished report file is kept for download this long.
+DEFAULT_REPORT_KEEP_HOURS = 24.0
+# Above this many open findings in scope, a technical PDF, HTML or XLSX is made by a job
+# rather than while the request waits (a 10,000-finding XLSX takes a few seconds).
+DEFAULT_REPORT_SYNC_FINDINGS = 10_000
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -80,6 +88,20 @@ class Settings:
     """``PATCHPILOT_SMTP_PASSWORD``: login password (never logged or stored)."""
     smtp_from: str | None = None
     """``PATCHPILOT_SMTP_FROM``: the sender; None: ``patchpilot@<host name>``."""
+    report_memory_mb: int = DEFAULT_REPORT_MEMORY_MB
+    """``PATCHPILOT_REPORT_MEMORY_MB``: the memory (resident, MiB) one report job may use;
+    past it the job is stopped and fails saying so."""
+    report_keep_hours: float = DEFAULT_REPORT_KEEP_HOURS
+    """``PATCHPILOT_REPORT_KEEP_HOURS``: how long a report job's file is kept for
+    download."""
+    report_sync_findings: int = DEFAULT_REPORT_SYNC_FINDINGS
+    """``PATCHPILOT_REPORT_SYNC_FINDINGS``: above this many open findings in scope, a
+    technical PDF, HTML or XLSX download becomes a report job (CSV always streams)."""
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where report jobs write their files (one folder per job)."""
+        return self.home / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -138,6 +160,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_user=env.get("PATCHPILOT_SMTP_USER") or None,
         smtp_password=env.get("PATCHPILOT_SMTP_PASSWORD") or None,
         smtp_from=env.get("PATCHPILOT_SMTP_FROM") or None,
+        report_memory_mb=_whole(env, "PATCHPILOT_REPORT_MEMORY_MB", DEFAULT_REPORT_MEMORY_MB,
+                                least=64, unit="MiB"),
+        report_keep_hours=_report_keep_hours(env),
+        report_sync_findings=_whole(env, "PATCHPILOT_REPORT_SYNC_FINDINGS",
+                                    DEFAULT_REPORT_SYNC_FINDINGS, least=0,
+                                    unit="open findings"),
     )
 
 
@@ -200,3 +228,26 @@ def _smtp_port(env: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"PATCHPILOT_SMTP_PORT: {raw!r} is not a port number")
     return int(raw)
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, least: int, unit: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        raise ConfigError(f"{name}: {raw!r} is not a whole number of {unit} ({least} or more)")
+    return int(raw)
+
+
+def _report_keep_hours(env: Mapping[str, str]) -> float:
+    raw = env.get("PATCHPILOT_REPORT_KEEP_HOURS", "").strip()
+    if not raw:
+        return DEFAULT_REPORT_KEEP_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours < 24 * 366:
+        raise ConfigError(f"PATCHPILOT_REPORT_KEEP_HOURS: {raw!r} is not a number of hours "
+                          "(more than 0; default 24)")
+    return hours

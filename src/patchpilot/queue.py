@@ -137,6 +137,15 @@ def extend(engine: Engine, job_id: int, owner: str, seconds: int = 120) -> bool:
     return done.rowcount == 1
 
 
+def progress(engine: Engine, job_id: int, result: dict[str, Any]) -> bool:
+    """Record how far a leased job has come, as its ``result`` until it finishes (which
+    replaces it); False when the job is no longer leased."""
+    with engine.begin() as conn:
+        done = conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == LEASED)
+                            .values(result=orjson.dumps(result).decode()))
+    return done.rowcount == 1
+
+
 def finish(engine: Engine, job_id: int, owner: str, result: dict[str, Any] | None = None,
            error: str | None = None) -> bool:
     """Mark a leased job done (or failed with ``error``); False if the lease was lost."""
