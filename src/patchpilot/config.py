@@ -34,8 +34,9 @@ DEFAULT_SMTP_PORT = 25
 DEFAULT_REPORT_MEMORY_MB = 1024
 # A finished report file is kept for download this long.
 DEFAULT_REPORT_KEEP_HOURS = 24.0
-# Above this many open findings in scope, a technical PDF, HTML or XLSX is made by a job
-# rather than while the request waits (a 10,000-finding XLSX takes a few seconds).
+# Above this many open findings in scope, a technical XLSX is made by a job rather than
+# while the request waits (a 10,000-finding XLSX takes a few seconds); a PDF or HTML above
+# a twentieth of it (reports.generate.SYNC_WEIGHT).
 DEFAULT_REPORT_SYNC_FINDINGS = 10_000
 
 _TRUE = ("1", "true", "yes", "on")
@@ -96,7 +97,8 @@ class Settings:
     download."""
     report_sync_findings: int = DEFAULT_REPORT_SYNC_FINDINGS
     """``PATCHPILOT_REPORT_SYNC_FINDINGS``: above this many open findings in scope, a
-    technical PDF, HTML or XLSX download becomes a report job (CSV always streams)."""
+    technical XLSX download becomes a report job, a PDF or HTML above a twentieth of it
+    (CSV always streams)."""
 
     @property
     def reports_dir(self) -> Path:

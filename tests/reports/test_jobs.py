@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import astuple, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,12 @@ from patchpilot.cells import safe_record
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import audit_log, jobs
 from patchpilot.reports import exports
-from patchpilot.reports.data import technical_findings
+from patchpilot.reports.data import (
+    TechnicalFinding,
+    TechnicalRow,
+    iter_technical_rows,
+    technical_findings,
+)
 from patchpilot.reports.generate import stream_csv, write_report
 from patchpilot.reports.jobs import REPORT_FILE, remove_expired
 from patchpilot.server.app import create_app
@@ -64,6 +70,18 @@ def test_streamed_csv_is_the_old_export_exactly(estate: dict[str, int], engine: 
         assert streamed_assets == old_csv(assets, exports.ASSET_COLUMNS)
     if lang == "ja":
         assert "はい" in streamed and "いいえ" in streamed  # known exploited, in Japanese
+
+
+def test_the_streamed_rows_are_the_findings(estate: dict[str, int], engine: Engine) -> None:
+    """The exports' tuples (TechnicalRow) carry the PDF's findings (TechnicalFinding), field
+    for field, in the same order."""
+    assert TechnicalRow._fields == tuple(f.name for f in fields(TechnicalFinding))
+    with engine.connect() as conn:
+        found = technical_findings(conn)
+        rows = list(iter_technical_rows(conn))
+    assert len(rows) == len(found) == 112
+    assert [astuple(f) for f in found] == [tuple(r) for r in rows]
+    assert [f.installations_text for f in found] == [r.installations_text for r in rows]
 
 
 def test_csv_streams_in_pieces(estate: dict[str, int], engine: Engine,

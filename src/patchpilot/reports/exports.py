@@ -29,7 +29,7 @@ from patchpilot.cells import FORMULA_STARTS, safe_cell
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
 from patchpilot.findings.phrases import localise
-from patchpilot.reports.data import TechnicalFinding, in_scope
+from patchpilot.reports.data import TechnicalFinding, TechnicalRow, in_scope
 from patchpilot.reports.i18n import translator
 from patchpilot.scoring.reasons import reason_text
 
@@ -47,7 +47,8 @@ ASSET_COLUMNS = ("asset", "fqdn", "os", "criticality", "environment", "exposure"
 WORD_CACHE = 8192
 
 
-def finding_values(rows: Iterable[TechnicalFinding], lang: str = "en") -> Iterator[list[Any]]:
+def finding_values(rows: Iterable[TechnicalFinding | TechnicalRow], lang: str = "en"
+                   ) -> Iterator[list[Any]]:
     """Each finding's cells in :data:`FINDING_COLUMNS` order, one at a time (the streamed
     exports): the words PatchPilot writes (the priority reason, the severity, yes/no, the
     exploit summary, the fixed phrases) in ``lang``, the advisories' own text as it is.

@@ -27,7 +27,7 @@ from patchpilot.reports import executive, exports, technical
 from patchpilot.reports.data import (
     ReportError,
     executive_data,
-    iter_technical_findings,
+    iter_technical_rows,
     open_findings,
 )
 from patchpilot.reports.i18n import LANGUAGES, translator
@@ -147,7 +147,7 @@ def csv_stream(conn: Connection, kind: str, lang: str = "en", scope: Scope | Non
     scope = scope or Scope()
     if kind == "technical":
         rows = exports.finding_values(
-            _counted(iter_technical_findings(conn, scope), progress), lang)
+            _counted(iter_technical_rows(conn, scope), progress), lang)
         yield from exports.csv_chunks(rows, exports.FINDING_COLUMNS)
     else:
         yield from exports.csv_chunks(_cells(exports.asset_rows(conn, scope),
@@ -177,7 +177,7 @@ def _xlsx_sheets(conn: Connection, kind: str, lang: str, scope: Scope, now: date
                 COVERAGE_COLUMNS)
     if kind == "technical":
         rows = exports.finding_values(
-            _counted(iter_technical_findings(conn, scope), progress), lang)
+            _counted(iter_technical_rows(conn, scope), progress), lang)
         return [("Findings", rows, exports.FINDING_COLUMNS), assets, coverage]
     summary = ("metric", "value")
     return [("Summary", _cells(_summary_rows(conn, scope, now), summary), summary), assets,
@@ -241,12 +241,20 @@ def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
                   MIME[fmt])
 
 
+# What one finding costs a synchronous report, against the XLSX's: a technical PDF or
+# HTML lays out a block of fields per finding (weasyprint held ~350 KB a finding: 15 GB for
+# 43,000), so it goes to a job at a twentieth of the findings an XLSX may have.
+SYNC_WEIGHT = {"xlsx": 1, "pdf": 20, "html": 20}
+
+
 def needs_job(conn: Connection, kind: str, fmt: str, scope: Scope, limit: int) -> bool:
-    """Whether a report is too large to build while a request waits: a technical PDF, HTML
-    or XLSX of more than ``limit`` open findings (``PATCHPILOT_REPORT_SYNC_FINDINGS``).
+    """Whether a report is too large to build while a request waits: a technical XLSX of
+    more than ``limit`` open findings (``PATCHPILOT_REPORT_SYNC_FINDINGS``), a technical
+    PDF or HTML of more than a twentieth of that (:data:`SYNC_WEIGHT`).
 
     A CSV streams in flat memory at any size, and an executive report is one page (its
     XLSX one row per asset), so those are always answered at once.
     """
-    return (kind == "technical" and fmt in ("pdf", "html", "xlsx")
-            and open_findings(conn, scope) > limit)
+    weight = SYNC_WEIGHT.get(fmt)
+    return (kind == "technical" and weight is not None
+            and open_findings(conn, scope) * weight > limit)

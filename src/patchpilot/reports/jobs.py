@@ -204,8 +204,9 @@ def build_report(engine: Engine, request: ReportRequest, folder: Path, *, limit_
                 try:
                     answer = receive.recv()
                 except EOFError:
+                    child.join(5)
                     answer = {"error": f"the report process ended (exit code "
-                                       f"{child.join(5) or child.exitcode}) without a word"}
+                                       f"{child.exitcode}) without a word"}
                 break
             rss = _rss_mb(child.pid or 0)
             peak = max(peak, rss)
@@ -314,7 +315,8 @@ def report_job(conn: Connection, job_id: int, now: datetime | None = None) -> di
             "finished_at": iso(row.finished_at), "rows": rows, "total": total,
             "percent": percent, "file": result.get("file") if state == "done" else None,
             "bytes": result.get("bytes") if state == "done" else None,
-            "expires_at": expires, "error": row.error if state == "failed" else None}
+            "expires_at": expires, "error": row.error if state == "failed" else None,
+            "peak_mb": result.get("peak_mb"), "seconds": result.get("seconds")}
 
 
 def recent_report_jobs(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:

@@ -71,6 +71,8 @@ class ReportJobOut(BaseModel):
     bytes: int | None
     expires_at: str | None
     error: str | None
+    peak_mb: int | None  # the building process's largest resident memory, MiB
+    seconds: float | None  # how long it took to build
     status: str
     download: str | None
 
