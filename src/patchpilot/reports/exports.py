@@ -29,7 +29,12 @@ from patchpilot.cells import FORMULA_STARTS, safe_cell
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
 from patchpilot.findings.phrases import localise
-from patchpilot.reports.data import TechnicalFinding, TechnicalRow, in_scope
+from patchpilot.reports.data import (
+    TechnicalFinding,
+    TechnicalRow,
+    in_scope,
+    installations_line,
+)
 from patchpilot.reports.i18n import translator
 from patchpilot.scoring.reasons import reason_text
 
@@ -62,12 +67,14 @@ def finding_values(rows: Iterable[TechnicalFinding | TechnicalRow], lang: str = 
     reason = lru_cache(maxsize=WORD_CACHE)(partial(reason_text, gettext=_))
     phrase = lru_cache(maxsize=WORD_CACHE)(partial(localise, gettext=_))
     moment = lru_cache(maxsize=WORD_CACHE)(iso)  # due dates repeat too (one per day)
+    # And a package's installed and fixed versions across the hosts that have it.
+    copies = lru_cache(maxsize=WORD_CACHE)(installations_line)
     yes, no = _("yes"), _("no")
     for r in rows:
         yield [r.asset, r.service or "", f"P{r.priority}" if r.priority else "",
                reason(r.reason), moment(r.due_date) or "", r.vuln_id, r.cve or "",
                phrase(r.name), r.package, r.ecosystem, r.installed_version or "",
-               r.installations_text, r.affected_range,
+               copies(r.installations), r.affected_range,
                r.cvss_score if r.cvss_score is not None else "", r.cvss_vector or "",
                word(r.severity), yes if r.known_exploited else no, phrase(r.exploit),
                r.fixed_version or "", r.fix_command or "", phrase(r.workaround)]
