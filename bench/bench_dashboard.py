@@ -13,16 +13,12 @@ the request (query, template, response), without a network in between.
 from __future__ import annotations
 
 import os
-import re
-import statistics
 import time
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bench.common import main_on_databases
+from bench.common import main_on_databases, page_csrf, timed
 from bench.dashboard_data import ASSETS, PER_ASSET, populate
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.reports.generate import generate
@@ -32,22 +28,10 @@ from patchpilot.server.security import Role, set_password
 RUNS = 20
 
 
-def _times(fn: Callable[[], Any]) -> tuple[float, float]:
-    fn()  # warm the caches
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000, statistics.quantiles(times, n=20)[-1] * 1000
-
-
 def _logged_in(client: TestClient) -> None:
-    page = client.get("/login").text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert csrf, "no CSRF field on the login page"
     answer = client.post("/login", data={"username": "bench", "password": "bench-password",
-                                         "csrf": csrf.group(1), "next": "/overview"})
+                                         "csrf": page_csrf(client.get("/login").text),
+                                         "next": "/overview"})
     assert answer.status_code == 303, answer.text
 
 
@@ -77,7 +61,7 @@ def run(url: str, label: str) -> None:
         for name, path in pages.items():
             answer = client.get(path)
             assert answer.status_code == 200, (path, answer.status_code)
-            median, p95 = _times(partial(client.get, path))
+            median, p95 = timed(partial(client.get, path), RUNS)
             print(f"  {name:<40} median {median:7.1f} ms   p95 {p95:7.1f} ms"
                   f"   (target p95 < 300 ms)")
     with engine.connect() as conn:

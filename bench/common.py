@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
+import statistics
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, TextClause, bindparam, create_engine, text
 from sqlalchemy.engine import Connection
@@ -116,3 +120,21 @@ def insert_context(conn: Connection, n_assets: int, now: object) -> None:
                'bench', :now
         FROM ({series(conn.dialect.name, n_assets)}) s WHERE n % 10 <> 0
         """), {"now": now})
+
+
+def timed(fn: Callable[[], Any], runs: int = 20) -> tuple[float, float]:
+    """Median and p95 of ``runs`` warm calls of ``fn``, in milliseconds."""
+    fn()  # warm the caches
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000, statistics.quantiles(times, n=20)[-1] * 1000
+
+
+def page_csrf(page: str) -> str:
+    """The CSRF token of a dashboard form (the login page's)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "no CSRF field on the page"
+    return found.group(1)

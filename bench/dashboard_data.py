@@ -41,8 +41,10 @@ def _days_after(dialect: str, column: str, days: str) -> str:
     return f"(datetime({column}, '+' || ({days}) || ' days') || '.000000')"
 
 
-def populate(engine: Engine, now: datetime | None = None) -> datetime:
-    """Fill an empty database; the ``now`` the data is relative to."""
+def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSETS,
+             per_asset: int = PER_ASSET) -> datetime:
+    """Fill an empty database (``assets`` × ``per_asset`` findings: the page tests' large
+    estate is a smaller one); the ``now`` the data is relative to."""
     d = engine.dialect.name
     now = (now or now_utc()).replace(microsecond=0)
     with engine.begin() as conn:
@@ -57,13 +59,13 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
                         ELSE 'Ubuntu 22.04.4 LTS' END,
                    CASE WHEN n % 4 = 0 THEN '["pci"]' ELSE '[]' END,
                    {_days_before(d, "365")}, {_days_before(d, "n % 14")}
-            FROM ({series(d, ASSETS)}) s
+            FROM ({series(d, assets)}) s
             """), {"now": now})
         conn.execute(text(f"""
             INSERT INTO asset_group_members (group_id, asset_id)
-            SELECT 1 + n % {GROUPS}, n FROM ({series(d, ASSETS)}) s
+            SELECT 1 + n % {GROUPS}, n FROM ({series(d, assets)}) s
             """))
-        insert_context(conn, ASSETS, now)
+        insert_context(conn, assets, now)
         # Coverage (findings/coverage.py): each asset's OS packages, Python packages on half
         # of them, an npm project on a tenth; advisories loaded for two of the releases and
         # PyPI (Ubuntu's and npm's feeds not loaded: not covered).
@@ -71,10 +73,10 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
             INSERT INTO asset_ecosystems (asset_id, ecosystem, packages)
             SELECT n, CASE n % 3 WHEN 0 THEN 'Debian:12' WHEN 1 THEN 'AlmaLinux:9'
                            ELSE 'Ubuntu:22.04' END, 600 + n % 300
-            FROM ({series(d, ASSETS)}) s
-            UNION ALL SELECT n, 'PyPI', 20 + n % 80 FROM ({series(d, ASSETS)}) s
+            FROM ({series(d, assets)}) s
+            UNION ALL SELECT n, 'PyPI', 20 + n % 80 FROM ({series(d, assets)}) s
             WHERE n % 2 = 0
-            UNION ALL SELECT n, 'npm', 900 + n % 200 FROM ({series(d, ASSETS)}) s
+            UNION ALL SELECT n, 'npm', 900 + n % 200 FROM ({series(d, assets)}) s
             WHERE n % 10 = 0
             """))
         conn.execute(text("INSERT INTO knowledge_coverage (ecosystem, advisories, affected) "
@@ -86,7 +88,7 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
                                   cvss_score, known_exploited, epss_score, first_seen,
                                   last_seen, fixed_at, times_reopened, new_from_feed, data,
                                   installed_version, fixed_version, advisory_id)
-            SELECT 1 + (n - 1) / {PER_ASSET}, 'CVE-2024-' || CAST(n % 5000 AS VARCHAR),
+            SELECT 1 + (n - 1) / {per_asset}, 'CVE-2024-' || CAST(n % 5000 AS VARCHAR),
                    'Debian:12', 'pkg-' || CAST(n % 300 AS VARCHAR),
                    CASE WHEN n % 50 = 7 THEN 'accepted'
                         WHEN n % 100 = 13 THEN 'false_positive' ELSE 'open' END,
@@ -98,10 +100,10 @@ def populate(engine: Engine, now: datetime | None = None) -> datetime:
                    NULL,
                    0, false, '{{}}', '1.0-' || CAST(n % 7 AS VARCHAR),
                    CASE WHEN n % 4 <> 0 THEN '1.1' END, 'DSA-' || CAST(n % 3000 AS VARCHAR)
-            FROM ({series(d, ASSETS * PER_ASSET)}) s
+            FROM ({series(d, assets * per_asset)}) s
             """), {"now": now})
         if d == "postgresql":
-            for table, n in (("assets", ASSETS), ("asset_groups", GROUPS)):
+            for table, n in (("assets", assets), ("asset_groups", GROUPS)):
                 conn.execute(text(f"SELECT setval('{table}_id_seq', {n})"))
     if d == "postgresql":
         _analyze(engine)

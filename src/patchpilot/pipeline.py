@@ -76,6 +76,7 @@ from patchpilot.knowledge.update import SourceResult, update_from, update_online
 from patchpilot.reports.jobs import REPORT_FILE, remove_expired, run_report_file
 from patchpilot.reports.mail import REPORT_JOB, run_report, tick_reports
 from patchpilot.reports.overview import not_scanned_condition
+from patchpilot.scans.plan_store import refresh_if_stale as refresh_plan_if_stale
 from patchpilot.scans.rematch import RematchResult, rematch_all
 from patchpilot.scans.scheduler import TickResult, run_ssh_scan
 from patchpilot.scans.scheduler import tick as tick_schedules
@@ -304,8 +305,10 @@ def _one_at_a_time(conn: Connection, key: int = _FEED_UPDATE_LOCK) -> None:
 
 def when_idle(engine: Engine) -> None:
     """What an idle worker does every round: settle sweeps whose deadline passed or whose
-    refresh jobs failed for good (reads only, unless something is due)."""
+    refresh jobs failed for good (reads only, unless something is due); rebuild the
+    stored patch plan when findings changed (at most once a minute)."""
     close_sweeps(engine)
+    refresh_plan_if_stale(engine)
 
 
 def upkeep(engine: Engine) -> None:

@@ -232,7 +232,7 @@ def test_the_plan_upgrades_each_installation_once_to_its_highest_fix(
         (site, "18.1",
          "/root/.pyenv/versions/3.6.15/bin/python -m pip install --upgrade 'pip>=23.3'"),
         (venv, "23.2.1", "/srv/app/venv/bin/python -m pip install --upgrade 'pip>=23.3'")]
-    rows = [r for r in plan_rows(plan) if r["package"] == "pip"]
+    rows = [r for r in plan_rows(plan.items) if r["package"] == "pip"]
     assert [(r["location"], r["installed_version"]) for r in rows] == [
         (site, "18.1"), (venv, "23.2.1")]
 

@@ -29,9 +29,11 @@ are *pending*.
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -41,7 +43,7 @@ from sqlalchemy import and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import group_asset_ids
-from patchpilot.cells import safe_record
+from patchpilot.cells import safe_row
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
@@ -131,6 +133,26 @@ class PlanHost:
     next_window: str | None  # ISO start of the next maintenance window; None: any time
     reboot_pending: bool | None  # the host already waits for a reboot (from its inventory)
     installations: tuple[PlanInstallation, ...] = ()  # each copy upgraded (oldest first)
+    # Its open findings in this item (a verified host: the ones fixed): the vulnerabilities,
+    # how many per priority (P1..P4), how many known exploited, and the risk they weigh.
+    vulns: tuple[str, ...] = ()
+    by_priority: tuple[int, int, int, int] = (0, 0, 0, 0)
+    known_exploited: int = 0
+    risk: int = 0
+
+
+def change_summary(package: str, fixed_version: str, n_vulns: int, n_hosts: int, p1: int,
+                   verified: int) -> str:
+    """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1' (``p1``: the
+    pending hosts whose best priority is P1; ``verified``: hosts found fixed)."""
+    text = (f"{package} → {fixed_version} fixes {n_vulns} "
+            f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
+            f"{'host' if n_hosts == 1 else 'hosts'}")
+    if p1:
+        text += f", {p1} of them P1"
+    if verified:
+        text += f" ({verified} verified fixed)"
+    return text
 
 
 @dataclass(slots=True)
@@ -165,16 +187,10 @@ class PlanItem:
     @property
     def summary(self) -> str:
         """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1'."""
-        n_vulns, n_hosts = len(self.vulns), len(self.pending)
-        p1 = sum(1 for h in self.pending if h.best_priority == 1)
-        text = (f"{self.package} → {self.fixed_version} fixes {n_vulns} "
-                f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
-                f"{'host' if n_hosts == 1 else 'hosts'}")
-        if p1:
-            text += f", {p1} of them P1"
-        if self.verified:
-            text += f" ({len(self.verified)} verified fixed)"
-        return text
+        return change_summary(self.package, self.fixed_version, len(self.vulns),
+                              len(self.pending),
+                              sum(1 for h in self.pending if h.best_priority == 1),
+                              len(self.verified))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -217,7 +233,7 @@ class PatchPlan:
                 "unfixed": [u.to_dict() for u in self.unfixed]}
 
 
-def _group_windows(conn: Connection, group: str | None, now: datetime
+def group_windows(conn: Connection, group: str | None, now: datetime
                    ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
     """asset → its group names; group → next window start; the assets of ``group``."""
     member_of: dict[int, list[str]] = defaultdict(list)
@@ -275,7 +291,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     now = now or now_utc()
     if verify and since is None:
         since = now - timedelta(days=DEFAULT_VERIFY_DAYS)
-    member_of, next_window, only = _group_windows(conn, group, now)
+    member_of, next_window, only = group_windows(conn, group, now)
     if asset_ids is not None:
         only = set(asset_ids) if only is None else only & set(asset_ids)
     f = findings
@@ -283,7 +299,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     if verify and since is not None:
         wanted = or_(wanted, and_(f.c.state == "fixed", f.c.fixed_at >= since))
     if top is None:
-        items, unfixed_groups, names = _build_items(conn, wanted, only, member_of,
+        items, unfixed_groups, names = build_items(conn, wanted, only, member_of,
                                                     next_window)
         return PatchPlan(generated_at=now, since=since if verify else None,
                          items=tuple(items), unfixed=_unfixed(conn, unfixed_groups, names))
@@ -295,7 +311,7 @@ def build_plan(conn: Connection, *, group: str | None = None, since: datetime | 
     floor = ranked[4 * top - 1][0] if len(ranked) > 4 * top else 0
     while True:
         chosen = [k for r, k in ranked if r >= floor] if floor else None
-        items, _, _ = _build_items(conn, wanted, only, member_of, next_window, chosen)
+        items, _, _ = build_items(conn, wanted, only, member_of, next_window, chosen)
         reached = items[top - 1].risk if len(items) >= top else 0
         if not floor or reached >= floor:
             break
@@ -317,22 +333,10 @@ def _installations_of(r: _Row, cache: dict[Any, Any]
     return out  # type: ignore[no-any-return]
 
 
-def _build_items(conn: Connection, wanted: Any, only: set[int] | None,
-                 member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
-                 packages: list[tuple[str, str]] | None = None
-                 ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
-    """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
-    open findings no fix removes per package, and the hosts' names."""
-    # Grouping 100,000s of rows allocates as many small tuples, none in a cycle: automatic
-    # collections would cost the grouping five times its own time (as in the matcher).
-    with gc_paused():
-        return _grouped_items(conn, wanted, only, member_of, next_window, packages)
-
-
-def _grouped_items(conn: Connection, wanted: Any, only: set[int] | None,
-                   member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
-                   packages: list[tuple[str, str]] | None
-                   ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+def rows_statement(wanted: Any, only: set[int] | None = None,
+                   packages: list[tuple[str, str]] | None = None) -> Any:
+    """The findings ``wanted`` (of the hosts ``only``, of the ``packages``) with what the
+    grouping reads: their priority and the host's installed binaries of the package."""
     f = findings
     stmt = (select(f.c.id, f.c.asset_id, f.c.vuln_id, f.c.ecosystem, f.c.package, f.c.state,
                    f.c.installed_version, f.c.fixed_version, f.c.known_exploited,
@@ -354,9 +358,37 @@ def _grouped_items(conn: Connection, wanted: Any, only: set[int] | None,
         stmt = stmt.where(or_(*(key.in_(packages[i:i + _CHUNK])
                                 for i in range(0, len(packages), _CHUNK))) if packages
                           else literal(False))
+    return stmt
+
+
+def build_items(conn: Connection, wanted: Any, only: set[int] | None,
+                member_of: dict[int, list[str]], next_window: dict[str, datetime | None],
+                packages: list[tuple[str, str]] | None = None
+                ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    """The items (ordered) of the findings ``wanted`` (of the ``packages`` given), the
+    open findings no fix removes per package, and the hosts' names."""
+    return group_rows(conn, conn.execute(rows_statement(wanted, only, packages)), member_of,
+                      next_window)
+
+
+def group_rows(conn: Connection, rows: Iterable[Any], member_of: dict[int, list[str]],
+               next_window: dict[str, datetime | None]
+               ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
+    """The items (ordered) of ``rows`` (of :func:`rows_statement`; whole packages: an
+    item never spans two), the open findings no fix removes per package, and the hosts'
+    names (read on ``conn``)."""
+    # Grouping 100,000s of rows allocates as many small tuples, none in a cycle: automatic
+    # collections would cost the grouping five times its own time (as in the matcher).
+    with gc_paused():
+        return _grouped_items(conn, rows, member_of, next_window)
+
+
+def _grouped_items(conn: Connection, result: Iterable[Any],
+                   member_of: dict[int, list[str]], next_window: dict[str, datetime | None]
+                   ) -> tuple[list[PlanItem], dict[tuple[str, str], list[Any]], dict[int, str]]:
     # Plain named tuples: the grouping below reads each field of 100,000s of rows, and a
     # NamedTuple's fields are read several times faster than a Row's.
-    rows = [_Row._make(r) for r in conn.execute(stmt)]
+    rows = [r if isinstance(r, _Row) else _Row._make(r) for r in result]
 
     # Each installation (asset, ecosystem, package, location, installed version) with the
     # rows of the findings that name it and the fix each needs there.
@@ -467,15 +499,21 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
         binaries = binaries or (package,)
         binaries_all.update(binaries)
         best = None
+        counts = [0, 0, 0, 0]
+        host_kev = host_risk = 0
         for r in open_rows:
             p = r.priority or UNPRIORITISED
             best = p if best is None or p < best else best
-            vulns.add(r.vuln_id)
-            by_priority[f"P{p}"] += 1
-            kev += bool(r.known_exploited)
-            risk += PRIORITY_WEIGHT[p] + (KEV_WEIGHT if r.known_exploited else 0)
-        if not open_rows:
-            vulns.update(r.vuln_id for r in frows)
+            counts[p - 1] += 1
+            host_kev += bool(r.known_exploited)
+            host_risk += PRIORITY_WEIGHT[p] + (KEV_WEIGHT if r.known_exploited else 0)
+        host_vulns = tuple(sorted({r.vuln_id for r in (open_rows or frows)}))
+        vulns.update(host_vulns)
+        for p, n in enumerate(counts, 1):
+            if n:
+                by_priority[f"P{p}"] += n
+        kev += host_kev
+        risk += host_risk
         groups = tuple(member_of.get(asset_id, ()))
         window = cache.get(groups, False)
         if window is False:
@@ -501,7 +539,9 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
             else frows[0].installed_version, binaries=binaries,
             best_priority=best, groups=groups, next_window=window,
             reboot_pending=reboot_pending.get(asset_id),
-            installations=tuple(installations)))
+            installations=tuple(installations), vulns=host_vulns,
+            by_priority=(counts[0], counts[1], counts[2], counts[3]),
+            known_exploited=host_kev, risk=host_risk))
     command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)], fixed)
     return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
                     manager=manager_of(ecosystem), command=command,
@@ -511,9 +551,9 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
                     located=any(i.location for h in hosts for i in h.installations))
 
 
-def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
-             names: dict[int, str]) -> tuple[UnfixedItem, ...]:
-    # The workaround is in the finding's JSON: read it for one finding per vulnerability.
+def workarounds(conn: Connection, groups: dict[tuple[str, str], list[Any]]) -> dict[str, str]:
+    """The published workaround of each vulnerability of the unfixed findings ``groups``
+    (from the finding's JSON, read for one finding per vulnerability)."""
     first: dict[str, int] = {}
     for rows in groups.values():
         for r in rows:
@@ -526,6 +566,12 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
             text = (orjson.loads(data).get("workaround") or "").strip()
             if text and text != NO_WORKAROUND:  # "none published" is no workaround
                 workaround[vuln_id] = text
+    return workaround
+
+
+def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
+             names: dict[int, str]) -> tuple[UnfixedItem, ...]:
+    workaround = workarounds(conn, groups)
     out = []
     for (ecosystem, package), rows in groups.items():
         vulns = tuple(sorted({r.vuln_id for r in rows}))
@@ -539,38 +585,51 @@ def _unfixed(conn: Connection, groups: dict[tuple[str, str], list[Any]],
     return tuple(out)
 
 
-def plan_rows(plan: PatchPlan) -> list[dict[str, Any]]:
-    """One row per (item, host, installation): the CSV export.  ``location`` is the
-    installation's site-packages folder or lock file (empty for an OS package) and
-    ``command`` the upgrade in that environment."""
+PLAN_COLUMNS = ("rank", "ecosystem", "package", "fixed_version", "vulns", "risk", "host",
+                "status", "priority", "installed_version", "location", "binaries",
+                "manager", "command", "reboot", "reboot_pending", "groups", "next_window")
+
+
+def plan_rows(items: Iterable[PlanItem]) -> Iterator[dict[str, Any]]:
+    """One row per (item, host, installation) of ``items`` in plan order, as
+    :data:`PLAN_COLUMNS`: the CSV export.  ``location`` is the installation's
+    site-packages folder or lock file (empty for an OS package) and ``command`` the
+    upgrade in that environment."""
     no_installation = PlanInstallation(None, "", None)
-    return [{
-        "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
-        "fixed_version": item.fixed_version, "vulns": len(item.vulns),
-        "risk": item.risk, "host": h.name, "status": h.status,
-        "priority": f"P{h.best_priority}" if h.best_priority else "",
-        "installed_version": i.installed_version or h.installed_version or "",
-        "location": i.location or "",
-        "binaries": " ".join(h.binaries), "manager": item.manager,
-        "command": i.command or item.command or "", "reboot": "yes" if item.reboot else "no",
-        "reboot_pending": "" if h.reboot_pending is None else
-        ("yes" if h.reboot_pending else "no"),
-        "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
-        for rank, item in enumerate(plan.items, 1) for h in item.hosts
-        for i in (h.installations or (no_installation,))]
+    for rank, item in enumerate(items, 1):
+        for h in item.hosts:
+            for i in h.installations or (no_installation,):
+                yield {
+                    "rank": rank, "ecosystem": item.ecosystem, "package": item.package,
+                    "fixed_version": item.fixed_version, "vulns": len(item.vulns),
+                    "risk": item.risk, "host": h.name, "status": h.status,
+                    "priority": f"P{h.best_priority}" if h.best_priority else "",
+                    "installed_version": i.installed_version or h.installed_version or "",
+                    "location": i.location or "", "binaries": " ".join(h.binaries),
+                    "manager": item.manager, "command": i.command or item.command or "",
+                    "reboot": "yes" if item.reboot else "no",
+                    "reboot_pending": "" if h.reboot_pending is None else
+                    ("yes" if h.reboot_pending else "no"),
+                    "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
+
+
+def csv_chunks(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterator[str]:
+    """CSV text in chunks of whole lines (header first, ``\\n`` line ends): a download
+    streamed row by row.  Text cells that start like a formula (a host or package name)
+    are neutralised (:mod:`patchpilot.cells`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(safe_row(row))
+        if out.tell() > 65536:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def plan_csv(plan: PatchPlan) -> str:
-    """The plan as CSV (one row per host of each item); text cells that start like a
-    formula (a host or package name) are neutralised (:mod:`patchpilot.cells`)."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    rows = plan_rows(plan)
-    columns = list(rows[0]) if rows else ["rank", "ecosystem", "package", "fixed_version",
-                                          "vulns", "risk", "host", "status"]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(safe_record(r) for r in rows)
-    return out.getvalue()
+    """The plan as CSV (one row per host of each item)."""
+    return "".join(csv_chunks(([r[c] for c in PLAN_COLUMNS] for r in plan_rows(plan.items)),
+                              PLAN_COLUMNS))

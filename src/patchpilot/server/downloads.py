@@ -8,15 +8,17 @@ each other's routes.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from sqlalchemy import Engine
+from sqlalchemy.engine import Engine
 
 from patchpilot.assets.groups import resolve_scope
 from patchpilot.clock import now_utc
 from patchpilot.config import load_settings
-from patchpilot.reports.ansible import zip_archive
+from patchpilot.reports.ansible import write_zip
 from patchpilot.reports.generate import (
     MIME,
     Report,
@@ -27,7 +29,9 @@ from patchpilot.reports.generate import (
     stream_csv,
 )
 from patchpilot.reports.jobs import JobFile, start_report_job
-from patchpilot.scans.plan import PatchPlan, plan_csv
+from patchpilot.scans import plan_store
+from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
+from patchpilot.scans.plan_store import PlanQuery
 
 
 def content_disposition(filename: str) -> str:
@@ -85,13 +89,33 @@ def job_file_response(made: JobFile) -> FileResponse:
                         headers={"Content-Disposition": content_disposition(made.filename)})
 
 
-def plan_csv_response(plan: PatchPlan) -> Response:
-    """The patch plan as a CSV download, one row per host of each item."""
-    return Response(plan_csv(plan), media_type="text/csv",
-                    headers={"Content-Disposition": content_disposition("plan.csv")})
+def plan_csv_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
+    """The stored patch plan of ``query`` as a CSV download, one row per host of each item,
+    written to the response an item at a time (memory flat at any estate size)."""
+    def chunks() -> Iterator[bytes]:
+        with engine.connect() as conn:
+            rows = plan_store.csv_rows(conn, plan_store.status(conn), query)
+            for text in csv_chunks(rows, PLAN_COLUMNS):
+                yield text.encode("utf-8")
+
+    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": content_disposition("plan.csv")})
 
 
-def plan_ansible_response(plan: PatchPlan) -> Response:
-    """The patch plan as an Ansible playbook with its inventory, zipped, as a download."""
-    return Response(zip_archive(plan), media_type="application/zip",
-                    headers={"Content-Disposition": content_disposition("plan-ansible.zip")})
+def plan_ansible_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
+    """The stored patch plan of ``query`` as an Ansible playbook with its inventory,
+    zipped through a temporary file and streamed from it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    with engine.connect() as conn:
+        state = plan_store.status(conn)
+        write_zip(plan_store.iter_items(conn, state, query), state.generated_at or now_utc(),
+                  spool)  # type: ignore[arg-type]
+    spool.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with spool:
+            while chunk := spool.read(1 << 16):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/zip", headers={
+        "Content-Disposition": content_disposition("plan-ansible.zip")})

@@ -137,7 +137,10 @@ def test_models_describe_the_answers(document: dict[str, Any]) -> None:
             "$ref": f"#/components/schemas/{model}"}
     plan = _operations(document)[("GET", "/api/plan")]["responses"]["200"]
     assert plan["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/PlanOut"}
+        "$ref": "#/components/schemas/PlanPageOut"}
+    hosts = _operations(document)[("GET", "/api/plan/items/{key}/hosts")]["responses"]["200"]
+    assert hosts["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PlanHostsOut"}
 
 
 def test_listed_tokens_carry_their_utc_offset(engine: Engine) -> None:

@@ -157,3 +157,37 @@ def test_overview_and_findings_filters_agree(client: TestClient, engine: Engine)
                       ).status_code == 404
     assert client.get("/api/findings", headers=viewer, params={"sort": "nope"}
                       ).status_code == 422
+
+
+def test_plan_pages_and_item_hosts(client: TestClient, engine: Engine) -> None:
+    viewer = _auth(engine, Role.VIEWER)
+    first = client.get("/api/plan", headers=viewer, params={"limit": 1}).json()
+    assert (first["total"], first["stale"], first["next_cursor"]) == (2, False, "1")
+    assert first["generated_at"].endswith("+00:00") and len(first["items"]) == 1
+    top = first["items"][0]
+    second = client.get("/api/plan", headers=viewer,
+                        params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert second["next_cursor"] is None
+    assert {top["package"], second["items"][0]["package"]} == {"firefox", "kernel"}
+    firefox = next(i for i in (top, second["items"][0]) if i["package"] == "firefox")
+    # The DMZ server's firefox findings are P1, the dev box's P2; both any time.
+    assert firefox["hosts_by_priority"] == {"P1": 1, "P2": 1}
+    assert firefox["hosts_by_window"] == [{"window": None, "hosts": 2}]
+    assert [h["name"] for h in firefox["first_hosts"]] == ["plant1-web-01", "plant2-dev-07"]
+    hosts = client.get(f"/api/plan/items/{firefox['key']}/hosts", headers=viewer,
+                       params={"limit": 1}).json()
+    assert (hosts["total"], hosts["next_cursor"]) == (2, "1")
+    assert [h["name"] for h in hosts["hosts"]] == ["plant1-web-01"]
+    assert hosts["hosts"][0]["vulns"] == firefox["vulns"]
+    rest = client.get(f"/api/plan/items/{firefox['key']}/hosts", headers=viewer,
+                      params={"limit": 1, "cursor": "1"}).json()
+    assert [h["name"] for h in rest["hosts"]] == ["plant2-dev-07"] and rest["next_cursor"] is None
+    # Filters: a reboot is needed by the kernel only; no host has a P1 kernel finding
+    # outside the DMZ server; an unknown item or group is told apart.
+    kernel = client.get("/api/plan", headers=viewer, params={"reboot": "true"}).json()
+    assert [i["package"] for i in kernel["items"]] == ["kernel"]
+    assert client.get("/api/plan/items/" + "0" * 20 + "/hosts",
+                      headers=viewer).status_code == 404
+    assert client.get("/api/plan", headers=viewer,
+                      params={"group": "nowhere"}).status_code == 404
+    assert client.get("/api/plan", headers=viewer, params={"cursor": "x"}).status_code == 422

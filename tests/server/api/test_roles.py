@@ -72,6 +72,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/events"): "viewer",
     ("GET", "/api/plan"): "viewer",
     ("GET", "/api/plan.csv"): "viewer",
+    ("GET", "/api/plan/items/{key}/hosts"): "viewer",
     ("GET", "/api/plan/ansible"): "viewer",
     ("GET", "/api/priority-config"): "viewer",
     ("PUT", "/api/priority-config"): "admin",
@@ -135,7 +136,7 @@ def _path(template: str) -> str:
         "{agent_id}", "999").replace("{asset_id}", "999").replace(
         "{finding_id}", "999").replace("{decision_id}", "999").replace(
         "{group_id}", "999").replace("{schedule_id}", "999").replace("{window_id}", "999").replace(
-        "{sweep_id}", "999")
+        "{sweep_id}", "999").replace("{key}", "0" * 20)
 
 
 def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]

@@ -145,13 +145,13 @@ def test_plan_shows_the_estates_patch_plan(browser: Any, estate: dict[str, Any] 
     # One group: only its hosts' share of each change.
     page.select_option("select[name=group]", "plant1")
     page.click("#plan-filters button[type=submit]")
-    page.wait_for_url("**/plan?group=plant1")
+    page.wait_for_url(re.compile(r".*/plan\?group=plant1&.*"))
     assert [t.split(" (")[0] for t in _rows(page, "#plan-table .summary")] == [
         "Upgrade firefox to 91.7.0-3.el8_5.alma: fixes 10 CVEs on 1 host",
         "Upgrade pygments to 2.15.1: fixes 1 CVE on 1 host"]
     page.select_option("select[name=group]", "plant3")
     page.click("#plan-filters button[type=submit]")
-    page.wait_for_url("**/plan?group=plant3")
+    page.wait_for_url(re.compile(r".*/plan\?group=plant3&.*"))
     assert page.inner_text("#plan-table tbody") == (
         "Nothing to patch: no open finding has a fixed version.")
 

@@ -44,6 +44,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/sweeps/{sweep_id}/events"): "viewer",
     ("GET", "/plan"): "viewer",
     ("GET", "/plan.csv"): "viewer",
+    ("GET", "/plan/items/{key}/hosts"): "viewer",
     ("GET", "/plan/ansible"): "viewer",
     ("GET", "/schedules"): "viewer",
     ("POST", "/schedules"): "admin",
@@ -81,7 +82,7 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
         return
     url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
         "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1").replace(
-        "{job_id}", "1")
+        "{key}", "0" * 20).replace("{job_id}", "1")
     answer = client.request(method, url, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import BaseModel
+from annotated_types import Ge, Le
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response
+from pydantic import BaseModel, StringConstraints
 
-from patchpilot.reports.ansible import export as ansible_export
-from patchpilot.scans.plan import PatchPlan, build_plan
+from patchpilot.clock import iso, now_utc
+from patchpilot.reports.ansible import export_items
+from patchpilot.scans import plan_store
+from patchpilot.scans.plan_store import PlanPage, PlanQuery, PlanStatus
 from patchpilot.scoring.apply import active_config, save_config
 from patchpilot.scoring.priority import parse_config
 from patchpilot.scoring.sla import DIMENSIONS, overdue_findings, sla_report
 from patchpilot.server.deps import Admin, EngineDep, Viewer
 from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
-from patchpilot.server.params import Name200, Search
+from patchpilot.server.params import Name200, Priority, Search
+
+Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")]
 
 router = APIRouter(tags=["plan"])
 
@@ -32,7 +37,8 @@ class PlanInstallationOut(BaseModel):
 
 
 class PlanHostOut(BaseModel):
-    """One host of a plan item (``next_window``: ISO start; null: any time)."""
+    """One host of a plan item (``next_window``: ISO start; null: any time; ``vulns``:
+    its open vulnerabilities the item fixes, or for a verified host those fixed)."""
 
     asset_id: int
     name: str
@@ -44,45 +50,66 @@ class PlanHostOut(BaseModel):
     next_window: str | None
     reboot_pending: bool | None
     installations: list[PlanInstallationOut]
+    vulns: list[str]
+
+
+class WindowCountOut(BaseModel):
+    """Pending hosts of an item whose next maintenance window starts at ``window`` (ISO;
+    null: hosts that may be patched any time)."""
+
+    window: str | None
+    hosts: int
 
 
 class PlanItemOut(BaseModel):
-    """One change: a package upgraded to one fixed version, on its hosts."""
+    """One change (``kind`` fix: a package upgraded to one fixed version; unfixed: the
+    findings of a package no published fix removes, with the workarounds), with its
+    figures for the hosts asked for and the first of those hosts.  ``key`` is stable
+    across rebuilds of the plan: ``GET /api/plan/items/{key}/hosts`` lists the rest."""
 
+    key: str
+    rank: int
+    kind: str
     ecosystem: str
     package: str
     fixed_version: str
     manager: str
     command: str | None
     reboot: bool
+    located: bool
+    workaround: str | None
     vulns: list[str]
     by_priority: dict[str, int]
     known_exploited: int
     risk: int
-    hosts: list[PlanHostOut]
-    summary: str
     pending: int
     verified: int
+    hosts_by_priority: dict[str, int]
+    hosts_by_window: list[WindowCountOut]
+    first_hosts: list[PlanHostOut]
+    summary: str
 
 
-class UnfixedOut(BaseModel):
-    """Findings no published fix removes yet, per package."""
-
-    ecosystem: str
-    package: str
-    vulns: list[str]
-    hosts: list[str]
-    best_priority: int | None
-    workaround: str | None
-
-
-class PlanOut(BaseModel):
-    """The patch plan: items by risk removed, then what no fix removes yet."""
+class PlanPageOut(BaseModel):
+    """A page of the patch plan, most risk removed first.  ``stale``: findings changed
+    since ``generated_at`` and a worker is rebuilding it; ``next_cursor``: pass it as
+    ``cursor`` for the next page (null: the last page)."""
 
     generated_at: str | None
     since: str | None
+    stale: bool
+    total: int
+    next_cursor: str | None
     items: list[PlanItemOut]
-    unfixed: list[UnfixedOut]
+
+
+class PlanHostsOut(BaseModel):
+    """A page of one item's hosts, pending first by priority and name."""
+
+    item: PlanItemOut
+    total: int
+    next_cursor: str | None
+    hosts: list[PlanHostOut]
 
 
 class AnsibleFiles(BaseModel):
@@ -139,40 +166,80 @@ class SlaOut(BaseModel):
     overdue: list[OverdueOut]
 
 
-def _plan(engine: EngineDep, group: str | None, since: datetime | None) -> PatchPlan:
+class PlanFilters(BaseModel):
+    """Which part of the plan: a group's or a service's hosts, items with a pending host
+    of ``priority`` or more urgent, known-exploited items, items that need a reboot."""
+
+    group: Name200 | None = None
+    service: Name200 | None = None
+    priority: Priority | None = None
+    kev: bool = False
+    reboot: bool | None = None
+
+
+Filters = Annotated[PlanFilters, Query()]
+ItemKey = Annotated[str, Path(pattern="^[0-9a-f]{20}$")]
+
+
+def _query(engine: EngineDep, f: PlanFilters) -> tuple[PlanStatus, PlanQuery]:
+    state = plan_store.ensure_current(engine)
     with engine.connect() as conn:
-        return build_plan(conn, group=group, since=since)
+        return state, plan_store.query_for(conn, group=f.group, service=f.service,
+                                           priority=f.priority, kev=f.kev, reboot=f.reboot)
 
 
-@router.get("/plan", response_model=PlanOut)
-def get_plan(who: Viewer, engine: EngineDep, group: Name200 | None = None,
-             since: datetime | None = None) -> dict[str, Any]:
-    """The patch plan: items by risk removed, hosts, commands, windows; unfixed apart."""
-    return _plan(engine, group, since).to_dict()
+def _page_dict(page: PlanPage) -> dict[str, Any]:
+    return {"generated_at": iso(page.status.generated_at), "since": iso(page.status.since),
+            "stale": page.status.stale, "total": page.total,
+            "next_cursor": page.next_cursor, "items": [i.to_dict() for i in page.items]}
+
+
+@router.get("/plan", response_model=PlanPageOut)
+def get_plan(who: Viewer, engine: EngineDep, filters: Filters, kind: Literal["fix", "unfixed"]
+             = "fix", limit: Annotated[int, Ge(1), Le(200)] = 25,
+             cursor: Cursor | None = None) -> dict[str, Any]:
+    """A page of the patch plan: items by risk removed (``kind=unfixed``: what no fix
+    removes yet), each with host counts per priority and window and its first hosts."""
+    state, query = _query(engine, filters)
+    with engine.connect() as conn:
+        page = plan_store.read_page(conn, state, query, kind=kind, limit=limit,
+                                    cursor=cursor)
+    return _page_dict(page)
+
+
+@router.get("/plan/items/{key}/hosts", response_model=PlanHostsOut)
+def get_plan_item_hosts(who: Viewer, engine: EngineDep, key: ItemKey, filters: Filters,
+                        limit: Annotated[int, Ge(1), Le(1000)] = 100,
+                        cursor: Cursor | None = None) -> dict[str, Any]:
+    """A page of one plan item's hosts (of the group or service asked for)."""
+    state, query = _query(engine, filters)
+    with engine.connect() as conn:
+        page = plan_store.read_hosts(conn, state, key, query, limit=limit, cursor=cursor)
+    return {"item": page.item.to_dict(), "total": page.total,
+            "next_cursor": page.next_cursor, "hosts": [asdict(h) for h in page.hosts]}
 
 
 @router.get("/plan.csv", response_class=Response,
             responses={200: {"description": "the plan as CSV",
                              "content": {"text/csv": {}}}})
-def get_plan_csv(who: Viewer, engine: EngineDep, group: Name200 | None = None,
-                 since: datetime | None = None) -> Response:
-    """The plan as CSV, one row per host of each item."""
-    return plan_csv_response(_plan(engine, group, since))
+def get_plan_csv(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
+    """The plan as CSV, one row per host of each item, streamed."""
+    return plan_csv_response(engine, _query(engine, filters)[1])
 
 
 @router.get("/plan/ansible", response_model=AnsibleFiles,
             responses={200: {"description": "a zip (playbook and inventory), or JSON with "
                                             "``format=json``",
                              "content": {"application/zip": {}}}})
-def get_plan_ansible(who: Viewer, engine: EngineDep, group: Name200 | None = None,
-                     format: Search = "zip") -> Any:
+def get_plan_ansible(who: Viewer, engine: EngineDep, filters: Filters,
+                     format: Literal["zip", "json"] = "zip") -> Any:
     """The plan as an Ansible playbook with its inventory: a zip, or JSON (``format=json``)."""
-    if format not in ("zip", "json"):
-        raise HTTPException(422, "format must be zip or json")
-    plan = _plan(engine, group, None)
+    state, query = _query(engine, filters)
     if format == "json":
-        return {"files": ansible_export(plan)}
-    return plan_ansible_response(plan)
+        with engine.connect() as conn:
+            return {"files": export_items(plan_store.iter_items(conn, state, query),
+                                          state.generated_at or now_utc())}
+    return plan_ansible_response(engine, query)
 
 
 @router.get("/priority-config", response_model=PriorityConfigOut)

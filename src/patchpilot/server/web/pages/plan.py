@@ -1,47 +1,101 @@
-"""The patch plan (``scans.plan``): one row per upgrade, most risk removed first; its CSV
-and Ansible downloads for a logged-in browser (``server.downloads``, as the API's).
+"""The patch plan (``scans.plan_store``): a page of items by risk removed, each with its
+host counts per priority and window and its first hosts; the rest of an item's hosts on
+demand (htmx); filters by group, service, priority, KEV and reboot.  Its CSV and Ansible
+downloads for a logged-in browser (``server.downloads``, as the API's).
 """
 
 from __future__ import annotations
 
+import math
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from patchpilot.assets.queries import group_names
-from patchpilot.scans.plan import build_plan
+from patchpilot.assets.queries import group_names, service_names
+from patchpilot.scans import plan_store
+from patchpilot.scans.plan_store import PlanQuery, PlanStatus
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
-from patchpilot.server.params import Name200
+from patchpilot.server.params import Name200, Page, Search
 from patchpilot.server.web.render import User, render
 
 router = APIRouter(include_in_schema=False)
 
+# Items per page, and hosts per "more hosts" request.
+ITEMS_PER_PAGE = 20
+HOSTS_PER_PAGE = 100
+
+
+def _filters(engine: EngineDep, group: str, service: str, priority: str, kev: str,
+             reboot: str) -> tuple[PlanStatus, PlanQuery, dict[str, str]]:
+    state = plan_store.ensure_current(engine)
+    with engine.connect() as conn:
+        query = plan_store.query_for(
+            conn, group=group or None, service=service or None,
+            priority=int(priority) if priority in ("1", "2", "3", "4") else None,
+            kev=kev == "yes", reboot={"yes": True, "no": False}.get(reboot))
+    params = {"group": group, "service": service, "priority": priority, "kev": kev,
+              "reboot": reboot}
+    return state, query, {k: v for k, v in params.items() if v}
+
 
 @router.get("/plan")
-def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = ""
-              ) -> HTMLResponse:
-    """The patch plan (``scans.plan``): one row per upgrade, most risk removed first."""
+def plan_page(request: Request, user: User, engine: EngineDep, group: Name200 = "",
+              service: Name200 = "", priority: Search = "", kev: Search = "",
+              reboot: Search = "", page: Page = 1, upage: Page = 1) -> HTMLResponse:
+    """A page of the patch plan and of what no fix removes yet."""
+    state, query, params = _filters(engine, group, service, priority, kev, reboot)
     with engine.connect() as conn:
-        plan = build_plan(conn, group=group or None)
-        groups = group_names(conn)
-    return render(request, "plan.html", user.language,
-                  {"plan": plan, "group": group, "groups": groups,
-                   "query": urlencode({"group": group}) if group else ""}, user)
+        items = plan_store.read_page(conn, state, query, limit=ITEMS_PER_PAGE,
+                                     cursor=str((page - 1) * ITEMS_PER_PAGE))
+        unfixed = plan_store.read_page(conn, state, query, kind=plan_store.UNFIXED,
+                                       limit=ITEMS_PER_PAGE, first_hosts=0,
+                                       cursor=str((upage - 1) * ITEMS_PER_PAGE))
+        groups, services = group_names(conn), service_names(conn)
+    query_text = urlencode(params)
+
+    def link(**kw: int) -> str:
+        return "/plan?" + urlencode({**params, "page": page, "upage": upage, **kw})
+
+    return render(request, "plan.html", user.language, {
+        "state": state, "items": items, "unfixed": unfixed, "page": page, "upage": upage,
+        "pages": max(1, math.ceil(items.total / ITEMS_PER_PAGE)),
+        "upages": max(1, math.ceil(unfixed.total / ITEMS_PER_PAGE)),
+        "offset": (page - 1) * ITEMS_PER_PAGE, "f": params, "groups": groups,
+        "services": services, "query": query_text, "link": link}, user)
+
+
+@router.get("/plan/items/{key}/hosts")
+def plan_hosts_fragment(request: Request, user: User, engine: EngineDep, key: Search,
+                        group: Name200 = "", service: Name200 = "", priority: Search = "",
+                        kev: Search = "", reboot: Search = "", cursor: Search = ""
+                        ) -> HTMLResponse:
+    """An item's hosts, a hundred at a time (an htmx fragment: rows and a "more" button)."""
+    state, query, params = _filters(engine, group, service, priority, kev, reboot)
+    with engine.connect() as conn:
+        hosts = plan_store.read_hosts(conn, state, key, query, limit=HOSTS_PER_PAGE,
+                                      cursor=cursor if cursor.isdigit() else None)
+    more = ("/plan/items/" + key + "/hosts?" + urlencode({**params, "cursor": hosts.next_cursor})
+            if hosts.next_cursor else None)
+    return render(request, "plan_hosts.html", user.language,
+                  {"hosts": hosts, "more": more, "key": key}, user)
 
 
 @router.get("/plan.csv")
-def plan_csv_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
+def plan_csv_page(user: User, engine: EngineDep, group: Name200 = "", service: Name200 = "",
+                  priority: Search = "", kev: Search = "", reboot: Search = "") -> Response:
     """The plan as CSV for a logged-in browser (a link cannot send a bearer header): the
-    same download as ``GET /api/plan.csv``."""
-    with engine.connect() as conn:
-        return plan_csv_response(build_plan(conn, group=group or None))
+    same download as ``GET /api/plan.csv``, streamed."""
+    return plan_csv_response(engine, _filters(engine, group, service, priority, kev,
+                                              reboot)[1])
 
 
 @router.get("/plan/ansible")
-def plan_ansible_page(user: User, engine: EngineDep, group: Name200 = "") -> Response:
+def plan_ansible_page(user: User, engine: EngineDep, group: Name200 = "",
+                      service: Name200 = "", priority: Search = "", kev: Search = "",
+                      reboot: Search = "") -> Response:
     """The plan's Ansible export (a zip: playbook and inventory) for a logged-in browser:
     the same download as ``GET /api/plan/ansible``."""
-    with engine.connect() as conn:
-        return plan_ansible_response(build_plan(conn, group=group or None))
+    return plan_ansible_response(engine, _filters(engine, group, service, priority, kev,
+                                                  reboot)[1])
