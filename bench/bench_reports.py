@@ -140,7 +140,11 @@ def run(url: str, label: str) -> None:
     finally:
         for process in reversed(processes):
             process.terminate()
-            process.wait(30)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:  # a worker in the midst of a plan rebuild
+                process.kill()
+                process.wait()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -44,6 +44,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from patchpilot import queue
 from patchpilot.assets.groups import Scope, resolve_scope
@@ -262,7 +263,13 @@ def run_report_file(engine: Engine, job: queue.Job) -> dict[str, Any]:
     total = job.payload.get("total")
 
     def tell(rows: int) -> None:
-        queue.progress(engine, job.id, {"progress": {"rows": rows, "total": total}})
+        # A note of progress is best effort: a database busy with another writer (a plan
+        # rebuild holds SQLite's lock for seconds) skips it rather than fail the report.
+        try:
+            queue.progress(engine, job.id, {"progress": {"rows": rows, "total": total}})
+        except OperationalError as exc:
+            log.info("report job %s: progress not noted (%s)", job.id,
+                     str(exc.orig).splitlines()[0] if exc.orig else exc)
 
     folder = job_folder(settings, job.id)
     try:
