@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_plan_pages --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_dashboard --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_report_pdf --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_reports --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) build *.egg-info

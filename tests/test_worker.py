@@ -178,6 +178,8 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
     monkeypatch.setitem(worker.HANDLERS, "feed_update", long_feed_update)
     assert worker.SLOW_LANE == ("rematch", "feed_update")
     assert "match" in worker.QUICK_LANE and "feed_update" not in worker.QUICK_LANE
+    assert worker.REPORT_LANE == ("report", "report_file")
+    assert not set(worker.REPORT_LANE) & set(worker.QUICK_LANE)
     [feed] = _enqueue(engine, "feed_update", 1)
     [quick] = _enqueue(engine, "noop", 1)
     stop = threading.Event()
@@ -195,5 +197,6 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
         stop.set()
         for t in pool:
             t.join(timeout=10)
-    assert [t.name for t in pool] == ["pp-0", "pp-slow"]
+    # The third lane is the reports' (tests/reports/test_jobs.py).
+    assert [t.name for t in pool] == ["pp-0", "pp-slow", "pp-reports"]
     assert orjson.loads(_rows(engine)[0].result) == {"slow": True}

@@ -35,6 +35,15 @@ DEFAULT_SMTP_PORT = 25
 # peak), so 500 blocks (about 100 pages) stay well under 30 s and 500 MB even with long
 # advisory summaries; the CSV/XLSX export has the rest.
 DEFAULT_REPORT_MAX_FINDINGS = 500
+# A report job's child process may grow to this (RSS): far above a whole-estate XLSX in
+# write-only mode or a group's technical PDF, far below what would hurt a server.
+DEFAULT_REPORT_MEMORY_MB = 1024
+# A finished report file is kept for download this long.
+DEFAULT_REPORT_KEEP_HOURS = 24.0
+# Above this many open findings in scope, a technical XLSX is made by a job rather than
+# while the request waits (a 10,000-finding XLSX takes a few seconds); a PDF or HTML above
+# a twentieth of it (reports.generate.SYNC_WEIGHT).
+DEFAULT_REPORT_SYNC_FINDINGS = 10_000
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -91,6 +100,21 @@ class Settings:
     of one patch, its eight fields once for all its hosts) a technical PDF/HTML report
     details; past it the report says how many more there are and points to the CSV/XLSX
     export of the same scope."""
+    report_memory_mb: int = DEFAULT_REPORT_MEMORY_MB
+    """``PATCHPILOT_REPORT_MEMORY_MB``: the memory (resident, MiB) one report job may use;
+    past it the job is stopped and fails saying so."""
+    report_keep_hours: float = DEFAULT_REPORT_KEEP_HOURS
+    """``PATCHPILOT_REPORT_KEEP_HOURS``: how long a report job's file is kept for
+    download."""
+    report_sync_findings: int = DEFAULT_REPORT_SYNC_FINDINGS
+    """``PATCHPILOT_REPORT_SYNC_FINDINGS``: above this many open findings in scope, a
+    technical XLSX download becomes a report job, a PDF or HTML above a twentieth of it
+    (CSV always streams)."""
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where report jobs write their files (one folder per job)."""
+        return self.home / "reports"
 
     @property
     def cache_dir(self) -> Path:
@@ -150,6 +174,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_password=env.get("PATCHPILOT_SMTP_PASSWORD") or None,
         smtp_from=env.get("PATCHPILOT_SMTP_FROM") or None,
         report_max_findings=_report_max_findings(env),
+        report_memory_mb=_whole(env, "PATCHPILOT_REPORT_MEMORY_MB", DEFAULT_REPORT_MEMORY_MB,
+                                least=64, unit="MiB"),
+        report_keep_hours=_report_keep_hours(env),
+        report_sync_findings=_whole(env, "PATCHPILOT_REPORT_SYNC_FINDINGS",
+                                    DEFAULT_REPORT_SYNC_FINDINGS, least=0,
+                                    unit="open findings"),
     )
 
 
@@ -222,3 +252,26 @@ def _smtp_port(env: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"PATCHPILOT_SMTP_PORT: {raw!r} is not a port number")
     return int(raw)
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, *, least: int, unit: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < least:
+        raise ConfigError(f"{name}: {raw!r} is not a whole number of {unit} ({least} or more)")
+    return int(raw)
+
+
+def _report_keep_hours(env: Mapping[str, str]) -> float:
+    raw = env.get("PATCHPILOT_REPORT_KEEP_HOURS", "").strip()
+    if not raw:
+        return DEFAULT_REPORT_KEEP_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours < 24 * 366:
+        raise ConfigError(f"PATCHPILOT_REPORT_KEEP_HOURS: {raw!r} is not a number of hours "
+                          "(more than 0; default 24)")
+    return hours

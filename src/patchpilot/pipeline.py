@@ -73,7 +73,8 @@ from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.registry import feed_named
 from patchpilot.knowledge.update import SourceResult, update_from, update_online
-from patchpilot.reports.mail import run_report, tick_reports
+from patchpilot.reports.jobs import REPORT_FILE, remove_expired, run_report_file
+from patchpilot.reports.mail import REPORT_JOB, run_report, tick_reports
 from patchpilot.reports.overview import not_scanned_condition
 from patchpilot.scans.plan_store import refresh_if_stale as refresh_plan_if_stale
 from patchpilot.scans.rematch import RematchResult, rematch_all
@@ -323,6 +324,8 @@ def upkeep(engine: Engine) -> None:
         refresh_stale(conn, now=now)
         record_sla_breaches(conn, now)
         record_stale_assets(conn, not_scanned_condition(conn, now), now)
+    # Report jobs' files past PATCHPILOT_REPORT_KEEP_HOURS (and failed jobs' leftovers).
+    remove_expired(engine)
     optimize(engine)  # planner statistics (SQLite) after the day's writes
 
 
@@ -409,6 +412,10 @@ def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
 # every feed, re-matching the estate.  A worker pool runs them in a lane of their own
 # (``worker.start_pool``), so they never hold every worker while uploads wait.
 SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH})
+# The report jobs -- seconds to minutes, in a child process under the memory ceiling
+# (reports.jobs) -- get a lane of their own too, so a large export never holds a scan or an
+# upload's match, and one pool builds one report at a time.
+REPORT_KINDS = frozenset({REPORT_JOB, REPORT_FILE})
 
 # Every job kind the server's workers run, and what runs it.  Agents take their own kinds
 # (``collect``, ``sweep_refresh``) from the same queue; they are not here.
@@ -418,7 +425,8 @@ HANDLERS: dict[str, Handler] = {
     PRIORITISE: run_prioritise,  # after a re-match, or a changed priority configuration
     FEED_UPDATE: run_feed_update,  # the server's own knowledge-base update
     "ssh_scan": run_ssh_scan,  # a scheduled or emergency scan of an SSH target
-    "report": run_report,  # a scheduled report, generated and mailed
+    REPORT_JOB: run_report,  # a scheduled report, generated and mailed
+    REPORT_FILE: run_report_file,  # a report to download, built as a file
     "expire_decisions": run_expire_decisions,
     "noop": run_noop,
 }

@@ -137,6 +137,30 @@ def extend(engine: Engine, job_id: int, owner: str, seconds: int = 120) -> bool:
     return done.rowcount == 1
 
 
+# How long a progress note waits for SQLite's write lock (ms): a note is worth little, and
+# a caller watching a child process must not stall behind another writer's transaction.
+PROGRESS_WAIT_MS = 200
+
+
+def progress(engine: Engine, job_id: int, result: dict[str, Any]) -> bool:
+    """Record how far a leased job has come, as its ``result`` until it finishes (which
+    replaces it); False when the job is no longer leased.  On SQLite it waits at most
+    :data:`PROGRESS_WAIT_MS` for the write lock (then ``OperationalError``: the caller
+    skips this note)."""
+    with engine.begin() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={PROGRESS_WAIT_MS}")
+        try:
+            done = conn.execute(update(jobs).where(jobs.c.id == job_id,
+                                                   jobs.c.state == LEASED)
+                                .values(result=orjson.dumps(result).decode()))
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA busy_timeout=30000")  # make_engine's timeout
+    return done.rowcount == 1
+
+
 def finish(engine: Engine, job_id: int, owner: str, result: dict[str, Any] | None = None,
            error: str | None = None) -> bool:
     """Mark a leased job done (or failed with ``error``); False if the lease was lost."""

@@ -7,8 +7,9 @@ pipeline's table would import upwards.)
 
 Any number of workers may run, on any machines that reach the database; the embedded
 default runs one inside the server.  A pool (:func:`start_pool`: the server's embedded
-workers, ``patchpilot worker``) has two lanes: the long jobs (a feed update, a re-match of
-the estate) run in a thread of their own, so they never keep the quick ones waiting.
+workers, ``patchpilot worker``) has three lanes: the long jobs (a feed update, a re-match of
+the estate) run in a thread of their own, and so do the reports, so they never keep the
+quick ones waiting.
 
 A worker renews its lease while a job runs (a heartbeat), so a long job is never taken
 twice, while a worker that dies stops renewing and its job is taken again once the lease
@@ -32,8 +33,8 @@ from patchpilot.config import load_settings
 from patchpilot.errors import PatchPilotError
 from patchpilot.pipeline import HANDLERS
 
-__all__ = ["HANDLERS", "QUICK_LANE", "SLOW_LANE", "Backoff", "lease_seconds", "run_forever",
-           "run_once", "run_scheduler", "start_pool", "worker_name"]
+__all__ = ["HANDLERS", "QUICK_LANE", "REPORT_LANE", "SLOW_LANE", "Backoff", "lease_seconds",
+           "run_forever", "run_once", "run_scheduler", "start_pool", "worker_name"]
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +145,19 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
             time.sleep(0)
 
 
-# The two lanes of a pool: the long jobs (pipeline.SLOW_KINDS) and every other kind.
+# The lanes of a pool: the long jobs (pipeline.SLOW_KINDS), the reports
+# (pipeline.REPORT_KINDS) and every other kind.
 SLOW_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.SLOW_KINDS)
-QUICK_LANE = tuple(kind for kind in HANDLERS if kind not in pipeline.SLOW_KINDS)
+REPORT_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.REPORT_KINDS)
+QUICK_LANE = tuple(kind for kind in HANDLERS
+                   if kind not in pipeline.SLOW_KINDS | pipeline.REPORT_KINDS)
 
 
 def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
                tick_seconds: float | None = DEFAULT_TICK_SECONDS,
                name: str = "worker") -> list[threading.Thread]:
-    """Start ``threads`` workers for the quick jobs and one for the long ones; the
-    started threads (they end once ``stop`` is set).
+    """Start ``threads`` workers for the quick jobs, one for the long ones and one for the
+    reports; the started threads (they end once ``stop`` is set).
 
     A ``feed_update`` (a download and a load of every feed, then a re-match of the
     estate) or a ``rematch`` job runs for minutes.  Taken by the only worker there is --
@@ -162,11 +166,15 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
     that takes only them (one at a time: a second feed update behind the first waits,
     as it should), while the other ``threads`` never take them and stay free for the
     rest.  Separate lanes rather than priorities: a priority decides only which job is
-    taken next, and a long job once taken would still occupy its worker.
+    taken next, and a long job once taken would still occupy its worker.  Reports
+    (``report_file``, the scheduled ``report`` mail) have a third lane for the same reason:
+    a whole-estate XLSX takes minutes, and one at a time keeps the pool within one report
+    memory ceiling (``PATCHPILOT_REPORT_MEMORY_MB``).
     """
     lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds) for n in range(threads)]
-    # The slow lane never ticks (the quick lane does, when it is asked to).
+    # The slow and report lanes never tick (the quick lane does, when it is asked to).
     lanes.append((f"{name}-slow", SLOW_LANE, None))
+    lanes.append((f"{name}-reports", REPORT_LANE, None))
     pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
                              name=thread_name,
                              kwargs={"tick_seconds": tick, "kinds": kinds})

@@ -17,9 +17,10 @@ PDF/HTML is organised by patch instead (:mod:`patchpilot.reports.technical_data`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, func, select, true
@@ -27,8 +28,10 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import aware, now_utc
+from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import (
     asset_context,
+    asset_summary,
     assets,
     finding_priority,
     findings,
@@ -136,11 +139,52 @@ class TechnicalFinding:
 
     @property
     def installations_text(self) -> str:
-        """The installations on one line: ``/venv/lib/python3.11/site-packages 19.2.3 →
-        23.3; …`` (an OS package's location is left out)."""
-        return "; ".join(
-            " ".join(p for p in (loc, ver) if p) + (f" → {fixed}" if fixed else "")
-            for loc, ver, fixed, _ in self.installations)
+        """The installations on one line (:func:`installations_line`)."""
+        return installations_line(self.installations)
+
+
+Installations = tuple[tuple[str | None, str, str | None, str | None], ...]
+
+
+def installations_line(copies: Installations) -> str:
+    """Installations on one line: ``/venv/lib/python3.11/site-packages 19.2.3 → 23.3; …``
+    (an OS package's location is left out)."""
+    return "; ".join(" ".join(p for p in (loc, ver) if p) + (f" → {fixed}" if fixed else "")
+                     for loc, ver, fixed, _ in copies)
+
+
+class TechnicalRow(NamedTuple):
+    """:class:`TechnicalFinding`'s fields as a tuple, for the exports that stream a million
+    of them: made in a fifth of the time of the frozen dataclass (a test keeps the two
+    alike)."""
+
+    asset: str
+    service: str | None
+    priority: int | None
+    reason: str
+    due_date: datetime | None
+    vuln_id: str
+    name: str
+    summary: str
+    package: str
+    ecosystem: str
+    installed_version: str | None
+    affected_range: str
+    cve: str | None
+    cvss_score: float | None
+    cvss_vector: str | None
+    severity: str
+    exploit: str
+    known_exploited: bool
+    fixed_version: str | None
+    fix_command: str | None
+    workaround: str
+    installations: Installations = ()
+
+    @property
+    def installations_text(self) -> str:
+        """The installations on one line (:func:`installations_line`)."""
+        return installations_line(self.installations)
 
 
 def _action(item: PlanItem) -> PatchAction:
@@ -217,29 +261,31 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
         actions=_top_actions(conn, scope, ids, now, top), coverage=o.coverage)
 
 
-def _technical_row(r: Any) -> TechnicalFinding:
-    data = orjson.loads(r.data)
+def _technical_fields(r: Any) -> tuple[Any, ...]:
+    """A row of :func:`_technical_stream`'s query as :class:`TechnicalFinding`'s fields, in
+    their order."""
+    # Unpacked by position: a Row's attributes by name cost half a microsecond each, a
+    # third of the time of a million-row export.  The order is the query's.
+    (vuln_id, package, ecosystem, installed_version, installed, fixed_version, severity,
+     cvss_score, known_exploited, raw, asset, service, priority, reason, due_date) = r
+    data = orjson.loads(raw)
     cvss = data.get("cvss") or {}
     exploit = data.get("exploit") or {}
     fix = data.get("fix") or {}
     evidence = data.get("evidence") or {}
-    cve = data.get("cve") or (r.vuln_id if r.vuln_id.startswith("CVE-") else None)
+    cve = data.get("cve") or (vuln_id if vuln_id.startswith("CVE-") else None)
     if cve is None:
         cve = next((a for a in data.get("aliases") or () if a.startswith("CVE-")), None)
-    return TechnicalFinding(
-        asset=r.asset, service=r.service, priority=r.priority, reason=r.reason or "",
-        due_date=aware(r.due_date), vuln_id=r.vuln_id, name=data.get("name") or r.vuln_id,
-        summary=data.get("summary") or "", package=r.package, ecosystem=r.ecosystem,
-        installed_version=r.installed_version,
-        affected_range=evidence.get("affected_range") or "",
-        cve=cve, cvss_score=cvss.get("score", r.cvss_score), cvss_vector=cvss.get("vector"),
-        severity=r.severity or "Unknown",
-        exploit=_exploit_text(exploit, bool(r.known_exploited)),
-        known_exploited=bool(r.known_exploited), fixed_version=r.fixed_version,
-        fix_command=fix.get("command"), workaround=data.get("workaround") or "",
-        installations=tuple(
-            (i["location"], i["installed_version"] or "", i["fixed_version"], i["command"])
-            for i in installations(r.installations, r.installed_version, r.fixed_version)))
+    kev = bool(known_exploited)
+    return (asset, service, priority, reason or "", aware(due_date), vuln_id,
+            data.get("name") or vuln_id, data.get("summary") or "", package, ecosystem,
+            installed_version, evidence.get("affected_range") or "", cve,
+            cvss.get("score", cvss_score), cvss.get("vector"), severity or "Unknown",
+            _exploit_text(exploit, kev), kev, fixed_version, fix.get("command"),
+            data.get("workaround") or "",
+            tuple((i["location"], i["installed_version"] or "", i["fixed_version"],
+                   i["command"])
+                  for i in installations(installed, installed_version, fixed_version)))
 
 
 def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
@@ -252,9 +298,43 @@ def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
 def technical_findings(conn: Connection, scope: Scope | None = None
                        ) -> list[TechnicalFinding]:
     """Every open finding of ``scope``: most urgent first, then by asset and id."""
+    return list(iter_technical_findings(conn, scope))
+
+
+# Rows fetched per round trip by :func:`iter_technical_findings` (a server-side cursor on
+# PostgreSQL): large enough that the round trips do not show, small enough to stay flat.
+STREAM_BATCH = 2000
+
+
+def iter_technical_findings(conn: Connection, scope: Scope | None = None
+                            ) -> Iterator[TechnicalFinding]:
+    """:func:`technical_findings` one at a time (:func:`_technical_stream`)."""
+    for fields in _technical_stream(conn, scope):
+        yield TechnicalFinding(*fields)
+
+
+def iter_technical_rows(conn: Connection, scope: Scope | None = None
+                        ) -> Iterator[TechnicalRow]:
+    """:func:`technical_findings` one at a time as :class:`TechnicalRow` tuples: what the
+    streamed exports read."""
+    make = TechnicalRow._make
+    for fields in _technical_stream(conn, scope):
+        yield make(fields)
+
+
+def _technical_stream(conn: Connection, scope: Scope | None) -> Iterator[tuple[Any, ...]]:
+    """Every open finding of ``scope`` as :class:`TechnicalFinding`'s fields: most urgent
+    first, then by asset and id; one at a time.
+
+    ``stream_results`` makes psycopg use a server-side cursor (else it would read the
+    whole result into the client on execute); SQLite's cursor steps through the rows
+    anyway, and sorts in little memory while it does (:func:`patchpilot.db.engine.low_memory`).
+    The caller's connection stays busy until the iterator is exhausted or closed.
+    """
     scope = scope or Scope()
     ids = resolve_scope(conn, scope)
     f, fp = findings, finding_priority
+    # The columns in the order _technical_fields unpacks them.
     stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
                    f.c.installations, f.c.fixed_version, f.c.severity, f.c.cvss_score,
                    f.c.known_exploited,
@@ -266,4 +346,19 @@ def technical_findings(conn: Connection, scope: Scope | None = None
             .where(f.c.state == "open", in_scope(f.c.asset_id, ids))
             .order_by(func.coalesce(fp.c.priority, 9), assets.c.name, f.c.vuln_id,
                       f.c.package))
-    return [_technical_row(r) for r in conn.execute(stmt)]
+    with low_memory(conn):
+        result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH
+                                        ).execute(stmt)
+        try:
+            for r in result:
+                yield _technical_fields(r)
+        finally:
+            result.close()
+
+
+def open_findings(conn: Connection, scope: Scope | None = None) -> int:
+    """How many open findings ``scope`` has, from the per-asset summary (one indexed sum,
+    not a count of the findings): the size a report request is judged by."""
+    ids = resolve_scope(conn, scope or Scope())
+    return int(conn.execute(select(func.coalesce(func.sum(asset_summary.c.open_total), 0))
+                            .where(in_scope(asset_summary.c.asset_id, ids))).scalar_one())

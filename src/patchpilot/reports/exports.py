@@ -11,17 +11,30 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache, partial
+from typing import Any, BinaryIO
 
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
-from patchpilot.cells import safe_cell, safe_record
+from patchpilot.cells import FORMULA_STARTS, safe_cell
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
 from patchpilot.findings.phrases import localise
-from patchpilot.reports.data import TechnicalFinding, in_scope
+from patchpilot.reports.data import (
+    TechnicalFinding,
+    TechnicalRow,
+    in_scope,
+    installations_line,
+)
 from patchpilot.reports.i18n import translator
 from patchpilot.scoring.reasons import reason_text
 
@@ -34,25 +47,49 @@ ASSET_COLUMNS = ("asset", "fqdn", "os", "criticality", "environment", "exposure"
                  "owner", "last_seen", "open", "p1", "p2", "p3", "p4", "known_exploited")
 
 
-def finding_rows(rows: list[TechnicalFinding], lang: str = "en") -> list[dict[str, Any]]:
-    """One dict per finding, keyed by :data:`FINDING_COLUMNS`; the words PatchPilot writes
-    (the priority reason, the severity, yes/no, the exploit summary, the fixed phrases)
-    in ``lang``, the advisories' own text as it is."""
+# The words of a report repeat from row to row (a reason, an advisory's title, a phrase):
+# each distinct one is rendered once, in caches this large per export.
+WORD_CACHE = 8192
+
+
+def finding_values(rows: Iterable[TechnicalFinding | TechnicalRow], lang: str = "en"
+                   ) -> Iterator[list[Any]]:
+    """Each finding's cells in :data:`FINDING_COLUMNS` order, one at a time (the streamed
+    exports): the words PatchPilot writes (the priority reason, the severity, yes/no, the
+    exploit summary, the fixed phrases) in ``lang``, the advisories' own text as it is.
+
+    Rendering a reason or looking a phrase up costs more than the rest of a row, and a
+    million rows hold a few thousand distinct ones: they go through bounded caches.  A list
+    in column order, not a dict, because an export of a million rows feels every step.
+    """
     _ = translator(lang).gettext
-    return [{
-        "asset": r.asset, "service": r.service or "",
-        "priority": f"P{r.priority}" if r.priority else "",
-        "priority_reason": reason_text(r.reason, _),
-        "due_date": iso(r.due_date) or "", "vuln_id": r.vuln_id, "cve": r.cve or "",
-        "name": localise(r.name, _), "package": r.package, "ecosystem": r.ecosystem,
-        "installed_version": r.installed_version or "",
-        "installations": r.installations_text, "affected_range": r.affected_range,
-        "cvss_score": r.cvss_score if r.cvss_score is not None else "",
-        "cvss_vector": r.cvss_vector or "", "severity": _(r.severity),
-        "known_exploited": _("yes") if r.known_exploited else _("no"),
-        "exploit": localise(r.exploit, _),
-        "fixed_version": r.fixed_version or "", "fix_command": r.fix_command or "",
-        "workaround": localise(r.workaround, _)} for r in rows]
+    word = lru_cache(maxsize=WORD_CACHE)(_)
+    reason = lru_cache(maxsize=WORD_CACHE)(partial(reason_text, gettext=_))
+    phrase = lru_cache(maxsize=WORD_CACHE)(partial(localise, gettext=_))
+    moment = lru_cache(maxsize=WORD_CACHE)(iso)  # due dates repeat too (one per day)
+    # And a package's installed and fixed versions across the hosts that have it.
+    copies = lru_cache(maxsize=WORD_CACHE)(installations_line)
+    yes, no = _("yes"), _("no")
+    for r in rows:
+        yield [r.asset, r.service or "", f"P{r.priority}" if r.priority else "",
+               reason(r.reason), moment(r.due_date) or "", r.vuln_id, r.cve or "",
+               phrase(r.name), r.package, r.ecosystem, r.installed_version or "",
+               copies(r.installations), r.affected_range,
+               r.cvss_score if r.cvss_score is not None else "", r.cvss_vector or "",
+               word(r.severity), yes if r.known_exploited else no, phrase(r.exploit),
+               r.fixed_version or "", r.fix_command or "", phrase(r.workaround)]
+
+
+def iter_finding_rows(rows: Iterable[TechnicalFinding], lang: str = "en"
+                      ) -> Iterator[dict[str, Any]]:
+    """:func:`finding_values` keyed by :data:`FINDING_COLUMNS`."""
+    for values in finding_values(rows, lang):
+        yield dict(zip(FINDING_COLUMNS, values, strict=True))
+
+
+def finding_rows(rows: Iterable[TechnicalFinding], lang: str = "en") -> list[dict[str, Any]]:
+    """Every finding's row (:func:`iter_finding_rows`) in a list."""
+    return list(iter_finding_rows(rows, lang))
 
 
 def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, Any]]:
@@ -89,42 +126,102 @@ def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, A
              "p4": int(r.p4 or 0), "known_exploited": int(r.kev or 0)} for r in conn.execute(stmt)]
 
 
-def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
-    """Rows as CSV text with a header line (``\\n`` line ends); text cells that start like
-    a formula are neutralised (:mod:`patchpilot.cells`)."""
+# A streamed CSV is sent in pieces of about this many characters: few enough writes to
+# the socket, little enough held at once.
+CSV_CHUNK_CHARS = 64 * 1024
+# The rows an XLSX column's width is judged by (the first ones).
+WIDTH_SAMPLE = 200
+
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
+
+# A sheet: its title, its rows (cells in the columns' order), its columns.
+Sheet = tuple[str, Iterable[Sequence[Any]], tuple[str, ...]]
+
+
+def safe_values(values: Sequence[Any]) -> list[Any]:
+    """A row's cells, each through :func:`patchpilot.cells.safe_cell` -- called only for
+    text whose first character may start a formula (the common case, plain text, costs
+    one set lookup; an export has twenty cells a row)."""
+    return [safe_cell(v) if isinstance(v, str) and v and v[0] in FORMULA_FIRST else v
+            for v in values]
+
+
+def in_columns(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]
+               ) -> Iterator[list[Any]]:
+    """Rows keyed by column as lists of cells in ``columns`` order (a missing key: "")."""
+    for row in rows:
+        yield [row.get(c, "") for c in columns]
+
+
+def csv_chunks(rows: Iterable[Sequence[Any]], columns: tuple[str, ...]
+               ) -> Iterator[bytes]:
+    """Rows (cells in ``columns`` order) as UTF-8 CSV with a header line (``\\n`` line
+    ends), in pieces of about :data:`CSV_CHUNK_CHARS`, as the rows come: memory stays flat
+    however many there are.
+    Text cells that start like a formula are neutralised (:mod:`patchpilot.cells`)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(safe_record(r) for r in rows)
-    return out.getvalue()
+    writer = csv.writer(out, lineterminator="\n")
+    held = writer.writerow(columns)
+    for row in rows:
+        # writerow answers the characters written: StringIO.tell() would copy the buffer
+        # each time it is asked (quadratic in the chunk's size).
+        held += writer.writerow(safe_values(row))
+        if held >= CSV_CHUNK_CHARS:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+            held = 0
+    yield out.getvalue().encode("utf-8")
 
 
-def to_xlsx(sheets: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]]) -> bytes:
-    """Sheets of rows as an XLSX workbook: header row, frozen panes, autofilter.
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> str:
+    """Rows keyed by column as CSV text (:func:`csv_chunks`, joined: for the small ones)."""
+    return b"".join(csv_chunks(in_columns(rows, columns), columns)).decode("utf-8")
 
-    openpyxl stores any text starting with ``=`` as a formula: every text cell goes
-    through :func:`patchpilot.cells.safe_cell` so an asset's name can never run as one.
+
+def write_xlsx(target: str | os.PathLike[str] | BinaryIO, sheets: Iterable[Sheet]) -> int:
+    """Sheets of rows as an XLSX workbook written to ``target`` (a path or a binary file):
+    bold header row, frozen panes, autofilter, column widths from the first rows.  The
+    rows written in all.
+
+    openpyxl's write-only mode: each row goes to the sheet's temporary file as it is
+    appended and strings are written inline, so memory stays flat for a million rows
+    (the ordinary mode keeps every cell as an object, ~1 KB each).  Each sheet's rows are
+    only iterated once; the first :data:`WIDTH_SAMPLE` are held to size the columns, which
+    must be declared before the first row.  openpyxl stores any text starting with ``=``
+    as a formula: every text cell goes through :func:`patchpilot.cells.safe_cell`.
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
+    written = 0
     for title, rows, columns in sheets:
         sheet = book.create_sheet(title)
-        sheet.append(list(columns))
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            sheet.append([safe_cell(row.get(c, "")) for c in columns])
-        sheet.freeze_panes = "A2"
-        last = get_column_letter(len(columns))
-        sheet.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 1)}"
+        rest = iter(rows)
+        head = list(itertools.islice(rest, WIDTH_SAMPLE))
         for i, column in enumerate(columns, 1):
             # Wide enough for the header and typical values, capped so summaries wrap.
-            longest = max([len(column), *(len(str(r.get(column, ""))) for r in rows[:200])])
+            longest = max([len(column), *(len(str(r[i - 1])) for r in head)])
             sheet.column_dimensions[get_column_letter(i)].width = min(max(longest + 2, 8), 60)
+        sheet.freeze_panes = "A2"
+        header = []
+        for column in columns:
+            cell = WriteOnlyCell(sheet, value=column)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        count = 0
+        for row in itertools.chain(head, rest):
+            sheet.append(safe_values(row))
+            count += 1
+        # The autofilter is written after the rows (the sheet's tail), so it can be set now.
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
+        written += count
+    book.save(target)
+    return written
+
+
+def to_xlsx(sheets: Iterable[Sheet]) -> bytes:
+    """Sheets of rows as XLSX bytes (:func:`write_xlsx` into memory: for the small ones)."""
     out = io.BytesIO()
-    book.save(out)
+    write_xlsx(out, sheets)
     return out.getvalue()

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -36,6 +38,7 @@ from patchpilot.errors import PatchPilotError
 from patchpilot.reports.data import ReportError, ReportNotFound
 from patchpilot.reports.generate import FORMATS, KINDS, Report, generate
 from patchpilot.reports.i18n import translator
+from patchpilot.reports.jobs import ReportRequest, build_report
 from patchpilot.scans.schedules import CRON, ScheduleError, next_run, validate_schedule
 
 log = logging.getLogger(__name__)
@@ -216,16 +219,34 @@ def tick_reports(engine: Engine, now: datetime | None = None) -> int:
 
 
 def run_report(engine: Engine, job: queue.Job) -> dict[str, Any]:
-    """The ``report`` job: generate the schedule's report and mail it."""
+    """The ``report`` job: build the schedule's report and mail it.
+
+    Built as a report job builds its file (:func:`patchpilot.reports.jobs.build_report`:
+    a child process under ``PATCHPILOT_REPORT_MEMORY_MB``), into a temporary folder
+    removed once the mail is sent, so a schedule can no more take the server down than a
+    download can.
+    """
     schedule_id = int(job.payload["schedule_id"])
     with engine.connect() as conn:
         row = conn.execute(select(report_schedules)
                            .where(report_schedules.c.id == schedule_id)).first()
-        if row is None:
-            raise ReportNotFound(f"report schedule {schedule_id} no longer exists")
-        recipients = orjson.loads(row.recipients)
-        report = send_report(conn, kind=row.kind, fmt=row.format, lang=row.lang,
-                             scope=Scope(row.group_name, row.service),
-                             recipients=recipients)
+    if row is None:
+        raise ReportNotFound(f"report schedule {schedule_id} no longer exists")
+    recipients = orjson.loads(row.recipients)
+    if not recipients:
+        raise ReportError("to: at least one recipient is needed")
+    settings = load_settings()
+    smtp = SmtpSettings.from_settings(settings)
+    scope = Scope(row.group_name, row.service)
+    now = now_utc()
+    request = ReportRequest(row.kind, row.format, row.lang, row.group_name, row.service)
+    with tempfile.TemporaryDirectory(prefix="patchpilot-mail-") as folder:
+        built = build_report(engine, request, Path(folder),
+                             limit_mb=settings.report_memory_mb, now=now)
+        report = Report(row.kind, row.format, row.lang, built.path.read_bytes(),
+                        built.filename, built.mime)
+    send(message(report, recipients, smtp.sender, scope, now), smtp)
+    log.info("report %s (%s, %s) mailed to %d recipients", report.filename, row.format,
+             row.lang, len(recipients))
     return {"schedule_id": schedule_id, "file": report.filename, "bytes": len(report.content),
             "recipients": len(recipients)}

@@ -1,7 +1,9 @@
-"""File downloads: the ``Content-Disposition`` header and a generated report as an answer.
+"""File downloads: the ``Content-Disposition`` header, a report (made now, streamed, or
+handed to a report job) and a report job's file as answers.
 
-Shared by the API (``GET /api/reports/{kind}``, ``/api/plan.csv``, ``/api/plan/ansible``)
-and the dashboard's pages, which must not call each other's routes.
+Shared by the API (``GET /api/reports/{kind}``, ``/api/reports/jobs/{id}/file``,
+``/api/plan.csv``, ``/api/plan/ansible``) and the dashboard's pages, which must not call
+each other's routes.
 """
 
 from __future__ import annotations
@@ -10,12 +12,23 @@ import tempfile
 from collections.abc import Iterator
 from urllib.parse import quote
 
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy.engine import Engine
 
+from patchpilot.assets.groups import resolve_scope
 from patchpilot.clock import now_utc
+from patchpilot.config import load_settings
 from patchpilot.reports.ansible import write_zip
-from patchpilot.reports.generate import Report
+from patchpilot.reports.generate import (
+    MIME,
+    Report,
+    check_request,
+    generate,
+    needs_job,
+    report_filename,
+    stream_csv,
+)
+from patchpilot.reports.jobs import JobFile, start_report_job
 from patchpilot.scans import plan_store
 from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
 from patchpilot.scans.plan_store import PlanQuery
@@ -38,6 +51,42 @@ def report_response(report: Report) -> Response:
     """The report as a download."""
     return Response(report.content, media_type=report.mime,
                     headers={"Content-Disposition": content_disposition(report.filename)})
+
+
+def report_or_job(engine: Engine, actor: str, kind: str, fmt: str, lang: str,
+                  group: str | None, service: str | None) -> Response | int:
+    """A report asked for now (``GET /api/reports/{kind}``, the page's download): the file,
+    or -- when it is too large to make while the request waits -- the id of the report job
+    started for it.
+
+    * CSV streams row by row from a server-side cursor at any size (flat memory);
+    * a technical PDF, HTML or XLSX of more than ``PATCHPILOT_REPORT_SYNC_FINDINGS`` open
+      findings in scope becomes a job (``reports.jobs``: a child process under the memory
+      ceiling); everything else -- the executive report, small scopes -- is made at once.
+
+    The request is checked first (422 for a bad option, 404 for an unknown group or
+    service), so a streamed answer never starts for a report that cannot be made.
+    """
+    scope = check_request(kind, fmt, lang, group, service)
+    now = now_utc()
+    with engine.connect() as conn:
+        resolve_scope(conn, scope)
+        if fmt == "csv":
+            # The stream has a connection of its own: it outlives this one.
+            return StreamingResponse(
+                stream_csv(engine, kind, lang, scope), media_type=MIME["csv"],
+                headers={"Content-Disposition": content_disposition(
+                    report_filename(kind, fmt, lang, scope, now))})
+        if not needs_job(conn, kind, fmt, scope, load_settings().report_sync_findings):
+            return report_response(generate(conn, kind, fmt, lang, scope, now=now))
+    with engine.begin() as conn:
+        return start_report_job(conn, actor, kind, fmt, lang, scope.group, scope.service)
+
+
+def job_file_response(made: JobFile) -> FileResponse:
+    """A report job's file as a download (read from disk as it is sent)."""
+    return FileResponse(made.path, media_type=made.mime,
+                        headers={"Content-Disposition": content_disposition(made.filename)})
 
 
 def plan_csv_response(engine: Engine, query: PlanQuery) -> StreamingResponse:

@@ -273,3 +273,42 @@ def test_reports_page_downloads_and_explains_a_bad_choice(browser_client: TestCl
     bad = browser_client.get("/reports/download", params={"kind": "weekly"})
     assert bad.status_code == 422
     assert "kind: &#39;weekly&#39; must be one of executive, technical" in bad.text
+
+
+def test_a_large_report_on_the_page_becomes_a_job(browser_client: TestClient, engine: Engine,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PATCHPILOT_REPORT_SYNC_FINDINGS the page's download goes to the page of the
+    job started for it, which polls its progress; "Build in the background" starts one
+    with htmx (the CSRF token in the post, never in the form's GET URL)."""
+    monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path))
+    monkeypatch.setenv("PATCHPILOT_REPORT_SYNC_FINDINGS", "50")
+    answer = browser_client.get("/reports/download", params={
+        "kind": "technical", "format": "xlsx", "lang": "en", "scope": "group:plant1"})
+    assert answer.status_code == 303
+    job_page = answer.headers["location"]
+    job_id = int(job_page.rsplit("/", 1)[1])
+    html = browser_client.get(job_page).text
+    assert f"<h1>レポートジョブ {job_id}</h1>" in html
+    assert (f'<div id="report-job" data-state="queued" hx-get="/reports/jobs/{job_id}/progress"'
+            ' hx-trigger="every 1s" hx-swap="outerHTML">') in html
+    assert '<strong id="report-job-state">待機中</strong>' in html
+    box = browser_client.get(f"{job_page}/progress").text
+    assert box.startswith('<div id="report-job" data-state="queued"')
+    assert "<html" not in box  # the box alone
+    busy = browser_client.get(f"{job_page}/file")
+    assert busy.status_code == 409
+
+    form = browser_client.get("/reports").text
+    assert 'id="report-background" hx-post="/reports/jobs"' in form
+    assert f'<a href="/reports/jobs/{job_id}">{job_id}</a>' in form  # listed
+    csrf = form.split('hx-vals=\'{"csrf": "')[1].split('"')[0]
+    started = browser_client.post("/reports/jobs", headers={"HX-Request": "true"}, data={
+        "kind": "executive", "format": "pdf", "lang": "ja", "scope": "", "csrf": csrf})
+    assert (started.status_code, started.headers["hx-redirect"]) == (
+        200, f"/reports/jobs/{job_id + 1}")
+    unknown = browser_client.post("/reports/jobs", headers={"HX-Request": "true"}, data={
+        "kind": "executive", "format": "pdf", "scope": "group:plant9", "csrf": csrf})
+    assert unknown.headers["hx-redirect"] == (
+        "/reports/download?kind=executive&format=pdf&lang=&scope=group%3Aplant9")
+    assert browser_client.post("/reports/jobs", data={"kind": "executive"}).status_code == 403

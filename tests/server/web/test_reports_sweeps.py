@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from patchpilot.assets.groups import add_members, create_group
@@ -188,3 +189,43 @@ def test_a_sweep_fills_in_live_as_the_agent_confirms(browser: Any, site: dict[st
             page.locator("table tbody tr").all_inner_texts()}
     assert rows[host.name][1] == ("confirmed" if vulnerable else "not affected")
     assert page.inner_text("#sweep-state") == "done"
+
+
+def test_a_report_job_shows_its_progress_and_downloads(browser: Any, site: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    """The reports page sends a report to the background: the job's page follows it (htmx
+    polling) until the download link appears; the file is the group's findings; the
+    reports page lists the job."""
+    page = sign_in(browser, site, "mori")  # a viewer
+    page.goto(site["url"] + "/reports")
+    page.select_option("#report-kind", "technical")
+    page.select_option("#report-format", "xlsx")
+    page.select_option("#report-scope", "group:plant2")
+    page.click("#report-background")
+    page.wait_for_url(re.compile(r".*/reports/jobs/\d+$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    assert page.inner_text("h1") == f"Report job {job_id}"
+    what = page.inner_text("#report-job-what")
+    assert "Technical report, XLSX, English" in what and "Group: plant2" in what
+    first = page.get_attribute("#report-job", "data-state")
+    assert first in ("queued", "running", "done")
+    # The progress box is swapped in by htmx every second until the job is done.
+    page.wait_for_selector("#report-job-download", timeout=90_000)
+    assert page.inner_text("#report-job-state") == "done"
+    assert page.get_attribute("#report-job", "hx-get") is None  # polling stopped
+    with page.expect_download() as info:
+        page.click("#report-job-download")
+    download = info.value
+    assert re.fullmatch(r"patchpilot-technical-plant2-en-\d{4}-\d{2}-\d{2}\.xlsx",
+                        download.suggested_filename), download.suggested_filename
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    sheet = load_workbook(saved)["Findings"]
+    # plant2-ws-11's ten firefox findings and its Pygments one, under the header.
+    assert sheet.max_row == 12
+    assert {sheet.cell(r, 1).value for r in range(2, 13)} == {"plant2-ws-11"}
+    assert sorted({sheet.cell(r, 9).value for r in range(2, 13)}) == ["firefox", "pygments"]
+    page.goto(site["url"] + "/reports")
+    row = page.inner_text("#report-jobs tbody tr")
+    for text in (job_id, "Technical report", "XLSX", "Group: plant2", "mori", "done"):
+        assert text in row, (text, row)

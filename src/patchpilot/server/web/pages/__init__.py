@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from patchpilot.findings import phrases
 from patchpilot.findings.model import STATES
+from patchpilot.reports import jobs as report_jobs
 from patchpilot.reports.overview import SEVERITIES
 from patchpilot.scans.schedules import BLACKOUT, WINDOW
 from patchpilot.scoring import reasons
@@ -52,4 +53,5 @@ ROUTERS = (login.router, overview.router, findings.router, finding.router,
 DATA_MSGIDS = (*STATES, *SEVERITIES, *finding.DECISIONS, *(r.value for r in Role),
                "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
                "timed_out", "running", "done", WINDOW, BLACKOUT, "verified",
+               *report_jobs.STATES,
                *reasons.MSGIDS, *phrases.MSGIDS)
