@@ -5,7 +5,7 @@ dashboard call.  Returns the bytes, a file name and a MIME type.
 kind       pdf / html                  csv / xlsx
 =========  ==========================  ==================================
 executive  the one-page risk posture   assets (xlsx: + summary, coverage sheets)
-technical  every open finding          findings (xlsx: + assets, coverage sheets)
+technical  the work by patch            findings (xlsx: + assets, coverage sheets)
 =========  ==========================  ==================================
 """
 
