@@ -89,7 +89,7 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # ``threads`` for the quick jobs, one more for the long ones (feed update, re-match).
     pool = start_pool(engine, stop, threads)
-    err.print(f"worker running ({threads} thread(s), and one for feed updates); "
+    err.print(f"worker running ({threads} thread(s), one for feed updates, one for reports); "
               "Ctrl-C to stop")
     try:
         while not stop.wait(1):

@@ -9,6 +9,8 @@ findings: 90,000 findings, past the size a reader rebuilds the plan for itself
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ def large(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                env={**env, "PP_PW": PASSWORD})
     server = ServerProcess(env, workers=0).start()
     try:
-        yield {"url": server.url, "engine": engine}
+        yield {"url": server.url, "engine": engine, "env": env}
     finally:
         server.stop()
         engine.dispose()
@@ -140,3 +142,41 @@ def test_plan_csv_download(browser: Any, large: dict[str, Any], tmp_path: Path) 
     assert lines[0].startswith("rank,ecosystem,package,fixed_version,vulns,risk,host,")
     assert len(lines) == 1 + hosts
     assert {line.split(",")[16] for line in lines[1:]} == {"site-2"}  # groups column
+
+
+def test_group_technical_pdf(browser: Any, large: dict[str, Any], tmp_path: Path) -> None:
+    """The group's technical report, as a patch team downloads it: past the size a
+    request builds itself, the download becomes a report job that a worker builds; its
+    page shows the progress, then the file -- organised by patch, with the size guard
+    saying how many blocks the CSV/XLSX has beyond it."""
+    worker = subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "worker"],
+                              env=large["env"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        page = _sign_in(browser, large["url"])
+        page.goto(large["url"] + "/reports")
+        page.select_option("#report-kind", "technical")
+        page.select_option("#report-format", "pdf")
+        page.select_option("#report-scope", "group:site-1")
+        page.click("#report-download")
+        page.wait_for_url(re.compile(r".*/reports/jobs/\d+$"))
+        page.wait_for_selector("#report-job-download", timeout=240_000)
+        with page.expect_download() as info:
+            page.click("#report-job-download")
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    assert re.fullmatch(r"patchpilot-technical-site-1-en-\d{4}-\d{2}-\d{2}\.pdf", saved.name)
+    text = subprocess.run(["pdftotext", "-layout", str(saved), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    with large["engine"].connect() as conn:
+        state = plan_store.status(conn)
+        top = plan_store.read_page(conn, state, plan_store.query_for(conn, group="site-1"),
+                                   limit=1).items[0]
+    # The first section is the group's first change of the plan page.
+    first = next(line for line in text.splitlines() if re.match(r"\s*1\. ", line))
+    assert f"{top.package} → {top.fixed_version}" in first, first
+    assert "Technical report" in text and "site-1" in text
+    assert "Shortened" in text  # 90,000 findings: the guard cut the blocks short
