@@ -47,7 +47,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union_all,
     update,
 )
@@ -651,9 +650,13 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
         chosen = [(key, c[3]) for key, found in candidates.items()
                   for c in sorted(found)[:first]]
         if chosen:
-            firsts = list(conn.execute(select(ph).where(
-                ph.c.generation == generation,
-                tuple_(ph.c.item_key, ph.c.asset_id).in_(chosen))))
+            # By the items and the hosts chosen (two plain IN lists: a row-value IN made
+            # SQLite scan the generation), then the exact pairs.
+            pairs = set(chosen)
+            firsts = [r for r in conn.execute(select(ph).where(
+                ph.c.generation == generation, ph.c.item_key.in_({k for k, _ in pairs}),
+                ph.c.asset_id.in_({a for _, a in pairs})))
+                if (r.item_key, r.asset_id) in pairs]
     for key, groups, n in per_groups:
         per_window[key][_window(_loads(groups), windows)] += int(n)
     for key, window_counts in per_window.items():
