@@ -13,11 +13,16 @@ This module sits on the bottom floor: scans (the patch plan), reports and the CL
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_FIRST = frozenset(FORMULA_STARTS)
+# A streamed CSV is sent in pieces of about this many characters.
+CSV_CHUNK_CHARS = 64 * 1024
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -38,3 +43,31 @@ def safe_row(values: Iterable[Any]) -> list[Any]:
 def safe_record(row: Mapping[str, Any]) -> dict[str, Any]:
     """A row keyed by column (``csv.DictWriter``'s shape) through :func:`safe_cell`."""
     return {k: safe_cell(v) for k, v in row.items()}
+
+
+def safe_values(values: Sequence[Any]) -> list[Any]:
+    """A row's cells, each through :func:`safe_cell` -- called only for text whose first
+    character may start a formula (the common case, plain text, costs one set lookup;
+    an export has twenty cells a row)."""
+    return [safe_cell(v) if isinstance(v, str) and v and v[0] in FORMULA_FIRST else v
+            for v in values]
+
+
+def csv_chunks(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterator[bytes]:
+    """Rows (cells in ``columns`` order) as UTF-8 CSV with a header line (``\\n`` line
+    ends), in pieces of about :data:`CSV_CHUNK_CHARS`, as the rows come: memory stays flat
+    however many there are (the plan's and the reports' streamed downloads).  Text cells
+    that start like a formula are neutralised."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    held = writer.writerow(columns)
+    for row in rows:
+        # writerow answers the characters written: StringIO.tell() would copy the buffer
+        # each time it is asked (quadratic in the chunk's size).
+        held += writer.writerow(safe_values(row))
+        if held >= CSV_CHUNK_CHARS:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+            held = 0
+    yield out.getvalue().encode("utf-8")

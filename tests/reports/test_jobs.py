@@ -28,7 +28,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
-from patchpilot import queue, worker
+from patchpilot import cells, queue, worker
 from patchpilot.assets.groups import Scope
 from patchpilot.cells import safe_record
 from patchpilot.clock import now_utc
@@ -89,7 +89,7 @@ def test_the_streamed_rows_are_the_findings(estate: dict[str, int], engine: Engi
 def test_csv_streams_in_pieces(estate: dict[str, int], engine: Engine,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of about CSV_CHUNK_CHARS, each whole rows, as the rows come."""
-    monkeypatch.setattr(exports, "CSV_CHUNK_CHARS", 2000)
+    monkeypatch.setattr(cells, "CSV_CHUNK_CHARS", 2000)
     pieces = list(stream_csv(engine, "technical", "en"))
     assert len(pieces) == 19  # 112 findings, ~350 characters a row
     assert all(p.endswith(b"\n") for p in pieces)

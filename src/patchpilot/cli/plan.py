@@ -43,10 +43,11 @@ def plan(
                       ] = None,
 ) -> None:
     """The patch plan: open findings grouped by the upgrade that removes them."""
+    from patchpilot.cells import csv_chunks
     from patchpilot.clock import now_utc
     from patchpilot.reports.ansible import FILES, write_files
     from patchpilot.scans import plan_store
-    from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
+    from patchpilot.scans.plan import PLAN_COLUMNS
 
     engine = open_engine()
     state = plan_store.ensure_current(engine)
@@ -72,7 +73,7 @@ def plan(
                 if fmt is PlanFormat.csv:
                     for chunk in csv_chunks(plan_store.csv_rows(conn, state, query),
                                             PLAN_COLUMNS):
-                        out.write(chunk)
+                        out.write(chunk.decode("utf-8"))
                 else:
                     # One JSON document, written an item at a time.
                     out.write('{"generated_at": ' + orjson.dumps(

@@ -9,7 +9,6 @@ data, so a sheet of 10,000 rows is usable as soon as it opens.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import os
@@ -25,7 +24,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
-from patchpilot.cells import FORMULA_STARTS, safe_cell
+from patchpilot.cells import csv_chunks, safe_values
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
 from patchpilot.findings.phrases import localise
@@ -126,24 +125,11 @@ def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, A
              "p4": int(r.p4 or 0), "known_exploited": int(r.kev or 0)} for r in conn.execute(stmt)]
 
 
-# A streamed CSV is sent in pieces of about this many characters: few enough writes to
-# the socket, little enough held at once.
-CSV_CHUNK_CHARS = 64 * 1024
 # The rows an XLSX column's width is judged by (the first ones).
 WIDTH_SAMPLE = 200
 
-FORMULA_FIRST = frozenset(FORMULA_STARTS)
-
 # A sheet: its title, its rows (cells in the columns' order), its columns.
 Sheet = tuple[str, Iterable[Sequence[Any]], tuple[str, ...]]
-
-
-def safe_values(values: Sequence[Any]) -> list[Any]:
-    """A row's cells, each through :func:`patchpilot.cells.safe_cell` -- called only for
-    text whose first character may start a formula (the common case, plain text, costs
-    one set lookup; an export has twenty cells a row)."""
-    return [safe_cell(v) if isinstance(v, str) and v and v[0] in FORMULA_FIRST else v
-            for v in values]
 
 
 def in_columns(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]
@@ -151,27 +137,6 @@ def in_columns(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]
     """Rows keyed by column as lists of cells in ``columns`` order (a missing key: "")."""
     for row in rows:
         yield [row.get(c, "") for c in columns]
-
-
-def csv_chunks(rows: Iterable[Sequence[Any]], columns: tuple[str, ...]
-               ) -> Iterator[bytes]:
-    """Rows (cells in ``columns`` order) as UTF-8 CSV with a header line (``\\n`` line
-    ends), in pieces of about :data:`CSV_CHUNK_CHARS`, as the rows come: memory stays flat
-    however many there are.
-    Text cells that start like a formula are neutralised (:mod:`patchpilot.cells`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    held = writer.writerow(columns)
-    for row in rows:
-        # writerow answers the characters written: StringIO.tell() would copy the buffer
-        # each time it is asked (quadratic in the chunk's size).
-        held += writer.writerow(safe_values(row))
-        if held >= CSV_CHUNK_CHARS:
-            yield out.getvalue().encode("utf-8")
-            out.seek(0)
-            out.truncate()
-            held = 0
-    yield out.getvalue().encode("utf-8")
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...]) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.cells import csv_chunks
 from patchpilot.clock import now_utc
 from patchpilot.findings.coverage import estate_coverage
 from patchpilot.reports import executive, exports, technical
@@ -148,9 +149,9 @@ def csv_stream(conn: Connection, kind: str, lang: str = "en", scope: Scope | Non
     if kind == "technical":
         rows = exports.finding_values(
             _counted(iter_technical_rows(conn, scope), progress), lang)
-        yield from exports.csv_chunks(rows, exports.FINDING_COLUMNS)
+        yield from csv_chunks(rows, exports.FINDING_COLUMNS)
     else:
-        yield from exports.csv_chunks(_cells(exports.asset_rows(conn, scope),
+        yield from csv_chunks(_cells(exports.asset_rows(conn, scope),
                                              exports.ASSET_COLUMNS), exports.ASSET_COLUMNS)
 
 

@@ -29,11 +29,9 @@ are *pending*.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import io
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -43,7 +41,7 @@ from sqlalchemy import and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import group_asset_ids
-from patchpilot.cells import safe_row
+from patchpilot.cells import csv_chunks
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.tables import (
     asset_groups,
@@ -613,23 +611,7 @@ def plan_rows(items: Iterable[PlanItem]) -> Iterator[dict[str, Any]]:
                     "groups": " ".join(h.groups), "next_window": h.next_window or "any time"}
 
 
-def csv_chunks(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> Iterator[str]:
-    """CSV text in chunks of whole lines (header first, ``\\n`` line ends): a download
-    streamed row by row.  Text cells that start like a formula (a host or package name)
-    are neutralised (:mod:`patchpilot.cells`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(safe_row(row))
-        if out.tell() > 65536:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
-
-
 def plan_csv(plan: PatchPlan) -> str:
     """The plan as CSV (one row per host of each item)."""
-    return "".join(csv_chunks(([r[c] for c in PLAN_COLUMNS] for r in plan_rows(plan.items)),
-                              PLAN_COLUMNS))
+    return b"".join(csv_chunks(([r[c] for c in PLAN_COLUMNS] for r in plan_rows(plan.items)),
+                               PLAN_COLUMNS)).decode("utf-8")

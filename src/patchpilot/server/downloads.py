@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy.engine import Engine
 
 from patchpilot.assets.groups import resolve_scope
+from patchpilot.cells import csv_chunks
 from patchpilot.clock import now_utc
 from patchpilot.config import load_settings
 from patchpilot.reports.ansible import write_zip
@@ -30,7 +31,7 @@ from patchpilot.reports.generate import (
 )
 from patchpilot.reports.jobs import JobFile, start_report_job
 from patchpilot.scans import plan_store
-from patchpilot.scans.plan import PLAN_COLUMNS, csv_chunks
+from patchpilot.scans.plan import PLAN_COLUMNS
 from patchpilot.scans.plan_store import PlanQuery
 
 
@@ -95,8 +96,7 @@ def plan_csv_response(engine: Engine, query: PlanQuery) -> StreamingResponse:
     def chunks() -> Iterator[bytes]:
         with engine.connect() as conn:
             rows = plan_store.csv_rows(conn, plan_store.status(conn), query)
-            for text in csv_chunks(rows, PLAN_COLUMNS):
-                yield text.encode("utf-8")
+            yield from csv_chunks(rows, PLAN_COLUMNS)
 
     return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": content_disposition("plan.csv")})
