@@ -418,6 +418,11 @@ def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
             conn.exec_driver_sql("ANALYZE plan_hosts")
             conn.exec_driver_sql("ANALYZE plan_items")
             conn.commit()
+    if engine.dialect.name == "sqlite":
+        # A SQLite connection plans with the statistics it read when it opened: the pool's
+        # idle ones are replaced, so the pages' next queries see these (a connection opened
+        # before the first ANALYZE planned a group's sums over the whole generation).
+        engine.dispose()
     with engine.connect() as conn:
         return status(conn)
 
