@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -57,7 +57,7 @@ from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.knowledge.matcher import gc_paused
 from patchpilot.models import Ecosystem, Package
-from patchpilot.scans.groups import group_periods
+from patchpilot.scans.groups import all_group_periods
 from patchpilot.scans.schedules import next_allowed
 
 PRIORITY_WEIGHT = {1: 1000, 2: 100, 3: 10, 4: 1}
@@ -231,11 +231,30 @@ class PatchPlan:
                 "unfixed": [u.to_dict() for u in self.unfixed]}
 
 
+def in_ids(column: Any, ids: Sequence[int]) -> Any:
+    """``column IN ids``: one IN list where it fits (the planner then uses the column's
+    index; an ``OR`` around it hid the index from SQLite), several OR-ed past the
+    parameters one statement may carry."""
+    if len(ids) <= _CHUNK:
+        return column.in_(ids)
+    return or_(*(column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)))
+
+
+def next_windows(conn: Connection, now: datetime) -> dict[str, datetime | None]:
+    """Each group's next maintenance window start, skipping blackouts (None: no window,
+    the group may be patched at any time) -- every group's periods in one query."""
+    periods = all_group_periods(conn)
+    out: dict[str, datetime | None] = {}
+    for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)):
+        windows, blackouts = periods.get(gid, ([], []))
+        out[name] = next_allowed(now, windows, blackouts) if windows else None
+    return out
+
+
 def group_windows(conn: Connection, group: str | None, now: datetime
-                   ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
+                  ) -> tuple[dict[int, list[str]], dict[str, datetime | None], set[int] | None]:
     """asset → its group names; group → next window start; the assets of ``group``."""
     member_of: dict[int, list[str]] = defaultdict(list)
-    next_window: dict[str, datetime | None] = {}
     only: set[int] | None = None
     for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)
                                   .order_by(asset_groups.c.name)):
@@ -244,13 +263,9 @@ def group_windows(conn: Connection, group: str | None, now: datetime
             member_of[a].append(name)
         if name == group:
             only = set(members)
-        windows, blackouts = group_periods(conn, gid)
-        # No window: the group may be patched at any time (None); otherwise the first
-        # allowed instant, skipping blackouts.
-        next_window[name] = next_allowed(now, windows, blackouts) if windows else None
     if group is not None and only is None:
         only = set()
-    return member_of, next_window, only
+    return member_of, next_windows(conn, now), only
 
 
 def _reboot_pending(conn: Connection, asset_ids: list[int]) -> dict[int, bool | None]:
@@ -348,9 +363,7 @@ def rows_statement(wanted: Any, only: set[int] | None = None,
     if only is not None:
         # A group's or a report's hosts: filtered in SQL, so that the rows of the rest of
         # the estate are never read (ix_findings_key leads with asset_id).
-        ids = sorted(only)
-        stmt = stmt.where(or_(literal(False), *(f.c.asset_id.in_(ids[i:i + _CHUNK])
-                                                for i in range(0, len(ids), _CHUNK))))
+        stmt = stmt.where(in_ids(f.c.asset_id, sorted(only)))
     if packages is not None:
         key = tuple_(f.c.ecosystem, f.c.package)
         stmt = stmt.where(or_(*(key.in_(packages[i:i + _CHUNK])
@@ -464,9 +477,7 @@ def _ranked_packages(conn: Connection, only: set[int] | None
             .where(f.c.state == "open", f.c.fixed_version.is_not(None))
             .group_by(f.c.ecosystem, f.c.package))
     if only is not None:
-        ids = sorted(only)
-        stmt = stmt.where(or_(literal(False), *(f.c.asset_id.in_(ids[i:i + _CHUNK])
-                                                for i in range(0, len(ids), _CHUNK))))
+        stmt = stmt.where(in_ids(f.c.asset_id, sorted(only)))
     return sorted(((int(r.risk), (r.ecosystem, r.package)) for r in conn.execute(stmt)),
                   key=lambda x: -x[0])
 

@@ -56,7 +56,6 @@ from sqlalchemy.exc import IntegrityError
 from patchpilot.assets.groups import Scope, resolve_scope
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
-    asset_groups,
     asset_summary,
     finding_events,
     findings,
@@ -65,7 +64,6 @@ from patchpilot.db.tables import (
     plan_state,
 )
 from patchpilot.errors import NotFound
-from patchpilot.scans.groups import all_group_periods
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
     KEV_WEIGHT,
@@ -77,11 +75,12 @@ from patchpilot.scans.plan import (
     change_summary,
     group_rows,
     group_windows,
+    in_ids,
     manager_of,
+    next_windows,
     rows_statement,
     workarounds,
 )
-from patchpilot.scans.schedules import next_allowed
 
 # Open findings up to which a reader rebuilds a stale plan before answering (a few hundred
 # milliseconds); past it the stored plan is shown, marked stale, until a worker rebuilt it.
@@ -481,24 +480,10 @@ _LOCK = 0x7061_7463_6870_6C6E
 
 # --- reading -------------------------------------------------------------------------------
 
-def _in(column: Any, ids: tuple[int, ...]) -> Any:
-    # One IN list (the planner then uses the index on the column); a list too long for
-    # one statement's parameters is split into several, OR-ed.
-    if len(ids) <= _CHUNK:
-        return column.in_(ids)
-    return or_(*(column.in_(ids[i:i + _CHUNK]) for i in range(0, len(ids), _CHUNK)))
-
-
 def group_next_windows(conn: Connection, now: datetime | None = None
                        ) -> dict[str, datetime | None]:
     """Each group's next maintenance window start (None: it may be patched any time)."""
-    now = now or now_utc()
-    periods = all_group_periods(conn)
-    out: dict[str, datetime | None] = {}
-    for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)):
-        windows, blackouts = periods.get(gid, ([], []))
-        out[name] = next_allowed(now, windows, blackouts) if windows else None
-    return out
+    return next_windows(conn, now or now_utc())
 
 
 def _window(groups: Iterable[str], windows: dict[str, datetime | None]) -> str | None:
@@ -582,7 +567,7 @@ def _ordered_kinds(conn: Connection, generation: int, q: PlanQuery, kinds: tuple
                    count(ph.c.status == "verified").label("verified"),
                    *(count(and_(pending, ph.c.best_priority == p)).label(f"hosts_p{p}")
                      for p in (1, 2, 3, 4)))
-            .where(ph.c.generation == generation, _in(ph.c.asset_id, q.asset_ids))
+            .where(ph.c.generation == generation, in_ids(ph.c.asset_id, q.asset_ids))
             .group_by(ph.c.item_key).subquery())
     columns = [c.name for c in sums.c if c.name != "item_key"]
     rows = conn.execute(select(pi, *(sums.c[c].label(f"s_{c}") for c in columns))
@@ -605,7 +590,7 @@ def _ordered_kinds(conn: Connection, generation: int, q: PlanQuery, kinds: tuple
 def _host_filter(generation: int, keys: list[str], q: PlanQuery) -> Any:
     cond = and_(plan_hosts.c.generation == generation, plan_hosts.c.item_key.in_(keys))
     if q.asset_ids is not None:
-        cond = and_(cond, _in(plan_hosts.c.asset_id, q.asset_ids))
+        cond = and_(cond, in_ids(plan_hosts.c.asset_id, q.asset_ids))
     return cond
 
 
