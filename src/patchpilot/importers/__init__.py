@@ -1,0 +1,1 @@
+"""Third-party scanner reports -> findings, under each scanner's own producer."""

@@ -1,0 +1,151 @@
+"""Nessus ``.nessus`` v2 (``NessusClientData_v2``): Tenable Nessus, Tenable.sc and Tenable.io
+exports.
+
+Streamed host by host: each ``ReportHost``'s ``HostProperties`` give the target (host
+name, FQDN, IP, OS, MAC), each ``ReportItem`` one item -- its ``cve`` elements, the plugin
+id as the scanner id (``nessus:<pluginID>``), synopsis/description/solution/see_also,
+``exploit_available``, the CVSS v3 vector (else v2) and the port/protocol/service.
+Severity 0 items (``Nessus Scan Information``, ``Device Type`` …) are informational.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from patchpilot.importers.model import (
+    Format,
+    ReportItem,
+    Skipped,
+    Sniff,
+    Target,
+    cve_ids,
+    cwe_ids,
+    text_or_none,
+    xml_events,
+)
+
+_SEVERITY = {"0": "None", "1": "Low", "2": "Medium", "3": "High", "4": "Critical"}
+
+
+def detect(sniff: Sniff) -> int:
+    return 100 if sniff.xml_root == "NessusClientData_v2" else 0
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _target(name: str, tags: dict[str, str]) -> Target:
+    if "://" in name:  # Nessus WAS: the target is a URL
+        name = urlsplit(name).hostname or name
+    ip = tags.get("host-ip") or (name if _is_ip(name) else None)
+    fqdn = tags.get("host-fqdn") or tags.get("host-rdns")
+    if fqdn and (_is_ip(fqdn) or "." not in fqdn):
+        fqdn = None
+    hostname = tags.get("hostname") or tags.get("netbios-name")
+    if not hostname and not _is_ip(name):
+        hostname = name.split(".")[0] if "." in name and not fqdn else name
+    if not hostname and fqdn:
+        hostname = fqdn.split(".")[0]
+    return Target(hostname=hostname.lower() if hostname else None,
+                  fqdn=fqdn.lower() if fqdn else None, ip=ip,
+                  os=tags.get("operating-system") or tags.get("os"),
+                  mac=(tags.get("mac-address") or "").split()[0] or None
+                  if tags.get("mac-address") else None)
+
+
+def _vector(item: Any) -> str | None:
+    v3 = text_or_none(item.findtext("cvss3_vector"))
+    if v3:
+        return v3
+    v2 = text_or_none(item.findtext("cvss_vector"))
+    if v2:
+        return v2.removeprefix("CVSS2#")
+    return None
+
+
+def _score(item: Any) -> float | None:
+    for tag in ("cvss3_base_score", "cvss_base_score"):
+        text = text_or_none(item.findtext(tag))
+        if text:
+            try:
+                return float(text)
+            except ValueError:
+                continue
+    return None
+
+
+def _item(target: Target, element: Any) -> ReportItem:
+    attrib = element.attrib
+    plugin = attrib.get("pluginID", "").strip()
+    severity = _SEVERITY.get(attrib.get("severity", "").strip(), "Unknown")
+    cves = cve_ids([c.text or "" for c in element.iterfind("cve")])
+    see_also = text_or_none(element.findtext("see_also"))
+    exploit = text_or_none(element.findtext("exploit_available"))
+    port = attrib.get("port", "0").strip()
+    synopsis = text_or_none(element.findtext("synopsis"))
+    description = text_or_none(element.findtext("description"))
+    return ReportItem(
+        target=target,
+        scanner_id=f"nessus:{plugin}",
+        cves=cves,
+        title=text_or_none(attrib.get("pluginName")) or text_or_none(
+            element.findtext("plugin_name")),
+        description="\n\n".join(t for t in (synopsis, description) if t) or None,
+        port=int(port) if port.isdigit() else None,
+        protocol=text_or_none(attrib.get("protocol")),
+        service=text_or_none(attrib.get("svc_name")),
+        severity=severity,
+        cvss_vector=_vector(element),
+        cvss_score=_score(element),
+        exploit_available=(exploit.lower() == "true") if exploit else None,
+        solution=text_or_none(element.findtext("solution")),
+        references=tuple(u for u in (see_also or "").split() if "://" in u),
+        cwes=cwe_ids([c.text or "" for c in element.iterfind("cwe")]),
+        informational=severity == "None",
+        output=text_or_none(element.findtext("plugin_output")),
+        line=element.sourceline,
+    )
+
+
+def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skipped]:
+    name = ""
+    tags: dict[str, str] = {}
+    target: Target | None = None
+    for event, element in xml_events(stream, source, events=("start", "end"),
+                                     tags=("ReportHost", "tag", "ReportItem")):
+        tag = element.tag
+        if tag == "ReportHost":
+            if event == "start":
+                name, tags, target = element.get("name", "").strip(), {}, None
+            else:
+                if target is None:
+                    yield _target(name, tags)
+                element.clear()
+            continue
+        if event != "end":
+            continue
+        if tag == "tag":
+            key = element.get("name")
+            if key and element.text:
+                tags[key] = element.text.strip()
+            continue
+        # ReportItem: the host's properties came before its items.
+        if target is None:
+            target = _target(name, tags)
+            yield target
+        yield _item(target, element)
+        element.clear()
+
+
+FORMAT = Format(
+    name="nessus", producer="tenable", title="Nessus .nessus v2 (Tenable)",
+    detect=detect, parse=parse, extensions=(".nessus", ".xml"),
+    notes="Every ReportItem; severity 0 items are informational asset facts.")
