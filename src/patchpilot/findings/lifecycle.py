@@ -63,6 +63,7 @@ from patchpilot.findings.triage import active_decisions, decision_for
 
 __all__ = ["FIXED", "HOST_UPDATES", "MATCHER", "OPEN", "STATES", "TRIAGED", "LifecycleCounts",
            "Reports", "apply_asset_findings", "apply_findings", "apply_findings_many",
+           "apply_findings_many_in",
            "producers_of"]
 
 # What one application brings: each producer's report (its findings on the asset).
@@ -159,6 +160,21 @@ def apply_findings_many(engine: Engine, batch: Sequence[tuple[int, Sequence[Find
         if summary:
             refresh_summary(conn, [asset_id for asset_id, _, _ in batch], now=now)
         return counts
+
+
+def apply_findings_many_in(conn: Connection,
+                           batch: Sequence[tuple[int, Sequence[Finding], bool]], *,
+                           producer: str, now: datetime | None = None
+                           ) -> list[LifecycleCounts]:
+    """:func:`apply_findings_many` in the caller's transaction, without the summary
+    refresh: for an import, which creates assets, applies, keeps the report's asset facts
+    and prioritises in one transaction."""
+    now = now or now_utc()
+    events: list[dict[str, Any]] = []
+    counts = [_apply(conn, asset_id, {producer: found}, complete, False, now, None, events)
+              for asset_id, found, complete in batch]
+    write_events(conn, events)
+    return counts
 
 
 def _row_values(f: Finding, sources: Sequence[str]) -> dict[str, Any]:

@@ -102,6 +102,9 @@ class Evidence:
     # language package installed by dpkg/rpm/apk is reported (no distribution feed loaded
     # and its changelog does not name the vulnerability).
     owners: tuple[str, ...] = ()
+    # An imported report's own evidence: the scanner's output for the item (plugin
+    # output, result text), where the report gives one.
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,12 @@ class Finding:
     # fixed only when none is left).  ``evidence.installed_version`` is the oldest's and
     # ``fix.fixed_version`` the highest any of them needs.
     installations: tuple[Installation, ...] = ()
+    # Imported findings: the report's own remedy text ("Upgrade to PHP 5.2.0 or later"),
+    # whether the scanner says a public exploit exists, and where each of the report
+    # fields came from ("report" or "knowledge base"), as (field, source) pairs.
+    solution: str | None = None
+    exploit_reported: bool | None = None
+    field_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def cve(self) -> str | None:
@@ -141,4 +150,5 @@ class Finding:
         d["cve"] = self.cve
         d["fix"]["state"] = self.fix.state
         d["exploit"]["summary"] = self.exploit.summary
+        d["field_sources"] = dict(self.field_sources)
         return d
