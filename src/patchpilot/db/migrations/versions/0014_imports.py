@@ -62,14 +62,13 @@ def upgrade() -> None:
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_asset_facts_asset", "asset_facts", ["asset_id", "producer"])
-    with op.batch_alter_table("assets") as batch:
-        batch.add_column(sa.Column("discovered_by", sa.String(100)))
+    op.add_column("assets", sa.Column("discovered_by", sa.String(100), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop them."""
-    with op.batch_alter_table("assets") as batch:
-        batch.drop_column("discovered_by")
+    """Drop them (the column with a plain ALTER TABLE: SQLite's copy-and-move batch mode
+    would drop ``assets`` and, through ON DELETE CASCADE, every finding)."""
+    op.drop_column("assets", "discovered_by")
     op.drop_index("ix_asset_facts_asset", "asset_facts")
     op.drop_table("asset_facts")
     op.drop_index("ix_imports_digest", "imports")
