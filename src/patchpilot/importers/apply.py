@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import asset_facts, assets, imports
-from patchpilot.findings.ingest import find_asset
+from patchpilot.findings.ingest import find_assets
 from patchpilot.findings.lifecycle import apply_findings_many_in
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.importers import registry
@@ -197,20 +197,41 @@ def _identity(target: Target) -> AssetIdentity:
                          artifact=target.artifact)
 
 
-def _asset_for(conn: Connection, target: Target, producer: str, now: datetime,
-               created: list[str]) -> int:
-    identity = _identity(target)
-    found = find_asset(conn, identity)
-    if found is not None:
-        return found
-    name = (target.hostname or target.fqdn or target.artifact or target.ip or "unnamed")
-    created.append(name)
-    return int(conn.execute(insert(assets).values(
-        name=name, fqdn=target.fqdn, artifact=target.artifact,
-        ip_addresses=orjson.dumps([target.ip] if target.ip else []).decode(),
-        os=(target.os or None) and target.os[:200], first_seen=now, last_seen=now,
-        tags="[]", attributes="{}", discovered_by=producer).returning(assets.c.id)
-    ).scalar_one())
+def _assets_for(conn: Connection, targets: list[Target], producer: str, now: datetime,
+                created: list[str]) -> list[int]:
+    """The asset of each target: found by the one asset-identity lookup, else created
+    (once, when several targets of the report name the same new asset), marked as
+    discovered by ``producer``."""
+    found = find_assets(conn, [_identity(t) for t in targets])
+    new: dict[str, int] = {}  # identity value -> index in rows
+    rows: list[dict[str, Any]] = []
+    slot: list[int | None] = []
+    for target, asset_id in zip(targets, found, strict=True):
+        if asset_id is not None:
+            slot.append(None)
+            continue
+        values = [v for v in (target.artifact, target.fqdn, target.hostname, target.ip) if v]
+        index = next((new[v] for v in values if v in new), None)
+        if index is None:
+            index = len(rows)
+            name = (target.hostname or target.fqdn or target.artifact or target.ip
+                    or "unnamed")
+            created.append(name)
+            rows.append({"name": name[:300], "fqdn": target.fqdn, "artifact": target.artifact,
+                         "ip_addresses": orjson.dumps([target.ip] if target.ip else []).decode(),
+                         "os": (target.os or None) and target.os[:200], "first_seen": now,
+                         "last_seen": now, "tags": "[]", "attributes": "{}",
+                         "discovered_by": producer})
+        for v in values:
+            new.setdefault(v, index)
+        slot.append(index)
+    ids: list[int] = []
+    if rows:
+        result = conn.execute(insert(assets).returning(assets.c.id,
+                                                       sort_by_parameter_order=True), rows)
+        ids = [int(i) for i in result.scalars()]
+    return [asset_id if asset_id is not None else ids[index]  # type: ignore[index]
+            for asset_id, index in zip(found, slot, strict=True)]
 
 
 def _fact_rows(asset_id: int, producer: str, items: list[ReportItem],
@@ -225,9 +246,9 @@ def _fact_rows(asset_id: int, producer: str, items: list[ReportItem],
 def apply_parsed(conn: Connection, parsed: Parsed, summary: ImportSummary, *,
                  producer: str, source: str, now: datetime) -> None:
     """Write what ``parsed`` says, in the caller's transaction; fill ``summary``."""
-    asset_ids: dict[tuple[Any, ...], int] = {}
-    for key, target in parsed.targets.items():
-        asset_ids[key] = _asset_for(conn, target, producer, now, summary.assets_created)
+    asset_ids = dict(zip(parsed.targets, _assets_for(
+        conn, list(parsed.targets.values()), producer, now, summary.assets_created),
+        strict=True))
     ids = sorted(set(asset_ids.values()))
     summary.assets = len(ids)
     # Findings: every covered asset's complete report of this producer (empty for an asset

@@ -116,33 +116,35 @@ def _item(target: Target, element: Any) -> ReportItem:
 
 
 def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skipped]:
-    name = ""
-    tags: dict[str, str] = {}
+    # Three kinds of events only: a host's properties (read whole at their end, before
+    # its items), each item, and the host's end (to free it).
     target: Target | None = None
-    for event, element in xml_events(stream, source, events=("start", "end"),
-                                     tags=("ReportHost", "tag", "ReportItem")):
+    for _event, element in xml_events(stream, source,
+                                      tags=("HostProperties", "ReportItem", "ReportHost")):
         tag = element.tag
-        if tag == "ReportHost":
-            if event == "start":
-                name, tags, target = element.get("name", "").strip(), {}, None
-            else:
-                if target is None:
-                    yield _target(name, tags)
-                element.clear()
-            continue
-        if event != "end":
-            continue
-        if tag == "tag":
-            key = element.get("name")
-            if key and element.text:
-                tags[key] = element.text.strip()
-            continue
-        # ReportItem: the host's properties came before its items.
-        if target is None:
-            target = _target(name, tags)
+        if tag == "HostProperties":
+            host = element.getparent()
+            tags = {t.get("name"): t.text.strip() for t in element.iterfind("tag")
+                    if t.get("name") and t.text}
+            target = _target(host.get("name", "").strip() if host is not None else "", tags)
             yield target
-        yield _item(target, element)
-        element.clear()
+            element.clear()
+        elif tag == "ReportItem":
+            if target is None:  # a host without properties: named by its attribute only
+                host = element.getparent()
+                target = _target(host.get("name", "").strip() if host is not None else "", {})
+                yield target
+            yield _item(target, element)
+            element.clear()
+        else:
+            if target is None:
+                yield _target(element.get("name", "").strip(), {})
+            target = None
+            element.clear()
+            # Drop the finished host from the root too, so memory stays flat.
+            parent = element.getparent()
+            if parent is not None:
+                parent.remove(element)
 
 
 FORMAT = Format(
