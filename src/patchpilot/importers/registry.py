@@ -10,13 +10,15 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, tenable_csv
+from patchpilot.importers.formats import nessus, openvas, tenable_csv
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
     # -- network and host scanners --
     nessus.FORMAT,
     tenable_csv.FORMAT,
+    openvas.FORMAT,
+    openvas.FORMAT_CSV,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
