@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, openvas, tenable_csv
+from patchpilot.importers.formats import nessus, openvas, qualys, tenable_csv
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -19,6 +19,8 @@ FORMATS: tuple[Format, ...] = (
     tenable_csv.FORMAT,
     openvas.FORMAT,
     openvas.FORMAT_CSV,
+    qualys.FORMAT,
+    qualys.FORMAT_CSV,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
