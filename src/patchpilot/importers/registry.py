@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, openvas, qualys, tenable_csv
+from patchpilot.importers.formats import nessus, openvas, qualys, qualys_vmdr, tenable_csv
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -21,6 +21,7 @@ FORMATS: tuple[Format, ...] = (
     openvas.FORMAT_CSV,
     qualys.FORMAT,
     qualys.FORMAT_CSV,
+    qualys_vmdr.FORMAT,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )

@@ -254,12 +254,6 @@ def parse_csv(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | 
     seen: set[tuple[str | None, ...]] = set()
     for line, raw in csv_rows(stream, source, skip_until=_is_header):
         row = {k.lower(): v for k, v in raw.items() if k}
-        if (_cell(row, "false positive status") or "").lower() in ("accepted", "approved"):
-            yield Skipped("false positive accepted in Qualys", line)
-            continue
-        if (_cell(row, "vuln status", "status") or "").lower() == "fixed":
-            yield Skipped("fixed in Qualys", line)
-            continue
         target = host_target(ip=_cell(row, "ip"),
                              name=_cell(row, "hostname", "fqdn", "dns"),
                              netbios=_cell(row, "netbios"),
@@ -267,9 +261,16 @@ def parse_csv(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | 
         if target.empty:
             yield Skipped("row without a host", line)
             continue
+        # The host of a skipped row is covered all the same: its findings close.
         if target.key not in seen:
             seen.add(target.key)
             yield target
+        if (_cell(row, "false positive status") or "").lower() in ("accepted", "approved"):
+            yield Skipped("false positive accepted in Qualys", line)
+            continue
+        if (_cell(row, "vuln status", "status") or "").lower() == "fixed":
+            yield Skipped("fixed in Qualys", line)
+            continue
         level = _cell(row, "q_severity", "severity") or ""
         vector, score = _cvss(_cell(row, "cvss3.1 base", "cvss3 base", "cvss_v3_base"),
                               "CVSS:3.1/")
