@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, openvas, qualys, qualys_vmdr, tenable_csv
+from patchpilot.importers.formats import nessus, nexpose, openvas, qualys, qualys_vmdr, tenable_csv
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -22,6 +22,7 @@ FORMATS: tuple[Format, ...] = (
     qualys.FORMAT,
     qualys.FORMAT_CSV,
     qualys_vmdr.FORMAT,
+    nexpose.FORMAT,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )

@@ -98,7 +98,7 @@ def rewindable(stream: IO[bytes]) -> IO[bytes]:
     """``stream`` itself when it can seek, else a spooled copy (for two passes)."""
     if stream.seekable():
         return stream
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     shutil.copyfileobj(stream, spool)
     spool.seek(0)
     return spool  # type: ignore[return-value]

@@ -18,7 +18,6 @@ from typing import IO, Any
 
 from patchpilot.importers.formats._hosts import (
     host_target,
-    number,
     plain,
     port_number,
     rewindable,
