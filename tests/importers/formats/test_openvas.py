@@ -90,7 +90,12 @@ def test_cve_scanner_result_and_overrides() -> None:
     assert (item.cvss_vector, item.cvss_score, item.severity) == (
         "AV:N/AC:L/Au:N/C:C/I:C/A:C", 10.0, "Critical")
     assert _parse(_RESULT.format(threat="False Positive", score="-1")) == [
-        Skipped("overridden as a false positive", 2)]
+        target, Skipped("overridden as a false positive", 2)]
+    assert _parse(_RESULT.format(threat="Error", score="-3")) == [
+        target, Skipped("scan error", 2)]
+    [_target, debug] = _parse(_RESULT.format(threat="Debug", score="-2"))
+    assert isinstance(debug, ReportItem)
+    assert (debug.informational, debug.severity) == (True, "None")
 
 
 def test_truncated_xml_is_refused_with_its_line() -> None:

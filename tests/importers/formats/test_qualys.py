@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from patchpilot.importers.formats import qualys
-from patchpilot.importers.model import ReportError, ReportItem, Skipped, Target
+from patchpilot.importers.model import ReportError, ReportItem, Skipped, Sniff, Target
 
 
 def test_asset_data_report_hosts_and_glossary(parse_report) -> None:
@@ -121,3 +121,36 @@ def test_fixed_detection_is_skipped_and_broken_files_refused() -> None:
         list(qualys.parse(io.BytesIO(report[:-20]), "a.xml"))
     with pytest.raises(ReportError, match="not a Qualys scan or asset data report"):
         list(qualys.parse(io.BytesIO(b"<WAS_SCAN_REPORT/>"), "a.xml"))
+
+
+_SCAN_CSV = (
+    '"Scan Results","Scan Results"\n'
+    '"Company","Example"\n'
+    '\n'
+    '"IP","DNS","NetBIOS","OS","QID","Title","Vuln Status","Type","Severity","Port","Protocol",'
+    '"FQDN","CVE ID","CVSS3 Base","Threat","Impact","Solution"\n'
+    '"10.9.5.1","ip-10-9-5-1.internal","WEB1","Windows","91762","May update","Active","Vuln",'
+    '"5","","","","CVE-2021-31192, CVE-2021-31188","9.9 (AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H)",'
+    '"Update.","RCE.","Patch."\n'
+    '"10.9.5.1","ip-10-9-5-1.internal","WEB1","Windows","105971","EOL","Fixed","Vuln","5",'
+    '"","","","","","","",""\n'
+    '"10.9.5.2","","","Linux","6","DNS Host Name","","Ig","1","","","","","","","",""\n')
+
+
+def test_scan_report_csv_below_its_preamble() -> None:
+    data = _SCAN_CSV.encode()
+    sniffed = Sniff("scan.csv", data)
+    assert qualys.detect_csv(sniffed) == 90
+    rows = list(qualys.parse_csv(io.BytesIO(data), "scan.csv"))
+    web1, update, fixed, other, dns = rows
+    assert web1 == Target(hostname="web1", fqdn="ip-10-9-5-1.internal", ip="10.9.5.1",
+                          os="Windows")
+    assert isinstance(update, ReportItem) and isinstance(dns, ReportItem)
+    assert (update.scanner_id, update.cves, update.severity, update.line) == (
+        "qualys:91762", ("CVE-2021-31192", "CVE-2021-31188"), "Critical", 5)
+    assert (update.cvss_vector, update.cvss_score, update.port) == (
+        "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H", 9.9, None)
+    assert (update.description, update.solution) == ("Update.\n\nRCE.", "Patch.")
+    assert fixed == Skipped("fixed in Qualys", 6)
+    assert other == Target(ip="10.9.5.2", os="Linux")
+    assert (dns.scanner_id, dns.informational, dns.severity) == ("qualys:6", True, "None")

@@ -148,11 +148,16 @@ def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skip
     start = stream.tell()
     definitions = _definitions(stream, source)
     stream.seek(start)
-    for _event, node in xml_events(stream, source, tags=("node",)):
+    for _event, node in xml_events(stream, source, tags=("node", "nodes")):
         parent = node.getparent()
-        if parent is None or parent.getparent() is None or \
-                parent.getparent().tag != "NexposeReport":
+        top = parent is not None and parent.getparent() is None
+        if node.tag == "nodes":
+            if top:
+                return  # the definitions after the nodes were read in the first pass
             continue
+        if parent is None or parent.getparent() is None or \
+                parent.getparent().getparent() is not None:
+            continue  # a node of a node's own (empty) <nodes>
         target = _target(node)
         yield target
         for tests in node.iterfind("tests"):

@@ -54,10 +54,20 @@ def _port(text: str | None) -> tuple[int | None, str | None]:
     return port_number(number_part), protocol if protocol in _TRANSPORTS else None
 
 
-def _severity(threat: str | None, score: float | None) -> tuple[str, bool]:
-    """(band, informational) of a result."""
+def _not_imported(threat: str | None, score: float | None) -> str | None:
+    """Why a result is skipped: Greenbone scores a false positive -1, a scan error -3."""
     word = (threat or "").strip().lower()
-    if word in ("log", "debug") or score == 0.0:
+    if word == "false positive" or score == -1.0:
+        return "overridden as a false positive"
+    if word == "error" or score == -3.0:
+        return "scan error"
+    return None
+
+
+def _severity(threat: str | None, score: float | None) -> tuple[str, bool]:
+    """(band, informational) of a result (debug scores -2)."""
+    word = (threat or "").strip().lower()
+    if word in ("log", "debug") or score in (0.0, -2.0):
         return "None", True
     if score is not None:
         return score_band(score), False
@@ -97,14 +107,18 @@ def _vector(nvt: Any, tags: dict[str, str]) -> tuple[str | None, float | None]:
     return vector, number(nvt.findtext("cvss_base")) if vector else None
 
 
-def _xml_item(result: Any) -> ReportItem | Skipped:
+def _xml_target(result: Any) -> Target:
     host = result.find("host")
-    target = host_target(ip=text_or_none(host.text) if host is not None else None,
-                         name=xml_text(host, "hostname") if host is not None else None)
+    return host_target(ip=text_or_none(host.text) if host is not None else None,
+                       name=xml_text(host, "hostname") if host is not None else None)
+
+
+def _xml_item(target: Target, result: Any) -> ReportItem | Skipped:
     threat = xml_text(result, "threat")
-    if (threat or "").lower() == "false positive":
-        return Skipped("overridden as a false positive", result.sourceline)
     score = number(result.findtext("severity"))
+    reason = _not_imported(threat, score)
+    if reason:
+        return Skipped(reason, result.sourceline)
     severity, informational = _severity(threat, score)
     nvt = result.find("nvt")
     nvt = nvt if nvt is not None else result.makeelement("nvt", {})
@@ -140,6 +154,11 @@ def _report_host(element: Any) -> Target:
                        os=details.get("best_os_txt"))
 
 
+def _host_key(target: Target) -> tuple[str | None, ...]:
+    # Greenbone always gives the address; the host name only where it found one.
+    return (target.ip,) if target.ip else target.key
+
+
 def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skipped]:
     seen: set[tuple[str | None, ...]] = set()
     for _event, element in xml_events(stream, source, tags=("result", "host")):
@@ -149,19 +168,20 @@ def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skip
             # The report's host list (after the results): hosts scanned, results or not.
             if parent_tag == "report":
                 target = _report_host(element)
-                if not target.empty and target.key not in seen:
-                    seen.add(target.key)
+                if not target.empty and _host_key(target) not in seen:
+                    seen.add(_host_key(target))
                     yield target
                 element.clear()
             continue
         # Results of overrides, notes and deltas are copies: only <results> counts.
         if parent_tag != "results":
             continue
-        item = _xml_item(element)
-        if isinstance(item, ReportItem) and item.target.key not in seen:
-            seen.add(item.target.key)
-            yield item.target
-        yield item
+        target = _xml_target(element)
+        # The host of a skipped result is covered all the same: its findings close.
+        if not target.empty and _host_key(target) not in seen:
+            seen.add(_host_key(target))
+            yield target
+        yield _xml_item(target, element)
         element.clear()
 
 
@@ -180,18 +200,18 @@ def parse_csv(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | 
             continue
         if result_id:
             seen_results.add(result_id)
-        threat = _cell(row, "severity")
-        if (threat or "").lower() == "false positive":
-            yield Skipped("overridden as a false positive", line)
-            continue
         target = host_target(ip=_cell(row, "ip"), name=_cell(row, "hostname"))
         if target.empty:
             yield Skipped("row without a host", line)
             continue
-        if target.key not in seen_targets:
-            seen_targets.add(target.key)
+        if _host_key(target) not in seen_targets:
+            seen_targets.add(_host_key(target))
             yield target
-        score = number(_cell(row, "cvss"))
+        threat, score = _cell(row, "severity"), number(_cell(row, "cvss"))
+        reason = _not_imported(threat, score)
+        if reason:
+            yield Skipped(reason, line)
+            continue
         severity, informational = _severity(threat, score)
         protocol = (_cell(row, "port protocol") or "").lower()
         yield ReportItem(

@@ -166,7 +166,9 @@ def _glossary(stream: IO[bytes], source: str) -> dict[str, _Qid]:
 
 def _asset_data(stream: IO[bytes], source: str,
                 glossary: dict[str, _Qid]) -> Iterator[ReportItem | Target | Skipped]:
-    for _event, host in xml_events(stream, source, tags=("HOST",)):
+    for _event, host in xml_events(stream, source, tags=("HOST", "HOST_LIST")):
+        if host.tag == "HOST_LIST":
+            return  # the glossary and appendices after it were read in the first pass
         target = host_target(ip=xml_text(host, "IP"), fqdn=xml_text(host, "DNS"),
                              netbios=xml_text(host, "NETBIOS"),
                              os=xml_text(host, "OPERATING_SYSTEM"))
@@ -202,11 +204,16 @@ def _scan(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skip
             continue
         if event != "end":
             continue
-        host = element.getparent().getparent().getparent()  # VULN < CAT < VULNS < IP
+        cat = element.getparent()
         if target is None:
+            host = cat  # VULN < CAT < VULNS < IP
+            while host is not None and host.tag != "IP":
+                host = host.getparent()
+            if host is None:
+                raise ReportError(source, f"<{element.tag}> outside an <IP>",
+                                  line=element.sourceline)
             target = _scan_target(host)
             yield target
-        cat = element.getparent()
         yield _item(target, element.get("number", "").strip(), _qid_text(element),
                     kind=_SCAN_KINDS[element.tag], port=cat.get("port"),
                     protocol=cat.get("protocol"), service=None,
