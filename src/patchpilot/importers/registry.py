@@ -10,12 +10,19 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus
+from patchpilot.importers.formats import nessus, nexpose, openvas, qualys, qualys_vmdr, tenable_csv
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
     # -- network and host scanners --
     nessus.FORMAT,
+    tenable_csv.FORMAT,
+    openvas.FORMAT,
+    openvas.FORMAT_CSV,
+    qualys.FORMAT,
+    qualys.FORMAT_CSV,
+    qualys_vmdr.FORMAT,
+    nexpose.FORMAT,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
