@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus
+from patchpilot.importers.formats import nessus, trivy
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
     # -- network and host scanners --
     nessus.FORMAT,
     # -- container and image scanners --
+    trivy.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
