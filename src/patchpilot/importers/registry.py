@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, trivy
+from patchpilot.importers.formats import grype, nessus, trivy
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -18,6 +18,7 @@ FORMATS: tuple[Format, ...] = (
     nessus.FORMAT,
     # -- container and image scanners --
     trivy.FORMAT,
+    grype.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
