@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import grype, nessus, trivy
+from patchpilot.importers.formats import grype, nessus, trivy, trivy_operator
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -19,6 +19,7 @@ FORMATS: tuple[Format, ...] = (
     # -- container and image scanners --
     trivy.FORMAT,
     grype.FORMAT,
+    trivy_operator.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
