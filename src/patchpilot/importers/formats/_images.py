@@ -96,3 +96,12 @@ def references(urls: object) -> tuple[str, ...]:
         if text and "://" in text:
             found[text.split()[0]] = None
     return tuple(found)
+
+
+def same_epoch(fixed: str | None, installed: str | None) -> str | None:
+    """``fixed`` without a ``0:`` epoch when ``installed`` is written without one (rpm
+    fixes often say ``0:0.7-21.el8``, the installed version ``0.7-20.el8``): the two then
+    read alike."""
+    if fixed and fixed.startswith("0:") and ":" not in (installed or ""):
+        return fixed[2:]
+    return fixed

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from patchpilot.importers.formats._images import ecosystem_of, references
+from patchpilot.importers.formats._images import ecosystem_of, references, same_epoch
 from patchpilot.importers.model import (
     Format,
     ReportError,
@@ -95,12 +95,7 @@ def _fix(vuln: dict[str, Any], installed_version: str | None) -> str | None:
         versions = [v for v in fix.get("versions") or [] if text_or_none(v)]
         # "wont-fix", "not-fixed", "unknown": no version fixes it on this distro.
         if fix.get("state") == "fixed" and versions:
-            fixed = str(versions[0]).strip()
-            installed = str(installed_version or "")
-            # rpm fixes carry the epoch ("0:0.7-21.el8_9.1") the installed version omits.
-            if fixed.startswith("0:") and ":" not in installed:
-                fixed = fixed[2:]
-            return fixed
+            return same_epoch(str(versions[0]).strip(), installed_version)
         return None
     return text_or_none(vuln.get("fixedInVersion"))
 
