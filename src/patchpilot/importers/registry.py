@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import anchore_engine, aqua, clair, grype, harbor, nessus, trivy, trivy_operator
+from patchpilot.importers.formats import anchore_engine, aqua, clair, grype, harbor, jfrog_xray, nessus, trivy, trivy_operator
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -24,6 +24,7 @@ FORMATS: tuple[Format, ...] = (
     aqua.FORMAT,
     clair.FORMAT,
     harbor.FORMAT,
+    jfrog_xray.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
