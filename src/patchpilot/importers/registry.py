@@ -10,7 +10,18 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import anchore_engine, aqua, clair, grype, harbor, jfrog_xray, nessus, trivy, trivy_operator
+from patchpilot.importers.formats import (
+    anchore_engine,
+    aqua,
+    clair,
+    grype,
+    harbor,
+    jfrog_xray,
+    nessus,
+    trivy,
+    trivy_operator,
+    twistlock,
+)
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -25,6 +36,8 @@ FORMATS: tuple[Format, ...] = (
     clair.FORMAT,
     harbor.FORMAT,
     jfrog_xray.FORMAT,
+    twistlock.FORMAT,
+    twistlock.FORMAT_CSV,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
