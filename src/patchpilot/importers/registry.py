@@ -21,6 +21,7 @@ from patchpilot.importers.formats import (
     trivy,
     trivy_operator,
     twistlock,
+    wazuh,
 )
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
@@ -38,6 +39,7 @@ FORMATS: tuple[Format, ...] = (
     jfrog_xray.FORMAT,
     twistlock.FORMAT,
     twistlock.FORMAT_CSV,
+    wazuh.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 

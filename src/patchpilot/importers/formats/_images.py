@@ -75,14 +75,15 @@ def pick_fix(text: str | None, installed: str | None) -> str | None:
 def image_name(server: str | None, repository: str | None, tag: str | None,
                digest: str | None = None) -> str | None:
     """``server/repository:tag`` (``@digest`` without a tag); None without a repository."""
-    repository = text_or_none(repository)
+    repository, server = text_or_none(repository), text_or_none(server)
+    tag, digest = text_or_none(tag), text_or_none(digest)
     if repository is None:
         return None
-    name = f"{server.strip()}/{repository}" if text_or_none(server) else repository
-    if text_or_none(tag):
-        return f"{name}:{str(tag).strip()}"
-    if text_or_none(digest):
-        return f"{name}@{str(digest).strip()}"
+    name = f"{server}/{repository}" if server else repository
+    if tag:
+        return f"{name}:{tag}"
+    if digest:
+        return f"{name}@{digest}"
     return name
 
 

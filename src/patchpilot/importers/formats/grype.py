@@ -34,7 +34,6 @@ from patchpilot.importers.model import (
     text_or_none,
 )
 
-
 # Grype writes ``matches`` first: in a large report the other keys lie beyond the sniff.
 _MATCHES_FIRST = re.compile(r'^\s*\{\s*"matches"\s*:\s*\[\s*(\]|\{\s*"vulnerability"\s*:)')
 

@@ -110,7 +110,9 @@ def _item(context: _Context, result: dict[str, Any], vuln: dict[str, Any]) -> Re
     identifier = vuln.get("PkgIdentifier")
     purl = identifier.get("PURL") if isinstance(identifier, dict) else None
     vector, score = _vector(vuln)
-    vendor_ids = vuln.get("VendorIDs") if isinstance(vuln.get("VendorIDs"), list) else []
+    vendor_ids = vuln.get("VendorIDs")
+    if not isinstance(vendor_ids, list):
+        vendor_ids = []
     return ReportItem(
         target=context.target,
         scanner_id=vuln_id,
