@@ -10,7 +10,24 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus, nexpose, openvas, qualys, qualys_vmdr, tenable_csv
+from patchpilot.importers.formats import (
+    anchore_engine,
+    aqua,
+    clair,
+    grype,
+    harbor,
+    jfrog_xray,
+    nessus,
+    nexpose,
+    openvas,
+    qualys,
+    qualys_vmdr,
+    tenable_csv,
+    trivy,
+    trivy_operator,
+    twistlock,
+    wazuh,
+)
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -24,6 +41,17 @@ FORMATS: tuple[Format, ...] = (
     qualys_vmdr.FORMAT,
     nexpose.FORMAT,
     # -- container and image scanners --
+    trivy.FORMAT,
+    grype.FORMAT,
+    trivy_operator.FORMAT,
+    anchore_engine.FORMAT,
+    aqua.FORMAT,
+    clair.FORMAT,
+    harbor.FORMAT,
+    jfrog_xray.FORMAT,
+    twistlock.FORMAT,
+    twistlock.FORMAT_CSV,
+    wazuh.FORMAT,
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
 )
 
