@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus
+from patchpilot.importers.formats import (
+    cyclonedx,
+    dependency_check,
+    dependency_track,
+    gitlab_dep_scan,
+    nessus,
+    osv_scanner,
+    sarif,
+    snyk,
+    spdx,
+)
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -18,6 +28,17 @@ FORMATS: tuple[Format, ...] = (
     nessus.FORMAT,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
+    osv_scanner.FORMAT,
+    snyk.FORMAT,
+    gitlab_dep_scan.FORMAT,
+    dependency_check.FORMAT,
+    dependency_check.FORMAT_JSON,
+    dependency_track.FORMAT,
+    cyclonedx.FORMAT,
+    cyclonedx.FORMAT_XML,
+    spdx.FORMAT,
+    spdx.FORMAT_TAG_VALUE,
+    sarif.FORMAT,
 )
 
 _BY_NAME = {f.name: f for f in FORMATS}
