@@ -280,10 +280,10 @@ def parse_xml(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | 
         vuln = _vulnerability(element)
         owner = parent.getparent() if parent is not None else None
         if owner is not None and _local(owner) == "component":
-            # The 1.0 extension inside its component: the component is the affected one.
-            component = _component(owner)
-            components[vuln["affects"][0]["ref"] if vuln["affects"] else "#owner"] = component
-            vuln["affects"] = vuln["affects"] or [{"ref": "#owner"}]
+            # The 1.0 extension inside its component: that component is the affected one
+            # (grype's "ref" there is the vulnerability's own uuid).
+            components["#owner"] = _component(owner)
+            vuln["affects"] = [{"ref": "#owner"}]
         yield from _items(target, vuln, components, element.sourceline)
         element.clear()
     if not found:

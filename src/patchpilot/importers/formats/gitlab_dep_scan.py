@@ -38,7 +38,11 @@ def detect(sniff: Sniff) -> int:
     if "vulnerabilities" in keys and re.search(r'"type"\s*:\s*"dependency_scanning"',
                                                sniff.text):
         return 100
-    if {"vulnerabilities", "dependency_files"} <= keys:
+    # The "scan" object comes last: past the head of a big report, the dependency files
+    # still tell dependency scanning from GitLab's other report types.
+    if {"vulnerabilities", "dependency_files"} <= keys and not re.search(
+            r'"type"\s*:\s*"(?:container_scanning|sast|dast|secret_detection|'
+            r'coverage_fuzzing|api_fuzzing|cluster_image_scanning)"', sniff.text):
         return 90
     return 0
 
