@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from typing import IO
 
 from patchpilot.errors import InvalidInput
-from patchpilot.importers.formats import nessus
+from patchpilot.importers.formats import (
+    bundler_audit,
+    cargo_audit,
+    composer_audit,
+    generic,
+    govulncheck,
+    nessus,
+    npm_audit,
+    pip_audit,
+    yarn_audit,
+)
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
 FORMATS: tuple[Format, ...] = (
@@ -18,6 +28,18 @@ FORMATS: tuple[Format, ...] = (
     nessus.FORMAT,
     # -- container and image scanners --
     # -- application dependency scanners, SBOM/VEX, SARIF, the generic format --
+    # audit tools and the generic format
+    npm_audit.FORMAT,
+    npm_audit.FORMAT_7,
+    yarn_audit.FORMAT,
+    pip_audit.FORMAT,
+    govulncheck.FORMAT,
+    cargo_audit.FORMAT,
+    bundler_audit.FORMAT,
+    bundler_audit.FORMAT_JSON,
+    composer_audit.FORMAT,
+    generic.FORMAT,
+    generic.FORMAT_JSON,
 )
 
 _BY_NAME = {f.name: f for f in FORMATS}
