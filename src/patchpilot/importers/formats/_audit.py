@@ -27,9 +27,9 @@ from patchpilot.knowledge.versions import compare
 
 # A lower bound an upgrade can reach: ">= 1.2.3", "~> 2.1.3" (Ruby), "^1.2" / "~1.2" (npm).
 # A strict "> 1.2.3" names no version to install, so it is not one.
-_LOWER = re.compile(r"(?:>=|~>|\^|~)\s*v?(\d[^\s,|<>=]*)")
+_LOWER = re.compile(r"(?:>=|~>|\^|~)\s*v?(\d[^\s,|<>='\")]*)")
 # An upper bound of a vulnerable range: "< 2.6.9" (the first version past it is fixed).
-_BELOW = re.compile(r"(?<![<>=])<\s*v?(\d[^\s,|<>=]*)")
+_BELOW = re.compile(r"(?<![<>=])<\s*v?(\d[^\s,|<>='\")]*)")
 
 
 def _newer(ecosystem: str, a: str, b: str) -> bool | None:

@@ -118,8 +118,8 @@ def _text_item(target: Target, fields: dict[str, str], line: int) -> ReportItem:
         ecosystem="RubyGems",
         package=fields.get("name"),
         installed_version=version,
-        fixed_version=first_fix("RubyGems", version,
-                                solution.removeprefix("upgrade to ") if solution else None),
+        # "upgrade to ~> 1.6.11, >= 2.0.6" (0.6), "update to '~> 2.1.3', '>= 2.2.0'" (0.9)
+        fixed_version=first_fix("RubyGems", version, solution),
         severity=criticality,
         solution=solution,
         references=(url,) if url else (),

@@ -175,6 +175,7 @@ def parse(stream: IO[bytes], source: str) -> Iterator[ReportItem | Target | Skip
 FORMAT = Format(
     name="govulncheck", producer="govulncheck", title="govulncheck -json",
     detect=detect, parse=parse, extensions=(".json",),
-    notes="Every vulnerability with a finding, once per module version; in a symbol scan "
+    notes="govulncheck 1.0+ (protocol v1.0.0): every vulnerability with a finding, once per "
+          "module version; in a symbol scan "
           "those whose vulnerable code is not called are informational (govulncheck's own "
           "verdict), and OSV records without a finding are not read.")
