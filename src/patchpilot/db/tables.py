@@ -11,6 +11,7 @@ rewrite another's data.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -181,6 +182,8 @@ assets = Table(
     # Migration 0010: more keys of the asset identity (findings/ingest.py).
     Column("cloud_instance_id", String(200)),
     Column("artifact", String(300)),  # container image or code repository
+    # The producer (``importer:<scanner>``) that created an asset nothing else knew.
+    Column("discovered_by", String(100)),
     Index("ix_assets_name", "name"),
     Index("ix_assets_machine_id", "machine_id"),
     Index("ix_assets_cloud_instance_id", "cloud_instance_id"),
@@ -655,4 +658,49 @@ plan_hosts = Table(
     # index alone (42,000 rows of a 500-host group in milliseconds, not a table lookup each).
     Index("ix_plan_hosts_asset", "generation", "asset_id", "item_key", "status",
           "best_priority", "p1", "p2", "p3", "p4", "known_exploited", "risk"),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Imports of third-party scanner reports (importers).
+# ---------------------------------------------------------------------------------------
+
+imports = Table(
+    "imports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_name", String(500), nullable=False),
+    Column("format", String(50)),  # detected or given (``--format``)
+    Column("producer", String(100)),  # importer:<scanner>[:<scope>]
+    Column("scope", String(100)),
+    Column("asset", String(300)),  # the asset for items whose report names none
+    Column("digest", String(64), nullable=False),  # SHA-256 of the file
+    Column("size", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),  # queued, running, done, failed, duplicate
+    Column("created_by", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("progress", Integer, nullable=False, default=0, server_default="0"),
+    Column("total", Integer),  # the file's size, for progress in bytes read
+    Column("spool", String(1000)),  # the uploaded file while the job waits
+    Column("summary", Text),  # JSON: ImportSummary
+    Column("error", Text),
+    Index("ix_imports_digest", "digest", "status"),
+)
+
+# A report's informational items: facts about the asset, not findings; replaced per
+# (asset, producer) by each import.
+asset_facts = Table(
+    "asset_facts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("assets.id", ondelete="CASCADE"), nullable=False),
+    Column("producer", String(100), nullable=False),
+    Column("fact_id", String(200), nullable=False),  # nessus:19506
+    Column("title", String(500)),
+    Column("port", Integer),
+    Column("protocol", String(20)),
+    Column("service", String(100)),
+    Column("detail", Text),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_asset_facts_asset", "asset_id", "producer"),
 )

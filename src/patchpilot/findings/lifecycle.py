@@ -59,10 +59,11 @@ from patchpilot.findings.model import (
     Finding,
 )
 from patchpilot.findings.summary import refresh as refresh_summary
-from patchpilot.findings.triage import active_decisions, decision_for
+from patchpilot.findings.triage import active_decisions_many, decision_for
 
 __all__ = ["FIXED", "HOST_UPDATES", "MATCHER", "OPEN", "STATES", "TRIAGED", "LifecycleCounts",
            "Reports", "apply_asset_findings", "apply_findings", "apply_findings_many",
+           "apply_findings_many_in",
            "producers_of"]
 
 # What one application brings: each producer's report (its findings on the asset).
@@ -152,13 +153,29 @@ def apply_findings_many(engine: Engine, batch: Sequence[tuple[int, Sequence[Find
     now = now_utc()
     events: list[dict[str, Any]] = []
     with engine.begin() as conn:
-        counts = [_apply(conn, asset_id, {producer: found}, complete, from_feed_update, now,
-                         values_cache, events)
-                  for asset_id, found, complete in batch]
+        counts = _apply_assets(conn, [(asset_id, {producer: found}, complete)
+                                      for asset_id, found, complete in batch],
+                               from_feed_update, now, values_cache, events)
         write_events(conn, events)
         if summary:
             refresh_summary(conn, [asset_id for asset_id, _, _ in batch], now=now)
         return counts
+
+
+def apply_findings_many_in(conn: Connection,
+                           batch: Sequence[tuple[int, Sequence[Finding], bool]], *,
+                           producer: str, now: datetime | None = None
+                           ) -> list[LifecycleCounts]:
+    """:func:`apply_findings_many` in the caller's transaction, without the summary
+    refresh: for an import, which creates assets, applies, keeps the report's asset facts
+    and prioritises in one transaction."""
+    now = now or now_utc()
+    events: list[dict[str, Any]] = []
+    counts = _apply_assets(conn, [(asset_id, {producer: found}, complete)
+                                  for asset_id, found, complete in batch],
+                           False, now, None, events)
+    write_events(conn, events)
+    return counts
 
 
 def _row_values(f: Finding, sources: Sequence[str]) -> dict[str, Any]:
@@ -184,86 +201,127 @@ def _apply(conn: Connection, asset_id: int, reports: Reports, complete: bool,
            from_feed_update: bool, now: datetime,
            values_cache: dict[Any, dict[str, Any]] | None,
            events: list[dict[str, Any]]) -> LifecycleCounts:
-    counts = LifecycleCounts()
-    existing = {(r.vuln_id, r.ecosystem, r.package): r for r in conn.execute(
-        select(findings.c.id, findings.c.vuln_id, findings.c.ecosystem,
-               findings.c.package, findings.c.state, findings.c.times_reopened,
-               findings.c.known_exploited, findings.c.producer,
-               findings.c.installations)
-        .where(findings.c.asset_id == asset_id))}
-    # Each key reported, with its finding (the first producer's by precedence) and every
-    # producer of this application that reports it.
-    reported: dict[Key, tuple[Finding, list[str]]] = {}
-    for producer in sorted(reports, key=_precedence):
-        for f in merge_findings(reports[producer]):
-            key = (f.vuln_id, f.ecosystem, f.package)
-            hit = reported.get(key)
-            if hit is None:
-                reported[key] = (f, [producer])
-            elif producer not in hit[1]:
-                hit[1].append(producer)
-    decisions = active_decisions(conn, asset_id, now) if reported else {}
+    return _apply_assets(conn, [(asset_id, reports, complete)], from_feed_update, now,
+                         values_cache, events)[0]
+
+
+_EXISTING = (findings.c.id, findings.c.asset_id, findings.c.vuln_id, findings.c.ecosystem,
+             findings.c.package, findings.c.state, findings.c.times_reopened,
+             findings.c.known_exploited, findings.c.producer, findings.c.installations)
+# How many assets one read of their stored findings names.
+_ASSETS_PER_READ = 2000
+
+
+def _existing(conn: Connection, asset_ids: Sequence[int]) -> dict[int, dict[Key, Any]]:
+    out: dict[int, dict[Key, Any]] = {a: {} for a in asset_ids}
+    if len(asset_ids) == 1:
+        rows: Any = conn.execute(select(*_EXISTING).where(findings.c.asset_id == asset_ids[0]))
+        out[asset_ids[0]] = {(r.vuln_id, r.ecosystem, r.package): r for r in rows}
+        return out
+    for start in range(0, len(asset_ids), _ASSETS_PER_READ):
+        chunk = list(asset_ids[start:start + _ASSETS_PER_READ])
+        for r in conn.execute(select(*_EXISTING).where(findings.c.asset_id.in_(chunk))):
+            out[r.asset_id][(r.vuln_id, r.ecosystem, r.package)] = r
+    return out
+
+
+def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
+                  from_feed_update: bool, now: datetime,
+                  values_cache: dict[Any, dict[str, Any]] | None,
+                  events: list[dict[str, Any]]) -> list[LifecycleCounts]:
+    """The lifecycle of several assets' reports with one read of their stored findings,
+    one read of the triage decisions and one insert, update and close for them all."""
+    stored = _existing(conn, [asset_id for asset_id, _, _ in batch])
+    # Each asset's keys reported, with its finding (the first producer's by precedence)
+    # and every producer of this application that reports it.
+    reported_of: list[dict[Key, tuple[Finding, list[str]]]] = []
+    for _asset_id, reports, _complete in batch:
+        reported: dict[Key, tuple[Finding, list[str]]] = {}
+        for producer in sorted(reports, key=_precedence):
+            for f in merge_findings(reports[producer]):
+                key = (f.vuln_id, f.ecosystem, f.package)
+                hit = reported.get(key)
+                if hit is None:
+                    reported[key] = (f, [producer])
+                elif producer not in hit[1]:
+                    hit[1].append(producer)
+        reported_of.append(reported)
+    decisions_of = active_decisions_many(
+        conn, [a for (a, _, _), r in zip(batch, reported_of, strict=True) if r], now)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     reopens: list[dict[str, Any]] = []
-    for key, (f, producers) in reported.items():
-        row = existing.get(key)
-        sources = sorted(producers)
-        if row is not None and row.state != FIXED:
-            sources = sorted({*producers_of(row.producer), *producers})
-        if values_cache is not None and len(sources) == 1:
-            # Keyed by the object: the caller keeps the shared findings alive.
-            values = values_cache.get((id(f), sources[0]))
-            if values is None:
-                values = values_cache[(id(f), sources[0])] = _row_values(f, sources)
-        else:
-            values = _row_values(f, sources)
-        if row is None:
-            decision = decision_for(decisions, f)
-            counts.new += 1
-            counts.triaged += decision is not None
-            inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
-                            "ecosystem": f.ecosystem, "package": f.package,
-                            "state": decision or OPEN, "first_seen": now, "last_seen": now,
-                            "times_reopened": 0, "new_from_feed": from_feed_update,
-                            **values})
-            continue
-        if row.state == FIXED:
-            decision = decision_for(decisions, f)
-            counts.reopened += 1
-            counts.triaged += decision is not None
-            reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,
-                            "reopened_at": now, "times_reopened": row.times_reopened + 1,
-                            "fixed_at": None, **values})
-            events.append(event_row(REOPENED, now, finding_id=row.id, asset_id=asset_id,
-                                    producer=values["producer"],
-                                    detail={"state": decision} if decision else None))
-        else:
-            counts.still_open += 1  # open or triaged: the decision stands
-            updates.append({"b_id": row.id, "last_seen": now, **values})
-            changed = _installations_changed(row.installations, values["installations"])
-            if changed is not None:
-                events.append(event_row(INSTALLATIONS_CHANGED, now, finding_id=row.id,
-                                        asset_id=asset_id, producer=values["producer"],
-                                        detail=changed))
-            if values["known_exploited"] and not row.known_exploited:
-                events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
-                                        asset_id=asset_id, producer=values["producer"]))
+    all_counts: list[LifecycleCounts] = []
+    for (asset_id, _reports, _complete), reported in zip(batch, reported_of, strict=True):
+        counts = LifecycleCounts()
+        all_counts.append(counts)
+        existing = stored[asset_id]
+        decisions = decisions_of.get(asset_id, {})
+        for key, (f, producers) in reported.items():
+            row = existing.get(key)
+            sources = sorted(producers)
+            if row is not None and row.state != FIXED:
+                sources = sorted({*producers_of(row.producer), *producers})
+            if values_cache is not None and len(sources) == 1:
+                # Keyed by the object: the caller keeps the shared findings alive.
+                values = values_cache.get((id(f), sources[0]))
+                if values is None:
+                    values = values_cache[(id(f), sources[0])] = _row_values(f, sources)
+            else:
+                values = _row_values(f, sources)
+            if row is None:
+                decision = decision_for(decisions, f)
+                counts.new += 1
+                counts.triaged += decision is not None
+                inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
+                                "ecosystem": f.ecosystem, "package": f.package,
+                                "state": decision or OPEN, "first_seen": now,
+                                "last_seen": now, "times_reopened": 0,
+                                "new_from_feed": from_feed_update, **values})
+                continue
+            if row.state == FIXED:
+                decision = decision_for(decisions, f)
+                counts.reopened += 1
+                counts.triaged += decision is not None
+                reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,
+                                "reopened_at": now, "times_reopened": row.times_reopened + 1,
+                                "fixed_at": None, **values})
+                events.append(event_row(REOPENED, now, finding_id=row.id, asset_id=asset_id,
+                                        producer=values["producer"],
+                                        detail={"state": decision} if decision else None))
+            else:
+                counts.still_open += 1  # open or triaged: the decision stands
+                updates.append({"b_id": row.id, "last_seen": now, **values})
+                changed = _installations_changed(row.installations, values["installations"])
+                if changed is not None:
+                    events.append(event_row(INSTALLATIONS_CHANGED, now, finding_id=row.id,
+                                            asset_id=asset_id, producer=values["producer"],
+                                            detail=changed))
+                if values["known_exploited"] and not row.known_exploited:
+                    events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
+                                            asset_id=asset_id, producer=values["producer"]))
     if inserts:
         # RETURNING what the events need, so no order of the returned rows is assumed.
         result = conn.execute(insert(findings).returning(
-            findings.c.id, findings.c.state, findings.c.producer), inserts)
-        events.extend(event_row(NEW, now, finding_id=i, asset_id=asset_id, producer=p,
+            findings.c.id, findings.c.asset_id, findings.c.state, findings.c.producer),
+            inserts)
+        events.extend(event_row(NEW, now, finding_id=i, asset_id=a, producer=p,
                                 detail={"state": s} if s != OPEN else None)
-                      for i, s, p in result)
-    for batch in (updates, reopens):
-        if batch:
+                      for i, a, s, p in result)
+    for rows in (updates, reopens):
+        if rows:
             stmt = (update(findings).where(findings.c.id == bindparam("b_id"))
-                    .values({k: bindparam(k) for k in batch[0] if k != "b_id"}))
-            conn.execute(stmt, batch)
-    if complete:
-        counts.fixed = _close(conn, asset_id, existing, reported, set(reports), now, events)
-    return counts
+                    .values({k: bindparam(k) for k in rows[0] if k != "b_id"}))
+            conn.execute(stmt, rows)
+    gone: list[int] = []
+    shrunk: dict[int, list[str]] = {}
+    for (asset_id, reports, complete), reported, counts in zip(batch, reported_of, all_counts,
+                                                                strict=True):
+        if complete:
+            counts.fixed = _close(asset_id, stored[asset_id], reported, set(reports), now,
+                                  events, gone, shrunk)
+    _write_closed(conn, gone, shrunk, now)
+    return all_counts
 
 
 def _pairs(column: str) -> list[tuple[str | None, str]]:
@@ -285,13 +343,13 @@ def _installations_changed(before: str | None, after: str | None
     return {"fixed": fixed, "added": added}
 
 
-def _close(conn: Connection, asset_id: int, existing: dict[Key, Any],
-           reported: dict[Key, Any], producers: set[str], now: datetime,
-           events: list[dict[str, Any]]) -> int:
+def _close(asset_id: int, existing: dict[Key, Any], reported: dict[Key, Any],
+           producers: set[str], now: datetime, events: list[dict[str, Any]],
+           gone: list[int], shrunk: dict[int, list[str]]) -> int:
     """Take ``producers`` (whose reports were complete) off what they no longer report;
-    fix what nobody reports any more.  How many were fixed."""
-    gone: list[int] = []
-    shrunk: dict[int, list[str]] = {}
+    what nobody reports any more goes to ``gone`` (fixed), what others still report to
+    ``shrunk`` (:func:`_write_closed` writes both).  How many were fixed."""
+    fixed = 0
     for key, r in existing.items():
         if key in reported or r.state == FIXED:
             continue
@@ -299,10 +357,16 @@ def _close(conn: Connection, asset_id: int, existing: dict[Key, Any],
         left = [p for p in had if p not in producers]
         if not left:
             gone.append(r.id)
+            fixed += 1
             events.append(event_row(FIXED_EVENT, now, finding_id=r.id, asset_id=asset_id,
                                     producer=r.producer))
         elif len(left) < len(had):
             shrunk[r.id] = left
+    return fixed
+
+
+def _write_closed(conn: Connection, gone: list[int], shrunk: dict[int, list[str]],
+                  now: datetime) -> None:
     for start in range(0, len(gone), 5000):
         conn.execute(update(findings).where(findings.c.id.in_(gone[start:start + 5000]))
                      .values(state=FIXED, fixed_at=now))
@@ -317,4 +381,3 @@ def _close(conn: Connection, asset_id: int, existing: dict[Key, Any],
                          "data": orjson.dumps(d).decode()})
         conn.execute(update(findings).where(findings.c.id == bindparam("b_id"))
                      .values(producer=bindparam("producer"), data=bindparam("data")), rows)
-    return len(gone)

@@ -12,6 +12,7 @@ and the dashboard validate a decision with :func:`check_decision` and store it w
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,45 @@ def active_decisions(conn: Connection, asset_id: int, now: datetime
         if key not in out or _RANK[r.scope] > out[key][0]:
             out[key] = (_RANK[r.scope], r.decision)
     return {k: v[1] for k, v in out.items()}
+
+
+def active_decisions_many(conn: Connection, asset_ids: Sequence[int], now: datetime
+                          ) -> dict[int, dict[tuple[str, str | None], str]]:
+    """:func:`active_decisions` of each of ``asset_ids``, in two queries for them all (the
+    active decisions, and the groups of these assets that some decision names)."""
+    if not asset_ids:
+        return {}
+    if len(asset_ids) == 1:
+        return {asset_ids[0]: active_decisions(conn, asset_ids[0], now)}
+    rows = conn.execute(select(triage_decisions).where(
+        triage_decisions.c.revoked_at.is_(None),
+        or_(triage_decisions.c.expires_at.is_(None), triage_decisions.c.expires_at > now)
+    )).all()
+    if not rows:
+        return {}
+    wanted = set(asset_ids)
+    group_ids = sorted({r.group_id for r in rows if r.scope == "group"})
+    groups_of: dict[int, set[int]] = {}
+    for start in range(0, len(group_ids), 5000):
+        for group_id, asset_id in conn.execute(
+                select(asset_group_members.c.group_id, asset_group_members.c.asset_id)
+                .where(asset_group_members.c.group_id.in_(group_ids[start:start + 5000]))):
+            if asset_id in wanted:
+                groups_of.setdefault(asset_id, set()).add(group_id)
+    out: dict[int, dict[tuple[str, str | None], str]] = {}
+    for asset_id in asset_ids:
+        ranked: dict[tuple[str, str | None], tuple[int, str]] = {}
+        groups = groups_of.get(asset_id, set())
+        for r in rows:
+            if not (r.scope == "global" or (r.scope == "asset" and r.asset_id == asset_id)
+                    or (r.scope == "group" and r.group_id in groups)):
+                continue
+            key = (r.vuln_id, r.package)
+            if key not in ranked or _RANK[r.scope] > ranked[key][0]:
+                ranked[key] = (_RANK[r.scope], r.decision)
+        if ranked:
+            out[asset_id] = {k: v[1] for k, v in ranked.items()}
+    return out
 
 
 def decision_for(decisions: dict[tuple[str, str | None], str], f: Finding) -> str | None:

@@ -24,6 +24,7 @@ who made it and when.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -189,11 +190,14 @@ def _due(config: PriorityConfig, dialect: str) -> str:
     return f"CASE WHEN {has_kev} AND {kev} < {sla} THEN {kev} ELSE {sla} END"
 
 
-def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = False) -> str:
-    """The one statement that writes ``finding_priority`` for every unfixed finding."""
+def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = False,
+                     some_assets: bool = False) -> str:
+    """The one statement that writes ``finding_priority`` for every unfixed finding (of
+    ``:asset_id``, or of the expanding ``:asset_ids``)."""
     level1, priority, reason = (_ssvc_levels if config.method == "ssvc"
                                 else _matrix_levels)(config, dialect)
-    where = f"f.state <> {_q(FIXED)}" + (" AND f.asset_id = :asset_id" if one_asset else "")
+    where = f"f.state <> {_q(FIXED)}" + (" AND f.asset_id = :asset_id" if one_asset else "") \
+        + (" AND f.asset_id IN :asset_ids" if some_assets else "")
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
     return f"""
 INSERT INTO finding_priority (finding_id, priority, reason, method, due_date, computed_at)
@@ -243,6 +247,32 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     if summary:
         refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
+
+
+# How many assets one statement of reprioritise_assets binds.
+_ASSET_CHUNK = 5000
+
+
+def reprioritise_assets(conn: Connection, asset_ids: Sequence[int], *,
+                        config: PriorityConfig | None = None,
+                        now: datetime | None = None) -> int:
+    """:func:`reprioritise` for the unfixed findings of ``asset_ids`` only (an import's
+    assets), a few thousand assets a statement; the summary rows are the caller's."""
+    config = config or active_config(conn)
+    sql = reprioritise_sql(config, conn.dialect.name, some_assets=True)
+    when = now or now_utc()
+    typed = (bindparam("now", type_=DateTime(timezone=True)),)
+    some = " AND findings.asset_id IN :asset_ids"
+    changed = 0
+    for start in range(0, len(asset_ids), _ASSET_CHUNK):
+        ids = list(asset_ids[start:start + _ASSET_CHUNK])
+        expanding: Any = bindparam("asset_ids", value=ids, expanding=True)
+        result = conn.execute(text(sql).bindparams(*typed, expanding), {"now": when})
+        changed += int(result.rowcount or 0)
+        conn.execute(text(PRIORITY_EVENTS_SQL + some).bindparams(*typed, expanding),
+                     {"now": when})
+        conn.execute(text(RANK_SQL + some).bindparams(expanding))
+    return changed
 
 
 # findings.priority_rank is the rank before this re-prioritisation: 5 until a finding was

@@ -1,0 +1,357 @@
+"""Import one report: parse, find or create its assets, apply its findings under the
+scanner's producer, keep its informational items as asset facts, prioritise -- in one
+transaction.
+
+* Producer: ``importer:<scanner>`` (``importer:tenable`` for ``.nessus`` and Tenable CSV
+  alike), ``importer:<scanner>:<scope>`` with ``--scope``: a re-import closes only that
+  producer's findings, and only on the assets the report covers (an asset the report
+  names, findings or not).  What comes back reopens; triage decisions stand.
+* The same file twice changes nothing: its SHA-256 digest is kept per producer, and a
+  file already imported is answered "duplicate" without being read again.
+* ``dry_run``: everything is done in the transaction and rolled back -- the summary says
+  what the import would change.
+* A malformed file is refused with its line, before anything is written: the report is
+  parsed whole before the transaction opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from patchpilot.audit import audit
+from patchpilot.clock import now_utc
+from patchpilot.db.tables import asset_facts, assets, imports
+from patchpilot.findings.ingest import find_asset
+from patchpilot.findings.lifecycle import apply_findings_many_in
+from patchpilot.findings.summary import refresh as refresh_summary
+from patchpilot.importers import registry
+from patchpilot.importers.convert import findings_for
+from patchpilot.importers.model import Format, ReportItem, Skipped, Target
+from patchpilot.inventory.model import AssetIdentity
+from patchpilot.scoring.apply import reprioritise_assets
+
+QUEUED, RUNNING, DONE, FAILED, DUPLICATE = "queued", "running", "done", "failed", "duplicate"
+
+Progress = Callable[[int, int], None]  # (bytes read, file size)
+
+
+class _Rollback(Exception):
+    """Raised inside a dry run's transaction to undo it."""
+
+
+@dataclass
+class ImportSummary:
+    """What one import did (or, in a dry run, would do)."""
+
+    file: str
+    format: str
+    producer: str
+    digest: str
+    assets: int = 0  # assets the report covers
+    assets_created: list[str] = field(default_factory=list)
+    findings: int = 0  # findings the report gives (one per vulnerability, asset, package)
+    new: int = 0
+    reopened: int = 0
+    fixed: int = 0  # closed: no longer reported on an asset the report covers
+    unchanged: int = 0
+    triaged: int = 0  # new or reopened findings a triage decision covered
+    informational: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    duplicate: bool = False  # this file was imported before: nothing changed
+    dry_run: bool = False
+    seconds: float = 0.0
+    import_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class Parsed:
+    """A report read whole: its items by target, informational items, skipped notes."""
+
+    targets: dict[tuple[Any, ...], Target] = field(default_factory=dict)
+    items: dict[tuple[Any, ...], list[ReportItem]] = field(default_factory=dict)
+    facts: dict[tuple[Any, ...], list[ReportItem]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def producer_of(fmt: Format, scope: str | None) -> str:
+    """The producer an import's findings belong to."""
+    return f"importer:{fmt.producer}" + (f":{scope}" if scope else "")
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of ``path``."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class _Counting:
+    """A binary stream that reports how far it has been read."""
+
+    def __init__(self, stream: IO[bytes], size: int, progress: Progress | None) -> None:
+        self._stream = stream
+        self._size = size
+        self._progress = progress
+        self._read = 0
+        self._next = 0
+
+    def _advance(self, n: int) -> None:
+        self._read += n
+        if self._progress is not None and self._read >= self._next:
+            self._progress(self._read, self._size)
+            self._next = self._read + max(self._size // 50, 1 << 16)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._advance(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._stream.readinto(buffer)  # type: ignore[attr-defined]
+        self._advance(n or 0)
+        return n or 0
+
+    def readable(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self._advance(len(line))
+            yield line
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._stream.readline(limit)
+        self._advance(len(line))
+        return line
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self._stream.closed
+
+    def close(self) -> None:  # the caller's stream is closed by its owner
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+
+def parse_report(fmt: Format, stream: IO[bytes], name: str, default: Target,
+                 progress: Progress | None = None, size: int = 0) -> Parsed:
+    """Read the whole report into items by target (the ``default`` target for items
+    whose report names none)."""
+    parsed = Parsed()
+    reader = _Counting(stream, size, progress)
+    for row in fmt.parse(reader, name):  # type: ignore[arg-type]
+        if isinstance(row, Skipped):
+            parsed.skipped[row.reason] = parsed.skipped.get(row.reason, 0) + 1
+            continue
+        target = row if isinstance(row, Target) else row.target
+        if target.empty:
+            target = default
+        key = target.key
+        known = parsed.targets.get(key)
+        if known is None or (target.os and not known.os):
+            parsed.targets[key] = target
+        if isinstance(row, ReportItem):
+            bucket = parsed.facts if row.informational else parsed.items
+            bucket.setdefault(key, []).append(row)
+    if progress is not None:
+        progress(size, size)
+    return parsed
+
+
+def _identity(target: Target) -> AssetIdentity:
+    return AssetIdentity(hostname=target.hostname, fqdn=target.fqdn,
+                         ip_addresses=[target.ip] if target.ip else [],
+                         artifact=target.artifact)
+
+
+def _asset_for(conn: Connection, target: Target, producer: str, now: datetime,
+               created: list[str]) -> int:
+    identity = _identity(target)
+    found = find_asset(conn, identity)
+    if found is not None:
+        return found
+    name = (target.hostname or target.fqdn or target.artifact or target.ip or "unnamed")
+    created.append(name)
+    return int(conn.execute(insert(assets).values(
+        name=name, fqdn=target.fqdn, artifact=target.artifact,
+        ip_addresses=orjson.dumps([target.ip] if target.ip else []).decode(),
+        os=(target.os or None) and target.os[:200], first_seen=now, last_seen=now,
+        tags="[]", attributes="{}", discovered_by=producer).returning(assets.c.id)
+    ).scalar_one())
+
+
+def _fact_rows(asset_id: int, producer: str, items: list[ReportItem],
+               now: datetime) -> list[dict[str, Any]]:
+    return [{"asset_id": asset_id, "producer": producer, "fact_id": i.scanner_id[:200],
+             "title": (i.title or "")[:500] or None, "port": i.port,
+             "protocol": (i.protocol or None) and i.protocol[:20],
+             "service": (i.service or None) and i.service[:100],
+             "detail": i.output or i.description, "seen_at": now} for i in items]
+
+
+def apply_parsed(conn: Connection, parsed: Parsed, summary: ImportSummary, *,
+                 producer: str, source: str, now: datetime) -> None:
+    """Write what ``parsed`` says, in the caller's transaction; fill ``summary``."""
+    asset_ids: dict[tuple[Any, ...], int] = {}
+    for key, target in parsed.targets.items():
+        asset_ids[key] = _asset_for(conn, target, producer, now, summary.assets_created)
+    ids = sorted(set(asset_ids.values()))
+    summary.assets = len(ids)
+    # Findings: every covered asset's complete report of this producer (empty for an asset
+    # the report covers without findings: its old findings of this producer are fixed).
+    keys = list(parsed.targets)
+    flat = [item for key in keys for item in parsed.items.get(key, ())]
+    built = findings_for(conn, flat, feed=f"importer:{summary.format}", source=source)
+    per_asset: dict[int, list[Any]] = {asset_id: [] for asset_id in ids}
+    position = 0
+    for key in keys:
+        for _ in parsed.items.get(key, ()):
+            per_asset[asset_ids[key]].extend(built[position])
+            position += 1
+    summary.findings = len({(asset_id, f.vuln_id, f.ecosystem, f.package)
+                            for asset_id, found in per_asset.items() for f in found})
+    counts = apply_findings_many_in(conn, [(a, found, True) for a, found in per_asset.items()],
+                                    producer=producer, now=now)
+    for c in counts:
+        summary.new += c.new
+        summary.reopened += c.reopened
+        summary.fixed += c.fixed
+        summary.unchanged += c.still_open
+        summary.triaged += c.triaged
+    # Informational items: this producer's facts on each covered asset, replaced.
+    conn.execute(delete(asset_facts).where(asset_facts.c.asset_id.in_(ids),
+                                           asset_facts.c.producer == producer))
+    rows = [row for key, items in parsed.facts.items()
+            for row in _fact_rows(asset_ids[key], producer, items, now)]
+    summary.informational = len(rows)
+    if rows:
+        conn.execute(insert(asset_facts), rows)
+    conn.execute(update(assets).where(assets.c.id.in_(ids)).values(last_seen=now))
+    reprioritise_assets(conn, ids, now=now)
+    refresh_summary(conn, ids, now=now)
+
+
+def previous_import(conn: Connection, digest: str, producer: str) -> int | None:
+    """The id of a finished import of the same file by the same producer, if any."""
+    return conn.execute(select(imports.c.id).where(
+        imports.c.digest == digest, imports.c.producer == producer,
+        imports.c.status == DONE).order_by(imports.c.id.desc()).limit(1)).scalar()
+
+
+def import_file(engine: Engine, path: Path, *, name: str | None = None,
+                format: str | None = None, scope: str | None = None,
+                asset: str | None = None, dry_run: bool = False, actor: str = "cli",
+                import_id: int | None = None, progress: Progress | None = None
+                ) -> ImportSummary:
+    """Import the report at ``path`` (``name``: its file name for messages and history).
+
+    ``format``: the format's name, else detected by content.  ``asset``: the asset for
+    items whose report names none (default: the file's name).  ``import_id``: the
+    ``imports`` row of a queued job, updated instead of a new one.
+    """
+    started = time.monotonic()
+    name = name or path.name
+    with path.open("rb") as stream:
+        fmt = registry.by_name(format) if format else registry.detect(
+            registry.sniff(stream, name))
+    producer = producer_of(fmt, scope)
+    digest, size = file_digest(path)
+    summary = ImportSummary(file=name, format=fmt.name, producer=producer, digest=digest,
+                            dry_run=dry_run, import_id=import_id)
+    if not dry_run:
+        with engine.connect() as conn:
+            earlier = previous_import(conn, digest, producer)
+        if earlier is not None:
+            summary.duplicate = True
+            summary.seconds = round(time.monotonic() - started, 3)
+            with engine.begin() as conn:
+                summary.import_id = _record(conn, summary, import_id, actor=actor,
+                                            status=DUPLICATE, scope=scope, asset=asset,
+                                            size=size)
+            return summary
+    default = Target(artifact=asset or Path(name).stem or name)
+    with path.open("rb") as stream:
+        parsed = parse_report(fmt, stream, name, default, progress, size)
+    summary.skipped = dict(sorted(parsed.skipped.items()))
+    now = now_utc()
+    try:
+        with engine.begin() as conn:
+            apply_parsed(conn, parsed, summary, producer=producer, source=name, now=now)
+            summary.seconds = round(time.monotonic() - started, 3)
+            if dry_run:
+                raise _Rollback
+            summary.import_id = _record(conn, summary, import_id, actor=actor, status=DONE,
+                                        scope=scope, asset=asset, size=size)
+            audit(conn, actor, "import", name, {
+                "import_id": summary.import_id, "format": fmt.name, "producer": producer,
+                "digest": digest, "assets": summary.assets, "new": summary.new,
+                "fixed": summary.fixed})
+    except _Rollback:
+        pass
+    return summary
+
+
+def _record(conn: Connection, summary: ImportSummary, import_id: int | None, *,
+            actor: str, status: str, scope: str | None, asset: str | None,
+            size: int) -> int:
+    now = now_utc()
+    values = {"file_name": summary.file[:500], "format": summary.format,
+              "producer": summary.producer, "scope": scope, "asset": asset,
+              "digest": summary.digest, "size": size, "status": status,
+              "finished_at": now, "summary": orjson.dumps(summary.to_dict()).decode(),
+              "error": None, "spool": None}
+    if import_id is not None:
+        conn.execute(update(imports).where(imports.c.id == import_id).values(**values))
+        return import_id
+    return int(conn.execute(insert(imports).values(
+        created_by=actor, created_at=now, started_at=now, progress=size, total=size,
+        **values).returning(imports.c.id)).scalar_one())
+
+
+def spool_dir(home: Path) -> Path:
+    """Where uploaded reports wait for their import job (removed once imported)."""
+    folder = home / "imports"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def remove_quietly(path: str | os.PathLike[str] | None) -> None:
+    """Delete a spooled file, ignoring one already gone."""
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
