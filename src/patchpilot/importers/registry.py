@@ -13,18 +13,25 @@ from patchpilot.errors import InvalidInput
 from patchpilot.importers.formats import (
     anchore_engine,
     aqua,
+    bundler_audit,
+    cargo_audit,
     clair,
+    composer_audit,
     cyclonedx,
     dependency_check,
     dependency_track,
+    generic,
     gitlab_dep_scan,
+    govulncheck,
     grype,
     harbor,
     jfrog_xray,
     nessus,
     nexpose,
+    npm_audit,
     openvas,
     osv_scanner,
+    pip_audit,
     qualys,
     qualys_vmdr,
     sarif,
@@ -35,6 +42,7 @@ from patchpilot.importers.formats import (
     trivy_operator,
     twistlock,
     wazuh,
+    yarn_audit,
 )
 from patchpilot.importers.model import SNIFF_BYTES, Format, Sniff
 
@@ -72,6 +80,18 @@ FORMATS: tuple[Format, ...] = (
     spdx.FORMAT,
     spdx.FORMAT_TAG_VALUE,
     sarif.FORMAT,
+    # audit tools and the generic format
+    npm_audit.FORMAT,
+    npm_audit.FORMAT_7,
+    yarn_audit.FORMAT,
+    pip_audit.FORMAT,
+    govulncheck.FORMAT,
+    cargo_audit.FORMAT,
+    bundler_audit.FORMAT,
+    bundler_audit.FORMAT_JSON,
+    composer_audit.FORMAT,
+    generic.FORMAT,
+    generic.FORMAT_JSON,
 )
 
 _BY_NAME = {f.name: f for f in FORMATS}
