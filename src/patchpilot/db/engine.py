@@ -62,21 +62,24 @@ STREAM_CACHE_KIB = 8192
 
 
 @contextmanager
-def low_memory(conn: Connection) -> Iterator[Connection]:
+def low_memory(conn: Connection, *, cache_kib: int = STREAM_CACHE_KIB,
+               spill_sorts: bool = True) -> Iterator[Connection]:
     """``conn`` set up to stream a large sorted result in little memory, then restored.
 
     SQLite sorts in the process: with ``temp_store=MEMORY`` and a 64 MiB cache, the
     ORDER BY of a million findings held every sorted row in memory (a 400 MB process for
     a CSV export).  While streaming, the cache is small and sorts spill to temporary files;
     afterwards the settings come back and the cache's memory is returned (the pool keeps
-    the connection).  PostgreSQL sorts on the server and streams through a server-side
+    the connection).  ``cache_kib`` and ``spill_sorts`` (temporary storage in files) for
+    writers that want a smaller cache but their statement journals in memory (an import).  PostgreSQL sorts on the server and streams through a server-side
     cursor: nothing to do.
     """
     if conn.dialect.name != "sqlite":
         yield conn
         return
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{STREAM_CACHE_KIB}")
-    conn.exec_driver_sql("PRAGMA temp_store=FILE")
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{cache_kib}")
+    if spill_sorts:
+        conn.exec_driver_sql("PRAGMA temp_store=FILE")
     try:
         yield conn
     finally:

@@ -164,16 +164,18 @@ def apply_findings_many(engine: Engine, batch: Sequence[tuple[int, Sequence[Find
 
 def apply_findings_many_in(conn: Connection,
                            batch: Sequence[tuple[int, Sequence[Finding], bool]], *,
-                           producer: str, now: datetime | None = None
+                           producer: str, now: datetime | None = None,
+                           values_cache: dict[Any, dict[str, Any]] | None = None
                            ) -> list[LifecycleCounts]:
     """:func:`apply_findings_many` in the caller's transaction, without the summary
     refresh: for an import, which creates assets, applies, keeps the report's asset facts
-    and prioritises in one transaction."""
+    and prioritises in one transaction (``values_cache`` as there: a Finding shared by
+    many assets is serialised once)."""
     now = now or now_utc()
     events: list[dict[str, Any]] = []
     counts = _apply_assets(conn, [(asset_id, {producer: found}, complete)
                                   for asset_id, found, complete in batch],
-                           False, now, None, events)
+                           False, now, values_cache, events)
     write_events(conn, events)
     return counts
 

@@ -17,10 +17,11 @@ transaction.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -31,9 +32,11 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
+from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import asset_facts, assets, imports
 from patchpilot.findings.ingest import find_assets
 from patchpilot.findings.lifecycle import apply_findings_many_in
+from patchpilot.findings.model import Finding
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.importers import registry
 from patchpilot.importers.convert import findings_for
@@ -80,12 +83,37 @@ class ImportSummary:
 
 @dataclass
 class Parsed:
-    """A report read whole: its items by target, informational items, skipped notes."""
+    """A report read whole: its items by target, informational items, skipped notes.
+
+    Items are kept without their target (the key says it), and equal items -- one plugin
+    with the same text on a thousand hosts -- are one object: the report is held once
+    per distinct item, and each distinct item becomes its Findings once.
+    """
 
     targets: dict[tuple[Any, ...], Target] = field(default_factory=dict)
     items: dict[tuple[Any, ...], list[ReportItem]] = field(default_factory=dict)
     facts: dict[tuple[Any, ...], list[ReportItem]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    distinct: dict[tuple[Any, ...], ReportItem] = field(default_factory=dict)
+
+    def share(self, item: ReportItem) -> ReportItem:
+        """``item`` without its target and line, as the one object of its content."""
+        content = _CONTENT(item)
+        bare = self.distinct.get(content)
+        if bare is None:
+            bare = self.distinct[content] = replace(item, target=_NO_TARGET, line=None)
+        return bare
+
+
+_NO_TARGET = Target()
+# SQLite's page cache during an import (KiB).
+_CACHE_KIB = 16384
+# An item's content: every field but its target and line, read in one call.
+_CONTENT = operator.attrgetter(*(f.name for f in fields(ReportItem)
+                                 if f.name not in ("target", "line")))
+# How many assets' findings one step of an import builds and applies (the transaction
+# is still one): memory stays bounded by a step, not the report.
+_ASSETS_PER_STEP = 1000
 
 
 def producer_of(fmt: Format, scope: str | None) -> str:
@@ -185,7 +213,7 @@ def parse_report(fmt: Format, stream: IO[bytes], name: str, default: Target,
             parsed.targets[key] = target
         if isinstance(row, ReportItem):
             bucket = parsed.facts if row.informational else parsed.items
-            bucket.setdefault(key, []).append(row)
+            bucket.setdefault(key, []).append(parsed.share(row))
     if progress is not None:
         progress(size, size)
     return parsed
@@ -253,25 +281,39 @@ def apply_parsed(conn: Connection, parsed: Parsed, summary: ImportSummary, *,
     summary.assets = len(ids)
     # Findings: every covered asset's complete report of this producer (empty for an asset
     # the report covers without findings: its old findings of this producer are fixed).
-    keys = list(parsed.targets)
-    flat = [item for key in keys for item in parsed.items.get(key, ())]
-    built = findings_for(conn, flat, feed=f"importer:{summary.format}", source=source)
-    per_asset: dict[int, list[Any]] = {asset_id: [] for asset_id in ids}
-    position = 0
-    for key in keys:
-        for _ in parsed.items.get(key, ()):
-            per_asset[asset_ids[key]].extend(built[position])
-            position += 1
-    summary.findings = len({(asset_id, f.vuln_id, f.ecosystem, f.package)
-                            for asset_id, found in per_asset.items() for f in found})
-    counts = apply_findings_many_in(conn, [(a, found, True) for a, found in per_asset.items()],
-                                    producer=producer, now=now)
-    for c in counts:
-        summary.new += c.new
-        summary.reopened += c.reopened
-        summary.fixed += c.fixed
-        summary.unchanged += c.still_open
-        summary.triaged += c.triaged
+    # A step of assets at a time; a distinct item's findings are built once for all.
+    built: dict[int, list[Finding]] = {}
+    values_cache: dict[Any, dict[str, Any]] = {}
+    # Targets by asset: two targets of the report naming one asset are one report of it.
+    keys_of: dict[int, list[tuple[Any, ...]]] = {}
+    for key, asset_id in asset_ids.items():
+        keys_of.setdefault(asset_id, []).append(key)
+    covered = list(keys_of)
+    seen: set[tuple[int, str, str, str]] = set()
+    for start in range(0, len(covered), _ASSETS_PER_STEP):
+        step = [key for a in covered[start:start + _ASSETS_PER_STEP] for key in keys_of[a]]
+        fresh = list({id(i): i for key in step for i in parsed.items.get(key, ())
+                      if id(i) not in built}.values())
+        for item, found in zip(fresh, findings_for(
+                conn, fresh, feed=f"importer:{summary.format}", source=source), strict=True):
+            built[id(item)] = found
+        per_asset: dict[int, list[Finding]] = {}
+        for key in step:
+            found_here = per_asset.setdefault(asset_ids[key], [])
+            for item in parsed.items.get(key, ()):
+                found_here.extend(built[id(item)])
+        for asset_id, found_here in per_asset.items():
+            seen.update((asset_id, f.vuln_id, f.ecosystem, f.package) for f in found_here)
+        counts = apply_findings_many_in(
+            conn, [(a, found, True) for a, found in per_asset.items()], producer=producer,
+            now=now, values_cache=values_cache)
+        for c in counts:
+            summary.new += c.new
+            summary.reopened += c.reopened
+            summary.fixed += c.fixed
+            summary.unchanged += c.still_open
+            summary.triaged += c.triaged
+    summary.findings = len(seen)
     # Informational items: this producer's facts on each covered asset, replaced.
     conn.execute(delete(asset_facts).where(asset_facts.c.asset_id.in_(ids),
                                            asset_facts.c.producer == producer))
@@ -329,7 +371,10 @@ def import_file(engine: Engine, path: Path, *, name: str | None = None,
     summary.skipped = dict(sorted(parsed.skipped.items()))
     now = now_utc()
     try:
-        with engine.begin() as conn:
+        # A small page cache (SQLite): a report's hundred MB of findings pass through it
+        # instead of staying in it.
+        with engine.begin() as conn, low_memory(conn, cache_kib=_CACHE_KIB,
+                                                spill_sorts=False):
             apply_parsed(conn, parsed, summary, producer=producer, source=name, now=now)
             summary.seconds = round(time.monotonic() - started, 3)
             if dry_run:

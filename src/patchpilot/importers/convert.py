@@ -171,8 +171,8 @@ def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: s
 
 def findings_for(conn: Connection, items: Sequence[ReportItem], *, feed: str,
                  source: str) -> list[list[Finding]]:
-    """Each item's findings (one per vulnerability id), in a handful of queries for the
-    whole report: the advisories' CVEs, then the CVE records, KEV and EPSS."""
+    """Each item's findings (one per vulnerability id), in a handful of queries for all
+    of them: the advisories' CVEs, then the CVE records, KEV and EPSS."""
     known = cves_for_advisories(conn, {i for item in items if not item.cves
                                        for i in (item.scanner_id, *item.aliases)})
     ids = [vulnerability_ids(item, known) for item in items]

@@ -243,14 +243,15 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     events = text(PRIORITY_EVENTS_SQL + one).bindparams(
         bindparam("now", type_=DateTime(timezone=True)))
     conn.execute(events, params)
-    conn.execute(text(RANK_SQL + one), {} if asset_id is None else {"asset_id": asset_id})
+    conn.execute(text(rank_sql(conn.dialect.name, one)),
+                 {} if asset_id is None else {"asset_id": asset_id})
     if summary:
         refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
 
 
 # How many assets one statement of reprioritise_assets binds.
-_ASSET_CHUNK = 5000
+_ASSET_CHUNK = 1000
 
 
 def reprioritise_assets(conn: Connection, asset_ids: Sequence[int], *,
@@ -271,7 +272,7 @@ def reprioritise_assets(conn: Connection, asset_ids: Sequence[int], *,
         changed += int(result.rowcount or 0)
         conn.execute(text(PRIORITY_EVENTS_SQL + some).bindparams(*typed, expanding),
                      {"now": when})
-        conn.execute(text(RANK_SQL + some).bindparams(expanding))
+        conn.execute(text(rank_sql(conn.dialect.name, some)).bindparams(expanding))
     return changed
 
 
@@ -290,6 +291,24 @@ RANK_SQL = """
 UPDATE findings SET priority_rank = fp.priority FROM finding_priority fp
 WHERE fp.finding_id = findings.id AND findings.state <> 'fixed'
   AND findings.priority_rank <> fp.priority"""
+
+# SQLite runs UPDATE … FROM by first copying every joined row -- the findings' whole JSON
+# included -- into a temporary table (140 MB and half a second for an import of 27,000
+# findings); this form copies only the ids of the rows to change.
+_RANK_SQL_SQLITE = """
+UPDATE findings SET priority_rank = (
+    SELECT fp.priority FROM finding_priority fp WHERE fp.finding_id = findings.id)
+WHERE findings.id IN (
+    SELECT findings.id FROM findings JOIN finding_priority fp ON fp.finding_id = findings.id
+    WHERE findings.state <> 'fixed' AND findings.priority_rank <> fp.priority{where})"""
+
+
+def rank_sql(dialect: str, where: str = "") -> str:
+    """The statement that copies each unfixed finding's priority to its sort key
+    (``where``: more conditions on ``findings``, " AND findings.asset_id = :asset_id")."""
+    if dialect == "sqlite":
+        return _RANK_SQL_SQLITE.format(where=where)
+    return RANK_SQL + where
 
 
 def active_config(conn: Connection) -> PriorityConfig:

@@ -61,19 +61,19 @@ def _target(name: str, tags: dict[str, str]) -> Target:
                   if tags.get("mac-address") else None)
 
 
-def _vector(item: Any) -> str | None:
-    v3 = text_or_none(item.findtext("cvss3_vector"))
+def _vector(texts: dict[str, str]) -> str | None:
+    v3 = text_or_none(texts.get("cvss3_vector"))
     if v3:
         return v3
-    v2 = text_or_none(item.findtext("cvss_vector"))
+    v2 = text_or_none(texts.get("cvss_vector"))
     if v2:
         return v2.removeprefix("CVSS2#")
     return None
 
 
-def _score(item: Any) -> float | None:
+def _score(texts: dict[str, str]) -> float | None:
     for tag in ("cvss3_base_score", "cvss_base_score"):
-        text = text_or_none(item.findtext(tag))
+        text = text_or_none(texts.get(tag))
         if text:
             try:
                 return float(text)
@@ -83,34 +83,47 @@ def _score(item: Any) -> float | None:
 
 
 def _item(target: Target, element: Any) -> ReportItem:
+    # One pass over the item's children (a findtext each would walk them twenty times).
+    texts: dict[str, str] = {}
+    cves: list[str] = []
+    cwes: list[str] = []
+    for child in element:
+        tag, text = child.tag, child.text
+        if not text:
+            continue
+        if tag == "cve":
+            cves.append(text)
+        elif tag == "cwe":
+            cwes.append(text)
+        else:
+            texts[tag] = text
     attrib = element.attrib
     plugin = attrib.get("pluginID", "").strip()
     severity = _SEVERITY.get(attrib.get("severity", "").strip(), "Unknown")
-    cves = cve_ids([c.text or "" for c in element.iterfind("cve")])
-    see_also = text_or_none(element.findtext("see_also"))
-    exploit = text_or_none(element.findtext("exploit_available"))
+    see_also = text_or_none(texts.get("see_also"))
+    exploit = text_or_none(texts.get("exploit_available"))
     port = attrib.get("port", "0").strip()
-    synopsis = text_or_none(element.findtext("synopsis"))
-    description = text_or_none(element.findtext("description"))
+    synopsis = text_or_none(texts.get("synopsis"))
+    description = text_or_none(texts.get("description"))
+    protocol = text_or_none(attrib.get("protocol"))
     return ReportItem(
         target=target,
         scanner_id=f"nessus:{plugin}",
-        cves=cves,
-        title=text_or_none(attrib.get("pluginName")) or text_or_none(
-            element.findtext("plugin_name")),
+        cves=cve_ids(cves),
+        title=text_or_none(attrib.get("pluginName")) or text_or_none(texts.get("plugin_name")),
         description="\n\n".join(t for t in (synopsis, description) if t) or None,
         port=int(port) if port.isdigit() else None,
-        protocol=text_or_none(attrib.get("protocol")),
+        protocol=protocol.lower() if protocol else None,
         service=text_or_none(attrib.get("svc_name")),
         severity=severity,
-        cvss_vector=_vector(element),
-        cvss_score=_score(element),
+        cvss_vector=_vector(texts),
+        cvss_score=_score(texts),
         exploit_available=(exploit.lower() == "true") if exploit else None,
-        solution=text_or_none(element.findtext("solution")),
+        solution=text_or_none(texts.get("solution")),
         references=tuple(u for u in (see_also or "").split() if "://" in u),
-        cwes=cwe_ids([c.text or "" for c in element.iterfind("cwe")]),
+        cwes=cwe_ids(cwes),
         informational=severity == "None",
-        output=text_or_none(element.findtext("plugin_output")),
+        output=text_or_none(texts.get("plugin_output")),
         line=element.sourceline,
     )
 
