@@ -70,9 +70,10 @@ def low_memory(conn: Connection, *, cache_kib: int = STREAM_CACHE_KIB,
     ORDER BY of a million findings held every sorted row in memory (a 400 MB process for
     a CSV export).  While streaming, the cache is small and sorts spill to temporary files;
     afterwards the settings come back and the cache's memory is returned (the pool keeps
-    the connection).  ``cache_kib`` and ``spill_sorts`` (temporary storage in files) for
-    writers that want a smaller cache but their statement journals in memory (an import).  PostgreSQL sorts on the server and streams through a server-side
-    cursor: nothing to do.
+    the connection).  ``cache_kib`` and ``spill_sorts`` (temporary storage in files) are
+    for writers that want a smaller cache but their statement journals in memory (an
+    import).  PostgreSQL sorts on the server and streams through a server-side cursor:
+    nothing to do.
     """
     if conn.dialect.name != "sqlite":
         yield conn
