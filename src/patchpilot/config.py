@@ -18,6 +18,7 @@ from patchpilot.errors import ConfigError
 
 # Far above a real host's inventory (a few MB) or a container image's syft SBOM (tens of
 # MB), far below what would hurt a small server.
+DEFAULT_MAX_IMPORT_MB = 512
 DEFAULT_MAX_UPLOAD_MB = 64
 # Advisories and KEV entries appear daily; a day-old knowledge base is what a nightly cron
 # job gave before the server updated itself.
@@ -110,6 +111,13 @@ class Settings:
     """``PATCHPILOT_REPORT_SYNC_FINDINGS``: above this many open findings in scope, a
     technical XLSX download becomes a report job, a PDF or HTML above a twentieth of it
     (CSV always streams)."""
+    max_import: int = DEFAULT_MAX_IMPORT_MB << 20
+    """``PATCHPILOT_MAX_IMPORT_MB`` (in MiB, stored in bytes): the largest scanner report
+    the server takes as an upload (``POST /api/imports``, the import page); larger is
+    answered 413.  ``patchpilot import`` on the command line has no limit."""
+    import_watch_dir: Path | None = None
+    """``PATCHPILOT_IMPORT_WATCH_DIR``: a folder idle workers import scanner reports from
+    (each file moved to ``done/`` or ``failed/`` beside it); unset: none."""
 
     @property
     def reports_dir(self) -> Path:
@@ -180,6 +188,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         report_sync_findings=_whole(env, "PATCHPILOT_REPORT_SYNC_FINDINGS",
                                     DEFAULT_REPORT_SYNC_FINDINGS, least=0,
                                     unit="open findings"),
+        max_import=_whole(env, "PATCHPILOT_MAX_IMPORT_MB", DEFAULT_MAX_IMPORT_MB, least=1,
+                          unit="MiB") << 20,
+        import_watch_dir=(Path(env["PATCHPILOT_IMPORT_WATCH_DIR"]).expanduser()
+                          if env.get("PATCHPILOT_IMPORT_WATCH_DIR", "").strip() else None),
     )
 
 

@@ -28,13 +28,13 @@ re-prioritises every unfixed finding and refreshes every asset's summary row (on
 re-match leaves the rows to it).  These long jobs run in a worker lane of their own
 (:data:`SLOW_KINDS`), so an upload's ``match`` job never waits behind a feed update.
 
-**After an import** (third-party scanner reports: a later issue): the place for it is a
-function ``after_import(engine, fmt, report)`` here, in the order of
-:func:`process_inventory` -- the importer (``importers/<format>.py``, one module per
-format, in its registry table) parses the report; ``findings.ingest.find_or_create_asset``
-finds each host by its identity (host name, FQDN, IP, cloud instance id, image); its
-findings are applied with ``producer="importer:<format>"``, so a re-import closes only that
-importer's findings; then steps 4 and 5 as above, all in one transaction.
+**After an import** (a third-party scanner report: ``patchpilot import``, an upload's
+``import`` job, the watched folder): ``importers.apply.import_file`` parses the report
+whole (a malformed file is refused before anything is written), then in ONE transaction
+finds or creates each host by its identity (``findings.ingest.find_assets``), applies its
+findings under ``producer="importer:<scanner>"`` -- so a re-import closes only that
+scanner's findings, on the assets it covers -- keeps its informational items as asset
+facts, and does steps 4 and 5 as above for the report's assets.
 
 **Events**: every lifecycle change writes a ``finding_events`` row in the transaction of
 the change (``findings.lifecycle``); playbooks and notifications read those events
@@ -69,6 +69,7 @@ from patchpilot.findings.scan import scan_inventory_in
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.findings.summary import refresh_stale
 from patchpilot.findings.triage import reapply_decisions
+from patchpilot.importers.jobs import IMPORT, poll_watched_folder, run_import_job
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.registry import feed_named
@@ -303,11 +304,13 @@ def _one_at_a_time(conn: Connection, key: int = _FEED_UPDATE_LOCK) -> None:
         conn.exec_driver_sql("UPDATE jobs SET id = id WHERE 0")
 
 
-def when_idle(engine: Engine) -> None:
+def when_idle(engine: Engine, settings: Settings | None = None) -> None:
     """What an idle worker does every round: settle sweeps whose deadline passed or whose
-    refresh jobs failed for good (reads only, unless something is due); rebuild the
-    stored patch plan when findings changed (at most once a minute)."""
+    refresh jobs failed for good (reads only, unless something is due); import what a
+    scanner dropped in the watched folder (``PATCHPILOT_IMPORT_WATCH_DIR``, every 30 s);
+    rebuild the stored patch plan when findings changed (at most once a minute)."""
     close_sweeps(engine)
+    poll_watched_folder(engine, (settings or load_settings()).import_watch_dir)
     refresh_plan_if_stale(engine)
 
 
@@ -396,6 +399,11 @@ def run_expire_decisions(engine: Engine, job: queue.Job | None) -> dict[str, Any
 _NOOP_MAX_SLEEP = 300.0
 
 
+def run_import(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """The ``import`` job (an uploaded scanner report): ``importers.jobs.run_import_job``."""
+    return run_import_job(engine, int(job.payload["import_id"]))
+
+
 def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """Do nothing (after sleeping ``payload["sleep"]`` seconds): checks that workers run.
 
@@ -411,7 +419,7 @@ def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
 # The job kinds that take long -- minutes, on a large estate or a slow download: loading
 # every feed, re-matching the estate.  A worker pool runs them in a lane of their own
 # (``worker.start_pool``), so they never hold every worker while uploads wait.
-SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH})
+SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH, IMPORT})
 # The report jobs -- seconds to minutes, in a child process under the memory ceiling
 # (reports.jobs) -- get a lane of their own too, so a large export never holds a scan or an
 # upload's match, and one pool builds one report at a time.
@@ -427,6 +435,7 @@ HANDLERS: dict[str, Handler] = {
     "ssh_scan": run_ssh_scan,  # a scheduled or emergency scan of an SSH target
     REPORT_JOB: run_report,  # a scheduled report, generated and mailed
     REPORT_FILE: run_report_file,  # a report to download, built as a file
+    IMPORT: run_import,  # an uploaded scanner report
     "expire_decisions": run_expire_decisions,
     "noop": run_noop,
 }
