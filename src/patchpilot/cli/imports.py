@@ -112,7 +112,7 @@ def import_(
                 summary = import_file(
                     engine, path, format=format, scope=scope, asset=asset, dry_run=dry_run,
                     actor=cli_actor(),
-                    progress=lambda done, total: bar.update(task, completed=done))
+                    progress=lambda done, _total, task=task: bar.update(task, completed=done))
         except PatchPilotError as exc:
             if summaries and not json_:
                 _print(summaries, dry_run)
