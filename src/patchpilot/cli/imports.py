@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from patchpilot.cli.common import cli_actor, console, err, fail, open_engine, print_json, wide
@@ -109,10 +116,14 @@ def import_(
                           TimeRemainingColumn(), console=err, transient=True,
                           disable=json_) as bar:
                 task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
+
+                def advance(done: int, _total: int, task: TaskID = task,
+                            bar: Progress = bar) -> None:
+                    bar.update(task, completed=done)
+
                 summary = import_file(
                     engine, path, format=format, scope=scope, asset=asset, dry_run=dry_run,
-                    actor=cli_actor(),
-                    progress=lambda done, _total, task=task: bar.update(task, completed=done))
+                    actor=cli_actor(), progress=advance)
         except PatchPilotError as exc:
             if summaries and not json_:
                 _print(summaries, dry_run)
