@@ -237,3 +237,16 @@ def test_unknown_asset_names_for_reports_without_one(engine: Engine,
     again = import_file(engine, _sample(shared_data, "npm_audit/one_vuln.json"),
                         asset="shop-frontend")
     assert (again.assets_created, again.assets, again.new, again.fixed) == ([], 1, 1, 5)
+
+
+def test_a_sweep_answers_from_imported_reports(engine: Engine, shared_data: Path) -> None:
+    from patchpilot.scans.sweeps import SweepQuery, start_sweep
+
+    import_file(engine, _sample(shared_data, NESSUS))
+    sweep = start_sweep(engine, SweepQuery(vuln="cve-2006-4486"), created_by="alice")
+    assert sweep.vulns == ("CVE-2006-4486",)
+    [result] = sweep.results
+    assert (result.name, result.initial) == ("testphp.vulnweb.com", "affected")
+    assert result.packages == [{"ecosystem": "network", "package": "tcp/80", "version": "",
+                                "fixed": None, "vulns": ["CVE-2006-4486"], "installed": [],
+                                "reported_by": ["importer:tenable"]}]
