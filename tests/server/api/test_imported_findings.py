@@ -43,7 +43,7 @@ def test_overview_list_detail_and_plan(client: TestClient, engine: Engine) -> No
         for source in item["sources"]:
             by_source.setdefault(source, set()).add(item["asset"])
     assert by_source == {"matcher": {"plant1-web-01"},
-                         "importer:tenable": {"testphp.vulnweb.com"},
+                         "importer:tenable": {"testphp"},
                          "importer:trivy": {"sbom.json"}}
     imported = [i for i in listed["items"] if i["sources"] != ["matcher"]]
     assert len(imported) == 15 + 2
