@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, text
@@ -96,6 +97,38 @@ def reserve_ids(conn: Connection, table: Table, n: int) -> list[int] | None:
     return [int(i) for i in conn.execute(
         text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
              "FROM generate_series(1, :n)"), {"table": table.name, "n": n}).scalars()]
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT many rows given as dicts (the same keys each, values of the columns' Python
+    types) without SQLAlchemy's per-row parameter processing: COPY on PostgreSQL, the
+    driver's executemany on SQLite (datetimes turned into SQLAlchemy's own SQLite text
+    once per distinct value, so they read back as every other row's).  No RETURNING: a
+    caller that needs the new keys reads them back by a unique key."""
+    if not rows or copy_rows(conn, table, rows):
+        return
+    columns = list(rows[0])
+    processors = {}
+    for name in columns:
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None and table.c[name].type.python_type in (datetime, date):
+            processors[name] = process
+    if not processors:
+        _executemany(conn, _insert_sql(conn, table, columns),
+                     [tuple(row[c] for c in columns) for row in rows])
+        return
+    done: dict[Any, Any] = {}
+
+    def value(name: str, v: Any) -> Any:
+        if v is None or name not in processors:
+            return v
+        hit = done.get(v)
+        if hit is None:
+            hit = done[v] = processors[name](v)
+        return hit
+
+    _executemany(conn, _insert_sql(conn, table, columns),
+                 [tuple(value(c, row[c]) for c in columns) for row in rows])
 
 
 def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> bool:

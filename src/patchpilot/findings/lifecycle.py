@@ -34,11 +34,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import now_utc
-from patchpilot.db.dialect import copy_rows, reserve_ids
+from patchpilot.db.dialect import insert_rows, reserve_ids
 from patchpilot.db.tables import findings
 from patchpilot.findings.events import (
     FIXED_EVENT,
@@ -304,21 +304,11 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
                     events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
                                             asset_id=asset_id, producer=values["producer"]))
     if inserts:
-        ids = reserve_ids(conn, findings, len(inserts))
-        if ids is not None:
-            # PostgreSQL: keys from the sequence, then COPY.
-            for row, i in zip(inserts, ids, strict=True):
-                row["id"] = i
-            copy_rows(conn, findings, inserts)
-            made: Any = ((r["id"], r["asset_id"], r["state"], r["producer"]) for r in inserts)
-        else:
-            # RETURNING what the events need, so no order of the returned rows is assumed.
-            made = conn.execute(insert(findings).returning(
-                findings.c.id, findings.c.asset_id, findings.c.state, findings.c.producer),
-                inserts)
-        events.extend(event_row(NEW, now, finding_id=i, asset_id=a, producer=p,
-                                detail={"state": s} if s != OPEN else None)
-                      for i, a, s, p in made)
+        _insert_findings(conn, inserts)
+        events.extend(event_row(NEW, now, finding_id=r["id"], asset_id=r["asset_id"],
+                                producer=r["producer"],
+                                detail={"state": r["state"]} if r["state"] != OPEN else None)
+                      for r in inserts)
     for rows in (updates, reopens):
         if rows:
             stmt = (update(findings).where(findings.c.id == bindparam("b_id"))
@@ -333,6 +323,35 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
                                   events, gone, shrunk)
     _write_closed(conn, gone, shrunk, now)
     return all_counts
+
+
+def _insert_findings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new findings and give each row its ``id`` (for its events).
+
+    Set-based without RETURNING (SQLAlchemy's INSERT … RETURNING of many wide rows costs
+    several times the insert): PostgreSQL takes the keys from the sequence first and
+    COPYs; SQLite inserts through the driver and reads the keys back by the findings'
+    unique key (asset, vulnerability, ecosystem, package).
+    """
+    ids = reserve_ids(conn, findings, len(rows))
+    if ids is not None:
+        for row, i in zip(rows, ids, strict=True):
+            row["id"] = i
+        insert_rows(conn, findings, rows)
+        return
+    insert_rows(conn, findings, rows)
+    by_key = {(r["asset_id"], r["vuln_id"], r["ecosystem"], r["package"]): r for r in rows}
+    asset_ids = sorted({r["asset_id"] for r in rows})
+    for start in range(0, len(asset_ids), _ASSETS_PER_READ):
+        chunk = asset_ids[start:start + _ASSETS_PER_READ]
+        for i, a, v, e, p in conn.execute(
+                select(findings.c.id, findings.c.asset_id, findings.c.vuln_id,
+                       findings.c.ecosystem, findings.c.package)
+                .where(findings.c.asset_id.in_(chunk), findings.c.state != FIXED,
+                       findings.c.last_seen == rows[0]["last_seen"])):
+            made = by_key.get((a, v, e, p))
+            if made is not None:
+                made["id"] = i
 
 
 def _pairs(column: str) -> list[tuple[str | None, str]]:
