@@ -7,9 +7,10 @@ import shutil
 import time
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, func, select
 
-from patchpilot.db.tables import findings, imports
+from patchpilot.db.tables import finding_events, findings, imports
 from patchpilot.importers import jobs
 from patchpilot.importers.apply import spool_dir
 from patchpilot.pipeline import HANDLERS, SLOW_KINDS
@@ -68,6 +69,13 @@ def test_spooled_upload_becomes_a_job_with_progress_and_summary(
         "done", "importer:tenable", "alice", row.total, row.total)
     assert done.summary is not None
     assert (done.summary["new"], done.summary["assets"]) == (15, 1)
+    with engine.connect() as conn:
+        event = conn.execute(select(finding_events).where(
+            finding_events.c.kind == "import_finished")).one()
+    assert (event.producer, event.actor, orjson.loads(event.detail)) == (
+        "importer:tenable", "alice", {"import_id": row.id, "file": "scan.nessus",
+                                      "format": "nessus", "assets": 1, "findings": 15,
+                                      "new": 15, "reopened": 0, "fixed": 0})
     assert not spooled.exists()
     assert [r.id for r in jobs.list_imports(engine)] == [row.id]
 

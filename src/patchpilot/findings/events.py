@@ -32,6 +32,9 @@ Kinds (``detail`` is a JSON object, or NULL):
 ``asset_stale``           an asset was not scanned within its group's schedule (the
                           overview's "not scanned on schedule"): ``finding_id`` NULL
                           (:func:`record_stale_assets`, run by ``pipeline.upkeep``)
+``import_finished``       a scanner report was imported: ``finding_id`` and
+                          ``asset_id`` NULL, ``producer`` the importer; ``detail``
+                          the import's id, file, format and counts (``importers``)
 ========================  ===========================================================
 
 ``sla_breached`` and ``asset_stale`` are noticed, not caused, so they are written once per
@@ -66,8 +69,9 @@ INSTALLATIONS_CHANGED = "installations_changed"
 SWEEP_FINISHED = "sweep_finished"
 SLA_BREACHED = "sla_breached"
 ASSET_STALE = "asset_stale"
+IMPORT_FINISHED = "import_finished"
 KINDS = (NEW, REOPENED, FIXED_EVENT, TRIAGED_EVENT, PRIORITY_CHANGED, KNOWN_EXPLOITED_ADDED,
-         INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE)
+         INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE, IMPORT_FINISHED)
 
 
 @dataclass(frozen=True, slots=True)

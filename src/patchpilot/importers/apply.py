@@ -34,6 +34,7 @@ from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import asset_facts, assets, imports
+from patchpilot.findings.events import IMPORT_FINISHED, record_event
 from patchpilot.findings.ingest import find_assets
 from patchpilot.findings.lifecycle import apply_findings_many_in
 from patchpilot.findings.model import Finding
@@ -393,6 +394,10 @@ def import_file(engine: Engine, path: Path, *, name: str | None = None,
                 raise _Rollback
             summary.import_id = _record(conn, summary, import_id, actor=actor, status=DONE,
                                         scope=scope, asset=asset, size=size)
+            record_event(conn, IMPORT_FINISHED, producer=producer, actor=actor, detail={
+                "import_id": summary.import_id, "file": name, "format": fmt.name,
+                "assets": summary.assets, "findings": summary.findings, "new": summary.new,
+                "reopened": summary.reopened, "fixed": summary.fixed})
             audit(conn, actor, "import", name, {
                 "import_id": summary.import_id, "format": fmt.name, "producer": producer,
                 "digest": digest, "assets": summary.assets, "new": summary.new,

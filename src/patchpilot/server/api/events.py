@@ -28,7 +28,7 @@ Cursor = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 # that the two agree).
 EventKind = Literal["new", "reopened", "fixed", "triaged", "priority_changed",
                     "known_exploited_added", "installations_changed", "sweep_finished",
-                    "sla_breached", "asset_stale"]
+                    "sla_breached", "asset_stale", "import_finished"]
 
 
 class EventOut(BaseModel):
