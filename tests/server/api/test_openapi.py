@@ -36,6 +36,8 @@ NOT_JSON: dict[tuple[str, str], set[str]] = {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
     # The patch plan as a CSV file.
     ("GET", "/api/plan.csv"): {"text/csv"},
+    # A template of the generic findings format: CSV or JSON by its name.
+    ("GET", "/api/imports/templates/{name}"): {"text/csv", "application/json"},
     # Server-Sent Events: the sweep's counts as they change.
     ("GET", "/api/sweeps/{sweep_id}/events"): {"text/event-stream"},
 }

@@ -5,7 +5,7 @@ imports, the formats the importers read and the generic format's templates.
 ``format`` (a name of ``GET /api/imports/formats``; detected from the content when
 absent), ``scope`` (its findings belong to ``importer:<scanner>:<scope>``, so a re-import
 closes only that scope's) and ``asset`` (for reports that name no host or image).  The
-report is spooled to disk as it arrives (``server.imports``), recognised at once, and
+report is spooled to disk as it arrives (``server.web.imports``), recognised at once, and
 imported by a worker (:mod:`patchpilot.importers.jobs`): 202 with the import's row and its
 ``Location``; ``GET /api/imports/{id}`` shows its status, progress (bytes read of
 ``total``) and, once settled, its summary or error.
@@ -17,14 +17,21 @@ tried); an import id that names none is 404.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
+from patchpilot.clock import aware
 from patchpilot.importers.jobs import ImportRow, get_import, list_imports
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
-from patchpilot.server.imports import TEMPLATES, format_table, template_response, upload_report
+from patchpilot.server.web.imports import (
+    TEMPLATES,
+    format_table,
+    template_response,
+    upload_report,
+)
 from patchpilot.server.params import DbId, Limit, Search
 from patchpilot.server.web import i18n
 from patchpilot.server.web.uploads import Refused
@@ -45,8 +52,8 @@ class ImportOut(BaseModel):
     scope: str | None
     status: str
     created_by: str | None
-    created_at: str
-    finished_at: str | None
+    created_at: datetime
+    finished_at: datetime | None
     progress: int
     total: int | None
     summary: dict[str, Any] | None
@@ -65,7 +72,9 @@ class FormatOut(BaseModel):
 
 
 def _out(row: ImportRow) -> dict[str, Any]:
-    return {**row.to_dict(), "url": f"/api/imports/{row.id}"}
+    # SQLite gives naive datetimes: they are UTC, say so (RFC 3339).
+    return {**row.to_dict(), "created_at": aware(row.created_at),
+            "finished_at": aware(row.finished_at), "url": f"/api/imports/{row.id}"}
 
 
 @router.post("/imports", status_code=202, response_model=ImportOut,

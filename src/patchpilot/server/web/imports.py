@@ -59,8 +59,7 @@ def check_fields(fields: dict[str, str], tr: Any) -> tuple[str | None, str | Non
         except registry.UnknownFormat as exc:
             problems.append(str(exc))
     if scope is not None and not _SCOPE.fullmatch(scope):
-        problems.append(tr.gettext("The scope is a name of at most 64 characters without "
-                                   "spaces or colons."))
+        problems.append(tr.gettext("The scope: at most 64 characters, no spaces or colons."))
     if asset is not None and (len(asset) > _MAX_ASSET or "\x00" in asset):
         problems.append(tr.gettext("The asset name is longer than 300 characters."))
     if problems:
