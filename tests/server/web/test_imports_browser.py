@@ -5,7 +5,6 @@ finding page shows who reported it and the scanner's output."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

@@ -26,14 +26,14 @@ from pydantic import BaseModel
 from patchpilot.clock import aware
 from patchpilot.importers.jobs import ImportRow, get_import, list_imports
 from patchpilot.server.deps import Analyst, EngineDep, Viewer
+from patchpilot.server.params import DbId, Limit, Search
+from patchpilot.server.web import i18n
 from patchpilot.server.web.imports import (
     TEMPLATES,
     format_table,
     template_response,
     upload_report,
 )
-from patchpilot.server.params import DbId, Limit, Search
-from patchpilot.server.web import i18n
 from patchpilot.server.web.uploads import Refused
 
 router = APIRouter(tags=["imports"])

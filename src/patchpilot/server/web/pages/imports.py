@@ -20,6 +20,9 @@ from patchpilot.errors import InvalidInput
 from patchpilot.importers.apply import QUEUED, RUNNING
 from patchpilot.importers.jobs import list_imports
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.params import Search
+from patchpilot.server.security import Role
+from patchpilot.server.web import i18n
 from patchpilot.server.web.imports import (
     TEMPLATES,
     format_table,
@@ -27,9 +30,6 @@ from patchpilot.server.web.imports import (
     template_response,
     upload_report,
 )
-from patchpilot.server.params import Search
-from patchpilot.server.security import Role
-from patchpilot.server.web import i18n
 from patchpilot.server.web.render import User, need, render
 from patchpilot.server.web.session import WebUser
 from patchpilot.server.web.uploads import Refused
