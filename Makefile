@@ -34,7 +34,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+# Peers benchmarked side by side, in a virtualenv of their own (never in the product's).
+PEERS := .venv-peers
+$(PEERS)/.installed-stamp:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet faraday-plugins
+	touch $(PEERS)/.installed-stamp
+
+bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_load --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_match --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_collect
@@ -49,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_dashboard --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_report_pdf --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_reports --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_import --pg postgresql://postgres@127.0.0.1:5432/test \
+		--faraday-python $(PEERS)/bin/python
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PEERS) build *.egg-info

@@ -306,11 +306,12 @@ def context_of(conn: Connection, asset_id: int) -> dict[str, Any] | None:
 
 
 def unknown_assets(conn: Connection) -> list[dict[str, Any]]:
-    """Assets the scans found but the CMDB does not describe (no context, or the default)."""
+    """Assets the scans found but the CMDB does not describe (no context, or the default);
+    ``discovered_by`` names the scanner report that created one (``importer:tenable``)."""
     rows = conn.execute(
         select(assets.c.id, assets.c.name, assets.c.fqdn, assets.c.ip_addresses,
                assets.c.first_seen, assets.c.last_seen, asset_context.c.criticality,
-               asset_context.c.source)
+               asset_context.c.source, assets.c.discovered_by)
         .outerjoin(asset_context, asset_context.c.asset_id == assets.c.id)
         .where((asset_context.c.asset_id.is_(None))
                | (asset_context.c.source == DEFAULT_SOURCE))
@@ -318,7 +319,8 @@ def unknown_assets(conn: Connection) -> list[dict[str, Any]]:
     return [{"id": r.id, "name": r.name, "fqdn": r.fqdn,
              "ip_addresses": orjson.loads(r.ip_addresses or "[]"),
              "first_seen": iso(r.first_seen), "last_seen": iso(r.last_seen),
-             "criticality": r.criticality, "defaulted": r.source == DEFAULT_SOURCE}
+             "criticality": r.criticality, "defaulted": r.source == DEFAULT_SOURCE,
+             "discovered_by": r.discovered_by}
             for r in rows]
 
 

@@ -16,6 +16,7 @@ from patchpilot.cli import (
     assets,
     db,
     groups,
+    imports,
     inventory,
     plan,
     priority,
@@ -40,6 +41,7 @@ def version() -> None:
 for _command in (version, server.server, server.up, server.worker, server.agent,
                  sweep.sweep, plan.plan, priority.sla):
     app.command()(_command)
+app.command("import")(imports.import_)
 
 for _sub_app, _name in (
     (db.db_app, "db"),

@@ -65,18 +65,19 @@ def assets_import(
 def assets_unknown(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Assets the scans found but the CMDB does not describe."""
+    """Assets the scans and imported reports found but the CMDB does not describe."""
     from patchpilot.assets.context import unknown_assets
 
     found = in_db(unknown_assets)
     if json_:
         print_json(found)
         return
-    table = Table("id", "name", "fqdn", "ip addresses", "criticality", "last seen (UTC)")
+    table = Table("id", "name", "fqdn", "ip addresses", "criticality", "discovered by",
+                  "last seen (UTC)")
     for a in found:
         table.add_row(str(a["id"]), a["name"], a["fqdn"] or "-", ", ".join(a["ip_addresses"]),
                       f"{a['criticality']} (default)" if a["defaulted"] else "-",
-                      a["last_seen"] or "-")
+                      a["discovered_by"] or "-", a["last_seen"] or "-")
     wide.print(table)
     console.print(f"{len(found)} unknown assets")
 

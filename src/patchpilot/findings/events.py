@@ -52,6 +52,7 @@ from sqlalchemy import DateTime, String, and_, cast, exists, insert, literal, se
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
+from patchpilot.db.dialect import copy_rows
 from patchpilot.db.tables import assets, finding_events, finding_priority, findings
 from patchpilot.errors import InvalidInput
 
@@ -98,7 +99,7 @@ def event_row(kind: str, at: datetime, *, finding_id: int | None = None,
 def write_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert event rows (of :func:`event_row`) in one statement, in the caller's
     transaction."""
-    if rows:
+    if rows and not copy_rows(conn, finding_events, rows):
         conn.execute(insert(finding_events), list(rows))
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import now_utc
+from patchpilot.db.dialect import copy_rows, reserve_ids
 from patchpilot.db.tables import findings
 from patchpilot.findings.events import (
     FIXED_EVENT,
@@ -303,13 +304,21 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
                     events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
                                             asset_id=asset_id, producer=values["producer"]))
     if inserts:
-        # RETURNING what the events need, so no order of the returned rows is assumed.
-        result = conn.execute(insert(findings).returning(
-            findings.c.id, findings.c.asset_id, findings.c.state, findings.c.producer),
-            inserts)
+        ids = reserve_ids(conn, findings, len(inserts))
+        if ids is not None:
+            # PostgreSQL: keys from the sequence, then COPY.
+            for row, i in zip(inserts, ids, strict=True):
+                row["id"] = i
+            copy_rows(conn, findings, inserts)
+            made: Any = ((r["id"], r["asset_id"], r["state"], r["producer"]) for r in inserts)
+        else:
+            # RETURNING what the events need, so no order of the returned rows is assumed.
+            made = conn.execute(insert(findings).returning(
+                findings.c.id, findings.c.asset_id, findings.c.state, findings.c.producer),
+                inserts)
         events.extend(event_row(NEW, now, finding_id=i, asset_id=a, producer=p,
                                 detail={"state": s} if s != OPEN else None)
-                      for i, a, s, p in result)
+                      for i, a, s, p in made)
     for rows in (updates, reopens):
         if rows:
             stmt = (update(findings).where(findings.c.id == bindparam("b_id"))

@@ -101,11 +101,22 @@ class Parsed:
         content = _CONTENT(item)
         bare = self.distinct.get(content)
         if bare is None:
-            bare = self.distinct[content] = replace(item, target=_NO_TARGET, line=None)
+            bare = replace(item, target=_NO_TARGET, line=None)
+            if any(isinstance(v, str) and "\x00" in v for v in content):
+                bare = _without_nul(bare)
+            self.distinct[content] = bare
         return bare
 
 
 _NO_TARGET = Target()
+
+
+def _without_nul(value: Any) -> Any:
+    """A report's value with NUL characters removed (a binary's version string read by a
+    scanner: PostgreSQL text cannot hold them, and no reader wants them)."""
+    changes = {f.name: getattr(value, f.name).replace("\x00", "") for f in fields(value)
+               if isinstance(getattr(value, f.name), str) and "\x00" in getattr(value, f.name)}
+    return replace(value, **changes) if changes else value
 # SQLite's page cache during an import (KiB).
 _CACHE_KIB = 16384
 # An item's content: every field but its target and line, read in one call.
@@ -207,6 +218,7 @@ def parse_report(fmt: Format, stream: IO[bytes], name: str, default: Target,
         target = row if isinstance(row, Target) else row.target
         if target.empty:
             target = default
+        target = _without_nul(target)
         key = target.key
         known = parsed.targets.get(key)
         if known is None or (target.os and not known.os):

@@ -97,11 +97,21 @@ def _references(item: ReportItem, about: About | None) -> tuple[Reference, ...]:
     return tuple(dict.fromkeys(refs))
 
 
+def _knows(about: About) -> bool:
+    """True when the knowledge base says anything at all about the vulnerability."""
+    e = about.exploit
+    return bool(about.metrics or about.description or about.title or about.workaround
+                or about.references or about.cwes or about.aliases or e.known_exploited
+                or e.epss_score is not None)
+
+
 def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: str,
           source: str) -> Finding:
     """The Finding for ``vuln_id`` of ``item`` (``feed``: ``importer:<format>``;
     ``source``: the report's file name)."""
     about = facts.get(vuln_id)
+    if about is not None and not _knows(about):
+        about = None  # the knowledge base has nothing on it: no field is its
     ecosystem, package = package_key(item)
     sources: dict[str, str] = {}
 

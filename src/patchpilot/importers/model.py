@@ -178,7 +178,16 @@ class Sniff:
         """The namespace URI of the root element, or None."""
         if self.kind != "xml":
             return None
-        match = re.search(r"<(?:\w+:)?\w+[^>]*\sxmlns(?::\w+)?=\"([^\"]+)\"", self.text)
+        root = self.xml_root
+        if root is None:
+            return None
+        # The root's own start tag: its default namespace, else the one its prefix names.
+        tag = re.search(r"<((?:[\w.-]+:)?" + re.escape(root) + r")\b[^>]*>", self.text)
+        if tag is None:
+            return None
+        prefix = tag.group(1).split(":")[0] if ":" in tag.group(1) else None
+        wanted = f"xmlns:{prefix}" if prefix else "xmlns"
+        match = re.search(r"\s" + re.escape(wanted) + r"=\"([^\"]+)\"", tag.group(0))
         return match.group(1) if match else None
 
     @cached_property
@@ -264,7 +273,8 @@ def cwe_ids(*texts: str | int | Iterable[str | int] | None) -> tuple[str, ...]:
                     found[f"CWE-{int(part)}"] = None
                 continue
             for number in _CWE.findall(str(part)):
-                found[f"CWE-{int(number)}"] = None
+                if int(number) > 0:
+                    found[f"CWE-{int(number)}"] = None
     return tuple(found)
 
 
