@@ -19,6 +19,7 @@ from patchpilot import worker
 from patchpilot.db.tables import assets, findings
 from patchpilot.importers import registry
 from patchpilot.importers.apply import import_file
+from patchpilot.server.web.pages.finding import fields_by_source
 from patchpilot.server.web.render import SCANNERS, scanner_name
 from tests.builders.sessions import role_client, sign_in
 
@@ -47,6 +48,16 @@ def test_every_scanner_has_a_name() -> None:
     assert scanner_name("importer:tenable") == "Tenable"
     assert scanner_name("importer:openvas:plant1") == "Greenbone/OpenVAS · plant1"
     assert scanner_name("importer:nmap") == "nmap"  # a producer no row names: as it is
+
+
+def test_field_sources_are_grouped_the_report_first() -> None:
+    data = {"field_sources": {"name": "report", "cvss": "knowledge base",
+                              "exploit": "report + knowledge base", "summary": "report",
+                              "fix": "knowledge base"}}
+    assert fields_by_source(data) == [("report", ["name", "summary"]),
+                                      ("report + knowledge base", ["exploit"]),
+                                      ("knowledge base", ["cvss", "fix"])]
+    assert fields_by_source({"sources": ["matcher"]}) == []  # a matched finding: none
 
 
 def test_upload_on_the_page_then_the_history_and_the_finding(
@@ -81,8 +92,8 @@ def test_upload_on_the_page_then_the_history_and_the_finding(
     assert _text(page, "reported-by") == "Tenable · plant1 (import)"
     assert _text(page, "report-solution") == "Upgrade to PHP version 5.2.0 or later."
     assert _text(page, "exploit-reported") == "no"
-    assert _text(page, "field-sources") == ("report: CVSS, Fix, Name, Severity, Summary · "
-                                            "report + knowledge base: Exploit")
+    # An empty knowledge base: every field is the report's.
+    assert _text(page, "field-sources") == "report: CVSS, Exploit, Fix, Name, Severity, Summary"
     assert _text(page, "scanner-output") == (
         "Version source : http://testphp.vulnweb.com/secured/phpinfo.php Installed version "
         ": 5.1.6 Fixed version : 5.2")
