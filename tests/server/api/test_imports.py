@@ -17,6 +17,7 @@ from patchpilot import worker
 from patchpilot.db.tables import findings, imports, jobs
 from patchpilot.importers import registry
 from patchpilot.server.app import create_app
+from patchpilot.server.limits import FORM_OVERHEAD, body_limit
 from patchpilot.server.security import Role, create_api_token
 
 NESSUS = "reports/tenable/nessus__nessus_with_cwe-.nessus"  # 1.3 MB, 1 host, 15 CVEs
@@ -157,3 +158,24 @@ def test_formats_and_templates(client: TestClient, engine: Engine, shared_data: 
     missing = client.get("/api/imports/templates/passwd", headers=viewer)
     assert missing.status_code == 404
     assert client.get("/api/imports/999", headers=viewer).status_code == 404
+
+
+def test_the_import_limit_not_the_upload_limit_bounds_a_report(
+        engine: Engine, home: Path, shared_data: Path) -> None:
+    """A 1.3 MB report passes under a 1 MiB upload limit (the SBOM uploads') when the
+    import limit is 4 MiB; a body declared over the import limit is refused unread."""
+    assert body_limit("/api/imports", 1 << 20, LIMIT) == LIMIT + FORM_OVERHEAD
+    assert body_limit("/imports", 1 << 20, LIMIT) == LIMIT + FORM_OVERHEAD
+    assert body_limit("/api/inventories", 1 << 20, LIMIT) == (1 << 20) + FORM_OVERHEAD
+    with TestClient(create_app(engine, max_upload=1 << 20, max_import=LIMIT)) as client:
+        analyst = _auth(engine, Role.ANALYST)
+        answer = client.post("/api/imports", headers=analyst,
+                             files={"file": ("weekly.nessus", (shared_data / NESSUS).read_bytes())})
+        assert (answer.status_code, answer.json()["total"]) == (202, 1_326_274)
+        over = client.post("/api/imports", headers={**analyst, "content-type":
+                                                    "multipart/form-data; boundary=x"},
+                           content=b"-" * (LIMIT + FORM_OVERHEAD + 1))
+        assert over.status_code == 413
+        # Refused by its Content-Length, before a byte is read: the route speaks first.
+        assert over.json()["detail"] == ("The file is larger than 4 MB. "
+                                         "(the import limit: PATCHPILOT_MAX_IMPORT_MB)")

@@ -69,6 +69,7 @@ def test_upload_a_report_and_follow_it_to_the_finding(browser: Any, site: dict[s
                           "done", "1", "15", "0", "0", "0", "0", "0", "sato"]
     assert cells[13] == ""  # no error
     assert list((site["home"] / "imports").iterdir()) == []  # the spooled copy removed
+    page.screenshot(path="/tmp/imports.png", full_page=True)
     with site["engine"].connect() as conn:
         finding_id = conn.execute(select(findings.c.id).where(
             findings.c.vuln_id == "CVE-2006-1015")).scalar_one()
@@ -77,4 +78,5 @@ def test_upload_a_report_and_follow_it_to_the_finding(browser: Any, site: dict[s
     output = page.inner_text("#scanner-output")
     assert "Installed version : 5.1.6" in output and "Fixed version : 5.2" in output
     assert page.inner_text("#report-solution") == "Upgrade to PHP version 5.2.0 or later."
+    page.screenshot(path="/tmp/imported-finding.png", full_page=True)
     assert errors == []  # no CSP violation, no script error
