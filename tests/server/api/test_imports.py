@@ -41,6 +41,12 @@ def _auth(engine: Engine, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _finding_id(engine: Engine, vuln_id: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(findings.c.id).where(findings.c.vuln_id == vuln_id)
+                                ).scalar_one())
+
+
 def _run_jobs(engine: Engine) -> list[str]:
     """Run the queued jobs in-process as a worker does; their kinds."""
     ran = []
@@ -83,6 +89,14 @@ def test_an_uploaded_nessus_report_is_imported_by_its_job(
     php = orjson.loads(next(r.data for r in stored if r.vuln_id == "CVE-2006-1015"))
     assert php["solution"] == "Upgrade to PHP version 5.2.0 or later."
     assert php["sources"] == ["importer:tenable:plant1"]
+    # The finding's API answer carries the report's fields.
+    detail = client.get(f"/api/findings/{_finding_id(engine, 'CVE-2006-1015')}",
+                        headers=analyst).json()
+    assert (detail["solution"], detail["exploit_reported"], detail["sources"]) == (
+        "Upgrade to PHP version 5.2.0 or later.", False, ["importer:tenable:plant1"])
+    assert detail["field_sources"]["name"] == "report"
+    assert detail["evidence"]["detail"].startswith(
+        "Version source : http://testphp.vulnweb.com/secured/phpinfo.php")
     # Listed, newest first, with the summary.
     listed = client.get("/api/imports", headers=analyst).json()
     assert [(i["id"], i["status"], i["summary"]["new"]) for i in listed] == [

@@ -140,6 +140,9 @@ class EvidenceOut(BaseModel):
     owners: list[str] = Field(
         default=[], description="the OS packages owning the reported copies (a language "
                                 "package installed by dpkg/rpm/apk)")
+    detail: str | None = Field(
+        default=None, description="an imported finding's scanner output (a Nessus "
+                                  "plugin_output, …)")
 
 
 class FindingDetailOut(BaseModel):
@@ -173,6 +176,13 @@ class FindingDetailOut(BaseModel):
     references: list[ReferenceOut] = []
     sources: list[str] = Field(default=[], description="the producers that report it")
     installations: list[InstallationOut] = []
+    # An imported finding's report fields (importers.convert); absent on a matched one.
+    solution: str | None = Field(default=None, description="the report's remedy text")
+    exploit_reported: bool | None = Field(
+        default=None, description="whether the scanner reports an exploit available")
+    field_sources: dict[str, str] = Field(
+        default={}, description="field -> where it came from: report, knowledge base, "
+                                "report + knowledge base")
 
 
 class TrendWeek(BaseModel):
