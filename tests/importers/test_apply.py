@@ -52,7 +52,7 @@ def test_nessus_import_creates_asset_findings_and_priorities(engine: Engine,
                                                               shared_data: Path) -> None:
     summary = import_file(engine, _sample(shared_data, NESSUS), actor="alice")
     assert (summary.format, summary.producer, summary.assets, summary.assets_created) == (
-        "nessus", "importer:tenable", 1, ["testphp.vulnweb.com"])
+        "nessus", "importer:tenable", 1, ["testphp"])
     assert (summary.findings, summary.new, summary.fixed, summary.informational) == (
         15, 15, 0, 0)
     with engine.connect() as conn:
@@ -63,7 +63,7 @@ def test_nessus_import_creates_asset_findings_and_priorities(engine: Engine,
         audited = conn.execute(select(audit_log.c.actor, audit_log.c.action)
                                .where(audit_log.c.action == "import")).all()
     assert (asset.name, asset.fqdn, orjson.loads(asset.ip_addresses), asset.os,
-            asset.discovered_by) == ("testphp.vulnweb.com", "testphp.vulnweb.com",
+            asset.discovered_by) == ("testphp", "testphp.vulnweb.com",
                                      ["44.228.249.3"], "Linux Kernel 2.6", "importer:tenable")
     assert [r.vuln_id for r in rows] == PHP_CVES
     assert {(r.state, r.producer, r.ecosystem, r.package, r.severity, r.cvss_score,
@@ -185,7 +185,7 @@ def test_informational_items_are_asset_facts(engine: Engine, shared_data: Path) 
 def test_dry_run_stores_nothing(engine: Engine, shared_data: Path) -> None:
     summary = import_file(engine, _sample(shared_data, NESSUS), dry_run=True)
     assert (summary.dry_run, summary.new, summary.assets_created) == (
-        True, 15, ["testphp.vulnweb.com"])
+        True, 15, ["testphp"])
     with engine.connect() as conn:
         for table in (assets, findings, imports, finding_events):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
@@ -237,3 +237,16 @@ def test_unknown_asset_names_for_reports_without_one(engine: Engine,
     again = import_file(engine, _sample(shared_data, "npm_audit/one_vuln.json"),
                         asset="shop-frontend")
     assert (again.assets_created, again.assets, again.new, again.fixed) == ([], 1, 1, 5)
+
+
+def test_a_sweep_answers_from_imported_reports(engine: Engine, shared_data: Path) -> None:
+    from patchpilot.scans.sweeps import SweepQuery, start_sweep
+
+    import_file(engine, _sample(shared_data, NESSUS))
+    sweep = start_sweep(engine, SweepQuery(vuln="cve-2006-4486"), created_by="alice")
+    assert sweep.vulns == ("CVE-2006-4486",)
+    [result] = sweep.results
+    assert (result.name, result.initial) == ("testphp", "affected")
+    assert result.packages == [{"ecosystem": "network", "package": "tcp/80", "version": "",
+                                "fixed": None, "vulns": ["CVE-2006-4486"], "installed": [],
+                                "reported_by": ["importer:tenable"]}]

@@ -191,7 +191,7 @@ def search_findings(conn: Connection, flt: FindingFilter, *, sort: str = "priori
                findings.c.ecosystem, findings.c.state, findings.c.severity,
                findings.c.cvss_score, findings.c.known_exploited,
                findings.c.installed_version, findings.c.fixed_version, findings.c.first_seen,
-               findings.c.installations,
+               findings.c.installations, findings.c.producer,
                assets.c.name.label("asset"), finding_priority.c.priority,
                finding_priority.c.reason, finding_priority.c.due_date)
         .select_from(base).where(*conds).order_by(*order)

@@ -7,7 +7,8 @@ A sweep is a tracked campaign in two stages (DESIGN.md, "The flow of data"):
    its advisories, with the matcher's source-priority rule (the distribution's tracker
    beats data derived from it, so a backported fix counts).  One set-based query reads
    the ``asset_packages`` rows of those packages; each *distinct* (ecosystem, name,
-   version) is judged once; every asset is then ``affected``, ``not_affected`` or
+   version) is judged once; an open finding an imported scanner report gave on the
+   vulnerability counts too; every asset is then ``affected``, ``not_affected`` or
    ``unknown`` (no inventory yet, a partial inventory, or a version no rule can read).
 2. **Confirmation**: every asset with an agent gets a ``sweep_refresh`` job and every SSH
    target an ``ssh_scan`` job, both with the sweep's deadline.  When a fresher inventory
@@ -42,6 +43,7 @@ from patchpilot.db.tables import (
     asset_packages,
     assets,
     cve_records,
+    findings,
     inventories,
     jobs,
     sweep_results,
@@ -49,6 +51,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import InvalidInput, VersionError
 from patchpilot.findings.events import SWEEP_FINISHED, record_event
+from patchpilot.findings.model import FIXED
 from patchpilot.findings.owned import has_owner, owned_facts, set_aside_reason
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
@@ -277,6 +280,13 @@ def resolve(conn: Connection, query: SweepQuery) -> tuple[tuple[str, ...], Targe
                          "and a range")
     vulns = resolve_vulns(conn, query.vuln)
     if not vulns:
+        reported = query.vuln.strip()
+        reported = reported.upper() if reported.lower().startswith("cve-") else reported
+        if conn.execute(select(findings.c.id).where(findings.c.vuln_id == reported)
+                        .limit(1)).first():
+            # No advisory names its packages, but an imported scanner report named it
+            # (a Nessus plugin's CVE): the reports answer (_add_reported).
+            return (reported,), {}
         known = conn.execute(select(cve_records.c.id).where(
             cve_records.c.id == query.vuln.strip().upper()).limit(1)).first()
         if known:
@@ -409,6 +419,30 @@ def _package_rows(conn: Connection, targets: Targets,
     return rows
 
 
+def _add_reported(conn: Connection, vulns: Sequence[str], judged: _Judged) -> None:
+    """Add what imported scanner reports say: an open finding of an importer on one of
+    ``vulns`` makes its asset affected (a Nessus host with no inventory, an image only
+    Trivy scanned) -- the report is the stored evidence there is."""
+    if not vulns:
+        return
+    rows = conn.execute(
+        select(findings.c.asset_id, findings.c.ecosystem, findings.c.package,
+               findings.c.installed_version, findings.c.fixed_version, findings.c.vuln_id,
+               findings.c.producer)
+        .where(findings.c.vuln_id.in_(list(vulns)), findings.c.state != FIXED,
+               findings.c.producer.like("%importer:%"))
+        .order_by(findings.c.asset_id, findings.c.id)).all()
+    for r in rows:
+        known = judged.affected[r.asset_id]
+        if any(p["ecosystem"] == r.ecosystem and p["package"] == r.package for p in known):
+            continue  # the inventory already says so
+        known.append({"ecosystem": r.ecosystem, "package": r.package,
+                      "version": r.installed_version or "", "fixed": r.fixed_version,
+                      "vulns": [r.vuln_id], "installed": [],
+                      "reported_by": [p for p in r.producer.split(",")
+                                      if p.startswith("importer:")]})
+
+
 def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: bool
               ) -> tuple[str, list[dict[str, Any]], str | None]:
     """(answer, affected packages, reason) for one asset."""
@@ -445,6 +479,7 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
         vulns, targets = resolve(conn, query)
         judged = (_judge_rows(conn, _package_rows(conn, targets), targets) if targets
                   else _Judged())
+        _add_reported(conn, vulns, judged)
         estate = conn.execute(
             select(assets.c.id, assets.c.name, assets.c.ssh_target,
                    assets.c.last_inventory_id, inventories.c.complete)

@@ -10,11 +10,11 @@ Severity 0 items (``Nessus Scan Information``, ``Device Type`` …) are informat
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from patchpilot.importers.formats._hosts import host_target
 from patchpilot.importers.model import (
     Format,
     ReportItem,
@@ -34,31 +34,20 @@ def detect(sniff: Sniff) -> int:
     return 100 if sniff.xml_root == "NessusClientData_v2" else 0
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+def _host(text: str | None) -> str | None:
+    # Nessus WAS names its targets by URL, in the ReportHost name and its tags alike.
+    if text and "://" in text:
+        return urlsplit(text).hostname or text
+    return text
 
 
 def _target(name: str, tags: dict[str, str]) -> Target:
-    if "://" in name:  # Nessus WAS: the target is a URL
-        name = urlsplit(name).hostname or name
-    ip = tags.get("host-ip") or (name if _is_ip(name) else None)
-    fqdn = tags.get("host-fqdn") or tags.get("host-rdns")
-    if fqdn and (_is_ip(fqdn) or "." not in fqdn):
-        fqdn = None
-    hostname = tags.get("hostname") or tags.get("netbios-name")
-    if not hostname and not _is_ip(name):
-        hostname = name.split(".")[0] if "." in name and not fqdn else name
-    if not hostname and fqdn:
-        hostname = fqdn.split(".")[0]
-    return Target(hostname=hostname.lower() if hostname else None,
-                  fqdn=fqdn.lower() if fqdn else None, ip=ip,
-                  os=tags.get("operating-system") or tags.get("os"),
-                  mac=(tags.get("mac-address") or "").split()[0] or None
-                  if tags.get("mac-address") else None)
+    mac = (tags.get("mac-address") or "").split()
+    return host_target(ip=tags.get("host-ip"), name=_host(tags.get("hostname") or name),
+                       fqdn=_host(tags.get("host-fqdn") or tags.get("host-rdns")),
+                       netbios=tags.get("netbios-name"),
+                       os=tags.get("operating-system") or tags.get("os"),
+                       mac=mac[0] if mac else None)
 
 
 def _vector(texts: dict[str, str]) -> str | None:

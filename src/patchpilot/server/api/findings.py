@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from patchpilot.assets.groups import Scope, group_members, resolve_scope
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_groups, assets
+from patchpilot.findings.lifecycle import producers_of
 from patchpilot.findings.model import STATES
 from patchpilot.findings.queries import finding_dates, finding_detail, installations
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
@@ -57,6 +58,8 @@ class FindingItem(BaseModel):
     id: int
     asset_id: int
     asset: str
+    sources: list[str] = Field(default=[], description="the producers that report it "
+                                                       "(matcher, importer:tenable, …)")
     vuln_id: str
     ecosystem: str
     package: str
@@ -141,8 +144,8 @@ class EvidenceOut(BaseModel):
         default=[], description="the OS packages owning the reported copies (a language "
                                 "package installed by dpkg/rpm/apk)")
     detail: str | None = Field(
-        default=None, description="an imported finding's scanner output (a Nessus "
-                                  "plugin_output, …)")
+        default=None, description="an imported report's own evidence: the scanner's "
+                                  "output for the item (plugin output, result text)")
 
 
 class FindingDetailOut(BaseModel):
@@ -176,13 +179,12 @@ class FindingDetailOut(BaseModel):
     references: list[ReferenceOut] = []
     sources: list[str] = Field(default=[], description="the producers that report it")
     installations: list[InstallationOut] = []
-    # An imported finding's report fields (importers.convert); absent on a matched one.
-    solution: str | None = Field(default=None, description="the report's remedy text")
+    solution: str | None = Field(default=None, description="an imported report's remedy text")
     exploit_reported: bool | None = Field(
-        default=None, description="whether the scanner reports an exploit available")
+        default=None, description="whether the importing scanner says a public exploit exists")
     field_sources: dict[str, str] = Field(
-        default={}, description="field -> where it came from: report, knowledge base, "
-                                "report + knowledge base")
+        default={}, description="where each report field came from: 'report' or "
+                                "'knowledge base' (imported findings)")
 
 
 class TrendWeek(BaseModel):
@@ -293,6 +295,7 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
         extra = finding_dates(conn, (r.id for r in page.rows))
     return {"total": page.total, "total_exact": page.exact, "items": [
         {"id": r.id, "asset_id": r.asset_id, "asset": r.asset, "vuln_id": r.vuln_id,
+         "sources": producers_of(r.producer),
          "ecosystem": r.ecosystem, "package": r.package, "state": r.state,
          "severity": r.severity, "cvss_score": r.cvss_score,
          "known_exploited": r.known_exploited, "epss_score": extra[r.id].epss_score,
