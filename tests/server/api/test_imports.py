@@ -79,7 +79,7 @@ def test_an_uploaded_nessus_report_is_imported_by_its_job(
     assert (summary["assets"], summary["assets_created"], summary["findings"], summary["new"],
             summary["reopened"], summary["fixed"], summary["unchanged"],
             summary["informational"], summary["skipped"]) == (
-        1, ["testphp.vulnweb.com"], 15, 15, 0, 0, 0, 0, {})
+        1, ["testphp"], 15, 15, 0, 0, 0, 0, {})  # the FQDN's first label
     assert done["created_at"].endswith("Z") and done["finished_at"].endswith("Z")  # RFC 3339
     with engine.connect() as conn:
         stored = conn.execute(select(findings.c.vuln_id, findings.c.producer,
