@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.assets.groups import in_group
 from patchpilot.db.tables import (
     asset_context,
+    asset_facts,
     asset_groups,
     asset_packages,
     asset_summary,
@@ -155,6 +156,19 @@ def asset_context_row(conn: Connection, asset_id: int) -> Any:
     """The asset's CMDB context (criticality, service, owner, …), or None."""
     return conn.execute(select(asset_context)
                         .where(asset_context.c.asset_id == asset_id)).first()
+
+
+def scanner_facts(conn: Connection, asset_id: int, limit: int = 500) -> Sequence[Any]:
+    """What scanners' reports said about the asset that is not a vulnerability (Nessus
+    severity 0, Qualys "information gathered"): producer, fact_id, title, port, protocol,
+    service, seen_at; by producer, then port, then id."""
+    return conn.execute(
+        select(asset_facts.c.producer, asset_facts.c.fact_id, asset_facts.c.title,
+               asset_facts.c.port, asset_facts.c.protocol, asset_facts.c.service,
+               asset_facts.c.seen_at)
+        .where(asset_facts.c.asset_id == asset_id)
+        .order_by(asset_facts.c.producer, asset_facts.c.port.is_(None), asset_facts.c.port,
+                  asset_facts.c.fact_id, asset_facts.c.id).limit(limit)).all()
 
 
 def inventory_history(conn: Connection, asset_id: int, limit: int = 20) -> Sequence[Any]:

@@ -16,6 +16,7 @@ from patchpilot.server.api import (
     findings,
     groups,
     health,
+    imports,
     inventories,
     plan,
     reports,
@@ -26,13 +27,19 @@ from patchpilot.server.headers import SecurityHeaders
 from patchpilot.server.limits import BodyLimit
 
 
-def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
+def create_app(engine: Engine, *, max_upload: int | None = None,
+               max_import: int | None = None) -> FastAPI:
     """The application, bound to ``engine`` (schema already current).  ``max_upload``:
-    the largest upload in bytes (default: the ``PATCHPILOT_MAX_UPLOAD_MB`` setting)."""
+    the largest upload in bytes (default: the ``PATCHPILOT_MAX_UPLOAD_MB`` setting);
+    ``max_import``: the largest scanner report (default: ``PATCHPILOT_MAX_IMPORT_MB``)."""
     app = FastAPI(title="PatchPilot", version=__version__, docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.engine = engine
-    app.state.max_upload = load_settings().max_upload if max_upload is None else max_upload
+    settings = load_settings()
+    app.state.max_upload = settings.max_upload if max_upload is None else max_upload
+    app.state.max_import = settings.max_import if max_import is None else max_import
+    # Where uploaded scanner reports wait for their import job (importers.apply.spool_dir).
+    app.state.home = settings.home
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api")
     # The dashboard's pages (not under /api, not in the OpenAPI schema).
@@ -43,7 +50,8 @@ def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
     readonly.install(app)
     # The last added runs first: the security headers go on every answer, the body
     # limit's 413 included.
-    app.add_middleware(BodyLimit, max_upload=app.state.max_upload)
+    app.add_middleware(BodyLimit, max_upload=app.state.max_upload,
+                       max_import=app.state.max_import)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -51,4 +59,4 @@ def create_app(engine: Engine, *, max_upload: int | None = None) -> FastAPI:
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
 ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
-           plan, reports, events)
+           plan, reports, events, imports)

@@ -13,7 +13,8 @@ read: an answer sent before the body's end says ``Connection: close``, so the se
 drops the connection instead of draining the rest to keep it alive.
 
 Limits per path (see :func:`body_limit`): the upload limit (``PATCHPILOT_MAX_UPLOAD_MB``)
-for the routes that take files, a small one for the unauthenticated enrolment and login
+for the routes that take files, the import limit (``PATCHPILOT_MAX_IMPORT_MB``) for the
+scanner reports, a small one for the unauthenticated enrolment and login
 forms, and one for every other JSON or form body.
 """
 
@@ -40,13 +41,20 @@ SMALL_PATHS = frozenset({"/api/agents/enrol", "/login", "/logout", "/language"})
 # also checks its own limit on what it decodes.
 UPLOAD_PATHS = frozenset({"/api/inventories", "/api/assets/import", "/assets/upload",
                           "/assets/import"})
+# The routes that take a scanner report (``POST /api/imports``, the imports page): a
+# Nessus export of a large estate is hundreds of MB, so they have their own limit, and the
+# report is spooled to disk as it arrives, never held in memory.
+IMPORT_PATHS = frozenset({"/api/imports", "/imports"})
 # Where a gzip-compressed body is read (an agent's inventory); everywhere else a body must
 # be sent as it is (identity).
 GZIP_PATHS = frozenset({"/api/inventories"})
 
 
-def body_limit(path: str, max_upload: int) -> int:
-    """The most bytes (as sent, before any decompression) a request to ``path`` may carry."""
+def body_limit(path: str, max_upload: int, max_import: int | None = None) -> int:
+    """The most bytes (as sent, before any decompression) a request to ``path`` may carry
+    (``max_import``: the import routes' file limit, ``max_upload`` when not given)."""
+    if path in IMPORT_PATHS:
+        return (max_upload if max_import is None else max_import) + FORM_OVERHEAD
     if path in UPLOAD_PATHS:
         return max_upload + FORM_OVERHEAD
     if path in SMALL_PATHS:
@@ -73,9 +81,10 @@ class BodyTooLarge(HTTPException):
 class BodyLimit:
     """Bound every request body while it streams (see the module's docstring)."""
 
-    def __init__(self, app: ASGIApp, max_upload: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload: int, max_import: int | None = None) -> None:
         self.app = app
         self.max_upload = max_upload
+        self.max_import = max_import
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request with a counting ``receive``."""
@@ -93,7 +102,7 @@ class BodyLimit:
                           f"Content-Encoding {coding!r} is not supported here: send "
                           f"{accepted}")
             return
-        limit = body_limit(path, self.max_upload)
+        limit = body_limit(path, self.max_upload, self.max_import)
         declared = headers.get("content-length", "")
         received = 0
         # The first refusal is remembered: an application that asks again is refused again.

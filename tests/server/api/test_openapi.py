@@ -36,6 +36,8 @@ NOT_JSON: dict[tuple[str, str], set[str]] = {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
     # The patch plan as a CSV file.
     ("GET", "/api/plan.csv"): {"text/csv"},
+    # A template of the generic findings format: CSV or JSON by its name.
+    ("GET", "/api/imports/templates/{name}"): {"text/csv", "application/json"},
     # Server-Sent Events: the sweep's counts as they change.
     ("GET", "/api/sweeps/{sweep_id}/events"): {"text/event-stream"},
 }
@@ -120,12 +122,12 @@ def test_models_describe_the_answers(document: dict[str, Any]) -> None:
         "priority_reason", "priority_reason_code", "due_date", "vuln_id", "cve", "name",
         "summary", "ecosystem", "package", "aliases", "cvss", "severity", "severity_source",
         "exploit", "fix", "workaround", "evidence", "cwes", "references", "sources",
-        "installations"}
+        "installations", "solution", "exploit_reported", "field_sources"}
     # What issue 12 added to the answers is in their models (a field left out of a model
     # is silently dropped from the answer).
     assert {"installations", "priority_reason_code"} <= set(
         schemas["FindingItem"]["properties"])
-    assert "owners" in schemas["EvidenceOut"]["properties"]
+    assert {"owners", "detail"} <= set(schemas["EvidenceOut"]["properties"])
     assert "coverage" in schemas["OverviewOut"]["properties"]
     operations = _operations(document)
     for key, model in ((("GET", "/api/overview"), "OverviewOut"),

@@ -7,6 +7,7 @@ fails ``test_every_route_is_in_the_table``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,6 +85,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/report-schedules"): "viewer",
     ("POST", "/api/report-schedules"): "admin",
     ("DELETE", "/api/report-schedules/{schedule_id}"): "admin",
+    ("POST", "/api/imports"): "analyst",
+    ("GET", "/api/imports"): "viewer",
+    ("GET", "/api/imports/formats"): "viewer",
+    ("GET", "/api/imports/templates/{name}"): "viewer",
+    ("GET", "/api/imports/{import_id}"): "viewer",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,
@@ -107,7 +113,10 @@ def allowed(rule: str, caller: str) -> bool:
 
 
 @pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
+def client(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[TestClient]:
+    # An upload an analyst may make is spooled under the home: the test's own.
+    monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path / "home"))
     with TestClient(create_app(engine)) as c:
         yield c
 
@@ -136,7 +145,8 @@ def _path(template: str) -> str:
         "{agent_id}", "999").replace("{asset_id}", "999").replace(
         "{finding_id}", "999").replace("{decision_id}", "999").replace(
         "{group_id}", "999").replace("{schedule_id}", "999").replace("{window_id}", "999").replace(
-        "{sweep_id}", "999").replace("{key}", "0" * 20)
+        "{sweep_id}", "999").replace("{key}", "0" * 20).replace("{import_id}", "999").replace(
+        "{name}", "generic-findings.csv")
 
 
 def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]

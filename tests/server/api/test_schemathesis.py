@@ -16,8 +16,10 @@ hypothesis run per operation and mode, every failure collected and reported toge
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -92,9 +94,12 @@ def _check(operation: Any, mode: GenerationMode, tokens: dict[str, str]) -> str 
     return None
 
 
-def test_no_operation_answers_a_server_error(engine: Engine) -> None:
+def test_no_operation_answers_a_server_error(engine: Engine, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """No generated request -- valid or not -- is answered 5xx, by any operation, and
     every 2xx answer matches its operation's declared model."""
+    # A generated upload to POST /api/imports is spooled under the home: the test's own.
+    monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path / "home"))
     app = create_app(engine)
     with TestClient(app) as client:
         tokens = _credentials(engine, client)

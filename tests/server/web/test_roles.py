@@ -57,6 +57,10 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/reports/jobs/{job_id}"): "viewer",
     ("GET", "/reports/jobs/{job_id}/progress"): "viewer",
     ("GET", "/reports/jobs/{job_id}/file"): "viewer",
+    ("GET", "/imports"): "viewer",
+    ("POST", "/imports"): "analyst",
+    ("GET", "/imports/history"): "viewer",
+    ("GET", "/imports/templates/{name}"): "viewer",
 }
 
 
@@ -82,7 +86,7 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
         return
     url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
         "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1").replace(
-        "{key}", "0" * 20).replace("{job_id}", "1")
+        "{key}", "0" * 20).replace("{job_id}", "1").replace("{name}", "generic-findings.csv")
     answer = client.request(method, url, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")

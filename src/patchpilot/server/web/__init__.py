@@ -3,7 +3,8 @@
 ``pages/`` holds one module per page (its routes, and what it alone needs) and the table
 of their routers; ``render.py`` what every page shares: the template environment, the
 logged-in user, the filters; ``uploads.py`` the streamed form reader of the two upload
-pages; ``session.py`` and ``i18n.py`` the sessions and the languages.
+pages; ``imports.py`` the scanner report upload the imports page and ``POST /api/imports``
+share; ``session.py`` and ``i18n.py`` the sessions and the languages.
 """
 
 from __future__ import annotations

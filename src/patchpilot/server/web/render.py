@@ -151,9 +151,36 @@ def fmt_in_zone(value: datetime | None, timezone: str) -> str:
         return ""
 
 
+# The scanners' names as people write them, by producer (``Format.producer``); a producer
+# not listed shows as it is.  tests/server/web/test_imports.py checks every registry
+# producer is here.
+SCANNERS = {
+    "tenable": "Tenable", "openvas": "Greenbone/OpenVAS", "qualys": "Qualys",
+    "rapid7": "Rapid7", "trivy": "Trivy", "grype": "Grype", "anchore": "Anchore",
+    "aqua": "Aqua", "clair": "Clair", "harbor": "Harbor", "jfrog-xray": "JFrog Xray",
+    "twistlock": "Prisma Cloud", "wazuh": "Wazuh", "osv-scanner": "OSV-Scanner",
+    "snyk": "Snyk", "gitlab": "GitLab", "dependency-check": "Dependency-Check",
+    "dependency-track": "Dependency-Track", "cyclonedx": "CycloneDX", "spdx": "SPDX",
+    "sarif": "SARIF", "npm-audit": "npm audit", "yarn-audit": "yarn audit",
+    "pip-audit": "pip-audit", "govulncheck": "govulncheck", "cargo-audit": "cargo audit",
+    "bundler-audit": "bundler-audit", "composer-audit": "composer audit",
+    "generic": "generic format",
+}
+
+
+def scanner_name(producer: str) -> str:
+    """``importer:tenable:weekly`` -> ``Tenable · weekly``: the scanner's name and the
+    import's scope, for a finding's sources and the imports history."""
+    _, _, rest = producer.partition("importer:")
+    scanner, _, scope = (rest or producer).partition(":")
+    name = SCANNERS.get(scanner, scanner)
+    return f"{name} · {scope}" if scope else name
+
+
 templates.filters["date"] = fmt_date
 templates.filters["datetime"] = fmt_datetime
 templates.filters["in_zone"] = fmt_in_zone
 # A list row's ``findings.installations`` column as dicts (its one copy for older rows).
 templates.filters["installations"] = installations
+templates.filters["scanner_name"] = scanner_name
 templates.globals["default_expiry"] = default_expiry

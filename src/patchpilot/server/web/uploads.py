@@ -1,5 +1,7 @@
 """The upload forms' body, read as it streams: the CMDB import and the SBOM / lock file
-upload pages (``pages/assets_import.py``, ``pages/assets_upload.py``) share it.
+upload pages (``pages/assets_import.py``, ``pages/assets_upload.py``) share it, and the
+scanner report imports (``pages/imports.py``, ``api/imports.py``) spool theirs to disk
+with it (:func:`spool_upload`).
 
 The routes read the multipart body themselves (:class:`StreamedForm`), rather than
 through ``File()`` parameters or ``request.form()``, so that the session and role are
@@ -10,8 +12,10 @@ when the limit is passed), never spooled to disk.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request, status
@@ -51,14 +55,18 @@ class StreamedForm:
     the token is checked the moment its part has arrived, and a file part that comes before
     it is refused (403) before a byte of the file is kept; the browser sends the fields in
     the form's order and the token is the forms' first field.  A file over the limit stops
-    the read at the limit (413).
+    the read at the limit (413).  With a ``sink`` the file goes there as it arrives (a
+    scanner report of hundreds of MB), not into memory.
     """
 
-    def __init__(self, request: Request, limit: int, tr: Any, *, token_checked: bool) -> None:
+    def __init__(self, request: Request, limit: int, tr: Any, *, token_checked: bool,
+                 sink: IO[bytes] | None = None) -> None:
         self.request = request
         self.limit = limit
         self.tr = tr
         self.token_checked = token_checked
+        self.sink = sink
+        self.size = 0  # bytes of the file received
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
         self.data = bytearray()
@@ -108,9 +116,13 @@ class StreamedForm:
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
-            self.data += data[start:end]
-            if len(self.data) > self.limit:
+            self.size += end - start
+            if self.size > self.limit:
                 raise too_large(self.tr, self.limit, self.display_name())
+            if self.sink is not None:
+                self.sink.write(data[start:end])
+            else:
+                self.data += data[start:end]
         else:
             self._text += data[start:end]
             if len(self._text) > _MAX_FIELD:
@@ -139,14 +151,40 @@ async def read_upload(request: Request, limit: int, tr: Any
     file.  Raises Refused for a body or file over the limit and for a form without a file;
     HTTPException 403 for a missing or wrong CSRF token.
     """
+    form = await _read_form(request, limit, tr, csrf=True)
+    return form.fields, form.display_name(), bytes(form.data)
+
+
+async def spool_upload(request: Request, limit: int, tr: Any, folder: Path, *,
+                       csrf: bool = True) -> tuple[dict[str, str], str, Path]:
+    """As :func:`read_upload`, the file written to a new file in ``folder`` as it arrives
+    (its path is returned; the caller owns it).  Nothing is left in ``folder`` when the
+    upload is refused.  ``csrf=False``: an API request, authenticated by its bearer token,
+    which carries no session and no CSRF token."""
+    handle, name = tempfile.mkstemp(dir=folder, prefix="upload-")
+    spooled = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            form = await _read_form(request, limit, tr, csrf=csrf, sink=sink)
+    except BaseException:
+        spooled.unlink(missing_ok=True)
+        raise
+    return form.fields, form.display_name(), spooled
+
+
+async def _read_form(request: Request, limit: int, tr: Any, *, csrf: bool,
+                     sink: IO[bytes] | None = None) -> StreamedForm:
+    """The form read whole (the file into memory or ``sink``); Refused or 403 as
+    :func:`read_upload` says."""
     declared = request.headers.get("content-length", "")
-    header_token = request.headers.get("x-csrf-token")
+    header_token = request.headers.get("x-csrf-token") if csrf else None
     if header_token is not None:
         check_csrf(request, header_token)
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         raise too_large(tr, limit)
     kind, params = parse_options_header(request.headers.get("content-type", ""))
-    form = StreamedForm(request, limit, tr, token_checked=header_token is not None)
+    form = StreamedForm(request, limit, tr, token_checked=not csrf or header_token is not None,
+                        sink=sink)
     if kind == b"multipart/form-data" and b"boundary" in params:
         parser = MultipartParser(params[b"boundary"], form.callbacks())  # type: ignore[arg-type]
         try:
@@ -168,7 +206,7 @@ async def read_upload(request: Request, limit: int, tr: Any
         check_csrf(request, form.fields.get("csrf"))  # a form without a file may lack one
     if not form.filename:
         raise Refused([tr.gettext("Choose a file.")])
-    return form.fields, form.display_name(), bytes(form.data)
+    return form
 
 
 def upload_limit(request: Request) -> int:

@@ -3,6 +3,7 @@
 ``login`` (sign-in, sign-out, the language), ``overview``, ``findings`` (the list),
 ``finding`` (one finding and its triage form), ``assets`` (the list), ``asset`` (one
 asset), ``assets_import`` (a CMDB export), ``assets_upload`` (an SBOM or lock file),
+``imports`` (third-party scanner reports: upload, progress, history),
 ``plan`` (the patch plan and its downloads), ``schedules`` (scan schedules, maintenance
 windows and blackouts), ``sweeps`` (the list and the form that starts one), ``sweep`` (one
 sweep, live), ``reports``.
@@ -18,7 +19,8 @@ line in :data:`ROUTERS`.
 from __future__ import annotations
 
 from patchpilot.findings import phrases
-from patchpilot.findings.model import STATES
+from patchpilot.findings.model import MATCHER, STATES
+from patchpilot.importers.apply import DONE, DUPLICATE, FAILED, QUEUED, RUNNING
 from patchpilot.reports import jobs as report_jobs
 from patchpilot.reports.overview import SEVERITIES
 from patchpilot.scans.schedules import BLACKOUT, WINDOW
@@ -31,6 +33,7 @@ from patchpilot.server.web.pages import (
     assets_upload,
     finding,
     findings,
+    imports,
     login,
     overview,
     plan,
@@ -46,12 +49,15 @@ from patchpilot.server.web.pages import (
 # they were added).
 ROUTERS = (login.router, overview.router, findings.router, finding.router,
            assets_import.router, assets_upload.router, assets.router, asset.router,
-           plan.router, schedules.router, sweeps.router, sweep.router, reports.router)
+           imports.router, plan.router, schedules.router, sweeps.router, sweep.router,
+           reports.router)
+
+IMPORT_STATES = (QUEUED, RUNNING, DONE, FAILED, DUPLICATE)
 
 # Words the templates translate from data (states, bands, roles, sweep answers): listed so
 # the catalogue check (tests/server/web/test_i18n.py) knows every one must be translated.
 DATA_MSGIDS = (*STATES, *SEVERITIES, *finding.DECISIONS, *(r.value for r in Role),
                "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
                "timed_out", "running", "done", WINDOW, BLACKOUT, "verified",
-               *report_jobs.STATES,
+               *report_jobs.STATES, *IMPORT_STATES, *finding.FIELD_SOURCES, MATCHER,
                *reasons.MSGIDS, *phrases.MSGIDS)

@@ -1,6 +1,7 @@
 """One asset: its identity, business context, open findings, the warnings of its latest
-inventory, its coverage per ecosystem, the language packages its OS installed and its
-inventory history (``assets.queries``, ``findings.search``, ``findings.coverage``).
+inventory, its coverage per ecosystem, the language packages its OS installed, its
+inventory history and what scanners' reports said about it besides vulnerabilities
+(``assets.queries``, ``findings.search``, ``findings.coverage``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from patchpilot.assets.queries import (
     latest_inventory_warnings,
     match_pending,
     owned_packages,
+    scanner_facts,
 )
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.search import FindingFilter, search_findings
@@ -42,8 +44,10 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         coverage = asset_coverage(conn, asset_id)
         # Language packages an OS package installed: judged through their owner.
         owned = owned_packages(conn, asset_id)
+        # Imported reports' informational items (open ports, OS, services): not findings.
+        facts = scanner_facts(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
                    "inventory_warnings": inventory_warnings, "coverage": coverage,
-                   "owned": owned}, user)
+                   "owned": owned, "facts": facts}, user)

@@ -1,5 +1,7 @@
 """One finding: its eight report fields, the priority reason, the evidence
-(``findings.queries.finding_detail``), and the triage form (analysts).
+(``findings.queries.finding_detail``), and the triage form (analysts).  A finding a
+scanner's report gave also shows who reported it, the scanner's own output and solution,
+and which fields came from the report and which from the knowledge base.
 
 The triage form's rules are the stage's (``findings.triage.check_decision``, which the
 API checks too), said here in the user's language; the decision is stored by
@@ -16,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
+from patchpilot.importers.convert import KNOWLEDGE, REPORT
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.params import DbId, Search, Text
 from patchpilot.server.security import Role
@@ -26,6 +29,18 @@ router = APIRouter(include_in_schema=False)
 
 
 DECISIONS = ("accepted", "false_positive", "not_affected")
+# Where an imported finding's field came from (``importers.convert``): data words the
+# page translates.
+FIELD_SOURCES = (REPORT, KNOWLEDGE, f"{REPORT} + {KNOWLEDGE}")
+
+
+def fields_by_source(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """An imported finding's ``field_sources`` grouped: (source, its fields), the report
+    first -- one line per source on the page rather than one per field."""
+    grouped: dict[str, list[str]] = {}
+    for name, source in sorted((data.get("field_sources") or {}).items()):
+        grouped.setdefault(source, []).append(name)
+    return sorted(grouped.items(), key=lambda kv: (not kv[0].startswith(REPORT), kv[0]))
 
 
 def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
@@ -41,7 +56,8 @@ def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineD
     """One finding: the eight report fields, the priority reason, the evidence, triage."""
     row, data = _finding(engine, finding_id)
     return render(request, "finding.html", user.language,
-                  {"row": row, "d": data, "error": error, "decisions": DECISIONS}, user)
+                  {"row": row, "d": data, "error": error, "decisions": DECISIONS,
+                   "field_sources": fields_by_source(data)}, user)
 
 
 @router.post("/findings/{finding_id}/triage")
