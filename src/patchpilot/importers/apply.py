@@ -41,7 +41,7 @@ from patchpilot.findings.model import Finding
 from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.importers import registry
 from patchpilot.importers.convert import findings_for
-from patchpilot.importers.model import Format, ReportItem, Skipped, Target
+from patchpilot.importers.model import Format, ReportItem, Skipped, Target, read_report
 from patchpilot.inventory.model import AssetIdentity
 from patchpilot.scoring.apply import reprioritise_assets
 
@@ -212,7 +212,7 @@ def parse_report(fmt: Format, stream: IO[bytes], name: str, default: Target,
     whose report names none)."""
     parsed = Parsed()
     reader = _Counting(stream, size, progress)
-    for row in fmt.parse(reader, name):  # type: ignore[arg-type]
+    for row in read_report(fmt, reader, name):  # type: ignore[arg-type]
         if isinstance(row, Skipped):
             parsed.skipped[row.reason] = parsed.skipped.get(row.reason, 0) + 1
             continue

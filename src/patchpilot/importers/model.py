@@ -240,6 +240,26 @@ class Format:
     notes: str = ""  # what is read and what is left out, for docs/importers.md
 
 
+def read_report(fmt: Format, stream: IO[bytes], source: str
+                ) -> Iterator[ReportItem | Target | Skipped]:
+    """``fmt.parse`` of ``stream``, with any failure a ReportError naming the file.
+
+    A reader raises ReportError for what it checks (malformed XML/JSON/CSV, a missing
+    required column); a document whose shape differs from the format's in a way it did
+    not foresee (a number where an object was, a list cut short) surfaces as Python's own
+    error -- turned here into "the content does not have the shape of <format>" with the
+    line where the reader was when it knows, instead of a traceback.
+    """
+    try:
+        yield from fmt.parse(stream, source)
+    except ReportError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError,
+            UnicodeError, RecursionError) as exc:
+        raise ReportError(source, f"this is not a {fmt.title} report of the expected "
+                                  f"shape ({type(exc).__name__}: {exc})") from None
+
+
 # --- helpers the format modules share --------------------------------------------------
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
