@@ -92,6 +92,10 @@ def test_upload_on_the_page_then_the_history_and_the_finding(
     assert _text(page, "reported-by") == "Tenable · plant1 (import)"
     assert _text(page, "report-solution") == "Upgrade to PHP version 5.2.0 or later."
     assert _text(page, "exploit-reported") == "no"
+    # No fixed version: the Fix row says the report's remedy; a service has no
+    # installations to list.
+    assert "<dt>Fix</dt><dd>Upgrade to PHP version 5.2.0 or later.</dd>" in page
+    assert 'id="installations"' not in page
     # An empty knowledge base: every field is the report's.
     assert _text(page, "field-sources") == "report: CVSS, Exploit, Fix, Name, Severity, Summary"
     assert _text(page, "scanner-output") == (
