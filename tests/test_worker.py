@@ -176,7 +176,7 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
         return {"slow": True}
 
     monkeypatch.setitem(worker.HANDLERS, "feed_update", long_feed_update)
-    assert worker.SLOW_LANE == ("rematch", "feed_update")
+    assert worker.SLOW_LANE == ("rematch", "feed_update", "import")
     assert "match" in worker.QUICK_LANE and "feed_update" not in worker.QUICK_LANE
     assert worker.REPORT_LANE == ("report", "report_file")
     assert not set(worker.REPORT_LANE) & set(worker.QUICK_LANE)

@@ -151,7 +151,9 @@ def data_strings(engine: Engine) -> set[str]:
 
 
 class _Text(HTMLParser):
-    """The text nodes of a page (and the attributes a reader sees), one chunk each."""
+    """The text nodes of a page (and the attributes a reader sees), one chunk each --
+    not scripts, styles nor ``<code>``: a command line (``patchpilot report schedule
+    add``) is typed as it is in every language."""
 
     SHOWN = ("title", "placeholder", "aria-label", "alt")
 
@@ -161,14 +163,14 @@ class _Text(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "code"):
             self._skip += 1
         for name, value in attrs:
             if value and (name in self.SHOWN or (name == "value" and tag == "button")):
                 self.chunks.append(value)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "code"):
             self._skip -= 1
 
     def handle_data(self, data: str) -> None:

@@ -37,6 +37,13 @@ FIELDS = ("Priority reason", "Name", "Summary", "Affected range", "CVE", "CVSS",
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
+def _due(days: int) -> str:
+    """The due date of a finding first seen today, as the report writes it (the P1 and
+    P4 SLAs: 7 and 180 days)."""
+    day = (datetime.now(UTC) + timedelta(days=days)).date()
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def _text(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
@@ -119,7 +126,7 @@ def test_a_group_by_patch_each_vulnerability_once(estate: dict[str, int], engine
         "CVE": "CVE-2022-26485", "CVSS": "– (Critical)",
         "Exploit": "KEV", "Fix": "91.7.0-3.el8_5.alma", "Workaround": "none published"}
     assert pygments == [("P1 CVE-2022-40896 · Hosts: 1 (P1: 1)", [
-        ("Priority reason", "P1: Unknown × tier 1; internet-facing · Due: Dec 10, 2026"),
+        ("Priority reason", f"P1: Unknown × tier 1; internet-facing · Due: {_due(7)}"),
         ("Name", "pygments: A ReDoS issue was discovered in pygments/lexers/smithy.py in "
                  "pygments through 2.15.0 via SmithyLexer."),
         ("Summary", "A ReDoS issue was discovered in pygments/lexers/smithy.py in pygments "
@@ -160,7 +167,7 @@ def test_what_no_fix_removes_comes_last(estate: dict[str, int], engine: Engine) 
     header, fields = unfixed.blocks[0]
     assert len(unfixed.blocks) == 1 and header == "P4 CVE-2018-1000080 · Hosts: 1 (P4: 1)"
     assert [(k, v) for k, v in fields if k not in ("Name", "Summary")] == [
-        ("Priority reason", "P4: Unknown × tier 4; development · Due: Jun 1, 2027"),
+        ("Priority reason", f"P4: Unknown × tier 4; development · Due: {_due(180)}"),
         ("Affected range", "PyPI ajenti-panel: all versions"), ("CVE", "CVE-2018-1000080"),
         ("CVSS", "– (Unknown)"), ("Exploit", "none known"), ("Fix", "No fix published yet"),
         ("Workaround", "none published")]

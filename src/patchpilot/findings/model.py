@@ -154,5 +154,14 @@ class Finding:
         d["cve"] = self.cve
         d["fix"]["state"] = self.fix.state
         d["exploit"]["summary"] = self.exploit.summary
-        d["field_sources"] = dict(self.field_sources)
+        # What only imported findings have is left out of the others' JSON.
+        if self.field_sources:
+            d["field_sources"] = dict(self.field_sources)
+        else:
+            del d["field_sources"]
+        for key in ("solution", "exploit_reported"):
+            if d[key] is None:
+                del d[key]
+        if d["evidence"]["detail"] is None:
+            del d["evidence"]["detail"]
         return d

@@ -33,7 +33,7 @@ import fnmatch
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -242,12 +242,19 @@ def in_ids(column: Any, ids: Sequence[int]) -> Any:
 
 def next_windows(conn: Connection, now: datetime) -> dict[str, datetime | None]:
     """Each group's next maintenance window start, skipping blackouts (None: no window,
-    the group may be patched at any time) -- every group's periods in one query."""
+    the group may be patched at any time; the open window's start while one is open) --
+    every group's periods in one query."""
     periods = all_group_periods(conn)
     out: dict[str, datetime | None] = {}
     for gid, name in conn.execute(select(asset_groups.c.id, asset_groups.c.name)):
         windows, blackouts = periods.get(gid, ([], []))
-        out[name] = next_allowed(now, windows, blackouts) if windows else None
+        at = next_allowed(now, windows, blackouts) if windows else None
+        if at is not None and at == now.astimezone(UTC):
+            # A window is open now: its start, so that every reader of the plan in this
+            # window names the same one (not the moment each happened to ask).
+            opened = [p[0] for w in windows if (p := w.containing(now)) is not None]
+            at = min(opened) if opened else at
+        out[name] = at
     return out
 
 
