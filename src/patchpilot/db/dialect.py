@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -108,27 +109,34 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows or copy_rows(conn, table, rows):
         return
     columns = list(rows[0])
-    processors = {}
+    row_values = operator.itemgetter(*columns)
+    sql = _insert_sql(conn, table, columns)
+    converters = []
     for name in columns:
         process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         if process is not None and table.c[name].type.python_type in (datetime, date):
-            processors[name] = process
-    if not processors:
-        _executemany(conn, _insert_sql(conn, table, columns),
-                     [tuple(row[c] for c in columns) for row in rows])
+            converters.append((columns.index(name), process))
+    if not converters:
+        _executemany(conn, sql, [_as_tuple(row_values(row)) for row in rows])
         return
     done: dict[Any, Any] = {}
+    out = []
+    for row in rows:
+        values = list(_as_tuple(row_values(row)))
+        for at, process in converters:
+            v = values[at]
+            if v is not None:
+                hit = done.get(v)
+                if hit is None:
+                    hit = done[v] = process(v)
+                values[at] = hit
+        out.append(tuple(values))
+    _executemany(conn, sql, out)
 
-    def value(name: str, v: Any) -> Any:
-        if v is None or name not in processors:
-            return v
-        hit = done.get(v)
-        if hit is None:
-            hit = done[v] = processors[name](v)
-        return hit
 
-    _executemany(conn, _insert_sql(conn, table, columns),
-                 [tuple(value(c, row[c]) for c in columns) for row in rows])
+def _as_tuple(values: Any) -> tuple[Any, ...]:
+    # itemgetter of one column gives the bare value.
+    return values if isinstance(values, tuple) else (values,)
 
 
 def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> bool:

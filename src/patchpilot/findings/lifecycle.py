@@ -273,7 +273,7 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
             else:
                 values = _row_values(f, sources)
             if row is None:
-                decision = decision_for(decisions, f)
+                decision = decision_for(decisions, f) if decisions else None
                 counts.new += 1
                 counts.triaged += decision is not None
                 inserts.append({"asset_id": asset_id, "vuln_id": f.vuln_id,
@@ -283,7 +283,7 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
                                 "new_from_feed": from_feed_update, **values})
                 continue
             if row.state == FIXED:
-                decision = decision_for(decisions, f)
+                decision = decision_for(decisions, f) if decisions else None
                 counts.reopened += 1
                 counts.triaged += decision is not None
                 reopens.append({"b_id": row.id, "state": decision or OPEN, "last_seen": now,

@@ -219,11 +219,10 @@ def parse_report(fmt: Format, stream: IO[bytes], name: str, default: Target,
         target = row if isinstance(row, Target) else row.target
         if target.empty:
             target = default
-        target = _without_nul(target)
         key = target.key
         known = parsed.targets.get(key)
         if known is None or (target.os and not known.os):
-            parsed.targets[key] = target
+            parsed.targets[key] = _without_nul(target)
         if isinstance(row, ReportItem):
             bucket = parsed.facts if row.informational else parsed.items
             bucket.setdefault(key, []).append(parsed.share(row))
