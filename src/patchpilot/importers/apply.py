@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
+from patchpilot.db.dialect import insert_rows
 from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import asset_facts, assets, imports
 from patchpilot.findings.events import IMPORT_FINISHED, record_event
@@ -327,14 +328,15 @@ def apply_parsed(conn: Connection, parsed: Parsed, summary: ImportSummary, *,
             summary.triaged += c.triaged
     summary.findings = len(seen)
     # Informational items: this producer's facts on each covered asset, replaced.
-    conn.execute(delete(asset_facts).where(asset_facts.c.asset_id.in_(ids),
-                                           asset_facts.c.producer == producer))
+    for start in range(0, len(ids), _ASSETS_PER_STEP):
+        chunk = ids[start:start + _ASSETS_PER_STEP]
+        conn.execute(delete(asset_facts).where(asset_facts.c.asset_id.in_(chunk),
+                                               asset_facts.c.producer == producer))
+        conn.execute(update(assets).where(assets.c.id.in_(chunk)).values(last_seen=now))
     rows = [row for key, items in parsed.facts.items()
             for row in _fact_rows(asset_ids[key], producer, items, now)]
     summary.informational = len(rows)
-    if rows:
-        conn.execute(insert(asset_facts), rows)
-    conn.execute(update(assets).where(assets.c.id.in_(ids)).values(last_seen=now))
+    insert_rows(conn, asset_facts, rows)
     reprioritise_assets(conn, ids, now=now)
     refresh_summary(conn, ids, now=now)
 
