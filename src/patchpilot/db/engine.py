@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from patchpilot.errors import ConfigError
 
@@ -218,5 +218,12 @@ def optimize(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
     with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA optimize=0x10002")
-        conn.commit()
+        try:
+            conn.exec_driver_sql("PRAGMA optimize=0x10002")
+            conn.commit()
+        except OperationalError as exc:
+            # Best effort: another writer held the database past the busy timeout (an
+            # import, a feed load); the next idle round analyses instead.
+            if "locked" not in str(exc):
+                raise
+            conn.rollback()
