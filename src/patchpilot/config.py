@@ -8,6 +8,7 @@ the value as a parameter.  The README's "Settings" table lists the same variable
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -118,6 +119,10 @@ class Settings:
     import_watch_dir: Path | None = None
     """``PATCHPILOT_IMPORT_WATCH_DIR``: a folder idle workers import scanner reports from
     (each file moved to ``done/`` or ``failed/`` beside it); unset: none."""
+    webhook_allow_networks: tuple[str, ...] = ()
+    """``PATCHPILOT_WEBHOOK_ALLOW_NETWORKS``: address ranges (CIDR, ``,``-separated) that
+    playbook webhooks may reach although they are loopback, private or link-local; empty:
+    such targets are refused (SSRF)."""
 
     @property
     def reports_dir(self) -> Path:
@@ -192,7 +197,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                           unit="MiB") << 20,
         import_watch_dir=(Path(env["PATCHPILOT_IMPORT_WATCH_DIR"]).expanduser()
                           if env.get("PATCHPILOT_IMPORT_WATCH_DIR", "").strip() else None),
+        webhook_allow_networks=_networks(env, "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS"),
     )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    found = []
+    for part in env.get(name, "").split(","):
+        if part.strip():
+            try:
+                found.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {part.strip()!r} is not an address range "
+                                  f"(CIDR, e.g. 127.0.0.0/8)") from exc
+    return tuple(found)
 
 
 def named_variable(name: str) -> str | None:

@@ -19,6 +19,7 @@ from patchpilot.cli import (
     imports,
     inventory,
     plan,
+    playbook,
     priority,
     report,
     scan,
@@ -59,6 +60,7 @@ for _sub_app, _name in (
     (groups.group_app, "group"),
     (groups.ssh_target_app, "ssh-target"),
     (report.report_app, "report"),
+    (playbook.playbook_app, "playbook"),
 ):
     app.add_typer(_sub_app, name=_name)
 

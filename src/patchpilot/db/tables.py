@@ -704,3 +704,60 @@ asset_facts = Table(
     Column("seen_at", DateTime(timezone=True), nullable=False),
     Index("ix_asset_facts_asset", "asset_id", "producer"),
 )
+
+
+# ---------------------------------------------------------------------------------------
+# Playbooks (migration 0015, automation/): the documents, every version kept, the outbox
+# of actions to deliver and the cursor of finding_events already evaluated.
+# ---------------------------------------------------------------------------------------
+
+playbooks = Table(
+    "playbooks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),  # the current one of playbook_versions
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+playbook_versions = Table(
+    "playbook_versions", metadata,
+    Column("playbook_id", Integer, ForeignKey("playbooks.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", Text, nullable=False),  # the YAML as given
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per (playbook, event, action): the unique key makes each take effect once,
+# however often the same events are evaluated.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("playbook_id", Integer, ForeignKey("playbooks.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("playbook_version", Integer, nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("action_index", Integer, nullable=False),
+    Column("action_type", String(40), nullable=False),
+    Column("subject", String(300), nullable=False),  # finding:ID, asset:ID or event:ID
+    Column("payload", Text, nullable=False),  # JSON: the event's context
+    Column("state", String(10), nullable=False),  # queued, sent, failed, dead
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+    Index("ux_outbox_once", "playbook_id", "event_id", "action_index", unique=True),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+playbook_cursor = Table(
+    "playbook_cursor", metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("event_id", Integer, nullable=False),  # finding_events evaluated up to here
+)

@@ -1,0 +1,2 @@
+"""Playbooks: react to finding events (trigger -> CEL condition -> actions) through an
+outbox delivered exactly once per (playbook, event, action)."""

@@ -1,0 +1,106 @@
+"""``webhook``: a JSON POST of the event, signed with HMAC-SHA256.
+
+``with``: ``url`` (http or https), ``secret`` (the HMAC key; the receiver checks
+``X-PatchPilot-Signature: sha256=<hex of HMAC-SHA256(secret, body)>``).  The body is the
+queued payload (``playbook``, ``event``, ``finding``, ``asset``) as compact JSON with
+sorted keys; ``X-PatchPilot-Event`` carries the event kind.
+
+A target whose address is loopback, private, link-local, multicast, reserved or
+unspecified is refused unless ``PATCHPILOT_WEBHOOK_ALLOW_NETWORKS`` holds it: a playbook
+author must not make the server probe its own network (SSRF).  Every address the host
+name resolves to is checked when delivering, not when the playbook is stored (DNS
+changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import socket
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from patchpilot.automation.actions import DeliveryError, DeliverySettings, Problem
+
+SIGNATURE_HEADER = "X-PatchPilot-Signature"
+EVENT_HEADER = "X-PatchPilot-Event"
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The signature header's value of ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return (address.is_loopback or address.is_private or address.is_link_local
+            or address.is_multicast or address.is_reserved or address.is_unspecified)
+
+
+def check_target(url: str, settings: DeliverySettings) -> None:
+    """DeliveryError when ``url``'s host resolves to a refused address (SSRF)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise DeliveryError(f"webhook: {host}: cannot resolve: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if _internal(address) and not any(address in n for n in settings.allow_networks):
+            raise DeliveryError(
+                f"webhook: {host} resolves to {address}, an internal address; refused "
+                f"(allow its range with PATCHPILOT_WEBHOOK_ALLOW_NETWORKS)")
+
+
+class WebhookAction:
+    """POST the event as signed JSON."""
+
+    name = "webhook"
+
+    def validate(self, with_: Mapping[str, Any]) -> Problem:
+        """``url`` http(s) with a host; ``secret`` non-empty text."""
+        unknown = sorted(set(with_) - {"url", "secret"})
+        if unknown:
+            return unknown[0], "unknown setting (settings: url, secret)"
+        url = with_.get("url")
+        if not isinstance(url, str):
+            return "url", "required: the http(s) URL to POST to"
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return "url", f"{url!r} is not an http(s) URL with a host"
+        secret = with_.get("secret")
+        if not isinstance(secret, str) or not secret:
+            return "secret", "required: the HMAC-SHA256 key the receiver checks"
+        return None
+
+    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
+                settings: DeliverySettings) -> None:
+        """Check the target, sign, POST; a non-2xx answer is a DeliveryError."""
+        url = str(with_["url"])
+        check_target(url, settings)
+        body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        event = payload.get("event") or {}
+        headers = {"Content-Type": "application/json",
+                   SIGNATURE_HEADER: signature(str(with_["secret"]), body),
+                   EVENT_HEADER: str(event.get("kind", ""))}
+        try:
+            # No redirects: a 3xx could point anywhere, past the SSRF check.
+            answer = httpx.post(url, content=body, headers=headers,
+                                timeout=settings.timeout, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook: {urlsplit(url).hostname}: "
+                                f"{exc.__class__.__name__}: {exc}") from exc
+        if not 200 <= answer.status_code < 300:
+            raise DeliveryError(f"webhook: {urlsplit(url).hostname} answered "
+                                f"{answer.status_code}")
+
+
+ACTION = WebhookAction()

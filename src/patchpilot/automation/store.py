@@ -1,0 +1,135 @@
+"""Stored playbooks: add, update (a new version), list, get, enable, disable -- each in the
+caller's transaction with its audit row.
+
+The document is kept as given (YAML text) in every version, so ``show`` prints what its
+author wrote; it is validated again whenever it is read for evaluation, so a playbook
+stored by an older release that a newer one would refuse names its problem instead of
+running half-understood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from patchpilot.audit import audit
+from patchpilot.automation.playbook import Playbook, parse_playbook
+from patchpilot.clock import aware, iso, now_utc
+from patchpilot.db.tables import playbook_versions, playbooks
+from patchpilot.errors import NotFound
+
+
+class UnknownPlaybook(NotFound):
+    """No playbook has that name."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlaybook:
+    """A stored playbook at its current version."""
+
+    id: int
+    name: str
+    enabled: bool
+    version: int
+    document: str
+    playbook: Playbook
+    updated_by: str
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``list`` / ``show``."""
+        p = self.playbook
+        return {"id": self.id, "name": self.name, "enabled": self.enabled,
+                "version": self.version, "description": p.description,
+                "events": list(p.events),
+                "schedule": ({"cron": p.schedule.cron, "timezone": p.schedule.timezone}
+                             if p.schedule else None),
+                "condition": p.condition, "actions": [a.type for a in p.actions],
+                "updated_by": self.updated_by, "updated_at": iso(self.updated_at)}
+
+
+def save_playbook(conn: Connection, actor: str, document: str, *,
+                  source: str = "playbook", now: datetime | None = None
+                  ) -> tuple[StoredPlaybook, bool]:
+    """Store a playbook's YAML: a new playbook, or a new version of the one of its name
+    (its ``enabled`` taken from the document); (the stored playbook, whether it is new).
+    A document equal to the current version changes nothing.  Audited."""
+    parsed = parse_playbook(document, source=source)
+    now = now or now_utc()
+    row = conn.execute(select(playbooks).where(playbooks.c.name == parsed.name)).first()
+    if row is None:
+        playbook_id = conn.execute(insert(playbooks).values(
+            name=parsed.name, enabled=parsed.enabled, version=1, created_by=actor,
+            created_at=now, updated_by=actor, updated_at=now)
+            .returning(playbooks.c.id)).scalar_one()
+        version, created = 1, True
+    else:
+        playbook_id, created = row.id, False
+        current = conn.execute(select(playbook_versions.c.document).where(
+            playbook_versions.c.playbook_id == row.id,
+            playbook_versions.c.version == row.version)).scalar_one()
+        if current == document and bool(row.enabled) == parsed.enabled:
+            return get_playbook(conn, parsed.name), False
+        version = row.version + 1
+        conn.execute(update(playbooks).where(playbooks.c.id == row.id).values(
+            enabled=parsed.enabled, version=version, updated_by=actor, updated_at=now))
+    conn.execute(insert(playbook_versions).values(
+        playbook_id=playbook_id, version=version, document=document, created_by=actor,
+        created_at=now))
+    audit(conn, actor, "playbook.add" if created else "playbook.update",
+          f"playbook:{parsed.name}",
+          {"version": version, "enabled": parsed.enabled, "events": list(parsed.events),
+           "actions": [a.type for a in parsed.actions]})
+    return get_playbook(conn, parsed.name), created
+
+
+def _stored(row: Any) -> StoredPlaybook:
+    return StoredPlaybook(row.id, row.name, bool(row.enabled), row.version, row.document,
+                          parse_playbook(row.document, source=f"playbook {row.name}"),
+                          row.updated_by, aware(row.updated_at))  # type: ignore[arg-type]
+
+
+def _current() -> Any:
+    p, v = playbooks, playbook_versions
+    return (select(p.c.id, p.c.name, p.c.enabled, p.c.version, p.c.updated_by,
+                   p.c.updated_at, v.c.document)
+            .join(v, (v.c.playbook_id == p.c.id) & (v.c.version == p.c.version)))
+
+
+def get_playbook(conn: Connection, name: str) -> StoredPlaybook:
+    """The playbook called ``name`` at its current version; UnknownPlaybook otherwise."""
+    row = conn.execute(_current().where(playbooks.c.name == name)).first()
+    if row is None:
+        raise UnknownPlaybook(f"name: no playbook named {name!r}", field="name")
+    return _stored(row)
+
+
+def list_playbooks(conn: Connection, *, enabled_only: bool = False) -> list[StoredPlaybook]:
+    """Every playbook (or the enabled ones), by name."""
+    stmt = _current().order_by(playbooks.c.name)
+    if enabled_only:
+        stmt = stmt.where(playbooks.c.enabled.is_(True))
+    return [_stored(r) for r in conn.execute(stmt)]
+
+
+def document_of(conn: Connection, playbook_id: int, version: int) -> str:
+    """The YAML of one stored version (delivery reads the version that queued a row)."""
+    return str(conn.execute(select(playbook_versions.c.document).where(
+        playbook_versions.c.playbook_id == playbook_id,
+        playbook_versions.c.version == version)).scalar_one())
+
+
+def set_enabled(conn: Connection, actor: str, name: str, enabled: bool) -> StoredPlaybook:
+    """Enable or disable a playbook (no new version: the document is unchanged).
+    Audited."""
+    done = conn.execute(update(playbooks).where(playbooks.c.name == name).values(
+        enabled=enabled, updated_by=actor, updated_at=now_utc())).rowcount
+    if not done:
+        raise UnknownPlaybook(f"name: no playbook named {name!r}", field="name")
+    audit(conn, actor, "playbook.enable" if enabled else "playbook.disable",
+          f"playbook:{name}", {})
+    return get_playbook(conn, name)
