@@ -1,0 +1,121 @@
+"""The playbook document: refusals name their field (and line), a condition that does not
+compile names its position, the shipped examples validate, every action is registered."""
+
+from __future__ import annotations
+
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import patchpilot.automation.actions
+from patchpilot.automation.actions.registry import ACTIONS, action_names
+from patchpilot.automation.playbook import PlaybookError, Schedule, parse_playbook
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "playbooks"
+
+GOOD = """\
+name: p1
+trigger: {events: [new]}
+actions:
+  - type: webhook
+    with: {url: "https://soc.example.com/h", secret: s3}
+"""
+
+
+def refusal(text: str) -> PlaybookError:
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text, source="p.yaml")
+    return caught.value
+
+
+def test_a_good_document() -> None:
+    p = parse_playbook(GOOD + "condition: finding.priority <= 2\n")
+    assert (p.name, p.enabled, p.events, p.schedule, p.condition) == (
+        "p1", True, ("new",), None, "finding.priority <= 2")
+    assert [(a.type, a.with_) for a in p.actions] == [
+        ("webhook", {"url": "https://soc.example.com/h", "secret": "s3"})]
+    assert p.program is not None
+
+
+def test_a_schedule_trigger() -> None:
+    p = parse_playbook(GOOD.replace("{events: [new]}",
+                                    '{schedule: {cron: "0 8 * * 1-5", timezone: Asia/Tokyo}}'))
+    assert (p.events, p.schedule) == ((), Schedule("0 8 * * 1-5", "Asia/Tokyo"))
+
+
+@pytest.mark.parametrize(("change", "message", "field"), [
+    (("name: p1", "name: 'bad name'"),
+     "name: required: letters, digits, '-', '_' or '.', at most 200", "name"),
+    (("[new]", "[new, exploded]"), "trigger.events[1]: unknown event kind 'exploded' (one of "
+     "new, reopened, fixed, triaged, priority_changed, known_exploited_added, "
+     "installations_changed, sweep_finished, sla_breached, asset_stale, import_finished)",
+     "trigger.events[1]"),
+    (("{events: [new]}", "{events: []}"), "trigger: give events, a schedule or both",
+     "trigger"),
+    (("{events: [new]}", '{schedule: {cron: "0 99 * * *"}}'),
+     "trigger.schedule: ", "trigger.schedule"),
+    (("type: webhook", "type: fax"),
+     "actions[0].type: unknown action 'fax' (one of email, webhook)", "actions[0].type"),
+    (("secret: s3", "secret: ''"),
+     "actions[0].with.secret: required: the HMAC-SHA256 key the receiver checks",
+     "actions[0].with.secret"),
+    (('"https://soc.example.com/h"', "ftp://x"),
+     "actions[0].with.url: 'ftp://x' is not an http(s) URL with a host",
+     "actions[0].with.url"),
+    (("name: p1", "name: p1\nowner: me"),
+     "owner: unknown field (fields: actions, condition, description, enabled, name, "
+     "trigger)", "owner"),
+])
+def test_refusals_name_the_field(change: tuple[str, str], message: str, field: str) -> None:
+    error = refusal(GOOD.replace(*change))
+    assert str(error).startswith(message)
+    assert error.field == field
+
+
+def test_email_settings_are_checked() -> None:
+    text = GOOD.replace('type: webhook\n    with: {url: "https://soc.example.com/h", '
+                        'secret: s3}', 'type: email\n    with: {to: ["{{ asset.owner "], '
+                        'lang: de}')
+    error = refusal(text)
+    assert str(error) == "actions[0].with.lang: must be one of en, ja"
+    error = refusal(text.replace("lang: de", "lang: ja"))
+    assert str(error).startswith("actions[0].with.to: template does not compile: ")
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    error = refusal("name: p1\ntrigger: {events: [new]\nactions: []\n")
+    assert str(error).startswith("p.yaml:3: not valid YAML: ")
+    assert str(refusal("- a list\n")) == \
+        "p.yaml: a playbook is a mapping (name, trigger, actions)"
+
+
+def test_a_condition_that_does_not_compile_names_its_position() -> None:
+    error = refusal(GOOD + "condition: |-\n  finding.severity == \"Critical\" &&\n"
+                           "    asset.criticality <=\n")
+    assert error.field == "condition"
+    # (The block scalar keeps the second line's two extra spaces: column 21 is past "<=".)
+    assert str(error) == ("condition: does not compile at line 2, column 21:\n"
+                          "  asset.criticality <=\n                    ^")
+    error = refusal(GOOD + "condition: 'finding.severity +* 1'\n")
+    assert str(error).startswith("condition: does not compile at line 1, column 19:")
+
+
+def test_the_shipped_examples_validate() -> None:
+    found = {p.name: parse_playbook(p.read_text(encoding="utf-8"), source=p.name)
+             for p in sorted(EXAMPLES.glob("*.yaml"))}
+    assert sorted(found) == ["critical-on-tier1-mail-owner.yaml", "kev-added-webhook.yaml"]
+    mail = found["critical-on-tier1-mail-owner.yaml"]
+    assert (mail.name, mail.events, [a.type for a in mail.actions]) == (
+        "critical-on-tier1-mail-owner", ("new", "reopened"), ["email"])
+    kev = found["kev-added-webhook.yaml"]
+    assert (kev.name, kev.events, kev.condition, [a.type for a in kev.actions]) == (
+        "kev-added-webhook", ("known_exploited_added",), 'finding.state == "open"',
+        ["webhook"])
+
+
+def test_every_action_module_is_registered() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(patchpilot.automation.actions.__path__)}
+    assert modules - {"registry"} == {a.__class__.__module__.rpartition(".")[2]
+                                      for a in ACTIONS}
+    assert action_names() == ["email", "webhook"]
