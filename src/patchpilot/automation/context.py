@@ -72,7 +72,7 @@ def _assets(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
             out[r.id] = {"id": r.id, "name": r.name, "criticality": r.criticality,
                          "exposure": r.exposure, "environment": r.environment,
                          "owner": r.owner, "groups": [],
-                         "tags": list(orjson.loads(r.tags)) if r.tags else []}
+                         "tags": sorted(orjson.loads(r.tags)) if r.tags else []}
     for asset_id, names in groups_of(conn, list(out)).items():
         out[asset_id]["groups"] = names
     return out
