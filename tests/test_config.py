@@ -84,6 +84,9 @@ def test_defaults() -> None:
     ("PATCHPILOT_SMTP_PORT", "70000", "PATCHPILOT_SMTP_PORT: '70000' is not a port number"),
     ("PATCHPILOT_MAX_UPLOAD_MB", "0",
      "PATCHPILOT_MAX_UPLOAD_MB: '0' is not a whole number of MiB (1 or more)"),
+    ("PATCHPILOT_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8, intranet",
+     "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS: 'intranet' is not an address range (CIDR, e.g. "
+     "127.0.0.0/8)"),
     ("PATCHPILOT_REPORT_MAX_FINDINGS", "all",
      "PATCHPILOT_REPORT_MAX_FINDINGS: 'all' is not a whole number of vulnerability blocks "
      "(1 or more)"),
@@ -101,3 +104,10 @@ def test_repr_hides_the_secrets() -> None:
                                "PATCHPILOT_SMTP_PASSWORD": "p-secret"}))
     assert "secret" not in text.replace("session_secret", "")
     assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
+
+
+def test_webhook_networks_are_normalised() -> None:
+    settings = load_settings({"PATCHPILOT_HOME": "/srv/pp",
+                              "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/8, fd00::/8,"})
+    assert settings.webhook_allow_networks == ("127.0.0.0/8", "fd00::/8")
+    assert load_settings({"PATCHPILOT_HOME": "/srv/pp"}).webhook_allow_networks == ()
