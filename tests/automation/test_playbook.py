@@ -119,3 +119,17 @@ def test_every_action_module_is_registered() -> None:
     assert modules - {"registry"} == {a.__class__.__module__.rpartition(".")[2]
                                       for a in ACTIONS}
     assert action_names() == ["email", "webhook"]
+
+
+def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:
+    error = refusal(GOOD + "condition: 'asset.criticality == 1 && findng.severity == \"High\"'\n")
+    assert str(error) == ("condition: unknown name 'findng' at line 1, column 27 (the context "
+                          "has event, finding, asset)")
+    error = refusal(GOOD + "condition: 'finding.sevrity == \"High\"'\n")
+    assert str(error) == (
+        "condition: finding has no field 'sevrity' (line 1, column 9; its fields: id, "
+        "vuln_id, severity, cvss_score, known_exploited, epss_score, state, package, "
+        "ecosystem, priority)")
+    # Macro variables, type names and the event's free-form detail are known.
+    parse_playbook(GOOD + "condition: >-\n  asset.groups.exists(g, g == \"dmz\") && "
+                          "event.detail.new > 1 && type(finding.priority) == int\n")

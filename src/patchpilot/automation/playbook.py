@@ -29,6 +29,7 @@ import celpy
 import yaml
 
 from patchpilot.automation.actions.registry import action_named, action_names
+from patchpilot.automation.context import ASSET_FIELDS, FINDING_FIELDS
 from patchpilot.errors import InvalidInput
 from patchpilot.findings.events import KINDS
 from patchpilot.scans.schedules import CRON, ScheduleError, validate_schedule
@@ -73,16 +74,68 @@ class Playbook:
 
 def compile_condition(expression: str) -> Any:
     """The celpy program of a CEL expression; PlaybookError with its line and column in
-    the expression when it does not compile."""
+    the expression when it does not compile or names what the context lacks."""
     env = celpy.Environment()
     try:
-        return env.program(env.compile(expression))
+        tree = env.compile(expression)
     except celpy.CELParseError as exc:
         where = (f" at line {exc.line}, column {exc.column}"
                  if getattr(exc, "line", None) else "")
         shown = str(exc.args[0]).rstrip() if exc.args else str(exc)
         raise PlaybookError(f"condition: does not compile{where}:\n{shown}",
                             field="condition") from exc
+    _check_names(tree)
+    return env.program(tree)
+
+
+# The roots of the context (automation/context.py) and their fields; ``event.detail`` is a
+# map of any keys.  A misspelt name would otherwise fail on every event, silently.
+ROOTS = {"event": ("id", "kind", "at", "producer", "detail"),
+         "finding": FINDING_FIELDS, "asset": ASSET_FIELDS}
+_MACROS = {"all", "exists", "exists_one", "map", "filter"}
+_TYPE_NAMES = {"int", "uint", "double", "bool", "string", "bytes", "list", "map",
+               "null_type", "type", "duration", "timestamp"}
+
+
+def _tokens(node: Any) -> list[Any]:
+    return [t for sub in node.iter_subtrees() if sub.data == "ident" for t in sub.children]
+
+
+def _check_names(tree: Any) -> None:
+    bound: set[str] = set()
+    for node in tree.iter_subtrees():
+        if (node.data == "member_dot_arg" and str(node.children[1]) in _MACROS
+                and len(node.children) > 2 and node.children[2].children):
+            bound.update(str(t) for t in _tokens(node.children[2].children[0])[:1])
+    for node in tree.iter_subtrees():
+        if node.data == "ident":
+            token = node.children[0]
+            name = str(token)
+            if name not in ROOTS and name not in bound and name not in _TYPE_NAMES:
+                raise PlaybookError(
+                    f"condition: unknown name {name!r} at line {token.line}, column "
+                    f"{token.column} (the context has {', '.join(ROOTS)})", field="condition")
+        elif node.data == "member_dot":
+            inner, field_token = node.children[0], node.children[1]
+            root = _root_name(inner)
+            if root in ROOTS and str(field_token) not in ROOTS[root]:
+                raise PlaybookError(
+                    f"condition: {root} has no field {str(field_token)!r} (line "
+                    f"{field_token.line}, column {field_token.column}; its fields: "
+                    f"{', '.join(ROOTS[root])})", field="condition")
+
+
+def _root_name(member: Any) -> str | None:
+    # member -> primary -> ident -> token: a bare root such as ``finding``.
+    if getattr(member, "data", None) != "member" or len(member.children) != 1:
+        return None
+    primary = member.children[0]
+    if getattr(primary, "data", None) != "primary" or len(primary.children) != 1:
+        return None
+    ident = primary.children[0]
+    if getattr(ident, "data", None) != "ident":
+        return None
+    return str(ident.children[0])
 
 
 def parse_playbook(text: str, *, source: str = "playbook") -> Playbook:
