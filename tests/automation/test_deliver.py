@@ -11,7 +11,7 @@ import hmac
 import ipaddress
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -23,11 +23,11 @@ from sqlalchemy import Engine, select
 from patchpilot.automation.actions import DeliverySettings
 from patchpilot.automation.deliver import MAX_ATTEMPTS, backoff, deliver_due
 from patchpilot.automation.evaluate import evaluate_events
-from patchpilot.automation.store import save_playbook
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import audit_log, outbox
 from patchpilot.reports.mail import SmtpSettings
 
+Build = Callable[..., Engine]
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 ONE = """\
 name: one
@@ -78,10 +78,10 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-def _queue(estate: Engine, action: str) -> None:
-    with estate.begin() as conn:
-        save_playbook(conn, "sato", ONE + action)
+def _queue(estate_with: Build, action: str) -> Engine:
+    estate = estate_with(ONE + action)
     assert evaluate_events(estate).queued == 1
+    return estate
 
 
 def _state(estate: Engine) -> tuple[Any, ...]:
@@ -90,7 +90,7 @@ def _state(estate: Engine) -> tuple[Any, ...]:
                                          outbox.c.last_error)).one())
 
 
-def test_email_arrives_in_japanese(estate: Engine) -> None:
+def test_email_arrives_in_japanese(estate_with: Build) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
@@ -100,8 +100,8 @@ def test_email_arrives_in_japanese(estate: Engine) -> None:
         def handle_message(self, message: email.message.Message) -> None:
             received.append(message)
 
-    _queue(estate, '  - type: email\n    with: {to: ["{{ asset.owner }}", "soc@plant.example"],'
-                   ' lang: ja}\n')
+    estate = _queue(estate_with, '  - type: email\n    with: {to: ["{{ asset.owner }}", '
+                                 '"soc@plant.example"], lang: ja}\n')
     port = _free_port()
     controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
     controller.start()
@@ -130,8 +130,9 @@ def test_email_arrives_in_japanese(estate: Engine) -> None:
             "playbook", "playbook.action.sent", "outbox:1")
 
 
-def test_webhook_is_signed_and_delivered_once(estate: Engine, receiver: Receiver) -> None:
-    _queue(estate, f'  - type: webhook\n    with: {{url: "{receiver.url}", secret: k-42}}\n')
+def test_webhook_is_signed_and_delivered_once(estate_with: Build, receiver: Receiver) -> None:
+    estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
+                                 f'secret: k-42}}\n')
     settings = DeliverySettings(SmtpSettings(), allow_networks=LOOPBACK)
     assert deliver_due(estate, settings).sent == 1
     assert deliver_due(estate, settings).sent == 0
@@ -146,8 +147,10 @@ def test_webhook_is_signed_and_delivered_once(estate: Engine, receiver: Receiver
             sent["asset"]["owner"]) == ("one", 15, "CVE-2007-5424", "web-owner@plant.example")
 
 
-def test_internal_target_is_refused_unless_allowed(estate: Engine, receiver: Receiver) -> None:
-    _queue(estate, f'  - type: webhook\n    with: {{url: "{receiver.url}", secret: k}}\n')
+def test_internal_target_is_refused_unless_allowed(estate_with: Build,
+                                                   receiver: Receiver) -> None:
+    estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
+                                 f'secret: k}}\n')
     done = deliver_due(estate, DeliverySettings(SmtpSettings()))
     assert (done.sent, done.failed) == (0, 1)
     state, attempts, error = _state(estate)
@@ -162,9 +165,11 @@ def test_internal_target_is_refused_unless_allowed(estate: Engine, receiver: Rec
     assert receiver.received == []
 
 
-def test_failures_back_off_then_go_dead(estate: Engine, receiver: Receiver) -> None:
+def test_failures_back_off_then_go_dead(estate_with: Build,
+                                        receiver: Receiver) -> None:
     receiver.status = 503
-    _queue(estate, f'  - type: webhook\n    with: {{url: "{receiver.url}", secret: k}}\n')
+    estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
+                                 f'secret: k}}\n')
     settings = DeliverySettings(SmtpSettings(), allow_networks=LOOPBACK)
     now = now_utc()
     assert deliver_due(estate, settings, now).failed == 1
@@ -181,3 +186,14 @@ def test_failures_back_off_then_go_dead(estate: Engine, receiver: Receiver) -> N
                               "webhook: 127.0.0.1 answered 503")
     assert len(receiver.received) == MAX_ATTEMPTS
     assert deliver_due(estate, settings, now + timedelta(days=1)).dead == 0
+
+
+def test_delivery_settings_come_from_the_settings() -> None:
+    from patchpilot.config import load_settings
+
+    s = DeliverySettings.from_settings(load_settings({
+        "PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_SMTP_HOST": "mail.example",
+        "PATCHPILOT_SMTP_FROM": "pp@plant.example",
+        "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}))
+    assert (s.smtp.host, s.smtp.sender, s.allow_networks) == (
+        "mail.example", "pp@plant.example", LOOPBACK)

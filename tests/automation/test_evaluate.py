@@ -3,6 +3,7 @@ writes nothing, the store's versions and audit rows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import orjson
@@ -53,10 +54,8 @@ def _outbox(engine: Engine) -> list[tuple[object, ...]]:
                    outbox.c.state, outbox.c.attempts).order_by(outbox.c.id))]
 
 
-def test_evaluation_queues_each_action_once(estate: Engine) -> None:
-    with estate.begin() as conn:
-        save_playbook(conn, "sato", TIER1)
-        save_playbook(conn, "sato", IMPORTS)
+def test_evaluation_queues_each_action_once(estate_with: Callable[..., Engine]) -> None:
+    estate = estate_with(TIER1, IMPORTS)
     done = evaluate_events(estate)
     assert (done.events, done.matches, done.queued, done.cursor,
             done.condition_errors) == (16, 13, 13, 16, {})
@@ -92,15 +91,24 @@ def test_evaluation_queues_each_action_once(estate: Engine) -> None:
 
 
 def test_a_disabled_playbook_queues_nothing_and_a_failing_condition_is_counted(
-        estate: Engine) -> None:
+        estate_with: Callable[..., Engine]) -> None:
+    # asset.criticality is null on an import_finished event: <= fails, not matches.
+    estate = estate_with(TIER1, IMPORTS.replace("event.detail.new > 10",
+                                                "asset.criticality <= 2"))
     with estate.begin() as conn:
-        save_playbook(conn, "sato", TIER1)
         set_enabled(conn, "sato", "high-on-tier1", False)
-        # asset.criticality is null on an import_finished event: <= fails, not matches.
-        save_playbook(conn, "sato", IMPORTS.replace("event.detail.new > 10",
-                                                    "asset.criticality <= 2"))
     done = evaluate_events(estate)
     assert (done.events, done.queued, done.condition_errors) == (16, 0, {"imports": 1})
+
+
+def test_a_playbook_acts_from_its_storing_on(estate: Engine) -> None:
+    # Stored after the import: the 16 events are history (the dry run shows them).
+    with estate.begin() as conn:
+        save_playbook(conn, "sato", TIER1)
+        assert conn.execute(select(playbook_cursor.c.event_id)).scalar_one() == 16
+    done = evaluate_events(estate)
+    assert (done.events, done.queued, done.cursor) == (0, 0, 16)
+    assert _outbox(estate) == []
 
 
 def test_dry_run_writes_nothing(estate: Engine) -> None:

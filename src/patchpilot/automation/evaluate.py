@@ -7,6 +7,9 @@ NOTHING`` on the unique (playbook, event, action) key -- in the transaction that
 the cursor, so a crash between the two cannot lose or repeat an action.  Two evaluators
 at once: the cursor moves by compare-and-set, the loser rolls back and writes nothing.
 
+The cursor starts at the newest event when the first playbook is stored
+(``store.ensure_cursor``): playbooks act on what happens from then on, not on history.
+
 A condition that fails on an event (a null compared with a number, a missing map key) does
 not match it; the failures are counted in the result, so a broken condition shows.
 
@@ -25,13 +28,13 @@ from typing import Any
 
 import celpy
 import orjson
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from patchpilot.automation.context import activation, contexts, subject_of
 from patchpilot.automation.playbook import Playbook, parse_playbook
-from patchpilot.automation.store import list_playbooks
+from patchpilot.automation.store import ensure_cursor, list_playbooks
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import finding_events, outbox, playbook_cursor
 from patchpilot.findings.events import Event, events_after
@@ -90,15 +93,6 @@ def matches(playbook: Playbook, events: Sequence[Event],
     return out
 
 
-def _cursor(conn: Connection) -> int:
-    value = conn.execute(select(playbook_cursor.c.event_id)
-                         .where(playbook_cursor.c.id == 1)).scalar()
-    if value is None:
-        conn.execute(insert(playbook_cursor).values(id=1, event_id=0))
-        return 0
-    return int(value)
-
-
 def _insert_ignoring(conn: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
@@ -116,7 +110,7 @@ def evaluate_batch(conn: Connection, *, limit: int = BATCH, now: datetime | None
     """Evaluate the next ``limit`` events after the cursor, in the caller's transaction
     (commit it to keep the rows and the cursor together)."""
     now = now or now_utc()
-    after = _cursor(conn)
+    after = ensure_cursor(conn)
     result = Evaluation(cursor=after)
     events = events_after(conn, after, limit)
     if not events:

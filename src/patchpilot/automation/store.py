@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.automation.playbook import Playbook, parse_playbook
 from patchpilot.clock import aware, iso, now_utc
-from patchpilot.db.tables import playbook_versions, playbooks
+from patchpilot.db.tables import finding_events, playbook_cursor, playbook_versions, playbooks
 from patchpilot.errors import NotFound
 
 
@@ -52,6 +53,24 @@ class StoredPlaybook:
                 "updated_by": self.updated_by, "updated_at": iso(self.updated_at)}
 
 
+def ensure_cursor(conn: Connection) -> int:
+    """The id of the last finding event evaluated; the first time, the newest event's.
+
+    Playbooks act on what happens from the moment the first one is stored, never on the
+    history before it (a first playbook on a database of a year's findings must not mail
+    400 owners about old news; ``simulate`` shows what it would have done)."""
+    value = conn.execute(select(playbook_cursor.c.event_id)
+                         .where(playbook_cursor.c.id == 1)).scalar()
+    if value is not None:
+        return int(value)
+    newest = conn.execute(select(func.coalesce(func.max(finding_events.c.id), 0))).scalar_one()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(playbook_cursor).values(id=1, event_id=int(newest))
+                 .on_conflict_do_nothing(index_elements=["id"]))
+    return int(conn.execute(select(playbook_cursor.c.event_id)
+                            .where(playbook_cursor.c.id == 1)).scalar_one())
+
+
 def save_playbook(conn: Connection, actor: str, document: str, *,
                   source: str = "playbook", now: datetime | None = None
                   ) -> tuple[StoredPlaybook, bool]:
@@ -60,6 +79,7 @@ def save_playbook(conn: Connection, actor: str, document: str, *,
     A document equal to the current version changes nothing.  Audited."""
     parsed = parse_playbook(document, source=source)
     now = now or now_utc()
+    ensure_cursor(conn)
     row = conn.execute(select(playbooks).where(playbooks.c.name == parsed.name)).first()
     if row is None:
         playbook_id = conn.execute(insert(playbooks).values(
