@@ -3,6 +3,7 @@ writes nothing, the store's versions and audit rows."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -155,3 +156,27 @@ def test_store_versions_and_audit(engine: Engine) -> None:
             for p in listed] == [("high-on-tier1", False, 2, ["new", "reopened"],
                                   ["email", "webhook"])]
     assert str(caught.value) == "name: no playbook named 'nope'"
+
+
+def test_two_evaluators_at_once_queue_each_action_once(
+        estate_with: Callable[..., Engine]) -> None:
+    estate = estate_with(TIER1, IMPORTS)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(evaluate_events(estate, limit=4))
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(not isinstance(r, Exception) for r in results), results
+    # Every event read once between them, every action queued once.
+    assert len(results) == 2
+    assert sum(r.events for r in results) == 16  # type: ignore[attr-defined]
+    assert sum(r.queued for r in results) == 13  # type: ignore[attr-defined]
+    assert len(_outbox(estate)) == 13

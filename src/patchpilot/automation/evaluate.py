@@ -5,7 +5,8 @@ builds their contexts set-based (:mod:`.context`), matches each playbook's trigg
 and CEL condition, and writes the outbox rows with one ``INSERT … ON CONFLICT DO
 NOTHING`` on the unique (playbook, event, action) key -- in the transaction that moves
 the cursor, so a crash between the two cannot lose or repeat an action.  Two evaluators
-at once: the cursor moves by compare-and-set, the loser rolls back and writes nothing.
+at once: the second waits for the first's cursor lock and reads on from where it ended
+(and the cursor moves by compare-and-set besides).
 
 The cursor starts at the newest event when the first playbook is stored
 (``store.ensure_cursor``): playbooks act on what happens from then on, not on history.
@@ -110,6 +111,11 @@ def evaluate_batch(conn: Connection, *, limit: int = BATCH, now: datetime | None
     """Evaluate the next ``limit`` events after the cursor, in the caller's transaction
     (commit it to keep the rows and the cursor together)."""
     now = now or now_utc()
+    # Take the cursor's row lock (PostgreSQL) / the write lock (SQLite) before reading
+    # anything: a second evaluator waits here and then reads the moved cursor, instead
+    # of evaluating the same batch (or, on SQLite, failing to write from a stale read).
+    conn.execute(update(playbook_cursor).where(playbook_cursor.c.id == 1)
+                 .values(event_id=playbook_cursor.c.event_id))
     after = ensure_cursor(conn)
     result = Evaluation(cursor=after)
     events = events_after(conn, after, limit)
