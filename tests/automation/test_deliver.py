@@ -130,9 +130,11 @@ def test_email_arrives_in_japanese(estate_with: Build) -> None:
             "playbook", "playbook.action.sent", "outbox:1")
 
 
-def test_webhook_is_signed_and_delivered_once(estate_with: Build, receiver: Receiver) -> None:
+def test_webhook_is_signed_and_delivered_once(estate_with: Build, receiver: Receiver,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PP_TEST_HOOK_KEY", "k-42")
     estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
-                                 f'secret: k-42}}\n')
+                                 f'secret_env: PP_TEST_HOOK_KEY}}\n')
     settings = DeliverySettings(SmtpSettings(), allow_networks=LOOPBACK)
     assert deliver_due(estate, settings).sent == 1
     assert deliver_due(estate, settings).sent == 0
@@ -147,10 +149,11 @@ def test_webhook_is_signed_and_delivered_once(estate_with: Build, receiver: Rece
             sent["asset"]["owner"]) == ("one", 15, "CVE-2007-5424", "web-owner@plant.example")
 
 
-def test_internal_target_is_refused_unless_allowed(estate_with: Build,
-                                                   receiver: Receiver) -> None:
+def test_internal_target_is_refused_unless_allowed(estate_with: Build, receiver: Receiver,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PP_TEST_HOOK_KEY", "k")
     estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
-                                 f'secret: k}}\n')
+                                 f'secret_env: PP_TEST_HOOK_KEY}}\n')
     done = deliver_due(estate, DeliverySettings(SmtpSettings()))
     assert (done.sent, done.failed) == (0, 1)
     state, attempts, error = _state(estate)
@@ -165,11 +168,12 @@ def test_internal_target_is_refused_unless_allowed(estate_with: Build,
     assert receiver.received == []
 
 
-def test_failures_back_off_then_go_dead(estate_with: Build,
-                                        receiver: Receiver) -> None:
+def test_failures_back_off_then_go_dead(estate_with: Build, receiver: Receiver,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PP_TEST_HOOK_KEY", "k")
     receiver.status = 503
     estate = _queue(estate_with, f'  - type: webhook\n    with: {{url: "{receiver.url}", '
-                                 f'secret: k}}\n')
+                                 f'secret_env: PP_TEST_HOOK_KEY}}\n')
     settings = DeliverySettings(SmtpSettings(), allow_networks=LOOPBACK)
     now = now_utc()
     assert deliver_due(estate, settings, now).failed == 1

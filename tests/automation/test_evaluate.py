@@ -32,7 +32,7 @@ actions:
   - type: email
     with: {to: ["{{ asset.owner }}"], lang: ja}
   - type: webhook
-    with: {url: "https://soc.example.com/h", secret: s3}
+    with: {url: "https://soc.example.com/h", secret_env: SOC_HOOK_KEY}
 """
 IMPORTS = """\
 name: imports
@@ -40,7 +40,7 @@ trigger: {events: [import_finished]}
 condition: event.detail.new > 10
 actions:
   - type: webhook
-    with: {url: "https://soc.example.com/imports", secret: s4}
+    with: {url: "https://soc.example.com/imports", secret_env: SOC_HOOK_KEY}
 """
 # 2007 CVEs of the report, in event order (findings 10-15, events 10-15).
 CVE_2007 = ["CVE-2007-0448", "CVE-2007-1381", "CVE-2007-1584", "CVE-2007-1888",

@@ -19,7 +19,7 @@ name: p1
 trigger: {events: [new]}
 actions:
   - type: webhook
-    with: {url: "https://soc.example.com/h", secret: s3}
+    with: {url: "https://soc.example.com/h", secret_env: SOC_HOOK_KEY}
 """
 
 
@@ -34,7 +34,7 @@ def test_a_good_document() -> None:
     assert (p.name, p.enabled, p.events, p.schedule, p.condition) == (
         "p1", True, ("new",), None, "finding.priority <= 2")
     assert [(a.type, a.with_) for a in p.actions] == [
-        ("webhook", {"url": "https://soc.example.com/h", "secret": "s3"})]
+        ("webhook", {"url": "https://soc.example.com/h", "secret_env": "SOC_HOOK_KEY"})]
     assert p.program is not None
 
 
@@ -57,8 +57,12 @@ def test_a_schedule_trigger() -> None:
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
      "actions[0].type: unknown action 'fax' (one of email, webhook)", "actions[0].type"),
-    (("secret: s3", "secret: ''"),
-     "actions[0].with.secret: required: the HMAC-SHA256 key the receiver checks",
+    (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
+     "actions[0].with.secret_env: required: the name of the environment variable that "
+     "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),
+    (("secret_env: SOC_HOOK_KEY", "secret: s3"),
+     "actions[0].with.secret: a secret is never stored in a playbook: put it in an "
+     "environment variable of the workers and name it with secret_env",
      "actions[0].with.secret"),
     (('"https://soc.example.com/h"', "ftp://x"),
      "actions[0].with.url: 'ftp://x' is not an http(s) URL with a host",
@@ -75,8 +79,8 @@ def test_refusals_name_the_field(change: tuple[str, str], message: str, field: s
 
 def test_email_settings_are_checked() -> None:
     text = GOOD.replace('type: webhook\n    with: {url: "https://soc.example.com/h", '
-                        'secret: s3}', 'type: email\n    with: {to: ["{{ asset.owner "], '
-                        'lang: de}')
+                        'secret_env: SOC_HOOK_KEY}',
+                        'type: email\n    with: {to: ["{{ asset.owner "], lang: de}')
     error = refusal(text)
     assert str(error) == "actions[0].with.lang: must be one of en, ja"
     error = refusal(text.replace("lang: de", "lang: ja"))

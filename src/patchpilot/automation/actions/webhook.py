@@ -1,6 +1,8 @@
 """``webhook``: a JSON POST of the event, signed with HMAC-SHA256.
 
-``with``: ``url`` (http or https), ``secret`` (the HMAC key; the receiver checks
+``with``: ``url`` (http or https), ``secret_env`` (the name of the environment variable
+of the worker that holds the HMAC key -- a secret is never stored in a playbook, its
+versions or the outbox; the receiver checks
 ``X-PatchPilot-Signature: sha256=<hex of HMAC-SHA256(secret, body)>``).  The body is the
 queued payload (``playbook``, ``event``, ``finding``, ``asset``) as compact JSON with
 sorted keys; ``X-PatchPilot-Event`` carries the event kind.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +29,7 @@ import httpx
 import orjson
 
 from patchpilot.automation.actions import DeliveryError, DeliverySettings, Problem
+from patchpilot.config import named_variable
 
 SIGNATURE_HEADER = "X-PatchPilot-Signature"
 EVENT_HEADER = "X-PatchPilot-Event"
@@ -66,30 +70,40 @@ class WebhookAction:
     name = "webhook"
 
     def validate(self, with_: Mapping[str, Any]) -> Problem:
-        """``url`` http(s) with a host; ``secret`` non-empty text."""
-        unknown = sorted(set(with_) - {"url", "secret"})
+        """``url`` http(s) with a host; ``secret_env`` the name of an environment
+        variable (a ``secret`` given in clear is refused: it would be stored)."""
+        if "secret" in with_:
+            return "secret", ("a secret is never stored in a playbook: put it in an "
+                              "environment variable of the workers and name it with "
+                              "secret_env")
+        unknown = sorted(set(with_) - {"url", "secret_env"})
         if unknown:
-            return unknown[0], "unknown setting (settings: url, secret)"
+            return unknown[0], "unknown setting (settings: url, secret_env)"
         url = with_.get("url")
         if not isinstance(url, str):
             return "url", "required: the http(s) URL to POST to"
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "url", f"{url!r} is not an http(s) URL with a host"
-        secret = with_.get("secret")
-        if not isinstance(secret, str) or not secret:
-            return "secret", "required: the HMAC-SHA256 key the receiver checks"
+        name = with_.get("secret_env")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            return "secret_env", ("required: the name of the environment variable that "
+                                  "holds the HMAC-SHA256 key the receiver checks")
         return None
 
     def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
                 settings: DeliverySettings) -> None:
         """Check the target, sign, POST; a non-2xx answer is a DeliveryError."""
         url = str(with_["url"])
+        secret = named_variable(str(with_["secret_env"]))
+        if not secret:
+            raise DeliveryError(f"webhook: environment variable {with_['secret_env']} (the "
+                                "HMAC key) is not set in the worker's environment")
         check_target(url, settings)
         body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         event = payload.get("event") or {}
         headers = {"Content-Type": "application/json",
-                   SIGNATURE_HEADER: signature(str(with_["secret"]), body),
+                   SIGNATURE_HEADER: signature(secret, body),
                    EVENT_HEADER: str(event.get("kind", ""))}
         try:
             # No redirects: a 3xx could point anywhere, past the SSRF check.
