@@ -330,6 +330,17 @@ def score_band(score: float | None) -> str:
     return "None"
 
 
+def number(value: Any) -> float | None:
+    """A score as a float: a number, or text holding one; None for None, empty text and
+    what is no number (``-``, ``N/A``)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value) if str(value).strip() else None
+    except (TypeError, ValueError):
+        return None
+
+
 def text_or_none(value: Any) -> str | None:
     """``value`` as a stripped string; None for None, empty and whitespace."""
     if value is None:

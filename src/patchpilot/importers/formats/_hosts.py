@@ -67,15 +67,6 @@ def port_number(text: str | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def number(text: str | None) -> float | None:
-    """A score cell as a float; None when empty or not a number (``-``, ``N/A``)."""
-    text = (text or "").strip()
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
 _TAGS = re.compile(r"<[^>]+>")
 
 

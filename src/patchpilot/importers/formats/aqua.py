@@ -34,6 +34,7 @@ from patchpilot.importers.model import (
     cve_ids,
     cwe_ids,
     ecosystem_for,
+    number,
     read_json,
     text_or_none,
 )
@@ -76,19 +77,12 @@ def _vector(vuln: dict[str, Any]) -> tuple[str | None, float | None]:
                                   ("vendor_vectors", "vendor_score")):
         vector = text_or_none(vuln.get(vector_key))
         if vector:
-            return vector, _number(vuln.get(score_key))
+            return vector, number(vuln.get(score_key))
     for score_key in ("aqua_score", "nvd_score_v3", "nvd_score", "score"):
-        score = _number(vuln.get(score_key))
+        score = number(vuln.get(score_key))
         if score is not None:
             return None, score
     return None, None
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _severity(vuln: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from patchpilot.importers.model import (
     Target,
     band,
     cwe_ids,
+    number,
     read_json,
     score_band,
     text_or_none,
@@ -54,13 +55,6 @@ def detect(sniff: Sniff) -> int:
 def detect_json(sniff: Sniff) -> int:
     keys = sniff.json_keys
     return 100 if {"reportSchema", "scanInfo", "dependencies"} <= keys else 0
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None and str(value).strip() else None
-    except ValueError:
-        return None
 
 
 def _vector(metrics: dict[str, Any], keys: tuple[tuple[str, str], ...], prefix: str
@@ -100,9 +94,9 @@ def _items(target: Target, dependency: dict[str, Any], line: int | None
         cves, others = split_ids([*ids, *advisory_ids(*(vuln.get("aliases") or []))])
         v3, v2 = vuln.get("cvssv3") or {}, vuln.get("cvssv2") or {}
         v3_vector = _vector(v3, _V3, f"CVSS:{v3.get('version') or '3.1'}/") if v3 else None
-        score = _number(v3.get("baseScore")) if v3 else None
+        score = number(v3.get("baseScore")) if v3 else None
         if score is None:
-            score = _number(v2.get("score")) or _number(vuln.get("cvssScore"))
+            score = number(v2.get("score")) or number(vuln.get("cvssScore"))
         severity = band(vuln.get("severity"))
         if severity == "Unknown":
             severity = score_band(score)

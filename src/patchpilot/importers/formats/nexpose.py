@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from patchpilot.importers.formats._hosts import host_target, number, port_number, rewindable
+from patchpilot.importers.formats._hosts import host_target, port_number, rewindable
 from patchpilot.importers.model import (
     Format,
     ReportItem,
@@ -24,6 +24,7 @@ from patchpilot.importers.model import (
     Sniff,
     Target,
     cve_ids,
+    number,
     score_band,
     text_or_none,
     xml_events,

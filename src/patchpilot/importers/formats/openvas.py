@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-from patchpilot.importers.formats._hosts import host_target, number, port_number
+from patchpilot.importers.formats._hosts import host_target, port_number
 from patchpilot.importers.model import (
     Format,
     ReportItem,
@@ -25,6 +25,7 @@ from patchpilot.importers.model import (
     band,
     csv_rows,
     cve_ids,
+    number,
     score_band,
     text_or_none,
     xml_events,

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import IO
 
-from patchpilot.importers.formats._hosts import host_target, number, plain, port_number
+from patchpilot.importers.formats._hosts import host_target, plain, port_number
 from patchpilot.importers.model import (
     Format,
     ReportItem,
@@ -24,6 +24,7 @@ from patchpilot.importers.model import (
     Target,
     csv_rows,
     cve_ids,
+    number,
     text_or_none,
 )
 

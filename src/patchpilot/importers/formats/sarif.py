@@ -29,6 +29,7 @@ from patchpilot.importers.model import (
     band,
     cwe_ids,
     ecosystem_for,
+    number,
     read_json,
     score_band,
     text_or_none,
@@ -52,13 +53,6 @@ def _text(value: Any) -> str | None:
     return text_or_none(value.get("text")) if isinstance(value, dict) else None
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None and str(value).strip() else None
-    except ValueError:
-        return None
-
-
 def _rule(run_rules: list[dict[str, Any]], result: dict[str, Any]) -> dict[str, Any]:
     by_id = result.get("rule") or {}
     index = result.get("ruleIndex", by_id.get("index"))
@@ -75,10 +69,10 @@ def _tags(*properties: dict[str, Any]) -> list[str]:
 
 def _severity(props: dict[str, Any], rule_props: dict[str, Any]) -> tuple[str, float | None]:
     """(band, score) from the properties tools write; Unknown when none says."""
-    score = next((s for s in (_number(props.get("security-severity")),
-                              _number(rule_props.get("security-severity")),
-                              _number(props.get("cvssv3_baseScore")),
-                              _number(props.get("cvssv2_score"))) if s is not None), None)
+    score = next((s for s in (number(props.get("security-severity")),
+                              number(rule_props.get("security-severity")),
+                              number(props.get("cvssv3_baseScore")),
+                              number(props.get("cvssv2_score"))) if s is not None), None)
     for key in ("securityRisk", "severity", "cvssv3_baseSeverity", "issue_severity"):
         for bag in (props, rule_props):
             word = band(bag.get(key)) if isinstance(bag.get(key), str) else "Unknown"

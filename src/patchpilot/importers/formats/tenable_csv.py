@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from patchpilot.importers.formats._hosts import host_target, is_ip, number, port_number
+from patchpilot.importers.formats._hosts import host_target, is_ip, port_number
 from patchpilot.importers.model import (
     Format,
     ReportItem,
@@ -27,6 +27,7 @@ from patchpilot.importers.model import (
     csv_rows,
     cve_ids,
     cwe_ids,
+    number,
     text_or_none,
 )
 
