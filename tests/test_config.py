@@ -101,9 +101,11 @@ def test_a_bad_value_is_a_config_error_naming_its_variable(name: str, value: str
 def test_repr_hides_the_secrets() -> None:
     text = repr(load_settings({"PATCHPILOT_HOME": "/srv/pp", "NVD_API_KEY": "k-secret",
                                "PATCHPILOT_SESSION_SECRET": "s-secret",
-                               "PATCHPILOT_SMTP_PASSWORD": "p-secret"}))
-    assert "secret" not in text.replace("session_secret", "")
+                               "PATCHPILOT_SMTP_PASSWORD": "p-secret",
+                               "PATCHPILOT_SECRETS_KEY": "x-secret"}))
+    assert "secret" not in text.replace("session_secret", "").replace("secrets_key", "")
     assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
+    assert "secrets_key='***'" in text
 
 
 def test_webhook_networks_are_normalised() -> None:

@@ -74,6 +74,9 @@ class Settings:
     session_secret: str | None = None
     """``PATCHPILOT_SESSION_SECRET``: the dashboard's cookie signing key (the same on every
     server behind a load balancer); None: a random key kept in the home (mode 0600)."""
+    secrets_key: str | None = None
+    """``PATCHPILOT_SECRETS_KEY``: the key the playbooks' action secrets are encrypted
+    with (default: a random key kept in the data directory, ``secrets.key``)."""
     worker_lease_seconds: int = DEFAULT_LEASE_SECONDS
     """``PATCHPILOT_WORKER_LEASE_SECONDS``: how long a worker holds a job between heartbeats
     before another may take it (at least 2)."""
@@ -141,7 +144,7 @@ class Settings:
 
     def __repr__(self) -> str:
         # The secrets never reach a log line or a traceback through repr.
-        hidden = {"nvd_api_key", "session_secret", "smtp_password"}
+        hidden = {"nvd_api_key", "session_secret", "smtp_password", "secrets_key"}
         shown = ", ".join(
             f"{name}=" + ("'***'" if name in hidden and getattr(self, name)
                           else repr(getattr(self, name)))
@@ -176,6 +179,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feed_update_hours=_feed_update_hours(env),
         nvd_api_key=env.get("NVD_API_KEY") or None,
         session_secret=env.get("PATCHPILOT_SESSION_SECRET") or None,
+        secrets_key=env.get("PATCHPILOT_SECRETS_KEY") or None,
         worker_lease_seconds=_lease_seconds(env),
         ssh_identities=_paths(env.get("PATCHPILOT_SSH_IDENTITY", "")),
         ssh_known_hosts=Path(known_hosts) if known_hosts else DEFAULT_KNOWN_HOSTS,

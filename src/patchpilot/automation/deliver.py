@@ -20,12 +20,13 @@ import orjson
 from sqlalchemy import Engine, select, update
 
 from patchpilot.audit import audit
-from patchpilot.automation.actions import DeliveryError, DeliverySettings
+from patchpilot.automation.actions import Delivery, DeliveryError, DeliverySettings, Outcome
 from patchpilot.automation.actions.registry import action_named
 from patchpilot.automation.playbook import PlaybookError, parse_playbook
+from patchpilot.automation.secrets import SecretError, UnknownSecret, read_secret
 from patchpilot.automation.store import document_of
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import outbox
+from patchpilot.db.tables import outbox, playbooks
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver_due(engine: Engine, settings: DeliverySettings, now: datetime | None = None,
-                *, limit: int = 100) -> Delivered:
-    """Deliver up to ``limit`` due rows (queued, or failed and past their backoff)."""
+                *, limit: int = 100, secrets_key: str = "") -> Delivered:
+    """Deliver up to ``limit`` due rows (queued, or failed and past their backoff);
+    ``secrets_key`` reads the secrets the actions name (``automation.secrets``)."""
     now = now or now_utc()
     done = Delivered()
     with engine.connect() as conn:
@@ -73,33 +75,58 @@ def deliver_due(engine: Engine, settings: DeliverySettings, now: datetime | None
                 continue  # another worker took it
             row = conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
             document = document_of(conn, row.playbook_id, row.playbook_version)
-        state, error = _deliver_one(row, document, settings)
+            name = conn.execute(select(playbooks.c.name)
+                                .where(playbooks.c.id == row.playbook_id)).scalar_one()
+
+        def secret(secret_name: str) -> str:
+            try:
+                with engine.connect() as c:
+                    return read_secret(c, secret_name, secrets_key)
+            except (UnknownSecret, SecretError) as exc:
+                raise DeliveryError(str(exc)) from exc
+
+        delivery = Delivery(row.id, str(name), row.event_id, row.subject, row.step, now,
+                            engine, settings, secret)
+        state, error, target, outcome = _deliver_one(row, document, delivery)
         attempts = row.attempts + 1
         if state == FAILED and attempts >= MAX_ATTEMPTS:
             state = DEAD
-        values: dict[str, Any] = {"state": state, "attempts": attempts, "last_error": error}
+        values: dict[str, Any] = {"state": state, "attempts": attempts, "last_error": error,
+                                  "target": target}
+        if outcome is not None and outcome.detail is not None:
+            values["outcome"] = orjson.dumps(outcome.detail).decode()
         if state == FAILED:
             values["next_attempt_at"] = now + backoff(attempts)
+        elif outcome is not None and outcome.again_at is not None:
+            # A further step (an escalation chain): queued again, its attempts afresh.
+            values.update(state=QUEUED, attempts=0, next_attempt_at=outcome.again_at,
+                          step=outcome.step if outcome.step is not None else row.step + 1)
         else:
             values["done_at"] = now
         with engine.begin() as conn:
             conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
-            audit(conn, ACTOR, f"playbook.action.{state}", f"outbox:{row_id}",
-                  {"type": row.action_type, "subject": row.subject,
-                   "event_id": row.event_id, "attempts": attempts, "error": error})
-        setattr(done, state, getattr(done, state) + 1)
+            audit(conn, ACTOR, f"playbook.action.{state if state != QUEUED else SENT}",
+                  f"outbox:{row_id}",
+                  {"type": row.action_type, "subject": row.subject, "target": target,
+                   "event_id": row.event_id, "step": row.step, "attempts": attempts,
+                   "error": error, "outcome": outcome.detail if outcome else None})
+        counted = SENT if state == QUEUED else state
+        setattr(done, counted, getattr(done, counted) + 1)
     return done
 
 
-def _deliver_one(row: Any, document: str, settings: DeliverySettings
-                 ) -> tuple[str, str | None]:
+def _deliver_one(row: Any, document: str, delivery: Delivery
+                 ) -> tuple[str, str | None, str | None, Outcome | None]:
+    target = None
     try:
         step = parse_playbook(document).actions[row.action_index]
         action = action_named(step.type)
         if action is None:
-            return DEAD, f"action {step.type!r} is not registered"
-        action.deliver(step.with_, orjson.loads(row.payload), settings)
+            return DEAD, f"action {step.type!r} is not registered", None, None
+        payload = orjson.loads(row.payload)
+        target = action.target(step.with_, payload)
+        outcome = action.deliver(step.with_, payload, delivery)
     except (DeliveryError, PlaybookError) as exc:
         log.warning("outbox %s (%s) failed: %s", row.id, row.action_type, exc)
-        return FAILED, str(exc)
-    return SENT, None
+        return FAILED, str(exc), target, None
+    return SENT, None, target, outcome

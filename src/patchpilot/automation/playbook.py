@@ -31,11 +31,13 @@ import yaml
 from patchpilot.automation.actions.registry import action_named, action_names
 from patchpilot.automation.context import ASSET_FIELDS, FINDING_FIELDS
 from patchpilot.errors import InvalidInput
-from patchpilot.findings.events import KINDS
+from patchpilot.findings.events import KINDS, SCHEDULED
 from patchpilot.scans.schedules import CRON, ScheduleError, validate_schedule
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _KEYS = {"name", "description", "enabled", "trigger", "condition", "actions"}
+# The event kinds a trigger lists (``scheduled`` comes from the trigger's own schedule).
+TRIGGER_KINDS = tuple(k for k in KINDS if k != SCHEDULED)
 
 
 class PlaybookError(InvalidInput):
@@ -196,9 +198,9 @@ def _trigger(trigger: Any) -> tuple[tuple[str, ...], Schedule | None]:
     if not isinstance(events, list):
         raise _fail("trigger.events", "must be a list of event kinds")
     for i, kind in enumerate(events):
-        if kind not in KINDS:
+        if kind not in TRIGGER_KINDS:
             raise _fail(f"trigger.events[{i}]",
-                        f"unknown event kind {kind!r} (one of {', '.join(KINDS)})")
+                        f"unknown event kind {kind!r} (one of {', '.join(TRIGGER_KINDS)})")
     schedule = None
     raw = trigger.get("schedule")
     if raw is not None:

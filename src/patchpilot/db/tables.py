@@ -721,6 +721,7 @@ playbooks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_by", String(200), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("next_run_at", DateTime(timezone=True)),  # 0016: a schedule trigger's next run
 )
 
 playbook_versions = Table(
@@ -752,12 +753,69 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("done_at", DateTime(timezone=True)),
+    # 0016: an escalation chain's next step, where the action went, what it gave (JSON).
+    Column("step", Integer, nullable=False, default=0, server_default="0"),
+    Column("target", String(500)),
+    Column("outcome", Text),
     Index("ux_outbox_once", "playbook_id", "event_id", "action_index", unique=True),
     Index("ix_outbox_due", "state", "next_attempt_at"),
+    Index("ix_outbox_playbook_state", "playbook_id", "state"),
 )
 
 playbook_cursor = Table(
     "playbook_cursor", metadata,
     Column("id", Integer, primary_key=True),  # always 1
     Column("event_id", Integer, nullable=False),  # finding_events evaluated up to here
+)
+
+# Migration 0016: action secrets, encrypted at rest (Fernet; PATCHPILOT_SECRETS_KEY).
+secrets = Table(
+    "secrets", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("hint", String(40), nullable=False),  # masked, for show: "…f3a9"
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One ticket per (system, target, subject): opened once, updated, closed when fixed.
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(20), nullable=False),  # jira, redmine, github, gitlab
+    Column("target", String(500), nullable=False),  # base URL + project
+    Column("subject", String(300), nullable=False),  # finding:ID, plan:KEY
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="SET NULL")),
+    Column("playbook_id", Integer, ForeignKey("playbooks.id", ondelete="SET NULL")),
+    Column("key", String(200), nullable=False),  # PROJ-12, #34
+    Column("url", String(1000)),
+    Column("state", String(20), nullable=False),  # open, closed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Index("ux_tickets_subject", "system", "target", "subject", unique=True),
+    Index("ix_tickets_finding", "finding_id"),
+)
+
+# Inbound webhooks (POST /api/hooks/{name}): a token (its SHA-256) and/or an HMAC secret.
+hooks = Table(
+    "hooks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("token_sha256", String(64)),
+    Column("hmac_secret", String(200)),  # a name in ``secrets``
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_received_at", DateTime(timezone=True)),
+)
+
+# Sends per action target in the current window (rate limits per target).
+action_rates = Table(
+    "action_rates", metadata,
+    Column("target", String(500), primary_key=True),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("sent", Integer, nullable=False),
 )

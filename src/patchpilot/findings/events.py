@@ -35,6 +35,18 @@ Kinds (``detail`` is a JSON object, or NULL):
 ``import_finished``       a scanner report was imported: ``finding_id`` and
                           ``asset_id`` NULL, ``producer`` the importer; ``detail``
                           the import's id, file, format and counts (``importers``)
+``sla_due_soon``          an open finding's due date is within the warning period:
+                          detail ``{"priority", "due"}`` (once per due date)
+``epss_crossed``          a feed update raised the EPSS score of an open finding's
+                          vulnerability across a threshold (``PATCHPILOT_EPSS_THRESHOLDS``):
+                          detail ``{"from", "to", "threshold"}``
+``plan_verified``         a plan item's host was found fixed: ``asset_id`` the host,
+                          detail ``{"item", "title", "vulns"}``
+``hook_received``         an inbound webhook (``POST /api/hooks/{name}``) was accepted:
+                          ``finding_id``/``asset_id`` set when its body named a known
+                          host (and CVE); detail ``{"hook", "body"}``
+``scheduled``             a playbook's schedule came due: detail ``{"playbook", "due"}``
+                          (only that playbook acts on it)
 ========================  ===========================================================
 
 ``sla_breached`` and ``asset_stale`` are noticed, not caused, so they are written once per
@@ -70,8 +82,14 @@ SWEEP_FINISHED = "sweep_finished"
 SLA_BREACHED = "sla_breached"
 ASSET_STALE = "asset_stale"
 IMPORT_FINISHED = "import_finished"
+SLA_DUE_SOON = "sla_due_soon"
+EPSS_CROSSED = "epss_crossed"
+PLAN_VERIFIED = "plan_verified"
+HOOK_RECEIVED = "hook_received"
+SCHEDULED = "scheduled"
 KINDS = (NEW, REOPENED, FIXED_EVENT, TRIAGED_EVENT, PRIORITY_CHANGED, KNOWN_EXPLOITED_ADDED,
-         INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE, IMPORT_FINISHED)
+         INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE, IMPORT_FINISHED,
+         SLA_DUE_SOON, EPSS_CROSSED, PLAN_VERIFIED, HOOK_RECEIVED, SCHEDULED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from patchpilot.automation.actions import DeliveryError, DeliverySettings, Problem
+from patchpilot.automation.actions import Delivery, DeliveryError, Outcome, Problem
 from patchpilot.reports.mail import MailError, send
 
 LANGS = ("en", "ja")
@@ -107,14 +107,24 @@ class EmailAction:
         msg.set_content(body)
         return msg
 
-    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                settings: DeliverySettings) -> None:
-        """Render and send over SMTP."""
-        msg = self.message(with_, payload, settings.smtp.sender)
+    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """``smtp:`` and the recipients (a rendering failure is left to deliver)."""
         try:
-            send(msg, settings.smtp)
+            recipients = [r for r in (_render(t, payload).strip() for t in with_["to"]) if r]
+        except TemplateError:
+            recipients = []
+        return "smtp:" + ",".join(sorted(recipients))
+
+    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
+                delivery: Delivery) -> Outcome | None:
+        """Render and send over SMTP."""
+        smtp = delivery.settings.smtp
+        msg = self.message(with_, payload, smtp.sender)
+        try:
+            send(msg, smtp)
         except MailError as exc:
             raise DeliveryError(str(exc)) from exc
+        return Outcome({"to": msg["To"]})
 
 
 ACTION = EmailAction()

@@ -28,7 +28,13 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from patchpilot.automation.actions import DeliveryError, DeliverySettings, Problem
+from patchpilot.automation.actions import (
+    Delivery,
+    DeliveryError,
+    DeliverySettings,
+    Outcome,
+    Problem,
+)
 from patchpilot.config import named_variable
 
 SIGNATURE_HEADER = "X-PatchPilot-Signature"
@@ -91,9 +97,15 @@ class WebhookAction:
                                   "holds the HMAC-SHA256 key the receiver checks")
         return None
 
+    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """The URL's scheme and host (its path may carry a token)."""
+        parts = urlsplit(str(with_["url"]))
+        return f"{parts.scheme}://{parts.netloc}"
+
     def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                settings: DeliverySettings) -> None:
+                delivery: Delivery) -> Outcome | None:
         """Check the target, sign, POST; a non-2xx answer is a DeliveryError."""
+        settings = delivery.settings
         url = str(with_["url"])
         secret = named_variable(str(with_["secret_env"]))
         if not secret:
@@ -115,6 +127,7 @@ class WebhookAction:
         if not 200 <= answer.status_code < 300:
             raise DeliveryError(f"webhook: {urlsplit(url).hostname} answered "
                                 f"{answer.status_code}")
+        return Outcome({"status": answer.status_code})
 
 
 ACTION = WebhookAction()
