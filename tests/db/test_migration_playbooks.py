@@ -9,6 +9,7 @@ from sqlalchemy import Engine, inspect
 
 from patchpilot.db.tables import (
     action_rates,
+    finding_overrides,
     hooks,
     outbox,
     playbook_cursor,
@@ -20,7 +21,7 @@ from patchpilot.db.tables import (
 
 Migrate = Callable[[Engine, str, str], None]
 TABLES = (playbooks, playbook_versions, outbox, playbook_cursor)
-TABLES_0016 = (secrets, tickets, hooks, action_rates)
+TABLES_0016 = (secrets, tickets, hooks, action_rates, finding_overrides)
 
 
 def test_migrations_0015_0016_up_and_down(engine: Engine, migrate: Migrate) -> None:

@@ -819,3 +819,18 @@ action_rates = Table(
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("sent", Integer, nullable=False),
 )
+
+# What a playbook (or a person) set on a finding: a priority re-prioritisation keeps (the
+# higher of it and the computed one), an assignee, tags.
+finding_overrides = Table(
+    "finding_overrides", metadata,
+    Column("finding_id", Integer, ForeignKey("findings.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("priority", Integer),  # 1 (P1) .. 4; NULL: the computed one
+    Column("assignee", String(200)),
+    Column("tags", Text),  # JSON list
+    Column("reason", Text),
+    Column("set_by", String(200), nullable=False),
+    Column("set_at", DateTime(timezone=True), nullable=False),
+    Index("ix_finding_overrides_assignee", "assignee"),
+)

@@ -9,6 +9,9 @@ escalation steps.
 - ``hooks``: inbound webhooks (``POST /api/hooks/{name}``): a token (kept as its SHA-256)
   and/or the name of the secret whose HMAC-SHA256 signs the body.
 - ``action_rates``: sends per action target in the current window (rate limits).
+- ``finding_overrides``: what a playbook (or a person) set on a finding by hand: a
+  priority that re-prioritisation keeps (the higher of it and the computed one), an
+  assignee, tags.
 - ``playbooks.next_run_at``: a schedule trigger's next due moment (claimed by
   compare-and-set, so a run happens once however many workers tick).
 - ``outbox.step`` (an escalation chain's next step), ``outbox.target`` (where it went,
@@ -79,6 +82,18 @@ def upgrade() -> None:
         sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent", sa.Integer, nullable=False),
     )
+    op.create_table(
+        "finding_overrides",
+        sa.Column("finding_id", sa.Integer,
+                  sa.ForeignKey("findings.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("priority", sa.Integer),  # 1 (P1) .. 4; NULL: the computed one
+        sa.Column("assignee", sa.String(200)),
+        sa.Column("tags", sa.Text),  # JSON list
+        sa.Column("reason", sa.Text),
+        sa.Column("set_by", sa.String(200), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_finding_overrides_assignee", "finding_overrides", ["assignee"])
     with op.batch_alter_table("playbooks") as batch:
         batch.add_column(sa.Column("next_run_at", sa.DateTime(timezone=True)))
     with op.batch_alter_table("outbox") as batch:
@@ -97,6 +112,8 @@ def downgrade() -> None:
         batch.drop_column("step")
     with op.batch_alter_table("playbooks") as batch:
         batch.drop_column("next_run_at")
+    op.drop_index("ix_finding_overrides_assignee", "finding_overrides")
+    op.drop_table("finding_overrides")
     op.drop_table("action_rates")
     op.drop_table("hooks")
     op.drop_index("ix_tickets_finding", "tickets")
