@@ -46,6 +46,9 @@ DEFAULT_REPORT_KEEP_HOURS = 24.0
 # while the request waits (a 10,000-finding XLSX takes a few seconds); a PDF or HTML above
 # a twentieth of it (reports.generate.SYNC_WEIGHT).
 DEFAULT_REPORT_SYNC_FINDINGS = 10_000
+# Playbook actions send at most this often to one target a minute (a mail server or a
+# chat webhook that throttles would otherwise see a burst of hundreds after an import).
+DEFAULT_ACTION_RATE_LIMIT = 30
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -126,6 +129,10 @@ class Settings:
     """``PATCHPILOT_WEBHOOK_ALLOW_NETWORKS``: address ranges (CIDR, ``,``-separated) that
     playbook webhooks may reach although they are loopback, private or link-local; empty:
     such targets are refused (SSRF)."""
+    action_rate_limit: int = DEFAULT_ACTION_RATE_LIMIT
+    """``PATCHPILOT_ACTION_RATE_LIMIT``: how many times a minute playbook actions may send
+    to one target (a mail recipient list, a webhook host); past it a delivery waits for
+    the next minute, without counting as a failed attempt."""
 
     @property
     def reports_dir(self) -> Path:
@@ -202,6 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         import_watch_dir=(Path(env["PATCHPILOT_IMPORT_WATCH_DIR"]).expanduser()
                           if env.get("PATCHPILOT_IMPORT_WATCH_DIR", "").strip() else None),
         webhook_allow_networks=_networks(env, "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS"),
+        action_rate_limit=_whole(env, "PATCHPILOT_ACTION_RATE_LIMIT",
+                                 DEFAULT_ACTION_RATE_LIMIT, least=1, unit="sends a minute"),
     )
 
 

@@ -58,6 +58,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import Connection
 
 from patchpilot import queue
+from patchpilot.automation.run import run_automation
 from patchpilot.clock import aware, now_utc
 from patchpilot.config import Settings, load_settings
 from patchpilot.db.engine import optimize
@@ -308,10 +309,14 @@ def when_idle(engine: Engine, settings: Settings | None = None) -> None:
     """What an idle worker does every round: settle sweeps whose deadline passed or whose
     refresh jobs failed for good (reads only, unless something is due); import what a
     scanner dropped in the watched folder (``PATCHPILOT_IMPORT_WATCH_DIR``, every 30 s);
-    rebuild the stored patch plan when findings changed (at most once a minute)."""
+    rebuild the stored patch plan when findings changed (at most once a minute); run the
+    playbooks (``automation.run``: due schedules, new events, due deliveries -- each one
+    indexed read when idle; its failures are logged, never raised)."""
+    settings = settings or load_settings()
     close_sweeps(engine)
-    poll_watched_folder(engine, (settings or load_settings()).import_watch_dir)
+    poll_watched_folder(engine, settings.import_watch_dir)
     refresh_plan_if_stale(engine)
+    run_automation(engine, settings)
 
 
 def upkeep(engine: Engine) -> None:

@@ -42,12 +42,15 @@ class DeliverySettings:
     smtp: SmtpSettings
     allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     timeout: float = 15.0
+    rate_limit: int = 30  # sends per action target per minute
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliverySettings:
-        """Mail through the SMTP settings; webhooks into the allowed networks only."""
+        """Mail through the SMTP settings; webhooks into the allowed networks only; at
+        most ``PATCHPILOT_ACTION_RATE_LIMIT`` sends per target a minute."""
         return cls(SmtpSettings.from_settings(settings),
-                   tuple(ipaddress.ip_network(n) for n in settings.webhook_allow_networks))
+                   tuple(ipaddress.ip_network(n) for n in settings.webhook_allow_networks),
+                   rate_limit=settings.action_rate_limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,12 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, email, webhook
+from patchpilot.automation.actions import Action, digest, email, webhook
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    digest.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 
