@@ -93,7 +93,8 @@ def count_send(conn: Connection, target: str, now: datetime, limit: int
         .returning(r.c.window_start, r.c.sent)).one()
     if sent <= limit:
         return None
-    return aware(start) + RATE_WINDOW  # type: ignore[operator]
+    began: datetime = aware(start)  # type: ignore[assignment]
+    return began + RATE_WINDOW
 
 
 # What a row needs to be delivered, read in its claim's transaction: the playbook's name,

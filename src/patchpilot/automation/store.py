@@ -33,7 +33,6 @@ from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import finding_events, playbook_cursor, playbook_versions, playbooks
 from patchpilot.errors import NotFound
 
-
 log = logging.getLogger(__name__)
 
 # Parsed documents by their text: evaluation reads every enabled playbook for each batch

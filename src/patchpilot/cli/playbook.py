@@ -1,4 +1,5 @@
-"""``patchpilot playbook``: add, list, show, enable, disable and dry-run playbooks."""
+"""``patchpilot playbook``: add, list, show, enable, disable and dry-run playbooks; run one
+round of what idle workers do with them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from patchpilot.cli.common import cli_actor, console, fail, in_db, print_json, wide
+from patchpilot.cli.common import (
+    cli_actor,
+    console,
+    err,
+    fail,
+    in_db,
+    open_engine,
+    print_json,
+    wide,
+)
+from patchpilot.errors import PatchPilotError
 
 playbook_app = typer.Typer(help="Playbooks: react to finding events (mail, webhooks, …).",
                            no_args_is_help=True)
@@ -119,3 +130,34 @@ def playbook_test(
     wide.print(table)
     events = len({m.event.id for m in found})
     console.print(f"{events} events would fire, {len(found)} actions (dry run: nothing sent)")
+
+
+@playbook_app.command("run")
+def playbook_run(
+    limit: Annotated[int, typer.Option(help="Deliver at most this many due actions.")] = 100,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One round of what idle workers do: fire due schedules, evaluate new events, deliver
+    due actions (mail, webhooks, …)."""
+    from patchpilot.automation.run import run_automation
+    from patchpilot.config import load_settings
+
+    try:
+        done = run_automation(open_engine(), load_settings(), limit=limit)
+    except PatchPilotError as exc:
+        fail(exc)
+    if json_:
+        print_json(done.to_dict())
+    else:
+        table = Table("schedules fired", "events evaluated", "queued", "collected", "sent",
+                      "failed", "dead", "postponed")
+        table.add_row(*(str(n) for n in (done.fired, done.events, done.queued,
+                                          done.collected, done.sent, done.failed, done.dead,
+                                          done.postponed)))
+        wide.print(table)
+        for name, problem in done.invalid.items():
+            err.print(f"playbook {name} set aside: {problem}", markup=False)
+    if done.errors:
+        for line in done.errors:
+            err.print(f"error: {line}", markup=False)
+        raise typer.Exit(1)

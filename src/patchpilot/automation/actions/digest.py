@@ -97,7 +97,7 @@ def digest_rows(payloads: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
         finding, asset, event = p.get("finding") or {}, p.get("asset") or {}, p.get("event") or {}
         priority, severity = finding.get("priority"), finding.get("severity")
         keyed.append(((priority if priority is not None else 99,
-                       rank.get(severity, len(SEVERITIES)), asset.get("name") or "",
+                       rank.get(str(severity), len(SEVERITIES)), asset.get("name") or "",
                        finding.get("vuln_id") or ""),
                       (f"P{priority}" if priority is not None else "-",
                        asset.get("name") or "-", finding.get("vuln_id") or "-",
