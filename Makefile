@@ -58,6 +58,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_reports --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_import --pg postgresql://postgres@127.0.0.1:5432/test \
 		--faraday-python $(PEERS)/bin/python
+	$(BIN)/python -m bench.bench_playbooks --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info

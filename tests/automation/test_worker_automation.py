@@ -146,7 +146,8 @@ def test_playbook_run_prints_the_round(estate_with: Build, mailbox: Any, databas
     assert '"events": 16' in result.output and '"sent": 1' in result.output
     result = runner.invoke(app, ["playbook", "run"], env=env, terminal_width=250)
     assert result.exit_code == 0, result.output
-    lines = [" ".join(line.replace("│", " ").replace("┃", " ").split()) for line in result.output.splitlines()]
+    lines = [" ".join(line.replace("│", " ").replace("┃", " ").split())
+             for line in result.output.splitlines()]
     assert "schedules fired events evaluated queued collected sent failed dead postponed" \
         in lines
     assert "0 0 0 0 0 0 0 0" in lines

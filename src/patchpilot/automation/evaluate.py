@@ -24,13 +24,11 @@ actions runs only those (they send what they collected); one without runs every 
 On a finding event a ``digest`` action's row is written ``collected`` instead of
 ``queued``: it waits for the playbook's next scheduled event, which gathers it.
 
-**Speed.**  A condition depends only on the context fields it names: each is read from its
-syntax tree once, and the results are kept per playbook condition by the values of those
-fields (``finding.severity``, ``asset.criticality``, …).  An estate has far fewer distinct
-combinations than events, so celpy -- about 0.2 ms an evaluation, with a CEL activation
-built for it -- runs once per combination, not once per event and playbook; the
-activation holds only the named fields.  The result is the same as evaluating every
-event: a CEL expression is a pure function of its inputs.
+**Speed.**  Events are read a batch at a time, their contexts set-based; each playbook
+sees only the events of its trigger's kinds; each event's fields are flattened once for
+every condition; a condition's results are kept by the values of the fields it reads and
+its plain comparisons run in Python (:mod:`.conditions`, exact as celpy); the outbox rows
+are written by one executemany, each event's context encoded to JSON once.
 
 A stored playbook that no longer validates is set aside (``store.usable_playbooks``),
 named in the round's ``invalid``, and the others are evaluated.
@@ -38,22 +36,22 @@ named in the round's ``invalid``, and the others are evaluated.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from threading import Lock
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
-import celpy
 import orjson
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from patchpilot.automation.actions.digest import NAME as DIGEST
+from patchpilot.automation.conditions import Condition, Table, condition
 from patchpilot.automation.context import contexts, subject_of
-from patchpilot.automation.playbook import ROOTS, Playbook, parse_playbook
+from patchpilot.automation.playbook import Playbook, parse_playbook
 from patchpilot.automation.store import ensure_cursor, usable_playbooks
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import finding_events, outbox, playbook_cursor
@@ -90,130 +88,6 @@ class Evaluation:
     invalid: dict[str, str] = field(default_factory=dict)  # set-aside playbooks' problems
 
 
-# A field a condition names: (root, field), or (root, None) for the whole root (a root
-# indexed as a map, or named bare).
-Path = tuple[str, str | None]
-
-
-def _root_of(member: Any) -> str | None:
-    # member -> primary -> ident -> token: a bare root such as ``finding``.
-    if getattr(member, "data", None) != "member" or len(member.children) != 1:
-        return None
-    primary = member.children[0]
-    if getattr(primary, "data", None) != "primary" or len(primary.children) != 1:
-        return None
-    ident = primary.children[0]
-    if getattr(ident, "data", None) != "ident":
-        return None
-    name = str(ident.children[0])
-    return name if name in ROOTS else None
-
-
-def condition_paths(expression: str) -> tuple[Path, ...]:
-    """The context fields a CEL expression can read, sorted: ``root.field`` where it
-    selects a field of a root, the whole root wherever a root is used otherwise.  Never
-    fewer than it reads (a name it binds in a macro that shadows a root counts as the
-    whole root), so a result kept by their values is exact."""
-    tree = celpy.Environment().compile(expression)
-    fields: set[Path] = set()
-    selected: set[int] = set()
-    for node in tree.iter_subtrees():
-        if node.data == "member_dot":
-            root = _root_of(node.children[0])
-            if root is not None:
-                fields.add((root, str(node.children[1])))
-                selected.add(id(node.children[0].children[0].children[0]))
-    for node in tree.iter_subtrees():
-        if (node.data == "ident" and id(node) not in selected
-                and str(node.children[0]) in ROOTS):
-            fields.add((str(node.children[0]), None))
-    whole = {root for root, name in fields if name is None}
-    return tuple(sorted((p for p in fields if p[0] not in whole or p[1] is None),
-                        key=lambda p: (p[0], p[1] or "")))
-
-
-def _frozen(value: Any) -> Any:
-    # A hashable stand-in of a JSON value.  The context's fields each have one type (or
-    # null), so a scalar stands for itself; a list becomes a tuple and a map (an event's
-    # detail, of any keys and types) its canonical JSON, which tells 1, 1.0 and true
-    # apart.
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    if isinstance(value, dict):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    return value
-
-
-class Condition:
-    """A compiled condition and its results so far, by the values of the fields it names.
-
-    ``test(context)``: True or False, or None when the condition failed on it (a null
-    compared with a number): counted, never a match."""
-
-    _MEMO_MAX = 200_000
-
-    def __init__(self, program: Any, expression: str) -> None:
-        self.program = program
-        self.paths = condition_paths(expression)
-        self.memo: dict[tuple[Any, ...], bool | None] = {}
-
-    def test(self, context: dict[str, Any]) -> bool | None:
-        """The condition's result on one event's context."""
-        key = tuple(_frozen(context[root] if name is None else context[root][name])
-                    for root, name in self.paths)
-        try:
-            return self.memo[key]
-        except KeyError:
-            pass
-        result = self._evaluate(context)
-        if len(self.memo) >= self._MEMO_MAX:
-            self.memo.clear()  # bounded: an estate of ever-new values starts over
-        self.memo[key] = result
-        return result
-
-    def _evaluate(self, context: dict[str, Any]) -> bool | None:
-        # An activation of only the fields the condition names: building the whole
-        # context's CEL values costs more than most evaluations.
-        shown: dict[str, Any] = {}
-        for root, name in self.paths:
-            if name is None:
-                shown[root] = context[root]
-            else:
-                shown.setdefault(root, {})[name] = context[root][name]
-        try:
-            hit = self.program.evaluate({k: celpy.json_to_cel(v) for k, v in shown.items()})
-        except celpy.CELEvalError:
-            return None
-        if not isinstance(hit, bool | celpy.celtypes.BoolType):
-            return None
-        return bool(hit)
-
-
-# Conditions by their text (with the playbook's compiled program): their results are kept
-# from batch to batch.  Bounded, oldest out.
-_CONDITIONS: OrderedDict[str, Condition] = OrderedDict()
-_CONDITIONS_MAX = 500
-_CONDITIONS_LOCK = Lock()
-
-
-def condition_of(playbook: Playbook) -> Condition | None:
-    """The playbook's :class:`Condition` (shared by every playbook of the same text), or
-    None when it has none."""
-    if playbook.condition is None or playbook.program is None:
-        return None
-    with _CONDITIONS_LOCK:
-        found = _CONDITIONS.get(playbook.condition)
-        if found is not None:
-            _CONDITIONS.move_to_end(playbook.condition)
-            return found
-    made = Condition(playbook.program, playbook.condition)
-    with _CONDITIONS_LOCK:
-        _CONDITIONS[playbook.condition] = made
-        while len(_CONDITIONS) > _CONDITIONS_MAX:
-            _CONDITIONS.popitem(last=False)
-    return made
-
-
 def by_kind(events: Iterable[Event]) -> dict[str, list[Event]]:
     """The events by kind, each list in the given order."""
     out: dict[str, list[Event]] = {}
@@ -225,40 +99,57 @@ def by_kind(events: Iterable[Event]) -> dict[str, list[Event]]:
 def _acting(playbook: Playbook, kinds: dict[str, list[Event]]) -> list[Event]:
     """The events of the kinds the playbook's trigger names, and the scheduled events
     naming it, in id order."""
-    chosen = [e for kind in playbook.events for e in kinds.get(kind, ())]
+    parts = [kinds[kind] for kind in playbook.events if kinds.get(kind)]
     if playbook.schedule is not None:
-        chosen.extend(e for e in kinds.get(SCHEDULED, ())
-                      if (e.detail or {}).get("playbook") == playbook.name)
-    chosen.sort(key=lambda e: e.id)
-    return chosen
+        parts.append([e for e in kinds.get(SCHEDULED, ())
+                      if (e.detail or {}).get("playbook") == playbook.name])
+    parts = [p for p in parts if p]
+    if len(parts) == 1:
+        return parts[0]
+    return sorted((e for p in parts for e in p), key=attrgetter("id"))
+
+
+def condition_of(playbook: Playbook) -> Condition | None:
+    """The playbook's compiled :class:`~.conditions.Condition` (shared by playbooks of
+    the same text, its results kept from batch to batch), or None without one."""
+    return condition(playbook.condition) if playbook.condition is not None else None
 
 
 def matches(playbook: Playbook, events: Sequence[Event] | dict[str, list[Event]],
-            context: dict[int, dict[str, Any]], errors: dict[str, int] | None = None
-            ) -> list[Match]:
+            context: dict[int, dict[str, Any]], errors: dict[str, int] | None = None,
+            table: Table | None = None) -> list[Match]:
     """The actions ``playbook`` takes for ``events`` (a list, or :func:`by_kind`'s map;
-    their contexts by event id)."""
+    their contexts by event id; ``table``: their :class:`~.conditions.Table` with at least
+    the condition's fields, made here when not given)."""
     kinds = events if isinstance(events, dict) else by_kind(events)
-    condition = condition_of(playbook)
+    test = condition_of(playbook)
     digests = [i for i, a in enumerate(playbook.actions) if a.type == DIGEST]
     every = range(len(playbook.actions))
+    acting = _acting(playbook, kinds)
+    scheduled = ([e for e in acting if e.kind == SCHEDULED]
+                 if playbook.schedule is not None else [])
+    findings = [e for e in acting if e.kind != SCHEDULED] if scheduled else acting
+    if test is not None and findings:
+        if table is None:
+            table = Table.of({e.id: context[e.id] for e in findings}, test.keys)
+        results = test.test_many(table, list(map(table.rows.__getitem__,
+                                                  map(attrgetter("id"), findings))))
+        failed = results.count(None)
+        if failed and errors is not None:
+            errors[playbook.name] = errors.get(playbook.name, 0) + failed
+        findings = list(compress(findings, results))  # (None, False: no match)
+    chosen = (sorted(findings + scheduled, key=attrgetter("id")) if scheduled and findings
+              else findings or scheduled)
     out: list[Match] = []
-    for e in _acting(playbook, kinds):
-        ctx = context[e.id]
+    for e in chosen:
+        # Its own schedule: no condition (it speaks of findings); the digests send, or
+        # every action acts when there is no digest.  A finding event: every action, a
+        # digest's row collected.
         if e.kind == SCHEDULED:
-            # Its own schedule: no condition (it speaks of findings); the digests send,
-            # or every action acts when there is no digest.
             steps, collect = (digests or every), False
         else:
-            if condition is not None:
-                hit = condition.test(ctx)
-                if hit is None:
-                    if errors is not None:
-                        errors[playbook.name] = errors.get(playbook.name, 0) + 1
-                    continue
-                if not hit:
-                    continue
             steps, collect = every, True
+        ctx = context[e.id]
         payload = {"playbook": playbook.name, **ctx}
         subject = subject_of(ctx)
         out.extend(Match(playbook.name, e, i, playbook.actions[i].type, subject, payload,
@@ -273,10 +164,9 @@ def _insert_ignoring(conn: Connection, rows: list[dict[str, Any]]) -> int:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(outbox).on_conflict_do_nothing(
         index_elements=["playbook_id", "event_id", "action_index"]).returning(outbox.c.id)
-    written = 0
-    for start in range(0, len(rows), 1000):
-        written += len(conn.execute(stmt.values(rows[start:start + 1000])).all())
-    return written
+    # One statement executed for many rows: SQLAlchemy batches them into multi-row
+    # INSERTs ("insertmanyvalues") without compiling a statement per batch.
+    return len(conn.execute(stmt, rows).all())
 
 
 def evaluate_batch(conn: Connection, *, limit: int = BATCH, now: datetime | None = None
@@ -298,11 +188,14 @@ def evaluate_batch(conn: Connection, *, limit: int = BATCH, now: datetime | None
     kinds = by_kind(events)
     wanted = {k for sp in stored for k in sp.playbook.events}
     context = contexts(conn, [e for e in events if e.kind in wanted or e.kind == SCHEDULED])
+    # The fields every condition reads, as columns, once for the batch.
+    keys = sorted({k for sp in stored if (c := condition_of(sp.playbook)) for k in c.keys})
+    table = Table.of(context, keys)
     encoded: dict[int, bytes] = {}
     rows: list[dict[str, Any]] = []
     for sp in stored:
         name = orjson.dumps(sp.playbook.name)
-        for m in matches(sp.playbook, kinds, context, result.condition_errors):
+        for m in matches(sp.playbook, kinds, context, result.condition_errors, table):
             # The context's JSON once per event, the playbook's name put in front.
             body = encoded.get(m.event.id)
             if body is None:
