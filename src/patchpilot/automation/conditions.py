@@ -425,3 +425,9 @@ def condition(expression: str) -> Condition:
         while len(_CONDITIONS) > _CONDITIONS_MAX:
             _CONDITIONS.popitem(last=False)
     return made
+
+
+def forget_conditions() -> None:
+    """Drop every kept condition and its results (a benchmark measuring a cold start)."""
+    with _LOCK:
+        _CONDITIONS.clear()
