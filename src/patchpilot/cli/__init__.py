@@ -23,6 +23,7 @@ from patchpilot.cli import (
     priority,
     report,
     scan,
+    secret,
     server,
     sweep,
 )
@@ -61,6 +62,7 @@ for _sub_app, _name in (
     (groups.ssh_target_app, "ssh-target"),
     (report.report_app, "report"),
     (playbook.playbook_app, "playbook"),
+    (secret.secret_app, "secret"),
 ):
     app.add_typer(_sub_app, name=_name)
 

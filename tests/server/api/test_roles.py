@@ -90,6 +90,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/imports/formats"): "viewer",
     ("GET", "/api/imports/templates/{name}"): "viewer",
     ("GET", "/api/imports/{import_id}"): "viewer",
+    ("GET", "/api/secrets"): "admin",
+    ("PUT", "/api/secrets/{name}"): "admin",
+    ("DELETE", "/api/secrets/{name}"): "admin",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,
