@@ -86,7 +86,7 @@ def deliver_due(engine: Engine, settings: DeliverySettings, now: datetime | None
                 raise DeliveryError(str(exc)) from exc
 
         delivery = Delivery(row.id, str(name), row.event_id, row.subject, row.step, now,
-                            engine, settings, secret)
+                            engine, settings, secret, attempt=row.attempts + 1)
         state, error, target, outcome = _deliver_one(row, document, delivery)
         attempts = row.attempts + 1
         if state == FAILED and attempts >= MAX_ATTEMPTS:
