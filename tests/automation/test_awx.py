@@ -165,6 +165,14 @@ def test_awx_detail_errors_are_named(estate: Build, awx: Receiver) -> None:
                                "have permission to perform this action.")
 
 
+def test_an_answer_that_is_not_awx_is_named(estate: Build, awx: Receiver) -> None:
+    awx.routes[("GET", LAUNCH)] = (200, b"<html>Sign in</html>")
+    engine = estate("CVE-2022-26485", "plant1-web-01")
+    assert deliver_due(engine, SETTINGS, secrets_key=KEY).failed == 1
+    assert _row(engine)[1] == ("awx: 127.0.0.1 answered 200 without JSON: is the url the "
+                               "controller's?")
+
+
 def test_a_finding_without_a_fix_launches_nothing(estate: Build, awx: Receiver) -> None:
     engine = estate("CVE-2018-1000080", "plant2-dev-07")
     assert deliver_due(engine, SETTINGS, secrets_key=KEY).sent == 1

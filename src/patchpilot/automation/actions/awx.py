@@ -130,6 +130,19 @@ def _errors(answer: httpx.Response) -> str:
     return " ".join(answer.text.split())[:200]
 
 
+def _json(answer: httpx.Response, host: str | None) -> dict[str, Any]:
+    """A success answer's JSON object; DeliveryError when it is none (a proxy's page)."""
+    try:
+        data = orjson.loads(answer.content)
+    except orjson.JSONDecodeError as exc:
+        raise DeliveryError(f"awx: {host} answered {answer.status_code} without JSON: "
+                            "is the url the controller's?") from exc
+    if not isinstance(data, dict):
+        raise DeliveryError(f"awx: {host} answered {answer.status_code} with JSON that "
+                            "is not an object")
+    return data
+
+
 class AwxAction:
     """Launch a job template on a plan item's pending hosts."""
 
@@ -205,7 +218,7 @@ class AwxAction:
         if asked.status_code != 200:
             raise DeliveryError(f"awx: {host} answered {asked.status_code} for job "
                                 f"template {template}: {_errors(asked)}")
-        prompts = orjson.loads(asked.content)
+        prompts = _json(asked, host)
         missing = [label for field, label in (("ask_limit_on_launch", "Limit"),
                                               ("ask_variables_on_launch", "Variables"))
                    if not prompts.get(field)]
@@ -227,7 +240,7 @@ class AwxAction:
         if answer.status_code not in (200, 201):
             raise DeliveryError(f"awx: {host} answered {answer.status_code} for job "
                                 f"template {template}: {_errors(answer)}")
-        launched = orjson.loads(answer.content)
+        launched = _json(answer, host)
         job = launched.get("job", launched.get("id"))
         detail: dict[str, Any] = {
             "job": job, "url": urljoin(_base(with_) + "/",

@@ -182,7 +182,8 @@ class EscalateAction:
 
     def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
         """``smtp:`` and the first step's recipients (the rate limit's key)."""
-        return EMAIL.target({"to": with_["chain"][0]["to"]}, payload)
+        to = with_["chain"][0]["to"]
+        return EMAIL.target({"to": [to] if isinstance(to, str) else to}, payload)
 
     def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
                 delivery: Delivery) -> Outcome | None:
