@@ -3,11 +3,15 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, email, webhook
+from patchpilot.automation.actions import Action, email, github, gitlab, jira, redmine, webhook
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    jira.ACTION,
+    redmine.ACTION,
+    github.ACTION,
+    gitlab.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
 from patchpilot.assets.groups import Scope, group_members, resolve_scope
+from patchpilot.automation.tickets import tickets_of_finding
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_groups, assets
 from patchpilot.findings.lifecycle import producers_of
@@ -148,6 +149,18 @@ class EvidenceOut(BaseModel):
                                   "output for the item (plugin output, result text)")
 
 
+class TicketOut(BaseModel):
+    """A ticket a playbook opened for the finding (``state``: open, or closed -- by
+    PatchPilot when the finding was fixed, or in the tracker)."""
+
+    system: str = Field(description="jira, redmine, github or gitlab")
+    key: str
+    url: str | None
+    state: str
+    created_at: str | None
+    closed_at: str | None
+
+
 class FindingDetailOut(BaseModel):
     """One finding: its state and priority, and every report field."""
 
@@ -179,6 +192,7 @@ class FindingDetailOut(BaseModel):
     references: list[ReferenceOut] = []
     sources: list[str] = Field(default=[], description="the producers that report it")
     installations: list[InstallationOut] = []
+    tickets: list[TicketOut] = Field(default=[], description="tickets playbooks opened")
     solution: str | None = Field(default=None, description="an imported report's remedy text")
     exploit_reported: bool | None = Field(
         default=None, description="whether the importing scanner says a public exploit exists")
@@ -329,6 +343,7 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
     """One finding with every report field."""
     with engine.connect() as conn:
         found = finding_detail(conn, finding_id)
+        opened = [t.to_dict() for t in tickets_of_finding(conn, finding_id)]
     row = found.row
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
             "first_seen": iso(row.first_seen),
@@ -338,7 +353,7 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
             "priority_reason": reason_text(row.priority_reason) or None,
             "priority_reason_code": reasons_loads(row.priority_reason),
             "due_date": iso(row.due_date),
-            **found.data}
+            **found.data, "tickets": opened}
 
 
 class TriageRequest(BaseModel):
