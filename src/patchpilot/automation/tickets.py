@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import orjson
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -58,7 +58,7 @@ from patchpilot.automation.actions import (
 from patchpilot.automation.actions._http import request
 from patchpilot.clock import aware, iso
 from patchpilot.db.tables import findings, plan_hosts, plan_items, playbooks, tickets
-from patchpilot.scans.plan_store import ensure_current
+from patchpilot.scans.plan_store import UNFIXED, ensure_current, item_key
 
 OPEN, CLOSED, PENDING = "open", "closed", "pending"
 PER = ("finding", "plan_item")
@@ -85,7 +85,8 @@ SUMMARIES = {
                          "（{{ plan.fixed_version }} へ）{% endif %}（{{ plan.ecosystem }}）",
 }
 DESCRIPTIONS = {
-    ("finding", "en"): """PatchPilot opened this ticket (playbook {{ playbook }}, event {{ event.kind }}).
+    ("finding", "en"): """PatchPilot opened this ticket (playbook {{ playbook }}, \
+event {{ event.kind }}).
 
 Asset: {{ asset.name }} (tier {{ asset.criticality }}, {{ asset.environment }})
 Vulnerability: {{ finding.vuln_id }}, {{ finding.severity }} (CVSS {{ finding.cvss_score }})
@@ -93,7 +94,8 @@ Package: {{ finding.package }} ({{ finding.ecosystem }})
 Known exploited: {{ 'yes' if finding.known_exploited else 'no' }}
 Priority: {{ ('P' ~ finding.priority) if finding.priority else '-' }}
 """,
-    ("finding", "ja"): """PatchPilot がこのチケットを作成しました（プレイブック {{ playbook }}、イベント {{ event.kind }}）。
+    ("finding", "ja"): """PatchPilot がこのチケットを作成しました\
+（プレイブック {{ playbook }}、イベント {{ event.kind }}）。
 
 資産: {{ asset.name }}（重要度 {{ asset.criticality }}、{{ asset.environment }}）
 脆弱性: {{ finding.vuln_id }}、{{ finding.severity }}（CVSS {{ finding.cvss_score }}）
@@ -103,14 +105,16 @@ Priority: {{ ('P' ~ finding.priority) if finding.priority else '-' }}
 """,
     ("plan_item", "en"): """PatchPilot opened this ticket (playbook {{ playbook }}).
 
-Change: {{ plan.package }} ({{ plan.ecosystem }}){% if plan.fixed_version %} to {{ plan.fixed_version }}{% endif %}
+Change: {{ plan.package }} ({{ plan.ecosystem }})\
+{% if plan.fixed_version %} to {{ plan.fixed_version }}{% endif %}
 {% if plan.command %}Command: {{ plan.command }}
 {% endif %}Vulnerabilities: {{ plan.vulns | join(', ') }}
 Hosts to patch: {{ plan.pending }}
 """,
     ("plan_item", "ja"): """PatchPilot がこのチケットを作成しました（プレイブック {{ playbook }}）。
 
-変更: {{ plan.package }}（{{ plan.ecosystem }}）{% if plan.fixed_version %} → {{ plan.fixed_version }}{% endif %}
+変更: {{ plan.package }}（{{ plan.ecosystem }}）\
+{% if plan.fixed_version %} → {{ plan.fixed_version }}{% endif %}
 {% if plan.command %}コマンド: {{ plan.command }}
 {% endif %}脆弱性: {{ plan.vulns | join('、') }}
 対応待ちのホスト: {{ plan.pending }}
@@ -189,6 +193,11 @@ def claim_ticket(conn: Connection, *, system: str, target: str, subject: str,
         updated_at=now).on_conflict_do_nothing(
         index_elements=["system", "target", "subject"]).returning(tickets.c.id)
     return conn.execute(stmt).first() is not None
+
+
+def release_claim(conn: Connection, ticket_id: int) -> None:
+    """Drop a pending claim whose creation failed."""
+    conn.execute(delete(tickets).where(tickets.c.id == ticket_id, tickets.c.state == PENDING))
 
 
 def take_over(conn: Connection, ticket: Ticket, now: datetime) -> bool:
@@ -332,27 +341,39 @@ def plan_item_of(engine: Engine, finding_id: int) -> dict[str, Any] | None:
     The plan is rebuilt first when stale and small (``plan_store.ensure_current``)."""
     state = ensure_current(engine)
     with engine.connect() as conn:
-        f = conn.execute(select(findings.c.asset_id, findings.c.vuln_id,
+        f = conn.execute(select(findings.c.asset_id, findings.c.vuln_id, findings.c.state,
                                 findings.c.ecosystem, findings.c.package)
                          .where(findings.c.id == finding_id)).first()
         if f is None or not state.generation:
             return None
         i, h = plan_items, plan_hosts
+        columns = (i.c.key, i.c.kind, i.c.ecosystem, i.c.package, i.c.fixed_version,
+                   i.c.command, i.c.vulns, i.c.pending)
         rows = conn.execute(
-            select(i.c.key, i.c.kind, i.c.ecosystem, i.c.package, i.c.fixed_version,
-                   i.c.command, i.c.vulns, i.c.pending, h.c.vulns.label("host_vulns"))
+            select(*columns, h.c.vulns.label("host_vulns"))
             .select_from(i.join(h, and_(h.c.generation == i.c.generation,
                                         h.c.item_key == i.c.key)))
             .where(i.c.generation == state.generation, h.c.asset_id == f.asset_id,
                    i.c.ecosystem == f.ecosystem, i.c.package == f.package)
             .order_by(i.c.rank)).all()
-    for r in rows:
-        if f.vuln_id in orjson.loads(r.host_vulns):
-            return {"key": r.key, "kind": r.kind, "ecosystem": r.ecosystem,
-                    "package": r.package, "fixed_version": r.fixed_version,
-                    "command": r.command, "vulns": orjson.loads(r.vulns),
-                    "pending": r.pending}
-    return None
+        found: Any = next((r for r in rows if f.vuln_id in orjson.loads(r.host_vulns)), None)
+        if found is None and f.state != "open":
+            # A fix item keeps a fixed finding (its host verified); an item of findings
+            # no fix removes lists open ones only, and is gone once none is left: its key
+            # is known all the same.
+            key = item_key(UNFIXED, f.ecosystem, f.package, "")
+            found = conn.execute(select(*columns).where(
+                i.c.generation == state.generation, i.c.key == key)).first()
+            if found is None:
+                return {"key": key, "kind": UNFIXED, "ecosystem": f.ecosystem,
+                        "package": f.package, "fixed_version": "", "command": None,
+                        "vulns": [], "pending": 0}
+    if found is None:
+        return None
+    return {"key": found.key, "kind": found.kind, "ecosystem": found.ecosystem,
+            "package": found.package, "fixed_version": found.fixed_version,
+            "command": found.command, "vulns": orjson.loads(found.vulns),
+            "pending": found.pending}
 
 
 # --- the action -------------------------------------------------------------------------------
@@ -456,14 +477,21 @@ class TicketAction:
                                 "action": "none"})  # fixed before any ticket was opened
             ticket_id = self._claim(delivery, row, subject, finding_id, playbook_id, target)
             marker = marker_of(subject)
-            remote = self.tracker.find(s, marker)
-            action = "found" if remote is not None else "created"
-            if remote is None:
-                summary = " ".join(render(with_.get("summary", SUMMARIES[per, lang]),
-                                          context).split())
-                description = render(with_.get("description", DESCRIPTIONS[per, lang]),
-                                     context)
-                remote = self.tracker.create(s, summary, description, marker)
+            try:
+                remote = self.tracker.find(s, marker)
+                action = "found" if remote is not None else "created"
+                if remote is None:
+                    summary = " ".join(render(with_.get("summary", SUMMARIES[per, lang]),
+                                              context).split())
+                    description = render(with_.get("description", DESCRIPTIONS[per, lang]),
+                                         context)
+                    remote = self.tracker.create(s, summary, description, marker)
+            except DeliveryError:
+                # Let the retry (or another event's delivery) claim it at once; should the
+                # tracker have created the ticket all the same, the marker finds it then.
+                with delivery.engine.begin() as conn:
+                    release_claim(conn, ticket_id)
+                raise
             with delivery.engine.begin() as conn:
                 record_created(conn, ticket_id, remote.key, remote.url,
                                CLOSED if remote.closed else OPEN, now)

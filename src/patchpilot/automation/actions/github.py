@@ -30,9 +30,8 @@ API_VERSION = "2022-11-28"
 def message_of(body: Any) -> str:
     """GitHub's error text: ``message``, and the ``errors`` of a 422."""
     parts = [str(body.get("message") or "")]
-    for e in body.get("errors") or []:
-        parts.append(str(e.get("message") or e.get("code") or e) if isinstance(e, dict)
-                     else str(e))
+    parts += [str(e.get("message") or e.get("code") or e) if isinstance(e, dict) else str(e)
+              for e in body.get("errors") or []]
     return "; ".join(p for p in parts if p)
 
 
@@ -44,7 +43,7 @@ class GitHub:
     """GitHub's REST API for issues."""
 
     system = "github"
-    settings = ("labels",)
+    settings: tuple[str, ...] = ("labels",)
 
     def check(self, with_: Mapping[str, Any]) -> Problem:
         """``project`` is ``owner/repo``; ``labels`` a list of text."""

@@ -39,7 +39,7 @@ class GitLab:
     """GitLab's REST API v4 for issues."""
 
     system = "gitlab"
-    settings = ("labels",)
+    settings: tuple[str, ...] = ("labels",)
 
     def check(self, with_: Mapping[str, Any]) -> Problem:
         """``labels`` a list of text without commas (GitLab separates them by commas)."""

@@ -55,7 +55,7 @@ class Jira:
     """Jira's REST API (v2 or v3)."""
 
     system = "jira"
-    settings = ("user", "api", "issue_type", "labels")
+    settings: tuple[str, ...] = ("user", "api", "issue_type", "labels")
 
     def check(self, with_: Mapping[str, Any]) -> Problem:
         """``api`` 2 or 3; ``user`` an e-mail; ``issue_type`` text; ``labels`` a list of

@@ -39,7 +39,7 @@ class Redmine:
     """Redmine's REST API (JSON)."""
 
     system = "redmine"
-    settings = ("closed_status_id", "open_status_id", "tracker_id")
+    settings: tuple[str, ...] = ("closed_status_id", "open_status_id", "tracker_id")
 
     def check(self, with_: Mapping[str, Any]) -> Problem:
         """The status and tracker ids are positive whole numbers."""
