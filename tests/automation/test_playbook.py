@@ -58,8 +58,8 @@ def test_a_schedule_trigger() -> None:
     (("{events: [new]}", '{schedule: {cron: "0 99 * * *"}}'),
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
-     "actions[0].type: unknown action 'fax' (one of email, webhook, jira, redmine, github, "
-     "gitlab)", "actions[0].type"),
+     "actions[0].type: unknown action 'fax' (one of email, webhook, slack, teams, mattermost, "
+     "awx, escalate, jira, redmine, github, gitlab)", "actions[0].type"),
     (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
      "actions[0].with.secret_env: required: the name of the environment variable that "
      "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),
@@ -129,7 +129,8 @@ def test_every_action_module_is_registered() -> None:
         a is importlib.import_module(f"patchpilot.automation.actions.{n}").ACTION
         for a in ACTIONS)}
     assert registered == names and len(ACTIONS) == len(names)
-    assert action_names() == ["email", "webhook", "jira", "redmine", "github", "gitlab"]
+    assert action_names() == ["email", "webhook", "slack", "teams", "mattermost", "awx",
+                              "escalate", "jira", "redmine", "github", "gitlab"]
 
 
 def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:

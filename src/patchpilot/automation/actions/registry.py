@@ -3,11 +3,29 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, email, github, gitlab, jira, redmine, webhook
+from patchpilot.automation.actions import (
+    Action,
+    awx,
+    email,
+    escalate,
+    github,
+    gitlab,
+    jira,
+    mattermost,
+    redmine,
+    slack,
+    teams,
+    webhook,
+)
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    slack.ACTION,
+    teams.ACTION,
+    mattermost.ACTION,
+    awx.ACTION,
+    escalate.ACTION,
     jira.ACTION,
     redmine.ACTION,
     github.ACTION,
