@@ -56,8 +56,9 @@ Cursor = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 Version = Annotated[int, Ge(1), Le(MAX_DB_ID)]
 # automation.outbox.STATES, spelt out so that the OpenAPI schema lists them.
 OutboxState = Literal["queued", "sent", "failed", "dead", "discarded"]
-REFUSED: dict[int | str, dict[str, Any]] = {422: {"description": "the document does not validate: ``detail`` says why, "
-                                "``field`` names the field (null for YAML syntax)"}}
+REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"description": "the document does not validate: ``detail`` says why, ``field`` "
+                         "names the field (null for YAML syntax)"}}
 
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
