@@ -3,11 +3,25 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, email, webhook
+from patchpilot.automation.actions import (
+    Action,
+    awx,
+    email,
+    escalate,
+    mattermost,
+    slack,
+    teams,
+    webhook,
+)
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    slack.ACTION,
+    teams.ACTION,
+    mattermost.ACTION,
+    awx.ACTION,
+    escalate.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 
