@@ -90,6 +90,17 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/imports/formats"): "viewer",
     ("GET", "/api/imports/templates/{name}"): "viewer",
     ("GET", "/api/imports/{import_id}"): "viewer",
+    ("GET", "/api/playbooks"): "viewer",
+    ("GET", "/api/playbooks/{name}"): "viewer",
+    ("GET", "/api/playbooks/{name}/versions/{version}"): "viewer",
+    ("PUT", "/api/playbooks/{name}"): "admin",
+    ("POST", "/api/playbooks/validate"): "analyst",
+    ("POST", "/api/playbooks/preview"): "analyst",
+    ("POST", "/api/playbooks/{name}/enable"): "admin",
+    ("POST", "/api/playbooks/{name}/disable"): "admin",
+    ("GET", "/api/outbox"): "viewer",
+    ("POST", "/api/outbox/{outbox_id}/retry"): "admin",
+    ("POST", "/api/outbox/{outbox_id}/discard"): "admin",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,
@@ -146,7 +157,8 @@ def _path(template: str) -> str:
         "{finding_id}", "999").replace("{decision_id}", "999").replace(
         "{group_id}", "999").replace("{schedule_id}", "999").replace("{window_id}", "999").replace(
         "{sweep_id}", "999").replace("{key}", "0" * 20).replace("{import_id}", "999").replace(
-        "{name}", "generic-findings.csv")
+        "{name}", "generic-findings.csv").replace("{version}", "1").replace(
+        "{outbox_id}", "999")
 
 
 def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]
