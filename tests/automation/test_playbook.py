@@ -145,3 +145,16 @@ def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:
     # Macro variables, type names and the event's free-form detail are known.
     parse_playbook(GOOD + "condition: >-\n  asset.groups.exists(g, g == \"dmz\") && "
                           "event.detail.new > 1 && type(finding.priority) == int\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1: a\nname: p\n", "1: unknown field"),
+    ("name: p\ntrigger: {events: [new], 2: x}\nactions: [{type: email, with: {to: [a]}}]\n",
+     "trigger.2: unknown field"),
+    ("name: p\ntrigger: {events: [new]}\nactions: [{type: email, with: {to: [a], 3: b}}]\n",
+     "actions[0].with: setting names are text, not 3"),
+])
+def test_keys_that_are_not_text_are_refused_by_name(text: str, message: str) -> None:
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text)
+    assert str(caught.value).startswith(message)
