@@ -123,7 +123,8 @@ def test_every_action_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules(patchpilot.automation.actions.__path__)}
     assert {m for m in modules if not m.startswith("_")} - {"registry"} == {
         a.__class__.__module__.rpartition(".")[2] for a in ACTIONS}
-    assert action_names() == ["email", "webhook"]
+    assert action_names() == ["email", "webhook", "set_priority", "assign", "tag", "rescan",
+                              "sweep", "report"]
 
 
 def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:

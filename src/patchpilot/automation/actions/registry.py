@@ -3,11 +3,27 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, email, webhook
+from patchpilot.automation.actions import (
+    Action,
+    assign,
+    email,
+    report,
+    rescan,
+    set_priority,
+    sweep,
+    tag,
+    webhook,
+)
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    set_priority.ACTION,
+    assign.ACTION,
+    tag.ACTION,
+    rescan.ACTION,
+    sweep.ACTION,
+    report.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 
