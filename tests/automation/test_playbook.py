@@ -57,7 +57,8 @@ def test_a_schedule_trigger() -> None:
     (("{events: [new]}", '{schedule: {cron: "0 99 * * *"}}'),
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
-     "actions[0].type: unknown action 'fax' (one of email, webhook)", "actions[0].type"),
+     "actions[0].type: unknown action 'fax' (one of email, webhook, set_priority, assign, "
+     "tag, rescan, sweep, report)", "actions[0].type"),
     (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
      "actions[0].with.secret_env: required: the name of the environment variable that "
      "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),

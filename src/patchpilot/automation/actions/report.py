@@ -56,7 +56,8 @@ class ReportAction:
                 if problem:
                     return problem
         try:
-            check_request(*(str(with_.get(k, DEFAULTS[k])) for k in DEFAULTS), None, None)
+            kind, fmt, lang = (str(with_.get(k, DEFAULTS[k])) for k in DEFAULTS)
+            check_request(kind, fmt, lang, None, None)
         except PatchPilotError as exc:  # "kind: 'x' must be one of …"
             key, _, message = str(exc).partition(": ")
             return key, message
