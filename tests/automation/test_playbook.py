@@ -57,8 +57,8 @@ def test_a_schedule_trigger() -> None:
     (("{events: [new]}", '{schedule: {cron: "0 99 * * *"}}'),
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
-     "actions[0].type: unknown action 'fax' (one of email, webhook, set_priority, assign, "
-     "tag, rescan, sweep, report)", "actions[0].type"),
+     "actions[0].type: unknown action 'fax' (one of email, webhook, slack, teams, mattermost, "
+     "awx, escalate, set_priority, assign, tag, rescan, sweep, report)", "actions[0].type"),
     (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
      "actions[0].with.secret_env: required: the name of the environment variable that "
      "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),
@@ -124,8 +124,9 @@ def test_every_action_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules(patchpilot.automation.actions.__path__)}
     assert {m for m in modules if not m.startswith("_")} - {"registry"} == {
         a.__class__.__module__.rpartition(".")[2] for a in ACTIONS}
-    assert action_names() == ["email", "webhook", "set_priority", "assign", "tag", "rescan",
-                              "sweep", "report"]
+    assert action_names() == ["email", "webhook", "slack", "teams", "mattermost", "awx",
+                              "escalate", "set_priority", "assign", "tag", "rescan", "sweep",
+                              "report"]
 
 
 def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:

@@ -6,18 +6,28 @@ from __future__ import annotations
 from patchpilot.automation.actions import (
     Action,
     assign,
+    awx,
     email,
+    escalate,
+    mattermost,
     report,
     rescan,
     set_priority,
+    slack,
     sweep,
     tag,
+    teams,
     webhook,
 )
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    slack.ACTION,
+    teams.ACTION,
+    mattermost.ACTION,
+    awx.ACTION,
+    escalate.ACTION,
     set_priority.ACTION,
     assign.ACTION,
     tag.ACTION,
