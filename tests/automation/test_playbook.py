@@ -59,7 +59,8 @@ def test_a_schedule_trigger() -> None:
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
      "actions[0].type: unknown action 'fax' (one of email, webhook, slack, teams, mattermost, "
-     "awx, escalate, jira, redmine, github, gitlab)", "actions[0].type"),
+     "awx, escalate, jira, redmine, github, gitlab, set_priority, assign, tag, rescan, sweep, "
+     "report)", "actions[0].type"),
     (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
      "actions[0].with.secret_env: required: the name of the environment variable that "
      "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),
@@ -130,7 +131,8 @@ def test_every_action_module_is_registered() -> None:
         for a in ACTIONS)}
     assert registered == names and len(ACTIONS) == len(names)
     assert action_names() == ["email", "webhook", "slack", "teams", "mattermost", "awx",
-                              "escalate", "jira", "redmine", "github", "gitlab"]
+                              "escalate", "jira", "redmine", "github", "gitlab", "set_priority",
+                              "assign", "tag", "rescan", "sweep", "report"]
 
 
 def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from patchpilot.automation.actions import (
     Action,
+    assign,
     awx,
     email,
     escalate,
@@ -13,7 +14,12 @@ from patchpilot.automation.actions import (
     jira,
     mattermost,
     redmine,
+    report,
+    rescan,
+    set_priority,
     slack,
+    sweep,
+    tag,
     teams,
     webhook,
 )
@@ -30,6 +36,12 @@ ACTIONS: tuple[Action, ...] = (
     redmine.ACTION,
     github.ACTION,
     gitlab.ACTION,
+    set_priority.ACTION,
+    assign.ACTION,
+    tag.ACTION,
+    rescan.ACTION,
+    sweep.ACTION,
+    report.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 

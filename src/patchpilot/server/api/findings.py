@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
@@ -161,6 +162,19 @@ class TicketOut(BaseModel):
     closed_at: str | None
 
 
+class OverrideOut(BaseModel):
+    """What a person or a playbook set on the finding (``finding_overrides``): a priority
+    re-prioritisation keeps when it is more urgent than the computed one, an assignee,
+    tags."""
+
+    priority: str | None
+    assignee: str | None
+    tags: list[str]
+    reason: str | None
+    set_by: str
+    set_at: str | None
+
+
 class FindingDetailOut(BaseModel):
     """One finding: its state and priority, and every report field."""
 
@@ -199,6 +213,10 @@ class FindingDetailOut(BaseModel):
     field_sources: dict[str, str] = Field(
         default={}, description="where each report field came from: 'report' or "
                                 "'knowledge base' (imported findings)")
+    assignee: str | None = Field(default=None, description="who the finding is assigned to")
+    tags: list[str] = Field(default=[], description="the finding's own tags")
+    override: OverrideOut | None = Field(
+        default=None, description="what was set on the finding by hand or by a playbook")
 
 
 class TrendWeek(BaseModel):
@@ -353,7 +371,20 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
             "priority_reason": reason_text(row.priority_reason) or None,
             "priority_reason_code": reasons_loads(row.priority_reason),
             "due_date": iso(row.due_date),
-            **found.data, "tickets": opened}
+            **found.data, "tickets": opened, **_override(row)}
+
+
+def _override(row: Any) -> dict[str, Any]:
+    """The finding's assignee, tags and override (``finding_overrides``) for the detail."""
+    if row.override_finding_id is None:
+        return {"assignee": None, "tags": [], "override": None}
+    tags = orjson.loads(row.override_tags) if row.override_tags else []
+    return {"assignee": row.override_assignee, "tags": tags,
+            "override": {"priority": (f"P{row.override_priority}"
+                                      if row.override_priority else None),
+                         "assignee": row.override_assignee, "tags": tags,
+                         "reason": row.override_reason, "set_by": row.override_set_by,
+                         "set_at": iso(row.override_set_at)}}
 
 
 class TriageRequest(BaseModel):
