@@ -11,7 +11,13 @@ import pytest
 
 import patchpilot.automation.actions
 from patchpilot.automation.actions.registry import ACTIONS, action_names
-from patchpilot.automation.playbook import PlaybookError, Schedule, parse_playbook
+from patchpilot.automation.context import activation
+from patchpilot.automation.playbook import (
+    PlaybookError,
+    Schedule,
+    compile_condition,
+    parse_playbook,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "playbooks"
 
@@ -160,3 +166,17 @@ def test_keys_that_are_not_text_are_refused_by_name(text: str, message: str) -> 
     with pytest.raises(PlaybookError) as caught:
         parse_playbook(text)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("finding.priority != null && finding.priority <= 2", [True, False, False]),
+    ("finding.priority == null", [False, False, True]),
+    ("finding.id != null", [True, True, False]),
+    ("asset.owner != null", [True, True, True]),
+])
+def test_null_compares_with_any_value_as_cel_says(condition: str, expected: list[bool]) -> None:
+    program = compile_condition(condition)
+    contexts = [{"finding": {"priority": 1, "id": 5}, "asset": {"owner": "o"}},
+                {"finding": {"priority": 3, "id": 6}, "asset": {"owner": "o"}},
+                {"finding": {"priority": None, "id": None}, "asset": {"owner": "o"}}]
+    assert [bool(program.evaluate(activation(c))) for c in contexts] == expected

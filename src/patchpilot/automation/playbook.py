@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
+import celpy.evaluation
 import yaml
 
 from patchpilot.automation.actions.registry import action_named, action_names
@@ -87,7 +88,22 @@ def compile_condition(expression: str) -> Any:
         raise PlaybookError(f"condition: does not compile{where}:\n{shown}",
                             field="condition") from exc
     _check_names(tree)
-    return env.program(tree)
+    return env.program(tree, functions={"_==_": _equal, "_!=_": _not_equal})
+
+
+# CEL's equality is heterogeneous: ``1 == null`` is false, ``finding.priority != null`` is
+# true when a priority is set.  cel-python raises "no such overload" for a number or a
+# map compared with null, which made the natural guard fail on every event.
+def _equal(left: Any, right: Any) -> Any:
+    if left is None or right is None:
+        return celpy.celtypes.BoolType(left is None and right is None)
+    return celpy.evaluation.base_functions["_==_"](left, right)
+
+
+def _not_equal(left: Any, right: Any) -> Any:
+    if left is None or right is None:
+        return celpy.celtypes.BoolType(not (left is None and right is None))
+    return celpy.evaluation.base_functions["_!=_"](left, right)
 
 
 # The roots of the context (automation/context.py) and their fields; ``event.detail`` is a
