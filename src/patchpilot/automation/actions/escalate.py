@@ -160,7 +160,7 @@ class EscalateAction:
             where = f"chain[{i}]"
             if not isinstance(step, dict):
                 return where, "must be a mapping {after: …, to: […]}"
-            extra = sorted(set(step) - {"after", "to"})
+            extra = sorted(map(str, set(step) - {"after", "to"}))
             if extra:
                 return f"{where}.{extra[0]}", "unknown field (fields: after, to)"
             if "after" not in step:

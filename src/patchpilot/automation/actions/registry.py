@@ -5,11 +5,21 @@ from __future__ import annotations
 
 from patchpilot.automation.actions import (
     Action,
+    assign,
     awx,
     email,
     escalate,
+    github,
+    gitlab,
+    jira,
     mattermost,
+    redmine,
+    report,
+    rescan,
+    set_priority,
     slack,
+    sweep,
+    tag,
     teams,
     webhook,
 )
@@ -22,6 +32,16 @@ ACTIONS: tuple[Action, ...] = (
     mattermost.ACTION,
     awx.ACTION,
     escalate.ACTION,
+    jira.ACTION,
+    redmine.ACTION,
+    github.ACTION,
+    gitlab.ACTION,
+    set_priority.ACTION,
+    assign.ACTION,
+    tag.ACTION,
+    rescan.ACTION,
+    sweep.ACTION,
+    report.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}
 
