@@ -46,6 +46,12 @@ DEFAULT_REPORT_KEEP_HOURS = 24.0
 # while the request waits (a 10,000-finding XLSX takes a few seconds); a PDF or HTML above
 # a twentieth of it (reports.generate.SYNC_WEIGHT).
 DEFAULT_REPORT_SYNC_FINDINGS = 10_000
+# An open finding's ``sla_due_soon`` event comes this many days before its due date: long
+# enough to plan a change into the next weekly window, short enough not to cry wolf.
+DEFAULT_SLA_WARNING_DAYS = 3
+# EPSS scores whose crossing is an ``epss_crossed`` event: FIRST's own rough bands of
+# "worth a look", "likely" and "almost certain" exploitation activity within 30 days.
+DEFAULT_EPSS_THRESHOLDS = (0.1, 0.5, 0.9)
 # Playbook actions send at most this often to one target a minute (a mail server or a
 # chat webhook that throttles would otherwise see a burst of hundreds after an import).
 DEFAULT_ACTION_RATE_LIMIT = 30
@@ -129,6 +135,13 @@ class Settings:
     """``PATCHPILOT_WEBHOOK_ALLOW_NETWORKS``: address ranges (CIDR, ``,``-separated) that
     playbook webhooks may reach although they are loopback, private or link-local; empty:
     such targets are refused (SSRF)."""
+    sla_warning_days: int = DEFAULT_SLA_WARNING_DAYS
+    """``PATCHPILOT_SLA_WARNING_DAYS``: an open finding's ``sla_due_soon`` event is written
+    when its due date is this many days away or less (0: never)."""
+    epss_thresholds: tuple[float, ...] = DEFAULT_EPSS_THRESHOLDS
+    """``PATCHPILOT_EPSS_THRESHOLDS``: EPSS scores (``,``-separated, above 0, at most 1)
+    whose crossing by a feed update is an ``epss_crossed`` event of an open finding;
+    ``off``: none."""
     action_rate_limit: int = DEFAULT_ACTION_RATE_LIMIT
     """``PATCHPILOT_ACTION_RATE_LIMIT``: how many times a minute playbook actions may send
     to one target (a mail recipient list, a webhook host); past it a delivery waits for
@@ -209,6 +222,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         import_watch_dir=(Path(env["PATCHPILOT_IMPORT_WATCH_DIR"]).expanduser()
                           if env.get("PATCHPILOT_IMPORT_WATCH_DIR", "").strip() else None),
         webhook_allow_networks=_networks(env, "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS"),
+        sla_warning_days=_whole(env, "PATCHPILOT_SLA_WARNING_DAYS", DEFAULT_SLA_WARNING_DAYS,
+                                least=0, unit="days"),
+        epss_thresholds=_epss_thresholds(env),
         action_rate_limit=_whole(env, "PATCHPILOT_ACTION_RATE_LIMIT",
                                  DEFAULT_ACTION_RATE_LIMIT, least=1, unit="sends a minute"),
     )
@@ -224,6 +240,26 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
                 raise ConfigError(f"{name}: {part.strip()!r} is not an address range "
                                   f"(CIDR, e.g. 127.0.0.0/8)") from exc
     return tuple(found)
+
+
+def _epss_thresholds(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get("PATCHPILOT_EPSS_THRESHOLDS", "").strip().lower()
+    if not raw:
+        return DEFAULT_EPSS_THRESHOLDS
+    if raw == "off":
+        return ()
+    found = set()
+    for part in raw.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = -1.0
+        # nan fails both comparisons.
+        if not 0 < value <= 1:
+            raise ConfigError(f"PATCHPILOT_EPSS_THRESHOLDS: {part.strip()!r} is not an EPSS "
+                              "score above 0 and at most 1 (e.g. 0.1,0.5,0.9; off: none)")
+        found.add(value)
+    return tuple(sorted(found))
 
 
 def named_variable(name: str) -> str | None:

@@ -64,7 +64,11 @@ from patchpilot.config import Settings, load_settings
 from patchpilot.db.engine import optimize
 from patchpilot.db.tables import assets, feed_state, inventories, jobs
 from patchpilot.errors import NotFound, PatchPilotError
-from patchpilot.findings.events import record_sla_breaches, record_stale_assets
+from patchpilot.findings.events import (
+    record_sla_breaches,
+    record_sla_due_soon,
+    record_stale_assets,
+)
 from patchpilot.findings.lifecycle import apply_asset_findings
 from patchpilot.findings.scan import scan_inventory_in
 from patchpilot.findings.summary import refresh as refresh_summary
@@ -319,18 +323,21 @@ def when_idle(engine: Engine, settings: Settings | None = None) -> None:
     run_automation(engine, settings)
 
 
-def upkeep(engine: Engine) -> None:
+def upkeep(engine: Engine, settings: Settings | None = None) -> None:
     """What an idle worker does every few minutes (idempotent: harmless from many)."""
+    settings = settings or load_settings()
     # Risk acceptances that expired reopen their findings.
     run_expire_decisions(engine, None)
     # Findings whose due date passed since their asset's summary row was made; their
-    # breaches and the assets not scanned on schedule, as events (each once).
+    # breaches, the findings due within the warning period and the assets not scanned on
+    # schedule, as events (each once).
     now = now_utc()
     with engine.begin() as conn:
         # Two workers at once would both see a breach unrecorded and record it twice.
         _one_at_a_time(conn, _UPKEEP_LOCK)
         refresh_stale(conn, now=now)
         record_sla_breaches(conn, now)
+        record_sla_due_soon(conn, timedelta(days=settings.sla_warning_days), now)
         record_stale_assets(conn, not_scanned_condition(conn, now), now)
     # Report jobs' files past PATCHPILOT_REPORT_KEEP_HOURS (and failed jobs' leftovers).
     remove_expired(engine)

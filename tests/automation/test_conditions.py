@@ -18,6 +18,7 @@ from patchpilot.automation.conditions import (
     flat,
 )
 from patchpilot.automation.context import activation
+from patchpilot.automation.playbook import compile_condition
 
 CONDITIONS = [
     'finding.severity == "Critical" && asset.criticality <= 2',
@@ -41,6 +42,8 @@ CONDITIONS = [
     "true == finding.known_exploited",
     "finding.priority",  # not a boolean: never a match
     "size(asset.groups) > 1 || finding.epss_score > 0.9",
+    "finding.priority != null && finding.priority <= 2",
+    "asset.owner == null || finding.cvss_score == 9.7",
 ]
 
 maybe = st.one_of
@@ -71,9 +74,9 @@ def contexts(draw: Any) -> dict[str, Any]:
 
 
 def celpy_answer(expression: str, context: dict[str, Any]) -> bool | None:
-    env = celpy.Environment()
+    # The whole condition, compiled as a playbook's is, on the whole context.
     try:
-        hit = env.program(env.compile(expression)).evaluate(activation(context))
+        hit = compile_condition(expression).evaluate(activation(context))
     except celpy.CELEvalError:
         return None
     return bool(hit) if isinstance(hit, bool | celpy.celtypes.BoolType) else None

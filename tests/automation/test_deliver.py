@@ -143,6 +143,8 @@ def test_webhook_is_signed_and_delivered_once(estate_with: Build, receiver: Rece
     expected = "sha256=" + hmac.new(b"k-42", body, hashlib.sha256).hexdigest()
     assert headers["x-patchpilot-signature"] == expected
     assert headers["x-patchpilot-event"] == "new"
+    # Outbox row 1, step 0, first attempt: the id a receiver deduplicates on.
+    assert (headers["x-patchpilot-delivery"], headers["x-patchpilot-attempt"]) == ("1.0", "1")
     assert headers["content-type"] == "application/json"
     sent = orjson.loads(body)
     assert (sent["playbook"], sent["event"]["id"], sent["finding"]["vuln_id"],
@@ -189,6 +191,10 @@ def test_failures_back_off_then_go_dead(estate_with: Build, receiver: Receiver,
     assert _state(estate) == ("dead", MAX_ATTEMPTS,
                               "webhook: 127.0.0.1 answered 503")
     assert len(receiver.received) == MAX_ATTEMPTS
+    # Every retry is the same delivery (one id), its attempts counted.
+    assert [(h["x-patchpilot-delivery"], h["x-patchpilot-attempt"])
+            for h, _ in receiver.received] == [("1.0", str(n))
+                                               for n in range(1, MAX_ATTEMPTS + 1)]
     assert deliver_due(estate, settings, now + timedelta(days=1)).dead == 0
 
 

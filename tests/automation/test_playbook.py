@@ -3,6 +3,7 @@ compile names its position, the shipped examples validate, every action is regis
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 
 import patchpilot.automation.actions
 from patchpilot.automation.actions.registry import ACTIONS, action_names
-from patchpilot.automation.playbook import PlaybookError, Schedule, parse_playbook
+from patchpilot.automation.context import activation
+from patchpilot.automation.playbook import (
+    PlaybookError,
+    Schedule,
+    compile_condition,
+    parse_playbook,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "playbooks"
 
@@ -57,7 +64,9 @@ def test_a_schedule_trigger() -> None:
     (("{events: [new]}", '{schedule: {cron: "0 99 * * *"}}'),
      "trigger.schedule: ", "trigger.schedule"),
     (("type: webhook", "type: fax"),
-     "actions[0].type: unknown action 'fax' (one of email, webhook, digest)", "actions[0].type"),
+     "actions[0].type: unknown action 'fax' (one of email, webhook, slack, teams, mattermost, "
+     "awx, escalate, jira, redmine, github, gitlab, set_priority, assign, tag, rescan, sweep, "
+     "report, digest)", "actions[0].type"),
     (("secret_env: SOC_HOOK_KEY", "secret_env: 'not a name'"),
      "actions[0].with.secret_env: required: the name of the environment variable that "
      "holds the HMAC-SHA256 key the receiver checks", "actions[0].with.secret_env"),
@@ -121,9 +130,15 @@ def test_the_shipped_examples_validate() -> None:
 
 def test_every_action_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules(patchpilot.automation.actions.__path__)}
-    assert {m for m in modules if not m.startswith("_")} - {"registry"} == {
-        a.__class__.__module__.rpartition(".")[2] for a in ACTIONS}
-    assert action_names() == ["email", "webhook", "digest"]
+    names = {m for m in modules if not m.startswith("_")} - {"registry"}
+    # By each module's ACTION (the ticket trackers share one action class).
+    registered = {n for n in names if any(
+        a is importlib.import_module(f"patchpilot.automation.actions.{n}").ACTION
+        for a in ACTIONS)}
+    assert registered == names and len(ACTIONS) == len(names)
+    assert action_names() == ["email", "webhook", "slack", "teams", "mattermost", "awx",
+                              "escalate", "jira", "redmine", "github", "gitlab", "set_priority",
+                              "assign", "tag", "rescan", "sweep", "report", "digest"]
 
 
 def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:
@@ -138,3 +153,30 @@ def test_a_condition_naming_what_the_context_lacks_is_refused() -> None:
     # Macro variables, type names and the event's free-form detail are known.
     parse_playbook(GOOD + "condition: >-\n  asset.groups.exists(g, g == \"dmz\") && "
                           "event.detail.new > 1 && type(finding.priority) == int\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1: a\nname: p\n", "1: unknown field"),
+    ("name: p\ntrigger: {events: [new], 2: x}\nactions: [{type: email, with: {to: [a]}}]\n",
+     "trigger.2: unknown field"),
+    ("name: p\ntrigger: {events: [new]}\nactions: [{type: email, with: {to: [a], 3: b}}]\n",
+     "actions[0].with: setting names are text, not 3"),
+])
+def test_keys_that_are_not_text_are_refused_by_name(text: str, message: str) -> None:
+    with pytest.raises(PlaybookError) as caught:
+        parse_playbook(text)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("finding.priority != null && finding.priority <= 2", [True, False, False]),
+    ("finding.priority == null", [False, False, True]),
+    ("finding.id != null", [True, True, False]),
+    ("asset.owner != null", [True, True, True]),
+])
+def test_null_compares_with_any_value_as_cel_says(condition: str, expected: list[bool]) -> None:
+    program = compile_condition(condition)
+    contexts = [{"finding": {"priority": 1, "id": 5}, "asset": {"owner": "o"}},
+                {"finding": {"priority": 3, "id": 6}, "asset": {"owner": "o"}},
+                {"finding": {"priority": None, "id": None}, "asset": {"owner": "o"}}]
+    assert [bool(program.evaluate(activation(c))) for c in contexts] == expected

@@ -39,7 +39,7 @@ from typing import Any
 import celpy
 import orjson
 
-from patchpilot.automation.playbook import ROOTS
+from patchpilot.automation.playbook import ROOTS, compile_condition
 
 # A field a condition names: (root, field), or (root, None) for the whole root (a root
 # indexed as a map, or named bare).
@@ -276,11 +276,10 @@ class Clause:
     results kept by the values of the fields it reads."""
 
     def __init__(self, text: str) -> None:
-        env = celpy.Environment()
-        tree = env.compile(text)
-        self.paths = _paths_of(tree)
+        self.paths = _paths_of(celpy.Environment().compile(text))
         self.keys = tuple(key_of(p) for p in self.paths)
-        self.program = env.program(tree)
+        # Compiled as a playbook's condition is (its CEL functions: null equality).
+        self.program = compile_condition(text)
         self.fast = fast_path(text)
         self.memo: dict[Any, Result] = {}
 

@@ -157,7 +157,7 @@ def deliver_due(engine: Engine, settings: DeliverySettings, now: datetime | None
                 raise DeliveryError(str(exc)) from exc
 
         delivery = Delivery(row.id, name, row.event_id, row.subject, row.step, now,
-                            engine, settings, secret)
+                            engine, settings, secret, attempt=row.attempts + 1)
         if step is None or action is None:
             # The stored version cannot be read (or its action is gone): retrying
             # cannot help an unregistered action; a document error may be fixed.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
+import celpy.evaluation
 import yaml
 
 from patchpilot.automation.actions.registry import action_named, action_names
@@ -87,7 +88,22 @@ def compile_condition(expression: str) -> Any:
         raise PlaybookError(f"condition: does not compile{where}:\n{shown}",
                             field="condition") from exc
     _check_names(tree)
-    return env.program(tree)
+    return env.program(tree, functions={"_==_": _equal, "_!=_": _not_equal})
+
+
+# CEL's equality is heterogeneous: ``1 == null`` is false, ``finding.priority != null`` is
+# true when a priority is set.  cel-python raises "no such overload" for a number or a
+# map compared with null, which made the natural guard fail on every event.
+def _equal(left: Any, right: Any) -> Any:
+    if left is None or right is None:
+        return celpy.celtypes.BoolType(left is None and right is None)
+    return celpy.evaluation.base_functions["_==_"](left, right)
+
+
+def _not_equal(left: Any, right: Any) -> Any:
+    if left is None or right is None:
+        return celpy.celtypes.BoolType(not (left is None and right is None))
+    return celpy.evaluation.base_functions["_!=_"](left, right)
 
 
 # The roots of the context (automation/context.py) and their fields; ``event.detail`` is a
@@ -160,7 +176,7 @@ def _fail(name: str, message: str) -> PlaybookError:
 
 def validate_document(doc: dict[str, Any]) -> Playbook:
     """A :class:`Playbook` from a decoded document; PlaybookError naming the field."""
-    unknown = sorted(set(doc) - _KEYS)
+    unknown = sorted(map(str, set(doc) - _KEYS))
     if unknown:
         raise _fail(unknown[0], f"unknown field (fields: {', '.join(sorted(_KEYS))})")
     name = doc.get("name")
@@ -189,7 +205,7 @@ def validate_document(doc: dict[str, Any]) -> Playbook:
 def _trigger(trigger: Any) -> tuple[tuple[str, ...], Schedule | None]:
     if not isinstance(trigger, dict):
         raise _fail("trigger", "required: a mapping with events and/or schedule")
-    unknown = sorted(set(trigger) - {"events", "schedule"})
+    unknown = sorted(map(str, set(trigger) - {"events", "schedule"}))
     if unknown:
         raise _fail(f"trigger.{unknown[0]}", "unknown field (fields: events, schedule)")
     events = trigger.get("events", [])
@@ -206,7 +222,7 @@ def _trigger(trigger: Any) -> tuple[tuple[str, ...], Schedule | None]:
     if raw is not None:
         if not isinstance(raw, dict) or not isinstance(raw.get("cron"), str):
             raise _fail("trigger.schedule", "must be {cron: \"…\", timezone: …}")
-        unknown = sorted(set(raw) - {"cron", "timezone"})
+        unknown = sorted(map(str, set(raw) - {"cron", "timezone"}))
         if unknown:
             raise _fail(f"trigger.schedule.{unknown[0]}",
                         "unknown field (fields: cron, timezone)")
@@ -225,7 +241,7 @@ def _action(index: int, step: Any) -> ActionStep:
     where = f"actions[{index}]"
     if not isinstance(step, dict):
         raise _fail(where, "must be a mapping {type: …, with: {…}}")
-    unknown = sorted(set(step) - {"type", "with"})
+    unknown = sorted(map(str, set(step) - {"type", "with"}))
     if unknown:
         raise _fail(f"{where}.{unknown[0]}", "unknown field (fields: type, with)")
     kind = step.get("type")
@@ -236,6 +252,9 @@ def _action(index: int, step: Any) -> ActionStep:
     settings = step.get("with") or {}
     if not isinstance(settings, dict):
         raise _fail(f"{where}.with", "must be a mapping")
+    odd = [k for k in settings if not isinstance(k, str)]
+    if odd:
+        raise _fail(f"{where}.with", f"setting names are text, not {odd[0]!r}")
     problem = action.validate(settings)
     if problem is not None:
         key, message = problem

@@ -16,6 +16,7 @@ from patchpilot.cli import (
     assets,
     db,
     groups,
+    hook,
     imports,
     inventory,
     plan,
@@ -23,6 +24,7 @@ from patchpilot.cli import (
     priority,
     report,
     scan,
+    secret,
     server,
     sweep,
 )
@@ -61,6 +63,8 @@ for _sub_app, _name in (
     (groups.ssh_target_app, "ssh-target"),
     (report.report_app, "report"),
     (playbook.playbook_app, "playbook"),
+    (hook.hook_app, "hook"),
+    (secret.secret_app, "secret"),
 ):
     app.add_typer(_sub_app, name=_name)
 

@@ -35,13 +35,19 @@ Kinds (``detail`` is a JSON object, or NULL):
 ``import_finished``       a scanner report was imported: ``finding_id`` and
                           ``asset_id`` NULL, ``producer`` the importer; ``detail``
                           the import's id, file, format and counts (``importers``)
-``sla_due_soon``          an open finding's due date is within the warning period:
-                          detail ``{"priority", "due"}`` (once per due date)
+``sla_due_soon``          an open finding's due date is within the warning period
+                          (``PATCHPILOT_SLA_WARNING_DAYS``): detail ``{"priority", "due"}``
+                          (:func:`record_sla_due_soon`, run by ``pipeline.upkeep``; once
+                          per due date)
 ``epss_crossed``          a feed update raised the EPSS score of an open finding's
                           vulnerability across a threshold (``PATCHPILOT_EPSS_THRESHOLDS``):
-                          detail ``{"from", "to", "threshold"}``
+                          detail ``{"from", "to", "threshold"}`` (the highest threshold
+                          crossed; written by ``findings.lifecycle`` as the re-match
+                          refreshes the score; a finding's first score is no crossing)
 ``plan_verified``         a plan item's host was found fixed: ``asset_id`` the host,
-                          detail ``{"item", "title", "vulns"}``
+                          ``finding_id`` NULL, detail ``{"item", "title", "vulns"}``
+                          (``scans.plan_store.rebuild``: a host pending in the previous
+                          plan and verified in the new one)
 ``hook_received``         an inbound webhook (``POST /api/hooks/{name}``) was accepted:
                           ``finding_id``/``asset_id`` set when its body named a known
                           host (and CVE); detail ``{"hook", "body"}``
@@ -49,24 +55,25 @@ Kinds (``detail`` is a JSON object, or NULL):
                           (only that playbook acts on it)
 ========================  ===========================================================
 
-``sla_breached`` and ``asset_stale`` are noticed, not caused, so they are written once per
-occurrence: a finding's breach once per due date (a reopening or a re-prioritisation gives
-it a new one), an asset's staleness once per last scan.  The first run on a database that
-already has overdue findings or late assets records each of them once.
+``sla_breached``, ``sla_due_soon`` and ``asset_stale`` are noticed, not caused, so they are
+written once per occurrence: a finding's breach and its warning once per due date (a
+reopening or a re-prioritisation gives it a new one), an asset's staleness once per last
+scan.  The first run on a database that already has overdue findings, findings due soon or
+late assets records each of them once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import DateTime, String, and_, cast, exists, insert, literal, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.clock import aware, now_utc
+from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.dialect import insert_rows
 from patchpilot.db.tables import assets, finding_events, finding_priority, findings
 from patchpilot.errors import InvalidInput
@@ -190,3 +197,60 @@ def record_stale_assets(conn: Connection, late: Any, now: datetime | None = None
     # (rowcount of an INSERT … SELECT is -1 through psycopg: the ids are counted.)
     return len(conn.execute(insert(e).from_select(list(_EVENT_COLUMNS), stale)
                             .returning(e.c.id)).all())
+
+
+def record_sla_due_soon(conn: Connection, warning: timedelta,
+                        now: datetime | None = None) -> int:
+    """Write ``sla_due_soon`` for every open finding due within ``warning`` from ``now``
+    (not yet overdue: that is :func:`record_sla_breaches`) that has no such event for its
+    current due date; how many.
+
+    The due date is kept in the event's detail, so a finding re-prioritised to another due
+    date (earlier or later) is warned again, and one that keeps its date never twice.  Two
+    set-based reads (the findings due soon, and their earlier warnings) and one insert:
+    the comparison of the due dates is made here rather than in SQL, where SQLite and
+    PostgreSQL would print a timestamp differently.
+    """
+    if warning <= timedelta(0):
+        return 0
+    now = now or now_utc()
+    f, fp, e = findings, finding_priority, finding_events
+    due_soon = (select(f.c.id, f.c.asset_id, fp.c.priority, fp.c.due_date)
+                .select_from(f.join(fp, fp.c.finding_id == f.c.id))
+                .where(f.c.state == "open", fp.c.due_date >= now,
+                       fp.c.due_date < now + warning))
+    candidates = conn.execute(due_soon).all()
+    if not candidates:
+        return 0
+    warned: set[tuple[int, str]] = set()
+    for finding_id, detail in conn.execute(
+            select(e.c.finding_id, e.c.detail).where(
+                e.c.kind == SLA_DUE_SOON,
+                e.c.finding_id.in_(due_soon.with_only_columns(f.c.id).scalar_subquery()))):
+        due = orjson.loads(detail).get("due") if detail else None
+        warned.add((finding_id, str(due)))
+    rows = []
+    for r in candidates:
+        due = iso(r.due_date)
+        if (r.id, str(due)) not in warned:
+            rows.append(event_row(SLA_DUE_SOON, now, finding_id=r.id, asset_id=r.asset_id,
+                                  detail={"priority": r.priority, "due": due}))
+    write_events(conn, rows)
+    return len(rows)
+
+
+def epss_crossing(before: float | None, after: float | None,
+                  thresholds: Sequence[float]) -> dict[str, float] | None:
+    """The detail of an ``epss_crossed`` event when a score moved from ``before`` to
+    ``after``: ``{"from", "to", "threshold"}`` with the highest threshold crossed upwards
+    (below it before, at or above it now), or None.
+
+    A first score (``before`` None) is no crossing: the first load of the EPSS feed on an
+    estate would otherwise announce every scored finding at once.
+    """
+    if before is None or after is None or after <= before:
+        return None
+    crossed = [t for t in thresholds if before < t <= after]
+    if not crossed:
+        return None
+    return {"from": before, "to": after, "threshold": max(crossed)}

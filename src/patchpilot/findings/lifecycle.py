@@ -21,9 +21,10 @@ and joined with ``,`` -- almost always one -- and its JSON lists them as ``sourc
   fixed; it is fixed only when none is left.
 
 Every change writes its events (``new``, ``reopened``, ``fixed``,
-``known_exploited_added``; ``findings.events``) in the same transaction, with one insert
-per transaction.  Every write is set-based (bulk inserts, executemany updates), never a
-round trip per row.  Triage lives in ``findings.triage``, ingest in ``findings.ingest``.
+``known_exploited_added``, ``installations_changed``, ``epss_crossed``;
+``findings.events``) in the same transaction, with one insert per transaction.  Every
+write is set-based (bulk inserts, executemany updates), never a round trip per row.
+Triage lives in ``findings.triage``, ingest in ``findings.ingest``.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import now_utc
+from patchpilot.config import load_settings
 from patchpilot.db.dialect import insert_rows, reserve_ids
 from patchpilot.db.tables import findings
 from patchpilot.findings.events import (
+    EPSS_CROSSED,
     FIXED_EVENT,
     INSTALLATIONS_CHANGED,
     KNOWN_EXPLOITED_ADDED,
     NEW,
     REOPENED,
+    epss_crossing,
     event_row,
     write_events,
 )
@@ -210,7 +214,8 @@ def _apply(conn: Connection, asset_id: int, reports: Reports, complete: bool,
 
 _EXISTING = (findings.c.id, findings.c.asset_id, findings.c.vuln_id, findings.c.ecosystem,
              findings.c.package, findings.c.state, findings.c.times_reopened,
-             findings.c.known_exploited, findings.c.producer, findings.c.installations)
+             findings.c.known_exploited, findings.c.producer, findings.c.installations,
+             findings.c.epss_score)
 # How many assets one read of their stored findings names.
 _ASSETS_PER_READ = 2000
 
@@ -254,6 +259,7 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     reopens: list[dict[str, Any]] = []
+    thresholds: tuple[float, ...] | None = None  # PATCHPILOT_EPSS_THRESHOLDS, when needed
     all_counts: list[LifecycleCounts] = []
     for (asset_id, _reports, _complete), reported in zip(batch, reported_of, strict=True):
         counts = LifecycleCounts()
@@ -303,6 +309,17 @@ def _apply_assets(conn: Connection, batch: Sequence[tuple[int, Reports, bool]],
                 if values["known_exploited"] and not row.known_exploited:
                     events.append(event_row(KNOWN_EXPLOITED_ADDED, now, finding_id=row.id,
                                             asset_id=asset_id, producer=values["producer"]))
+                if (row.state == OPEN and values["epss_score"] is not None
+                        and row.epss_score is not None
+                        and values["epss_score"] > row.epss_score):
+                    # Read once per application, and only when a score rose at all.
+                    if thresholds is None:
+                        thresholds = load_settings().epss_thresholds
+                    crossed = epss_crossing(row.epss_score, values["epss_score"], thresholds)
+                    if crossed is not None:
+                        events.append(event_row(EPSS_CROSSED, now, finding_id=row.id,
+                                                asset_id=asset_id,
+                                                producer=values["producer"], detail=crossed))
     if inserts:
         _insert_findings(conn, inserts)
         events.extend(event_row(NEW, now, finding_id=r["id"], asset_id=r["asset_id"],

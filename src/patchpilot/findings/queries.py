@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
 
-from patchpilot.db.tables import assets, finding_priority, findings
+from patchpilot.db.tables import assets, finding_overrides, finding_priority, findings
 from patchpilot.errors import NotFound
 from patchpilot.findings.model import Installation
 
@@ -32,14 +32,23 @@ class FindingDetail:
 
 
 def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
-    """Finding ``finding_id`` with its asset's name, its priority and its report fields;
-    NotFound (``no finding <id>``) when there is none."""
+    """Finding ``finding_id`` with its asset's name, its priority, what was set on it by
+    hand or by a playbook (``override_*``: ``finding_overrides``, None without) and its
+    report fields; NotFound (``no finding <id>``) when there is none."""
     row = conn.execute(
         select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
                finding_priority.c.reason.label("priority_reason"),
-               finding_priority.c.due_date)
+               finding_priority.c.due_date,
+               finding_overrides.c.finding_id.label("override_finding_id"),
+               finding_overrides.c.priority.label("override_priority"),
+               finding_overrides.c.assignee.label("override_assignee"),
+               finding_overrides.c.tags.label("override_tags"),
+               finding_overrides.c.reason.label("override_reason"),
+               finding_overrides.c.set_by.label("override_set_by"),
+               finding_overrides.c.set_at.label("override_set_at"))
         .join(assets, assets.c.id == findings.c.asset_id)
         .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
+        .outerjoin(finding_overrides, finding_overrides.c.finding_id == findings.c.id)
         .where(findings.c.id == finding_id)).first()
     if row is None:
         raise NotFound(f"no finding {finding_id}", field="finding_id")

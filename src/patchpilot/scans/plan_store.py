@@ -13,7 +13,8 @@ plan of the whole estate is built once and kept like the per-asset summary:
   blocked by a long plan transaction.
 * The plan is *stale* when ``finding_events`` moved past the id it saw: every write that
   changes a finding or its priority adds an event in its transaction
-  (:mod:`patchpilot.findings.events`).  An idle worker rebuilds a stale plan
+  (:mod:`patchpilot.findings.events`) -- but for the ``plan_verified`` events a build
+  writes itself when it finds a host fixed.  An idle worker rebuilds a stale plan
   (:func:`refresh_if_stale`, at most once per :data:`MIN_INTERVAL`); a reader rebuilds it
   itself while the estate is small (:data:`SYNC_LIMIT` open findings), so a plan read right
   after a scan is exact on a small estate and a page never waits on a large one.
@@ -64,6 +65,7 @@ from patchpilot.db.tables import (
     plan_state,
 )
 from patchpilot.errors import NotFound
+from patchpilot.findings.events import PLAN_VERIFIED, event_row, write_events
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
     KEV_WEIGHT,
@@ -196,7 +198,12 @@ def item_key(kind: str, ecosystem: str, package: str, fixed_version: str) -> str
 # --- state ------------------------------------------------------------------------------------
 
 def _latest_event(conn: Connection) -> int:
-    return int(conn.execute(select(func.max(finding_events.c.id))).scalar() or 0)
+    """The newest event that may change the plan: a ``plan_verified`` event is written by
+    the build itself and describes the plan, so it does not make the plan stale.  (The
+    primary key read backwards, stopping at the first other kind: as cheap as MAX.)"""
+    e = finding_events
+    return int(conn.execute(select(e.c.id).where(e.c.kind != PLAN_VERIFIED)
+                            .order_by(e.c.id.desc()).limit(1)).scalar() or 0)
 
 
 def status(conn: Connection) -> PlanStatus:
@@ -328,11 +335,42 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
                                    for r in rows[start:start + _CHUNK]])
 
 
+def _record_verified(conn: Connection, before: int, after: int, now: datetime) -> int:
+    """Write ``plan_verified`` for every (item, host) pending in generation ``before`` and
+    verified in ``after``; how many.  One read and one insert, in the transaction that
+    makes ``after`` the plan readers see, so an event is written exactly when its plan is.
+
+    A host must have been pending in the previous plan: the first plan ever built has no
+    "before" (its verified hosts are history, not news), and a host whose finding was both
+    found and fixed between two builds was never in a plan to be patched.  These events do
+    not make the plan stale (:func:`_latest_event`).
+    """
+    if not before:
+        return 0
+    new, old, item = plan_hosts.alias("new_host"), plan_hosts.alias("old_host"), plan_items
+    found = conn.execute(
+        select(new.c.item_key, new.c.asset_id, new.c.vulns, item.c.package,
+               item.c.fixed_version)
+        .select_from(new.join(old, and_(old.c.generation == before,
+                                        old.c.item_key == new.c.item_key,
+                                        old.c.asset_id == new.c.asset_id))
+                     .join(item, and_(item.c.generation == after,
+                                      item.c.key == new.c.item_key)))
+        .where(new.c.generation == after, new.c.status == "verified",
+               old.c.status == "pending")
+        .order_by(new.c.item_key, new.c.asset_id)).all()
+    write_events(conn, [event_row(PLAN_VERIFIED, now, asset_id=r.asset_id, detail={
+        "item": r.item_key, "title": f"{r.package} → {r.fixed_version}",
+        "vulns": _loads(r.vulns)}) for r in found])
+    return len(found)
+
+
 def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
     """Build the plan of the whole estate as a new generation and make it the one readers
     see (unless a newer one got there first).  Findings fixed in the last
     :data:`~patchpilot.scans.plan.DEFAULT_VERIFY_DAYS` days stay in their items so that
-    their hosts show as verified."""
+    their hosts show as verified; a host pending in the plan this one replaces and
+    verified in it is a ``plan_verified`` event (:func:`_record_verified`)."""
     started = time.monotonic()
     now = now or now_utc()
     since = now - timedelta(days=DEFAULT_VERIFY_DAYS)
@@ -395,6 +433,8 @@ def rebuild(engine: Engine, *, now: datetime | None = None) -> PlanStatus:
             conn.execute(update(plan_state).where(plan_state.c.id == 1).values(
                 generation=generation, event_id=event_id, generated_at=now, since=since,
                 seconds=seconds))
+            # Before the older generations go: they are what "newly" is measured from.
+            _record_verified(conn, current, generation, now)
             keep = generation
         else:  # a newer plan was flipped while this one was built: drop this one
             keep = current

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select, true, update
 from sqlalchemy.engine import Connection
 
 from patchpilot import queue
-from patchpilot.assets.groups import NotFound, group_asset_ids
+from patchpilot.assets.groups import NotFound, group_asset_ids, groups_of
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.config import load_settings
@@ -47,6 +47,7 @@ from patchpilot.inventory.transports.ssh import (
 )
 from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import (
+    MaintenanceWindow,
     ScheduleError,
     next_allowed,
     next_run,
@@ -55,6 +56,8 @@ from patchpilot.scans.schedules import (
 log = logging.getLogger(__name__)
 
 COLLECT, SSH_SCAN = "collect", "ssh_scan"
+# What queueing an asset's scan did besides queueing one of those.
+ALREADY, UNREACHABLE, NO_WINDOW = "already_queued", "unreachable", "no_window"
 # Emergency scans go before everything queued at the default priority.
 EMERGENCY_PRIORITY = 100
 
@@ -113,39 +116,97 @@ def enqueue_group_scan(conn: Connection, group_id: int, now: datetime, payload: 
         log.warning("group %s: no allowed scan time within the horizon; nothing queued",
                     group_id)
         return GroupScan(group_id, None)
-    counts = {COLLECT: 0, SSH_SCAN: 0}
-    already = unreachable = 0
+    counts = {COLLECT: 0, SSH_SCAN: 0, ALREADY: 0, UNREACHABLE: 0}
     for asset_id in group_asset_ids(conn, group_id):
-        agent_id = conn.execute(
-            select(agents.c.id).where(agents.c.asset_id == asset_id, agents.c.revoked_at.is_(None))
-            .order_by(agents.c.id.desc()).limit(1)).scalar()
-        target = conn.execute(select(assets.c.ssh_target)
-                              .where(assets.c.id == asset_id)).scalar()
-        if agent_id is not None:
-            kind = COLLECT
-        elif target:
-            kind = SSH_SCAN
-        else:
-            unreachable += 1
-            continue
-        pending = conn.execute(select(jobs_table.c.id, jobs_table.c.state).where(
-            jobs_table.c.asset_id == asset_id, jobs_table.c.kind == kind,
-            jobs_table.c.state.in_((queue.QUEUED, queue.LEASED)))).first()
-        if pending is not None:
-            already += 1
-            if override and pending.state == queue.QUEUED:
-                conn.execute(update(jobs_table).where(jobs_table.c.id == pending.id).values(
-                    run_after=now, priority=EMERGENCY_PRIORITY))
-            continue
-        job_payload = dict(payload, asset_id=asset_id)
-        if kind == SSH_SCAN:
-            job_payload["target"] = target
-        queue.enqueue(conn, kind, job_payload, agent_id=agent_id, asset_id=asset_id,
-                     group_id=group_id, run_after=run_after,
-                     priority=EMERGENCY_PRIORITY if override else 0)
-        counts[kind] += 1
-    return GroupScan(group_id, run_after, counts[COLLECT], counts[SSH_SCAN], already,
-                     unreachable)
+        outcome, _job = _enqueue_one(conn, asset_id, group_id, now, run_after, payload,
+                                     override)
+        counts[outcome] += 1
+    return GroupScan(group_id, run_after, counts[COLLECT], counts[SSH_SCAN], counts[ALREADY],
+                     counts[UNREACHABLE])
+
+
+
+def _enqueue_one(conn: Connection, asset_id: int, group_id: int | None, now: datetime,
+                 run_after: datetime, payload: dict[str, Any], override: bool
+                 ) -> tuple[str, int | None]:
+    """Queue the scan job that fits how the asset is reached; what happened (``collect``,
+    ``ssh_scan``, ``already_queued`` or ``unreachable``) and the job (queued, or the one
+    already waiting)."""
+    agent_id = conn.execute(
+        select(agents.c.id).where(agents.c.asset_id == asset_id, agents.c.revoked_at.is_(None))
+        .order_by(agents.c.id.desc()).limit(1)).scalar()
+    target = conn.execute(select(assets.c.ssh_target)
+                          .where(assets.c.id == asset_id)).scalar()
+    if agent_id is not None:
+        kind = COLLECT
+    elif target:
+        kind = SSH_SCAN
+    else:
+        return UNREACHABLE, None
+    pending = conn.execute(select(jobs_table.c.id, jobs_table.c.state).where(
+        jobs_table.c.asset_id == asset_id, jobs_table.c.kind == kind,
+        jobs_table.c.state.in_((queue.QUEUED, queue.LEASED)))).first()
+    if pending is not None:
+        if override and pending.state == queue.QUEUED:
+            conn.execute(update(jobs_table).where(jobs_table.c.id == pending.id).values(
+                run_after=now, priority=EMERGENCY_PRIORITY))
+        return ALREADY, int(pending.id)
+    job_payload = dict(payload, asset_id=asset_id)
+    if kind == SSH_SCAN:
+        job_payload["target"] = target
+    job_id = queue.enqueue(conn, kind, job_payload, agent_id=agent_id, asset_id=asset_id,
+                           group_id=group_id, run_after=run_after,
+                           priority=EMERGENCY_PRIORITY if override else 0)
+    return kind, job_id
+
+
+@dataclass(frozen=True, slots=True)
+class AssetScan:
+    """What a scan of one asset did: ``outcome`` is ``collect`` / ``ssh_scan`` (that job
+    queued), ``already_queued``, ``unreachable`` (neither an agent nor an ssh_target) or
+    ``no_window`` (no allowed moment within the horizon); ``job_id`` the queued job."""
+
+    asset_id: int
+    outcome: str
+    run_after: datetime | None
+    group_id: int | None
+    job_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"asset_id": self.asset_id, "outcome": self.outcome,
+                "run_after": self.run_after.isoformat() if self.run_after else None,
+                "group_id": self.group_id, "job_id": self.job_id}
+
+
+def enqueue_asset_scan(conn: Connection, asset_id: int, now: datetime,
+                       payload: dict[str, Any], *, override: bool = False) -> AssetScan:
+    """Queue a scan of one asset (in the caller's transaction), as a group scan would.
+
+    The job waits for the first moment inside a window of one of the asset's groups and
+    outside every blackout of them (with ``override``: now), and carries the asset's first
+    group, so that group's ``max_concurrent_scans`` throttles it when it is leased.  An
+    asset in no group may be scanned at any time, unthrottled.
+    """
+    names = groups_of(conn, [asset_id]).get(asset_id, [])
+    group_ids = list(conn.execute(select(asset_groups.c.id).where(asset_groups.c.name.in_(
+        names)).order_by(asset_groups.c.id)).scalars()) if names else []
+    windows: list[MaintenanceWindow] = []
+    blackouts: list[MaintenanceWindow] = []
+    for group_id in group_ids:
+        w, b = group_periods(conn, group_id)
+        windows += w
+        blackouts += b
+    group_id = group_ids[0] if group_ids else None
+    run_after = now if override else next_allowed(now, windows, blackouts)
+    if run_after is None:
+        log.warning("asset %s: no allowed scan time within the horizon; nothing queued",
+                    asset_id)
+        return AssetScan(asset_id, NO_WINDOW, None, group_id)
+    outcome, job_id = _enqueue_one(conn, asset_id, group_id, now, run_after, payload,
+                                   override)
+    return AssetScan(asset_id, outcome, run_after, group_id, job_id)
+
 
 
 def tick(engine: Engine, now: datetime | None = None) -> TickResult:

@@ -29,12 +29,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import DateTime, Engine, bindparam, desc, insert, select, text
+from sqlalchemy import DateTime, Engine, String, bindparam, desc, insert, select, text
 from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import priority_config
+from patchpilot.db.tables import findings, priority_config
 from patchpilot.findings.events import PRIORITY_CHANGED
 from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
@@ -171,9 +171,10 @@ def _ssvc_levels(config: PriorityConfig, dialect: str) -> tuple[str, str, str]:
     return level1, priority, reason
 
 
-def _due(config: PriorityConfig, dialect: str) -> str:
-    """The due date: detection + the SLA days of the priority, or the KEV date if earlier."""
-    days = "CASE priority " + " ".join(
+def _due(config: PriorityConfig, dialect: str, column: str = "priority") -> str:
+    """The due date: detection + the SLA days of the priority (``column``), or the KEV
+    date if earlier."""
+    days = f"CASE {column} " + " ".join(
         f"WHEN {p} THEN {config.sla_days[p]}" for p in sorted(config.sla_days)) + " END"
     has_kev = "kev_due IS NOT NULL AND kev_due <> ''"
     if dialect == "postgresql":
@@ -191,24 +192,42 @@ def _due(config: PriorityConfig, dialect: str) -> str:
 
 
 def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = False,
-                     some_assets: bool = False) -> str:
+                     some_assets: bool = False, one_finding: bool = False) -> str:
     """The one statement that writes ``finding_priority`` for every unfixed finding (of
-    ``:asset_id``, or of the expanding ``:asset_ids``)."""
+    ``:asset_id``, of the expanding ``:asset_ids``, or the one ``:finding_id``).
+
+    A priority set on the finding by hand or by a playbook (``finding_overrides``) is
+    kept when it is more urgent than the computed one: the stored priority is the lower
+    number of the two, its SLA due date follows it, and the reason -- the computed one,
+    which still explains the finding -- gets ``"override": P`` appended (rendered as
+    "raised to P1 by override")."""
     level1, priority, reason = (_ssvc_levels if config.method == "ssvc"
                                 else _matrix_levels)(config, dialect)
     where = f"f.state <> {_q(FIXED)}" + (" AND f.asset_id = :asset_id" if one_asset else "") \
-        + (" AND f.asset_id IN :asset_ids" if some_assets else "")
+        + (" AND f.asset_id IN :asset_ids" if some_assets else "") \
+        + (" AND f.id = :finding_id" if one_finding else "")
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    # Level 3 picks the more urgent of the computed priority and the override; level 4
+    # (the outer SELECT) appends the override to the reason's JSON when it decided.
     return f"""
 INSERT INTO finding_priority (finding_id, priority, reason, method, due_date, computed_at)
-SELECT finding_id, priority, {reason}, {_q(config.method)}, {_due(config, dialect)}, :now
-FROM (SELECT l1.*, {priority} AS priority
-      FROM (SELECT l0.*, {level1}
-            FROM (SELECT {_base_columns(config)}
-                  FROM findings f
-                  LEFT JOIN asset_context c ON c.asset_id = f.asset_id
-                  LEFT JOIN kev k ON k.cve = f.vuln_id
-                  WHERE {where}) l0) l1) l2
+SELECT finding_id, final,
+       CASE WHEN final < priority
+            THEN substr(reason0, 1, length(reason0) - 1) || ',"override":'
+                 || CAST(final AS VARCHAR) || '}}'
+            ELSE reason0 END,
+       {_q(config.method)}, {_due(config, dialect, "final")}, :now
+FROM (SELECT l2.*, {reason} AS reason0,
+             CASE WHEN o_priority IS NOT NULL AND o_priority < priority THEN o_priority
+                  ELSE priority END AS final
+      FROM (SELECT l1.*, {priority} AS priority
+            FROM (SELECT l0.*, {level1}
+                  FROM (SELECT {_base_columns(config)}, o.priority AS o_priority
+                        FROM findings f
+                        LEFT JOIN asset_context c ON c.asset_id = f.asset_id
+                        LEFT JOIN kev k ON k.cve = f.vuln_id
+                        LEFT JOIN finding_overrides o ON o.finding_id = f.id
+                        WHERE {where}) l0) l1) l2) l3
 WHERE 1 = 1
 ON CONFLICT (finding_id) DO UPDATE SET
     priority = excluded.priority, reason = excluded.reason, method = excluded.method,
@@ -221,31 +240,43 @@ WHERE finding_priority.priority <> excluded.priority
 
 
 def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
-                 asset_id: int | None = None, now: datetime | None = None,
-                 summary: bool = True) -> int:
-    """Write the priority of every unfixed finding (of ``asset_id``); rows changed.
+                 asset_id: int | None = None, finding_id: int | None = None,
+                 now: datetime | None = None, summary: bool = True,
+                 actor: str | None = None) -> int:
+    """Write the priority of every unfixed finding (of ``asset_id``, or the one
+    ``finding_id``); rows changed.
 
     One statement, inside the caller's transaction; then the per-asset summary rows,
     unless ``summary`` is false (a caller that refreshes them itself, once, after more
-    work: ``pipeline.process_inventory``).
+    work: ``pipeline.process_inventory``).  ``actor`` goes on the ``priority_changed``
+    events (a playbook that raised the priority: ``playbook:<name>``; None when the
+    configuration or the evidence moved it).
     """
     config = config or active_config(conn)
-    sql = reprioritise_sql(config, conn.dialect.name, one_asset=asset_id is not None)
+    sql = reprioritise_sql(config, conn.dialect.name, one_asset=asset_id is not None,
+                           one_finding=finding_id is not None)
     params: dict[str, Any] = {"now": now or now_utc()}
+    where: dict[str, Any] = {}
+    one = ""
     if asset_id is not None:
-        params["asset_id"] = asset_id
+        where["asset_id"] = asset_id
+        one += " AND findings.asset_id = :asset_id"
+    if finding_id is not None:
+        where["finding_id"] = finding_id
+        one += " AND findings.id = :finding_id"
     # Typed so that SQLite gets SQLAlchemy's own datetime text, as in every other column.
-    stmt = text(sql).bindparams(bindparam("now", type_=DateTime(timezone=True)))
-    result = conn.execute(stmt, params)
+    typed = bindparam("now", type_=DateTime(timezone=True))
+    result = conn.execute(text(sql).bindparams(typed), {**params, **where})
     # The moves, as priority_changed events (read from the old rank before it follows),
     # then the list's sort key, then the dashboard's per-asset counts.
-    one = "" if asset_id is None else " AND findings.asset_id = :asset_id"
     events = text(PRIORITY_EVENTS_SQL + one).bindparams(
-        bindparam("now", type_=DateTime(timezone=True)))
-    conn.execute(events, params)
-    conn.execute(text(rank_sql(conn.dialect.name, one)),
-                 {} if asset_id is None else {"asset_id": asset_id})
+        typed, bindparam("actor", type_=String(200)))
+    conn.execute(events, {**params, **where, "actor": actor})
+    conn.execute(text(rank_sql(conn.dialect.name, one)), where)
     if summary:
+        if finding_id is not None and asset_id is None:
+            asset_id = conn.execute(select(findings.c.asset_id)
+                                    .where(findings.c.id == finding_id)).scalar()
         refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
     return int(result.rowcount or 0)
 
@@ -271,7 +302,7 @@ def reprioritise_assets(conn: Connection, asset_ids: Sequence[int], *,
         result = conn.execute(text(sql).bindparams(*typed, expanding), {"now": when})
         changed += int(result.rowcount or 0)
         conn.execute(text(PRIORITY_EVENTS_SQL + some).bindparams(*typed, expanding),
-                     {"now": when})
+                     {"now": when, "actor": None})
         conn.execute(text(rank_sql(conn.dialect.name, some)).bindparams(expanding))
     return changed
 
@@ -279,8 +310,8 @@ def reprioritise_assets(conn: Connection, asset_ids: Sequence[int], *,
 # findings.priority_rank is the rank before this re-prioritisation: 5 until a finding was
 # first prioritised, which is no change of priority (and writes no event).
 PRIORITY_EVENTS_SQL = f"""
-INSERT INTO finding_events (at, finding_id, asset_id, kind, detail)
-SELECT :now, findings.id, findings.asset_id, '{PRIORITY_CHANGED}',
+INSERT INTO finding_events (at, finding_id, asset_id, kind, actor, detail)
+SELECT :now, findings.id, findings.asset_id, '{PRIORITY_CHANGED}', :actor,
        '{{"from": ' || CAST(findings.priority_rank AS VARCHAR) || ', "to": '
        || CAST(fp.priority AS VARCHAR) || '}}'
 FROM findings JOIN finding_priority fp ON fp.finding_id = findings.id

@@ -62,11 +62,14 @@ POINT_WORDS = {(point, value): f"{point.replace('_', ' ')} {value}"
                for point, values in POINTS.items() for value in values}
 SEVERITY_WORDS = ("Critical", "High", "Medium", "Low", "None", "Unknown")
 SEPARATOR = "; "
+# A priority set by hand or by a playbook that is more urgent than the computed one
+# (``finding_overrides``; the code's ``override`` key, appended by ``scoring.apply``).
+OVERRIDE = "{reason}; raised to P{priority} by override"
 
 MSGIDS: tuple[str, ...] = (
     MATRIX_HEAD, UNKNOWN_ASSET, UNKNOWN_TIER, *ADJUSTMENT_WORDS.values(), SSVC_HEAD,
     SSVC_UNKNOWN_ASSET, SSVC_UNKNOWN_TIER, *OUTCOME_WORDS.values(), *POINT_WORDS.values(),
-    *SEVERITY_WORDS)
+    *SEVERITY_WORDS, OVERRIDE)
 
 
 def _english(message: str) -> str:
@@ -110,6 +113,13 @@ def _unknown(code: Mapping[str, Any], text: str, gettext: Gettext, asset: str,
 
 def render(code: Mapping[str, Any], gettext: Gettext = _english) -> str:
     """The reason of ``code`` in the language of ``gettext`` (English by default)."""
+    text = _render_computed(code, gettext)
+    if code.get("override") is not None:
+        text = gettext(OVERRIDE).format(reason=text, priority=code["override"])
+    return text
+
+
+def _render_computed(code: Mapping[str, Any], gettext: Gettext) -> str:
     if code.get("code") == SSVC:
         points = ", ".join(gettext(POINT_WORDS[(p, str(code.get(p)))])
                            if (p, code.get(p)) in POINT_WORDS else f"{p} {code.get(p)}"

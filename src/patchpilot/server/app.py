@@ -16,10 +16,13 @@ from patchpilot.server.api import (
     findings,
     groups,
     health,
+    hooks,
     imports,
     inventories,
     plan,
+    playbooks,
     reports,
+    secrets,
     sweeps,
     tokens,
 )
@@ -59,4 +62,4 @@ def create_app(engine: Engine, *, max_upload: int | None = None,
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
 ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
-           plan, reports, events, imports)
+           plan, reports, events, imports, playbooks, hooks, secrets)

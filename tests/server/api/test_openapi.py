@@ -122,7 +122,8 @@ def test_models_describe_the_answers(document: dict[str, Any]) -> None:
         "priority_reason", "priority_reason_code", "due_date", "vuln_id", "cve", "name",
         "summary", "ecosystem", "package", "aliases", "cvss", "severity", "severity_source",
         "exploit", "fix", "workaround", "evidence", "cwes", "references", "sources",
-        "installations", "solution", "exploit_reported", "field_sources"}
+        "installations", "tickets", "solution", "exploit_reported", "field_sources",
+        "assignee", "tags", "override"}
     # What issue 12 added to the answers is in their models (a field left out of a model
     # is silently dropped from the answer).
     assert {"installations", "priority_reason_code"} <= set(

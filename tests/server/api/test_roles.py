@@ -25,7 +25,8 @@ from patchpilot.server.security import (
 )
 
 # (method, path) -> who may call it: a role (and everyone above), "agent", "analyst+agent",
-# "public" (health) or "enrolment" (authenticated by the enrolment token in the body).
+# "public" (health), "enrolment" (authenticated by the enrolment token in the body) or
+# "hook" (authenticated by the inbound hook's own token or HMAC signature).
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/health"): "public",
     ("POST", "/api/tokens"): "admin",
@@ -90,6 +91,25 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/imports/formats"): "viewer",
     ("GET", "/api/imports/templates/{name}"): "viewer",
     ("GET", "/api/imports/{import_id}"): "viewer",
+    ("GET", "/api/playbooks"): "viewer",
+    ("GET", "/api/playbooks/{name}"): "viewer",
+    ("GET", "/api/playbooks/{name}/versions/{version}"): "viewer",
+    ("PUT", "/api/playbooks/{name}"): "admin",
+    ("POST", "/api/playbooks/validate"): "analyst",
+    ("POST", "/api/playbooks/preview"): "analyst",
+    ("POST", "/api/playbooks/{name}/enable"): "admin",
+    ("POST", "/api/playbooks/{name}/disable"): "admin",
+    ("GET", "/api/outbox"): "viewer",
+    ("POST", "/api/outbox/{outbox_id}/retry"): "admin",
+    ("POST", "/api/outbox/{outbox_id}/discard"): "admin",
+    ("POST", "/api/hooks/{name}"): "hook",
+    ("GET", "/api/automation/hooks"): "admin",
+    ("POST", "/api/automation/hooks"): "admin",
+    ("PATCH", "/api/automation/hooks/{name}"): "admin",
+    ("DELETE", "/api/automation/hooks/{name}"): "admin",
+    ("GET", "/api/secrets"): "admin",
+    ("PUT", "/api/secrets/{name}"): "admin",
+    ("DELETE", "/api/secrets/{name}"): "admin",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,
@@ -146,7 +166,8 @@ def _path(template: str) -> str:
         "{finding_id}", "999").replace("{decision_id}", "999").replace(
         "{group_id}", "999").replace("{schedule_id}", "999").replace("{window_id}", "999").replace(
         "{sweep_id}", "999").replace("{key}", "0" * 20).replace("{import_id}", "999").replace(
-        "{name}", "generic-findings.csv")
+        "{name}", "generic-findings.csv").replace("{version}", "1").replace(
+        "{outbox_id}", "999")
 
 
 def _call(client: TestClient, method: str, path: str, token: str | None):  # type: ignore[no-untyped-def]
@@ -182,6 +203,12 @@ def test_route_refuses_who_it_must(client: TestClient, tokens: dict[str, str],
         return
     if rule == "enrolment":
         _check_enrolment(client, tokens)
+        return
+    if rule == "hook":
+        # Only the hook's own credentials: no user's or agent's token stands in for them
+        # (tests/automation/test_hooks.py checks the hook's own).
+        for token in (None, "pp_not-a-real-token", *(tokens[c] for c in CALLERS)):
+            assert _call(client, method, path, token).status_code == 401, token
         return
     assert _call(client, method, path, None).status_code == 401
     assert _call(client, method, path, "pp_not-a-real-token").status_code == 401

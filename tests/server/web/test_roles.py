@@ -61,6 +61,15 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/imports"): "analyst",
     ("GET", "/imports/history"): "viewer",
     ("GET", "/imports/templates/{name}"): "viewer",
+    ("GET", "/playbooks"): "viewer",
+    ("GET", "/playbooks/example"): "viewer",
+    ("POST", "/playbooks/validate"): "analyst",
+    ("POST", "/playbooks/preview"): "analyst",
+    ("POST", "/playbooks/save"): "admin",
+    ("POST", "/playbooks/{name}/enable"): "admin",
+    ("POST", "/playbooks/{name}/disable"): "admin",
+    ("POST", "/outbox/{outbox_id}/retry"): "admin",
+    ("POST", "/outbox/{outbox_id}/discard"): "admin",
 }
 
 
@@ -87,6 +96,7 @@ def test_page_needs_a_session(client: TestClient, method: str, path: str) -> Non
     url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
         "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1").replace(
         "{key}", "0" * 20).replace("{job_id}", "1").replace("{name}", "generic-findings.csv")
+    url = url.replace("{outbox_id}", "1")
     answer = client.request(method, url, follow_redirects=False)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")

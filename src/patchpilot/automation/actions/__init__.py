@@ -59,7 +59,9 @@ class Delivery:
 
     ``step``: the step of a several-step action this delivery is for (0 first);
     ``secret(name)``: the clear value of a stored secret (DeliveryError when there is no
-    such secret or no key to read it)."""
+    such secret or no key to read it); ``attempt``: 1 for the first try of this step, 2
+    for the first retry after a recorded failure, ….  A worker killed mid-delivery
+    recorded nothing, so the next try has the same ``attempt``."""
 
     outbox_id: int
     playbook: str
@@ -70,6 +72,14 @@ class Delivery:
     engine: Engine
     settings: DeliverySettings
     secret: Callable[[str], str]
+    attempt: int = 1
+
+    @property
+    def id(self) -> str:
+        """What a receiver deduplicates on (``X-PatchPilot-Delivery``): the outbox row and
+        the step, the same on every attempt of them.  A request that reached the receiver
+        before its worker died cannot be taken back; the retry carries the same id."""
+        return f"{self.outbox_id}.{self.step}"
 
 
 @dataclass(frozen=True, slots=True)

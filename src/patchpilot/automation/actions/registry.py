@@ -3,11 +3,46 @@ checks that every module of this folder is in it)."""
 
 from __future__ import annotations
 
-from patchpilot.automation.actions import Action, digest, email, webhook
+from patchpilot.automation.actions import (
+    Action,
+    assign,
+    awx,
+    digest,
+    email,
+    escalate,
+    github,
+    gitlab,
+    jira,
+    mattermost,
+    redmine,
+    report,
+    rescan,
+    set_priority,
+    slack,
+    sweep,
+    tag,
+    teams,
+    webhook,
+)
 
 ACTIONS: tuple[Action, ...] = (
     email.ACTION,
     webhook.ACTION,
+    slack.ACTION,
+    teams.ACTION,
+    mattermost.ACTION,
+    awx.ACTION,
+    escalate.ACTION,
+    jira.ACTION,
+    redmine.ACTION,
+    github.ACTION,
+    gitlab.ACTION,
+    set_priority.ACTION,
+    assign.ACTION,
+    tag.ACTION,
+    rescan.ACTION,
+    sweep.ACTION,
+    report.ACTION,
     digest.ACTION,
 )
 _BY_NAME = {a.name: a for a in ACTIONS}

@@ -5,7 +5,9 @@ of the worker that holds the HMAC key -- a secret is never stored in a playbook,
 versions or the outbox; the receiver checks
 ``X-PatchPilot-Signature: sha256=<hex of HMAC-SHA256(secret, body)>``).  The body is the
 queued payload (``playbook``, ``event``, ``finding``, ``asset``) as compact JSON with
-sorted keys; ``X-PatchPilot-Event`` carries the event kind.
+sorted keys; ``X-PatchPilot-Event`` carries the event kind, ``X-PatchPilot-Delivery`` the
+delivery's id (the same on every retry: a receiver keeps the ids it acted on and drops a
+repeat) and ``X-PatchPilot-Attempt`` which try this is.
 
 A target whose address is loopback, private, link-local, multicast, reserved or
 unspecified is refused unless ``PATCHPILOT_WEBHOOK_ALLOW_NETWORKS`` holds it: a playbook
@@ -31,6 +33,10 @@ from patchpilot.config import named_variable
 
 SIGNATURE_HEADER = "X-PatchPilot-Signature"
 EVENT_HEADER = "X-PatchPilot-Event"
+# The delivery's id (outbox row and step: the same on a retry, so a receiver drops a
+# request it already acted on) and which attempt this is (1, 2, …).
+DELIVERY_HEADER = "X-PatchPilot-Delivery"
+ATTEMPT_HEADER = "X-PatchPilot-Attempt"
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -82,7 +88,8 @@ class WebhookAction:
         event = payload.get("event") or {}
         headers = {"Content-Type": "application/json",
                    SIGNATURE_HEADER: signature(secret, body),
-                   EVENT_HEADER: str(event.get("kind", ""))}
+                   EVENT_HEADER: str(event.get("kind", "")),
+                   DELIVERY_HEADER: delivery.id, ATTEMPT_HEADER: str(delivery.attempt)}
         # No redirects: a 3xx could point anywhere, past the SSRF check.
         answer = request("POST", url, delivery.settings, what="webhook", content=body,
                          headers=headers)

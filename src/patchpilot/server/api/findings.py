@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
 from patchpilot.assets.groups import Scope, group_members, resolve_scope
+from patchpilot.automation.tickets import tickets_of_finding
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_groups, assets
 from patchpilot.findings.lifecycle import producers_of
@@ -148,6 +150,31 @@ class EvidenceOut(BaseModel):
                                   "output for the item (plugin output, result text)")
 
 
+class TicketOut(BaseModel):
+    """A ticket a playbook opened for the finding (``state``: open, or closed -- by
+    PatchPilot when the finding was fixed, or in the tracker)."""
+
+    system: str = Field(description="jira, redmine, github or gitlab")
+    key: str
+    url: str | None
+    state: str
+    created_at: str | None
+    closed_at: str | None
+
+
+class OverrideOut(BaseModel):
+    """What a person or a playbook set on the finding (``finding_overrides``): a priority
+    re-prioritisation keeps when it is more urgent than the computed one, an assignee,
+    tags."""
+
+    priority: str | None
+    assignee: str | None
+    tags: list[str]
+    reason: str | None
+    set_by: str
+    set_at: str | None
+
+
 class FindingDetailOut(BaseModel):
     """One finding: its state and priority, and every report field."""
 
@@ -179,12 +206,17 @@ class FindingDetailOut(BaseModel):
     references: list[ReferenceOut] = []
     sources: list[str] = Field(default=[], description="the producers that report it")
     installations: list[InstallationOut] = []
+    tickets: list[TicketOut] = Field(default=[], description="tickets playbooks opened")
     solution: str | None = Field(default=None, description="an imported report's remedy text")
     exploit_reported: bool | None = Field(
         default=None, description="whether the importing scanner says a public exploit exists")
     field_sources: dict[str, str] = Field(
         default={}, description="where each report field came from: 'report' or "
                                 "'knowledge base' (imported findings)")
+    assignee: str | None = Field(default=None, description="who the finding is assigned to")
+    tags: list[str] = Field(default=[], description="the finding's own tags")
+    override: OverrideOut | None = Field(
+        default=None, description="what was set on the finding by hand or by a playbook")
 
 
 class TrendWeek(BaseModel):
@@ -329,6 +361,7 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
     """One finding with every report field."""
     with engine.connect() as conn:
         found = finding_detail(conn, finding_id)
+        opened = [t.to_dict() for t in tickets_of_finding(conn, finding_id)]
     row = found.row
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
             "first_seen": iso(row.first_seen),
@@ -338,7 +371,20 @@ def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, A
             "priority_reason": reason_text(row.priority_reason) or None,
             "priority_reason_code": reasons_loads(row.priority_reason),
             "due_date": iso(row.due_date),
-            **found.data}
+            **found.data, "tickets": opened, **_override(row)}
+
+
+def _override(row: Any) -> dict[str, Any]:
+    """The finding's assignee, tags and override (``finding_overrides``) for the detail."""
+    if row.override_finding_id is None:
+        return {"assignee": None, "tags": [], "override": None}
+    tags = orjson.loads(row.override_tags) if row.override_tags else []
+    return {"assignee": row.override_assignee, "tags": tags,
+            "override": {"priority": (f"P{row.override_priority}"
+                                      if row.override_priority else None),
+                         "assignee": row.override_assignee, "tags": tags,
+                         "reason": row.override_reason, "set_by": row.override_set_by,
+                         "set_at": iso(row.override_set_at)}}
 
 
 class TriageRequest(BaseModel):

@@ -4,7 +4,8 @@
 ``finding`` (one finding and its triage form), ``assets`` (the list), ``asset`` (one
 asset), ``assets_import`` (a CMDB export), ``assets_upload`` (an SBOM or lock file),
 ``imports`` (third-party scanner reports: upload, progress, history),
-``plan`` (the patch plan and its downloads), ``schedules`` (scan schedules, maintenance
+``plan`` (the patch plan and its downloads), ``playbooks`` (the playbooks, their editor
+with validation and a dry run, the dead letters), ``schedules`` (scan schedules, maintenance
 windows and blackouts), ``sweeps`` (the list and the form that starts one), ``sweep`` (one
 sweep, live), ``reports``.
 
@@ -18,6 +19,7 @@ line in :data:`ROUTERS`.
 
 from __future__ import annotations
 
+from patchpilot.automation import outbox
 from patchpilot.findings import phrases
 from patchpilot.findings.model import MATCHER, STATES
 from patchpilot.importers.apply import DONE, DUPLICATE, FAILED, QUEUED, RUNNING
@@ -37,6 +39,7 @@ from patchpilot.server.web.pages import (
     login,
     overview,
     plan,
+    playbooks,
     reports,
     schedules,
     sweep,
@@ -50,7 +53,7 @@ from patchpilot.server.web.pages import (
 ROUTERS = (login.router, overview.router, findings.router, finding.router,
            assets_import.router, assets_upload.router, assets.router, asset.router,
            imports.router, plan.router, schedules.router, sweeps.router, sweep.router,
-           reports.router)
+           reports.router, playbooks.router)
 
 IMPORT_STATES = (QUEUED, RUNNING, DONE, FAILED, DUPLICATE)
 
@@ -60,4 +63,4 @@ DATA_MSGIDS = (*STATES, *SEVERITIES, *finding.DECISIONS, *(r.value for r in Role
                "affected", "not_affected", "unknown", "pending", "confirmed", "unreachable",
                "timed_out", "running", "done", WINDOW, BLACKOUT, "verified",
                *report_jobs.STATES, *IMPORT_STATES, *finding.FIELD_SOURCES, MATCHER,
-               *reasons.MSGIDS, *phrases.MSGIDS)
+               *reasons.MSGIDS, *phrases.MSGIDS, *outbox.STATES)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from patchpilot.automation.tickets import Ticket, tickets_of_finding
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
 from patchpilot.importers.convert import KNOWLEDGE, REPORT
@@ -50,14 +51,22 @@ def _finding(engine: EngineDep, finding_id: int) -> tuple[Any, dict[str, Any]]:
     return found.row, found.data
 
 
+def _tickets(engine: EngineDep, finding_id: int) -> list[Ticket]:
+    """The tickets playbooks opened for the finding (``automation.tickets``)."""
+    with engine.connect() as conn:
+        return tickets_of_finding(conn, finding_id)
+
+
 @router.get("/findings/{finding_id}")
 def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineDep,
                  error: Search | None = None) -> HTMLResponse:
-    """One finding: the eight report fields, the priority reason, the evidence, triage."""
+    """One finding: the eight report fields, the priority reason, the evidence, the
+    tickets playbooks opened, triage."""
     row, data = _finding(engine, finding_id)
     return render(request, "finding.html", user.language,
                   {"row": row, "d": data, "error": error, "decisions": DECISIONS,
-                   "field_sources": fields_by_source(data)}, user)
+                   "field_sources": fields_by_source(data),
+                   "tickets": _tickets(engine, finding_id)}, user)
 
 
 @router.post("/findings/{finding_id}/triage")
@@ -96,7 +105,8 @@ def triage_finding(request: Request, finding_id: DbId, user: User, engine: Engin
     if problem is not None:
         _, data = _finding(engine, finding_id)
         return render(request, "finding.html", user.language,
-                      {"row": row, "d": data, "error": problem, "decisions": DECISIONS},
+                      {"row": row, "d": data, "error": problem, "decisions": DECISIONS,
+                       "tickets": _tickets(engine, finding_id)},
                       user, status_code=422)
     with engine.begin() as conn:
         record_decision(conn, user.principal.name, vuln_id=row.vuln_id, package=row.package,
