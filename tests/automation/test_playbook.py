@@ -118,7 +118,17 @@ def test_a_condition_that_does_not_compile_names_its_position() -> None:
 def test_the_shipped_examples_validate() -> None:
     found = {p.name: parse_playbook(p.read_text(encoding="utf-8"), source=p.name)
              for p in sorted(EXAMPLES.glob("*.yaml"))}
-    assert sorted(found) == ["critical-on-tier1-mail-owner.yaml", "kev-added-webhook.yaml"]
+    assert {name: [a.type for a in p.actions] for name, p in found.items()} == {
+        "critical-on-tier1-jira.yaml": ["jira"],
+        "critical-on-tier1-mail-owner.yaml": ["email"],
+        "ids-alert-raise.yaml": ["set_priority", "slack"],
+        "kev-added-sweep.yaml": ["sweep"],
+        "kev-added-webhook.yaml": ["webhook"],
+        "morning-digest.yaml": ["digest"],
+        "sla-breach-escalate.yaml": ["escalate"]}
+    digest = found["morning-digest.yaml"]
+    assert (digest.events, digest.schedule) == (
+        ("new", "reopened"), Schedule("0 8 * * 1-5", "Asia/Tokyo"))
     mail = found["critical-on-tier1-mail-owner.yaml"]
     assert (mail.name, mail.events, [a.type for a in mail.actions]) == (
         "critical-on-tier1-mail-owner", ("new", "reopened"), ["email"])

@@ -63,7 +63,7 @@ def test_an_idle_round_evaluates_and_delivers(estate_with: Build, mailbox: Any,
     again = run_automation(estate, settings)
     assert again.to_dict() == {"fired": 0, "events": 0, "queued": 0, "collected": 0,
                                "sent": 0, "failed": 0, "dead": 0, "postponed": 0,
-                               "invalid": {}, "errors": []}
+                               "tickets_closed": 0, "invalid": {}, "errors": []}
     assert len(mailbox.messages) == 1
 
 
@@ -148,6 +148,6 @@ def test_playbook_run_prints_the_round(estate_with: Build, mailbox: Any, databas
     assert result.exit_code == 0, result.output
     lines = [" ".join(line.replace("│", " ").replace("┃", " ").split())
              for line in result.output.splitlines()]
-    assert "schedules fired events evaluated queued collected sent failed dead postponed" \
-        in lines
-    assert "0 0 0 0 0 0 0 0" in lines
+    assert ("schedules fired events evaluated queued collected sent failed dead postponed "
+            "tickets closed") in lines
+    assert "0 0 0 0 0 0 0 0 0" in lines

@@ -3,7 +3,8 @@
 
 In order: fire the schedules that came due (their ``scheduled`` events are then evaluated
 in the same round), evaluate the new finding events into the outbox, deliver the due
-outbox rows.  Each part is cheap when it has nothing to do -- one indexed read: the
+outbox rows, and poll the trackers for the open tickets not polled for a while (a ticket
+closed in Jira is reported back on its finding: ``ticket_sync``).  Each part is cheap when it has nothing to do -- one indexed read: the
 playbooks due (``next_run_at``), an event after the cursor, an outbox row due -- so every
 idle worker may run a round every half second.  A part that fails is logged and named in
 the result, and the next part still runs: a mail server that is down must not stop the
@@ -24,6 +25,7 @@ from patchpilot.automation.deliver import deliver_due
 from patchpilot.automation.evaluate import evaluate_events
 from patchpilot.automation.schedule import fire_due
 from patchpilot.automation.secrets import key_of
+from patchpilot.automation.ticket_sync import sync_tickets
 from patchpilot.clock import now_utc
 from patchpilot.config import Settings
 from patchpilot.db.tables import finding_events, playbook_cursor
@@ -43,6 +45,7 @@ class AutomationRound:
     failed: int = 0
     dead: int = 0
     postponed: int = 0  # over a target's rate limit
+    tickets_closed: int = 0  # found closed in their tracker
     invalid: dict[str, str] = field(default_factory=dict)  # playbooks set aside
     errors: list[str] = field(default_factory=list)
 
@@ -99,4 +102,11 @@ def run_automation(engine: Engine, settings: Settings, now: datetime | None = No
     except Exception as exc:  # noqa: BLE001 - as above
         log.exception("automation: delivery failed")
         done.errors.append(f"delivery: {exc.__class__.__name__}: {exc}")
+    try:
+        synced = sync_tickets(engine, DeliverySettings.from_settings(settings),
+                              _secrets_key(settings), now)
+        done.tickets_closed = synced.closed
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.exception("automation: ticket sync failed")
+        done.errors.append(f"tickets: {exc.__class__.__name__}: {exc}")
     return done

@@ -150,10 +150,10 @@ def playbook_run(
         print_json(done.to_dict())
     else:
         table = Table("schedules fired", "events evaluated", "queued", "collected", "sent",
-                      "failed", "dead", "postponed")
+                      "failed", "dead", "postponed", "tickets closed")
         table.add_row(*(str(n) for n in (done.fired, done.events, done.queued,
                                           done.collected, done.sent, done.failed, done.dead,
-                                          done.postponed)))
+                                          done.postponed, done.tickets_closed)))
         wide.print(table)
         for name, problem in done.invalid.items():
             err.print(f"playbook {name} set aside: {problem}", markup=False)
