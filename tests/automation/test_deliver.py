@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from patchpilot.automation.actions import DeliverySettings
 from patchpilot.automation.deliver import MAX_ATTEMPTS, backoff, deliver_due
 from patchpilot.automation.evaluate import evaluate_events
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import audit_log, outbox
+from patchpilot.db.tables import audit_log, outbox, users
 from patchpilot.reports.mail import SmtpSettings
 
 Build = Callable[..., Engine]
@@ -207,3 +207,19 @@ def test_delivery_settings_come_from_the_settings() -> None:
         "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}))
     assert (s.smtp.host, s.smtp.sender, s.allow_networks) == (
         "mail.example", "pp@plant.example", LOOPBACK)
+
+
+def test_email_speaks_each_users_language(estate_with: Build, mailbox: Any) -> None:
+    # The owner is a PatchPilot user reading English; the SOC address is no user: it
+    # gets the playbook's Japanese.  One mail per language.
+    estate = _queue(estate_with, '  - type: email\n    with: {to: ["{{ asset.owner }}", '
+                                 '"soc@plant.example"], lang: ja}\n')
+    with estate.begin() as conn:
+        conn.execute(insert(users).values(name="Web-Owner@plant.example", role="viewer",
+                                          language="en", created_at=now_utc(),
+                                          disabled=False))
+    assert deliver_due(estate, mailbox.settings()).sent == 1
+    by_to = {str(m["To"]): str(m["Subject"]) for m in mailbox.messages}
+    assert by_to == {
+        "web-owner@plant.example": "PatchPilot: High CVE-2007-5424 on testphp (new)",
+        "soc@plant.example": "PatchPilot: testphp で CVE-2007-5424（High）: new"}

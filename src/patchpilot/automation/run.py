@@ -4,9 +4,10 @@
 In order: fire the schedules that came due (their ``scheduled`` events are then evaluated
 in the same round), evaluate the new finding events into the outbox, deliver the due
 outbox rows, and poll the trackers for the open tickets not polled for a while (a ticket
-closed in Jira is reported back on its finding: ``ticket_sync``).  Each part is cheap when it has nothing to do -- one indexed read: the
-playbooks due (``next_run_at``), an event after the cursor, an outbox row due -- so every
-idle worker may run a round every half second.  A part that fails is logged and named in
+closed in Jira is reported back on its finding: ``ticket_sync``).  Each part is cheap
+when it has nothing to do -- one indexed read: the playbooks due (``next_run_at``), an
+event after the cursor, an outbox row due, a ticket to poll -- so every idle worker may
+run a round every half second.  A part that fails is logged and named in
 the result, and the next part still runs: a mail server that is down must not stop the
 evaluation, nor a broken schedule the deliveries; the worker never dies of it.
 """

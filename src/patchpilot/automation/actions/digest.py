@@ -27,11 +27,12 @@ from typing import Any
 import orjson
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.automation.actions import Delivery, DeliveryError, Outcome, Problem
-from patchpilot.db.tables import outbox, users
+from patchpilot.automation.actions.email import languages
+from patchpilot.db.tables import outbox
 from patchpilot.reports.mail import MailError, send
 
 NAME = "digest"
@@ -152,19 +153,6 @@ def settle(conn: Connection, playbook_id: int, action_index: int, through: int,
         outbox.c.state == COLLECTED, outbox.c.id <= through).values(
         state="sent", done_at=now,
         outcome=orjson.dumps({"digest": digest_id}).decode())).rowcount)
-
-
-def languages(conn: Connection, recipients: Sequence[str], default: str
-              ) -> dict[str, list[str]]:
-    """The recipients by the language their digest is written in: a PatchPilot user's
-    (a user named by the address) when set, else ``default``."""
-    known = dict(conn.execute(select(func.lower(users.c.name), users.c.language).where(
-        func.lower(users.c.name).in_([r.lower() for r in recipients]),
-        users.c.language.in_(LANGS))).all())
-    out: dict[str, list[str]] = {}
-    for r in recipients:
-        out.setdefault(known.get(r.lower()) or default, []).append(r)
-    return out
 
 
 class DigestAction:

@@ -2,22 +2,27 @@
 
 ``with``: ``to`` (a list of addresses, each a Jinja2 template: ``"{{ asset.owner }}"``
 mails the asset's owner), ``lang`` (``en`` or ``ja``: the default subject and body in that
-language), and optional ``subject`` / ``body`` templates replacing the defaults.  The
+language), and optional ``subject`` / ``body`` templates replacing the defaults.  A
+recipient who is a PatchPilot user (an address that is a user's name) with a language set
+gets the default subject and body in that language instead: one mail per language.  The
 templates see ``event``, ``finding``, ``asset`` and ``playbook`` and run in Jinja2's
 sandbox: a playbook author cannot reach Python objects through them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from patchpilot.automation.actions import Delivery, DeliveryError, Outcome, Problem
+from patchpilot.db.tables import users
 from patchpilot.reports.mail import MailError, send
 
 LANGS = ("en", "ja")
@@ -85,13 +90,16 @@ class EmailAction:
         return None
 
     def message(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                sender: str) -> EmailMessage:
+                sender: str, *, recipients: Sequence[str] | None = None) -> EmailMessage:
         """The mail of one event (recipients without ``@`` after rendering are dropped:
-        an asset without an owner mails nobody rather than a bad address)."""
+        an asset without an owner mails nobody rather than a bad address);
+        ``recipients``: these addresses, already rendered, instead of ``to``."""
         lang = with_.get("lang", "en")
         to = with_["to"] if isinstance(with_["to"], list) else [with_["to"]]
         try:
-            recipients = [r for r in (_render(t, payload).strip() for t in to) if "@" in r]
+            if recipients is None:
+                recipients = [r for r in (_render(t, payload).strip() for t in to)
+                              if "@" in r]
             subject = _render(with_.get("subject", SUBJECTS[lang]), payload)
             body = _render(with_.get("body", BODIES[lang]), payload)
         except TemplateError as exc:
@@ -117,14 +125,36 @@ class EmailAction:
 
     def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
                 delivery: Delivery) -> Outcome | None:
-        """Render and send over SMTP."""
+        """Render and send over SMTP: one mail per recipients' language."""
         smtp = delivery.settings.smtp
         msg = self.message(with_, payload, smtp.sender)
-        try:
-            send(msg, smtp)
-        except MailError as exc:
-            raise DeliveryError(str(exc)) from exc
-        return Outcome({"to": msg["To"]})
+        recipients = [r.strip() for r in str(msg["To"]).split(",")]
+        with delivery.engine.connect() as conn:
+            by_lang = languages(conn, recipients, with_.get("lang", "en"))
+        default = with_.get("lang", "en")
+        sent: list[str] = []
+        for lang, group in by_lang.items():
+            one = msg if (lang, group) == (default, recipients) else self.message(
+                {**with_, "lang": lang}, payload, smtp.sender, recipients=group)
+            try:
+                send(one, smtp)
+            except MailError as exc:
+                raise DeliveryError(str(exc)) from exc
+            sent.append(str(one["To"]))
+        return Outcome({"to": ", ".join(sent)})
+
+
+def languages(conn: Connection, recipients: Sequence[str], default: str
+              ) -> dict[str, list[str]]:
+    """The recipients by the language they read: a PatchPilot user's (a user named by
+    the address) when set, else ``default`` -- in the order the recipients were given."""
+    known = dict(conn.execute(select(func.lower(users.c.name), users.c.language).where(
+        func.lower(users.c.name).in_([r.lower() for r in recipients]),
+        users.c.language.in_(LANGS))).all())
+    out: dict[str, list[str]] = {}
+    for r in recipients:
+        out.setdefault(known.get(r.lower()) or default, []).append(r)
+    return out
 
 
 ACTION = EmailAction()
