@@ -484,7 +484,7 @@ def test_the_finding_shows_its_tickets(estate_with: Build, github: FakeGitHub,
                  "closed_status_id": "closed"},
      ("closed_status_id", "must be a Redmine id (a whole number above 0)")),
     ("gitlab", {"url": "https://g.example", "project": "a/b", "token_secret": "t",
-                "per": "asset"}, ("per", "must be one of finding, plan_item")),
+                "per": "asset"}, ("per", "must be one of finding, plan_item, owner")),
     ("github", {"url": "https://api.github.com", "project": "a/b", "token_secret": "t",
                 "summary": "{{ finding.vuln_id "},
      ("summary", "template does not compile: unexpected end of template, expected "

@@ -15,6 +15,16 @@ anything else (``new``,     created when there is none; else a comment
 ``priority_changed``, …)
 ==========================  ==========================================================
 
+With ``per: owner`` the action answers a ``sweep_finished`` event only (any other ends
+skipped): the settled sweep's affected hosts are grouped by their CMDB owner
+(:mod:`patchpilot.automation.sweep_owners`) and each owner -- hosts without one together
+-- gets one ticket (subject ``sweep:<id>:owner:<owner>``, marker
+``patchpilot-sweep-<id>-<digest of the owner>``) listing the hosts, the vulnerabilities
+and the fixed versions; templates see ``owner``, ``hosts`` (names), ``affected`` (the
+hosts with their packages), ``remedies`` and ``sweep`` (id, label, vulns, counts).  The
+outcome lists ``tickets: [{owner, key, url, action}]``.  A sweep's tickets are opened
+once; later events do not comment on them.
+
 Exactly one ticket per subject, even when a worker dies mid-way or two workers deliver
 two events of one subject at once:
 
@@ -33,6 +43,7 @@ DeliveryError naming the tracker's own message and the host, never the token.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,12 +67,15 @@ from patchpilot.automation.actions import (
     Problem,
 )
 from patchpilot.automation.actions._http import request
+from patchpilot.automation.sweep_owners import sweep_owners
 from patchpilot.clock import aware, iso
 from patchpilot.db.tables import findings, plan_hosts, plan_items, playbooks, tickets
+from patchpilot.findings.events import SWEEP_FINISHED
 from patchpilot.scans.plan_store import UNFIXED, ensure_current, item_key
 
 OPEN, CLOSED, PENDING = "open", "closed", "pending"
-PER = ("finding", "plan_item")
+OWNER = "owner"
+PER = ("finding", "plan_item", OWNER)
 LANGS = ("en", "ja")
 FIXED, REOPENED = "fixed", "reopened"
 # A claim to create a ticket older than this is a dead worker's: taken over (as long as
@@ -83,6 +97,11 @@ SUMMARIES = {
                          "{{ plan.fixed_version }}{% endif %} ({{ plan.ecosystem }})",
     ("plan_item", "ja"): "{{ plan.package }} の更新{% if plan.fixed_version %}"
                          "（{{ plan.fixed_version }} へ）{% endif %}（{{ plan.ecosystem }}）",
+    ("owner", "en"): "{{ sweep.vulns | join(', ') or sweep.label }}: {{ hosts | length }} "
+                     "affected host{{ '' if hosts | length == 1 else 's' }} of "
+                     "{{ owner or 'no owner' }}",
+    ("owner", "ja"): "{{ sweep.vulns | join('、') or sweep.label }}: "
+                     "{{ owner or '担当者なし' }} の影響ホスト {{ hosts | length }} 台",
 }
 DESCRIPTIONS = {
     ("finding", "en"): """PatchPilot opened this ticket (playbook {{ playbook }}, \
@@ -119,6 +138,31 @@ Hosts to patch: {{ plan.pending }}
 {% endif %}脆弱性: {{ plan.vulns | join('、') }}
 対応待ちのホスト: {{ plan.pending }}
 """,
+    ("owner", "en"): """PatchPilot opened this ticket (playbook {{ playbook }}, \
+sweep {{ sweep.id }}: {{ sweep.label }}).
+
+Owner: {{ owner or 'none in the CMDB' }}
+Vulnerabilities: {{ sweep.vulns | join(', ') or sweep.label }}
+Affected hosts ({{ hosts | length }}):
+{% for h in affected %}- {{ h.name }}: {% for p in h.packages %}{{ p.package }} \
+{{ p.version }}{% if not loop.last %}, {% endif %}{% endfor %}
+{% endfor %}Remedy:
+{% for r in remedies %}- {{ r.package }} ({{ r.ecosystem }}): \
+{{ ('update to ' ~ r.fixed) if r.fixed else 'no fixed version published yet' }} \
+on {{ r.hosts }} host{{ '' if r.hosts == 1 else 's' }}
+{% endfor %}""",
+    ("owner", "ja"): """PatchPilot がこのチケットを作成しました\
+（プレイブック {{ playbook }}、スイープ {{ sweep.id }}: {{ sweep.label }}）。
+
+担当者: {{ owner or 'CMDB に記載なし' }}
+脆弱性: {{ sweep.vulns | join('、') or sweep.label }}
+影響ホスト（{{ hosts | length }} 台）:
+{% for h in affected %}- {{ h.name }}: {% for p in h.packages %}{{ p.package }} \
+{{ p.version }}{% if not loop.last %}、{% endif %}{% endfor %}
+{% endfor %}対処:
+{% for r in remedies %}- {{ r.package }}（{{ r.ecosystem }}）: \
+{{ (r.fixed ~ ' へ更新') if r.fixed else '修正版は未公開' }}（{{ r.hosts }} 台）
+{% endfor %}""",
 }
 COMMENTS = {
     "en": "PatchPilot: {% if event.kind == 'fixed' %}fixed -- no scanner reports "
@@ -325,6 +369,32 @@ def marker_of(subject: str) -> str:
     return "patchpilot-" + re.sub(r"[^A-Za-z0-9_.-]", "-", subject)
 
 
+def owner_marker(sweep_id: int, owner: str | None) -> str:
+    """The label that marks an owner's ticket of a sweep: ``patchpilot-sweep-7-`` and a
+    digest of the owner (an owner is free text -- a name in Japanese, an address -- that
+    no tracker takes as a label as it is), ``patchpilot-sweep-7-no-owner`` for nobody's."""
+    if owner is None:
+        return f"patchpilot-sweep-{sweep_id}-no-owner"
+    return f"patchpilot-sweep-{sweep_id}-{hashlib.sha256(owner.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A ticket to open: the row found (None, or a pending claim), where and for what
+    subject, its marker, the finding and playbook it is recorded with, and the summary
+    and description templates with the context they are rendered in."""
+
+    row: Ticket | None
+    target: str
+    subject: str
+    marker: str
+    finding_id: int | None
+    playbook_id: int | None
+    summary: str
+    description: str
+    context: Mapping[str, Any]
+
+
 def render(template: str, context: Mapping[str, Any]) -> str:
     """A template of the action, rendered in the sandbox."""
     try:
@@ -451,6 +521,8 @@ class TicketAction:
         finding_id = (payload.get("finding") or {}).get("id")
         context: dict[str, Any] = dict(payload)
         per = with_.get("per", "finding")
+        if per == OWNER:
+            return self._deliver_per_owner(with_, payload, delivery)
         subject = delivery.subject
         if per == "plan_item":
             plan = plan_item_of(delivery.engine, finding_id) if finding_id else None
@@ -475,29 +547,10 @@ class TicketAction:
             if kind == FIXED and row is None:
                 return Outcome({"system": self.name, "key": None, "url": None,
                                 "action": "none"})  # fixed before any ticket was opened
-            ticket_id = self._claim(delivery, row, subject, finding_id, playbook_id, target)
-            marker = marker_of(subject)
-            try:
-                remote = self.tracker.find(s, marker)
-                action = "found" if remote is not None else "created"
-                if remote is None:
-                    summary = " ".join(render(with_.get("summary", SUMMARIES[per, lang]),
-                                              context).split())
-                    description = render(with_.get("description", DESCRIPTIONS[per, lang]),
-                                         context)
-                    remote = self.tracker.create(s, summary, description, marker)
-            except DeliveryError:
-                # Let the retry (or another event's delivery) claim it at once; should the
-                # tracker have created the ticket all the same, the marker finds it then.
-                with delivery.engine.begin() as conn:
-                    release_claim(conn, ticket_id)
-                raise
-            with delivery.engine.begin() as conn:
-                record_created(conn, ticket_id, remote.key, remote.url,
-                               CLOSED if remote.closed else OPEN, now)
-                audit(conn, ACTOR, "ticket.create", f"ticket:{ticket_id}",
-                      {"system": self.name, "key": remote.key, "url": remote.url,
-                       "subject": subject, "found": action == "found"})
+            remote = self._create(delivery, s, Opening(
+                row, target, subject, marker_of(subject), finding_id, playbook_id,
+                with_.get("summary", SUMMARIES[per, lang]),
+                with_.get("description", DESCRIPTIONS[per, lang]), context))
             return outcome("created", remote.key, remote.url)
 
         text = render(with_.get("comment", COMMENTS[lang]), context)
@@ -525,6 +578,84 @@ class TicketAction:
             else:
                 touch_ticket(conn, row.id, now)
         return outcome(action, row.key, row.url)
+
+    def _deliver_per_owner(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
+                           delivery: Delivery) -> Outcome:
+        """One ticket per owner of a settled sweep's affected hosts (``per: owner``).
+
+        Only a ``sweep_finished`` event names a sweep; any other ends skipped.  An owner
+        whose ticket exists (this delivery taken again after a crash or a failure part
+        way) keeps it: nothing is created twice, nothing is commented.  A failure on one
+        owner fails the delivery; its retry creates only the tickets still missing."""
+        event = payload.get("event") or {}
+        kind = str(event.get("kind", ""))
+        if kind != SWEEP_FINISHED:
+            return Outcome({"skipped": f"per: owner opens tickets for a settled sweep; "
+                                       f"the event is {kind or 'unnamed'}, not "
+                                       f"{SWEEP_FINISHED}"})
+        sweep_id = (event.get("detail") or {}).get("sweep_id")
+        if not isinstance(sweep_id, int) or isinstance(sweep_id, bool):
+            return Outcome({"skipped": "the event names no sweep"})
+        with delivery.engine.connect() as conn:
+            swept = sweep_owners(conn, sweep_id)
+            playbook_id = conn.execute(select(playbooks.c.id).where(
+                playbooks.c.name == delivery.playbook)).scalar()
+        if swept is None:
+            return Outcome({"skipped": f"sweep {sweep_id} no longer exists"})
+        target = self.target(with_, payload)
+        lang = with_.get("lang", "en")
+        s = self.session(with_, delivery.secret(str(with_["token_secret"])),
+                         delivery.settings)
+        subjects = {g.owner: f"sweep:{swept.id}:owner:{g.owner or ''}" for g in swept.owners}
+        with delivery.engine.connect() as conn:
+            known = {r.subject: _ticket(r) for r in conn.execute(select(tickets).where(
+                tickets.c.system == self.name, tickets.c.target == target,
+                tickets.c.subject.in_(list(subjects.values()))))}
+        opened: list[dict[str, Any]] = []
+        for group in swept.owners:
+            subject = subjects[group.owner]
+            row = known.get(subject)
+            if row is not None and row.state != PENDING:
+                opened.append({"owner": group.owner, "key": row.key, "url": row.url,
+                               "action": "exists"})
+                continue
+            context = {**payload, "owner": group.owner,
+                       "hosts": [h["name"] for h in group.hosts],
+                       "affected": [dict(h) for h in group.hosts],
+                       "remedies": group.remedies(), "sweep": swept.to_dict()}
+            remote = self._create(delivery, s, Opening(
+                row, target, subject, owner_marker(swept.id, group.owner), None,
+                playbook_id, with_.get("summary", SUMMARIES[OWNER, lang]),
+                with_.get("description", DESCRIPTIONS[OWNER, lang]), context))
+            opened.append({"owner": group.owner, "key": remote.key, "url": remote.url,
+                           "action": "created"})
+        return Outcome({"system": self.name, "sweep_id": swept.id, "tickets": opened})
+
+    def _create(self, delivery: Delivery, s: Session, o: Opening) -> RemoteTicket:
+        """Claim the subject's row, find the ticket by its marker or create it, record it
+        (audited ``ticket.create``): the one path every ticket is opened by."""
+        ticket_id = self._claim(delivery, o.row, o.subject, o.finding_id, o.playbook_id,
+                                o.target)
+        try:
+            remote = self.tracker.find(s, o.marker)
+            found = remote is not None
+            if remote is None:
+                summary = " ".join(render(o.summary, o.context).split())
+                description = render(o.description, o.context)
+                remote = self.tracker.create(s, summary, description, o.marker)
+        except DeliveryError:
+            # Let the retry (or another event's delivery) claim it at once; should the
+            # tracker have created the ticket all the same, the marker finds it then.
+            with delivery.engine.begin() as conn:
+                release_claim(conn, ticket_id)
+            raise
+        with delivery.engine.begin() as conn:
+            record_created(conn, ticket_id, remote.key, remote.url,
+                           CLOSED if remote.closed else OPEN, delivery.now)
+            audit(conn, ACTOR, "ticket.create", f"ticket:{ticket_id}",
+                  {"system": self.name, "key": remote.key, "url": remote.url,
+                   "subject": o.subject, "found": found})
+        return remote
 
     def _claim(self, delivery: Delivery, row: Ticket | None, subject: str,
                finding_id: int | None, playbook_id: int | None, target: str) -> int:
