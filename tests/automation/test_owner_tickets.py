@@ -294,8 +294,9 @@ def test_per_owner_on_another_event_is_skipped(sweep_with: Build, github: FakeGi
 def test_a_sweep_with_nothing_affected_opens_nothing(engine: Engine, feed_dir: Any,
                                                      github: FakeGitHub) -> None:
     with engine.begin() as conn:
-        save_playbook(conn, "sato", PLAYBOOK % ("sweep_finished", "event.detail.counts.not_affected > 0", "github",
-                                                _with(github, "plant/web")))
+        save_playbook(conn, "sato", PLAYBOOK % (
+            "sweep_finished", "event.detail.counts.not_affected > 0", "github",
+            _with(github, "plant/web")))
         set_secret(conn, "test", "bot", TOKEN, KEY)
     assert {r.status for r in update_from(engine, [feed_dir(FEEDS)])} == {"loaded"}
     match(engine, inventory("plant1-web-03", *SOPE_BACKPORT))
@@ -316,3 +317,17 @@ def test_per_owner_is_a_valid_setting_of_every_tracker() -> None:
     assert owner_marker(7, None) == "patchpilot-sweep-7-no-owner"
     assert owner_marker(7, BOB) == (
         "patchpilot-sweep-7-" + hashlib.sha256(BOB.encode()).hexdigest()[:12])
+
+
+def test_the_shipped_example_opens_the_owner_tickets(sweep_with: Build, jira: FakeJira) -> None:
+    example = Path(__file__).parents[2] / "examples/playbooks/sweep-owner-tickets.yaml"
+    document = example.read_text(encoding="utf-8").replace(
+        "https://jira.example.com", jira.url).replace("jira-bot", "bot")
+    engine, sweep_id = sweep_with(document)
+    assert evaluate_events(engine).queued == 1
+    assert _deliver(engine) == (1, 0)
+    assert sorted(i.title for i in jira.issues) == [
+        f"{CVE}: 1 affected host of no owner", f"{CVE}: 1 affected host of {BOB}",
+        f"{CVE}: 2 affected hosts of {ALICE}"]
+    assert [t["owner"] for t in _outcome(engine)["tickets"]] == [ALICE, BOB, None]
+    assert isinstance(_by_owner(jira, sweep_id)[ALICE].body, str)  # REST v2: plain text

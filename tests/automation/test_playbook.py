@@ -125,7 +125,8 @@ def test_the_shipped_examples_validate() -> None:
         "kev-added-sweep.yaml": ["sweep"],
         "kev-added-webhook.yaml": ["webhook"],
         "morning-digest.yaml": ["digest"],
-        "sla-breach-escalate.yaml": ["escalate"]}
+        "sla-breach-escalate.yaml": ["escalate"],
+        "sweep-owner-tickets.yaml": ["jira"]}
     digest = found["morning-digest.yaml"]
     assert (digest.events, digest.schedule) == (
         ("new", "reopened"), Schedule("0 8 * * 1-5", "Asia/Tokyo"))
@@ -136,6 +137,8 @@ def test_the_shipped_examples_validate() -> None:
     assert (kev.name, kev.events, kev.condition, [a.type for a in kev.actions]) == (
         "kev-added-webhook", ("known_exploited_added",), 'finding.state == "open"',
         ["webhook"])
+    owners = found["sweep-owner-tickets.yaml"]
+    assert (owners.events, owners.actions[0].with_["per"]) == (("sweep_finished",), "owner")
 
 
 def test_every_action_module_is_registered() -> None:
