@@ -201,3 +201,35 @@ def post(flavour: Flavour, url: str, body: dict[str, Any], delivery: Delivery) -
         raise DeliveryError(f"{flavour.name}: {urlsplit(url).hostname} answered "
                             f"{answer.status_code}" + (f": {why}" if why else ""))
     return Outcome({"status": answer.status_code})
+
+
+# The webhook's JSON for a message: ``body(text, with_)``.
+Body = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+
+
+class ChatAction:
+    """A chat service's action: its flavour, the JSON its webhook takes and its default
+    texts by language (None: :data:`TEXTS` as they are)."""
+
+    def __init__(self, flavour: Flavour, body: Body,
+                 defaults: Mapping[str, str] | None = None) -> None:
+        self.name = flavour.name
+        self.flavour = flavour
+        self.body = body
+        self.defaults = defaults
+
+    def validate(self, with_: Mapping[str, Any]) -> Problem:
+        """See :func:`validate`."""
+        return validate(self.flavour, with_)
+
+    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """The service and the secret's name (never the URL it holds)."""
+        return target(self.flavour, with_)
+
+    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
+                delivery: Delivery) -> Outcome | None:
+        """Render, then POST to the URL the secret holds."""
+        default = self.defaults[with_.get("lang", "en")] if self.defaults else None
+        text = render(self.flavour, with_, payload, default)
+        return post(self.flavour, webhook_url(self.flavour, with_, delivery),
+                    self.body(text, with_), delivery)

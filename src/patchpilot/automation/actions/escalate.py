@@ -52,7 +52,6 @@ from patchpilot.findings.events import (
     REOPENED,
     TRIAGED_EVENT,
 )
-from patchpilot.reports.mail import MailError, send
 from patchpilot.scans.schedules import ScheduleError, parse_duration
 
 KEYS = ("chain", "lang", "subject", "body")
@@ -212,13 +211,9 @@ class EscalateAction:
         context = {**payload, "escalation": {
             "step": i + 1, "steps": len(chain), "due": iso(_due(delivery, finding_id)),
             "next": iso(following)}}
-        smtp = delivery.settings.smtp
-        msg = EMAIL.message(_email_settings(with_, chain[i]["to"]), context, smtp.sender)
-        try:
-            send(msg, smtp)
-        except MailError as exc:
-            raise DeliveryError(str(exc)) from exc
-        detail = {"step": i, "to": msg["To"]}
+        # As the email action: each recipient who is a user reads their own language.
+        sent = EMAIL.deliver(_email_settings(with_, chain[i]["to"]), context, delivery)
+        detail = {"step": i, "to": sent.detail["to"] if sent and sent.detail else None}
         if following is None:
             return Outcome(detail)
         return Outcome(detail, again_at=following, step=i + 1)

@@ -14,15 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from patchpilot.automation.actions import Delivery, Outcome, Problem
 from patchpilot.automation.actions._chat import (
+    ChatAction,
     Flavour,
     no_mentions,
-    post,
-    render,
-    target,
-    validate,
-    webhook_url,
 )
 
 FLAVOUR = Flavour("mattermost", no_mentions, extra=("channel", "username"))
@@ -37,25 +32,4 @@ def body(text: str, with_: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class MattermostAction:
-    """Post the event to a Mattermost channel."""
-
-    name = "mattermost"
-
-    def validate(self, with_: Mapping[str, Any]) -> Problem:
-        """See :func:`patchpilot.automation.actions._chat.validate`."""
-        return validate(FLAVOUR, with_)
-
-    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
-        """``mattermost:`` and the secret's name."""
-        return target(FLAVOUR, with_)
-
-    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                delivery: Delivery) -> Outcome | None:
-        """Render, then POST to the URL the secret holds."""
-        text = render(FLAVOUR, with_, payload)
-        return post(FLAVOUR, webhook_url(FLAVOUR, with_, delivery), body(text, with_),
-                    delivery)
-
-
-ACTION = MattermostAction()
+ACTION = ChatAction(FLAVOUR, body)

@@ -14,16 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from patchpilot.automation.actions import Delivery, Outcome, Problem
 from patchpilot.automation.actions._chat import (
     TEXTS,
+    ChatAction,
     Flavour,
-    post,
-    render,
     slack_escape,
-    target,
-    validate,
-    webhook_url,
 )
 
 FLAVOUR = Flavour("slack", slack_escape)
@@ -34,31 +29,11 @@ SECTION_LIMIT = 3000
 DEFAULTS = {lang: text.replace("**", "*") for lang, text in TEXTS.items()}
 
 
-def body(text: str) -> dict[str, Any]:
+def body(text: str, with_: Mapping[str, Any]) -> dict[str, Any]:
     """The webhook's JSON for a message."""
     shown = text if len(text) <= SECTION_LIMIT else text[:SECTION_LIMIT - 1] + "…"
     return {"text": text,
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": shown}}]}
 
 
-class SlackAction:
-    """Post the event to a Slack channel."""
-
-    name = "slack"
-
-    def validate(self, with_: Mapping[str, Any]) -> Problem:
-        """See :func:`patchpilot.automation.actions._chat.validate`."""
-        return validate(FLAVOUR, with_)
-
-    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
-        """``slack:`` and the secret's name."""
-        return target(FLAVOUR, with_)
-
-    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                delivery: Delivery) -> Outcome | None:
-        """Render, then POST to the URL the secret holds."""
-        text = render(FLAVOUR, with_, payload, DEFAULTS[with_.get("lang", "en")])
-        return post(FLAVOUR, webhook_url(FLAVOUR, with_, delivery), body(text), delivery)
-
-
-ACTION = SlackAction()
+ACTION = ChatAction(FLAVOUR, body, DEFAULTS)

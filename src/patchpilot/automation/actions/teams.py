@@ -16,16 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from patchpilot.automation.actions import Delivery, Outcome, Problem
 from patchpilot.automation.actions._chat import (
     TEXTS,
+    ChatAction,
     Flavour,
     plain,
-    post,
-    render,
-    target,
-    validate,
-    webhook_url,
 )
 
 FLAVOUR = Flavour("teams", plain)
@@ -35,7 +30,7 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 DEFAULTS = {lang: text.replace("**", "") for lang, text in TEXTS.items()}
 
 
-def body(text: str) -> dict[str, Any]:
+def body(text: str, with_: Mapping[str, Any]) -> dict[str, Any]:
     """The webhook's JSON: a message with one Adaptive Card (1.4, what Teams renders)."""
     lines = [line for line in text.splitlines() if line.strip()]
     blocks: list[dict[str, Any]] = [{"type": "TextBlock", "text": line, "wrap": True}
@@ -48,24 +43,4 @@ def body(text: str) -> dict[str, Any]:
                                          "version": "1.4", "body": blocks}}]}
 
 
-class TeamsAction:
-    """Post the event to a Teams channel as an Adaptive Card."""
-
-    name = "teams"
-
-    def validate(self, with_: Mapping[str, Any]) -> Problem:
-        """See :func:`patchpilot.automation.actions._chat.validate`."""
-        return validate(FLAVOUR, with_)
-
-    def target(self, with_: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
-        """``teams:`` and the secret's name."""
-        return target(FLAVOUR, with_)
-
-    def deliver(self, with_: Mapping[str, Any], payload: Mapping[str, Any],
-                delivery: Delivery) -> Outcome | None:
-        """Render, then POST the card to the URL the secret holds."""
-        text = render(FLAVOUR, with_, payload, DEFAULTS[with_.get("lang", "en")])
-        return post(FLAVOUR, webhook_url(FLAVOUR, with_, delivery), body(text), delivery)
-
-
-ACTION = TeamsAction()
+ACTION = ChatAction(FLAVOUR, body, DEFAULTS)
