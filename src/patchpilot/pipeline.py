@@ -23,8 +23,11 @@ A failure at any step leaves nothing of the others behind; the job is retried.
 loaded one source per transaction (``knowledge.update``), then :func:`after_feed_update`
 re-matches the stored inventories the update concerns (``scans.rematch``: only assets
 having a package an updated advisory names, or every asset when advisories were removed
-or KEV, EPSS or CVE records changed, since those change every finding's facts), then
-re-prioritises every unfixed finding and refreshes every asset's summary row (once: the
+or KEV, EPSS or CVE records changed, since those change every finding's facts); when
+KEV, EPSS or CVE records changed, it refreshes the imported findings' facts from them
+(``importers.kb_refresh``, with the same ``known_exploited_added`` and ``epss_crossed``
+events: an imported finding has no inventory to re-match), then re-prioritises every
+unfixed finding and refreshes every asset's summary row (once: the
 re-match leaves the rows to it).  These long jobs run in a worker lane of their own
 (:data:`SLOW_KINDS`), so an upload's ``match`` job never waits behind a feed update.
 
@@ -75,6 +78,7 @@ from patchpilot.findings.summary import refresh as refresh_summary
 from patchpilot.findings.summary import refresh_stale
 from patchpilot.findings.triage import reapply_decisions
 from patchpilot.importers.jobs import IMPORT, poll_watched_folder, run_import_job
+from patchpilot.importers.kb_refresh import ImportedRefresh, refresh_imported
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.registry import feed_named
@@ -166,6 +170,9 @@ class FeedFollowUp:
     # time names; None: every asset.
     changed_since: datetime | None = None
     rematch: RematchResult | None = None  # run here (inline)
+    # Imported findings' KEV, EPSS and CVE-record facts refreshed (inline; None when only
+    # advisories were added or rewritten: those change no imported finding's facts).
+    imported: ImportedRefresh | None = None
     reprioritised: int | None = None  # findings whose priority changed
     prioritise_seconds: float = 0.0
     job_id: int | None = None  # the queued ``rematch`` job (not inline)
@@ -175,6 +182,7 @@ class FeedFollowUp:
         return {"changed": self.changed,
                 "changed_since": self.changed_since.isoformat() if self.changed_since else None,
                 "rematch": self.rematch.to_dict() if self.rematch else None,
+                "imported": self.imported.to_dict() if self.imported else None,
                 "reprioritised": self.reprioritised, "rematch_job": self.job_id}
 
 
@@ -182,7 +190,9 @@ def after_feed_update(engine: Engine, results: Sequence[SourceResult], *,
                       inline: bool = True) -> FeedFollowUp:
     """Bring the estate's findings in line with a knowledge base that ``results`` changed.
 
-    Re-matches the stored inventories the update concerns, then re-prioritises every
+    Re-matches the stored inventories the update concerns; when KEV, EPSS or CVE records
+    changed, refreshes the imported findings' facts from them
+    (``importers.kb_refresh``: no inventory re-matches those); then re-prioritises every
     unfixed finding (which refreshes every asset's summary row).  With ``inline`` false
     (``patchpilot db update`` without ``--rematch``) a ``rematch`` job is queued for the
     workers instead.  Nothing happens when no source changed or no asset is stored.
@@ -203,7 +213,10 @@ def after_feed_update(engine: Engine, results: Sequence[SourceResult], *,
     # below refreshes every one of them, once, from the end state.
     out = FeedFollowUp(True, since,
                        rematch=rematch_all(engine, changed_since=since, summary=False))
-    if out.rematch is not None and out.rematch.assets:
+    if since is None:  # KEV, EPSS or CVE records changed (or an advisory was removed)
+        out.imported = refresh_imported(engine)
+    if (out.rematch is not None and out.rematch.assets) or (
+            out.imported is not None and out.imported.changed):
         started = time.perf_counter()
         with engine.begin() as conn:
             # One statement over every unfixed finding: a re-match brings new findings,
@@ -364,7 +377,10 @@ def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
     done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None,
                        summary=False)
     result = done.to_dict()
-    if done.assets:
+    # As after_feed_update: KEV, EPSS or CVE records changed -> the imported findings too.
+    imported = refresh_imported(engine) if since is None else None
+    result["imported"] = imported.to_dict() if imported else None
+    if done.assets or (imported is not None and imported.changed):
         # New findings need their priority, and changed facts (a CVE now known exploited,
         # a new score) re-rank old ones: the next job, one statement over every unfixed
         # finding (then every summary row), so that this one's transactions stay short.

@@ -4,9 +4,9 @@ closes the ticket; a KEV addition starts a sweep; the morning digest arrives onc
 breached SLA escalates from the owner to the team lead.
 
 Everything is real but the remote Jira (a loopback server answering like its REST API):
-the Nessus report and generic-CSV assessments imported through the importers, the CISA KEV
-row written to the knowledge base, the idle worker's round (``run_automation``), mail at
-aiosmtpd, the secret store.  Time moves by passing ``now``.
+the Nessus report and generic-CSV assessments imported through the importers, CISA's KEV
+catalogue loaded as ``patchpilot db update --from`` does, the idle worker's round
+(``run_automation``), mail at aiosmtpd, the secret store.  Time moves by passing ``now``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from patchpilot.config import Settings, load_settings
 from patchpilot.db.tables import finding_priority, findings, outbox, playbooks, sweeps, tickets
 from patchpilot.findings.events import record_sla_breaches
 from patchpilot.importers.apply import import_file
-from patchpilot.knowledge.store import write_kev
-from patchpilot.models import KevEntry
+from patchpilot.knowledge.update import update_from
+from patchpilot.pipeline import after_feed_update
 from tests.automation.fake_trackers import FakeJira
 
 Build = Callable[..., Engine]
@@ -81,7 +81,8 @@ def _finding(engine: Engine, vuln: str) -> Any:
 
 
 def test_the_shipped_examples_end_to_end(estate_with: Build, mailbox: Any, jira: FakeJira,
-                                         database_url: str, tmp_path: Path) -> None:
+                                         database_url: str, tmp_path: Path,
+                                         shared_data: Path) -> None:
     engine = estate_with(*_examples(jira.url))  # testphp: tier 1, owned by web-owner
     settings: Settings = load_settings({
         "PATCHPILOT_HOME": str(tmp_path / "home"), "PATCHPILOT_DATABASE_URL": database_url,
@@ -110,7 +111,21 @@ def test_the_shipped_examples_end_to_end(estate_with: Build, mailbox: Any, jira:
     run_automation(engine, settings)  # nothing new: still one mail, one ticket
     assert (len(mailbox.messages), len(jira.issues)) == (1, 1)
 
-    # 2. The next assessment no longer reports it: fixed, and the ticket is closed.
+    # 2. Overnight CISA's catalogue (the real one) lists Log4Shell: the feed update
+    #    marks the open imported finding known-exploited, and one sweep starts for it.
+    results = update_from(engine, [shared_data / "kev"])
+    assert [(r.source, r.status) for r in results] == [("kev:kev", "loaded")]
+    after_feed_update(engine, results)
+    assert _finding(engine, "CVE-2021-44228").known_exploited is True
+    run_automation(engine, settings)
+    with engine.connect() as conn:
+        started = conn.execute(select(sweeps.c.id, sweeps.c.query)).all()
+        outcome = conn.execute(select(outbox.c.outcome).where(
+            outbox.c.action_type == "sweep")).scalar_one()
+    assert [orjson.loads(q) for _, q in started] == [{"vuln": "CVE-2021-44228"}]
+    assert orjson.loads(outcome)["sweep_id"] == started[0].id
+
+    # 3. The next assessment no longer reports it: fixed, and the ticket is closed.
     _import(engine, tmp_path, "assessment-2.csv", TERRAPIN)
     assert _finding(engine, "CVE-2021-44228").state == "fixed"
     run_automation(engine, settings)
@@ -119,19 +134,6 @@ def test_the_shipped_examples_end_to_end(estate_with: Build, mailbox: Any, jira:
         assert conn.execute(select(tickets.c.key, tickets.c.state, tickets.c.finding_id)
                             ).all() == [("OPS-1", "closed", log4shell.id)]
     assert len(mailbox.messages) == 1  # "fixed" is not one of the owner mail's events
-
-    # 3. CISA KEV lists Terrapin; the next report of it carries the evidence: one sweep.
-    with engine.begin() as conn:
-        write_kev(conn, [KevEntry(cve="CVE-2023-48795", date_added="2026-12-01")])
-    _import(engine, tmp_path, "assessment-3.csv", TERRAPIN, TERRAPIN.replace("22,tcp", "2222,tcp"))
-    assert _finding(engine, "CVE-2023-48795").known_exploited is True
-    run_automation(engine, settings)
-    with engine.connect() as conn:
-        started = conn.execute(select(sweeps.c.id, sweeps.c.query)).all()
-        outcome = conn.execute(select(outbox.c.outcome).where(
-            outbox.c.action_type == "sweep")).scalar_one()
-    assert [orjson.loads(q) for _, q in started] == [{"vuln": "CVE-2023-48795"}]
-    assert orjson.loads(outcome)["sweep_id"] == started[0].id
 
     # 4. The morning digest at the next working-day 08:00 in Tokyo: once.
     with engine.connect() as conn:

@@ -43,7 +43,8 @@ Kinds (``detail`` is a JSON object, or NULL):
                           vulnerability across a threshold (``PATCHPILOT_EPSS_THRESHOLDS``):
                           detail ``{"from", "to", "threshold"}`` (the highest threshold
                           crossed; written by ``findings.lifecycle`` as the re-match
-                          refreshes the score; a finding's first score is no crossing)
+                          refreshes the score, and by ``importers.kb_refresh`` for
+                          imported findings; a finding's first score is no crossing)
 ``plan_verified``         a plan item's host was found fixed: ``asset_id`` the host,
                           ``finding_id`` NULL, detail ``{"item", "title", "vulns"}``
                           (``scans.plan_store.rebuild``: a host pending in the previous

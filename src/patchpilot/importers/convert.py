@@ -18,7 +18,9 @@ where the report has none.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
@@ -97,12 +99,22 @@ def _references(item: ReportItem, about: About | None) -> tuple[Reference, ...]:
     return tuple(dict.fromkeys(refs))
 
 
-def _knows(about: About) -> bool:
-    """True when the knowledge base says anything at all about the vulnerability."""
+def knows(about: About) -> bool:
+    """True when the knowledge base says anything at all about the vulnerability (else
+    no field of the finding is the knowledge base's)."""
     e = about.exploit
     return bool(about.metrics or about.description or about.title or about.workaround
                 or about.references or about.cwes or about.aliases or e.known_exploited
                 or e.epss_score is not None)
+
+
+def exploit_source(known: bool, reported: bool | None) -> str:
+    """``field_sources["exploit"]``: KEV and EPSS are the knowledge base's when it knows
+    the vulnerability (``known``); a scanner's own exploit claim (``reported``, true or
+    false) is kept beside them."""
+    if reported is None:
+        return KNOWLEDGE if known else "none"
+    return f"{REPORT} + {KNOWLEDGE}" if known else REPORT
 
 
 def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: str,
@@ -110,7 +122,7 @@ def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: s
     """The Finding for ``vuln_id`` of ``item`` (``feed``: ``importer:<format>``;
     ``source``: the report's file name)."""
     about = facts.get(vuln_id)
-    if about is not None and not _knows(about):
+    if about is not None and not knows(about):
         about = None  # the knowledge base has nothing on it: no field is its
     ecosystem, package = package_key(item)
     sources: dict[str, str] = {}
@@ -144,9 +156,7 @@ def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: s
     sources["severity"] = REPORT if severity_source == REPORT else sources.get("cvss", "none")
     workaround = pick("workaround", item.workaround, about.workaround if about else None)
     exploit = about.exploit if about else Exploit()
-    sources["exploit"] = KNOWLEDGE if about else "none"
-    if item.exploit_available is not None:
-        sources["exploit"] = f"{REPORT} + {KNOWLEDGE}" if about else REPORT
+    sources["exploit"] = exploit_source(about is not None, item.exploit_available)
     fixed = item.fixed_version
     if fixed:
         sources["fix"] = REPORT
@@ -177,6 +187,70 @@ def build(item: ReportItem, vuln_id: str, facts: Mapping[str, About], *, feed: s
         cwes=tuple(cwes), references=_references(item, about), installations=installations,
         solution=item.solution, exploit_reported=item.exploit_available,
         field_sources=tuple(sorted(sources.items())))
+
+
+def _json(value: Any) -> Any:
+    """A dataclass as the plain JSON value ``Finding.to_dict`` stores for it."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def refresh_stored(data: Mapping[str, Any], about: About | None) -> dict[str, Any]:
+    """A stored imported finding's JSON (``Finding.to_dict`` and its ``sources``) with the
+    knowledge-base fields :func:`build` would give it from ``about`` now.
+
+    The report item is gone, so ``field_sources`` says what the report gave: those fields
+    stay, whatever the knowledge base says now; the rest are filled (or emptied) by the
+    rules of :func:`build`.  Exploit evidence (KEV, EPSS, exploit references) is always the
+    knowledge base's; the scanner's own claim (``exploit_reported``) stays beside it.
+    Two things cannot be told apart afterwards and are left alone: a severity the report
+    gave (a band, or the band of a bare score that a knowledge-base vector would now
+    replace), and which of the stored references and CWEs were the report's (new
+    knowledge-base references are added; CWEs are filled only when there are none).
+    """
+    if about is not None and not knows(about):
+        about = None
+    out = dict(data)
+    sources: dict[str, str] = dict(data.get("field_sources") or {})
+    exploit = about.exploit if about else Exploit()
+    out["exploit"] = {**_json(exploit), "summary": exploit.summary}
+    sources["exploit"] = exploit_source(about is not None, data.get("exploit_reported"))
+    for name, known, fallback in (
+            ("name", about.title if about else None, data["vuln_id"]),
+            ("summary", about.description if about else None, ""),
+            ("workaround", about.workaround if about else None, NO_WORKAROUND)):
+        if sources.get(name) == REPORT:
+            continue
+        out[name] = known or fallback
+        if known:
+            sources[name] = KNOWLEDGE
+        else:
+            sources.pop(name, None)
+    if sources.get("cvss") != REPORT:
+        metric = preferred_metric(about.metrics) if about and about.metrics else None
+        out["cvss"] = _json(metric) if metric is not None else None
+        if metric is not None:
+            sources["cvss"] = KNOWLEDGE
+        else:
+            sources.pop("cvss", None)
+    if sources.get("severity") != REPORT:
+        cvss = out.get("cvss")
+        if cvss:
+            out["severity"], out["severity_source"] = cvss["severity"], "cvss"
+        else:
+            out["severity"], out["severity_source"] = "Unknown", "none"
+        sources["severity"] = sources.get("cvss", "none")
+    if about is not None:
+        # build lists the report's references first, then the knowledge base's.
+        refs = list(data.get("references") or ())
+        for ref in about.references:
+            value = _json(ref)
+            if value not in refs:
+                refs.append(value)
+        out["references"] = refs
+        if not data.get("cwes"):
+            out["cwes"] = list(about.cwes)
+    out["field_sources"] = dict(sorted(sources.items()))
+    return out
 
 
 def findings_for(conn: Connection, items: Sequence[ReportItem], *, feed: str,
