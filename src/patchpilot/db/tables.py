@@ -123,6 +123,57 @@ epss = Table(
     Column("date", String(40)),
 )
 
+# Microsoft Security Response Center monthly CVRF documents (migration 0017).  Products are
+# global (a ProductID means the same product in every month); vulnerabilities and fixes
+# are kept per document month, so reloading a month replaces exactly that month's rows.
+msrc_products = Table(
+    "msrc_products", metadata,
+    Column("product_id", String(40), primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("family", String(300), nullable=False),  # "Windows Server", "SQL Server", …
+    Column("version", String(40)),  # "2022", "24H2", "2012 R2"
+    Column("edition", String(100)),  # "Server Core installation", "CU 32"
+    Column("arch", String(10)),  # x64, x86, ARM64
+    Column("branch", String(100)),  # the tree's product family: Windows, ESU, SQL Server
+    Column("month", String(10), nullable=False),  # the document that last wrote it
+    Index("ix_msrc_products_family", "family", "version"),
+)
+
+msrc_vulns = Table(
+    "msrc_vulns", metadata,
+    Column("month", String(10), primary_key=True),  # "2026-Mar"
+    Column("cve", String(40), primary_key=True),
+    Column("title", Text),
+    Column("severity", String(20)),  # the worst MSRC rating over its products
+    Column("exploited", Boolean, nullable=False),
+    Column("publicly_disclosed", Boolean, nullable=False),
+    Column("exploitability", String(100)),  # "Exploitation More Likely", …
+    Column("description", Text),
+    Column("faq", Text),
+    Column("workaround", Text),  # Workaround and Mitigation remediations
+    Index("ix_msrc_vulns_cve", "cve"),
+)
+
+msrc_fixes = Table(
+    "msrc_fixes", metadata,
+    Column("month", String(10), primary_key=True),
+    Column("cve", String(40), primary_key=True),
+    Column("product_id", String(40), primary_key=True),
+    Column("fix", String(200), primary_key=True),  # Vendor Fix description; "" for none
+    Column("kb", String(20)),  # "KB5078766"
+    Column("supersedes", String(500)),  # "KB5075906 KB5075907"
+    Column("fixed_build", String(300)),  # "10.0.20348.4893"
+    Column("restart", Boolean),
+    Column("url", Text),
+    Column("subtype", String(100)),  # Security Update, Security Hotpatch Update, …
+    Column("cvss_score", Float),
+    Column("cvss_vector", String(200)),
+    Column("severity", String(20)),  # MSRC rating for this product
+    Column("impact", String(100)),  # Remote Code Execution, Elevation of Privilege, …
+    Index("ix_msrc_fixes_kb", "kb"),
+    Index("ix_msrc_fixes_product", "product_id", "cve"),
+)
+
 # ---------------------------------------------------------------------------------------
 # The server: people and credentials, assets and their inventories, findings and their
 # life, jobs for workers and agents, schedules, sweeps.  (Migration 0003.)

@@ -3,7 +3,7 @@
 Advisories are loaded incrementally: each carries a digest of its content, and only the
 advisories whose digest changed (or that are new or gone) are deleted and re-inserted,
 in bulk.  CVE records and EPSS scores are upserted; KEV, a complete catalogue each time,
-is replaced whole.
+is replaced whole.  An MSRC month replaces that month's vulnerabilities and fixes.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ from patchpilot.db.tables import (
     cve_records,
     epss,
     kev,
+    msrc_fixes,
+    msrc_products,
+    msrc_vulns,
 )
 from patchpilot.knowledge import coverage
+from patchpilot.knowledge.feeds._cvrf import MsrcDocument
 from patchpilot.models import Advisory, CveRecord, CvssMetric, EpssScore, KevEntry, Reference
 
 CHUNK = 5000  # rows per statement batch; well under SQLite's 32,766 bound parameters
@@ -214,3 +218,73 @@ def write_epss(conn: Connection, records: Iterable[EpssScore]) -> WriteStats:
     bulk_upsert(conn, epss, ("cve", "score", "percentile", "date"), list(rows.values()),
                 ("cve",))
     return WriteStats(records=len(rows), written=len(rows))
+
+
+_MSRC_PRODUCT_COLUMNS = ("product_id", "name", "family", "version", "edition", "arch",
+                         "branch", "month")
+_MSRC_VULN_COLUMNS = ("month", "cve", "title", "severity", "exploited", "publicly_disclosed",
+                      "exploitability", "description", "faq", "workaround")
+_MSRC_FIX_COLUMNS = ("month", "cve", "product_id", "fix", "kb", "supersedes", "fixed_build",
+                     "restart", "url", "subtype", "cvss_score", "cvss_vector", "severity",
+                     "impact")
+
+
+def msrc_rows(doc: MsrcDocument) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]],
+                                          list[tuple[Any, ...]]]:
+    """(product, vulnerability, fix) rows of one document.
+
+    One fix row per (CVE, product, Vendor Fix), carrying the product's CVSS, severity and
+    impact; an affected product with no Vendor Fix still gets one row (``fix`` "") so the
+    knowledge base says it is affected and unfixed.
+    """
+    month = doc.month
+    products = [(p.product_id, p.name, p.family, p.version, p.edition, p.arch, p.branch,
+                 month) for p in doc.products.values()]
+    vulns: dict[str, tuple[Any, ...]] = {}
+    fixes: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for v in doc.vulnerabilities:
+        vulns[v.cve] = (month, v.cve, v.title, v.worst_severity(), v.exploited,
+                        v.publicly_disclosed, v.exploitability, v.description, v.faq,
+                        v.workaround)
+        score = {pid: s for s in v.scores for pid in s.product_ids}
+        fixed: set[str] = set()
+        for f in v.fixes:
+            for pid in f.product_ids:
+                fixed.add(pid)
+                s = score.get(pid)
+                fixes[(v.cve, pid, f.fix)] = (
+                    month, v.cve, pid, f.fix, f.kb, " ".join(f.supersedes) or None,
+                    f.fixed_build, f.restart, f.url, f.subtype,
+                    s.base if s else None, s.vector if s else None,
+                    v.severity.get(pid), v.impact.get(pid))
+        for pid in dict.fromkeys((*v.affected, *v.severity, *score)):
+            if pid not in fixed:
+                s = score.get(pid)
+                fixes[(v.cve, pid, "")] = (
+                    month, v.cve, pid, "", None, None, None, None, None, None,
+                    s.base if s else None, s.vector if s else None,
+                    v.severity.get(pid), v.impact.get(pid))
+    return products, list(vulns.values()), list(fixes.values())
+
+
+def write_msrc(conn: Connection, documents: Iterable[MsrcDocument]) -> WriteStats:
+    """Replace each document's month (its vulnerabilities and fixes) and upsert its products.
+
+    Runs inside the caller's transaction: a failure anywhere leaves every month as it was.
+    """
+    stats = WriteStats()
+    for doc in documents:
+        products, vulns, fixes = msrc_rows(doc)
+        before = set(conn.execute(select(msrc_vulns.c.cve)
+                                  .where(msrc_vulns.c.month == doc.month)).scalars())
+        stats.removed += len(before - {row[1] for row in vulns})
+        conn.execute(delete(msrc_vulns).where(msrc_vulns.c.month == doc.month))
+        conn.execute(delete(msrc_fixes).where(msrc_fixes.c.month == doc.month))
+        bulk_upsert(conn, msrc_products, _MSRC_PRODUCT_COLUMNS, products, ("product_id",))
+        for part in chunks(vulns):
+            bulk_insert(conn, msrc_vulns, _MSRC_VULN_COLUMNS, part)
+        for part in chunks(fixes):
+            bulk_insert(conn, msrc_fixes, _MSRC_FIX_COLUMNS, part)
+        stats.records += len(vulns)
+        stats.written += len(vulns)
+    return stats

@@ -33,7 +33,7 @@ from patchpilot.knowledge.feeds.registry import FEEDS
 
 HEAD_BYTES = 4096
 _SKIP_DIRS = {".git", "__pycache__", "node_modules"}
-_SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".gz", ".zip", ".md")
+_SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".gz", ".zip", ".md", ".xml")
 
 
 @dataclass(slots=True)
@@ -235,6 +235,8 @@ def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # typ
             # An empty catalogue is a broken download, never CISA's real answer.
             raise FeedError(source.files[0], "the KEV catalogue has no entries")
         return store.write_kev(conn, records)  # type: ignore[arg-type]
+    if feed.kind is RecordKind.MSRC:
+        return store.write_msrc(conn, records)
     return store.write_epss(conn, records)  # type: ignore[arg-type]
 
 

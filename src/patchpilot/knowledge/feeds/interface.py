@@ -15,9 +15,10 @@ from typing import Protocol
 
 import httpx
 
+from patchpilot.knowledge.feeds._cvrf import MsrcDocument
 from patchpilot.models import Advisory, CveRecord, EpssScore, KevEntry
 
-Record = Advisory | CveRecord | KevEntry | EpssScore
+Record = Advisory | CveRecord | KevEntry | EpssScore | MsrcDocument
 
 
 class RecordKind(StrEnum):
@@ -27,6 +28,7 @@ class RecordKind(StrEnum):
     CVE = "cve"
     KEV = "kev"
     EPSS = "epss"
+    MSRC = "msrc"  # whole monthly documents (products, vulnerabilities, fixes)
 
 
 class Feed(Protocol):

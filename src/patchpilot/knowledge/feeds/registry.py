@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from patchpilot.knowledge.feeds import alpine_secdb, cve5, debian_tracker, epss, kev, nvd, osv
+from patchpilot.knowledge.feeds import (
+    alpine_secdb,
+    cve5,
+    debian_tracker,
+    epss,
+    kev,
+    msrc,
+    nvd,
+    osv,
+)
 from patchpilot.knowledge.feeds.interface import Feed
 
 # Order matters for format detection: the first feed that claims a file reads it, so the
@@ -14,6 +23,7 @@ FEEDS: tuple[Feed, ...] = (
     nvd.FEED,
     kev.FEED,
     epss.FEED,
+    msrc.FEED,
     osv.FEED,
 )
 
