@@ -29,7 +29,7 @@ def test_no_file_of_the_shared_data_is_claimed_by_two_feeds(shared_data: Path) -
     claimed = 0
     for path in sorted(shared_data.rglob("*")):
         if not path.is_file() or path.suffix not in (".json", ".yaml", ".yml", ".csv", ".gz",
-                                                      ".zip"):
+                                                      ".zip", ".xml"):
             continue
         with path.open("rb") as fh:
             head = fh.read(4096)

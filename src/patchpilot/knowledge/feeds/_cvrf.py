@@ -299,9 +299,9 @@ def _vulnerability(element: Element, ordinal: int, path: Path | str) -> MsrcVuln
             f"{NS_VULN}Remediations/{NS_VULN}Remediation")):
         kind = remediation.get("Type")
         if kind in ("Workaround", "Mitigation", "0", "1"):
-            text = html_text(_text(remediation, NS_VULN + "Description"))
-            if text:
-                workarounds.append(text)
+            advice = html_text(_text(remediation, NS_VULN + "Description"))
+            if advice:
+                workarounds.append(advice)
         elif kind in ("Vendor Fix", "2"):
             vuln.fixes.append(_fix(remediation, f"{where}: vuln:Remediation[{n}]", path))
     vuln.workaround = "\n\n".join(dict.fromkeys(workarounds)) or None
