@@ -1,0 +1,56 @@
+"""Windows facts from files a person can produce without installing anything.
+
+``systeminfo`` (any display language), ``wmic qfe list``, ``Get-HotFix | ConvertTo-Json``
+and a Windows Update history list, each read into one ``WindowsFacts`` (product, build,
+architecture, installed KBs).  As with the Linux sources, the parsers are pure (text in,
+facts out) and the command strings sit next to them but are run elsewhere.
+
+``read_windows_bytes`` is the one entry point for a saved file: decode, detect, parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from patchpilot.errors import InventoryFormatError
+from patchpilot.inventory.windows.facts import WindowsFacts, WindowsFormat
+from patchpilot.inventory.windows.qfe import parse_hotfix_json, parse_qfe
+from patchpilot.inventory.windows.systeminfo import parse_systeminfo
+from patchpilot.inventory.windows.text import NOT_WINDOWS, decode, detect
+from patchpilot.inventory.windows.update_history import parse_update_history
+
+__all__ = ["PARSERS", "WindowsFacts", "WindowsFormat", "decode", "detect", "looks_windows",
+           "parse_hotfix_json", "parse_qfe", "parse_systeminfo", "parse_update_history",
+           "read_windows_bytes"]
+
+PARSERS: dict[WindowsFormat, Callable[[str, str], WindowsFacts]] = {
+    "systeminfo": parse_systeminfo,
+    "qfe": parse_qfe,
+    "hotfix-json": parse_hotfix_json,
+    "update-history": parse_update_history,
+}
+"""The one table of Windows formats: ``detect`` names one, this says who reads it."""
+
+
+def read_windows_bytes(data: bytes, source: str, fmt: WindowsFormat | None = None
+                       ) -> WindowsFacts:
+    """The facts of a saved Windows command output (``fmt`` forces the format).
+
+    Raises InventoryFormatError naming ``source`` for empty, binary or unknown content
+    and for content its format's parser cannot read whole.
+    """
+    text = decode(data, source)
+    kind = fmt or detect(text)
+    if kind is None:
+        raise InventoryFormatError(source, NOT_WINDOWS)
+    return PARSERS[kind](text, source)
+
+
+def looks_windows(head: bytes) -> bool:
+    """Whether a file whose first bytes are ``head`` is one of the four Windows formats
+    (for callers that must tell it from a package list before reading it whole)."""
+    try:
+        text = decode(head, "head")
+    except InventoryFormatError:
+        return False
+    return detect(text) is not None
