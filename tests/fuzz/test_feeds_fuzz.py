@@ -40,7 +40,21 @@ SEEDS: dict[str, tuple[str, ...]] = {
     "osv": ("osv/fixtures-dependencytrack/*.json", "osv/go/GO-2024-320*.json",
             "osv/pypi/jw.util/*.yaml", "osv/pypi/apache-skywalking/*.yaml",
             "osv/almalinux/almalinux9/ALSA-2023:01*.json"),
+    "msrc": ("msrc/cvrfDocument-2026-Feb.xml",),
 }
+
+# XML cannot be cut at a byte count and stay a document: MSRC's CVRF month is cut after
+# its product tree and first vulnerabilities, and closed.
+CVRF_END = b"</vuln:Vulnerability>"
+
+
+def cvrf_seed(path: Path, vulnerabilities: int = 3) -> bytes:
+    """The CVRF document at ``path`` with its first ``vulnerabilities`` only."""
+    data = path.read_bytes()
+    end = 0
+    for _ in range(vulnerabilities):
+        end = data.index(CVRF_END, end) + len(CVRF_END)
+    return data[:end] + b"\n</cvrf:cvrfdoc>\n"
 
 # Containers the feeds also read, built from the same real files: a gzipped download
 # (NVD 1.1, the Debian tracker, the EPSS daily file) and release zips (OSV's all.zip,
@@ -55,7 +69,11 @@ _seed_cache: dict[str, list[tuple[str, bytes]]] = {}
 def seeds_of(name: str, shared_data: Path) -> list[tuple[str, bytes]]:
     """(file name, bytes) of the seed files of feed ``name``: real, gzipped, zipped."""
     if name not in _seed_cache:
-        found = load_seeds(shared_data, SEEDS[name])
+        if name == "msrc":
+            found = [(p.name, cvrf_seed(p)) for pattern in SEEDS[name]
+                     for p in sorted(shared_data.glob(pattern))]
+        else:
+            found = load_seeds(shared_data, SEEDS[name])
         if name in GZIPPED and found:
             found.append((GZIPPED[name], gzip.compress(found[0][1], mtime=0)))
         if name in ZIPPED and found:
