@@ -16,15 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
-from patchpilot.assets.cmdb import CmdbRecord
-from patchpilot.assets.context import set_context
-from patchpilot.assets.groups import add_members, create_group
 from patchpilot.automation.actions import DeliverySettings
-from patchpilot.automation.store import save_playbook
-from patchpilot.importers.apply import import_file
 from patchpilot.reports.mail import SmtpSettings
-
-NESSUS = "reports/tenable/nessus__nessus_with_cwe-.nessus"
+from tests.builders.playbook_estate import build_estate
 
 
 @pytest.fixture
@@ -33,20 +27,7 @@ def estate_with(engine: Engine, shared_data: Path) -> Callable[..., Engine]:
     estate (asset 1 ``testphp``, findings 1-15, events 1-16)."""
 
     def build(*documents: str) -> Engine:
-        with engine.begin() as conn:
-            for document in documents:
-                save_playbook(conn, "sato", document)
-        summary = import_file(engine, shared_data / NESSUS)
-        assert (summary.assets, summary.new) == (1, 15)
-        set_context(engine, 1, CmdbRecord(
-            where="test", criticality=1, environment="production",
-            exposure="internet-facing", owner="web-owner@plant.example", tags=("web", "php"),
-            present=frozenset({"criticality", "environment", "exposure", "owner", "tags"})),
-            actor="test")
-        with engine.begin() as conn:
-            group_id = create_group(conn, "test", "dmz")
-            add_members(conn, "test", group_id, [1])
-        return engine
+        return build_estate(engine, shared_data, *documents)
 
     return build
 

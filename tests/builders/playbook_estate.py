@@ -1,5 +1,5 @@
 """An estate with real finding events for the playbooks' API and page tests, built as
-tests/automation/conftest.py builds its own: the Nessus report of one web server imported
+tests/automation/conftest.py uses it too: the Nessus report of one web server imported
 through the importers (15 ``new`` events, one ``import_finished``), the server given a
 CMDB context (tier 1, its owner) and put in the group ``dmz``.
 
