@@ -22,7 +22,7 @@ from patchpilot.inventory.model import (
 from patchpilot.inventory.sources.dpkg import parse_dpkg_status
 from patchpilot.models import Package
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "inventory-1.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "inventory-2.schema.json"
 
 
 def _inventory(inventories: Path) -> Inventory:
@@ -92,8 +92,16 @@ def test_minimal_document_defaults() -> None:
      "asset.ip_adresses: Extra inputs are not permitted"),
     ({"complete": "maybe"}, "complete: Input should be a valid boolean, unable to interpret "
                             "input"),
-    ({"schema": 2}, "schema: unsupported inventory schema 2 "
-                    f"(this PatchPilot {__version__} reads schema 1)"),
+    ({"schema": 3}, "schema: unsupported inventory schema 3 "
+                    f"(this PatchPilot {__version__} reads schemas 1 and 2)"),
+    ({"schema": True}, "schema: unsupported inventory schema True "
+                       f"(this PatchPilot {__version__} reads schemas 1 and 2)"),
+    ({"windows": {"build": 20348}}, "windows: Windows facts need schema 2 "
+                                    "(this document says 1)"),
+    ({"schema": 2, "windows": {"kbs": ["KB5075912", "5075913"]}},
+     "windows.kbs: Value error, '5075913' is not a KB id (KB and 5 to 8 digits)"),
+    ({"schema": 2, "windows": {"kbs": ["KB5075912"], "ubr": -1}},
+     "windows.ubr: Input should be greater than or equal to 0"),
 ])
 def test_from_json_names_the_field(changes: dict[str, object], detail: str) -> None:
     assert _error(_minimal(**changes)).detail == detail
@@ -118,7 +126,7 @@ def test_field_path() -> None:
 
 
 def test_published_schema_is_current(update_golden: bool) -> None:
-    """schemas/inventory-1.schema.json is what the model generates.
+    """schemas/inventory-2.schema.json is what the model generates.
 
     Refresh it after a deliberate change with ``pytest tests/inventory --update-golden``.
     """
@@ -128,6 +136,28 @@ def test_published_schema_is_current(update_golden: bool) -> None:
         SCHEMA_FILE.write_text(generated, encoding="utf-8")
     assert SCHEMA_FILE.read_text(encoding="utf-8") == generated
     schema = json.loads(generated)
-    assert schema["properties"]["schema"] == {"const": 1, "default": 1, "title": "Schema",
+    assert schema["properties"]["schema"] == {"default": 1, "enum": [1, 2], "title": "Schema",
                                               "type": "integer"}
+    assert schema["properties"]["windows"]["anyOf"][0] == {"$ref": "#/$defs/WindowsInfo"}
     assert set(schema["required"]) == {"collector"}
+
+
+def test_windows_document_is_schema_2_and_round_trips() -> None:
+    """A document with Windows facts is written as schema 2 and reads back whole; one
+    without stays schema 1, which a server that reads only schema 1 still takes."""
+    from patchpilot.inventory.model import WindowsInfo, WindowsProgram
+
+    windows = WindowsInfo(product_name="Windows Server 2022 Standard",
+                          family="Windows Server 2022", release="21H2", edition="Standard",
+                          installation_type="Server Core", build=20348, ubr=3270,
+                          architecture="x64", kbs=["KB5075912", "KB5012170"],
+                          programs=[WindowsProgram(name="7-Zip 23.01 (x64)", version="23.01",
+                                                   publisher="Igor Pavlov", arch="x64")],
+                          components={"sql-server": "15.0.4415.2"})
+    inv = Inventory(windows=windows, collector=Collector(name="agent"))
+    raw = json.loads(inv.to_json())
+    assert raw["schema"] == 2 and raw["windows"]["ubr"] == 3270
+    again = Inventory.from_json(inv.to_json(), "w.json")
+    assert again == inv
+    linux = Inventory(collector=Collector(name="agent"))
+    assert json.loads(linux.to_json())["schema"] == 1

@@ -253,7 +253,8 @@ def _without_packages(inv: Inventory) -> Inventory:
     closes a finding.  The document stored and the ``complete`` column agree, so the match
     job, re-matching and sweeps all see it as incomplete.
     """
-    if inv.packages or not inv.complete:
+    if inv.packages or not inv.complete or inv.windows is not None:
+        # A Windows host is judged by its build and KBs, not by packages.
         return inv
     return inv.model_copy(update={
         "complete": False,

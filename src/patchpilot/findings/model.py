@@ -28,6 +28,10 @@ STATES = (OPEN, FIXED, *TRIAGED)
 # host's own pending security updates; third-party reports are ``importer:<format>``.
 MATCHER = "matcher"
 HOST_UPDATES = "host-updates"
+# Windows hosts judged against Microsoft's security updates (the MSRC feed): findings with
+# ``ecosystem == WINDOWS``, the fixing KB as the fixed version.
+MSRC = "msrc"
+WINDOWS = "Windows"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,43 @@
 """The Inventory document: the one contract between every collector and the server.
 
 One JSON document per asset -- its identity, its OS and its packages with purls -- however
-it was gathered (agent, SSH, uploaded file).  It is versioned (``"schema": 1``) and
-validated on the way in; the JSON Schema is published as ``schemas/inventory-1.schema.json``.
+it was gathered (agent, SSH, uploaded file).  It is versioned and validated on the way in;
+the JSON Schema is published as ``schemas/inventory-2.schema.json``.
+
+Schema 2 adds ``windows`` (product, build, UBR, installed KBs, programs) and nothing else:
+a document without Windows facts is still written as schema 1, so a server that reads
+only schema 1 keeps taking new Linux agents' documents, and every schema 1 document reads
+as before.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from patchpilot import __version__
 from patchpilot.errors import InventoryFormatError
 from patchpilot.models import Ecosystem, OsRelease, Package, PackageOwner
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSIONS = (1, 2)
+"""The schemas this version reads; it writes 1 unless the document has Windows facts."""
+
+
+_KB_ID = re.compile(r"KB\d{5,8}")
+_WINDOWS_SCHEMA = "windows: Windows facts need schema 2 (this document says 1)"
 
 
 class _Strict(BaseModel):
@@ -133,6 +153,54 @@ class PendingUpdate(_Strict):
     severity: str | None = None  # "Important", "Moderate", … as the distribution rates it
 
 
+class WindowsProgram(_Strict):
+    """One installed program from the Uninstall registry keys (schema 2)."""
+
+    name: str = Field(min_length=1)  # DisplayName
+    version: str | None = None  # DisplayVersion
+    publisher: str | None = None
+    # Which registry view listed it: "x64" (the 64-bit view) or "x86" (WOW6432Node).
+    arch: str | None = None
+
+
+class WindowsInfo(_Strict):
+    """What a Windows host says about itself (schema 2): what matching against Microsoft's
+    security updates needs, and the programs installed beside the OS.
+
+    ``ubr`` (the ``.3270`` of ``20348.3270``) comes only from the registry; the files a
+    person saves (``systeminfo``, ``wmic qfe``) lack it, and matching then relies on
+    ``kbs``.  ``kbs_complete`` is False when the source's list is known to be cut short
+    (``systeminfo`` stops after a few hundred hotfixes): a KB missing from it is then no
+    proof that it is not installed.
+    """
+
+    product_name: str | None = None  # "Windows Server 2022 Standard"
+    family: str | None = None  # "Windows Server 2022", "Windows 11", "Windows 7"
+    release: str | None = None  # DisplayVersion: "21H2", "24H2"
+    edition: str | None = None  # "Standard", "Enterprise", "Pro"
+    # "Server Core" / "Server" / "Client" (registry InstallationType): MSRC lists Server
+    # Core installations as products of their own.
+    installation_type: str | None = None
+    build: int | None = Field(None, ge=0)
+    ubr: int | None = Field(None, ge=0)
+    service_pack: int | None = Field(None, ge=0)
+    architecture: str | None = None  # "x64", "x86", "arm64", "ia64"
+    kbs: list[str] = Field(default_factory=list)  # "KB5075912", unique
+    kbs_complete: bool = True
+    programs: list[WindowsProgram] = Field(default_factory=list)
+    # Server products' own versions where present: "sql-server", "exchange", "iis",
+    # "dotnet-framework" -> version ("15.0.4415.2", "15.2.1544.4", "10.0", "4.8.09032").
+    components: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("kbs")
+    @classmethod
+    def _kb_ids(cls, kbs: list[str]) -> list[str]:
+        bad = next((kb for kb in kbs if not _KB_ID.fullmatch(kb)), None)
+        if bad is not None:
+            raise ValueError(f"{bad!r} is not a KB id (KB and 5 to 8 digits)")
+        return kbs
+
+
 class Collector(_Strict):
     """What gathered the inventory: ``local``, ``file``, ``ssh``, ``agent``, …"""
 
@@ -141,14 +209,14 @@ class Collector(_Strict):
 
 
 class Inventory(_Strict):
-    """Everything installed on one asset at one moment (schema 1).
+    """Everything installed on one asset at one moment (schema 1, or 2 with ``windows``).
 
     ``complete`` is False when the collector knows it could not read everything; the
     server then never closes a finding as fixed only because a package is absent.
     ``warnings`` lists what was skipped (an unreadable METADATA, …) so a user can see it.
     """
 
-    schema_: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    schema_: Literal[1, 2] = Field(1, alias="schema")
     asset: AssetIdentity = Field(default_factory=AssetIdentity)
     os: OsInfo | None = None
     packages: list[PackageEntry] = Field(default_factory=list)
@@ -160,6 +228,8 @@ class Inventory(_Strict):
     # --changelog``) -- the backport evidence used where the distribution's feed is not
     # loaded.  Only owners are read, so the document stays small; absent in older ones.
     changelog_cves: dict[str, list[str]] = Field(default_factory=dict)
+    # A Windows host's product, build, KBs and programs (schema 2); None elsewhere.
+    windows: WindowsInfo | None = None
     collected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     collector: Collector
     complete: bool = True
@@ -175,6 +245,21 @@ class Inventory(_Strict):
             # 9999-12-31T23:59-05:00 is past datetime.max in UTC: a validation error (the
             # API's 422 naming the field), not an OverflowError out of the model.
             raise ValueError("date out of range once converted to UTC") from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_of_windows(cls, data: Any) -> Any:
+        # Built in code with Windows facts and no schema named: schema 2, as it must be.
+        if isinstance(data, dict) and data.get("windows") is not None and not (
+                "schema" in data or "schema_" in data):
+            return {**data, "schema": 2}
+        return data
+
+    @model_validator(mode="after")
+    def _windows_needs_schema_2(self) -> Self:
+        if self.windows is not None and self.schema_ < 2:
+            raise ValueError(_WINDOWS_SCHEMA)
+        return self
 
     @classmethod
     def from_packages(cls, packages: list[Package], **fields: Any) -> Inventory:
@@ -206,10 +291,12 @@ class Inventory(_Strict):
             raise InventoryFormatError(source, "an inventory is a JSON object")
         if "schema" not in raw:
             raise InventoryFormatError(source, "schema: missing (not an inventory document)")
-        if raw["schema"] != SCHEMA_VERSION:
+        if raw["schema"] not in SCHEMA_VERSIONS or isinstance(raw["schema"], bool):
             raise InventoryFormatError(
                 source, f"schema: unsupported inventory schema {raw['schema']!r} "
-                        f"(this PatchPilot {__version__} reads schema {SCHEMA_VERSION})")
+                        f"(this PatchPilot {__version__} reads schemas 1 and 2)")
+        if raw.get("windows") is not None and raw["schema"] == 1:
+            raise InventoryFormatError(source, _WINDOWS_SCHEMA)
         problem = _unstorable(raw)
         if problem:
             raise InventoryFormatError(source, problem)
@@ -233,6 +320,8 @@ _MAX_LENGTHS: dict[tuple[str, ...], int] = {
     ("packages", "*", "ecosystem"): 100, ("packages", "*", "name"): 300,
     ("packages", "*", "source_name"): 300, ("packages", "*", "version"): 200,
     ("packages", "*", "source_version"): 200,
+    ("windows", "kbs", "*"): 20, ("windows", "product_name"): 300,
+    ("windows", "programs", "*", "name"): 300, ("windows", "programs", "*", "version"): 200,
 }
 
 
@@ -273,7 +362,8 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def inventory_json_schema() -> dict[str, Any]:
-    """The JSON Schema of Inventory schema 1, as published in schemas/."""
+    """The JSON Schema of Inventory schema 2 (which reads schema 1 documents too), as
+    published in schemas/."""
     schema = Inventory.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
