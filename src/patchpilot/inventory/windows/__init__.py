@@ -78,6 +78,6 @@ def inventory_of(facts: WindowsFacts, collector: str = "file") -> Inventory:
                         "judged")
     os = OsInfo(id="windows", version_id=facts.os_version,
                 pretty_name=facts.product_name or facts.family) if facts.family else None
-    return Inventory(asset=AssetIdentity(hostname=facts.hostname), os=os,
+    return Inventory(schema=2, asset=AssetIdentity(hostname=facts.hostname), os=os,
                      windows=windows_info(facts), collector=Collector(name=collector),
                      warnings=warnings)
