@@ -440,6 +440,12 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
     for line in lines.values():
         line.sort()
 
+    # Some rows of a KB lack its fixed build that other rows of the same KB give.
+    kb_build = {row.kb: row.fixed_build for row in rows if row.kb and row.fixed_build}
+
+    def build_of(r: _Fix) -> str | None:
+        return r.fixed_build or kb_build.get(r.kb)
+
     def chain_of(r: _Fix) -> tuple[str, ...]:
         chain = knowledge.chain(r.kb)  # type: ignore[arg-type]
         if not r.by_build:
@@ -460,7 +466,7 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
             if any(kb in host.kbs for kb in chain_of(r)):
                 fixed = True
                 break
-            built = build_tuple(r.fixed_build)
+            built = build_tuple(build_of(r))
             if (by_build and r.by_build and _comparable(built, version)
                     and version >= built):  # type: ignore[operator]
                 fixed = True
@@ -469,7 +475,7 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
             continue
         primary = max(with_kb, key=lambda r: (r.by_build, month_key(r.month),
                                               build_tuple(r.fixed_build) or ()))
-        built = build_tuple(primary.fixed_build)
+        built = build_tuple(build_of(primary))
         proven = by_build and primary.by_build and _comparable(built, version)
         chain = chain_of(primary)
         if not proven and not host.kbs_complete:
@@ -484,7 +490,7 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
         matches.append(WindowsMatch(
             cve=cve, product_id=product.product_id, product_name=product.name,
             package=package, installed=installed, kb=primary.kb or "",
-            fixed_build=primary.fixed_build, chain=chain,
+            fixed_build=build_of(primary), chain=chain,
             install_kb=newest.kb or primary.kb or "", install_month=newest.month,
             restart=newest.restart if newest.kb != primary.kb else primary.restart,
             url=newest.url if newest.kb != primary.kb else primary.url,
@@ -501,7 +507,10 @@ def match_windows(conn: Connection, host: WindowsHost,
     A handful of queries: the cache's stamp, and the fix rows of products not cached yet.
     """
     started = time.perf_counter()
-    knowledge = knowledge or knowledge_for(conn)
+    if knowledge is None:
+        knowledge = knowledge_for(conn)
+    else:
+        knowledge.refresh(conn)
     matches: list[WindowsMatch] = []
     undetermined: list[WindowsUndetermined] = []
     end_of_life: list[str] = []
