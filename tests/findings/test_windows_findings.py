@@ -13,7 +13,8 @@ from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.model import MSRC, WINDOWS
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.inventory.windows import inventory_of, read_windows_bytes
-from patchpilot.pipeline import process_inventory
+from patchpilot.knowledge.update import update_from
+from patchpilot.pipeline import after_feed_update, process_inventory
 from tests.conftest import SHARED_DATA
 from tests.knowledge.test_windows_match import load
 
@@ -89,3 +90,19 @@ def test_stored_host_closes_with_superseding_kb(engine: Engine, tmp_path: Path) 
     second = ingest_inventory(engine, inventory(kbs=["KB5073457", "KB5078766"]))
     process_inventory(engine, second.inventory_id)
     assert {state for state, _ in _states(engine).values()} == {"fixed"}
+
+
+def test_feed_update_rematches_stored_windows_hosts(engine: Engine, tmp_path: Path) -> None:
+    load(engine, tmp_path, ("2026-Jan",))
+    stored = ingest_inventory(engine, inventory(kbs=["KB5073457"]))
+    process_inventory(engine, stored.inventory_id)
+    assert _states(engine) == {}  # January's update installed: nothing open in January
+    # March arrives: the stored host is re-matched, its 40 March CVEs open.
+    root = tmp_path / "more" / "msrc"
+    root.mkdir(parents=True)
+    (root / "cvrfDocument-2026-Mar.xml").symlink_to(
+        SHARED_DATA / "msrc" / "cvrfDocument-2026-Mar.xml")
+    results = update_from(engine, [root.parent])
+    follow = after_feed_update(engine, results)
+    assert follow.rematch is not None and follow.rematch.new == 40
+    assert {state for state, _ in _states(engine).values()} == {"open"}
