@@ -444,7 +444,7 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
     kb_build = {row.kb: row.fixed_build for row in rows if row.kb and row.fixed_build}
 
     def build_of(r: _Fix) -> str | None:
-        return r.fixed_build or kb_build.get(r.kb)
+        return r.fixed_build or kb_build.get(r.kb or "")
 
     def chain_of(r: _Fix) -> tuple[str, ...]:
         chain = knowledge.chain(r.kb)  # type: ignore[arg-type]

@@ -44,8 +44,8 @@ from patchpilot.findings.build import build_findings, with_commands
 from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
 from patchpilot.findings.model import FIXED, MATCHER, MSRC, Finding
-from patchpilot.findings.windows import match_windows_host
 from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
+from patchpilot.findings.windows import match_windows_host
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
 from patchpilot.models import Ecosystem, Package, PackageOwner
