@@ -257,6 +257,16 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     return out
 
 
+def rematch_windows(engine: Engine, *, summary: bool = True) -> RematchResult:
+    """Re-match only the stored Windows inventories (what :func:`rematch_all` does for
+    them after its packages)."""
+    started = time.perf_counter()
+    out = RematchResult()
+    _rematch_windows(engine, out, summary)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
 def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
     """Re-match the stored Windows inventories against the MSRC knowledge, as the
     ``msrc`` producer's report (its products' fix rows are read once for all hosts)."""
