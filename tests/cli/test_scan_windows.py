@@ -103,7 +103,8 @@ def test_files_of_two_hosts_or_a_non_windows_file_are_refused(scan, shared_data:
     assert " ".join(done.stderr.split()) == (
         f"error: {folder}/xp_sp2_x86_qfe.txt: no KB number in any hotfix entry (only: "
         "Q147222)")
-    done = scan("srv_2022_systeminfo.txt", "../../inventories/dpkg-status/syft__debian__image-dpkg__var__lib__dpkg__status", code=2)
+    dpkg = "../../inventories/dpkg-status/syft__debian__image-dpkg__var__lib__dpkg__status"
+    done = scan("srv_2022_systeminfo.txt", dpkg, code=2)
     assert "not Windows systeminfo, wmic qfe, Get-HotFix JSON or update-history output; " \
            "only files saved on one Windows host are read together" in done.stderr
     done = scan("srv_2022_systeminfo.txt", args=("--hostname", "other-host"), code=2)

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from patchpilot.errors import InventoryFormatError
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.uploads import refuse_empty_file
-from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.windows.files import is_windows_file, windows_inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep

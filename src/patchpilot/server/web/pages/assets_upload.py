@@ -22,8 +22,8 @@ from patchpilot.audit import audit
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.uploads import ReplacesScan
-from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.model import Inventory
+from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
 from patchpilot.inventory.windows.files import is_windows_file, windows_inventory
 from patchpilot.server.deps import EngineDep
