@@ -53,6 +53,28 @@ def windows_host(info: WindowsInfo) -> WindowsHost:
         kbs_complete=info.kbs_complete, components=dict(info.components))
 
 
+def os_row(info: WindowsInfo) -> tuple[str, str]:
+    """The ``asset_packages`` (name, version) of a Windows host's OS:
+    ``("Windows Server 2022|21H2|Server Core|x64|0", "10.0.20348.3270")``.
+
+    The name holds what picks the host's MSRC products, so an emergency sweep finds the
+    Windows hosts of a vulnerability's products with one set query, as it finds packages
+    (:func:`host_of_row` reads it back); the version is build.UBR as findings show it.
+    """
+    host = windows_host(info)
+    name = "|".join((info.family or "", info.release or "", info.installation_type or "",
+                     info.architecture or "", str(info.service_pack or 0)))
+    return name, host.installed or "unknown"
+
+
+def host_of_row(name: str) -> WindowsHost:
+    """The product facts an :func:`os_row` name holds (KBs and build are not in it)."""
+    family, release, installation, arch, sp = ([*name.split("|"), "", "", "", ""])[:5]
+    return WindowsHost(family=family or None, release=release or None,
+                       installation_type=installation or None, architecture=arch or None,
+                       service_pack=int(sp) if sp.isdigit() else None)
+
+
 def fix_command(m: WindowsMatch) -> str:
     """``install KB5078766 (2026-03 cumulative update), restart required``."""
     kind = _KINDS.get((m.subtype or "").lower(), "security update")
