@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -14,7 +14,10 @@ from rich.table import Table
 
 from patchpilot.cli.common import err, fail, open_engine, wide
 from patchpilot.config import named_variable
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import InventoryFormatError, PatchPilotError
+
+if TYPE_CHECKING:
+    from patchpilot.inventory.model import Inventory
 
 scan_app = typer.Typer(help="Scan a host or a file and print its findings.",
                        no_args_is_help=True)
@@ -121,9 +124,12 @@ def scan_local(
 
 @scan_app.command("file")
 def scan_file(
-    path: Annotated[Path, typer.Argument(
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH...",
         help="A package database (dpkg status, rpm list, apk installed), a lock file, an "
-             "SBOM, an Inventory JSON, or a folder to search for lock files and SBOMs.")],
+             "SBOM, an Inventory JSON, a folder to search for lock files and SBOMs, or a "
+             "Windows host's saved systeminfo, wmic qfe list, Get-HotFix JSON or update "
+             "history (several files of one Windows host are read together).")],
     distro: Annotated[str | None, typer.Option(
         help="The distribution release OS packages come from, e.g. debian:12, when the "
              "file does not say.")] = None,
@@ -136,16 +142,78 @@ def scan_file(
     output: OutputOpt = None,
     fail_on: FailOnOpt = None,
 ) -> None:
-    """Scan a saved package list, lock file, SBOM or folder and print its findings."""
-    from patchpilot.inventory.transports.file import read_inventory_file
-
+    """Scan a saved package list, lock file, SBOM, folder or Windows files and print its
+    findings."""
     try:
-        inventory = read_inventory_file(path, ecosystem=_distro_ecosystem(distro),
-                                        hostname=hostname, source_type=type_)
+        inventory = (_read_windows(paths, hostname) if type_ is None else None) or \
+            _read_one(paths, distro, type_, hostname)
     except PatchPilotError as exc:
         fail(exc)
         return
+    # The Windows facts before the findings: on stdout above the table, else on stderr
+    # (stdout is then the document).
+    console = wide if fmt is OutputFormat.table and output is None else err
+    for line in windows_lines(inventory):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     scan_and_emit(inventory, fmt, output, fail_on)
+
+
+def _read_one(paths: list[Path], distro: str | None, type_: str | None,
+              hostname: str | None) -> Inventory:
+    from patchpilot.inventory.transports.file import read_inventory_file
+
+    if len(paths) > 1:
+        raise InventoryFormatError(paths[1], "only files saved on one Windows host are read "
+                                             "together; scan other files one at a time")
+    return read_inventory_file(paths[0], ecosystem=_distro_ecosystem(distro),
+                               hostname=hostname, source_type=type_)
+
+
+def _read_windows(paths: list[Path], hostname: str | None) -> Inventory | None:
+    """The Inventory of Windows files (merged when several), or None when the first path
+    is no Windows file (a folder, a package list, …)."""
+    from patchpilot.inventory.windows.files import is_windows_file, windows_inventory
+    from patchpilot.inventory.windows.text import NOT_WINDOWS
+
+    if not paths[0].is_file():
+        return None
+    files: list[tuple[bytes, str]] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InventoryFormatError(path, f"cannot read: {exc.strerror or exc}") from exc
+        if not is_windows_file(data):
+            if not files:
+                return None
+            raise InventoryFormatError(path, f"{NOT_WINDOWS}; only files saved on one "
+                                             "Windows host are read together")
+        files.append((data, str(path)))
+    return windows_inventory(files, hostname)
+
+
+def windows_lines(inventory: Inventory) -> list[str]:
+    """What the Windows facts of ``inventory`` say, for a person: host, product, build,
+    KBs (``scan file`` prints them before the findings; its warnings come with those)."""
+    win = inventory.windows
+    if win is None:
+        return []
+    host = inventory.asset.hostname or "host not named"
+    if win.family is None:
+        product = "product unknown (no systeminfo output among the files)"
+    else:
+        release = f" {win.release}" if win.release else ""
+        product = f"{win.product_name or win.family} ({win.family}{release})"
+    lines = [f"Windows: {host}: {product}"]
+    if win.build is not None:
+        version = inventory.os.version_id if inventory.os and inventory.os.version_id else \
+            str(win.build)
+        ubr = f".{win.ubr}" if win.ubr is not None else " (UBR unknown — from systeminfo)"
+        arch = f", {win.architecture}" if win.architecture else ""
+        lines.append(f"  build {version}{ubr}{arch}")
+    complete = "" if win.kbs_complete else " (the list is cut short: at least these)"
+    lines.append(f"  {len(win.kbs)} KBs installed{complete}")
+    return lines
 
 
 def _distro_ecosystem(distro: str | None) -> str | None:
