@@ -46,7 +46,7 @@ from patchpilot.inventory.host.commands import script_name
 from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.transports import commands
-from patchpilot.inventory.windows.collect import collect_windows, ssh_command
+from patchpilot.inventory.windows.collect import collect_windows, last_words, ssh_command
 
 DEFAULT_COMMAND_TIMEOUT = 60.0
 DEFAULT_HOST_TIMEOUT = 300.0
@@ -297,15 +297,6 @@ def is_windows_ver(text: str) -> bool:
     return bool(re.search(r"\bWindows\b.*\[\S+ \d+\.\d+\.\d+", text))
 
 
-def _last_words(stderr: bytes | str | None, limit: int = 400) -> str:
-    """The last non-empty lines of a command's error output, at most ``limit`` characters
-    (PowerShell's errors run to many lines)."""
-    lines = [line.strip() for line in _as_bytes(stderr).decode("utf-8", errors="replace")
-             .splitlines() if line.strip()]
-    text = " ".join(lines[-3:])
-    return (text[-limit:] if len(text) > limit else text) or "no message"
-
-
 def parse_probe(text: str) -> dict[str, str]:
     """The ``key=value`` lines ``commands.PROBE`` prints."""
     found: dict[str, str] = {}
@@ -406,7 +397,7 @@ class SshHost(Host):
         if done.exit_status != 0:
             raise HostFailed(HostStatus.failed, (
                 f"the Windows collection script failed (powershell exit status "
-                f"{done.exit_status}): {_last_words(done.stderr)}"))
+                f"{done.exit_status}): {last_words(_as_bytes(done.stderr))}"))
         return _as_bytes(done.stdout).decode("utf-8", errors="replace")
 
     async def _check_sudo(self) -> None:

@@ -210,6 +210,16 @@ def stdin_script(script: str = COLLECT_SCRIPT) -> str:
 
 # --- running it ----------------------------------------------------------------------------
 
+def last_words(stderr: bytes | str | None, limit: int = 400) -> str:
+    """The last non-empty lines of a command's error output, at most ``limit`` characters
+    (PowerShell's error records run to many lines); "no message" when there is none."""
+    text = stderr.decode("utf-8", errors="replace") if isinstance(stderr, bytes) else (
+        stderr or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = " ".join(lines[-3:])
+    return (joined[-limit:] if len(joined) > limit else joined) or "no message"
+
+
 class PowerShellHost(Protocol):
     """What collecting a Windows host needs of a transport: run one script, get its
     standard output.  Implementations raise their own error (naming the host) when the
