@@ -36,11 +36,16 @@ class AgentError(PatchPilotError):
     """The agent cannot go on (enrolment refused, credential revoked)."""
 
 
+# Where Windows keeps machine-wide program data (not read from %ProgramData%: settings
+# come from config.py alone, and this folder is the same on every installation).
+WINDOWS_STATE_DIR = r"C:\ProgramData\PatchPilot\agent"
+
+
 def default_state_dir() -> Path:
     """/var/lib/patchpilot-agent as root, else ~/.local/state/patchpilot-agent;
-    %ProgramData%\\PatchPilot\\agent on Windows."""
+    C:\\ProgramData\\PatchPilot\\agent on Windows (``--state-dir`` for another)."""
     if sys.platform == "win32":
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "PatchPilot" / "agent"
+        return Path(WINDOWS_STATE_DIR)
     if os.geteuid() == 0:
         return Path("/var/lib/patchpilot-agent")
     return Path.home() / ".local" / "state" / "patchpilot-agent"

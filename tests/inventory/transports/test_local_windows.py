@@ -52,3 +52,10 @@ def test_agent_on_windows_runs_the_windows_collection(
     with pytest.raises(InventoryFormatError, match=r"^powershell\.exe: not found"):
         agent.collect()
     assert agent.spool.pending() == []
+
+
+def test_agent_state_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchpilot.agent.runtime import default_state_dir
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert str(default_state_dir()) == r"C:\ProgramData\PatchPilot\agent"

@@ -172,3 +172,18 @@ def test_refused_credentials_over_a_trusted_certificate(
     assert SECRET not in caplog.text
     assert SECRET not in result.error
     assert "NTLM step" not in caplog.text  # pyspnego's tokens stay out of the log
+
+
+def test_cli_scan_winrm_refused_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from patchpilot.cli import app
+
+    port = free_port()
+    monkeypatch.setenv("WINRM_PASSWORD", SECRET)
+    done = CliRunner().invoke(app, ["scan", "winrm", f"Administrator@127.0.0.1:{port}",
+                                    "--password-env", "WINRM_PASSWORD", "--format", "json"])
+    assert done.exit_code == 4, done.output
+    assert SECRET not in done.output
+    assert f"unreachable Administrator@127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: " \
+           "Connection refused" in " ".join(done.output.split())

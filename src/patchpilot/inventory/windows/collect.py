@@ -115,7 +115,7 @@ try {
 } catch { $errs.history = "$_" }
 $progs = @()
 foreach ($view in @(@('SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall', 'native'),
-                    @('SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall', 'wow64'))) {
+    @('SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall', 'wow64'))) {
   $root = $hklm.OpenSubKey($view[0])
   if ($null -eq $root) { continue }
   foreach ($sub in $root.GetSubKeyNames()) {
@@ -129,7 +129,8 @@ $sql = @()
 $inst = Get-Values 'SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL' $null
 if ($inst) {
   foreach ($name in @($inst.Keys)) {
-    $setup = Get-Values ('SOFTWARE\Microsoft\Microsoft SQL Server\' + $inst[$name] + '\Setup') @('PatchLevel', 'Version')
+    $key = 'SOFTWARE\Microsoft\Microsoft SQL Server\' + $inst[$name] + '\Setup'
+    $setup = Get-Values $key @('PatchLevel', 'Version')
     if ($setup) { $setup.instance = $name; $sql += $setup }
   }
 }
