@@ -49,10 +49,14 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
         for u in result.undetermined[:20]:
             wide.print(f"[yellow]undetermined[/] {u.package.name} {u.package.version}: "
                       f"{u.reason}")
+        for line in result.windows_warnings():
+            wide.print(f"[yellow]{escape(line)}[/]", overflow="fold")
         for line in warning_lines(result):
             wide.print(line, overflow="fold")
         return
     text = FORMATS[fmt.value](result)
+    for line in result.windows_warnings():
+        err.print(f"[yellow]{escape(line)}[/]")
     if result.inventory.warnings and fmt is not OutputFormat.table:
         where = {"json": '"warnings"', "sarif": "the run's toolExecutionNotifications"}.get(
             fmt.value, "--format json or table")
