@@ -161,10 +161,10 @@ def test_several_sql_instances_report_the_least_patched() -> None:
     text = _with(SERVER_2022, sql=[
         {"PatchLevel": "15.0.4415.2", "Version": "15.0.2000.5", "instance": "MSSQLSERVER"},
         {"PatchLevel": "15.0.4385.2", "Version": "15.0.2000.5", "instance": "REPORTING"}])
-    components = parse_collected(text, "s").windows.components
-    assert components["sql-server"] == "15.0.4385.2"
-    assert components["sql-server/MSSQLSERVER"] == "15.0.4415.2"
-    assert components["sql-server/REPORTING"] == "15.0.4385.2"
+    found = parse_collected(text, "s")
+    assert found.windows.components["sql-server"] == "15.0.4385.2"
+    assert found.warnings == ("s: 2 SQL Server instances (MSSQLSERVER 15.0.4415.2, REPORTING "
+                              "15.0.4385.2): judged by the least patched, 15.0.4385.2",)
 
 
 def test_without_qfe_the_kbs_are_incomplete() -> None:

@@ -391,8 +391,7 @@ def _components(doc: dict[str, Any], source: str, warnings: list[str]) -> dict[s
     """SQL Server, Exchange, IIS and .NET Framework versions, where installed.
 
     A host with several SQL Server instances reports the least patched one as
-    ``sql-server`` (what a vulnerability is judged by) and every instance as
-    ``sql-server/<instance>``.
+    ``sql-server`` (what a vulnerability is judged by) and names them all in a warning.
     """
     found: dict[str, str] = {}
     instances: dict[str, str] = {}
@@ -408,7 +407,11 @@ def _components(doc: dict[str, Any], source: str, warnings: list[str]) -> dict[s
     if instances:
         found["sql-server"] = min(instances.values(), key=_version_key)
         if len(instances) > 1:
-            found.update((f"sql-server/{n}", v) for n, v in sorted(instances.items()))
+            # One key per component is what the matcher reads (knowledge.windows); the
+            # others are named, so a reader knows they exist.
+            warnings.append(f"{source}: {len(instances)} SQL Server instances ("
+                            + ", ".join(f"{n} {v}" for n, v in sorted(instances.items()))
+                            + f"): judged by the least patched, {found['sql-server']}")
     exchange = _dotted(_object(doc.get("exchange"), "exchange", source),
                        ("MsiProductMajor", "MsiProductMinor", "MsiBuildMajor", "MsiBuildMinor"),
                        "exchange", source)
