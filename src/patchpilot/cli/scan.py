@@ -382,3 +382,127 @@ def scan_ssh(
         if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
                for s in scans.values() for f in s.findings):
             raise typer.Exit(3)
+
+
+@scan_app.command("winrm")
+def scan_winrm(
+    target: Annotated[list[str] | None, typer.Argument(
+        help="Windows hosts to scan: [user@]host[:port] (port 5986, WinRM over HTTPS).",
+        show_default=False)] = None,
+    targets: Annotated[Path | None, typer.Option(
+        "--targets", help="Also scan the targets of this file: one per line, # comments.")
+    ] = None,
+    auth: Annotated[str, typer.Option(
+        "--auth", help="ntlm, kerberos (a ticket from kinit; pip install "
+                       "'patchpilot[kerberos]') or basic.")] = "ntlm",
+    user: Annotated[str | None, typer.Option(
+        "--user", help="User for targets that name none (DOMAIN\\user or user@domain).")
+    ] = None,
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", help="Log in with the password held in this environment "
+                               "variable (never on the command line).")] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        "--ca-file", help="PEM file of the CA that signed the hosts' WinRM certificates "
+                          "(the certificate is always checked).")] = None,
+    command_timeout: Annotated[float, typer.Option(
+        "--command-timeout", min=1, help="Seconds the connection and each WinRM request "
+                                         "may take.")] = 120.0,
+    host_timeout: Annotated[float, typer.Option(
+        "--host-timeout", min=1, help="Seconds one host's whole scan may take.")] = 300.0,
+    max_concurrent: Annotated[int, typer.Option(
+        "--max-concurrent", min=1, help="Hosts scanned at the same time.")] = 10,
+    fmt: FormatOpt = OutputFormat.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+) -> None:
+    """Inventory Windows hosts over WinRM (read-only, agentless) and print each one's
+    findings.
+
+    Exit status: 0 when every host was scanned, 3 as with --fail-on, 4 when some hosts
+    could not be scanned (unreachable, auth failed, certificate refused, timed out, failed).
+    """
+    from patchpilot.findings.scan import scan_inventory
+    from patchpilot.inventory.transports.ssh import HostStatus
+    from patchpilot.inventory.transports.winrm import (
+        WinRmOptions,
+        WinRmTarget,
+        scan_hosts_sync,
+    )
+    from patchpilot.knowledge.cvss import SEVERITY_ORDER
+    from patchpilot.reports.scan.json_format import document
+
+    if fmt not in (OutputFormat.table, OutputFormat.json):
+        fail(ValueError(f"--format {fmt.value}: scan winrm prints a table or JSON "
+                         "(one document per host)"))
+    password: str | None = None
+    if password_env:
+        password = named_variable(password_env)
+        if not password:
+            fail(ValueError(f"--password-env: the environment variable {password_env} is "
+                             "not set or empty"))
+    try:
+        hosts = [WinRmTarget.parse(t, "target") for t in target or []]
+        if targets:
+            try:
+                lines = targets.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                fail(exc)
+                return
+            hosts += [WinRmTarget.parse(line.split("#", 1)[0], f"{targets}:{number}")
+                      for number, line in enumerate(lines, start=1)
+                      if line.split("#", 1)[0].strip()]
+        if not hosts:
+            fail(ValueError("no target: name [user@]host[:port] or pass --targets FILE"))
+        options = WinRmOptions(auth=auth, user=user, password=password, ca_file=ca_file,
+                               command_timeout=command_timeout, host_timeout=host_timeout,
+                               max_concurrent=max_concurrent)
+        results = scan_hosts_sync(hosts, options)
+        scans = {}
+        if any(r.inventory is not None for r in results):
+            engine = open_engine()
+            scans = {i: scan_inventory(engine, r.inventory) for i, r in enumerate(results)
+                     if r.inventory is not None}
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    if fmt is OutputFormat.json:
+        documents = [{"winrm": {"target": str(r.target), "status": r.status.value,
+                                "error": r.error, "seconds": round(r.seconds, 3)},
+                      **(document(scans[i]) if i in scans else {})}
+                     for i, r in enumerate(results)]
+        text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+    else:
+        for i, scan in scans.items():
+            wide.rule(f"{results[i].target} ({scan.inventory.asset.hostname})")
+            _emit(scan, fmt, output)
+    out = wide if fmt is OutputFormat.table and output is None else err
+    summary = Table(title="WinRM scan", header_style="bold")
+    for col in ("Target", "Status", "Hostname", "Windows", "KBs", "Findings", "Seconds"):
+        summary.add_column(col, no_wrap=True, justify="right" if col in (
+            "KBs", "Findings", "Seconds") else "left")
+    for i, r in enumerate(results):
+        windows = r.inventory.windows if r.inventory else None
+        summary.add_row(
+            escape(str(r.target)),
+            f"[{'green' if r.status is HostStatus.scanned else 'red'}]{r.status.value}[/]",
+            escape((r.inventory.asset.hostname or "") if r.inventory else "-"),
+            escape(f"{windows.family} {windows.release or ''} {windows.build}.{windows.ubr}"
+                   if windows else "-"),
+            f"{len(windows.kbs):,}" if windows else "-",
+            f"{len(scans[i].findings):,}" if i in scans else "-", f"{r.seconds:.2f}")
+    out.print(summary)
+    failed = [r for r in results if r.status is not HostStatus.scanned]
+    for r in failed:
+        err.print(f"[red]{r.status.value}[/] {escape(str(r.target))}: {escape(r.error or '')}")
+    if failed:
+        err.print(f"{len(failed)} of {len(results)} host(s) not scanned.")
+        raise typer.Exit(SSH_HOSTS_FAILED)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
+               for s in scans.values() for f in s.findings):
+            raise typer.Exit(3)
