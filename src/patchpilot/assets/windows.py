@@ -2,13 +2,12 @@
 
 The inventory document's ``windows`` part (schema 2: product, edition, release, build,
 UBR, KBs, programs, server components) is read back for people to see; matching reads
-the same document elsewhere.  Whether the product is past its end of life is decided by
-:func:`end_of_life_warning` alone, so the rule can change in one place.
+the same document elsewhere.  Whether the product is past its end of life is what the
+matcher says (:func:`end_of_life`), so the page and a scan never disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -17,11 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import inventories
+from patchpilot.findings.windows import windows_host
 from patchpilot.inventory.model import WindowsInfo
-
-# The words a warning uses for a product Microsoft no longer updates (the matcher writes
-# it into the scan result and the inventory's warnings).
-_END_OF_LIFE = "end of life"
+from patchpilot.knowledge.windows import match_windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,11 @@ def latest_windows(conn: Connection, asset_id: int) -> WindowsAsset | None:
     return WindowsAsset(row.id, info, version)
 
 
-def end_of_life_warning(warnings: Sequence[str]) -> str | None:
-    """The warning that says the product is past its end of life (no more security
-    updates from Microsoft), or None.  The one place that decides it."""
-    return next((w for w in warnings if _END_OF_LIFE in w.lower()), None)
+def end_of_life(conn: Connection, info: WindowsInfo) -> tuple[str, ...]:
+    """Why the host's Windows (or a server product on it) is past its end of life: the
+    matcher's reasons for a product the loaded Microsoft documents no longer name (no
+    more security updates).  Empty when every product is current, when the product is
+    not known (a KB list alone) or when no MSRC document is loaded."""
+    if not info.family:
+        return ()
+    return match_windows(conn, windows_host(info)).end_of_life

@@ -1,12 +1,11 @@
 """A Windows host through the upload page and on its asset page (issue 16): a real
 ``systeminfo`` uploaded with no asset name becomes the asset it names, whose page shows
 product, edition, release, build ("UBR unknown" from systeminfo), architecture and the
-KBs (collapsed when long, with their count); an end-of-life warning in the stored
-inventory shows as a banner.  SQLite and PostgreSQL."""
+KBs (collapsed when long, with their count); a product the loaded MSRC months no longer
+name shows the matcher's end-of-life reason as a banner.  SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 from html import unescape
@@ -20,6 +19,7 @@ from patchpilot.db.tables import assets, audit_log
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.inventory.windows import inventory_of, read_windows_bytes
 from tests.builders.sessions import role_client, sign_in
+from tests.knowledge.test_windows_match import load
 
 FOLDER = "windows/systeminfo"
 
@@ -106,18 +106,24 @@ def test_an_upload_naming_another_host_is_refused(client: TestClient, engine: En
         assert conn.execute(select(assets.c.id)).all() == []
 
 
-def test_an_end_of_life_warning_shows_a_banner(client: TestClient, engine: Engine,
-                                               shared_data: Path) -> None:
-    facts = read_windows_bytes(
+def test_an_end_of_life_product_shows_a_banner(client: TestClient, engine: Engine,
+                                               shared_data: Path, tmp_path: Path) -> None:
+    """Windows XP, which no loaded MSRC month names: the matcher's end-of-life reason is
+    on the page; a current Windows Server 2022 gets no banner."""
+    load(engine, tmp_path)
+    xp = inventory_of(read_windows_bytes(
         (shared_data / FOLDER / "xp_sp3_x86_professional_en-us_systeminfo.txt").read_bytes(),
-        "xp.txt")
-    # The warning the matcher writes for a product no longer in Microsoft's documents.
-    eol = "Windows XP is past its end of life: no security update is published for it"
-    inventory = inventory_of(dataclasses.replace(facts, warnings=(*facts.warnings, eol)))
-    asset_id = ingest_inventory(engine, inventory).asset_id
+        "xp.txt"))
+    asset_id = ingest_inventory(engine, xp).asset_id
+    current = inventory_of(read_windows_bytes(
+        (shared_data / FOLDER / "srv_2022_systeminfo.txt").read_bytes(), "srv.txt"))
+    current_id = ingest_inventory(engine, current).asset_id
     sign_in(client, "viewer-user", "viewer-password")
     html = client.get(f"/assets/{asset_id}").text
     assert "End of life: Microsoft no longer publishes security updates" in \
         _text(html, "end-of-life")
-    assert eol in _text(html, "end-of-life")
+    assert ("Windows XP: no loaded Microsoft security update document (2025-Dec to "
+            "2026-Mar) names it: end of life, Microsoft publishes no security updates "
+            "for it") in _text(html, "end-of-life")
+    assert 'id="end-of-life"' not in client.get(f"/assets/{current_id}").text
     assert _text(html, "windows-product") == "Microsoft Windows XP Professional"

@@ -19,7 +19,7 @@ from patchpilot.assets.queries import (
     owned_packages,
     scanner_facts,
 )
-from patchpilot.assets.windows import end_of_life_warning, latest_windows
+from patchpilot.assets.windows import end_of_life, latest_windows
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.search import FindingFilter, search_findings
 from patchpilot.server.deps import EngineDep
@@ -50,10 +50,11 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         facts = scanner_facts(conn, asset_id)
         # A Windows host: product, build, KBs, programs from its latest inventory.
         windows = latest_windows(conn, asset_id)
+        # Past its end of life: what the matcher says of the product.
+        eol = end_of_life(conn, windows.info) if windows else ()
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
                    "inventory_warnings": inventory_warnings, "coverage": coverage,
                    "owned": owned, "facts": facts, "windows": windows,
-                   "end_of_life": end_of_life_warning(inventory_warnings.warnings)
-                   if windows else None}, user)
+                   "end_of_life": eol}, user)
