@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import msrc_vulns
-from patchpilot.findings.build import sort_key, vulnerability_facts
+from patchpilot.findings.build import About, sort_key, vulnerability_facts
 from patchpilot.findings.model import MSRC, WINDOWS, Evidence, Finding, Fix, Installation
 from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.inventory.model import WindowsInfo
@@ -115,11 +115,29 @@ def _msrc_vulns(conn: Connection, cves: Sequence[str]) -> dict[str, dict[str, ob
     return {cve: data for cve, (_, data) in out.items()}
 
 
-def windows_findings(conn: Connection, result: WindowsMatchResult) -> list[Finding]:
-    """One Finding per (CVE, product) the host has open, most severe first."""
-    cves = sorted({m.cve for m in result.matches})
-    about = vulnerability_facts(conn, cves)
-    words = _msrc_vulns(conn, cves)
+class FactsCache:
+    """What the CVE records, KEV, EPSS and MSRC say of each CVE, read once for many hosts
+    (a re-match of the estate's Windows hosts asks about the same CVEs again and again)."""
+
+    def __init__(self) -> None:
+        self.about: dict[str, About] = {}
+        self.words: dict[str, dict[str, object]] = {}
+
+    def load(self, conn: Connection, cves: Sequence[str]) -> None:
+        """Read what is not known yet of ``cves``."""
+        missing = sorted({c for c in cves if c not in self.about})
+        if missing:
+            self.about.update(vulnerability_facts(conn, missing))
+            self.words.update(_msrc_vulns(conn, missing))
+
+
+def windows_findings(conn: Connection, result: WindowsMatchResult,
+                     cache: FactsCache | None = None) -> list[Finding]:
+    """One Finding per (CVE, product) the host has open, most severe first (``cache``
+    keeps the CVEs' facts for the next host)."""
+    cache = cache or FactsCache()
+    cache.load(conn, [m.cve for m in result.matches])
+    about, words = cache.about, cache.words
     out = []
     for m in result.matches:
         info = about[m.cve]
@@ -148,11 +166,11 @@ def windows_findings(conn: Connection, result: WindowsMatchResult) -> list[Findi
     return out
 
 
-def match_windows_host(conn: Connection, info: WindowsInfo
+def match_windows_host(conn: Connection, info: WindowsInfo, cache: FactsCache | None = None
                        ) -> tuple[WindowsMatchResult, list[Finding]]:
     """Match one host's Windows facts and build its findings."""
     result = match_windows(conn, windows_host(info))
-    return result, windows_findings(conn, result)
+    return result, windows_findings(conn, result, cache)
 
 
 def windows_lines(result: WindowsMatchResult, limit: int = 20) -> list[str]:

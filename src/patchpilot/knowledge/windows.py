@@ -235,6 +235,9 @@ class MsrcKnowledge:
         self.superseded_by: dict[str, set[str]] = {}
         self._fixes: dict[str, list[_Fix]] = {}
         self._chains: dict[str, tuple[str, ...]] = {}
+        self._rules: dict[str, list[_CveRules]] = {}
+        # Host product key -> (its products, why none) (windows_products).
+        self.mapped: dict[tuple[object, ...], tuple[list[_Product], str | None]] = {}
         self._lock = threading.Lock()
 
     def refresh(self, conn: Connection) -> None:
@@ -264,6 +267,8 @@ class MsrcKnowledge:
         self.superseded_by = dict(graph)
         self._fixes = {}
         self._chains = {}
+        self._rules = {}
+        self.mapped = {}
 
     def chain(self, kb: str) -> tuple[str, ...]:
         """``kb`` and every KB that supersedes it, transitively, nearest first."""
@@ -279,6 +284,13 @@ class MsrcKnowledge:
                     todo.append(newer)
         chain = self._chains[kb] = tuple(seen)
         return chain
+
+    def rules(self, product_id: str, rows: list[_Fix]) -> list[_CveRules]:
+        """Per CVE of the product, what judging a host needs (worked out once)."""
+        known = self._rules.get(product_id)
+        if known is None:
+            known = self._rules[product_id] = _product_rules(self, rows)
+        return known
 
     def fixes(self, conn: Connection, product_ids: Iterable[str]) -> dict[str, list[_Fix]]:
         """Per product id, its fix rows (one query for the products not cached yet)."""
@@ -334,7 +346,18 @@ def _service_pack(edition: str | None) -> int:
 
 def windows_products(knowledge: MsrcKnowledge, host: WindowsHost
                      ) -> tuple[list[_Product], str | None]:
-    """The MSRC products naming the host's Windows, or ([], why none does)."""
+    """The MSRC products naming the host's Windows, or ([], why none does) (kept per
+    product key with the cached knowledge: an estate has few distinct ones)."""
+    key = (host.family, host.release, host.installation_type, host.architecture,
+           host.service_pack, host.build == 10240)
+    known = knowledge.mapped.get(key)
+    if known is None:
+        known = knowledge.mapped[key] = _windows_products(knowledge, host)
+    return known
+
+
+def _windows_products(knowledge: MsrcKnowledge, host: WindowsHost
+                      ) -> tuple[list[_Product], str | None]:
     family = " ".join((host.family or "").split())
     if not family:
         return [], "the host's Windows product is not known (a KB list alone names none)"
@@ -415,11 +438,31 @@ def _comparable(built: tuple[int, ...] | None, version: tuple[int, ...] | None) 
     return built[:2] == version[:2] and built[2] // 1000 == version[2] // 1000
 
 
-def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
-            package: str, rows: list[_Fix], installed: str,
-            version: tuple[int, ...] | None, by_build: bool,
-            matches: list[WindowsMatch], undetermined: list[WindowsUndetermined]) -> None:
-    """Decide every CVE of one product; add the open ones to ``matches``."""
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One fix row of a CVE with a KB, as a host is judged against it."""
+
+    row: _Fix
+    kbs: frozenset[str]  # its KB chain: any of them installed closes the CVE
+    built: tuple[int, ...] | None  # its fixed build
+
+
+@dataclass(frozen=True, slots=True)
+class _CveRules:
+    """Everything about one CVE of one product that does not depend on the host (worked
+    out once per product and kept with the cached knowledge)."""
+
+    cve: str
+    rules: tuple[_Rule, ...]  # empty: MSRC lists it affected with no KB to install
+    primary: _Fix | None  # the fix a finding names
+    built: tuple[int, ...] | None  # the primary's fixed build
+    fixed_build: str | None
+    chain: tuple[str, ...]  # the primary's KB chain, nearest first
+    newest: _Fix | None  # the newest loaded update of the product containing the fix
+
+
+def _product_rules(knowledge: MsrcKnowledge, rows: list[_Fix]) -> list[_CveRules]:
+    """The per-CVE rules of one product's fix rows (host-independent)."""
     per_cve: dict[str, list[_Fix]] = defaultdict(list)
     for row in rows:
         per_cve[row.cve].append(row)
@@ -454,43 +497,61 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
         later = [kb for mk, b, kb in lines.get(r.subtype, ()) if (mk, b) > here]
         return tuple(dict.fromkeys((*chain, *later)))
 
+    out = []
     for cve, cve_rows in per_cve.items():
         with_kb = [r for r in cve_rows if r.kb]
         if not with_kb:
+            out.append(_CveRules(cve, (), None, None, None, (), None))
+            continue
+        rules = tuple(_Rule(r, frozenset(chain_of(r)), build_tuple(build_of(r)))
+                      for r in with_kb)
+        primary = max(with_kb, key=lambda r: (r.by_build, month_key(r.month),
+                                              build_tuple(r.fixed_build) or ()))
+        chain = chain_of(primary)
+        newest = max((own[kb] for kb in chain if kb in own),
+                     key=lambda r: (month_key(r.month), build_tuple(r.fixed_build) or ()),
+                     default=primary)
+        out.append(_CveRules(cve, rules, primary, build_tuple(build_of(primary)),
+                             build_of(primary), chain, newest))
+    return out
+
+
+def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
+            package: str, rows: list[_Fix], installed: str,
+            version: tuple[int, ...] | None, by_build: bool,
+            matches: list[WindowsMatch], undetermined: list[WindowsUndetermined]) -> None:
+    """Decide every CVE of one product; add the open ones to ``matches``."""
+    kbs = host.kbs
+    for c in knowledge.rules(product.product_id, rows):
+        primary, newest = c.primary, c.newest
+        if primary is None or newest is None:
             undetermined.append(WindowsUndetermined(
-                cve, product.product_id, f"{product.name}: MSRC lists it affected with no "
-                "KB to install"))
+                c.cve, product.product_id, f"{product.name}: MSRC lists it affected with "
+                "no KB to install"))
             continue
         fixed = False
-        for r in with_kb:
-            if any(kb in host.kbs for kb in chain_of(r)):
+        for rule in c.rules:
+            if not kbs.isdisjoint(rule.kbs):
                 fixed = True
                 break
-            built = build_tuple(build_of(r))
-            if (by_build and r.by_build and _comparable(built, version)
+            built = rule.built
+            if (by_build and rule.row.by_build and _comparable(built, version)
                     and version >= built):  # type: ignore[operator]
                 fixed = True
                 break
         if fixed:
             continue
-        primary = max(with_kb, key=lambda r: (r.by_build, month_key(r.month),
-                                              build_tuple(r.fixed_build) or ()))
-        built = build_tuple(build_of(primary))
-        proven = by_build and primary.by_build and _comparable(built, version)
-        chain = chain_of(primary)
+        proven = by_build and primary.by_build and _comparable(c.built, version)
         if not proven and not host.kbs_complete:
             undetermined.append(WindowsUndetermined(
-                cve, product.product_id,
-                f"{product.name}: none of {', '.join(chain)} is in the host's KB list, but "
-                "that list is cut short (no proof it is missing)"))
+                c.cve, product.product_id,
+                f"{product.name}: none of {', '.join(c.chain)} is in the host's KB list, "
+                "but that list is cut short (no proof it is missing)"))
             continue
-        newest = max((own[kb] for kb in chain if kb in own),
-                     key=lambda r: (month_key(r.month), build_tuple(r.fixed_build) or ()),
-                     default=primary)
         matches.append(WindowsMatch(
-            cve=cve, product_id=product.product_id, product_name=product.name,
+            cve=c.cve, product_id=product.product_id, product_name=product.name,
             package=package, installed=installed, kb=primary.kb or "",
-            fixed_build=build_of(primary), chain=chain,
+            fixed_build=c.fixed_build, chain=c.chain,
             install_kb=newest.kb or primary.kb or "", install_month=newest.month,
             restart=newest.restart if newest.kb != primary.kb else primary.restart,
             url=newest.url if newest.kb != primary.kb else primary.url,

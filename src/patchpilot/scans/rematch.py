@@ -45,7 +45,7 @@ from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
 from patchpilot.findings.model import FIXED, MATCHER, MSRC, Finding
 from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
-from patchpilot.findings.windows import match_windows_host
+from patchpilot.findings.windows import FactsCache, match_windows_host
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
 from patchpilot.models import Ecosystem, Package, PackageOwner
@@ -271,6 +271,7 @@ def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
     """Re-match the stored Windows inventories against the MSRC knowledge, as the
     ``msrc`` producer's report (its products' fix rows are read once for all hosts)."""
     batch: list[tuple[int, list[Finding], bool]] = []
+    facts = FactsCache()  # each CVE's records read once for every host
     with engine.connect() as conn:
         rows = conn.execute(
             select(assets.c.id, inventories.c.id, inventories.c.complete,
@@ -281,7 +282,7 @@ def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
             inventory = Inventory.from_json(document, f"inventory {inventory_id}")
             if inventory.windows is None:
                 continue
-            _, found = match_windows_host(conn, inventory.windows)
+            _, found = match_windows_host(conn, inventory.windows, facts)
             batch.append((asset_id, found, bool(complete)))
     values_cache: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(batch), _ASSETS_PER_TRANSACTION):
