@@ -85,7 +85,8 @@ def scan_and_emit(inventory, fmt: OutputFormat, output: Path | None,  # type: ig
         return
     from patchpilot.knowledge.status import knowledge_status
 
-    if not result.findings and knowledge_status(engine).advisories == 0:
+    if not result.findings and knowledge_status(engine).advisories == 0 \
+            and result.inventory.windows is None:  # Windows: MSRC's own note says
         err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
     _emit(result, fmt, output)
     if fail_on:
@@ -336,6 +337,7 @@ def scan_ssh(
     from patchpilot.knowledge.status import knowledge_status
 
     if scans and not any(s.findings for s in scans.values()) \
+            and not any(s.inventory.windows for s in scans.values()) \
             and knowledge_status(engine).advisories == 0:
         err.print("[yellow]the knowledge base is empty[/]: run `patchpilot db update` first.")
     if fmt is OutputFormat.json:

@@ -298,7 +298,9 @@ def with_commands(f: Finding) -> Finding:
 
 
 def sort_key(f: Finding) -> tuple:
-    """Most severe first: band, then score, then known-exploited, then EPSS, then id."""
+    """Most severe first: band, then score, then exploited (KEV or the vendor's word),
+    then EPSS, then id."""
     return (-SEVERITY_ORDER.get(f.severity, -1), -(f.cvss.score if f.cvss else 0.0),
-            not f.exploit.known_exploited, -(f.exploit.epss_score or 0.0),
+            not (f.exploit.known_exploited or f.exploit.vendor_exploited),
+            -(f.exploit.epss_score or 0.0),
             f.vuln_id, f.package)

@@ -45,7 +45,8 @@ UPDATE_SUMMARY_CVE_ADVISORY = ("{repository} offers {package} {version} (install
                                "{installed}), which fixes {vuln} ({advisory}).")
 
 PHRASES: tuple[str, ...] = (
-    NO_WORKAROUND, NO_EXPLOIT, KEV_RANSOMWARE, EPSS, EXPLOIT_REF, EXPLOIT_REFS,
+    NO_WORKAROUND, NO_EXPLOIT, KEV_RANSOMWARE, VENDOR_EXPLOITED, EPSS, EXPLOIT_REF,
+    EXPLOIT_REFS,
     UPDATE_NAME, UPDATE_SUMMARY, UPDATE_SUMMARY_CVE, UPDATE_SUMMARY_ADVISORY,
     UPDATE_SUMMARY_CVE_ADVISORY)
 # What the catalogues must translate ("KEV" is a name, the same in every language).

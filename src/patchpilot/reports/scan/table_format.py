@@ -50,8 +50,20 @@ def summary_line(result: ScanResult) -> str:
     order = ("Critical", "High", "Medium", "Low", "None", "Unknown")
     parts = [f"{counts[b]} {b}" for b in order if counts.get(b)]
     text = ", ".join(parts) or "no findings"
-    text += (f" · {result.packages:,} packages ({result.distinct:,} distinct) matched "
-             f"in {result.match_seconds * 1000:.0f} ms")
+    windows = result.inventory.windows
+    if windows is not None and not result.packages:
+        # A Windows host: judged by its build and KBs, not by packages.
+        named = result.windows.products if result.windows is not None else ()
+        if named:
+            text += (f" · {', '.join(dict.fromkeys(p.package for p in named))} judged with "
+                     f"{len(windows.kbs):,} installed KBs")
+        else:
+            text += (f" · {windows.family or 'Windows'}: no product of the loaded MSRC "
+                     f"documents ({len(windows.kbs):,} installed KBs)")
+        text += f" in {result.match_seconds * 1000:.0f} ms"
+    else:
+        text += (f" · {result.packages:,} packages ({result.distinct:,} distinct) matched "
+                 f"in {result.match_seconds * 1000:.0f} ms")
     if result.undetermined:
         text += f" · {len(result.undetermined)} undetermined (version unreadable)"
     missing = result.not_covered()
