@@ -160,7 +160,8 @@ class ItemView:
                     f" without a fix on {self.pending} "
                     f"{'host' if self.pending == 1 else 'hosts'}")
         return change_summary(self.package, self.fixed_version, n, self.pending,
-                              self.hosts_by_priority.get("P1", 0), self.verified)
+                              self.hosts_by_priority.get("P1", 0), self.verified,
+                              ecosystem=self.ecosystem, reboot=self.reboot)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
