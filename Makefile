@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -59,6 +59,8 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_import --pg postgresql://postgres@127.0.0.1:5432/test \
 		--faraday-python $(PEERS)/bin/python
 	$(BIN)/python -m bench.bench_playbooks --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_msrc --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_windows_match --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info

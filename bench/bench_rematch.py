@@ -3,7 +3,8 @@
 Target (the re-match issue): under 60 s.  The estate is the one of ``bench_sweep`` (real
 package sets of ../shared/data, versions mixed per asset); it is stored while the
 knowledge base holds only the Debian tracker, then the PyPI advisories of OSV are loaded
-and ``rematch_all`` brings every asset's findings up to date (each distinct package
+and ``rematch_all`` brings every asset's findings up to date, the 30 % Windows hosts
+matched against the MSRC months (each distinct package
 version matched once; the new findings marked new from the feed).
 
     python -m bench.bench_rematch [--assets 10000] [--pg postgresql://postgres@127.0.0.1:5432/test]
@@ -29,7 +30,7 @@ def run(url: str, n_assets: int) -> None:
 
     engine = make_engine(url)
     upgrade_schema(engine)
-    update_from(engine, [DATA / "distro/vunnel-fixtures/debian/input"])
+    update_from(engine, [DATA / "distro/vunnel-fixtures/debian/input", DATA / "msrc"])
     hosts, instances = estate_rows(n_assets)
     stored = store_estate(engine, hosts)
     print(f"  {n_assets:,} assets, {instances:,} package instances, "

@@ -42,10 +42,17 @@ def _days_after(dialect: str, column: str, days: str) -> str:
 
 
 def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSETS,
-             per_asset: int = PER_ASSET) -> datetime:
+             per_asset: int = PER_ASSET, windows_share: float = 0.0) -> datetime:
     """Fill an empty database (``assets`` × ``per_asset`` findings: the page tests' large
-    estate is a smaller one); the ``now`` the data is relative to."""
+    estate is a smaller one); the ``now`` the data is relative to.
+
+    ``windows_share`` (0.3: three assets in ten) makes that share of the assets Windows
+    Server 2022 hosts, whose findings are the MSRC matcher's (ecosystem Windows, the KB
+    as the fixed version)."""
     d = engine.dialect.name
+    tenths = round(windows_share * 10)
+    windows_asset = f"n % 10 < {tenths}"
+    windows_finding = f"(1 + (n - 1) / {per_asset}) % 10 < {tenths}"
     now = (now or now_utc()).replace(microsecond=0)
     with engine.begin() as conn:
         conn.execute(sql_now(f"""
@@ -55,8 +62,9 @@ def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSET
         conn.execute(sql_now(f"""
             INSERT INTO assets (id, name, os, tags, first_seen, last_seen)
             SELECT n, 'host-' || CAST(n AS VARCHAR),
-                   CASE n % 3 WHEN 0 THEN 'Debian GNU/Linux 12' WHEN 1 THEN 'AlmaLinux 9.4'
-                        ELSE 'Ubuntu 22.04.4 LTS' END,
+                   CASE WHEN {windows_asset} THEN 'Microsoft Windows Server 2022 Standard'
+                        WHEN n % 3 = 0 THEN 'Debian GNU/Linux 12'
+                        WHEN n % 3 = 1 THEN 'AlmaLinux 9.4' ELSE 'Ubuntu 22.04.4 LTS' END,
                    CASE WHEN n % 4 = 0 THEN '["pci"]' ELSE '[]' END,
                    {_days_before(d, "365")}, {_days_before(d, "n % 14")}
             FROM ({series(d, assets)}) s
@@ -71,7 +79,8 @@ def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSET
         # PyPI (Ubuntu's and npm's feeds not loaded: not covered).
         conn.execute(text(f"""
             INSERT INTO asset_ecosystems (asset_id, ecosystem, packages)
-            SELECT n, CASE n % 3 WHEN 0 THEN 'Debian:12' WHEN 1 THEN 'AlmaLinux:9'
+            SELECT n, CASE WHEN {windows_asset} THEN 'Windows'
+                           WHEN n % 3 = 0 THEN 'Debian:12' WHEN n % 3 = 1 THEN 'AlmaLinux:9'
                            ELSE 'Ubuntu:22.04' END, 600 + n % 300
             FROM ({series(d, assets)}) s
             UNION ALL SELECT n, 'PyPI', 20 + n % 80 FROM ({series(d, assets)}) s
@@ -89,7 +98,9 @@ def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSET
                                   last_seen, fixed_at, times_reopened, new_from_feed, data,
                                   installed_version, fixed_version, advisory_id)
             SELECT 1 + (n - 1) / {per_asset}, 'CVE-2024-' || CAST(n % 5000 AS VARCHAR),
-                   'Debian:12', 'pkg-' || CAST(n % 300 AS VARCHAR),
+                   CASE WHEN {windows_finding} THEN 'Windows' ELSE 'Debian:12' END,
+                   CASE WHEN {windows_finding} THEN 'Windows Server 2022'
+                        ELSE 'pkg-' || CAST(n % 300 AS VARCHAR) END,
                    CASE WHEN n % 50 = 7 THEN 'accepted'
                         WHEN n % 100 = 13 THEN 'false_positive' ELSE 'open' END,
                    CASE n % 5 WHEN 0 THEN 'Critical' WHEN 1 THEN 'High' WHEN 2 THEN 'Medium'
@@ -98,8 +109,12 @@ def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSET
                         WHEN 3 THEN 0.1 END + (n % 9) / 10.0,
                    n % 50 = 0, (n % 100) / 100.0, {first_seen}, :now,
                    NULL,
-                   0, false, '{{}}', '1.0-' || CAST(n % 7 AS VARCHAR),
-                   CASE WHEN n % 4 <> 0 THEN '1.1' END, 'DSA-' || CAST(n % 3000 AS VARCHAR)
+                   0, false, '{{}}',
+                   CASE WHEN {windows_finding} THEN '10.0.20348.4' || CAST(648 + n % 7 AS VARCHAR)
+                        ELSE '1.0-' || CAST(n % 7 AS VARCHAR) END,
+                   CASE WHEN {windows_finding} THEN 'KB5078766' WHEN n % 4 <> 0 THEN '1.1' END,
+                   CASE WHEN {windows_finding} THEN 'KB5078766'
+                        ELSE 'DSA-' || CAST(n % 3000 AS VARCHAR) END
             FROM ({series(d, assets * per_asset)}) s
             """), {"now": now})
         if d == "postgresql":

@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -35,8 +36,16 @@ class AgentError(PatchPilotError):
     """The agent cannot go on (enrolment refused, credential revoked)."""
 
 
+# Where Windows keeps machine-wide program data (not read from %ProgramData%: settings
+# come from config.py alone, and this folder is the same on every installation).
+WINDOWS_STATE_DIR = r"C:\ProgramData\PatchPilot\agent"
+
+
 def default_state_dir() -> Path:
-    """/var/lib/patchpilot-agent as root, else ~/.local/state/patchpilot-agent."""
+    """/var/lib/patchpilot-agent as root, else ~/.local/state/patchpilot-agent;
+    C:\\ProgramData\\PatchPilot\\agent on Windows (``--state-dir`` for another)."""
+    if sys.platform == "win32":
+        return Path(WINDOWS_STATE_DIR)
     if os.geteuid() == 0:
         return Path("/var/lib/patchpilot-agent")
     return Path.home() / ".local" / "state" / "patchpilot-agent"
@@ -105,10 +114,14 @@ class Agent:
 
     # -- work -------------------------------------------------------------------------
     def collect(self) -> str:
-        """Collect this host's inventory into the spool; its idempotency key."""
-        from patchpilot.inventory.transports.local import collect_local
+        """Collect this host's inventory into the spool; its idempotency key.  On Windows
+        the one PowerShell collection script runs instead of the Linux collection."""
+        from patchpilot.inventory.transports.local import collect_local, collect_local_windows
 
-        inventory = collect_local(python_paths=list(self.config.python_paths))
+        if sys.platform == "win32":
+            inventory = collect_local_windows()
+        else:
+            inventory = collect_local(python_paths=list(self.config.python_paths))
         data = inventory.model_copy(update={"collector": inventory.collector.model_copy(
             update={"name": "agent"})}).to_json()
         try:

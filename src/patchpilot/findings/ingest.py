@@ -28,8 +28,10 @@ from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import agents, asset_packages, assets, inventories
 from patchpilot.errors import Conflict
 from patchpilot.findings.coverage import record_asset_ecosystems
+from patchpilot.findings.model import WINDOWS
 from patchpilot.findings.owned import installed_entry
 from patchpilot.findings.uploads import refuse_replacing_a_scan
+from patchpilot.findings.windows import os_row
 from patchpilot.inventory.model import AssetIdentity, Inventory
 from patchpilot.knowledge.coverage import packages_per_ecosystem
 from patchpilot.knowledge.names import normalize_name
@@ -264,13 +266,15 @@ def _without_packages(inv: Inventory) -> Inventory:
 
 def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
     os_text = None
-    ecosystem = None
+    ecosystem: str | None = None
     if inv.os is not None:
         os_text = inv.os.pretty_name or f"{inv.os.id} {inv.os.version_id or ''}".strip()
     packages = inv.to_packages()
     distro = [p.ecosystem for p in packages if ":" in p.ecosystem]
     if distro:
         ecosystem = max(set(distro), key=distro.count)
+    elif inv.windows is not None and inv.windows.family:
+        ecosystem = WINDOWS
     return {**_identity_values(inv.asset), "os": os_text, "ecosystem": ecosystem,
             "last_seen": now}
 
@@ -283,8 +287,13 @@ def _package_rows(asset_id: int, inv: Inventory) -> list[tuple[Any, ...]]:
     for p in inv.to_packages():
         key = (p.ecosystem, normalize_name(p.ecosystem, p.match_name), p.match_version)
         grouped[key].append(installed_entry(p))
-    return [(asset_id, eco, name, version, orjson.dumps(installed).decode())
+    rows = [(asset_id, eco, name, version, orjson.dumps(installed).decode())
             for (eco, name, version), installed in grouped.items()]
+    if inv.windows is not None and inv.windows.family:
+        # The Windows OS as one row: sweeps find a vulnerability's Windows hosts by it.
+        name, version = os_row(inv.windows)
+        rows.append((asset_id, WINDOWS, name, version, "[]"))
+    return rows
 
 
 def ingest_inventory(engine: Engine, inv: Inventory, *, idempotency_key: str | None = None,

@@ -193,7 +193,9 @@ def _row_values(f: Finding, sources: Sequence[str]) -> dict[str, Any]:
                               if f.installations else None),
             "fixed_version": f.fix.fixed_version, "severity": f.severity,
             "cvss_score": f.cvss.score if f.cvss else None,
-            "known_exploited": f.exploit.known_exploited,
+            # KEV or the vendor's "Exploited: Yes": both are exploitation evidence, and the
+            # priority (scoring.apply) reads this column.
+            "known_exploited": f.exploit.exploited,
             "epss_score": f.exploit.epss_score, "advisory_id": f.evidence.advisory_id,
             "producer": _column(sources), "data": orjson.dumps(data).decode()}
 

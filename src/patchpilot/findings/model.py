@@ -45,13 +45,23 @@ class Exploit:
     epss_score: float | None = None
     epss_percentile: float | None = None
     references: tuple[Reference, ...] = ()
+    # The vendor says it is exploited in the wild (MSRC "Exploited: Yes"), whether or not
+    # KEV lists it yet: exploit evidence like KEV (stored and prioritised as known
+    # exploited, see ``exploited``).
+    vendor_exploited: bool = False
+
+    @property
+    def exploited(self) -> bool:
+        """Exploited in the wild by any evidence: KEV or the vendor's own word."""
+        return self.known_exploited or self.vendor_exploited
 
     @property
     def summary(self) -> str:
         """One line: "KEV (ransomware); EPSS 0.940 (p99); 2 exploit refs" or "none known"
         (in English: :func:`patchpilot.findings.phrases.localise` translates it)."""
         return exploit_summary(self.known_exploited, self.kev_ransomware, self.epss_score,
-                               self.epss_percentile, len(self.references))
+                               self.epss_percentile, len(self.references),
+                               self.vendor_exploited and not self.known_exploited)
 
 
 @dataclass(frozen=True, slots=True)

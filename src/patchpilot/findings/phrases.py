@@ -26,6 +26,10 @@ NO_WORKAROUND = "none published"
 NO_EXPLOIT = "none known"
 KEV = "KEV"
 KEV_RANSOMWARE = "KEV (ransomware)"
+# The vendor (MSRC "Exploited: Yes") says it is exploited; KEV does not list it (yet).
+# Not in PHRASES until both catalogues (server/web, reports) translate it: until then it
+# is shown in English.
+VENDOR_EXPLOITED = "exploited (vendor)"
 EPSS = "EPSS {score} (p{percentile})"
 EXPLOIT_REF = "{n} exploit ref"
 EXPLOIT_REFS = "{n} exploit refs"
@@ -102,11 +106,14 @@ def is_phrase(text: str) -> bool:
 
 
 def exploit_summary(known_exploited: bool, ransomware: bool, epss_score: float | None,
-                    epss_percentile: float | None, references: int) -> str:
+                    epss_percentile: float | None, references: int,
+                    vendor_exploited: bool = False) -> str:
     """One line: "KEV (ransomware); EPSS 0.940 (p99); 2 exploit refs" or "none known"."""
     parts = []
     if known_exploited:
         parts.append(KEV_RANSOMWARE if ransomware else KEV)
+    if vendor_exploited:
+        parts.append(VENDOR_EXPLOITED)
     if epss_score is not None:
         parts.append(EPSS.format(score=f"{epss_score:.3f}",
                                  percentile=int((epss_percentile or 0) * 100)))

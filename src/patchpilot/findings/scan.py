@@ -10,11 +10,13 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.findings.build import build_findings, sort_key
 from patchpilot.findings.host_updates import host_update_findings
-from patchpilot.findings.model import HOST_UPDATES, MATCHER, Finding
+from patchpilot.findings.model import HOST_UPDATES, MATCHER, MSRC, Finding
 from patchpilot.findings.owned import SetAside, distribution_of, judge_owned
+from patchpilot.findings.windows import match_windows_host, windows_lines
 from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.coverage import EcosystemCoverage, inventory_coverage
 from patchpilot.knowledge.matcher import Undetermined, match_packages
+from patchpilot.knowledge.windows import WindowsMatchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,14 @@ class ScanResult:
     # Upstream matches on language packages an OS package owns, not reported, and why
     # (see ``findings.owned``).
     set_aside: tuple[SetAside, ...] = ()
+    # A Windows host's match against Microsoft's security updates (None elsewhere): its
+    # findings are ``reports[MSRC]``; end of life, undetermined CVEs and unmatched
+    # components are in ``windows_warnings``.
+    windows: WindowsMatchResult | None = None
+
+    def windows_warnings(self) -> list[str]:
+        """What the Windows match could not judge: end of life first, never silent."""
+        return windows_lines(self.windows) if self.windows is not None else []
 
     def counts(self) -> dict[str, int]:
         """Findings per severity band."""
@@ -71,10 +81,17 @@ def scan_inventory_in(conn: Connection, inventory: Inventory) -> ScanResult:
                                   inventory.changelog_cves)
     matched = build_findings(conn, kept)
     updates = host_update_findings(conn, inventory, matched)
-    findings = sorted([*matched, *updates], key=sort_key)
+    reports = {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)}
+    windows = None
+    if inventory.windows is not None:
+        # Microsoft's own report: complete as the inventory is, it closes only the
+        # Windows findings (producer ``msrc``).
+        windows, found = match_windows_host(conn, inventory.windows)
+        reports[MSRC] = tuple(found)
+    findings = sorted([f for report in reports.values() for f in report], key=sort_key)
     return ScanResult(inventory, tuple(findings), result.undetermined, result.packages,
-                      result.distinct, time.perf_counter() - started,
-                      {MATCHER: tuple(matched), HOST_UPDATES: tuple(updates)},
+                      result.distinct, time.perf_counter() - started, reports,
                       set_aside=tuple(set_aside),
                       coverage=tuple(inventory_coverage(
-                          conn, (p.ecosystem for p in inventory.packages))))
+                          conn, (p.ecosystem for p in inventory.packages))),
+                      windows=windows)

@@ -51,8 +51,10 @@ class NothingRead(InvalidInput):
 def refuse_empty_file(inv: Inventory, where: str) -> None:
     """Raise :class:`NothingRead` when ``inv`` was read from a file (collector ``file``)
     and lists no package: stored, it would replace the asset's package list with nothing.
-    ``where`` names the input in the message (``request body``)."""
-    if inv.packages or inv.collector.name != FILE_COLLECTOR:
+    ``where`` names the input in the message (``request body``).  A Windows file's
+    inventory has no packages by nature (the host is judged by its build and KBs) and
+    passes."""
+    if inv.packages or inv.windows is not None or inv.collector.name != FILE_COLLECTOR:
         return
     raise NothingRead(f"{where}: the inventory (collector 'file') lists no package: nothing "
                       "could be read from the file it was made of, so it is not stored")

@@ -43,8 +43,10 @@ from patchpilot.db.tables import (
 from patchpilot.findings.build import build_findings, with_commands
 from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
-from patchpilot.findings.model import FIXED, MATCHER, Finding
+from patchpilot.findings.model import FIXED, MATCHER, MSRC, Finding
 from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
+from patchpilot.findings.windows import match_windows_host
+from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
 from patchpilot.models import Ecosystem, Package, PackageOwner
 
@@ -248,8 +250,46 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
         if len(batch) >= _ASSETS_PER_TRANSACTION:
             _flush(engine, batch, values_cache, out, summary)
     _flush(engine, batch, values_cache, out, summary)
+    if only is None:
+        # Windows hosts against the MSRC documents (an MSRC update re-matches everything).
+        _rematch_windows(engine, out, summary)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def rematch_windows(engine: Engine, *, summary: bool = True) -> RematchResult:
+    """Re-match only the stored Windows inventories (what :func:`rematch_all` does for
+    them after its packages)."""
+    started = time.perf_counter()
+    out = RematchResult()
+    _rematch_windows(engine, out, summary)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
+    """Re-match the stored Windows inventories against the MSRC knowledge, as the
+    ``msrc`` producer's report (its products' fix rows are read once for all hosts)."""
+    batch: list[tuple[int, list[Finding], bool]] = []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(assets.c.id, inventories.c.id, inventories.c.complete,
+                   inventories.c.document)
+            .join(inventories, inventories.c.id == assets.c.last_inventory_id)
+            .where(inventories.c.document.like('%"windows":{%'))).all()
+        for asset_id, inventory_id, complete, document in rows:
+            inventory = Inventory.from_json(document, f"inventory {inventory_id}")
+            if inventory.windows is None:
+                continue
+            _, found = match_windows_host(conn, inventory.windows)
+            batch.append((asset_id, found, bool(complete)))
+    values_cache: dict[Any, dict[str, Any]] = {}
+    for start in range(0, len(batch), _ASSETS_PER_TRANSACTION):
+        part = batch[start:start + _ASSETS_PER_TRANSACTION]
+        for (_, found, _), counts in zip(part, apply_findings_many(
+                engine, part, from_feed_update=True, values_cache=values_cache,
+                producer=MSRC, summary=summary), strict=True):
+            out.add(counts, len(found))
 
 
 def _flush(engine: Engine, batch: list[tuple[int, list[Finding], bool]],

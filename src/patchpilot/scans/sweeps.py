@@ -10,6 +10,10 @@ A sweep is a tracked campaign in two stages (DESIGN.md, "The flow of data"):
    version) is judged once; an open finding an imported scanner report gave on the
    vulnerability counts too; every asset is then ``affected``, ``not_affected`` or
    ``unknown`` (no inventory yet, a partial inventory, or a version no rule can read).
+   Windows hosts are judged by the matcher's stored ``msrc`` findings (kept current by
+   the re-match every MSRC update starts): an open one on the vulnerability makes the
+   host affected; a host whose product the documents no longer name (end of life) is
+   ``unknown``, never "not affected".
 2. **Confirmation**: every asset with an agent gets a ``sweep_refresh`` job and every SSH
    target an ``ssh_scan`` job, both with the sweep's deadline.  When a fresher inventory
    of the asset is matched (:func:`update_sweeps_for_asset`, called by the match job) its
@@ -51,14 +55,16 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import InvalidInput, VersionError
 from patchpilot.findings.events import SWEEP_FINISHED, record_event
-from patchpilot.findings.model import FIXED
+from patchpilot.findings.model import FIXED, MSRC, WINDOWS
 from patchpilot.findings.owned import has_owner, owned_facts, set_aside_reason
+from patchpilot.findings.windows import host_of_row
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
 # disagree.
 from patchpilot.knowledge.matcher import ecosystems_with_advisories, judge, rules_for
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import version_key
+from patchpilot.knowledge.windows import knowledge_for, products_fixing, windows_products
 from patchpilot.models import PackageOwner
 
 # Initial answers (from stored inventories).
@@ -279,6 +285,10 @@ def resolve(conn: Connection, query: SweepQuery) -> tuple[tuple[str, ...], Targe
         raise SweepError("a sweep needs a vulnerability id, or an ecosystem, a package "
                          "and a range")
     vulns = resolve_vulns(conn, query.vuln)
+    if not vulns and query.vuln.strip().lower().startswith("cve-") and products_fixing(
+            conn, [query.vuln.strip().upper()]):
+        # Only Microsoft's documents name it: Windows hosts answer (_add_windows).
+        return (query.vuln.strip().upper(),), {}
     if not vulns:
         reported = query.vuln.strip()
         reported = reported.upper() if reported.lower().startswith("cve-") else reported
@@ -347,6 +357,8 @@ class _Judged:
 
     affected: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     unreadable: dict[int, str] = field(default_factory=dict)
+    # Assets the stored data cannot answer for, and why (an end-of-life Windows).
+    unjudged: dict[int, str] = field(default_factory=dict)
     distinct: int = 0
 
 
@@ -443,6 +455,52 @@ def _add_reported(conn: Connection, vulns: Sequence[str], judged: _Judged) -> No
                                       if p.startswith("importer:")]})
 
 
+def _add_windows(conn: Connection, vulns: Sequence[str], judged: _Judged,
+                 asset_ids: Sequence[int] | None = None) -> None:
+    """What the Windows hosts say about ``vulns``, where Microsoft's documents name them.
+
+    The matcher's open ``msrc`` findings are the answer (one query), as a scan gives it;
+    a Windows host without one is not affected when its product is among those the
+    documents name -- unless its product is no longer named at all (end of life), which
+    makes it unknown with the reason.  Hosts are read by their OS row, one query; their
+    products are worked out once per distinct product key.
+    """
+    fixing = products_fixing(conn, vulns)
+    if not fixing:
+        return
+    stmt = (select(findings.c.asset_id, findings.c.package, findings.c.installed_version,
+                   findings.c.fixed_version, findings.c.vuln_id)
+            .where(findings.c.vuln_id.in_(sorted(fixing)), findings.c.state != FIXED,
+                   findings.c.ecosystem == WINDOWS, findings.c.producer.like(f"%{MSRC}%"))
+            .order_by(findings.c.asset_id, findings.c.package, findings.c.vuln_id))
+    if asset_ids is not None:
+        stmt = stmt.where(findings.c.asset_id.in_(list(asset_ids)))
+    hits: dict[tuple[int, str], dict[str, Any]] = {}
+    for r in conn.execute(stmt):
+        hit = hits.get((r.asset_id, r.package))
+        if hit is None:
+            hit = hits[(r.asset_id, r.package)] = {
+                "ecosystem": WINDOWS, "package": r.package, "version": r.installed_version
+                or "", "fixed": r.fixed_version, "vulns": [], "installed": []}
+            judged.affected[r.asset_id].append(hit)
+        hit["vulns"].append(r.vuln_id)
+    rows = select(asset_packages.c.asset_id, asset_packages.c.name).where(
+        asset_packages.c.ecosystem == WINDOWS)
+    if asset_ids is not None:
+        rows = rows.where(asset_packages.c.asset_id.in_(list(asset_ids)))
+    knowledge = knowledge_for(conn)
+    end_of_life: dict[str, str | None] = {}
+    for asset_id, name in conn.execute(rows):
+        if asset_id in judged.affected:
+            continue
+        if name not in end_of_life:
+            named, why = windows_products(knowledge, host_of_row(name))
+            end_of_life[name] = why if not named else None
+        why = end_of_life[name]
+        if why:
+            judged.unjudged.setdefault(asset_id, why)
+
+
 def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: bool
               ) -> tuple[str, list[dict[str, Any]], str | None]:
     """(answer, affected packages, reason) for one asset."""
@@ -453,6 +511,8 @@ def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: boo
         return UNKNOWN, [], "no inventory yet"
     if asset_id in judged.unreadable:
         return UNKNOWN, [], f"version not readable: {judged.unreadable[asset_id]}"
+    if asset_id in judged.unjudged:
+        return UNKNOWN, [], judged.unjudged[asset_id]
     if not complete:
         # A partial inventory cannot prove a package absent.
         return UNKNOWN, [], "latest inventory is partial"
@@ -480,6 +540,7 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
         judged = (_judge_rows(conn, _package_rows(conn, targets), targets) if targets
                   else _Judged())
         _add_reported(conn, vulns, judged)
+        _add_windows(conn, vulns, judged)
         estate = conn.execute(
             select(assets.c.id, assets.c.name, assets.c.ssh_target,
                    assets.c.last_inventory_id, inventories.c.complete)
@@ -638,11 +699,13 @@ def update_sweeps_for_asset(conn: Connection, asset_id: int) -> int:
         if received < started:
             continue  # matched an inventory older than the sweep: still not confirmed
         try:
-            _, targets = resolve(conn, SweepQuery.from_dict(orjson.loads(sweep.query)))
+            vulns, targets = resolve(conn, SweepQuery.from_dict(orjson.loads(sweep.query)))
         except SweepError:
-            targets = {}  # the knowledge base lost the vulnerability: nothing is affected
+            # The knowledge base lost the vulnerability: nothing is affected.
+            vulns, targets = (), {}
         judged = (_judge_rows(conn, _package_rows(conn, targets, [asset_id]), targets)
                   if targets else _Judged())
+        _add_windows(conn, vulns, judged, [asset_id])
         answer, packages, reason = _classify(judged, asset_id, True, bool(inv.complete))
         status = CONFIRMED if answer == AFFECTED else answer
         conn.execute(update(sweep_results).where(

@@ -21,6 +21,12 @@ PROBE = (
 SUDO_CHECK = "sudo -n true"
 """Whether sudo runs without a password (``-n``: fail instead of prompting)."""
 
+# Only when the probe fails (a POSIX shell always runs it to exit status 0): is this
+# Windows?  ``uname`` failing and ``cmd /c ver`` answering "Microsoft Windows [Version
+# 10.0.20348.3270]" says so, whichever shell (cmd.exe, PowerShell) OpenSSH starts.
+UNAME = "uname"
+WINDOWS_VER = "cmd /c ver"
+
 # A batch is one command line; sshd hands it to the login shell as one argument, which
 # Linux caps at 128 KiB (MAX_ARG_STRLEN).  Paths beyond this many bytes go in another batch.
 BATCH_BYTES = 60_000

@@ -1,5 +1,5 @@
 """The machine PatchPilot runs on, as a ``collect.Host`` (``patchpilot scan local``, the
-agent, ``patchpilot up``).
+agent, ``patchpilot up``) -- and, on Windows, as a ``windows.collect.PowerShellHost``.
 
 Only fetching lives here -- files read from disk, commands run as child processes, both
 in worker threads so that ``inventory.collect`` can await several at once.  What is
@@ -16,8 +16,16 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from patchpilot.errors import InventoryFormatError
 from patchpilot.inventory.collect import CollectOptions, Host, run_collect
 from patchpilot.inventory.model import Inventory
+from patchpilot.inventory.windows.collect import (
+    LOCAL_ARGV,
+    SCRIPT_TIMEOUT,
+    collect_windows,
+    last_words,
+    stdin_script,
+)
 
 _METADATA_CAP = 1 << 20  # headers longer than 1 MiB are not core metadata
 
@@ -123,3 +131,48 @@ def collect_local(
         python_paths=tuple(str(p) for p in python_paths),
         fetch_changelogs=fetch_changelogs,
         collector="local"))
+
+
+# --- Windows --------------------------------------------------------------------------------
+
+def _run_powershell(argv: Sequence[str], stdin: str, timeout: float) -> str:
+    """Windows PowerShell's standard output for ``stdin``; InventoryFormatError naming
+    the program when it is missing, fails or outlasts ``timeout`` (it is then killed)."""
+    program = argv[0]
+    try:
+        done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True,
+                              errors="replace", timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise InventoryFormatError(program, "not found: collecting Windows needs Windows "
+                                            "PowerShell 5.1 (powershell.exe)") from None
+    except subprocess.TimeoutExpired:
+        raise InventoryFormatError(program, f"the Windows collection script took longer "
+                                            f"than {timeout:g} s") from None
+    except OSError as exc:
+        raise InventoryFormatError(program, f"cannot run: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise InventoryFormatError(program, f"the Windows collection script failed (exit "
+                                            f"status {done.returncode}): "
+                                            f"{last_words(done.stderr)}")
+    return done.stdout
+
+
+class LocalPowerShell:
+    """This Windows machine's PowerShell (``powershell.exe -Command -``, the script on
+    standard input: no command-line limit, and nothing of it in the process list)."""
+
+    def __init__(self, argv: Sequence[str] = LOCAL_ARGV) -> None:
+        self.argv = tuple(argv)
+
+    async def run_script(self, script: str, timeout: float) -> str:
+        """The script's standard output (see ``_run_powershell``)."""
+        return await asyncio.to_thread(_run_powershell, self.argv, stdin_script(script),
+                                       timeout)
+
+
+def collect_local_windows(timeout: float = SCRIPT_TIMEOUT) -> Inventory:
+    """The schema 2 Inventory of this Windows machine (the agent on Windows).  Raises
+    InventoryFormatError when PowerShell is missing or fails, or prints something that
+    is not the script's output."""
+    return asyncio.run(collect_windows(LocalPowerShell(), source="powershell.exe",
+                                       collector="local", timeout=timeout))

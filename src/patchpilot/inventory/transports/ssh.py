@@ -8,6 +8,11 @@ Many hosts are scanned at once (asyncssh, one connection per host, at most
 ``max_concurrent`` at a time); each host ends in one ``HostStatus``, so one unreachable or
 slow host never stops the others.
 
+A Windows host running OpenSSH (a target marked ``os=windows``, or one where the probe
+fails, ``uname`` fails and ``cmd /c ver`` names Windows) is collected with the one Windows
+PowerShell script of ``inventory.windows.collect`` instead, run as ``powershell
+-EncodedCommand``; the same limits, host key checks and per-host status apply.
+
 Host keys are checked against an OpenSSH known_hosts file: an unknown key is refused
 unless ``trust_new_hosts`` (trust on first use, the key is then recorded), and a changed
 key is always refused.  Secrets never leave this module: a password is only handed to
@@ -41,6 +46,7 @@ from patchpilot.inventory.host.commands import script_name
 from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.transports import commands
+from patchpilot.inventory.windows.collect import collect_windows, last_words, ssh_command
 
 DEFAULT_COMMAND_TIMEOUT = 60.0
 DEFAULT_HOST_TIMEOUT = 300.0
@@ -66,29 +72,45 @@ class HostStatus(StrEnum):
     failed = "failed"  # connected, but a read failed (sudo wants a password, bad database)
 
 
+TARGET_OS = ("linux", "windows")
+"""What ``os=`` may say of a target; without it the transport tells by itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class SshTarget:
-    """One host to scan: ``[user@]host[:port]`` (IPv6 as ``[::1]:22``)."""
+    """One host to scan: ``[user@]host[:port]`` (IPv6 as ``[::1]:22``), maybe followed by
+    ``os=windows`` (collect it as a Windows host) or ``os=linux`` (never ask)."""
 
     host: str
     port: int = 22
     user: str | None = None
+    os: str | None = None  # "windows", "linux"; None: detected when the probe fails
 
     @classmethod
     def parse(cls, text: str, where: str = "target") -> SshTarget:
         """The target ``text`` names; SshOptionsError (naming ``where``) when malformed."""
-        found = _TARGET.match(text.strip())
+        head, *options = text.split() or [""]
+        found = _TARGET.match(head)
         if found is None:
             raise SshOptionsError(f"{where}: {text!r} is not [user@]host[:port]")
         port = int(found["port"]) if found["port"] else 22
         if not 0 < port < 65536:
             raise SshOptionsError(f"{where}: port {port} of {text!r} is out of range")
-        return cls(host=found["v6"] or found["host"], port=port, user=found["user"])
+        os_name: str | None = None
+        for option in options:
+            key, _, value = option.partition("=")
+            if key != "os" or value.lower() not in TARGET_OS:
+                raise SshOptionsError(f"{where}: {text!r}: {option!r} is not an option "
+                                      "(os=windows or os=linux)")
+            os_name = value.lower()
+        return cls(host=found["v6"] or found["host"], port=port, user=found["user"],
+                   os=os_name)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         user = f"{self.user}@" if self.user else ""
-        return f"{user}{host}" + (f":{self.port}" if self.port != 22 else "")
+        return (f"{user}{host}" + (f":{self.port}" if self.port != 22 else "")
+                + (f" os={self.os}" if self.os else ""))
 
     @property
     def known_hosts_name(self) -> str:
@@ -269,6 +291,12 @@ class _Client(asyncssh.SSHClient):
 
 # --- pure parsers of the transport's own outputs -------------------------------------------
 
+def is_windows_ver(text: str) -> bool:
+    """Whether ``cmd /c ver`` printed a Windows version ("Microsoft Windows [Version
+    10.0.20348.3270]"; the words are translated on some systems, the bracket is not)."""
+    return bool(re.search(r"\bWindows\b.*\[\S+ \d+\.\d+\.\d+", text))
+
+
 def parse_probe(text: str) -> dict[str, str]:
     """The ``key=value`` lines ``commands.PROBE`` prints."""
     found: dict[str, str] = {}
@@ -315,6 +343,7 @@ class SshHost(Host):
                  options: SshOptions) -> None:
         self.conn, self.target, self.options = conn, target, options
         self.nice = self.ionice = False
+        self.windows = target.os == "windows"
         self._channels = asyncio.Semaphore(_CHANNELS_PER_HOST)
 
     async def _exec(self, command: str, what: str) -> asyncssh.SSHCompletedProcess:
@@ -337,12 +366,39 @@ class SshHost(Host):
         return _as_bytes(done.stdout) if done.exit_status == 0 else None
 
     async def prepare(self) -> None:
-        """Probe for nice/ionice, and fail clearly when --sudo cannot work."""
+        """Probe for nice/ionice, and fail clearly when --sudo cannot work; a Windows host
+        (marked, or detected when the probe fails) needs neither."""
+        if self.windows:
+            return
         done = await self._exec(commands.PROBE, "probe")
+        if done.exit_status != 0 and self.target.os is None:
+            self.windows = await self._detect_windows()
+            if self.windows:
+                return
         probe = parse_probe(_as_bytes(done.stdout).decode("utf-8", errors="replace"))
         self.nice, self.ionice = probe.get("nice") == "yes", probe.get("ionice") == "yes"
         if self.options.sudo:
             await self._check_sudo()
+
+    async def _detect_windows(self) -> bool:
+        """Whether the host is Windows: ``uname`` fails and ``cmd /c ver`` names it."""
+        if (await self._exec(commands.UNAME, "uname")).exit_status == 0:
+            return False
+        done = await self._exec(commands.WINDOWS_VER, "cmd /c ver")
+        return done.exit_status == 0 and is_windows_ver(
+            _as_bytes(done.stdout).decode("utf-8", errors="replace"))
+
+    async def run_script(self, script: str, timeout: float) -> str:
+        """Windows PowerShell's output of ``script`` (``powershell -EncodedCommand``);
+        ``timeout`` gives way to ``--command-timeout``.  Raises HostFailed (failed) with
+        the exit status and PowerShell's last words when it cannot run or fails."""
+        done = await self._exec(ssh_command(script),
+                                "powershell -EncodedCommand <the Windows collection script>")
+        if done.exit_status != 0:
+            raise HostFailed(HostStatus.failed, (
+                f"the Windows collection script failed (powershell exit status "
+                f"{done.exit_status}): {last_words(_as_bytes(done.stderr))}"))
+        return _as_bytes(done.stdout).decode("utf-8", errors="replace")
 
     async def _check_sudo(self) -> None:
         done = await self._exec(commands.SUDO_CHECK, "sudo -n true")
@@ -395,10 +451,18 @@ def _peer_addresses(conn: asyncssh.SSHClientConnection) -> list[str]:
 
 
 async def _collect(host: SshHost) -> Inventory:
-    """``collect.collect`` over the connection, plus the address the host was reached at
-    (behind NAT it is on none of the host's own interfaces)."""
-    inventory = await collect(host, CollectOptions(python=host.options.python,
-                                                   collector="ssh"))
+    """``collect.collect`` over the connection (``collect_windows`` on a Windows host),
+    plus the address the host was reached at (behind NAT it is on none of the host's own
+    interfaces)."""
+    if host.windows:
+        inventory = await collect_windows(host, source=str(host.target), collector="ssh")
+        if host.options.sudo:
+            inventory = inventory.model_copy(update={"warnings": [
+                *inventory.warnings, "--sudo does not apply to a Windows host (ignored): "
+                "log in as a member of its Administrators group"]})
+    else:
+        inventory = await collect(host, CollectOptions(python=host.options.python,
+                                                       collector="ssh"))
     addresses = list(dict.fromkeys(_peer_addresses(host.conn)
                                    + inventory.asset.ip_addresses))
     return inventory.model_copy(update={

@@ -1,6 +1,9 @@
 """POST /api/inventories: an Inventory from an agent, an SSH scan or an uploaded file.
 
-The body is the Inventory JSON, optionally gzip-compressed (``Content-Encoding: gzip``);
+The body is the Inventory JSON, or a Windows host's saved ``systeminfo``, ``wmic qfe
+list``, ``Get-HotFix | ConvertTo-Json`` or update-history output (told by its content;
+the asset is the host the file names), optionally gzip-compressed (``Content-Encoding:
+gzip``);
 ``Idempotency-Key`` makes a retried upload count once.  The inventory is stored and its
 match job queued in one transaction; matching runs in a worker, not in the request.
 """
@@ -15,9 +18,11 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from patchpilot.errors import InventoryFormatError
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.uploads import refuse_empty_file
 from patchpilot.inventory.model import Inventory
+from patchpilot.inventory.windows.files import is_windows_file, windows_inventory
 from patchpilot.server.deps import AnalystOrAgent, EngineDep
 from patchpilot.server.security import Principal
 
@@ -96,6 +101,8 @@ async def upload_inventory(
     409 when an unbound agent's inventory names an asset another active agent reports
     for (held for an admin's approval, nothing stored).  422 for an inventory read from a
     file (collector ``file``) that lists no package: nothing could be read from it.
+    A Windows file as the body (``systeminfo`` output, …) is stored as the inventory of
+    the host it names; 422 for one that names no host (a QFE list without ``CSName``).
     """
     data = await read_body(request)
     # Parsing and the ingest transaction are blocking work: they run on a thread so one
@@ -103,12 +110,24 @@ async def upload_inventory(
     return await asyncio.to_thread(_ingest, engine, who, data, idempotency_key)
 
 
+def _read(data: bytes, where: str) -> Inventory:
+    """The Inventory of a body: an Inventory document, or a Windows file told by content."""
+    if not is_windows_file(data):
+        return Inventory.from_json(data, where)
+    inventory = windows_inventory([(data, where)])
+    if not inventory.asset.hostname:
+        raise InventoryFormatError(where, "the Windows file names no host (a QFE list "
+                                          "without its CSName column): send the host's "
+                                          "systeminfo output, which names it")
+    return inventory
+
+
 def _ingest(engine: Engine, who: Principal, data: bytes,
             idempotency_key: str | None) -> Ingested:
     # The stage's errors are answered by the app's one handler: an unreadable body
     # (InventoryFormatError) and an empty file's inventory (NothingRead) 422, an asset
     # another agent reports for (AssetClaimedError) 409.
-    inventory = Inventory.from_json(data, "request body")
+    inventory = _read(data, "request body")
     refuse_empty_file(inventory, "request body")
     key = f"{who.kind}:{who.id}:{idempotency_key}" if idempotency_key else None
     result = ingest_inventory(engine, inventory, idempotency_key=key, enqueue_match=True,

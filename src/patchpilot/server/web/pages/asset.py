@@ -1,7 +1,8 @@
 """One asset: its identity, business context, open findings, the warnings of its latest
 inventory, its coverage per ecosystem, the language packages its OS installed, its
-inventory history and what scanners' reports said about it besides vulnerabilities
-(``assets.queries``, ``findings.search``, ``findings.coverage``).
+inventory history, what scanners' reports said about it besides vulnerabilities, and for
+a Windows host its product, build, KBs and programs with an end-of-life banner
+(``assets.queries``, ``assets.windows``, ``findings.search``, ``findings.coverage``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from patchpilot.assets.queries import (
     owned_packages,
     scanner_facts,
 )
+from patchpilot.assets.windows import end_of_life_warning, latest_windows
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.search import FindingFilter, search_findings
 from patchpilot.server.deps import EngineDep
@@ -46,8 +48,12 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         owned = owned_packages(conn, asset_id)
         # Imported reports' informational items (open ports, OS, services): not findings.
         facts = scanner_facts(conn, asset_id)
+        # A Windows host: product, build, KBs, programs from its latest inventory.
+        windows = latest_windows(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
                    "inventory_warnings": inventory_warnings, "coverage": coverage,
-                   "owned": owned, "facts": facts}, user)
+                   "owned": owned, "facts": facts, "windows": windows,
+                   "end_of_life": end_of_life_warning(inventory_warnings.warnings)
+                   if windows else None}, user)

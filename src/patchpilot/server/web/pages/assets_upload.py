@@ -1,5 +1,7 @@
-"""The upload page (analysts): an SBOM, a lock file or a package list uploaded from the
-browser as an asset's inventory.
+"""The upload page (analysts): an SBOM, a lock file, a package list or a Windows host's
+saved ``systeminfo`` / ``wmic qfe`` / ``Get-HotFix`` output uploaded from the browser as
+an asset's inventory.  A Windows file is told by its content and names its own host
+(:mod:`patchpilot.inventory.windows.files`): the asset name may then be left empty.
 
 The file is read as ``patchpilot scan file`` reads it
 (:func:`patchpilot.inventory.transports.file.read_inventory_bytes`: the sources' own
@@ -20,8 +22,10 @@ from patchpilot.audit import audit
 from patchpilot.errors import PatchPilotError
 from patchpilot.findings.ingest import ingest_inventory
 from patchpilot.findings.uploads import ReplacesScan
+from patchpilot.inventory.model import Inventory
 from patchpilot.inventory.sources.registry import SOURCES_BY_NAME
 from patchpilot.inventory.transports.file import read_inventory_bytes
+from patchpilot.inventory.windows.files import is_windows_file, windows_inventory
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.params import Search
 from patchpilot.server.security import Role
@@ -58,9 +62,9 @@ async def upload_inventory(request: Request, user: User, engine: EngineDep) -> R
     fields: dict[str, str] = {}
     try:
         fields, name, data = await read_upload(request, upload_limit(request), tr)
-        if not fields.get("asset"):
+        if not fields.get("asset") and not is_windows_file(data):
             raise Refused([tr.gettext("Name the asset the file describes.")])
-        if len(fields["asset"]) > 300:  # assets.name's width
+        if len(fields.get("asset", "")) > 300:  # assets.name's width
             raise Refused([tr.gettext("The asset name is longer than 300 characters.")])
         asset_id = await run_in_threadpool(_ingest_upload, engine, user, name, data, fields)
     except Refused as exc:
@@ -76,23 +80,37 @@ def _ingest_upload(engine: Engine, user: WebUser, name: str, data: bytes,
     if kind is not None and kind not in SOURCES_BY_NAME:
         raise Refused([f"type must be one of {', '.join(sorted(SOURCES_BY_NAME))}"])
     try:
-        inventory = read_inventory_bytes(data, name, fields.get("distro") or None,
-                                         hostname=fields["asset"], source_type=kind)
+        inventory = _read(data, name, fields, kind)
     except PatchPilotError as exc:  # InventoryFormatError, a bad distribution
         raise Refused([str(exc)]) from exc
-    if not inventory.packages:
+    if not inventory.packages and inventory.windows is None:
         # An uploaded Inventory JSON listing nothing (a lock file or SBOM from which no
         # package could be read is refused by the reader above): stored, it would replace
         # the asset's package list with nothing.
         raise Refused([f"{name}: the inventory lists no package; it would mark every "
                         "finding of the asset fixed, so it is not stored"])
+    asset = inventory.asset.hostname or fields["asset"]
     try:
         # The ingest refuses a file's inventory over a scanned host's (ReplacesScan).
         result = ingest_inventory(engine, inventory, enqueue_match=True)
     except ReplacesScan as exc:
         raise Refused([str(exc)]) from exc
     with engine.begin() as conn:
-        audit(conn, user.principal.name, "inventory.upload", fields["asset"],
+        audit(conn, user.principal.name, "inventory.upload", asset,
               {"asset_id": result.asset_id, "inventory_id": result.inventory_id,
-               "file": name, "packages": len(inventory.packages), "job_id": result.job_id})
+               "file": name, "packages": len(inventory.packages), "job_id": result.job_id,
+               **({"kbs": len(inventory.windows.kbs)} if inventory.windows else {})})
     return result.asset_id
+
+
+def _read(data: bytes, name: str, fields: dict[str, str], kind: str | None) -> Inventory:
+    """The uploaded file's Inventory: a Windows file's (its host the asset; a name typed
+    in the form must agree), else as ``patchpilot scan file`` reads the others."""
+    if kind is None and is_windows_file(data):
+        inventory = windows_inventory([(data, name)], fields.get("asset") or None)
+        if not inventory.asset.hostname:
+            raise Refused([f"{name}: the file names no host (a QFE list without its CSName "
+                           "column): name the asset"])
+        return inventory
+    return read_inventory_bytes(data, name, fields.get("distro") or None,
+                                hostname=fields["asset"], source_type=kind)
