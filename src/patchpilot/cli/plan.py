@@ -3,7 +3,8 @@
 Read from the stored plan (``scans.plan_store``) as the dashboard is; a stale one is
 rebuilt first, whatever the estate's size (the command's user wants today's answer).
 CSV, JSON and Ansible are written an item at a time, so a plan of 10,000 hosts is never
-held whole.
+held whole.  ``windows-kbs`` (CSV) and ``powershell`` (a .ps1 script) list the KBs each
+Windows host is to install (``reports.windows_updates``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class PlanFormat(StrEnum):
     json = "json"
     csv = "csv"
     ansible = "ansible"
+    windows_kbs = "windows-kbs"  # CSV: host, kb, title, restart
+    powershell = "powershell"  # the .ps1 installing each Windows host's KBs
 
 
 def plan(
@@ -46,8 +49,9 @@ def plan(
     from patchpilot.cells import csv_chunks
     from patchpilot.clock import now_utc
     from patchpilot.reports.ansible import FILES, write_files
+    from patchpilot.reports.windows_updates import kb_csv, powershell
     from patchpilot.scans import plan_store
-    from patchpilot.scans.plan import PLAN_COLUMNS
+    from patchpilot.scans.plan import PLAN_COLUMNS, WINDOWS_UPDATE
 
     engine = open_engine()
     state = plan_store.ensure_current(engine)
@@ -66,6 +70,16 @@ def plan(
                 for handle in handles.values():
                     handle.close()
             console.print(f"wrote playbook.yml, inventory.yml and inventory.ini to {folder}")
+            return
+        if fmt in (PlanFormat.windows_kbs, PlanFormat.powershell):
+            kb_items = plan_store.iter_items(conn, state, query, manager=WINDOWS_UPDATE)
+            text = (kb_csv(kb_items) if fmt is PlanFormat.windows_kbs
+                    else powershell(kb_items, state.generated_at or now_utc()))
+            if output:
+                output.write_text(text, encoding="utf-8")
+                console.print(f"wrote {output}")
+            else:
+                sys.stdout.write(text)
             return
         if fmt in (PlanFormat.json, PlanFormat.csv):
             out: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout

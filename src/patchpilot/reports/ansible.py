@@ -11,6 +11,14 @@ found in named places (pip in several Pythons, a library in several projects) is
 per installation: each host's commands, each naming its interpreter or project folder,
 are a host variable (``pp_item_<rank>_commands``) that a ``shell`` task loops over.
 ``serial`` keeps a failed upgrade from taking every host of an item down at once.
+
+Windows items (KBs, ``manager == windows-update``) make one play at the end, against the
+group ``pp_windows`` of every Windows host with a pending KB: ``ansible.windows.win_updates``
+limited to the plan's KBs (``accept_list``) among security updates, rebooting when one of
+them needs a restart -- one run and at most one restart per host, however many KBs it
+needs.  A KB that does not apply to a host (SQL Server's on a host without it) is simply
+not offered to it by Windows Update.  The hosts need a Windows connection in the inventory
+(``ansible_connection: winrm``, or ``ssh`` with ``ansible_shell_type: powershell``).
 """
 
 from __future__ import annotations
@@ -21,15 +29,43 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, TextIO
 
 import yaml
 
-from patchpilot.scans.plan import PatchPlan, PlanHost, PlanItem
+from patchpilot.scans.plan import WINDOWS_UPDATE, PatchPlan, PlanHost, PlanItem
 
 # How many hosts of an item are patched at once.
 SERIAL = "25%"
+# The inventory group of the Windows hosts with KBs to install.
+WINDOWS_GROUP = "pp_windows"
+
+
+@dataclass(slots=True)
+class _WindowsWork:
+    """The Windows items' KBs (plan order), their hosts, and whether one restarts."""
+
+    kbs: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # ordered set
+    reboot: bool = False
+
+    def add(self, item: PlanItem) -> None:
+        self.kbs.append(item.fixed_version)
+        self.hosts.update(dict.fromkeys(_host(h.name) for h in item.pending))
+        self.reboot = self.reboot or item.reboot
+
+
+def windows_play(kbs: list[str], reboot: bool, n_hosts: int) -> dict[str, Any]:
+    """The play installing ``kbs`` on the group :data:`WINDOWS_GROUP`."""
+    return {"name": f"Windows: {len(kbs)} {'KB' if len(kbs) == 1 else 'KBs'} on {n_hosts} "
+                    f"{'host' if n_hosts == 1 else 'hosts'} ({', '.join(kbs)})",
+            "hosts": WINDOWS_GROUP, "serial": SERIAL,
+            "tasks": [{"name": "Install the security updates the plan lists",
+                       "ansible.windows.win_updates": {
+                           "category_names": ["SecurityUpdates"], "accept_list": kbs,
+                           "state": "installed", "reboot": reboot}}]}
 
 
 def group_name(rank: int) -> str:
@@ -84,9 +120,21 @@ def _play(item: PlanItem, rank: int) -> dict[str, Any]:
             "become": True, "serial": SERIAL, "tasks": _tasks(item, rank)}
 
 
+def _windows(items: Iterable[PlanItem]) -> _WindowsWork:
+    work = _WindowsWork()
+    for item in items:
+        if item.pending and item.manager == WINDOWS_UPDATE:
+            work.add(item)
+    return work
+
+
 def playbook(plan: PatchPlan) -> list[dict[str, Any]]:
-    """The playbook as data: one play per item with pending hosts, in plan order."""
-    return [_play(item, rank) for rank, item in enumerate(plan.items, 1) if item.pending]
+    """The playbook as data: one play per item with pending hosts, in plan order, then
+    the Windows play."""
+    work = _windows(plan.items)
+    return [_play(item, rank) for rank, item in enumerate(plan.items, 1)
+            if item.pending and item.manager != WINDOWS_UPDATE] + (
+        [windows_play(work.kbs, work.reboot, len(work.hosts))] if work.kbs else [])
 
 
 def _inventory_group(item: PlanItem, rank: int) -> dict[str, Any]:
@@ -94,9 +142,15 @@ def _inventory_group(item: PlanItem, rank: int) -> dict[str, Any]:
 
 
 def inventory(plan: PatchPlan) -> dict[str, Any]:
-    """The YAML inventory: one group per item, listing its pending hosts."""
-    return {"all": {"children": {group_name(rank): _inventory_group(item, rank)
-                                 for rank, item in enumerate(plan.items, 1) if item.pending}}}
+    """The YAML inventory: one group per item, listing its pending hosts (the Windows
+    items' hosts: one group, :data:`WINDOWS_GROUP`)."""
+    children = {group_name(rank): _inventory_group(item, rank)
+                for rank, item in enumerate(plan.items, 1)
+                if item.pending and item.manager != WINDOWS_UPDATE}
+    work = _windows(plan.items)
+    if work.kbs:
+        children[WINDOWS_GROUP] = {"hosts": dict.fromkeys(work.hosts)}
+    return {"all": {"children": children}}
 
 
 def _host_vars(item: PlanItem, rank: int, host: PlanHost) -> dict[str, Any] | None:
@@ -118,8 +172,13 @@ def _ini_lines(item: PlanItem, rank: int) -> Iterator[str]:
 
 def inventory_ini(plan: PatchPlan) -> str:
     """The same inventory in INI form."""
-    return "\n".join(line for rank, item in enumerate(plan.items, 1) if item.pending
-                     for line in _ini_lines(item, rank))
+    lines = [line for rank, item in enumerate(plan.items, 1)
+             if item.pending and item.manager != WINDOWS_UPDATE
+             for line in _ini_lines(item, rank)]
+    work = _windows(plan.items)
+    if work.kbs:
+        lines += [f"[{WINDOWS_GROUP}]", *work.hosts, ""]
+    return "\n".join(lines)
 
 
 def _dump(data: Any) -> str:
@@ -138,8 +197,12 @@ def write_files(items: Iterable[PlanItem], generated_at: datetime,
     yml.write("all:\n")
     lines: list[str] = []
     written = 0
+    work = _WindowsWork()
     for rank, item in enumerate(items, 1):
         if not item.pending:
+            continue
+        if item.manager == WINDOWS_UPDATE:  # one play for every KB, after the others
+            work.add(item)
             continue
         if not written:
             yml.write("  children:\n")
@@ -153,6 +216,16 @@ def write_files(items: Iterable[PlanItem], generated_at: datetime,
         if lines:
             ini.write("\n".join(lines) + "\n")
         lines = list(_ini_lines(item, rank))
+    if work.kbs:
+        if not written:
+            yml.write("  children:\n")
+        written += 1
+        playbook_out.write(_dump([windows_play(work.kbs, work.reboot, len(work.hosts))]))
+        yml.write(f"    {WINDOWS_GROUP}: "
+                  f"{json.dumps({'hosts': dict.fromkeys(work.hosts)})}\n")
+        if lines:
+            ini.write("\n".join(lines) + "\n")
+        lines = [f"[{WINDOWS_GROUP}]", *work.hosts, ""]
     ini.write("\n".join(lines))
     if not written:
         playbook_out.write("[]\n")

@@ -50,9 +50,11 @@ from patchpilot.db.tables import (
     finding_priority,
     findings,
     inventories,
+    msrc_fixes,
 )
 from patchpilot.findings.commands import upgrade_command
 from patchpilot.findings.installations import highest_fix
+from patchpilot.findings.model import WINDOWS
 from patchpilot.findings.phrases import NO_WORKAROUND
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.knowledge.matcher import gc_paused
@@ -70,6 +72,12 @@ REBOOT_PATTERNS = ("linux-image*", "linux-signed*", "linux", "kernel", "kernel-*
                    "glibc-*", "libc6", "libc6-*", "libc-bin", "systemd", "systemd-*",
                    "musl", "dbus", "dbus-*")
 DEFAULT_VERIFY_DAYS = 30
+# Windows work is not done by a package manager: the KBs come from Windows Update, WSUS or
+# the Microsoft Update Catalog.
+WINDOWS_UPDATE = "windows-update"
+# The human step a Windows finding's fix names ("install KB5078766 (2026-03 cumulative
+# update), restart required"), read when MSRC's own restart flag for the KB is not stored.
+RESTART_REQUIRED = "restart required"
 _CHUNK = 5000
 
 
@@ -94,9 +102,12 @@ def needs_reboot(names: Iterable[str]) -> bool:
 
 
 def manager_of(ecosystem: str) -> str:
-    """The package manager of an ecosystem: apt, dnf, zypper, apk, pip, npm, …"""
+    """The package manager of an ecosystem: apt, dnf, zypper, apk, pip, npm, …, and
+    ``windows-update`` for Windows (a KB, never a package manager's command)."""
     scheme = scheme_of(ecosystem)
     family = distro_of(ecosystem)
+    if family == WINDOWS:
+        return WINDOWS_UPDATE
     if scheme == "dpkg":
         return "apt"
     if scheme == "rpm":
@@ -140,16 +151,21 @@ class PlanHost:
 
 
 def change_summary(package: str, fixed_version: str, n_vulns: int, n_hosts: int, p1: int,
-                   verified: int) -> str:
+                   verified: int, *, ecosystem: str = "", reboot: bool = False) -> str:
     """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1' (``p1``: the
-    pending hosts whose best priority is P1; ``verified``: hosts found fixed)."""
-    text = (f"{package} → {fixed_version} fixes {n_vulns} "
+    pending hosts whose best priority is P1; ``verified``: hosts found fixed); a Windows
+    item is named by its KB alone and says whether it restarts the host: 'KB5078766
+    fixes 67 CVEs on 3 hosts; restart'."""
+    windows = distro_of(ecosystem) == WINDOWS
+    text = (f"{fixed_version if windows else f'{package} → {fixed_version}'} fixes {n_vulns} "
             f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
             f"{'host' if n_hosts == 1 else 'hosts'}")
     if p1:
         text += f", {p1} of them P1"
     if verified:
         text += f" ({verified} verified fixed)"
+    if windows and reboot:
+        text += "; restart"
     return text
 
 
@@ -188,7 +204,8 @@ class PlanItem:
         return change_summary(self.package, self.fixed_version, len(self.vulns),
                               len(self.pending),
                               sum(1 for h in self.pending if h.best_priority == 1),
-                              len(self.verified))
+                              len(self.verified), ecosystem=self.ecosystem,
+                              reboot=self.reboot)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -431,7 +448,19 @@ def _grouped_items(conn: Connection, result: Iterable[Any],
     fixed_groups: dict[tuple[str, str, str], dict[int, list[Any]]] = defaultdict(
         lambda: defaultdict(list))
     unfixed_groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    updates: WindowsUpdates | None = None
     for (asset_id, ecosystem, package, location, version), hits in units.items():
+        if ecosystem == WINDOWS:
+            # A Windows host's work is per KB, never "the highest version".
+            if updates is None:
+                updates = cache["windows-updates"] = windows_updates(conn)
+            for target, (kb_rows, unfixed) in _by_kb(hits, updates).items():
+                if target is None:
+                    unfixed_groups[(ecosystem, package)].extend(unfixed)
+                else:
+                    fixed_groups[(ecosystem, package, target)][asset_id].append(
+                        ((location, version), kb_rows))
+            continue
         if len(hits) == 1:  # the common case: one finding names the installation
             r, fx = hits[0]
             if fx:
@@ -468,6 +497,79 @@ def _grouped_items(conn: Connection, result: Iterable[Any],
     items.sort(key=lambda i: (-i.risk, -i.by_priority.get("P1", 0), -len(i.vulns),
                               i.package, i.ecosystem, i.fixed_version))
     return items, unfixed_groups, names
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsUpdates:
+    """What the MSRC documents stored say about each KB: the KBs it supersedes, directly
+    or through others, and whether installing it restarts the host."""
+
+    superseded: dict[str, frozenset[str]]
+    restart: dict[str, bool]
+
+    def newest(self, kb: str, among: Iterable[str]) -> str:
+        """The KB of ``among`` that supersedes ``kb`` and is itself superseded by none of
+        them (``kb`` itself when none does): the one update a host missing several
+        cumulative updates installs."""
+        others = set(among) - {kb}
+        current = kb
+        while True:
+            later = [u for u in sorted(others) if current in self.superseded.get(u, ())]
+            if not later:
+                return current
+            current = later[0]
+            others.discard(current)
+
+
+def windows_updates(conn: Connection) -> WindowsUpdates:
+    """Every stored KB's supersedence (transitive) and restart flag (one small read of
+    ``msrc_fixes``: a few hundred distinct KBs a month)."""
+    direct: dict[str, set[str]] = defaultdict(set)
+    restart: dict[str, bool] = {}
+    for kb, supersedes, needs in conn.execute(
+            select(msrc_fixes.c.kb, msrc_fixes.c.supersedes, msrc_fixes.c.restart).where(
+                msrc_fixes.c.kb.is_not(None)).distinct()):
+        direct[kb].update((supersedes or "").split())
+        if needs is not None:
+            restart[kb] = restart.get(kb, False) or bool(needs)
+    closed: dict[str, frozenset[str]] = {}
+
+    def close(kb: str, path: frozenset[str]) -> frozenset[str]:
+        found = closed.get(kb)
+        if found is None:
+            out = set(direct.get(kb, ()))
+            for older in direct.get(kb, ()):
+                if older not in path:  # a cycle in the documents ends here
+                    out |= close(older, path | {kb})
+            found = closed[kb] = frozenset(out)
+        return found
+
+    for kb in list(direct):
+        close(kb, frozenset())
+    return WindowsUpdates(superseded=closed, restart=restart)
+
+
+def _by_kb(hits: list[tuple[_Row, str | None]], updates: WindowsUpdates
+           ) -> dict[str | None, tuple[list[_Row], list[_Row]]]:
+    """One Windows installation's findings by the KB that removes them: a KB superseded by
+    another KB the host also needs goes under that one (the March cumulative update fixes
+    February's CVEs too); per KB its open findings, or when all are fixed since ``since``
+    the fixed ones (the host is then verified for that KB).  Under None: open findings no
+    KB fixes yet."""
+    kbs = {fx for _, fx in hits if fx}
+    per_kb: dict[str | None, list[_Row]] = defaultdict(list)
+    unfixed: list[_Row] = []
+    for r, fx in hits:
+        if fx:
+            per_kb[updates.newest(fx, kbs)].append(r)
+        elif r.state == "open":
+            unfixed.append(r)
+    out: dict[str | None, tuple[list[_Row], list[_Row]]] = {
+        kb: ([r for r in rows if r.state == "open"] or rows, [])
+        for kb, rows in per_kb.items()}
+    if unfixed:
+        out[None] = ([], unfixed)
+    return out
 
 
 def _ranked_packages(conn: Connection, only: set[int] | None
@@ -558,13 +660,33 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
             installations=tuple(installations), vulns=host_vulns,
             by_priority=(counts[0], counts[1], counts[2], counts[3]),
             known_exploited=host_kev, risk=host_risk))
-    command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)], fixed)
+    if ecosystem == WINDOWS:
+        command, reboot = _windows_step(fixed, per_asset, cache)
+    else:
+        command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)],
+                                  fixed)
+        reboot = needs_reboot([package, *binaries_all])
     return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
                     manager=manager_of(ecosystem), command=command,
-                    reboot=needs_reboot([package, *binaries_all]), vulns=sorted(vulns),
+                    reboot=reboot, vulns=sorted(vulns),
                     by_priority=dict(sorted(by_priority.items())), known_exploited=kev,
                     risk=risk, hosts=hosts,
                     located=any(i.location for h in hosts for i in h.installations))
+
+
+def _windows_step(kb: str, per_asset: dict[int, list[Any]], cache: dict[Any, Any]
+                  ) -> tuple[str | None, bool]:
+    """A Windows item's human step -- the fix its findings name for ``kb``, "install
+    KB5078766 (2026-03 cumulative update), restart required" -- and whether it restarts
+    the host: MSRC's flag for the KB, else what that step says."""
+    command = next((i[3] for units in per_asset.values() for _, rows in units for r in rows
+                    for i in (orjson.loads(r.installations) if r.installations else ())
+                    if i[2] == kb and len(i) > 3 and i[3]), None)
+    updates: WindowsUpdates | None = cache.get("windows-updates")
+    restart = updates.restart.get(kb) if updates is not None else None
+    if restart is None:
+        restart = RESTART_REQUIRED in (command or "")
+    return command or f"install {kb}", restart
 
 
 def workarounds(conn: Connection, groups: dict[tuple[str, str], list[Any]]) -> dict[str, str]:

@@ -160,7 +160,8 @@ class ItemView:
                     f" without a fix on {self.pending} "
                     f"{'host' if self.pending == 1 else 'hosts'}")
         return change_summary(self.package, self.fixed_version, n, self.pending,
-                              self.hosts_by_priority.get("P1", 0), self.verified)
+                              self.hosts_by_priority.get("P1", 0), self.verified,
+                              ecosystem=self.ecosystem, reboot=self.reboot)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -779,15 +780,18 @@ def read_hosts(conn: Connection, state: PlanStatus, key: str, q: PlanQuery | Non
                     next_cursor=str(after) if after < total else None)
 
 
-def iter_items(conn: Connection, state: PlanStatus, q: PlanQuery | None = None
-               ) -> Iterator[PlanItem]:
-    """Every fix item in order with all its hosts (of ``q``), read item by item: an export
-    of the whole estate holds one item's hosts at a time."""
+def iter_items(conn: Connection, state: PlanStatus, q: PlanQuery | None = None, *,
+               manager: str | None = None) -> Iterator[PlanItem]:
+    """Every fix item in order with all its hosts (of ``q``; of ``manager``'s items only,
+    such as ``windows-update``), read item by item: an export of the whole estate holds
+    one item's hosts at a time."""
     q = q or PlanQuery()
     if not state.generation:
         return
     windows = group_next_windows(conn)
     for view in _ordered(conn, state.generation, FIX, q):
+        if manager is not None and view.manager != manager:
+            continue
         cond = _host_filter(state.generation, [view.key], q)
         hosts = [_host_view(r, windows) for r in conn.execute(
             select(plan_hosts).where(cond).order_by(*_HOST_ORDER))]

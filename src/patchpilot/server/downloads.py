@@ -2,7 +2,8 @@
 handed to a report job) and a report job's file as answers.
 
 Shared by the API (``GET /api/reports/{kind}``, ``/api/reports/jobs/{id}/file``,
-``/api/plan.csv``, ``/api/plan/ansible``) and the dashboard's pages, which must not call
+``/api/plan.csv``, ``/api/plan/ansible``, ``/api/plan/windows-kbs.csv``,
+``/api/plan/windows-updates.ps1``) and the dashboard's pages, which must not call
 each other's routes.
 """
 
@@ -30,8 +31,14 @@ from patchpilot.reports.generate import (
     stream_csv,
 )
 from patchpilot.reports.jobs import JobFile, start_report_job
+from patchpilot.reports.windows_updates import (
+    CSV_NAME,
+    SCRIPT_NAME,
+    kb_csv_chunks,
+    powershell,
+)
 from patchpilot.scans import plan_store
-from patchpilot.scans.plan import PLAN_COLUMNS
+from patchpilot.scans.plan import PLAN_COLUMNS, WINDOWS_UPDATE
 from patchpilot.scans.plan_store import PlanQuery
 
 
@@ -119,3 +126,23 @@ def plan_ansible_response(engine: Engine, query: PlanQuery) -> StreamingResponse
 
     return StreamingResponse(chunks(), media_type="application/zip", headers={
         "Content-Disposition": content_disposition("plan-ansible.zip")})
+
+
+# The media type of a PowerShell script (what IIS and PowerShell Gallery serve it as).
+PS1_MIME = "text/plain; charset=utf-8"
+
+
+def plan_windows_response(engine: Engine, query: PlanQuery, name: str) -> Response:
+    """The stored plan's Windows KBs per host of ``query``: ``windows-kbs.csv`` (host, kb,
+    title, restart) or ``windows-updates.ps1`` (the PowerShell script installing them).
+    Only the Windows items' pending hosts: a few thousand lines at most, made at once."""
+    with engine.connect() as conn:
+        state = plan_store.status(conn)
+        items = plan_store.iter_items(conn, state, query, manager=WINDOWS_UPDATE)
+        if name == CSV_NAME:
+            return Response(b"".join(kb_csv_chunks(items)),
+                            media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": content_disposition(name)})
+        text = powershell(items, state.generated_at or now_utc())
+    return Response(text.encode("utf-8"), media_type=PS1_MIME,
+                    headers={"Content-Disposition": content_disposition(SCRIPT_NAME)})

@@ -36,6 +36,9 @@ NOT_JSON: dict[tuple[str, str], set[str]] = {
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
     # The patch plan as a CSV file.
     ("GET", "/api/plan.csv"): {"text/csv"},
+    # The Windows KBs per host: a CSV file and a PowerShell script.
+    ("GET", "/api/plan/windows-kbs.csv"): {"text/csv"},
+    ("GET", "/api/plan/windows-updates.ps1"): {"text/plain"},
     # A template of the generic findings format: CSV or JSON by its name.
     ("GET", "/api/imports/templates/{name}"): {"text/csv", "application/json"},
     # Server-Sent Events: the sweep's counts as they change.

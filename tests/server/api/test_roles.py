@@ -76,6 +76,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/plan.csv"): "viewer",
     ("GET", "/api/plan/items/{key}/hosts"): "viewer",
     ("GET", "/api/plan/ansible"): "viewer",
+    ("GET", "/api/plan/windows-kbs.csv"): "viewer",
+    ("GET", "/api/plan/windows-updates.ps1"): "viewer",
     ("GET", "/api/priority-config"): "viewer",
     ("PUT", "/api/priority-config"): "admin",
     ("GET", "/api/sla"): "viewer",

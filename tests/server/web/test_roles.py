@@ -46,6 +46,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/plan.csv"): "viewer",
     ("GET", "/plan/items/{key}/hosts"): "viewer",
     ("GET", "/plan/ansible"): "viewer",
+    ("GET", "/plan/windows-kbs.csv"): "viewer",
+    ("GET", "/plan/windows-updates.ps1"): "viewer",
     ("GET", "/schedules"): "viewer",
     ("POST", "/schedules"): "admin",
     ("POST", "/schedules/{schedule_id}/delete"): "admin",

@@ -1,4 +1,5 @@
-"""The patch plan (JSON, CSV, Ansible), the priority configuration, and SLA figures."""
+"""The patch plan (JSON, CSV, Ansible, Windows KBs per host), the priority configuration and
+SLA figures."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from pydantic import BaseModel, StringConstraints
 
 from patchpilot.clock import iso, now_utc
 from patchpilot.reports.ansible import export_items
+from patchpilot.reports.windows_updates import CSV_NAME, SCRIPT_NAME
 from patchpilot.scans import plan_store
 from patchpilot.scans.plan_store import PlanPage, PlanQuery, PlanStatus
 from patchpilot.scoring.apply import active_config, save_config
 from patchpilot.scoring.priority import parse_config
 from patchpilot.scoring.sla import DIMENSIONS, overdue_findings, sla_report
 from patchpilot.server.deps import Admin, EngineDep, Viewer
-from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
+from patchpilot.server.downloads import (
+    plan_ansible_response,
+    plan_csv_response,
+    plan_windows_response,
+)
 from patchpilot.server.params import Name200, Priority, Search
 
 Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")]
@@ -240,6 +246,24 @@ def get_plan_ansible(who: Viewer, engine: EngineDep, filters: Filters,
             return {"files": export_items(plan_store.iter_items(conn, state, query),
                                           state.generated_at or now_utc())}
     return plan_ansible_response(engine, query)
+
+
+@router.get("/plan/windows-kbs.csv", response_class=Response,
+            responses={200: {"description": "host, kb, title, restart",
+                             "content": {"text/csv": {}}}})
+def get_plan_windows_kbs(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
+    """The KBs each Windows host of the plan is to install, as CSV (one row per host and
+    KB: host, kb, title, restart yes/no), for WSUS approvals or a spreadsheet."""
+    return plan_windows_response(engine, _query(engine, filters)[1], CSV_NAME)
+
+
+@router.get("/plan/windows-updates.ps1", response_class=Response,
+            responses={200: {"description": "a PowerShell script (PSWindowsUpdate)",
+                             "content": {"text/plain": {}}}})
+def get_plan_windows_script(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
+    """A PowerShell script installing each Windows host's KBs with the PSWindowsUpdate
+    module (one block per host, guarded by its name; run the same file on every host)."""
+    return plan_windows_response(engine, _query(engine, filters)[1], SCRIPT_NAME)
 
 
 @router.get("/priority-config", response_model=PriorityConfigOut)

@@ -1,7 +1,8 @@
 """The patch plan (``scans.plan_store``): a page of items by risk removed, each with its
 host counts per priority and window and its first hosts; the rest of an item's hosts on
-demand (htmx); filters by group, service, priority, KEV and reboot.  Its CSV and Ansible
-downloads for a logged-in browser (``server.downloads``, as the API's).
+demand (htmx); filters by group, service, priority, KEV and reboot.  Its CSV, Ansible and
+Windows (KBs per host as CSV and PowerShell) downloads for a logged-in browser
+(``server.downloads``, as the API's).
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patchpilot.assets.queries import group_names, service_names
+from patchpilot.reports.windows_updates import CSV_NAME, SCRIPT_NAME
 from patchpilot.scans import plan_store
 from patchpilot.scans.plan_store import PlanQuery, PlanStatus
 from patchpilot.server.deps import EngineDep
-from patchpilot.server.downloads import plan_ansible_response, plan_csv_response
+from patchpilot.server.downloads import (
+    plan_ansible_response,
+    plan_csv_response,
+    plan_windows_response,
+)
 from patchpilot.server.params import Name200, Page, Search
 from patchpilot.server.web.render import User, render
 
@@ -99,3 +105,22 @@ def plan_ansible_page(user: User, engine: EngineDep, group: Name200 = "",
     the same download as ``GET /api/plan/ansible``."""
     return plan_ansible_response(engine, _filters(engine, group, service, priority, kev,
                                                   reboot)[1])
+
+
+@router.get("/plan/windows-kbs.csv")
+def plan_windows_kbs_page(user: User, engine: EngineDep, group: Name200 = "",
+                          service: Name200 = "", priority: Search = "", kev: Search = "",
+                          reboot: Search = "") -> Response:
+    """The Windows hosts' KBs as CSV: the same download as ``GET /api/plan/windows-kbs.csv``."""
+    return plan_windows_response(engine, _filters(engine, group, service, priority, kev,
+                                                  reboot)[1], CSV_NAME)
+
+
+@router.get("/plan/windows-updates.ps1")
+def plan_windows_script_page(user: User, engine: EngineDep, group: Name200 = "",
+                             service: Name200 = "", priority: Search = "", kev: Search = "",
+                             reboot: Search = "") -> Response:
+    """The PowerShell script installing the Windows hosts' KBs: the same download as
+    ``GET /api/plan/windows-updates.ps1``."""
+    return plan_windows_response(engine, _filters(engine, group, service, priority, kev,
+                                                  reboot)[1], SCRIPT_NAME)
