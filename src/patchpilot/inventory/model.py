@@ -4,8 +4,9 @@ One JSON document per asset -- its identity, its OS and its packages with purls 
 it was gathered (agent, SSH, uploaded file).  It is versioned and validated on the way in;
 the JSON Schema is published as ``schemas/inventory-2.schema.json``.
 
-Schema 2 adds ``windows`` (product, build, UBR, installed KBs, programs) and nothing else:
-a document without Windows facts is still written as schema 1, so a server that reads
+Schema 2 adds ``windows`` (product, build, UBR, installed KBs, programs) and ``device``
+(a network device's vendor, model, firmware, services) and nothing else: a document
+without either is still written as schema 1, so a server that reads
 only schema 1 keeps taking new Linux agents' documents, and every schema 1 document reads
 as before.
 """
@@ -38,6 +39,7 @@ SCHEMA_VERSIONS = (1, 2)
 
 _KB_ID = re.compile(r"KB\d{5,8}")
 _WINDOWS_SCHEMA = "windows: Windows facts need schema 2 (this document says 1)"
+_DEVICE_SCHEMA = "device: device facts need schema 2 (this document says 1)"
 
 
 class _Strict(BaseModel):
@@ -201,6 +203,45 @@ class WindowsInfo(_Strict):
         return kbs
 
 
+class DeviceService(_Strict):
+    """One network service a device answers on (nmap's service and version detection)."""
+
+    port: int = Field(ge=0, le=65535)
+    protocol: str = "tcp"  # tcp, udp
+    name: str | None = None  # "ssh", "https"
+    product: str | None = None  # "OpenSSH", "nginx"
+    version: str | None = None  # "9.2p1 Debian 2+deb12u3"
+    # As nmap gives them: "cpe:/a:openbsd:openssh:9.2p1".
+    cpes: list[str] = Field(default_factory=list)
+
+
+class DeviceInfo(_Strict):
+    """A device without a package manager -- router, switch, firewall, VPN gateway, NAS,
+    printer -- as discovery, SNMP, ``show version`` or a person declared it (schema 2).
+
+    What was identified becomes the inventory's ``CPE`` packages (``fortinet:fortios``
+    at ``7.2.4``), which the matcher judges like any package.  ``identified`` is False
+    when the vendor or product could not be mapped to a CPE name: the device is then
+    listed as *unidentified* with ``seen`` (what was read, verbatim), never matched to a
+    similar name and never dropped.
+    """
+
+    vendor: str | None = None  # as seen: "Fortinet", "Cisco", "NEC"
+    model: str | None = None  # "FortiGate-60F", "C9300-48P", "Aterm WX3600HP"
+    platform: str | None = None  # "fortinet_fortios", "cisco_ios" (ntc-templates names)
+    os_name: str | None = None  # "FortiOS", "IOS-XE", "JUNOS"
+    firmware: str | None = None  # as the device says: "7.2.4", "15.2(4)M7", "21.4R3-S5"
+    serial: str | None = None
+    mac_vendor: str | None = None  # from the MAC address's OUI (nmap)
+    identified: bool = False
+    # How it was learnt: "nmap", "snmp", "ssh:show version", "declared", "cmdb".
+    sources: list[str] = Field(default_factory=list)
+    # What was seen, verbatim, by field ("sysDescr", "sysObjectID", "show version", "os
+    # guess"): what a person reads to identify an unidentified device.
+    seen: dict[str, str] = Field(default_factory=dict)
+    services: list[DeviceService] = Field(default_factory=list)
+
+
 class Collector(_Strict):
     """What gathered the inventory: ``local``, ``file``, ``ssh``, ``agent``, …"""
 
@@ -230,6 +271,8 @@ class Inventory(_Strict):
     changelog_cves: dict[str, list[str]] = Field(default_factory=dict)
     # A Windows host's product, build, KBs and programs (schema 2); None elsewhere.
     windows: WindowsInfo | None = None
+    # A network device's identity, firmware and services (schema 2); None elsewhere.
+    device: DeviceInfo | None = None
     collected_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
     collector: Collector
     complete: bool = True
@@ -250,8 +293,8 @@ class Inventory(_Strict):
     @classmethod
     def _schema_of_windows(cls, data: Any) -> Any:
         # Built in code with Windows facts and no schema named: schema 2, as it must be.
-        if isinstance(data, dict) and data.get("windows") is not None and not (
-                "schema" in data or "schema_" in data):
+        if isinstance(data, dict) and (data.get("windows") is not None or data.get(
+                "device") is not None) and not ("schema" in data or "schema_" in data):
             return {**data, "schema": 2}
         return data
 
@@ -259,6 +302,8 @@ class Inventory(_Strict):
     def _windows_needs_schema_2(self) -> Self:
         if self.windows is not None and self.schema_ < 2:
             raise ValueError(_WINDOWS_SCHEMA)
+        if self.device is not None and self.schema_ < 2:
+            raise ValueError(_DEVICE_SCHEMA)
         return self
 
     @classmethod
@@ -297,6 +342,8 @@ class Inventory(_Strict):
                         f"(this PatchPilot {__version__} reads schemas 1 and 2)")
         if raw.get("windows") is not None and raw["schema"] == 1:
             raise InventoryFormatError(source, _WINDOWS_SCHEMA)
+        if raw.get("device") is not None and raw["schema"] == 1:
+            raise InventoryFormatError(source, _DEVICE_SCHEMA)
         problem = _unstorable(raw)
         if problem:
             raise InventoryFormatError(source, problem)

@@ -1,0 +1,68 @@
+"""Vendor and product names -> CPE ``vendor:product``: the one normalisation table.
+
+Devices and programs without a package manager are matched by CPE: an inventory lists
+them as packages of the ``CPE`` ecosystem named ``<vendor>:<product>`` as the NVD CPE
+dictionary spells them (``fortinet:fortios``, ``cisco:ios_xe``, ``juniper:junos``), at
+the version the device reports.  Every source that names a product in its own words --
+nmap's service and OS detection, SNMP ``sysDescr``/``sysObjectID``, ``show version``
+(ntc-templates records), JVN's vendor and product lists, a person declaring a device --
+goes through :func:`identify`.
+
+**Precision over recall**: only names in the table are mapped; no fuzzy or partial
+guessing.  A device whose vendor and product are not in the table is *unidentified*
+(:func:`identify` returns None) and is listed with what was seen, never matched to a
+similar name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from patchpilot.models import Ecosystem
+
+CPE = Ecosystem("CPE")
+"""The ecosystem of CPE-named products (devices' firmware, programs without packages)."""
+
+# (vendor as seen, product as seen), both normalised by _norm -> "vendor:product" of the
+# NVD CPE dictionary.  Keep entries exact; add a row for each spelling a source uses.
+_PRODUCTS: dict[tuple[str, str], str] = {
+    ("fortinet", "fortios"): "fortinet:fortios",
+    ("cisco", "ios"): "cisco:ios",
+    ("cisco", "ios-xe"): "cisco:ios_xe",
+    ("cisco", "nx-os"): "cisco:nx-os",
+    ("cisco", "asa"): "cisco:adaptive_security_appliance_software",
+    ("juniper", "junos"): "juniper:junos",
+    ("palo alto networks", "pan-os"): "paloaltonetworks:pan-os",
+    ("arista", "eos"): "arista:eos",
+}
+
+_SPACE = re.compile(r"[\s_]+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text.strip().lower())
+
+
+def identify(vendor: str | None, product: str | None) -> str | None:
+    """The CPE ``vendor:product`` of a (vendor, product) as a source names them, or None
+    when the table does not know it exactly (the device is then *unidentified*)."""
+    if not vendor or not product:
+        return None
+    return _PRODUCTS.get((_norm(vendor), _norm(product)))
+
+
+def cpe_name(cpe: str) -> tuple[str, str, str | None] | None:
+    """(vendor, product, version or None) of a CPE 2.2 URI (``cpe:/o:fortinet:fortios:7.2.4``)
+    or CPE 2.3 string (``cpe:2.3:o:fortinet:fortios:7.2.4:*:*:*:*:*:*:*``); None when it
+    is neither.  ``*``, ``-`` and an empty version are None."""
+    text = cpe.strip()
+    if text.startswith("cpe:2.3:"):
+        parts = text[8:].split(":")
+    elif text.startswith("cpe:/"):
+        parts = text[5:].split(":")
+    else:
+        return None
+    if len(parts) < 3 or not parts[1] or not parts[2]:
+        return None
+    version = parts[3] if len(parts) > 3 and parts[3] not in ("", "*", "-") else None
+    return parts[1].lower(), parts[2].lower(), version
