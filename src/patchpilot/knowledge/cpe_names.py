@@ -34,6 +34,8 @@ _PRODUCTS: dict[tuple[str, str], str] = {
     ("juniper", "junos"): "juniper:junos",
     ("palo alto networks", "pan-os"): "paloaltonetworks:pan-os",
     ("arista", "eos"): "arista:eos",
+    # --- show version over SSH (inventory.network.show_version's profiles) -------------
+    ("cisco", "ios xr"): "cisco:ios_xr",
 }
 
 _SPACE = re.compile(r"[\s_]+")
