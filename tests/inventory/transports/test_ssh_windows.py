@@ -136,5 +136,6 @@ def test_target_os_option_rejects_others() -> None:
     from patchpilot.inventory.transports.ssh import SshOptionsError
 
     with pytest.raises(SshOptionsError, match=r"^t: 'win01 os=macos': 'os=macos' is not an "
-                                              r"option \(os=windows or os=linux\)$"):
+                                              r"option \(os=windows, os=linux or "
+                                              r"platform=<ntc-templates platform>\)$"):
         SshTarget.parse("win01 os=macos", "t")

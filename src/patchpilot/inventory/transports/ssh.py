@@ -13,6 +13,11 @@ fails, ``uname`` fails and ``cmd /c ver`` names Windows) is collected with the o
 PowerShell script of ``inventory.windows.collect`` instead, run as ``powershell
 -EncodedCommand``; the same limits, host key checks and per-host status apply.
 
+A network device (a target marked ``platform=cisco_ios``, any platform of ntc-templates'
+index that ``inventory.network.platforms`` names a command for) has no shell: nothing is
+probed and nothing runs under sudo; its one identifying command (``show version``, ``get
+system status``, …) is run as it is and read by ``inventory.network.show_version``.
+
 Host keys are checked against an OpenSSH known_hosts file: an unknown key is refused
 unless ``trust_new_hosts`` (trust on first use, the key is then recorded), and a changed
 key is always refused.  Secrets never leave this module: a password is only handed to
@@ -45,6 +50,8 @@ from patchpilot.inventory.host import commands as host_commands
 from patchpilot.inventory.host.commands import script_name
 from patchpilot.inventory.host.files import new_mark, parse_marked
 from patchpilot.inventory.model import Inventory
+from patchpilot.inventory.network.platforms import VERSION_COMMANDS, version_command
+from patchpilot.inventory.network.show_version import show_version_inventory
 from patchpilot.inventory.transports import commands
 from patchpilot.inventory.windows.collect import collect_windows, last_words, ssh_command
 
@@ -79,12 +86,15 @@ TARGET_OS = ("linux", "windows")
 @dataclass(frozen=True, slots=True)
 class SshTarget:
     """One host to scan: ``[user@]host[:port]`` (IPv6 as ``[::1]:22``), maybe followed by
-    ``os=windows`` (collect it as a Windows host) or ``os=linux`` (never ask)."""
+    ``os=windows`` (collect it as a Windows host) or ``os=linux`` (never ask), or by
+    ``platform=cisco_ios`` (a network device: run its ``show version``)."""
 
     host: str
     port: int = 22
     user: str | None = None
     os: str | None = None  # "windows", "linux"; None: detected when the probe fails
+    # An ntc-templates platform ("cisco_ios", "fortinet"): a network device, no shell.
+    platform: str | None = None
 
     @classmethod
     def parse(cls, text: str, where: str = "target") -> SshTarget:
@@ -97,20 +107,33 @@ class SshTarget:
         if not 0 < port < 65536:
             raise SshOptionsError(f"{where}: port {port} of {text!r} is out of range")
         os_name: str | None = None
+        platform: str | None = None
         for option in options:
             key, _, value = option.partition("=")
-            if key != "os" or value.lower() not in TARGET_OS:
+            if key == "platform":
+                if version_command(value) is None:
+                    raise SshOptionsError(
+                        f"{where}: {text!r}: no identifying command is known for platform "
+                        f"{value!r} (known: {', '.join(sorted(VERSION_COMMANDS))})")
+                platform = value
+            elif key == "os" and value.lower() in TARGET_OS:
+                os_name = value.lower()
+            else:
                 raise SshOptionsError(f"{where}: {text!r}: {option!r} is not an option "
-                                      "(os=windows or os=linux)")
-            os_name = value.lower()
+                                      "(os=windows, os=linux or platform=<ntc-templates "
+                                      "platform>)")
+        if platform is not None and os_name is not None:
+            raise SshOptionsError(f"{where}: {text!r}: a network device (platform=) has no "
+                                  "os= of its own")
         return cls(host=found["v6"] or found["host"], port=port, user=found["user"],
-                   os=os_name)
+                   os=os_name, platform=platform)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         user = f"{self.user}@" if self.user else ""
         return (f"{user}{host}" + (f":{self.port}" if self.port != 22 else "")
-                + (f" os={self.os}" if self.os else ""))
+                + (f" os={self.os}" if self.os else "")
+                + (f" platform={self.platform}" if self.platform else ""))
 
     @property
     def known_hosts_name(self) -> str:
@@ -368,8 +391,8 @@ class SshHost(Host):
     async def prepare(self) -> None:
         """Probe for nice/ionice, and fail clearly when --sudo cannot work; a Windows host
         (marked, or detected when the probe fails) needs neither."""
-        if self.windows:
-            return
+        if self.windows or self.target.platform:
+            return  # no POSIX shell: nothing to probe, no sudo
         done = await self._exec(commands.PROBE, "probe")
         if done.exit_status != 0 and self.target.os is None:
             self.windows = await self._detect_windows()
@@ -399,6 +422,23 @@ class SshHost(Host):
                 f"the Windows collection script failed (powershell exit status "
                 f"{done.exit_status}): {last_words(_as_bytes(done.stderr))}"))
         return _as_bytes(done.stdout).decode("utf-8", errors="replace")
+
+    async def show_version(self, platform: str) -> Inventory:
+        """Run the platform's identifying command as it is (no nice, no sudo: a network
+        device's CLI knows neither) and read its output with ntc-templates.  Raises
+        HostFailed (failed) with the exit status and the device's last words when it
+        fails or says nothing."""
+        command = version_command(platform)
+        assert command is not None  # SshTarget.parse refuses a platform without one
+        done = await self._exec(command, command)
+        out = _as_bytes(done.stdout).decode("utf-8", errors="replace")
+        if done.exit_status not in (0, None) or not out.strip():
+            status = (f"exit status {done.exit_status}" if done.exit_status not in (0, None)
+                      else "no output")
+            raise HostFailed(HostStatus.failed, (
+                f"`{command}` failed on this {platform} device ({status}): "
+                f"{last_words(_as_bytes(done.stderr))}"))
+        return show_version_inventory(platform, command, out)
 
     async def _check_sudo(self) -> None:
         done = await self._exec(commands.SUDO_CHECK, "sudo -n true")
@@ -454,7 +494,12 @@ async def _collect(host: SshHost) -> Inventory:
     """``collect.collect`` over the connection (``collect_windows`` on a Windows host),
     plus the address the host was reached at (behind NAT it is on none of the host's own
     interfaces)."""
-    if host.windows:
+    if host.target.platform:
+        inventory = await host.show_version(host.target.platform)
+        if host.options.sudo:
+            inventory = inventory.model_copy(update={"warnings": [
+                *inventory.warnings, "--sudo does not apply to a network device (ignored)"]})
+    elif host.windows:
         inventory = await collect_windows(host, source=str(host.target), collector="ssh")
         if host.options.sudo:
             inventory = inventory.model_copy(update={"warnings": [
