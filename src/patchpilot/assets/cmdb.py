@@ -23,6 +23,11 @@ service               [business_service, application] the business service it se
 location              [site, plant] site / plant
 tags                  [tag, labels] separated by ``,`` or ``;`` (a list in JSON/YAML)
 compensating_control  [control] an applied workaround or control, if any
+vendor                [manufacturer] a network device's vendor (NEC, Fortinet, Cisco):
+                      the row then declares a device (``assets.devices``)
+model                 [device_model] the device's model (Aterm WX3600HP, FortiGate-60F)
+firmware              [firmware_version] its firmware version as the vendor writes it
+os_name               [device_os] its OS name when it has one (FortiOS, IOS-XE, JUNOS)
 ===================== ===================================================================
 
 At least one of hostname, fqdn, ip, machine_id is required in each row.  Other columns
@@ -52,7 +57,10 @@ from patchpilot.errors import PatchPilotError
 IDENTITY = ("machine_id", "fqdn", "hostname", "ip")
 CONTEXT = ("criticality", "environment", "exposure", "data_classification", "owner",
            "service", "location", "compensating_control")
-COLUMNS = (*IDENTITY, *CONTEXT, "tags")
+# A row with a vendor declares a network device (assets.devices.import_cmdb_devices):
+# identified through the CPE table, else stored as unidentified -- never dropped.
+DEVICE = ("vendor", "model", "firmware", "os_name")
+COLUMNS = (*IDENTITY, *CONTEXT, "tags", *DEVICE)
 ENVIRONMENTS = ("production", "staging", "development")
 EXPOSURES = ("internet-facing", "internal", "isolated")
 
@@ -72,6 +80,8 @@ _ALIASES: dict[str, str] = {
     "site": "location", "plant": "location",
     "tag": "tags", "labels": "tags",
     "control": "compensating_control",
+    "manufacturer": "vendor", "device_model": "model", "firmware_version": "firmware",
+    "device_os": "os_name",
 }
 _ENV_WORDS = {"production": "production", "prod": "production", "prd": "production",
               "staging": "staging", "stage": "staging", "stg": "staging",
@@ -83,7 +93,8 @@ _EXPOSURE_WORDS = {"internet-facing": "internet-facing", "internet": "internet-f
 # Column widths of asset_context: a longer value is an error, never silently cut.
 _MAX_LENGTH = {"data_classification": 50, "owner": 200, "service": 200, "location": 200,
                "environment": 20, "exposure": 20, "hostname": 300, "fqdn": 300,
-               "machine_id": 100, "ip": 100}
+               "machine_id": 100, "ip": 100, "vendor": 200, "model": 200, "firmware": 200,
+               "os_name": 200}
 _TIER = re.compile(r"^(?:tier|t)?[\s_-]*([0-9]+)$")
 
 
@@ -117,6 +128,11 @@ class CmdbRecord:
     location: str | None = None
     compensating_control: str | None = None
     tags: tuple[str, ...] = ()
+    # A network device the row declares (vendor set): model, firmware, OS name.
+    vendor: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    os_name: str | None = None
     present: frozenset[str] = frozenset()
     extra: Mapping[str, str] = field(default_factory=dict)  # other columns → attributes
 
@@ -227,7 +243,7 @@ def record_from_mapping(where: str, row: Mapping[str, Any], *,
         limit = _MAX_LENGTH.get(column)
         if limit and isinstance(values[column], str) and len(values[column]) > limit:
             raise ValueError(f"{column} is longer than {limit} characters")
-        if column not in IDENTITY:
+        if column not in IDENTITY and column not in DEVICE:
             present.add(column)
     if require_identity and not any(values.get(k) for k in IDENTITY):
         raise ValueError("no hostname, fqdn, ip or machine_id to match the row by")

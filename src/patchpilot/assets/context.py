@@ -76,6 +76,8 @@ class ApplyResult:
     unmatched: list[CmdbRecord] = field(default_factory=list)
     ambiguous: list[Ambiguous] = field(default_factory=list)
     defaulted: int = 0  # unknown assets given the default context in the same transaction
+    # Assets of the rows that declare a network device (a vendor column): assets.devices.
+    devices: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -94,6 +96,7 @@ class ApplyResult:
             "unmatched": [rec(r) for r in self.unmatched],
             "ambiguous": [{**rec(a.record), "asset_ids": list(a.asset_ids),
                            "reason": a.reason} for a in self.ambiguous],
+            "devices": list(self.devices),
         }
 
 

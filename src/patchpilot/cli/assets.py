@@ -36,6 +36,9 @@ def _print_apply(result, json_: bool) -> None:  # type: ignore[no-untyped-def]
                   f"{len(result.created)} created, {len(result.unmatched)} unmatched, "
                   f"{len(result.ambiguous)} ambiguous; {result.defaulted} unknown assets "
                   "given the default criticality")
+    if result.devices:
+        console.print(f"{len(result.devices)} network devices declared by their vendor/model/"
+                      "firmware columns (patchpilot device list)")
 
 
 @assets_app.command("import")
@@ -49,12 +52,12 @@ def assets_import(
 ) -> None:
     """Import criticality, exposure, owners and services; lists unmatched rows."""
     from patchpilot.assets.cmdb import parse_file
-    from patchpilot.assets.context import apply_records
+    from patchpilot.assets.devices import apply_cmdb
 
     try:
         records = parse_file(file)
-        result = apply_records(open_engine(), records, source="cmdb-import", actor=cli_actor(),
-                               create_missing=create_missing, label=file.name)
+        result = apply_cmdb(open_engine(), records, source="cmdb-import", actor=cli_actor(),
+                            create_missing=create_missing, label=file.name)
     except PatchPilotError as exc:
         fail(exc, "nothing was stored; fix the rows above and run the import again")
         return

@@ -12,6 +12,7 @@ from patchpilot.server.api import (
     agents,
     assets,
     cmdb,
+    devices,
     events,
     findings,
     groups,
@@ -61,5 +62,5 @@ def create_app(engine: Engine, *, max_upload: int | None = None,
 
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
-ROUTERS = (health, tokens, agents, inventories, cmdb, assets, findings, groups, sweeps,
+ROUTERS = (health, tokens, agents, inventories, cmdb, assets, devices, findings, groups, sweeps,
            plan, reports, events, imports, playbooks, hooks, secrets)

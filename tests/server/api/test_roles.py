@@ -46,6 +46,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/assets/import"): "admin",
     ("GET", "/api/assets/unknown"): "viewer",
     ("PUT", "/api/assets/{asset_id}/context"): "analyst",
+    ("POST", "/api/devices"): "analyst",
+    ("GET", "/api/devices"): "viewer",
     ("GET", "/api/findings"): "viewer",
     ("GET", "/api/findings/{finding_id}"): "viewer",
     ("GET", "/api/overview"): "viewer",

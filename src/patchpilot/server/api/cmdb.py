@@ -15,7 +15,8 @@ from patchpilot.assets.cmdb import (
     parse_yaml,
     record_from_mapping,
 )
-from patchpilot.assets.context import apply_records, set_context, unknown_assets
+from patchpilot.assets.context import set_context, unknown_assets
+from patchpilot.assets.devices import apply_cmdb
 from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer
 from patchpilot.server.params import DbId
 
@@ -58,6 +59,7 @@ class ImportResult(BaseModel):
     assets: list[ImportedAsset]
     unmatched: list[UnmatchedRecord]
     ambiguous: list[AmbiguousRecord]
+    devices: list[int] = []  # assets of the rows that declare a network device
 
 
 class UnknownAssetOut(BaseModel):
@@ -123,8 +125,8 @@ async def import_assets(request: Request, who: Admin, engine: EngineDep,
     except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(422,
                             [f"body: cannot be read: {exc}"]) from exc
-    result = apply_records(engine, records, source="cmdb-import", actor=who.name,
-                           create_missing=create_missing, label="api")
+    result = apply_cmdb(engine, records, source="cmdb-import", actor=who.name,
+                        create_missing=create_missing, label="api")
     return result.to_dict()
 
 

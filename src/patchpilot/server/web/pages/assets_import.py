@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from patchpilot.assets.cmdb import CmdbFormatError, parse_bytes
-from patchpilot.assets.context import ApplyResult, apply_records
+from patchpilot.assets.context import ApplyResult
+from patchpilot.assets.devices import apply_cmdb
 from patchpilot.server.api.cmdb import MAX_BODY as MAX_CMDB
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.security import Role
@@ -73,5 +74,5 @@ def _apply_cmdb(engine: Engine, user: WebUser, name: str, data: bytes,
         records = parse_bytes(data, name)
     except CmdbFormatError as exc:
         raise Refused(exc.problems) from exc
-    return apply_records(engine, records, source="cmdb-import", actor=user.principal.name,
-                         create_missing=create_missing, label=name)
+    return apply_cmdb(engine, records, source="cmdb-import", actor=user.principal.name,
+                      create_missing=create_missing, label=name)
