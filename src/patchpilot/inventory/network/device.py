@@ -36,9 +36,10 @@ def seen_summary(device: DeviceInfo) -> str:
     said = [f"{k}={v}" for k, v in (("vendor", device.vendor), ("model", device.model),
                                     ("os", device.os_name), ("firmware", device.firmware),
                                     ("platform", device.platform)) if v]
+    known = {device.vendor, device.model, device.os_name, device.firmware}
     for field, text in device.seen.items():
         first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        if first:
+        if first and first not in known:  # a declared field is not said twice
             said.append(f"{field}: {first}")
     return "; ".join(said) or "nothing"
 
