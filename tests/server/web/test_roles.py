@@ -34,6 +34,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/findings/{finding_id}/triage"): "analyst",
     ("GET", "/assets"): "viewer",
     ("GET", "/assets/{asset_id}"): "viewer",
+    ("GET", "/devices"): "viewer",
     ("GET", "/assets/import"): "admin",
     ("POST", "/assets/import"): "admin",
     ("GET", "/assets/upload"): "analyst",

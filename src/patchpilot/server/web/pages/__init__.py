@@ -3,6 +3,7 @@
 ``login`` (sign-in, sign-out, the language), ``overview``, ``findings`` (the list),
 ``finding`` (one finding and its triage form), ``assets`` (the list), ``asset`` (one
 asset), ``assets_import`` (a CMDB export), ``assets_upload`` (an SBOM or lock file),
+``devices`` (network devices, identified or not),
 ``imports`` (third-party scanner reports: upload, progress, history),
 ``plan`` (the patch plan and its downloads), ``playbooks`` (the playbooks, their editor
 with validation and a dry run, the dead letters), ``schedules`` (scan schedules, maintenance
@@ -33,6 +34,7 @@ from patchpilot.server.web.pages import (
     assets,
     assets_import,
     assets_upload,
+    devices,
     finding,
     findings,
     imports,
@@ -52,6 +54,7 @@ from patchpilot.server.web.pages import (
 # they were added).
 ROUTERS = (login.router, overview.router, findings.router, finding.router,
            assets_import.router, assets_upload.router, assets.router, asset.router,
+           devices.router,
            imports.router, plan.router, schedules.router, sweeps.router, sweep.router,
            reports.router, playbooks.router)
 

@@ -1,8 +1,10 @@
 """One asset: its identity, business context, open findings, the warnings of its latest
 inventory, its coverage per ecosystem, the language packages its OS installed, its
 inventory history, what scanners' reports said about it besides vulnerabilities, and for
-a Windows host its product, build, KBs and programs with an end-of-life banner
-(``assets.queries``, ``assets.windows``, ``findings.search``, ``findings.coverage``).
+a Windows host its product, build, KBs and programs with an end-of-life banner, and for a
+network device its vendor, model, firmware and services -- or, unidentified, what was seen
+(``assets.queries``, ``assets.windows``, ``assets.devices``, ``findings.search``,
+``findings.coverage``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from patchpilot.assets.devices import latest_device
 from patchpilot.assets.queries import (
     asset_context_row,
     asset_row,
@@ -52,9 +55,11 @@ def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
         windows = latest_windows(conn, asset_id)
         # Past its end of life: what the matcher says of the product.
         eol = end_of_life(conn, windows.info) if windows else ()
+        # A network device: vendor, model, firmware, services; what was seen if unidentified.
+        device = latest_device(conn, asset_id)
     return render(request, "asset.html", user.language,
                   {"a": row, "ctx": context, "history": history, "rows": found.rows,
                    "total": found.total, "matching": matching,
                    "inventory_warnings": inventory_warnings, "coverage": coverage,
                    "owned": owned, "facts": facts, "windows": windows,
-                   "end_of_life": eol}, user)
+                   "end_of_life": eol, "device": device}, user)
