@@ -8,6 +8,7 @@ hand or by the CMDB import -- so they all identify the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from patchpilot.inventory.model import (
@@ -18,6 +19,8 @@ from patchpilot.inventory.model import (
     PackageEntry,
 )
 from patchpilot.knowledge.cpe_names import CPE, identify
+
+_HEADING = re.compile(r"^[\w .-]+:$")
 
 
 def cpe_product(device: DeviceInfo) -> str | None:
@@ -38,7 +41,10 @@ def seen_summary(device: DeviceInfo) -> str:
                                     ("platform", device.platform)) if v]
     known = {device.vendor, device.model, device.os_name, device.firmware}
     for field, text in device.seen.items():
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        # The first line that says something: not blank, not a bare heading ("System:").
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        first = next((line for line in lines if not _HEADING.match(line)),
+                     lines[0] if lines else "")
         if first and first not in known:  # a declared field is not said twice
             said.append(f"{field}: {first}")
     return "; ".join(said) or "nothing"
