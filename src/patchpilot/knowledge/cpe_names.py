@@ -34,6 +34,9 @@ _PRODUCTS: dict[tuple[str, str], str] = {
     ("juniper", "junos"): "juniper:junos",
     ("palo alto networks", "pan-os"): "paloaltonetworks:pan-os",
     ("arista", "eos"): "arista:eos",
+    # SNMP (discovery/snmp.py): vendors as its sysObjectID table names them.
+    ("arista networks", "eos"): "arista:eos",
+    ("juniper networks", "junos"): "juniper:junos",
 }
 
 _SPACE = re.compile(r"[\s_]+")
