@@ -34,8 +34,8 @@ from patchpilot.inventory.model import (
     PackageEntry,
 )
 from patchpilot.scans.discovery import store_discovered
-from tests.sshd import SshServer, free_port, sshd_problem, start_sshd, wait_for_port
 from tests.snmpd import nmap_or_skip
+from tests.sshd import SshServer, free_port, sshd_problem, start_sshd, wait_for_port
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nmap"
 SAVED = FIXTURES / "loopback_ssh_http_os.xml"

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 import defusedxml
 from defusedxml.ElementTree import fromstring
 
-from patchpilot.errors import InventoryFormatError, InvalidInput, PatchPilotError
+from patchpilot.errors import InvalidInput, InventoryFormatError, PatchPilotError
 from patchpilot.inventory.model import (
     AssetIdentity,
     Collector,
@@ -242,9 +242,11 @@ def service_packages(services: Sequence[DeviceService]) -> list[PackageEntry]:
             part = cpe[5:6] if cpe.startswith("cpe:/") else cpe[8:9] \
                 if cpe.startswith("cpe:2.3:") else ""
             read = cpe_name(cpe)
-            if part not in _PACKAGE_PARTS or read is None or read[2] is None:
+            if part not in _PACKAGE_PARTS or read is None:
                 continue
             vendor, product, version = read
+            if version is None:
+                continue  # no version, nothing to judge
             name = f"{vendor}:{product}"
             found.setdefault((name, version), PackageEntry(
                 ecosystem=CPE, name=name, version=version, purl=None))

@@ -142,8 +142,9 @@ class SnmpCredentials:
 
     def __repr__(self) -> str:
         if self.user:
-            return (f"SnmpCredentials(v3 user={self.user!r}, auth={'***' if self.auth_key else None}"
-                    f", priv={'***' if self.priv_key else None})")
+            auth = "'***'" if self.auth_key else None
+            priv = "'***'" if self.priv_key else None
+            return f"SnmpCredentials(v3 user={self.user!r}, auth={auth}, priv={priv})"
         return "SnmpCredentials(v2c community='***')"
 
     @property
@@ -324,10 +325,13 @@ class _NoAnswer(Exception):
 
 def _problem(indication: object, seconds: float) -> str:
     text = str(indication)
-    if "timeout" in text.lower():
+    if "timeout" in text.lower() or "no snmp response" in text.lower():
         return (f"no SNMP answer within {seconds:g} s (wrong community or v3 user, SNMP "
                 "not enabled, or a firewall)")
-    if "unknownUserName" in text or "wrongDigest" in text or "decryptionError" in text:
+    lowered = text.lower()
+    # pysnmp's indications: "Wrong SNMP PDU digest", "Unknown USM user", "decryption error".
+    if any(word in lowered for word in ("digest", "unknown usm user", "unknownusername",
+                                        "decrypt")):
         return "SNMPv3 authentication failed (wrong user, auth or privacy key)"
     return f"SNMP error: {text}"
 
@@ -344,8 +348,8 @@ async def _read_one(engine: SnmpEngine, address: str, port: int, auth: object,
         raise _NoAnswer(_problem(indication, timeout))
     if status:
         raise _NoAnswer(f"SNMP error: {status.prettyPrint()}")
-    values = [_text(value) for _name, value in binds]
-    reading = SnmpReading(*values)
+    descr, object_id, name = (_text(value) for _name, value in binds)
+    reading = SnmpReading(descr, object_id, name)
     vendor = vendor_of(reading.sys_object_id)
     vendor_version = None
     if vendor in vendor_oids:
