@@ -333,14 +333,19 @@ def _verdict(eco: str, version: str, rules: Sequence[Rule]) -> Verdict:
         return Verdict(False, unreadable=str(exc))
     vulns: list[str] = []
     fixes: list[str] = []
+    unjudged: str | None = None
     for vuln, ranges, listed, _advisory in rules:
-        hit, _, fixed = judge(eco, version, key, ranges, listed)
+        try:
+            hit, _, fixed = judge(eco, version, key, ranges, listed)
+        except VersionError as exc:  # firmware of another train than the range
+            unjudged = unjudged or str(exc)
+            continue
         if hit and vuln not in vulns:
             vulns.append(vuln)
             if fixed:
                 fixes.append(fixed)
     if not vulns:
-        return Verdict(False)
+        return Verdict(False, unreadable=unjudged)
     fix = None
     if fixes:
         # The fix that covers every matched vulnerability: the highest one.
