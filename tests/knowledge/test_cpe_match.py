@@ -20,43 +20,17 @@ CVE-2023-36845.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 
 from patchpilot.findings.scan import scan_inventory
-from patchpilot.inventory.model import (
-    AssetIdentity,
-    Collector,
-    DeviceInfo,
-    Inventory,
-    PackageEntry,
-)
+from patchpilot.inventory.model import Inventory
 from patchpilot.knowledge.update import update_from
-
-FEEDS = {
-    "nvd/cve-2024-23113.json": "nvd/nvd-api2-dependencytrack/cve-2024-23113.json",
-    **{f"cve5/{cve}.json": f"nvd/cve5-critical-cvelist/{cve}.json" for cve in (
-        "CVE-2024-21762", "CVE-2022-42475", "CVE-2022-40684", "CVE-2018-13382",
-        "CVE-2020-12812", "CVE-2024-3400", "CVE-2024-0012", "CVE-2023-36845")},
-    "kev/known_exploited_vulnerabilities.json": "kev/known_exploited_vulnerabilities.json",
-}
-
-
-def device(vendor: str, os_name: str, name: str, firmware: str,
-           host: str = "fw-01") -> Inventory:
-    """A device's inventory as discovery makes it: the device part and its CPE package."""
-    return Inventory.model_validate({
-        "schema": 2, "asset": AssetIdentity(hostname=host), "collector": Collector(
-            name="declared"),
-        "device": DeviceInfo(vendor=vendor, os_name=os_name, firmware=firmware,
-                             identified=True, sources=["declared"]),
-        "packages": [PackageEntry(ecosystem="CPE", name=name, version=firmware)]})
+from tests.builders.devices import FEEDS, FORTIOS, JUNOS, PANOS, device
 
 
 def fortigate(firmware: str) -> Inventory:
-    return device("Fortinet", "FortiOS", "fortinet:fortios", firmware)
+    return device(*FORTIOS, firmware)
 
 
 @pytest.fixture
@@ -118,18 +92,14 @@ def test_range_edges(loaded: Engine, firmware: str, expected: dict[str, str | No
 
 
 def test_pan_os_and_junos(loaded: Engine) -> None:
-    assert found(loaded, device("Palo Alto Networks", "PAN-OS", "paloaltonetworks:pan-os",
-                                "10.2.9")) == {
+    assert found(loaded, device(*PANOS, "10.2.9")) == {
         "CVE-2024-3400": ("10.2.9-h1", True, ">= 10.2.0, < 10.2.9-h1"),
         "CVE-2024-0012": ("10.2.12-h2", True, ">= 10.2.0, < 10.2.12-h2")}
-    assert found(loaded, device("Palo Alto Networks", "PAN-OS", "paloaltonetworks:pan-os",
-                                "10.2.9-h1")) == {
+    assert found(loaded, device(*PANOS, "10.2.9-h1")) == {
         "CVE-2024-0012": ("10.2.12-h2", True, ">= 10.2.0, < 10.2.12-h2")}
-    assert found(loaded, device("Juniper Networks", "Junos OS", "juniper:junos",
-                                "21.4R3-S4")) == {
+    assert found(loaded, device(*JUNOS, "21.4R3-S4")) == {
         "CVE-2023-36845": ("21.4R3-S5", True, ">= 21.4, < 21.4R3-S5")}
-    assert found(loaded, device("Juniper Networks", "Junos OS", "juniper:junos",
-                                "21.4R3-S5")) == {}
+    assert found(loaded, device(*JUNOS, "21.4R3-S5")) == {}
 
 
 def test_unreadable_firmware_is_undetermined(loaded: Engine) -> None:
@@ -145,15 +115,14 @@ def test_unreadable_firmware_is_undetermined(loaded: Engine) -> None:
 def test_other_train_is_undetermined(loaded: Engine) -> None:
     # A JunOS X train (21.4X53-D10) against ranges of the R train: letters differ at the
     # same place, so neither "affected" nor "not affected" is said.
-    result = scan_inventory(loaded, device("Juniper Networks", "Junos OS", "juniper:junos",
-                                           "21.4X53-D10"))
+    result = scan_inventory(loaded, device(*JUNOS, "21.4X53-D10"))
     assert result.findings == ()
     [undetermined] = result.undetermined
     assert "another firmware train" in undetermined.reason
     assert undetermined.advisory_ids == ("CVE-2023-36845",)
 
 
-def test_rejected_and_reload(loaded: Engine, feed_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reload(loaded: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
     # Loading the same files again changes nothing; the CPE advisories are not doubled.
     update_from(loaded, [feed_dir(FEEDS)], force=True)
     with loaded.connect() as conn:

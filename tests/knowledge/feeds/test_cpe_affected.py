@@ -6,8 +6,8 @@ from pathlib import Path
 
 from patchpilot.knowledge.feeds import cve5, nvd
 from patchpilot.knowledge.feeds._cpe import split_cpe
-from patchpilot.models import AffectedPackage, AffectedRange
 from patchpilot.knowledge.versions import is_affected
+from patchpilot.models import AffectedPackage, AffectedRange
 from tests.conftest import SHARED_DATA
 
 NVD = SHARED_DATA / "nvd"

@@ -46,6 +46,7 @@ two bounds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,14 +58,12 @@ from patchpilot.models import AffectedPackage, AffectedRange
 _PARTS = frozenset({"o", "a"})  # h: hardware, the device model itself
 
 
+_ESCAPED = re.compile(r"\\(.)")
+
+
 def _unescape(text: str) -> str:
     """A CPE 2.3 formatted-string field without its backslash escapes (``15.2\\(4\\)m7``)."""
-    if "\\" not in text:
-        return text
-    out, chars = [], iter(text)
-    for c in chars:
-        out.append(next(chars, "") if c == "\\" else c)
-    return "".join(out)
+    return _ESCAPED.sub(r"\1", text) if "\\" in text else text
 
 
 def _fields(cpe: str) -> list[str] | None:
