@@ -66,6 +66,7 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import NotFound
 from patchpilot.findings.events import PLAN_VERIFIED, event_row, write_events
+from patchpilot.knowledge.cpe_names import label
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
     FIRMWARE,
@@ -165,6 +166,12 @@ class ItemView:
                               self.hosts_by_priority.get("P1", 0), self.verified,
                               ecosystem=self.ecosystem, reboot=self.reboot,
                               installed=self.installed)
+
+    @property
+    def product(self) -> str:
+        """How people name the item's product: "FortiOS" for a device item's
+        ``fortinet:fortios``, the package elsewhere."""
+        return label(self.package) if self.manager == FIRMWARE else self.package
 
     @property
     def installed(self) -> str:
