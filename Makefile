@@ -62,6 +62,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_playbooks --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_msrc --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_windows_match --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_cpe_match --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info
