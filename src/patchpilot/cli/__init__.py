@@ -16,6 +16,7 @@ from patchpilot.cli import (
     assets,
     db,
     device,
+    discover,
     groups,
     hook,
     imports,
@@ -46,6 +47,7 @@ for _command in (version, server.server, server.up, server.worker, server.agent,
                  sweep.sweep, plan.plan, priority.sla):
     app.command()(_command)
 app.command("import")(imports.import_)
+app.command()(discover.discover)
 
 for _sub_app, _name in (
     (db.db_app, "db"),
