@@ -21,7 +21,7 @@ from patchpilot.assets.devices import (
     list_devices,
 )
 from patchpilot.cli import app
-from patchpilot.db.tables import asset_packages, audit_log, inventories, jobs
+from patchpilot.db.tables import asset_packages, assets, audit_log, inventories, jobs
 from patchpilot.errors import InvalidInput
 from patchpilot.inventory.network.declared import declared_device, declared_inventory
 from patchpilot.server.app import create_app
@@ -88,6 +88,8 @@ def test_add_and_list_devices(engine: Engine) -> None:
         audited = conn.execute(select(audit_log.c.action, audit_log.c.actor,
                                       audit_log.c.target)).all()
         one = latest_device(conn, printer.asset_id)
+        os_fw, os_printer = (conn.execute(select(assets.c.os).where(
+            assets.c.id == i)).scalar_one() for i in (fw.asset_id, printer.asset_id))
         complete = conn.execute(select(inventories.c.complete).order_by(
             inventories.c.id)).scalars().all()
     assert [(d.name, d.device.vendor, d.device.identified, d.cpe) for d in every] == [
@@ -95,6 +97,8 @@ def test_add_and_list_devices(engine: Engine) -> None:
     assert [d.name for d in only] == ["printer3"]
     assert every[0].ip_addresses == ["192.0.2.1"]
     assert [tuple(p) for p in packages] == [("CPE", "fortinet:fortios", "7.2.4")]
+    assert (os_fw, os_printer) == ("Fortinet FortiOS 7.2.4",
+                                   "Kyocera TASKalfa 2554ci 2V4_S000.002.511")
     assert queued == ["match", "match"]
     assert [tuple(a) for a in audited] == [
         ("device.declare", "cli:test", f"asset:{fw.asset_id}"),

@@ -269,6 +269,11 @@ def _asset_values(inv: Inventory, now: datetime) -> dict[str, Any]:
     ecosystem: str | None = None
     if inv.os is not None:
         os_text = inv.os.pretty_name or f"{inv.os.id} {inv.os.version_id or ''}".strip()
+    elif inv.device is not None:
+        # A network device's OS column: "Fortinet FortiOS 7.2.4", what the lists show.
+        d = inv.device
+        os_text = " ".join(p for p in (d.vendor, d.os_name or d.model, d.firmware) if p
+                           )[:200] or None
     packages = inv.to_packages()
     distro = [p.ecosystem for p in packages if ":" in p.ecosystem]
     if distro:
