@@ -114,7 +114,12 @@ def device_info(platform: str, command: str, text: str) -> DeviceInfo:
     template's record; ``identified`` is left for :func:`device.device_inventory` to
     decide from the CPE table.  A platform without a profile gives only what was seen.
     """
-    records = parse_records(platform, command, text)
+    return _device(platform, command, text, parse_records(platform, command, text))
+
+
+def _device(platform: str, command: str, text: str,
+            records: list[dict[str, Any]]) -> DeviceInfo:
+    """:func:`device_info` from records already parsed."""
     record = records[0] if records else {}
     seen = {command: first_lines(text)}
     profile = _PROFILES.get(platform)
@@ -142,7 +147,7 @@ def show_version_inventory(platform: str, command: str, text: str, *,
                            collector: str = "ssh") -> Inventory:
     """The device's Inventory: identity from the record (its hostname), the DeviceInfo,
     its CPE package when identified, else a warning naming what was seen."""
-    records = parse_records(platform, command, text)
+    records = parse_records(platform, command, text)  # once, for the device and its name
     hostname = _first(records[0], ("hostname",)) if records else None
-    return device_inventory(device_info(platform, command, text),
+    return device_inventory(_device(platform, command, text, records),
                             asset=AssetIdentity(hostname=hostname), collector=collector)
