@@ -34,6 +34,33 @@ _PRODUCTS: dict[tuple[str, str], str] = {
     ("juniper", "junos"): "juniper:junos",
     ("palo alto networks", "pan-os"): "paloaltonetworks:pan-os",
     ("arista", "eos"): "arista:eos",
+    # JVN iPedia (knowledge.feeds.jvn): the vendor and product names of its AffectedItem
+    # (Name / ProductName) and the English names a person declares, -> the CPE 2.2 names
+    # JVN gives (cpe:/o:nec:aterm_wx3600hp_firmware).  Sorted by vendor.
+    ("nec", "aterm gb1200pe"): "nec:aterm_gb1200pe_firmware",
+    ("nec", "aterm wf1200cr"): "nec:aterm_wf1200cr_firmware",
+    ("nec", "aterm wg1200cr"): "nec:aterm_wg1200cr_firmware",
+    ("nec", "aterm wg2600hm4"): "nec:aterm_wg2600hm4_firmware",
+    ("nec", "aterm wg2600hp4"): "nec:aterm_wg2600hp4_firmware",
+    ("nec", "aterm wg2600hs"): "nec:aterm_wg2600hs_firmware",
+    ("nec", "aterm wg2600hs2"): "nec:aterm_wg2600hs2_firmware",
+    ("nec", "aterm wx1500hp"): "nec:aterm_wx1500hp_firmware",
+    ("nec", "aterm wx3000hp"): "nec:aterm_wx3000hp_firmware",
+    ("nec", "aterm wx3600hp"): "nec:aterm_wx3600hp_firmware",
+    ("nec", "aterm wx4200d5"): "nec:aterm_wx4200d5_firmware",
+    ("日本電気", "aterm gb1200pe ファームウェア"): "nec:aterm_gb1200pe_firmware",
+    ("日本電気", "aterm wf1200cr ファームウェア"): "nec:aterm_wf1200cr_firmware",
+    ("日本電気", "aterm wg1200cr ファームウェア"): "nec:aterm_wg1200cr_firmware",
+    ("日本電気", "aterm wg2600hm4 ファームウェア"): "nec:aterm_wg2600hm4_firmware",
+    ("日本電気", "aterm wg2600hp4 ファームウェア"): "nec:aterm_wg2600hp4_firmware",
+    ("日本電気", "aterm wg2600hs ファームウェア"): "nec:aterm_wg2600hs_firmware",
+    ("日本電気", "aterm wg2600hs2 ファームウェア"): "nec:aterm_wg2600hs2_firmware",
+    ("日本電気", "aterm wx1500hp ファームウェア"): "nec:aterm_wx1500hp_firmware",
+    ("日本電気", "aterm wx3000hp ファームウェア"): "nec:aterm_wx3000hp_firmware",
+    ("日本電気", "aterm wx3600hp ファームウェア"): "nec:aterm_wx3600hp_firmware",
+    ("日本電気", "aterm wx4200d5 ファームウェア"): "nec:aterm_wx4200d5_firmware",
+    ("planex", "mzk-dp300n"): "planex:mzk-dp300n",
+    ("プラネックスコミュニケーションズ株式会社", "mzk-dp300n"): "planex:mzk-dp300n",
 }
 
 _SPACE = re.compile(r"[\s_]+")
