@@ -396,7 +396,7 @@ def _jvn_advisory(vuln: JvnVuln) -> PreparedAdvisory:
     digest = hashlib.blake2b(record + orjson.dumps(rows) + orjson.dumps(scopes),
                              digest_size=16).hexdigest()
     return PreparedAdvisory(adv.id, adv.modified, digest, record.decode(), rows,
-                            adv.vuln_ids(), (adv.id, *adv.cves), tuple(scopes))
+                            adv.vuln_ids(), (adv.id, *vuln.cves), tuple(scopes))
 
 
 def _newest(records: Iterable[JvnVuln]) -> dict[str, JvnVuln]:
