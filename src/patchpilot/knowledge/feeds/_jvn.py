@@ -333,38 +333,51 @@ def _alert(path: Path, element: Element) -> JvnAlert:
         cves=tuple(dict.fromkeys(_CVE.findall(" ".join(words)))), cpes=tuple(cpes))
 
 
-# Root element -> (the element each record is, its reader).
+# Root element -> the element each record is; record element -> its reader.
 _ROOTS = {
-    NS_VULDEF + "VULDEF-Document": (NS_VULDEF + "Vulinfo", _vulinfo),
-    NS_RDF + "RDF": (NS_RSS + "item", _rss_item),
-    NS_ATOM + "feed": (NS_ATOM + "entry", _alert),
+    NS_VULDEF + "VULDEF-Document": NS_VULDEF + "Vulinfo",
+    NS_RDF + "RDF": NS_RSS + "item",
+    NS_ATOM + "feed": NS_ATOM + "entry",
+}
+_READERS = {
+    NS_VULDEF + "Vulinfo": _vulinfo,
+    NS_RSS + "item": _rss_item,
+    NS_ATOM + "entry": _alert,
 }
 
 
 def parse_jvn(path: Path) -> Iterator[JvnRecord]:
     """Every record of one JVN XML file; FeedError names the file (and the line for
-    invalid XML).  A DTD or entity declaration is refused before anything is expanded."""
+    invalid XML).  A DTD or entity declaration is refused before anything is expanded.
+
+    Only "end" events are asked for (defusedxml's parser calls back into Python for each
+    event, and a yearly feed has some 70 elements an entry): records are read by their
+    element's name as they close, and the root -- the last element to close -- must be
+    the one those records belong in, else the file is refused (``db update`` reads a
+    source whole before writing anything, so nothing of a refused file is stored).
+    """
     try:
         with open(path, "rb") as stream:
-            root: Element | None = None
-            wanted = ""
-            reader = None
-            for event, element in DefusedET.iterparse(stream, events=("start", "end"),
-                                                      forbid_dtd=True):
-                if root is None:
-                    root = element
-                    if element.tag not in _ROOTS:
-                        raise FeedError(path, f"root element is {element.tag!r}, not a "
-                                              "VULDEF-Document, JVNDB RSS or MyJVN alert feed")
-                    wanted, reader = _ROOTS[element.tag]
-                    continue
-                if event != "end":
-                    continue
-                if element.tag == wanted and reader is not None:
+            element: Element | None = None
+            kinds: set[str] = set()
+            readers = _READERS
+            status = NS_STATUS + "Status"
+            for _, element in DefusedET.iterparse(stream, events=("end",), forbid_dtd=True):
+                tag = element.tag
+                reader = readers.get(tag)
+                if reader is not None:
+                    kinds.add(tag)
                     yield reader(path, element)
                     element.clear()
-                elif element.tag == NS_STATUS + "Status":
+                elif tag == status:
                     _check_status(path, element)
+            root = element.tag if element is not None else None
+            if root not in _ROOTS:
+                raise FeedError(path, f"root element is {root!r}, not a VULDEF-Document, "
+                                      "JVNDB RSS or MyJVN alert feed")
+            stray = kinds - {_ROOTS[root]}
+            if stray:
+                raise FeedError(path, f"{sorted(stray)[0]!r} elements in a {root!r} document")
     except DefusedXmlException as exc:
         raise FeedError(path, f"refused XML ({exc.__class__.__name__}): DTDs and entities "
                               "are not allowed in a JVN document") from None
