@@ -138,7 +138,8 @@ def test_alerts_are_events_once(loaded: Engine, tmp_path: Path) -> None:
                               .order_by(finding_events.c.id)).all()
     assert [(k, p) for k, p, _ in events] == [("jvn_alert", "jvn"), ("jvn_alert", "jvn")]
     assert orjson.loads(events[1][2]) == {
-        "id": "MYJVN-ALT-2025-0011", "title": "WordPress に関するソフトウェア更新情報 (2025年2月12日 公開)",
+        "id": "MYJVN-ALT-2025-0011",
+        "title": "WordPress に関するソフトウェア更新情報 (2025年2月12日 公開)",
         "summary": None, "link": None, "cves": [], "cpes": ["cpe:/a:wordpress:wordpress"]}
     # Loading the same alerts again records nothing new.
     again = update_from(loaded, [tmp_path / "feeds"], force=True)

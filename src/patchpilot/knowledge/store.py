@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
+from patchpilot.clock import now_utc
 from patchpilot.db.dialect import (
     bulk_insert,
     bulk_upsert,
@@ -40,7 +41,6 @@ from patchpilot.db.tables import (
     msrc_products,
     msrc_vulns,
 )
-from patchpilot.clock import now_utc
 from patchpilot.knowledge import coverage
 from patchpilot.knowledge.cpe_names import CPE, cpe_name, identify
 from patchpilot.knowledge.feeds._cvrf import MsrcDocument

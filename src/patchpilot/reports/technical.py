@@ -37,8 +37,9 @@ def render_html(report: TechnicalReport, lang: str,
 
 def shown_vulns(report: TechnicalReport) -> list[str]:
     """The vulnerabilities the report details (its shown blocks)."""
-    return [v.vuln_id for section in (*report.sections, *report.unfixed)
-            for v in section.vulns]
+    blocks = [v for s in report.sections for v in s.vulns]
+    blocks += [v for u in report.unfixed for v in u.vulns]
+    return [v.vuln_id for v in blocks]
 
 
 def build(conn: Connection, scope: Scope | None = None, *, lang: str = "en",

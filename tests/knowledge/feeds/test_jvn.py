@@ -133,8 +133,9 @@ def test_alert_list() -> None:
                  "更新に関する連絡です。", "https://www.ipa.go.jp/security/",
                  "2025-04-04T14:45:58+09:00", "2025-04-26T07:36:21+09:00", (),
                  ("cpe:/a:dendai.ac.jp:myjvn_api",)),
-        JvnAlert("MYJVN-ALT-2025-0011", "WordPress に関するソフトウェア更新情報 (2025年2月12日 公開)",
-                 None, None, "2025-02-12T10:58:02+09:00", "2025-02-12T10:58:02+09:00", (),
+        JvnAlert("MYJVN-ALT-2025-0011",
+                 "WordPress に関するソフトウェア更新情報 (2025年2月12日 公開)", None, None,
+                 "2025-02-12T10:58:02+09:00", "2025-02-12T10:58:02+09:00", (),
                  ("cpe:/a:wordpress:wordpress",))]
 
 

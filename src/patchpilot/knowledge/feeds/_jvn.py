@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -339,7 +339,7 @@ _ROOTS = {
     NS_RDF + "RDF": NS_RSS + "item",
     NS_ATOM + "feed": NS_ATOM + "entry",
 }
-_READERS = {
+_READERS: dict[str, Callable[[Path, Element], JvnRecord]] = {
     NS_VULDEF + "Vulinfo": _vulinfo,
     NS_RSS + "item": _rss_item,
     NS_ATOM + "entry": _alert,
