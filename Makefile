@@ -47,6 +47,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_collect
 	$(BIN)/python -m bench.bench_sbom
 	$(BIN)/python -m bench.bench_ssh
+	$(BIN)/python -m bench.bench_discover
 	$(BIN)/python -m bench.bench_sweep --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_ingest
 	$(BIN)/python -m bench.bench_rematch
@@ -62,6 +63,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_msrc --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_jvn --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_windows_match --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_cpe_match --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info

@@ -87,6 +87,11 @@ def test_defaults() -> None:
     ("PATCHPILOT_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8, intranet",
      "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS: 'intranet' is not an address range (CIDR, e.g. "
      "127.0.0.0/8)"),
+    ("PATCHPILOT_DISCOVERY_SCOPE", "10.0.0.0/24, lab",
+     "PATCHPILOT_DISCOVERY_SCOPE: 'lab' is not an address range (CIDR, e.g. 127.0.0.0/8)"),
+    ("PATCHPILOT_DISCOVERY_RATE", "fast",
+     "PATCHPILOT_DISCOVERY_RATE: 'fast' is not a whole number of packets a second (1 or "
+     "more)"),
     ("PATCHPILOT_REPORT_MAX_FINDINGS", "all",
      "PATCHPILOT_REPORT_MAX_FINDINGS: 'all' is not a whole number of vulnerability blocks "
      "(1 or more)"),
@@ -106,6 +111,17 @@ def test_repr_hides_the_secrets() -> None:
     assert "secret" not in text.replace("session_secret", "").replace("secrets_key", "")
     assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
     assert "secrets_key='***'" in text
+    shown = repr(load_settings({"PATCHPILOT_HOME": "/srv/pp",
+                                "PATCHPILOT_SNMP_COMMUNITY": "c-secret"}))
+    assert "c-secret" not in shown and "snmp_community='***'" in shown
+
+
+def test_discovery_settings() -> None:
+    settings = load_settings({"PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_DISCOVERY_RATE": "50",
+                              "PATCHPILOT_DISCOVERY_SCOPE": "10.1.2.3/24, 192.0.2.0/28"})
+    assert (settings.discovery_scope, settings.discovery_rate) == (
+        ("10.1.2.0/24", "192.0.2.0/28"), 50)
+    assert load_settings({"PATCHPILOT_HOME": "/srv/pp"}).discovery_scope == ()
 
 
 def test_webhook_networks_are_normalised() -> None:

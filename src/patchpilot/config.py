@@ -55,6 +55,10 @@ DEFAULT_EPSS_THRESHOLDS = (0.1, 0.5, 0.9)
 # Playbook actions send at most this often to one target a minute (a mail server or a
 # chat webhook that throttles would otherwise see a burst of hundreds after an import).
 DEFAULT_ACTION_RATE_LIMIT = 30
+# Network discovery sends at most this many packets a second (nmap --max-rate): a /24 with
+# nmap's 1,000 common ports still finishes overnight, and no IDS or small firewall sees a
+# flood.  ``--rate`` raises it for one run.
+DEFAULT_DISCOVERY_RATE = 200
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -146,6 +150,16 @@ class Settings:
     """``PATCHPILOT_ACTION_RATE_LIMIT``: how many times a minute playbook actions may send
     to one target (a mail recipient list, a webhook host); past it a delivery waits for
     the next minute, without counting as a failed attempt."""
+    discovery_scope: tuple[str, ...] = ()
+    """``PATCHPILOT_DISCOVERY_SCOPE``: the address ranges (CIDR, ``,``-separated) network
+    discovery (nmap, SNMP) may probe; a target outside them is refused.  Empty: every
+    target is refused (nothing is scanned until someone says what may be)."""
+    discovery_rate: int = DEFAULT_DISCOVERY_RATE
+    """``PATCHPILOT_DISCOVERY_RATE``: packets a second network discovery sends at most
+    (nmap ``--max-rate``), unless ``--rate`` says otherwise for one run."""
+    snmp_community: str | None = None
+    """``PATCHPILOT_SNMP_COMMUNITY``: the SNMP v2c community devices are read with when
+    the command names none (never logged or stored)."""
 
     @property
     def reports_dir(self) -> Path:
@@ -164,7 +178,8 @@ class Settings:
 
     def __repr__(self) -> str:
         # The secrets never reach a log line or a traceback through repr.
-        hidden = {"nvd_api_key", "session_secret", "smtp_password", "secrets_key"}
+        hidden = {"nvd_api_key", "session_secret", "smtp_password", "secrets_key",
+                  "snmp_community"}
         shown = ", ".join(
             f"{name}=" + ("'***'" if name in hidden and getattr(self, name)
                           else repr(getattr(self, name)))
@@ -227,6 +242,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         epss_thresholds=_epss_thresholds(env),
         action_rate_limit=_whole(env, "PATCHPILOT_ACTION_RATE_LIMIT",
                                  DEFAULT_ACTION_RATE_LIMIT, least=1, unit="sends a minute"),
+        discovery_scope=_networks(env, "PATCHPILOT_DISCOVERY_SCOPE"),
+        discovery_rate=_whole(env, "PATCHPILOT_DISCOVERY_RATE", DEFAULT_DISCOVERY_RATE,
+                              least=1, unit="packets a second"),
+        snmp_community=env.get("PATCHPILOT_SNMP_COMMUNITY") or None,
     )
 
 

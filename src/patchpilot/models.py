@@ -44,6 +44,8 @@ class AffectedRange:
     introduced: str | None = None
     fixed: str | None = None
     last_affected: str | None = None
+    # NVD's versionStartExcluding: ``introduced < v`` (OSV has no such bound).
+    introduced_excluded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,9 @@ class CveRecord:
     cwes: tuple[str, ...] = ()
     workaround: str | None = None
     status: str | None = None  # "Rejected" records are kept so a rejected CVE is shown so
+    # Products named by CPE that the record says are affected (NVD configurations, CVE 5
+    # ``affected``), as packages of ecosystem "CPE" (knowledge.cpe_names).
+    affected: tuple[AffectedPackage, ...] = ()
 
     @property
     def exploit_references(self) -> tuple[Reference, ...]:

@@ -86,6 +86,7 @@ from patchpilot.knowledge.update import SourceResult, update_from, update_online
 from patchpilot.reports.jobs import REPORT_FILE, remove_expired, run_report_file
 from patchpilot.reports.mail import REPORT_JOB, run_report, tick_reports
 from patchpilot.reports.overview import not_scanned_condition
+from patchpilot.scans.discovery import DISCOVER, run_discovery
 from patchpilot.scans.plan_store import refresh_if_stale as refresh_plan_if_stale
 from patchpilot.scans.rematch import RematchResult, rematch_all
 from patchpilot.scans.scheduler import TickResult, run_ssh_scan
@@ -461,6 +462,7 @@ HANDLERS: dict[str, Handler] = {
     PRIORITISE: run_prioritise,  # after a re-match, or a changed priority configuration
     FEED_UPDATE: run_feed_update,  # the server's own knowledge-base update
     "ssh_scan": run_ssh_scan,  # a scheduled or emergency scan of an SSH target
+    DISCOVER: run_discovery,  # a scheduled nmap discovery of a group's ranges
     REPORT_JOB: run_report,  # a scheduled report, generated and mailed
     REPORT_FILE: run_report_file,  # a report to download, built as a file
     IMPORT: run_import,  # an uploaded scanner report

@@ -27,7 +27,7 @@ from patchpilot.db.tables import asset_groups, jobs
 
 QUEUED, LEASED, DONE, FAILED, CANCELLED = "queued", "leased", "done", "failed", "cancelled"
 # The job kinds that scan a host, and so count against a group's max_concurrent_scans.
-SCAN_KINDS = ("collect", "ssh_scan")
+SCAN_KINDS = ("collect", "ssh_scan", "discover")
 
 
 @dataclass(frozen=True, slots=True)

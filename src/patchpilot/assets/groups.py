@@ -13,6 +13,7 @@ the API (``server/api/groups.py``) and the CLI both call them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,19 +57,47 @@ class UnknownScope(ScopeError, errors.NotFound):
 # --- rules --------------------------------------------------------------------------------
 
 def check_rule(rule: dict[str, Any] | None) -> str | None:
-    """A group rule as stored (JSON text), or None; GroupError naming the bad key."""
+    """A group rule as stored (JSON text), or None; GroupError naming the bad key.
+
+    ``discover`` (optional): address ranges (CIDR) the group's schedules also discover with
+    nmap (``scans.discovery``); checked against the discovery scope when the job runs.
+    """
     if rule is None:
         return None
-    unknown = set(rule) - {"tags", "attributes"}
+    unknown = set(rule) - {"tags", "attributes", "discover"}
     if unknown:
-        raise GroupError(f"rule: unknown keys {sorted(unknown)}; use tags and attributes")
+        raise GroupError(f"rule: unknown keys {sorted(unknown)}; use tags, attributes and "
+                         "discover")
     tags = rule.get("tags", [])
     attributes = rule.get("attributes", {})
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise GroupError("rule.tags: must be a list of strings")
     if not isinstance(attributes, dict):
         raise GroupError("rule.attributes: must be an object")
-    return orjson.dumps({"tags": tags, "attributes": attributes}).decode()
+    stored: dict[str, Any] = {"tags": tags, "attributes": attributes}
+    if "discover" in rule:
+        stored["discover"] = _discover_ranges(rule["discover"])
+    return orjson.dumps(stored).decode()
+
+
+def _discover_ranges(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise GroupError("rule.discover: must be a list of address ranges (CIDR)")
+    ranges = []
+    for item in value:
+        try:
+            ranges.append(str(ipaddress.ip_network(str(item), strict=False)))
+        except ValueError:
+            raise GroupError(f"rule.discover: {item!r} is not an address range (CIDR, e.g. "
+                             "10.0.0.0/24)") from None
+    return ranges
+
+
+def discover_ranges(conn: Connection, group_id: int) -> list[str]:
+    """The address ranges a group's schedules discover (its rule's ``discover``), or []."""
+    text = conn.execute(select(asset_groups.c.rule)
+                        .where(asset_groups.c.id == group_id)).scalar()
+    return list(orjson.loads(text).get("discover", [])) if text else []
 
 
 def _rule_matches(rule: dict[str, Any], tags: list[str], attributes: dict[str, Any]) -> bool:

@@ -15,6 +15,7 @@ from patchpilot.cli import (
     agents,
     assets,
     db,
+    discover,
     groups,
     hook,
     imports,
@@ -45,6 +46,7 @@ for _command in (version, server.server, server.up, server.worker, server.agent,
                  sweep.sweep, plan.plan, priority.sla):
     app.command()(_command)
 app.command("import")(imports.import_)
+app.command()(discover.discover)
 
 for _sub_app, _name in (
     (db.db_app, "db"),

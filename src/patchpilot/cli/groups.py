@@ -27,6 +27,9 @@ def group_create(
     description: Annotated[str | None, typer.Option(help="What the group is.")] = None,
     max_concurrent: Annotated[int, typer.Option(
         help="At most this many scans of the group's hosts at once.")] = 5,
+    discover: Annotated[list[str] | None, typer.Option(
+        "--discover", help="An address range (CIDR) the group's schedules also discover "
+                           "with nmap; repeatable (see docs/network.md).")] = None,
 ) -> None:
     """Create an asset group (schedules and windows belong to groups)."""
     from patchpilot.assets.groups import create_group
@@ -34,7 +37,8 @@ def group_create(
     try:
         with open_engine().begin() as conn:
             group_id = create_group(conn, cli_actor(), name, description=description,
-                                    max_concurrent_scans=max_concurrent)
+                                    max_concurrent_scans=max_concurrent,
+                                    rule={"discover": discover} if discover else None)
     except (PatchPilotError, ValueError) as exc:
         fail(exc)
         return

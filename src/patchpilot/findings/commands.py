@@ -14,6 +14,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
+from patchpilot.knowledge.cpe_names import label
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.models import Package
 
@@ -116,6 +117,9 @@ def upgrade_command(ecosystem: str, packages: Sequence[Package], fixed: str | No
     names = sorted({p.name for p in packages})
     quoted = " ".join(shlex.quote(n) for n in names)
     scheme = scheme_of(ecosystem)
+    if scheme == "firmware":
+        # A device's firmware (ecosystem CPE): the vendor's image, never a package manager.
+        return f"upgrade the firmware to {label(names[0])} {fixed} or later"
     family = distro_of(ecosystem)
     if scheme == "dpkg":
         return f"apt-get install --only-upgrade {quoted}"

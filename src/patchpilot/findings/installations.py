@@ -50,6 +50,12 @@ def _key(ecosystem: str, version: str) -> tuple[int, VersionKey | str]:
         return (1, version)
 
 
+def sort_version(ecosystem: str, version: str) -> tuple[int, VersionKey | str]:
+    """A sort key for versions of ``ecosystem``: readable ones in order, then the others
+    by their text."""
+    return _key(ecosystem, version)
+
+
 def highest_fix(ecosystem: str, fixes: Iterable[str | None]) -> str | None:
     """The highest of the fixed versions given (None ignored; None when none is given)."""
     known = {f for f in fixes if f}

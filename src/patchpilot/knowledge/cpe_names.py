@@ -61,6 +61,17 @@ _PRODUCTS: dict[tuple[str, str], str] = {
     ("日本電気", "aterm wx4200d5 ファームウェア"): "nec:aterm_wx4200d5_firmware",
     ("planex", "mzk-dp300n"): "planex:mzk-dp300n",
     ("プラネックスコミュニケーションズ株式会社", "mzk-dp300n"): "planex:mzk-dp300n",
+    # SNMP (discovery/snmp.py): vendors as its sysObjectID table names them.
+    ("arista networks", "eos"): "arista:eos",
+    ("juniper networks", "junos"): "juniper:junos",
+    # CVE JSON 5 CNA containers (vendor, product as the vendor's PSIRT names them), seen in
+    # the cvelistV5 records of ../shared/data/nvd/cve5-*.
+    ("fortinet", "forticlientems"): "fortinet:forticlient_enterprise_management_server",
+    ("fortinet", "fortimanager"): "fortinet:fortimanager",
+    ("fortinet", "fortiproxy"): "fortinet:fortiproxy",
+    ("juniper networks", "junos os"): "juniper:junos",
+    ("juniper networks", "junos os evolved"): "juniper:junos_os_evolved",
+    ("palo alto networks", "expedition"): "paloaltonetworks:expedition",
 }
 
 _SPACE = re.compile(r"[\s_]+")
@@ -93,3 +104,25 @@ def cpe_name(cpe: str) -> tuple[str, str, str | None] | None:
         return None
     version = parts[3] if len(parts) > 3 and parts[3] not in ("", "*", "-") else None
     return parts[1].lower(), parts[2].lower(), version
+
+
+# How people name the products (plan items, fix steps): "FortiOS 7.2.4 → 7.2.7".
+_LABELS: dict[str, str] = {
+    "arista:eos": "Arista EOS",
+    "cisco:adaptive_security_appliance_software": "Cisco ASA",
+    "cisco:ios": "Cisco IOS",
+    "cisco:ios_xe": "Cisco IOS XE",
+    "cisco:nx-os": "Cisco NX-OS",
+    "fortinet:fortimanager": "FortiManager",
+    "fortinet:fortios": "FortiOS",
+    "fortinet:fortiproxy": "FortiProxy",
+    "juniper:junos": "Junos OS",
+    "paloaltonetworks:pan-os": "PAN-OS",
+}
+
+
+def label(name: str) -> str:
+    """How people name a CPE ``vendor:product``: "FortiOS" for ``fortinet:fortios``; a
+    product the table does not know is shown as its CPE product ("fortiweb")."""
+    return _LABELS.get(name) or name.partition(":")[2] or name
+

@@ -36,6 +36,8 @@ _SCHEMES: dict[str, str] = {
     "NuGet": "nuget", "RubyGems": "gem", "Packagist": "composer", "Hex": "semver",
     "Pub": "semver", "Hackage": "generic", "SwiftURL": "semver", "GitHub Actions": "semver",
     "CRAN": "generic", "Bioconductor": "generic", "Julia": "semver",
+    # Devices' firmware and programs named by CPE (knowledge.cpe_names.CPE).
+    "CPE": "firmware",
 }
 
 # /etc/os-release ID -> the distribution name OSV uses.

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.errors import VersionError
 from patchpilot.knowledge.cpe_names import CPE
 from patchpilot.knowledge.names import normalize_name
-from patchpilot.knowledge.versions import VersionKey, version_key
+from patchpilot.knowledge.versions import TRAINS, VersionKey, comparable, version_key
 from patchpilot.models import AffectedStatus, Package, VulnId
 
 _NAMES_PER_QUERY = 5000
@@ -78,14 +78,15 @@ class MatchResult:
     distinct: int  # distinct (ecosystem, name, version) triples judged
 
 
-_Bound = tuple[VersionKey | None, VersionKey | None, VersionKey | None]
+_Bound = tuple[VersionKey | None, VersionKey | None, VersionKey | None, bool]
 _Range = tuple[_Bound, str | None, str]  # parsed bounds, the fix, the range as text
 
 
-def _range_text(intro: str | None, fixed: str | None, last: str | None) -> str:
+def _range_text(intro: str | None, fixed: str | None, last: str | None,
+                after: bool = False) -> str:
     parts = []
     if intro not in (None, "", "0"):
-        parts.append(f">= {intro}")
+        parts.append(f"> {intro}" if after else f">= {intro}")
     if fixed:
         parts.append(f"< {fixed}")
     elif last:
@@ -95,18 +96,24 @@ def _range_text(intro: str | None, fixed: str | None, last: str | None) -> str:
 
 @lru_cache(maxsize=131072)
 def _parsed_ranges(ecosystem: str, ranges_json: str) -> tuple[_Range, ...]:
-    """The row's ranges with bounds parsed once per process (rows repeat across hosts)."""
+    """The row's ranges with bounds parsed once per process (rows repeat across hosts).
+
+    A range is ``[introduced, fixed, last_affected]``, with a fourth element true when the
+    start is excluded (NVD's ``versionStartExcluding``: ``introduced < v``).
+    """
     out = []
-    for intro, fixed, last in orjson.loads(ranges_json):
+    for intro, fixed, last, *rest in orjson.loads(ranges_json):
+        after = bool(rest and rest[0])
         try:
             keys = (
                 None if intro in (None, "", "0") else version_key(ecosystem, intro),
                 version_key(ecosystem, fixed) if fixed else None,
                 version_key(ecosystem, last) if last else None,
+                after,
             )
         except VersionError:
             continue  # a bound no rule can read says nothing; never guess "affected"
-        out.append((keys, fixed, _range_text(intro, fixed, last)))
+        out.append((keys, fixed, _range_text(intro, fixed, last, after)))
     return tuple(out)
 
 
@@ -124,12 +131,19 @@ def _parsed_versions(ecosystem: str, versions_json: str) -> frozenset:
 
 def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
           versions_json: str | None) -> tuple[bool, str, str | None]:
-    """Whether ``version`` is affected by one affected row: (affected, range text, fix)."""
+    """Whether ``version`` is affected by one affected row: (affected, range text, fix).
+
+    Raises :class:`VersionError` when the answer depends on a bound ``version`` cannot be
+    compared with (firmware of another train, :func:`~patchpilot.knowledge.versions.
+    comparable`): the version is then *undetermined*, never guessed either way.
+    """
+    if key.tier == TRAINS:
+        return _judge_trains(ecosystem, version, key, ranges_json, versions_json)
     fixes_above: list[tuple[VersionKey, str]] = []
-    for (ik, fk, lk), fixed, text in _parsed_ranges(ecosystem, ranges_json):
+    for (ik, fk, lk, after), fixed, text in _parsed_ranges(ecosystem, ranges_json):
         if fk is not None and key < fk:
             fixes_above.append((fk, fixed))  # type: ignore[arg-type]
-        if ik is not None and key < ik:
+        if ik is not None and (key < ik or (after and key == ik)):
             continue
         if fk is not None:
             if key < fk:
@@ -145,6 +159,40 @@ def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
         if version in listed or key in listed:
             fix = min(fixes_above)[1] if fixes_above else None
             return True, f"= {version} (listed)", fix
+    return False, "", None
+
+
+def _judge_trains(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
+                  versions_json: str | None) -> tuple[bool, str, str | None]:
+    """:func:`judge` for firmware: a range with a bound of another train is not judged;
+    when no other range or listed version says *affected*, the answer is undetermined."""
+    fixes_above: list[tuple[VersionKey, str]] = []
+    foreign: list[str] = []
+    for (ik, fk, lk, after), fixed, text in _parsed_ranges(ecosystem, ranges_json):
+        if not all(comparable(key, b) for b in (ik, fk, lk) if b is not None):
+            foreign.append(text)
+            continue
+        if fk is not None and key < fk:
+            fixes_above.append((fk, fixed))  # type: ignore[arg-type]
+        if ik is not None and (key < ik or (after and key == ik)):
+            continue
+        if fk is not None:
+            if key < fk:
+                return True, text, fixed
+            continue
+        if lk is not None:
+            if not key > lk:
+                return True, text, None
+            continue
+        return True, text, None
+    if versions_json:
+        listed = _parsed_versions(ecosystem, versions_json)
+        if version in listed or key in listed:
+            fix = min(fixes_above)[1] if fixes_above else None
+            return True, f"= {version} (listed)", fix
+    if foreign:
+        raise VersionError(ecosystem, version, "another firmware train than the range "
+                           f"{foreign[0]!r} (letters differ at the same place)")
     return False, "", None
 
 
@@ -346,14 +394,27 @@ def _match(conn: Connection, packages: list[Package]) -> MatchResult:
             unreadable.append((eco, name, str(exc), pkgs))
             continue
         installed = tuple(pkgs)
+        foreign: str | None = None
         for vuln, rows in deciding.get((eco, name), ()):
+            unjudged = None
             for row in rows:
-                hit, range_text, fixed = judge(eco, version, key, row.ranges, row.versions)
+                try:
+                    hit, range_text, fixed = judge(eco, version, key, row.ranges,
+                                                   row.versions)
+                except VersionError as exc:
+                    # Firmware of another train than a range: unless another row says
+                    # affected, this vulnerability is undetermined; the others are judged.
+                    unjudged = str(exc)
+                    continue
                 if hit:
                     matches.append(Match(vuln, eco, name, version, installed, row.advisory_pk,
                                          row.advisory_id, row.feed, range_text, fixed,
                                          row.severity))
                     break
+            else:
+                foreign = foreign or unjudged
+        if foreign is not None:
+            unreadable.append((eco, name, foreign, pkgs))
     undetermined: list[Undetermined] = []
     cpe_triples = [(eco, name, version, pkgs) for (eco, name, version), pkgs in triples.items()
                    if eco == CPE]

@@ -103,7 +103,10 @@ def _affected_rows(adv: Advisory) -> list[tuple[Any, ...]]:
     rows = []
     dumps = orjson.dumps
     for pkg in adv.affected:
-        ranges = [[r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
+        # A fourth element only where the start is excluded (NVD), so OSV rows stay as
+        # they were (and keep their digests).
+        ranges = [[r.introduced, r.fixed, r.last_affected, True] if r.introduced_excluded
+                  else [r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
         fixes = [r.fixed for r in pkg.ranges if r.fixed]
         rows.append((pkg.ecosystem, pkg.name, str(pkg.status), dumps(ranges).decode(),
                      dumps(list(pkg.versions)).decode() if pkg.versions else None,
@@ -227,6 +230,27 @@ def write_cve_records(conn: Connection, feed: str, source: str,
     upsert(conn, cve_records, rows, ("id", "feed"))
     stats.written = len(rows)
     return stats
+
+
+def cpe_advisories(records: Iterable[CveRecord]) -> list[PreparedAdvisory]:
+    """One advisory per CVE whose record names affected CPE products (the newest record of
+    an id wins, as in :func:`write_cve_records`), ready for :func:`write_advisories`.
+
+    NVD and CVE 5 records carry what they say about devices' firmware and programs named
+    by CPE (``CveRecord.affected``); as advisories they reach the matcher and sweeps like
+    any other source's.  A rejected record withdraws its advisory.
+    """
+    latest: dict[str, CveRecord] = {}
+    for rec in records:
+        seen = latest.get(rec.id)
+        if seen is None or (rec.modified or "") >= (seen.modified or ""):
+            latest[rec.id] = rec
+    return prepare_advisories(
+        Advisory(id=AdvisoryId(rec.id), source=rec.source, modified=rec.modified,
+                 published=rec.published, summary=rec.title, details=rec.description,
+                 cvss=rec.cvss, affected=rec.affected, references=rec.references,
+                 workaround=rec.workaround, withdrawn=rec.status == "Rejected")
+        for rec in latest.values() if rec.affected)[0]
 
 
 def write_kev(conn: Connection, records: Iterable[KevEntry]) -> WriteStats:

@@ -229,7 +229,13 @@ def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # typ
     if feed.kind is RecordKind.ADVISORY:
         return store.write_advisories(conn, feed.name, source.key, feed.priority, records)
     if feed.kind is RecordKind.CVE:
-        return store.write_cve_records(conn, feed.name, source.key, records)  # type: ignore[arg-type]
+        stats = store.write_cve_records(conn, feed.name, source.key, records)  # type: ignore[arg-type]
+        # What the records say about CPE-named products (devices' firmware): advisories of
+        # the same source, so a record that stops naming a product removes its rows.
+        store.write_advisories(conn, feed.name, source.key,
+                               getattr(feed, "affected_priority", 0),
+                               store.cpe_advisories(records))  # type: ignore[arg-type]
+        return stats
     if feed.kind is RecordKind.KEV:
         if not records:
             # An empty catalogue is a broken download, never CISA's real answer.

@@ -8,6 +8,9 @@ compared as plain tuples, so the matcher can afford thousands of comparisons per
   ``version.c``) encoded as tuples.  ``univers`` implements the same algorithms but
   compares in Python on every ``<`` (≈3 µs each) and rejects some real strings; the tests
   check that our keys agree with ``univers`` on every real string it accepts.
+* Firmware of network devices and products without a package manager (ecosystem ``CPE``)
+  follows the ``firmware`` rule below: numbers by value, the letters between them (Cisco
+  IOS trains ``M``/``T``, JunOS ``R``/``S``, PAN-OS ``h``) only compared when equal.
 * Packagist and Maven follow transcriptions of Composer (``VersionParser::normalize`` then
   PHP's ``version_compare``) and Maven's ``ComparableVersion`` (knowledge.lang_versions).
 * The other language ecosystems use ``univers`` (PEP 440, semver, Go, NuGet, RubyGems); what
@@ -35,7 +38,7 @@ from patchpilot.knowledge.ecosystems import scheme_of
 from patchpilot.knowledge.lang_versions import ComposerBranch, composer_key, maven_key
 from patchpilot.models import AffectedRange
 
-__all__ = ["VersionKey", "compare", "is_affected", "version_key"]
+__all__ = ["VersionKey", "comparable", "compare", "is_affected", "version_key"]
 
 
 class VersionKey(NamedTuple):
@@ -52,6 +55,7 @@ class VersionKey(NamedTuple):
 
 STRICT = 1  # read by the ecosystem's own (strict) rules
 LENIENT = 0  # read only by the lenient fallback; sorts before every strict version
+TRAINS = 2  # firmware: ordered, but comparable only within one train (see comparable())
 
 # --------------------------------------------------------------------------------------
 # dpkg: verrevcmp, https://git.dpkg.org/cgit/dpkg/dpkg.git/tree/lib/dpkg/version.c
@@ -453,6 +457,69 @@ def _read_generic(v: str) -> VersionKey:
     return VersionKey(STRICT, _natural(v))
 
 
+# --------------------------------------------------------------------------------------
+# Firmware of devices (ecosystem CPE): Cisco IOS 15.2(4)M7, FortiOS 7.2.5, JunOS
+# 21.4R3-S5, PAN-OS 10.2.9-h1, Yamaha Rev.15.02.29, NEC 1.0.5
+# --------------------------------------------------------------------------------------
+
+_FIRMWARE_TOKENS = re.compile(r"[0-9]+|[a-z]+")
+# What may appear in a firmware version: digits, letters and the separators vendors use
+# ("15.2(4)M7", "21.4R3-S5", "10.2.9-h1", "17.3.4a", "5.4_1").  Anything else (spaces,
+# commas: "7.2.4,build1396") is text we do not guess about.
+_FIRMWARE_TEXT = re.compile(r"[0-9][0-9a-z.()\-_+]*")
+_NUMBER, _LETTERS = 1, 0
+
+
+def _firmware_key(v: str) -> tuple[Any, ...]:
+    """A firmware version as a flat tuple of (kind, value) pairs.
+
+    Case is ignored (NVD lower-cases ``15.2(4)m7``); a leading ``Rev.`` (Yamaha) or ``v``
+    (FortiOS ``v7.2.4``) is dropped; separators only separate.  Digit runs are numbers
+    compared by value (``7.2.10`` > ``7.2.9``, ``15.02.29`` == ``15.2.29``), letter runs
+    are words.  A shorter version that is a prefix of a longer one is older: ``21.4`` <
+    ``21.4R1`` < ``21.4R3-S5``, ``10.2.9`` < ``10.2.9-h1``.  The text must start with a
+    digit after the prefix; anything else raises ValueError (-> VersionError, so the
+    matcher reports the device as *undetermined*).
+
+    Keys of different trains (``15.2(4)M7`` and ``15.2(4)T3``) still sort (by the letters),
+    so lists of versions can be ordered, but :func:`comparable` says they cannot be
+    compared, and the matcher does not judge a version against such a bound.
+    """
+    s = v.strip().lower()
+    if s.startswith("rev."):
+        s = s[4:].lstrip()
+    elif s[:1] == "v" and s[1:2].isdigit():
+        s = s[1:]
+    if not _FIRMWARE_TEXT.fullmatch(s):
+        raise ValueError("not a firmware version (digits, letters and . ( ) - _ + only, "
+                         "starting with a digit)")
+    out: list[Any] = []
+    for token in _FIRMWARE_TOKENS.findall(s):
+        if token.isdigit():
+            out += (_NUMBER, int(token))
+        else:
+            out += (_LETTERS, token)
+    return tuple(out)
+
+
+def comparable(a: VersionKey, b: VersionKey) -> bool:
+    """Whether two keys can be ordered meaningfully.
+
+    Always, except for firmware (:data:`TRAINS` keys): two firmware versions compare only
+    when their letters agree at every position both have -- the same train.  ``15.2(4)M7``
+    and ``15.2(4)M10`` compare; ``15.2(4)M7`` and ``15.2(4)T3`` (different IOS trains) do
+    not, nor ``21.4R3`` and ``21.4X53-D10``, nor ``7.2.4`` and ``7.2.beta``: which is newer
+    is the vendor's release history, not something the strings say.
+    """
+    if a.tier != TRAINS or b.tier != TRAINS:
+        return True
+    pa, pb = a.payload, b.payload
+    for i in range(0, min(len(pa), len(pb)), 2):
+        if pa[i] != pb[i] or (pa[i] == _LETTERS and pa[i + 1] != pb[i + 1]):
+            return False
+    return True
+
+
 _READERS: dict[str, Callable[[str], VersionKey]] = {
     "dpkg": _own(_dpkg_key),
     "rpm": _own(_rpm_key),
@@ -465,6 +532,7 @@ _READERS: dict[str, Callable[[str], VersionKey]] = {
     "nuget": _univers_reader(uv.NugetVersion),
     "gem": _univers_reader(uv.RubygemsVersion, str.strip),
     "generic": _read_generic,
+    "firmware": lambda v: VersionKey(TRAINS, _firmware_key(v)),
 }
 
 
@@ -534,7 +602,7 @@ def is_affected(
     for r in ranges:
         if r.introduced not in (None, "0"):
             low = _bound(ecosystem, r.introduced)
-            if low is None or key < low:
+            if low is None or key < low or (r.introduced_excluded and key == low):
                 continue
         if r.fixed is not None:
             fixed = _bound(ecosystem, r.fixed)

@@ -53,9 +53,10 @@ from patchpilot.db.tables import (
     msrc_fixes,
 )
 from patchpilot.findings.commands import upgrade_command
-from patchpilot.findings.installations import highest_fix
+from patchpilot.findings.installations import highest_fix, sort_version
 from patchpilot.findings.model import WINDOWS
 from patchpilot.findings.phrases import NO_WORKAROUND
+from patchpilot.knowledge.cpe_names import label
 from patchpilot.knowledge.ecosystems import distro_of, scheme_of
 from patchpilot.knowledge.matcher import gc_paused
 from patchpilot.models import Ecosystem, Package
@@ -78,6 +79,16 @@ WINDOWS_UPDATE = "windows-update"
 # The human step a Windows finding's fix names ("install KB5078766 (2026-03 cumulative
 # update), restart required"), read when MSRC's own restart flag for the KB is not stored.
 RESTART_REQUIRED = "restart required"
+# Devices' firmware (ecosystem CPE) comes as the vendor's image, installed by a person or
+# the vendor's manager (FortiManager, Panorama, DNA Center): never a package manager.
+FIRMWARE = "firmware"
+# What a plan item calls the devices running a product ("on 4 firewalls"); others are
+# "devices".
+_DEVICE_NOUNS: dict[str, tuple[str, str]] = {
+    "fortinet:fortios": ("firewall", "firewalls"),
+    "paloaltonetworks:pan-os": ("firewall", "firewalls"),
+    "cisco:adaptive_security_appliance_software": ("firewall", "firewalls"),
+}
 _CHUNK = 5000
 
 
@@ -102,12 +113,15 @@ def needs_reboot(names: Iterable[str]) -> bool:
 
 
 def manager_of(ecosystem: str) -> str:
-    """The package manager of an ecosystem: apt, dnf, zypper, apk, pip, npm, …, and
-    ``windows-update`` for Windows (a KB, never a package manager's command)."""
+    """The package manager of an ecosystem: apt, dnf, zypper, apk, pip, npm, …,
+    ``windows-update`` for Windows (a KB, never a package manager's command) and
+    ``firmware`` for devices (ecosystem CPE: the vendor's image)."""
     scheme = scheme_of(ecosystem)
     family = distro_of(ecosystem)
     if family == WINDOWS:
         return WINDOWS_UPDATE
+    if scheme == "firmware":
+        return FIRMWARE
     if scheme == "dpkg":
         return "apt"
     if scheme == "rpm":
@@ -150,16 +164,38 @@ class PlanHost:
     risk: int = 0
 
 
+def installed_span(ecosystem: str, versions: Iterable[str | None]) -> str:
+    """The firmware a device item upgrades from: '7.2.4', or '7.2.2–7.2.4' (oldest and
+    newest) when its devices run several."""
+    known = sorted({v for v in versions if v}, key=lambda v: sort_version(ecosystem, v))
+    if not known:
+        return ""
+    return known[0] if len(known) == 1 else f"{known[0]}–{known[-1]}"
+
+
 def change_summary(package: str, fixed_version: str, n_vulns: int, n_hosts: int, p1: int,
-                   verified: int, *, ecosystem: str = "", reboot: bool = False) -> str:
+                   verified: int, *, ecosystem: str = "", reboot: bool = False,
+                   installed: str = "") -> str:
     """'openssl → 3.0.15-1~deb12u1 fixes 6 CVEs on 42 hosts, 3 of them P1' (``p1``: the
     pending hosts whose best priority is P1; ``verified``: hosts found fixed); a Windows
     item is named by its KB alone and says whether it restarts the host: 'KB5078766
-    fixes 67 CVEs on 3 hosts; restart'."""
+    fixes 67 CVEs on 3 hosts; restart'; a device item by its product and firmware
+    (``installed``, see :func:`installed_span`): 'FortiOS 7.2.4 → 7.2.7 fixes 2 CVEs on
+    4 firewalls'."""
     windows = distro_of(ecosystem) == WINDOWS
-    text = (f"{fixed_version if windows else f'{package} → {fixed_version}'} fixes {n_vulns} "
-            f"{'CVE' if n_vulns == 1 else 'CVEs'} on {n_hosts} "
-            f"{'host' if n_hosts == 1 else 'hosts'}")
+    cves = f"{n_vulns} {'CVE' if n_vulns == 1 else 'CVEs'}"
+    if scheme_of(ecosystem) == "firmware":
+        one, many = _DEVICE_NOUNS.get(package, ("device", "devices"))
+        start = f"{label(package)} {installed}".rstrip()
+        noun = one if n_hosts == 1 else many
+        text = f"{start} → {fixed_version} fixes {cves} on {n_hosts} {noun}"
+        if p1:
+            text += f", {p1} of them P1"
+        if verified:
+            text += f" ({verified} verified fixed)"
+        return text
+    text = (f"{fixed_version if windows else f'{package} → {fixed_version}'} fixes {cves} "
+            f"on {n_hosts} {'host' if n_hosts == 1 else 'hosts'}")
     if p1:
         text += f", {p1} of them P1"
     if verified:
@@ -205,7 +241,15 @@ class PlanItem:
                               len(self.pending),
                               sum(1 for h in self.pending if h.best_priority == 1),
                               len(self.verified), ecosystem=self.ecosystem,
-                              reboot=self.reboot)
+                              reboot=self.reboot, installed=self.installed)
+
+    @property
+    def installed(self) -> str:
+        """The firmware a device item upgrades from (its pending devices'; '' elsewhere)."""
+        if self.manager != FIRMWARE:
+            return ""
+        return installed_span(self.ecosystem, (h.installed_version
+                                               for h in self.pending or self.hosts))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -665,7 +709,8 @@ def _item(key: tuple[str, str, str], per_asset: dict[int, list[Any]], names: dic
     else:
         command = upgrade_command(eco, [Package(eco, b, "") for b in sorted(binaries_all)],
                                   fixed)
-        reboot = needs_reboot([package, *binaries_all])
+        # A device restarts to run new firmware.
+        reboot = scheme_of(ecosystem) == "firmware" or needs_reboot([package, *binaries_all])
     return PlanItem(ecosystem=ecosystem, package=package, fixed_version=fixed,
                     manager=manager_of(ecosystem), command=command,
                     reboot=reboot, vulns=sorted(vulns),

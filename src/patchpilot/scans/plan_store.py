@@ -66,8 +66,10 @@ from patchpilot.db.tables import (
 )
 from patchpilot.errors import NotFound
 from patchpilot.findings.events import PLAN_VERIFIED, event_row, write_events
+from patchpilot.knowledge.cpe_names import label
 from patchpilot.scans.plan import (
     DEFAULT_VERIFY_DAYS,
+    FIRMWARE,
     KEV_WEIGHT,
     PRIORITY_WEIGHT,
     UNPRIORITISED,
@@ -78,6 +80,7 @@ from patchpilot.scans.plan import (
     group_rows,
     group_windows,
     in_ids,
+    installed_span,
     manager_of,
     next_windows,
     rows_statement,
@@ -161,7 +164,22 @@ class ItemView:
                     f"{'host' if self.pending == 1 else 'hosts'}")
         return change_summary(self.package, self.fixed_version, n, self.pending,
                               self.hosts_by_priority.get("P1", 0), self.verified,
-                              ecosystem=self.ecosystem, reboot=self.reboot)
+                              ecosystem=self.ecosystem, reboot=self.reboot,
+                              installed=self.installed)
+
+    @property
+    def product(self) -> str:
+        """How people name the item's product: "FortiOS" for a device item's
+        ``fortinet:fortios``, the package elsewhere."""
+        return label(self.package) if self.manager == FIRMWARE else self.package
+
+    @property
+    def installed(self) -> str:
+        """The firmware a device item upgrades from, as its first hosts run it ('' for
+        other items)."""
+        if self.manager != FIRMWARE:
+            return ""
+        return installed_span(self.ecosystem, (h.installed_version for h in self.first_hosts))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""

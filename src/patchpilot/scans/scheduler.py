@@ -45,6 +45,7 @@ from patchpilot.inventory.transports.ssh import (
     SshTarget,
     scan_hosts_sync,
 )
+from patchpilot.scans.discovery import enqueue_group_discovery
 from patchpilot.scans.groups import group_periods
 from patchpilot.scans.schedules import (
     MaintenanceWindow,
@@ -244,8 +245,10 @@ def tick(engine: Engine, now: datetime | None = None) -> TickResult:
             if old is None:
                 initialised += 1
                 continue
-            runs.append(enqueue_group_scan(conn, row.group_id, now,
-                                           {"reason": "schedule", "schedule_id": row.id}))
+            payload = {"reason": "schedule", "schedule_id": row.id}
+            runs.append(enqueue_group_scan(conn, row.group_id, now, payload))
+            # A group whose rule names ranges to discover: one nmap job for them too.
+            enqueue_group_discovery(conn, row.group_id, now, payload)
     return TickResult(tuple(runs), initialised, failed)
 
 

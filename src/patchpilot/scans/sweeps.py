@@ -61,6 +61,7 @@ from patchpilot.findings.windows import host_of_row
 
 # The matcher's public contract (its rules and its judge), so a sweep and a scan never
 # disagree.
+from patchpilot.knowledge.cpe_names import CPE
 from patchpilot.knowledge.matcher import ecosystems_with_advisories, judge, rules_for
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import version_key
@@ -311,6 +312,20 @@ def resolve(conn: Connection, query: SweepQuery) -> tuple[tuple[str, ...], Targe
         select(affected.c.ecosystem, affected.c.name).distinct()
         .join(advisory_vulns, advisory_vulns.c.advisory_pk == affected.c.advisory_pk)
         .where(advisory_vulns.c.vuln_id.in_(vulns))).all()
+    if keys and all(eco == CPE for eco, _ in keys) and conn.execute(
+            select(asset_packages.c.asset_id).where(
+                asset_packages.c.ecosystem == CPE,
+                asset_packages.c.name.in_(sorted({n for _, n in keys}))).limit(1)).first() \
+            is None:
+        # Only NVD / CVE 5 CPE names speak about it (tukaani:xz), and no device or program
+        # of the estate is named so: hosts' packages (Debian's xz-utils) are never named
+        # by CPE, so "nobody affected" would be a false all-clear.
+        raise SweepError(
+            f"{query.vuln}: only CPE-named products ({', '.join(sorted(n for _, n in keys))})"
+            " are known to be affected and no asset runs them; hosts' packages are not "
+            "named by CPE: sweep by package instead, e.g. "
+            f"`patchpilot sweep {query.vuln} --ecosystem Debian --package <name> "
+            "--range '<fixed version'`")
     by_eco: dict[str, set[str]] = defaultdict(set)
     for eco, name in keys:
         by_eco[eco].add(name)
@@ -333,14 +348,19 @@ def _verdict(eco: str, version: str, rules: Sequence[Rule]) -> Verdict:
         return Verdict(False, unreadable=str(exc))
     vulns: list[str] = []
     fixes: list[str] = []
+    unjudged: str | None = None
     for vuln, ranges, listed, _advisory in rules:
-        hit, _, fixed = judge(eco, version, key, ranges, listed)
+        try:
+            hit, _, fixed = judge(eco, version, key, ranges, listed)
+        except VersionError as exc:  # firmware of another train than the range
+            unjudged = unjudged or str(exc)
+            continue
         if hit and vuln not in vulns:
             vulns.append(vuln)
             if fixed:
                 fixes.append(fixed)
     if not vulns:
-        return Verdict(False)
+        return Verdict(False, unreadable=unjudged)
     fix = None
     if fixes:
         # The fix that covers every matched vulnerability: the highest one.

@@ -15,7 +15,10 @@ Files read:
 * a release zip of records (``…_delta_CVEs_at_HHMMZ.zip``), including the baseline
   ``…_all_CVEs_at_midnight.zip.zip`` whose single member is itself a zip.
 
-Workarounds reach the product from here: NVD's API does not carry them.
+Workarounds reach the product from here: NVD's API does not carry them.  The containers'
+``affected`` entries become the record's ``affected`` packages of ecosystem ``CPE``
+(knowledge.feeds._cpe), stored as one advisory per CVE at
+:attr:`Cve5Feed.affected_priority`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import orjson
 
 from patchpilot.errors import FeedDownloadError, FeedError
 from patchpilot.knowledge.feeds._common import first_zip_member
+from patchpilot.knowledge.feeds._cpe import cve5_affected
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.feeds.nvd import (
     JsonObject,
@@ -132,6 +136,8 @@ def parse_record(data: Any, label: str) -> CveRecord:
         cwes=tuple(cwes),
         workaround="\n\n".join(w.strip() for w in workarounds if w.strip()) or None,
         status=meta.text("state"),
+        affected=cve5_affected(cna.get("affected") or (),
+                               [a.get("affected") or () for a in adps]),
     )
 
 
@@ -161,6 +167,9 @@ class Cve5Feed:
     name = "cve5"
     kind = RecordKind.CVE
     priority = 40
+    # Its CPE advisories: the vendor's (CNA's) own statement outranks NVD's analysis of it
+    # (4) but no package source (OSV is 10) -- they name different ecosystems anyway.
+    affected_priority = 5
 
     def claims(self, path: Path, head: bytes) -> bool:
         """A CVE JSON 5 record or wrapper, or a cvelistV5 release zip."""

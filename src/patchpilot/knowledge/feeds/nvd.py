@@ -10,6 +10,9 @@ Formats read (https://nvd.nist.gov/developers/vulnerabilities):
 
 Each CVE becomes one :class:`~patchpilot.models.CveRecord`.  Scores are recomputed from the
 published vectors (``knowledge.cvss.metric_from_vector``); NVD's ``baseScore`` is ignored.
+The record's ``configurations`` (CPE match criteria) become its ``affected`` packages of
+ecosystem ``CPE`` (knowledge.feeds._cpe says how, AND configurations included), stored as
+one advisory per CVE at :attr:`NvdFeed.affected_priority`.
 
 The small JSON helpers here (:func:`load_json`, :class:`JsonObject`) are shared by the
 ``cve5`` and ``kev`` transformers, which read JSON of the same kind.
@@ -36,6 +39,7 @@ from patchpilot.knowledge.feeds._common import (
     load_json,
     peek,
 )
+from patchpilot.knowledge.feeds._cpe import nvd_affected
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.models import CveRecord, CvssMetric, Reference, VulnId
 
@@ -101,6 +105,7 @@ def _from_api2(cve: JsonObject) -> CveRecord:
         references=tuple(Reference(url, kind) for url, kind in references.items()),
         cwes=tuple(cwes),
         status=cve.text("vulnStatus"),
+        affected=nvd_affected(cve.get("configurations")),
     )
 
 
@@ -139,6 +144,7 @@ def _from_legacy(item: JsonObject) -> CveRecord:
         references=tuple(Reference(url, kind) for url, kind in references.items()),
         cwes=tuple(cwes),
         status=status,
+        affected=nvd_affected(item.get("configurations")),
     )
 
 
@@ -184,6 +190,9 @@ class NvdFeed:
     name = "nvd"
     kind = RecordKind.CVE
     priority = 50
+    # Its CPE advisories rank below every package source (OSV is 10) and below the
+    # vendors' own CVE 5 statements: NVD's analysis is derived from them.
+    affected_priority = 4
 
     def __init__(self, *, api_url: str = API_URL,
                  sleep: Callable[[float], None] = time.sleep,
