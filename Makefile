@@ -61,6 +61,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 		--faraday-python $(PEERS)/bin/python
 	$(BIN)/python -m bench.bench_playbooks --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_msrc --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_jvn --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_windows_match --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_cpe_match --pg postgresql://postgres@127.0.0.1:5432/test
 

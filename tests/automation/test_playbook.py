@@ -57,7 +57,7 @@ def test_a_schedule_trigger() -> None:
     (("[new]", "[new, exploded]"), "trigger.events[1]: unknown event kind 'exploded' (one of "
      "new, reopened, fixed, triaged, priority_changed, known_exploited_added, "
      "installations_changed, sweep_finished, sla_breached, asset_stale, import_finished, "
-     "sla_due_soon, epss_crossed, plan_verified, hook_received)",
+     "sla_due_soon, epss_crossed, plan_verified, hook_received, jvn_alert)",
      "trigger.events[1]"),
     (("{events: [new]}", "{events: []}"), "trigger: give events, a schedule or both",
      "trigger"),

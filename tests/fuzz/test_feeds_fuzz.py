@@ -41,6 +41,10 @@ SEEDS: dict[str, tuple[str, ...]] = {
             "osv/pypi/jw.util/*.yaml", "osv/pypi/apache-skywalking/*.yaml",
             "osv/almalinux/almalinux9/ALSA-2023:01*.json"),
     "msrc": ("msrc/cvrfDocument-2026-Feb.xml",),
+    # The well-formed JVN XML of each kind (VULDEF detail, JVNDB RSS, MyJVN alerts); the
+    # captured RSS data feed is not well-formed and is refused (tests/knowledge).
+    "jvn": ("jvn/hnd/dataFeed_jvndb_detail_hnd.xml", "jvn/hnd/getVulnOverviewList_hnd.xml",
+            "jvn/hnd/getAlertList_hnd.xml"),
 }
 
 # XML cannot be cut at a byte count and stay a document: MSRC's CVRF month is cut after

@@ -174,6 +174,21 @@ msrc_fixes = Table(
     Index("ix_msrc_fixes_product", "product_id", "cve"),
 )
 
+# MyJVN 注意警戒情報 (getAlertList), one row per alert; a new one is also a ``jvn_alert``
+# finding event.  (Migration 0018.)
+jvn_alerts = Table(
+    "jvn_alerts", metadata,
+    Column("id", String(40), primary_key=True),  # MYJVN-ALT-2025-0011
+    Column("title", Text, nullable=False),
+    Column("summary", Text),
+    Column("link", Text),
+    Column("published", String(40)),
+    Column("updated", String(40)),
+    Column("cves", Text, nullable=False),  # space-separated
+    Column("cpes", Text, nullable=False),  # space-separated CPE 2.2 names
+    Column("source", String(500), nullable=False),
+)
+
 # ---------------------------------------------------------------------------------------
 # The server: people and credentials, assets and their inventories, findings and their
 # life, jobs for workers and agents, schedules, sweeps.  (Migration 0003.)

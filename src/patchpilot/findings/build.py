@@ -5,7 +5,8 @@ decoded.  Where sources disagree: the title is a real title (see :func:`finding_
 the advisory's summary, the CVE record's title, KEV's name, the distribution's own line
 for the CVE, then "<package>: <CWE name>"), never the opening of a description; the
 description (the finding's summary) from NVD, then the CVE record, then the advisory; CVSS
-per :func:`patchpilot.knowledge.cvss.preferred_metric`; the workaround from the CVE record
+per :func:`patchpilot.knowledge.cvss.preferred_metric` (JVN's only when neither NVD nor the
+CVE record scores the CVE); the workaround from the CVE record
 (CVE JSON 5 ``workarounds``), then the advisory.
 """
 
@@ -220,8 +221,14 @@ def _about(vuln_id: str, data: dict) -> About:  # type: ignore[type-arg]
         kev_due_date=k.due_date if k else None, kev_ransomware=bool(k and k.ransomware),
         epss_score=e.score if e else None, epss_percentile=e.percentile if e else None,
         references=_unique(r for r in refs if "exploit" in r.type))
+    metrics = _metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ()))
+    if not metrics:
+        # JVN's score (v3, then v2) only where neither NVD nor the CNA scores the CVE:
+        # JVN restates them when they do.  Its Japanese text is read for display
+        # (knowledge.jvn_text), never as the English description.
+        metrics = _metrics(cves.get("jvn", {}).get("cvss", ()))
     return About(
-        metrics=_metrics(nvd.get("cvss", ())) + _metrics(cve5.get("cvss", ())),
+        metrics=metrics,
         references=refs, exploit=exploit,
         description=nvd.get("description") or cve5.get("description"),
         title=cve5.get("title") or (k.name if k is not None else None),

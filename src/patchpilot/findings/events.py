@@ -54,6 +54,10 @@ Kinds (``detail`` is a JSON object, or NULL):
                           host (and CVE); detail ``{"hook", "body"}``
 ``scheduled``             a playbook's schedule came due: detail ``{"playbook", "due"}``
                           (only that playbook acts on it)
+``jvn_alert``             a feed update brought a MyJVN alert (注意警戒情報) not seen before:
+                          ``finding_id``/``asset_id`` NULL, ``producer`` "jvn"; detail
+                          ``{"id", "title", "summary", "link", "cves", "cpes"}`` (written by
+                          ``knowledge.store.write_jvn`` in the update's transaction)
 ========================  ===========================================================
 
 ``sla_breached``, ``sla_due_soon`` and ``asset_stale`` are noticed, not caused, so they are
@@ -78,6 +82,7 @@ from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.dialect import insert_rows
 from patchpilot.db.tables import assets, finding_events, finding_priority, findings
 from patchpilot.errors import InvalidInput
+from patchpilot.knowledge.store import JVN_ALERT
 
 NEW = "new"
 REOPENED = "reopened"
@@ -97,7 +102,7 @@ HOOK_RECEIVED = "hook_received"
 SCHEDULED = "scheduled"
 KINDS = (NEW, REOPENED, FIXED_EVENT, TRIAGED_EVENT, PRIORITY_CHANGED, KNOWN_EXPLOITED_ADDED,
          INSTALLATIONS_CHANGED, SWEEP_FINISHED, SLA_BREACHED, ASSET_STALE, IMPORT_FINISHED,
-         SLA_DUE_SOON, EPSS_CROSSED, PLAN_VERIFIED, HOOK_RECEIVED, SCHEDULED)
+         SLA_DUE_SOON, EPSS_CROSSED, PLAN_VERIFIED, HOOK_RECEIVED, SCHEDULED, JVN_ALERT)
 
 
 @dataclass(frozen=True, slots=True)

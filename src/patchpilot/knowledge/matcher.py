@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from patchpilot.errors import VersionError
+from patchpilot.knowledge.cpe_names import CPE
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.knowledge.versions import TRAINS, VersionKey, comparable, version_key
 from patchpilot.models import AffectedStatus, Package, VulnId
@@ -313,6 +314,41 @@ def _deciding(rows: list[Rule]) -> Deciding:
 
 
 _AFFECTED = str(AffectedStatus.AFFECTED)
+_UNDETERMINED = str(AffectedStatus.UNDETERMINED)
+
+
+def _unreadable_ranges(conn: Connection, triples: list[tuple[str, str, str, list[Package]]],
+                       matches: list[Match]) -> Iterator[Undetermined]:
+    """Devices (ecosystem ``CPE``) a source names without saying which versions: JVN's
+    version phrase that cannot be read (「v6 R4 およびそれ以前」) is stored as an ``affected``
+    row of status ``undetermined``.  When that source decides about the vulnerability
+    (highest priority) and none of its readable rows found the version affected, the
+    product is *undetermined* for it -- listed with the advisory as evidence, never
+    guessed affected nor silently dropped.  (Distributions' "undetermined" triage rows
+    keep their meaning elsewhere: they silence derived data and report nothing.)
+    """
+    hit = {(m.ecosystem, m.name, m.version, m.vuln_id) for m in matches}
+    names = sorted({name for _, name, _, _ in triples})
+    by_name: dict[str, list[Rule]] = defaultdict(list)
+    for row in _candidate_rows(conn, CPE, names):
+        by_name[row.name].append(row)
+    for eco, name, version, pkgs in triples:
+        best: dict[str, tuple[int, list[Rule]]] = {}
+        for row in by_name.get(name, ()):
+            for vuln in row.vulns.split():
+                seen = best.get(vuln)
+                if seen is None or row.priority > seen[0]:
+                    best[vuln] = (row.priority, [row])
+                elif row.priority == seen[0]:
+                    seen[1].append(row)
+        for vuln, (_, rows) in sorted(best.items()):
+            unread = sorted({r.advisory_id for r in rows if r.status == _UNDETERMINED})
+            if not unread or (eco, name, version, vuln) in hit:
+                continue
+            reason = (f"{vuln}: {', '.join(unread)} names {name} without versions it can "
+                      f"read, so {version} can be neither confirmed nor ruled out")
+            for pkg in pkgs:
+                yield Undetermined(pkg, reason, tuple(unread))
 
 
 @contextmanager
@@ -379,9 +415,13 @@ def _match(conn: Connection, packages: list[Package]) -> MatchResult:
                 foreign = foreign or unjudged
         if foreign is not None:
             unreadable.append((eco, name, foreign, pkgs))
+    undetermined: list[Undetermined] = []
+    cpe_triples = [(eco, name, version, pkgs) for (eco, name, version), pkgs in triples.items()
+                   if eco == CPE]
+    if cpe_triples:
+        undetermined.extend(_unreadable_ranges(conn, cpe_triples, matches))
     # Rare: the evidence of versions no rule can read is every advisory about the package,
     # read again in one query per ecosystem rather than kept for every package above.
-    undetermined: list[Undetermined] = []
     if unreadable:
         wanted: dict[str, set[str]] = defaultdict(set)
         for eco, name, _, _ in unreadable:

@@ -3,7 +3,9 @@
 Advisories are loaded incrementally: each carries a digest of its content, and only the
 advisories whose digest changed (or that are new or gone) are deleted and re-inserted,
 in bulk.  CVE records and EPSS scores are upserted; KEV, a complete catalogue each time,
-is replaced whole.  An MSRC month replaces that month's vulnerabilities and fixes.
+is replaced whole.  An MSRC month replaces that month's vulnerabilities and fixes.  A JVN
+source becomes advisories, ``cve_records`` rows of feed ``jvn`` and alerts
+(:func:`write_jvn`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import orjson
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.db.dialect import bulk_insert, bulk_upsert, lock_for_writing, upsert
+from patchpilot.clock import now_utc
+from patchpilot.db.dialect import (
+    bulk_insert,
+    bulk_upsert,
+    insert_rows,
+    lock_for_writing,
+    upsert,
+)
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -25,16 +34,21 @@ from patchpilot.db.tables import (
     affected,
     cve_records,
     epss,
+    finding_events,
+    jvn_alerts,
     kev,
     msrc_fixes,
     msrc_products,
     msrc_vulns,
 )
 from patchpilot.knowledge import coverage
+from patchpilot.knowledge.cpe_names import CPE, cpe_name, identify
 from patchpilot.knowledge.feeds._cvrf import MsrcDocument
+from patchpilot.knowledge.feeds._jvn import JvnAlert, JvnVuln, read_phrase
 from patchpilot.models import (
     Advisory,
     AdvisoryId,
+    AffectedStatus,
     CveRecord,
     CvssMetric,
     EpssScore,
@@ -111,6 +125,9 @@ class PreparedAdvisory:
     affected: list[tuple[Any, ...]]
     vuln_ids: tuple[str, ...]
     aliases: tuple[str, ...]
+    # Per affected row, the vulnerabilities it is limited to (space-separated), or None for
+    # all of the advisory's: JVN scopes an item to the CVEs its version text names.
+    row_vulns: tuple[str | None, ...] = ()
 
 
 def prepare_advisories(records: Iterable[Advisory]) -> tuple[list[PreparedAdvisory], int]:
@@ -174,7 +191,12 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     for pk, p in enumerate(fresh, next_pk):
         adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
         vulns = " ".join(p.vuln_ids)
-        affected_rows.extend((pk, *row, p.id, feed, priority, vulns) for row in p.affected)
+        if p.row_vulns:
+            affected_rows.extend((pk, *row, p.id, feed, priority, scoped or vulns)
+                                 for row, scoped in zip(p.affected, p.row_vulns, strict=True))
+        else:
+            affected_rows.extend((pk, *row, p.id, feed, priority, vulns)
+                                 for row in p.affected)
         vuln_rows.extend((pk, v) for v in p.vuln_ids)
         alias_rows.extend((pk, a) for a in p.aliases)
     bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)
@@ -319,4 +341,160 @@ def write_msrc(conn: Connection, documents: Iterable[MsrcDocument]) -> WriteStat
             bulk_insert(conn, msrc_fixes, _MSRC_FIX_COLUMNS, part)
         stats.records += len(vulns)
         stats.written += len(vulns)
+    return stats
+
+
+# --------------------------------------------------------------------------- JVN
+
+JVN_ALERT = "jvn_alert"
+"""The finding event a new MyJVN alert becomes (listed in ``findings.events.KINDS``)."""
+
+
+def jvn_affected(vuln: JvnVuln) -> tuple[list[tuple[Any, ...]], list[str | None]]:
+    """The ``affected`` rows of one JVN entry and, per row, the CVEs it is limited to.
+
+    Each item is named by its CPE 2.2 URI (``cpe:/o:nec:aterm_wx3600hp_firmware`` ->
+    ecosystem ``CPE``, name ``nec:aterm_wx3600hp_firmware``), or failing that by JVN's vendor
+    and product through ``cpe_names.identify``; an item neither names is left out.  Its
+    version phrases (:func:`~patchpilot.knowledge.feeds._jvn.read_phrase`) are grouped by
+    the CVEs they are limited to; per group, the readable ones make one ``affected`` row
+    (ranges and listed versions), and an unreadable phrase -- or an item with no phrase at
+    all, as RSS overviews are -- makes one row of status ``undetermined``: the matcher lists
+    the product as *undetermined* for those CVEs unless a readable row of the same source
+    finds it affected, never guesses it affected.
+    """
+    cves = set(vuln.cves)
+    rows: list[tuple[Any, ...]] = []
+    scopes: list[str | None] = []
+    dumps = orjson.dumps
+    for item in vuln.affected:
+        parsed = cpe_name(item.cpe) if item.cpe else None
+        name = (f"{parsed[0]}:{parsed[1]}" if parsed is not None
+                else identify(item.vendor, item.product))
+        if name is None:
+            continue
+        groups: dict[tuple[str, ...], tuple[list[Any], list[str], bool]] = {}
+        phrases = item.phrases
+        cpe_version = parsed[2] if parsed is not None else None
+        if not phrases and cpe_version:
+            groups[()] = ([], [cpe_version], False)
+        for phrase in phrases:
+            reading = read_phrase(phrase)
+            scope = tuple(c for c in reading.scope if c in cves)
+            ranges, versions, unreadable = groups.get(scope, ([], [], False))
+            ranges.extend([r.introduced, r.fixed, r.last_affected] for r in reading.ranges)
+            versions.extend(reading.versions)
+            groups[scope] = (ranges, versions, unreadable or not reading.readable)
+        if not groups:
+            groups[()] = ([], [], True)
+        for scope, (ranges, versions, unreadable) in groups.items():
+            scoped = " ".join(scope) if scope else None
+            if ranges or versions:
+                fixes = [r[1] for r in ranges if r[1]]
+                rows.append((CPE, name, str(AffectedStatus.AFFECTED), dumps(ranges).decode(),
+                             dumps(versions).decode() if versions else None,
+                             fixes[-1] if fixes else None, None))
+                scopes.append(scoped)
+            if unreadable:
+                rows.append((CPE, name, str(AffectedStatus.UNDETERMINED), "[]", None, None,
+                             None))
+                scopes.append(scoped)
+    return rows, scopes
+
+
+def _jvn_advisory(vuln: JvnVuln) -> PreparedAdvisory:
+    # No Japanese text and no CVSS on the advisory: the text is per CVE in cve_records
+    # (shown to Japanese readers), and JVN's score stands only where no better source
+    # scores the CVE (findings.build), which an advisory's own metric would override.
+    refs = (Reference(vuln.url, "advisory"), *vuln.references)
+    adv = Advisory(id=AdvisoryId(vuln.id), source="jvn", modified=vuln.modified,
+                   published=vuln.published, aliases=vuln.cves,
+                   references=tuple({r.url: r for r in refs}.values()))
+    record = orjson.dumps(advisory_record(adv))
+    rows, scopes = jvn_affected(vuln)
+    digest = hashlib.blake2b(record + orjson.dumps(rows) + orjson.dumps(scopes),
+                             digest_size=16).hexdigest()
+    return PreparedAdvisory(adv.id, adv.modified, digest, record.decode(), rows,
+                            adv.vuln_ids(), (adv.id, *vuln.cves), tuple(scopes))
+
+
+def _newest(records: Iterable[JvnVuln]) -> dict[str, JvnVuln]:
+    """One entry per JVNDB id: a detail document over an RSS overview, then the newest."""
+    out: dict[str, JvnVuln] = {}
+    for v in records:
+        seen = out.get(v.id)
+        if seen is None or (v.detail, v.modified or "") >= (seen.detail, seen.modified or ""):
+            out[v.id] = v
+    return out
+
+
+def jvn_text_rows(vulns: Iterable[JvnVuln], source: str) -> list[dict[str, Any]]:
+    """``cve_records`` rows of feed ``jvn``: per CVE (the JVNDB id for an entry without
+    one), JVN's Japanese title, overview, impact and solution, its CVSS, and every JVNDB
+    id naming it; the newest entry's text when several do."""
+    by_vuln: dict[str, list[JvnVuln]] = {}
+    for v in vulns:
+        for vuln_id in v.cves or (v.id,):
+            by_vuln.setdefault(vuln_id, []).append(v)
+    rows = []
+    for vuln_id, entries in by_vuln.items():
+        entries.sort(key=lambda e: (e.modified or "", e.detail))
+        v = entries[-1]
+        record = {"title": v.title, "description": v.overview, "impact": v.impact,
+                  "solution": v.solution, "cvss": [_metric(m) for m in v.cvss],
+                  "references": [{"url": v.url, "type": "advisory"}], "cwes": list(v.cwes),
+                  "workaround": None, "lang": "ja", "url": v.url,
+                  "jvndb": sorted({e.id for e in entries})}
+        rows.append({"id": vuln_id, "feed": "jvn", "source": source, "modified": v.modified,
+                     "published": v.published, "status": None,
+                     "record": orjson.dumps(record).decode()})
+    return rows
+
+
+def write_jvn(conn: Connection, feed: str, source: str, priority: int,
+              records: Iterable[JvnVuln | JvnAlert]) -> WriteStats:
+    """Make the JVN source's advisories, Japanese texts and alerts equal ``records``.
+
+    Entries become advisories (:func:`jvn_affected`) and ``cve_records`` rows of feed
+    ``jvn`` (:func:`jvn_text_rows`); alerts are upserted into ``jvn_alerts``, and each one
+    not seen before is also a ``jvn_alert`` finding event (detail: id, title, summary, link,
+    cves, cpes) in this transaction, for playbooks.
+    """
+    vulns: list[JvnVuln] = []
+    alerts: dict[str, JvnAlert] = {}
+    for rec in records:
+        if isinstance(rec, JvnAlert):
+            alerts[rec.id] = rec
+        else:
+            vulns.append(rec)
+    entries = _newest(vulns)
+    stats = write_advisories(conn, feed, source, priority,
+                             [_jvn_advisory(v) for v in entries.values()])
+    texts = jvn_text_rows(entries.values(), source)
+    conn.execute(delete(cve_records).where(cve_records.c.feed == "jvn",
+                                           cve_records.c.source == source))
+    # Straight through the driver (tuples, executemany): a yearly feed has ~20,000.
+    columns = ("id", "feed", "source", "modified", "published", "status", "record")
+    for part in chunks(texts):
+        bulk_upsert(conn, cve_records, columns, [tuple(r[c] for c in columns) for r in part],
+                    ("id", "feed"))
+    if alerts:
+        known = set(conn.execute(select(jvn_alerts.c.id)
+                                 .where(jvn_alerts.c.id.in_(list(alerts)))).scalars())
+        upsert(conn, jvn_alerts, [
+            {"id": a.id, "title": a.title, "summary": a.summary, "link": a.link,
+             "published": a.published, "updated": a.updated, "cves": " ".join(a.cves),
+             "cpes": " ".join(a.cpes), "source": source} for a in alerts.values()], ("id",))
+        at = now_utc()
+        fresh = [a for a in alerts.values() if a.id not in known]
+        if fresh:
+            insert_rows(conn, finding_events, [
+                {"at": at, "finding_id": None, "asset_id": None, "kind": JVN_ALERT,
+                 "producer": feed, "actor": None,
+                 "detail": orjson.dumps({"id": a.id, "title": a.title, "summary": a.summary,
+                                         "link": a.link, "cves": list(a.cves),
+                                         "cpes": list(a.cpes)}).decode()}
+                for a in fresh])
+        stats.records += len(alerts)
+        stats.written += len(fresh)
     return stats

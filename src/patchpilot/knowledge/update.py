@@ -243,6 +243,8 @@ def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # typ
         return store.write_kev(conn, records)  # type: ignore[arg-type]
     if feed.kind is RecordKind.MSRC:
         return store.write_msrc(conn, records)
+    if feed.kind is RecordKind.JVN:
+        return store.write_jvn(conn, feed.name, source.key, feed.priority, records)
     return store.write_epss(conn, records)  # type: ignore[arg-type]
 
 

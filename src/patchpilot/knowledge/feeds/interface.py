@@ -16,9 +16,10 @@ from typing import Protocol
 import httpx
 
 from patchpilot.knowledge.feeds._cvrf import MsrcDocument
+from patchpilot.knowledge.feeds._jvn import JvnAlert, JvnVuln
 from patchpilot.models import Advisory, CveRecord, EpssScore, KevEntry
 
-Record = Advisory | CveRecord | KevEntry | EpssScore | MsrcDocument
+Record = Advisory | CveRecord | KevEntry | EpssScore | MsrcDocument | JvnVuln | JvnAlert
 
 
 class RecordKind(StrEnum):
@@ -29,6 +30,7 @@ class RecordKind(StrEnum):
     KEV = "kev"
     EPSS = "epss"
     MSRC = "msrc"  # whole monthly documents (products, vulnerabilities, fixes)
+    JVN = "jvn"  # JVN entries (advisories, Japanese text per CVE) and MyJVN alerts
 
 
 class Feed(Protocol):

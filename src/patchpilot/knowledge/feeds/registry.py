@@ -7,6 +7,7 @@ from patchpilot.knowledge.feeds import (
     cve5,
     debian_tracker,
     epss,
+    jvn,
     kev,
     msrc,
     nvd,
@@ -24,6 +25,7 @@ FEEDS: tuple[Feed, ...] = (
     kev.FEED,
     epss.FEED,
     msrc.FEED,
+    jvn.FEED,
     osv.FEED,
 )
 

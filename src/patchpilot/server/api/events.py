@@ -29,7 +29,8 @@ Cursor = Annotated[int, Ge(0), Le(MAX_DB_ID)]
 EventKind = Literal["new", "reopened", "fixed", "triaged", "priority_changed",
                     "known_exploited_added", "installations_changed", "sweep_finished",
                     "sla_breached", "asset_stale", "import_finished", "sla_due_soon",
-                    "epss_crossed", "plan_verified", "hook_received", "scheduled"]
+                    "epss_crossed", "plan_verified", "hook_received", "scheduled",
+                    "jvn_alert"]
 
 
 class EventOut(BaseModel):

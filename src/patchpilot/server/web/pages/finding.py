@@ -20,6 +20,7 @@ from patchpilot.automation.tickets import Ticket, tickets_of_finding
 from patchpilot.findings.queries import finding_detail
 from patchpilot.findings.triage import TriageError, check_decision, record_decision
 from patchpilot.importers.convert import KNOWLEDGE, REPORT
+from patchpilot.knowledge.jvn_text import JvnText, jvn_text
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.params import DbId, Search, Text
 from patchpilot.server.security import Role
@@ -57,15 +58,26 @@ def _tickets(engine: EngineDep, finding_id: int) -> list[Ticket]:
         return tickets_of_finding(conn, finding_id)
 
 
+def _jvn(engine: EngineDep, language: str, vuln_id: str) -> JvnText | None:
+    """JVN's Japanese text of the vulnerability, for a Japanese reader only: the English
+    text stays for everyone else (``knowledge.jvn_text``)."""
+    if language != "ja":
+        return None
+    with engine.connect() as conn:
+        return jvn_text(conn, vuln_id)
+
+
 @router.get("/findings/{finding_id}")
 def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineDep,
                  error: Search | None = None) -> HTMLResponse:
-    """One finding: the eight report fields, the priority reason, the evidence, the
-    tickets playbooks opened, triage."""
+    """One finding: the eight report fields (JVN's Japanese title, overview and solution
+    for a Japanese reader where JVN describes the vulnerability), the priority reason,
+    the evidence, the tickets playbooks opened, triage."""
     row, data = _finding(engine, finding_id)
     return render(request, "finding.html", user.language,
                   {"row": row, "d": data, "error": error, "decisions": DECISIONS,
                    "field_sources": fields_by_source(data),
+                   "jvn": _jvn(engine, user.language, row.vuln_id),
                    "tickets": _tickets(engine, finding_id)}, user)
 
 
