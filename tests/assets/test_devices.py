@@ -118,6 +118,7 @@ def test_add_and_list_devices(engine: Engine) -> None:
 CMDB = """hostname,ip,criticality,vendor,model,firmware,os_name
 fw1,192.0.2.1,1,Fortinet,FortiGate-60F,7.2.4,FortiOS
 aterm1,192.0.2.9,3,NEC,Aterm WX3600HP,1.0.2,
+nas9,192.0.2.10,4,Buffalo,LS220D,1.70,
 web1,192.0.2.20,2,,,,
 """
 
@@ -126,23 +127,26 @@ def test_cmdb_rows_with_a_vendor_declare_devices(engine: Engine) -> None:
     records = parse_csv(CMDB)
     assert [(r.vendor, r.model, r.firmware, r.os_name) for r in records] == [
         ("Fortinet", "FortiGate-60F", "7.2.4", "FortiOS"),
-        ("NEC", "Aterm WX3600HP", "1.0.2", None), (None, None, None, None)]
-    assert [d.name for _, d in cmdb_devices(records)] == ["fw1", "aterm1"]
+        ("NEC", "Aterm WX3600HP", "1.0.2", None), ("Buffalo", "LS220D", "1.70", None),
+        (None, None, None, None)]
+    assert [d.name for _, d in cmdb_devices(records)] == ["fw1", "aterm1", "nas9"]
     result = apply_cmdb(engine, records, source="cmdb-import", actor="cli:test",
                         label="cmdb.csv")
     # Both devices' assets were created by their inventories, then got their context; the
     # row without a vendor matched nothing (no --create-missing).
-    assert len(result.devices) == 2
+    assert len(result.devices) == 3
     assert sorted(m.asset_id for m in result.updated) == sorted(result.devices)
     assert [r.hostname for r in result.unmatched] == ["web1"]
     assert result.to_dict()["devices"] == result.devices
     with engine.connect() as conn:
         found = {d.name: d for d in list_devices(conn)}
     assert found["fw1"].device.sources == ["cmdb"] and found["fw1"].cpe == "fortinet:fortios"
-    # No CPE name for the NEC Aterm's model in the table yet: unidentified, not dropped.
-    assert found["aterm1"].device.identified is False
-    assert found["aterm1"].device.seen == {"vendor": "NEC", "model": "Aterm WX3600HP",
-                                           "firmware": "1.0.2"}
+    # No OS name: the model names the product, as JVN's CPE names do.
+    assert found["aterm1"].cpe == "nec:aterm_wx3600hp_firmware"
+    # No CPE name for a Buffalo LS220D in the table: unidentified, not dropped.
+    assert found["nas9"].device.identified is False
+    assert found["nas9"].device.seen == {"vendor": "Buffalo", "model": "LS220D",
+                                         "firmware": "1.70"}
 
 
 def test_cli_device_add_and_list(engine: Engine, tmp_path: Path,

@@ -48,11 +48,11 @@ def test_feed_help_names_every_feed_of_the_registry() -> None:
     [feed] = [p for p in db.get_command(None, "update").params if p.name == "feed"]
     assert feed.help == f"Only this feed ({', '.join(f.name for f in FEEDS)})."
     assert feed.help == ("Only this feed (debian-tracker, alpine-secdb, cve5, nvd, kev, epss, "
-                         "msrc, osv).")
+                         "msrc, jvn, osv).")
     shown = CliRunner().invoke(app, ["db", "update", "--help"], terminal_width=200,
                                env={"COLUMNS": "200"})
     assert shown.exit_code == 0
-    assert "Only this feed (debian-tracker, alpine-secdb, cve5, nvd, kev, epss, msrc, osv)." \
+    assert "Only this feed (debian-tracker, alpine-secdb, cve5, nvd, kev, epss, msrc, jvn, osv)." \
         in " ".join(shown.output.split())
 
 
@@ -60,4 +60,4 @@ def test_unknown_feed_is_refused_naming_the_known_ones() -> None:
     done = CliRunner().invoke(app, ["db", "update", "--feed", "nope"])
     assert done.exit_code == 2
     assert "unknown feed 'nope'; known: debian-tracker, alpine-secdb, cve5, nvd, kev, epss, " \
-           "msrc, osv" in " ".join(done.output.split())
+           "msrc, jvn, osv" in " ".join(done.output.split())
