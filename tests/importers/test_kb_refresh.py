@@ -118,7 +118,7 @@ def test_kev_addition_reaches_an_imported_finding_once(engine: Engine,
     assert data[PHP]["exploit"] == {
         "known_exploited": True, "kev_date_added": "2024-05-01", "kev_due_date": "2024-05-22",
         "kev_ransomware": False, "epss_score": None, "epss_percentile": None,
-        "references": [], "summary": "KEV"}
+        "references": [], "vendor_exploited": False, "summary": "KEV"}
     # The scanner's "no exploit available" stays its claim; KEV now stands beside it.  The
     # KEV entry's name is no title here: the report gave one.
     assert data[PHP]["exploit_reported"] is False
