@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -17,6 +17,7 @@ from patchpilot.config import named_variable
 from patchpilot.errors import InventoryFormatError, PatchPilotError
 
 if TYPE_CHECKING:
+    from patchpilot.findings.scan import ScanResult
     from patchpilot.inventory.model import Inventory
 
 scan_app = typer.Typer(help="Scan a host or a file and print its findings.",
@@ -256,6 +257,44 @@ SSH_HOSTS_FAILED = 4
 """Exit status of ``scan ssh`` when some hosts could not be scanned (it wins over 3)."""
 
 
+def _password(password_env: str | None) -> str | None:
+    """The password held in the environment variable ``--password-env`` names."""
+    if not password_env:
+        return None
+    password = named_variable(password_env)
+    if not password:
+        fail(ValueError(f"--password-env: the environment variable {password_env} is "
+                         "not set or empty"))
+    return password
+
+
+def _write_documents(documents: list[dict[str, Any]], output: Path | None) -> None:
+    """One JSON document per host, to ``output`` or standard output."""
+    text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _exit_for_hosts(failed: list[tuple[str, str, str | None]], total: int,
+                    scans: dict[int, ScanResult], fail_on: str | None) -> None:
+    """Name each host not scanned (target, status, error) and exit 4 if any; else exit 3
+    when a finding reaches ``--fail-on``."""
+    from patchpilot.knowledge.cvss import SEVERITY_ORDER
+
+    for target, status, error in failed:
+        err.print(f"[red]{status}[/] {escape(target)}: {escape(error or '')}")
+    if failed:
+        err.print(f"{len(failed)} of {total} host(s) not scanned.")
+        raise typer.Exit(SSH_HOSTS_FAILED)
+    if fail_on:
+        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
+        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
+               for s in scans.values() for f in s.findings):
+            raise typer.Exit(3)
+
+
 @scan_app.command("ssh")
 def scan_ssh(
     target: Annotated[list[str] | None, typer.Argument(
@@ -305,19 +344,13 @@ def scan_ssh(
         read_targets_file,
         scan_hosts_sync,
     )
-    from patchpilot.knowledge.cvss import SEVERITY_ORDER
     from patchpilot.reports.scan import FORMATS
     from patchpilot.reports.scan.json_format import document
 
     if fmt not in (OutputFormat.table, OutputFormat.json):
         fail(ValueError(f"--format {fmt.value}: scan ssh prints a table or JSON "
                          "(one document per host)"))
-    password: str | None = None
-    if password_env:
-        password = named_variable(password_env)
-        if not password:
-            fail(ValueError(f"--password-env: the environment variable {password_env} is "
-                             "not set or empty"))
+    password = _password(password_env)
     try:
         hosts = [SshTarget.parse(t, "target") for t in target or []]
         hosts += read_targets_file(targets) if targets else []
@@ -346,11 +379,7 @@ def scan_ssh(
             ssh = {"target": str(r.target), "status": r.status.value, "error": r.error,
                    "seconds": round(r.seconds, 3)}
             documents.append({"ssh": ssh, **(document(scans[i]) if i in scans else {})})
-        text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
+        _write_documents(documents, output)
     elif output is None:
         for i, scan in scans.items():
             wide.rule(f"{results[i].target} ({scan.inventory.asset.hostname})")
@@ -373,17 +402,8 @@ def scan_ssh(
                         f"{len(scans[i].findings):,}" if i in scans else "-",
                         f"{r.seconds:.2f}")
     out.print(summary)
-    failed = [r for r in results if r.status is not HostStatus.scanned]
-    for r in failed:
-        err.print(f"[red]{r.status.value}[/] {r.target}: {r.error}")
-    if failed:
-        err.print(f"{len(failed)} of {len(results)} host(s) not scanned.")
-        raise typer.Exit(SSH_HOSTS_FAILED)
-    if fail_on:
-        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
-        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
-               for s in scans.values() for f in s.findings):
-            raise typer.Exit(3)
+    _exit_for_hosts([(str(r.target), r.status.value, r.error) for r in results
+                     if r.status is not HostStatus.scanned], len(results), scans, fail_on)
 
 
 @scan_app.command("winrm")
@@ -430,18 +450,12 @@ def scan_winrm(
         WinRmTarget,
         scan_hosts_sync,
     )
-    from patchpilot.knowledge.cvss import SEVERITY_ORDER
     from patchpilot.reports.scan.json_format import document
 
     if fmt not in (OutputFormat.table, OutputFormat.json):
         fail(ValueError(f"--format {fmt.value}: scan winrm prints a table or JSON "
                          "(one document per host)"))
-    password: str | None = None
-    if password_env:
-        password = named_variable(password_env)
-        if not password:
-            fail(ValueError(f"--password-env: the environment variable {password_env} is "
-                             "not set or empty"))
+    password = _password(password_env)
     try:
         hosts = [WinRmTarget.parse(t, "target") for t in target or []]
         if targets:
@@ -472,11 +486,7 @@ def scan_winrm(
                                 "error": r.error, "seconds": round(r.seconds, 3)},
                       **(document(scans[i]) if i in scans else {})}
                      for i, r in enumerate(results)]
-        text = orjson.dumps(documents, option=orjson.OPT_INDENT_2).decode() + "\n"
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
+        _write_documents(documents, output)
     else:
         for i, scan in scans.items():
             wide.rule(f"{results[i].target} ({scan.inventory.asset.hostname})")
@@ -497,14 +507,5 @@ def scan_winrm(
             f"{len(windows.kbs):,}" if windows else "-",
             f"{len(scans[i].findings):,}" if i in scans else "-", f"{r.seconds:.2f}")
     out.print(summary)
-    failed = [r for r in results if r.status is not HostStatus.scanned]
-    for r in failed:
-        err.print(f"[red]{r.status.value}[/] {escape(str(r.target))}: {escape(r.error or '')}")
-    if failed:
-        err.print(f"{len(failed)} of {len(results)} host(s) not scanned.")
-        raise typer.Exit(SSH_HOSTS_FAILED)
-    if fail_on:
-        floor = SEVERITY_ORDER.get(fail_on.capitalize(), 99)
-        if any(SEVERITY_ORDER.get(f.severity, -1) >= floor
-               for s in scans.values() for f in s.findings):
-            raise typer.Exit(3)
+    _exit_for_hosts([(str(r.target), r.status.value, r.error) for r in results
+                     if r.status is not HostStatus.scanned], len(results), scans, fail_on)
