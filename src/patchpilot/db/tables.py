@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -203,6 +204,20 @@ users = Table(
     Column("language", String(10)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # Where the user signs in: local (password/tokens here), oidc or ldap; and what the
+    # directory knows them by (OIDC "issuer subject", LDAP DN).  (Migration 0019.)
+    Column("source", String(20), nullable=False, server_default="local"),
+    Column("external_id", String(500)),
+    UniqueConstraint("source", "external_id", name="uq_users_source_external"),
+)
+
+# A user limited to part of the estate: asset groups or business services by name; a user
+# with no row sees everything.  (Migration 0019.)
+user_scopes = Table(
+    "user_scopes", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(20), primary_key=True),  # group, service
+    Column("name", String(200), primary_key=True),
 )
 
 api_tokens = Table(
