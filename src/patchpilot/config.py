@@ -167,6 +167,10 @@ class Settings:
     snmp_community: str | None = None
     """``PATCHPILOT_SNMP_COMMUNITY``: the SNMP v2c community devices are read with when
     the command names none (never logged or stored)."""
+    directory_map: Path | None = None
+    """``PATCHPILOT_DIRECTORY_MAP``: the YAML file mapping directory groups (LDAP groups,
+    OIDC group or role claims) to PatchPilot roles and scopes; without it no directory
+    user can sign in."""
     ldap_url: str | None = None
     """``PATCHPILOT_LDAP_URL``: the directory users sign in against, ``ldaps://host:636``
     or ``ldap://host:389`` (then with ``PATCHPILOT_LDAP_STARTTLS``); None: no LDAP."""
@@ -284,6 +288,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discovery_rate=_whole(env, "PATCHPILOT_DISCOVERY_RATE", DEFAULT_DISCOVERY_RATE,
                               least=1, unit="packets a second"),
         snmp_community=env.get("PATCHPILOT_SNMP_COMMUNITY") or None,
+        directory_map=(Path(env["PATCHPILOT_DIRECTORY_MAP"]).expanduser()
+                       if env.get("PATCHPILOT_DIRECTORY_MAP", "").strip() else None),
         **_ldap(env),
     )
 
