@@ -66,6 +66,12 @@ class DirectoryUnavailable(AuthError):
     message (never a local fallback) and does not count against the user's name."""
 
 
+class DirectoryRefused(AuthError):
+    """The directory accepted the password, but PatchPilot refuses the user (no rule of
+    the directory map grants anything, a scoped grant, a disabled account, a name held by
+    a local user): the message says which."""
+
+
 @dataclass(frozen=True, slots=True)
 class DirectoryUser:
     """A user the directory vouched for: their DN, name and groups (DNs and CNs)."""
@@ -295,7 +301,10 @@ def sign_in(engine: Engine, settings: Settings, username: str, password: str) ->
     found = authenticate(config, username, password)
     directory_map = (DirectoryMap.load(settings.directory_map)
                      if settings.directory_map is not None else None)
-    with engine.begin() as conn:
-        return sign_in_directory_user(conn, source="ldap", external_id=found.dn,
-                                      name=found.name, memberships=found.memberships,
-                                      directory_map=directory_map)
+    try:
+        with engine.begin() as conn:
+            return sign_in_directory_user(conn, source="ldap", external_id=found.dn,
+                                          name=found.name, memberships=found.memberships,
+                                          directory_map=directory_map)
+    except AuthError as exc:
+        raise DirectoryRefused(str(exc)) from exc

@@ -3,6 +3,12 @@
 The login form takes a user's password, or an API token for a user with none (``make
 run``'s admin); failed sign-ins are throttled (``server.throttle``) and the session is
 kept server-side (``web.session``).  ``/`` leads to the overview.
+
+One form serves local and directory users: a name that belongs to a local user (the
+break-glass admins) is checked against the password kept here; any other name, when
+``PATCHPILOT_LDAP_URL`` is set, against the LDAP directory (``server.ldap``).  A directory
+that does not answer refuses the sign-in saying so; it never falls back to a local
+password.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from patchpilot.server import throttle
+from patchpilot.config import load_settings
+from patchpilot.errors import ConfigError
+from patchpilot.server import ldap, throttle
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.params import Name200
 from patchpilot.server.security import (
@@ -97,10 +105,15 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
         else:
             with engine.connect() as conn:
                 stored = stored_password(conn, name)
-            # Checked again once a hashing slot is free: attempts queued behind a burst
-            # are refused, not hashed, once the burst has locked the name.
-            principal = verify_password(stored, password,
-                                        admit=lambda: throttle.ensure_open(engine, keys))
+            settings = load_settings()
+            if (stored.user_id is not None and stored.source == "local") or not (
+                    ldap.configured(settings)):
+                # Checked again once a hashing slot is free: attempts queued behind a
+                # burst are refused, not hashed, once the burst has locked the name.
+                principal = verify_password(stored, password,
+                                            admit=lambda: throttle.ensure_open(engine, keys))
+            else:
+                principal = ldap.sign_in(engine, settings, name, password)
     except throttle.Locked as exc:
         return _login_refused(request, csrf, next, tr.gettext(
             "Too many failed logins. Try again in %(minutes)s min.")
@@ -109,6 +122,14 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
         return _login_refused(request, csrf, next, tr.gettext(
             "The server is busy checking other logins. Try again in a moment."), 503,
             throttle.BUSY_RETRY)
+    except (ldap.DirectoryUnavailable, ConfigError) as exc:
+        # The directory could not be asked: no password was judged, nothing is counted.
+        return _login_refused(request, csrf, next, _sentence(str(exc)), 503)
+    except ldap.DirectoryRefused as exc:
+        # The directory knew the password, but the directory map grants nothing (or the
+        # account is disabled here): the reason is the user's to read.
+        throttle.record_success(engine, name)
+        return _login_refused(request, csrf, next, _sentence(str(exc)), 403)
     except AuthError:
         throttle.record_failure(engine, keys, client)
         return _login_refused(request, csrf, next,
@@ -122,6 +143,10 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
             session.end(conn, previous)  # one browser, one session
         session.begin(request, response, conn, principal)
     return response
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 @router.post("/logout")
