@@ -179,11 +179,11 @@ def _unavailable(config: LdapConfig, exc: Exception) -> DirectoryUnavailable:
     text = str(exc)
     if isinstance(exc, LDAPCertificateError) or "CERTIFICATE_VERIFY_FAILED" in text:
         return DirectoryUnavailable(
-            f"the directory at {config.url} presented a certificate that is not trusted "
+            f"The directory at {config.url} presented a certificate that is not trusted "
             "(PATCHPILOT_LDAP_CA_FILE) or not for its host name; sign-in is refused")
     if isinstance(exc, LDAPStartTLSError):
-        return DirectoryUnavailable(f"the directory at {config.url} refused StartTLS")
-    return DirectoryUnavailable(f"the directory at {config.url} did not answer; try again "
+        return DirectoryUnavailable(f"The directory at {config.url} refused StartTLS")
+    return DirectoryUnavailable(f"The directory at {config.url} did not answer; try again "
                                 "later or ask IT whether it is down")
 
 
@@ -198,7 +198,7 @@ def _open(config: LdapConfig, server: Server, dn: str | None, password: str | No
         conn.open()
         if config.starttls and not conn.start_tls():
             conn.unbind()
-            raise DirectoryUnavailable(f"the directory at {config.url} refused StartTLS")
+            raise DirectoryUnavailable(f"The directory at {config.url} refused StartTLS")
         return conn, bool(conn.bind())
     except (LDAPCommunicationError, LDAPCertificateError, LDAPStartTLSError) as exc:
         raise _unavailable(config, exc) from None
@@ -216,7 +216,7 @@ def _groups(config: LdapConfig, conn: Connection, user_dn: str) -> dict[str, str
             config.group_base, query, search_scope=SUBTREE, attributes=["cn"],
             paged_size=_PAGE, generator=False)
         if conn.result.get("result") not in (0, None):
-            raise DirectoryUnavailable(f"the directory at {config.url} refused the group "
+            raise DirectoryUnavailable(f"The directory at {config.url} refused the group "
                                        f"search under {config.group_base}: "
                                        f"{conn.result.get('description')}")
         out = []
@@ -264,7 +264,7 @@ def authenticate(config: LdapConfig, username: str, password: str) -> DirectoryU
     try:
         if not bound:
             raise DirectoryUnavailable(
-                f"the directory at {config.url} refused PatchPilot's service account "
+                f"The directory at {config.url} refused PatchPilot's service account "
                 f"({config.bind_dn or 'anonymous'}): check PATCHPILOT_LDAP_BIND_DN and its "
                 "password")
         attribute = _name_attribute(config)

@@ -124,12 +124,12 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
             throttle.BUSY_RETRY)
     except (ldap.DirectoryUnavailable, ConfigError) as exc:
         # The directory could not be asked: no password was judged, nothing is counted.
-        return _login_refused(request, csrf, next, _sentence(str(exc)), 503)
+        return _login_refused(request, csrf, next, str(exc), 503)
     except ldap.DirectoryRefused as exc:
         # The directory knew the password, but the directory map grants nothing (or the
         # account is disabled here): the reason is the user's to read.
         throttle.record_success(engine, name)
-        return _login_refused(request, csrf, next, _sentence(str(exc)), 403)
+        return _login_refused(request, csrf, next, str(exc), 403)
     except AuthError:
         throttle.record_failure(engine, keys, client)
         return _login_refused(request, csrf, next,
@@ -143,10 +143,6 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
             session.end(conn, previous)  # one browser, one session
         session.begin(request, response, conn, principal)
     return response
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 @router.post("/logout")
