@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select, update
 from patchpilot.automation.secrets import key_of, set_secret
 from patchpilot.config import load_settings
 from patchpilot.db.tables import login_throttle, users
+from patchpilot.errors import ConfigError
 from patchpilot.server import directory, ldap
 from patchpilot.server.directory import scopes_of
 from patchpilot.server.security import AuthError, StoredPassword, verify_password
@@ -218,6 +219,9 @@ def test_authenticate_reads_direct_and_nested_groups_by_dn_and_cn(
         f"cn=plant1-night-shift,{GROUPS}", f"cn=plant1-team,{GROUPS}",
         "plant1-night-shift", "plant1-team"))
     assert ldap.authenticate(config, "dave", password_of("dave")).memberships == ()
+    monkeypatch.setenv("PATCHPILOT_LDAP_CA_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="PATCHPILOT_LDAP_CA_FILE: .*missing.pem is not a file"):
+        ldap.config_of(load_settings(), SERVICE_PASSWORD)
 
 
 def test_a_directory_that_is_down_gives_a_clear_error_and_no_local_fallback(

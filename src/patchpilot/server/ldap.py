@@ -131,6 +131,9 @@ def config_of(settings: Settings, password: str | None) -> LdapConfig:
     if settings.ldap_url is None or not settings.ldap_user_base or not settings.ldap_group_base:
         raise ConfigError("PATCHPILOT_LDAP_URL, _USER_BASE and _GROUP_BASE are needed for "
                           "LDAP sign-in")
+    if settings.ldap_ca_file is not None and not settings.ldap_ca_file.is_file():
+        raise ConfigError(f"PATCHPILOT_LDAP_CA_FILE: {settings.ldap_ca_file} is not a file "
+                          "(the directory's CA certificates, PEM)")
     if settings.ldap_bind_dn and password is None:
         raise ConfigError("PATCHPILOT_LDAP_BIND_DN is set without a password: set "
                           "PATCHPILOT_LDAP_BIND_PASSWORD_SECRET or _ENV")
