@@ -232,6 +232,8 @@ class MsrcKnowledge:
         self.stamp: tuple[object, ...] | None = None
         self.products: list[_Product] = []
         self.latest_month = ""
+        # Every KB a fix row names: the only installed KBs any decision looks at.
+        self.known_kbs: frozenset[str] = frozenset()
         self.superseded_by: dict[str, set[str]] = {}
         self._fixes: dict[str, list[_Fix]] = {}
         self._chains: dict[str, tuple[str, ...]] = {}
@@ -257,6 +259,8 @@ class MsrcKnowledge:
             select(p.product_id, p.name, p.family, p.version, p.edition, p.arch, p.month))]
         months = conn.execute(select(msrc_vulns.c.month).distinct()).scalars().all()
         self.latest_month = max(months, key=month_key, default="")
+        self.known_kbs = frozenset(conn.execute(
+            select(msrc_fixes.c.kb).distinct().where(msrc_fixes.c.kb.is_not(None))).scalars())
         graph: dict[str, set[str]] = defaultdict(set)
         for kb, supersedes in conn.execute(
                 select(msrc_fixes.c.kb, msrc_fixes.c.supersedes).distinct()
@@ -558,6 +562,16 @@ def _decide(knowledge: MsrcKnowledge, host: WindowsHost, product: _Product,
             month=primary.month, subtype=primary.subtype, cvss_score=primary.cvss_score,
             cvss_vector=primary.cvss_vector, severity=primary.severity,
             impact=primary.impact, decided_by="build" if proven else "kb"))
+
+
+def decision_key(knowledge: MsrcKnowledge, host: WindowsHost) -> tuple[object, ...]:
+    """What :func:`match_windows` decides a host by: its product facts, build, UBR,
+    components and the installed KBs that any fix row names (every other KB -- drivers,
+    .NET, Defender -- changes nothing).  Hosts with equal keys get equal results, so a
+    re-match of a fleet built from the same images judges each key once."""
+    return (host.family, host.release, host.installation_type, host.architecture,
+            host.service_pack, host.build, host.ubr, host.kbs_complete,
+            tuple(sorted(host.components.items())), host.kbs & knowledge.known_kbs)
 
 
 def match_windows(conn: Connection, host: WindowsHost,

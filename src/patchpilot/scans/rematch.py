@@ -20,6 +20,7 @@ triples than package instances (DESIGN.md, "Matching dedups work"), so:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import Engine, or_, select, tuple_
 from sqlalchemy.engine import Connection
 
@@ -43,12 +45,15 @@ from patchpilot.db.tables import (
 from patchpilot.findings.build import build_findings, with_commands
 from patchpilot.findings.installations import installations_of
 from patchpilot.findings.lifecycle import LifecycleCounts, apply_findings_many
-from patchpilot.findings.model import FIXED, MATCHER, MSRC, Finding
+from patchpilot.findings.model import FIXED, MATCHER, MSRC, WINDOWS, Finding
 from patchpilot.findings.owned import has_owner, judge_owned, owned_facts, owners_of
-from patchpilot.findings.windows import FactsCache, match_windows_host
-from patchpilot.inventory.model import Inventory
+from patchpilot.findings.windows import FactsCache, windows_findings, windows_host
+from patchpilot.inventory.model import WindowsInfo
 from patchpilot.knowledge.matcher import Match, ecosystems_with_advisories, match_packages
+from patchpilot.knowledge.windows import decision_key, knowledge_for, match_windows
 from patchpilot.models import Ecosystem, Package, PackageOwner
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 500
 # Assets whose findings are applied per transaction: one commit each would cost more than
@@ -267,22 +272,43 @@ def rematch_windows(engine: Engine, *, summary: bool = True) -> RematchResult:
     return out
 
 
+def _windows_part(document: str, inventory_id: int) -> WindowsInfo | None:
+    """The ``windows`` part of a stored inventory (only it is validated: a re-match reads
+    thousands); None when there is none or it cannot be read (logged)."""
+    try:
+        raw = orjson.loads(document).get("windows")
+        return WindowsInfo.model_validate(raw) if raw is not None else None
+    except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
+        log.warning("inventory %d: its windows part cannot be read, not re-matched: %s",
+                    inventory_id, exc)
+        return None
+
+
 def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
     """Re-match the stored Windows inventories against the MSRC knowledge, as the
-    ``msrc`` producer's report (its products' fix rows are read once for all hosts)."""
+    ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and the
+    installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
+    its findings built once, whatever number of hosts share it."""
     batch: list[tuple[int, list[Finding], bool]] = []
     facts = FactsCache()  # each CVE's records read once for every host
+    decided: dict[tuple[object, ...], list[Finding]] = {}
     with engine.connect() as conn:
+        knowledge = knowledge_for(conn)
         rows = conn.execute(
             select(assets.c.id, inventories.c.id, inventories.c.complete,
                    inventories.c.document)
             .join(inventories, inventories.c.id == assets.c.last_inventory_id)
-            .where(inventories.c.document.like('%"windows":{%'))).all()
+            .where(assets.c.ecosystem == WINDOWS)).all()
         for asset_id, inventory_id, complete, document in rows:
-            inventory = Inventory.from_json(document, f"inventory {inventory_id}")
-            if inventory.windows is None:
+            info = _windows_part(document, inventory_id)
+            if info is None:
                 continue
-            _, found = match_windows_host(conn, inventory.windows, facts)
+            host = windows_host(info)
+            key = decision_key(knowledge, host)
+            found = decided.get(key)
+            if found is None:
+                found = decided[key] = windows_findings(
+                    conn, match_windows(conn, host, knowledge), facts)
             batch.append((asset_id, found, bool(complete)))
     values_cache: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(batch), _ASSETS_PER_TRANSACTION):
