@@ -164,6 +164,10 @@ class Settings:
     snmp_community: str | None = None
     """``PATCHPILOT_SNMP_COMMUNITY``: the SNMP v2c community devices are read with when
     the command names none (never logged or stored)."""
+    directory_map: Path | None = None
+    """``PATCHPILOT_DIRECTORY_MAP``: the YAML file mapping directory groups (LDAP groups,
+    OIDC group or role claims) to PatchPilot roles and scopes; without it no directory
+    user can sign in."""
     oidc_issuer: str | None = None
     """``PATCHPILOT_OIDC_ISSUER``: the OpenID Connect provider's issuer URL (its
     ``/.well-known/openid-configuration`` is read); None: no OIDC sign-in."""
@@ -266,6 +270,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         discovery_rate=_whole(env, "PATCHPILOT_DISCOVERY_RATE", DEFAULT_DISCOVERY_RATE,
                               least=1, unit="packets a second"),
         snmp_community=env.get("PATCHPILOT_SNMP_COMMUNITY") or None,
+        directory_map=(Path(env["PATCHPILOT_DIRECTORY_MAP"]).expanduser()
+                       if env.get("PATCHPILOT_DIRECTORY_MAP", "").strip() else None),
         **_oidc(env),
     )
 
