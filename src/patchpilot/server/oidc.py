@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.automation.secrets import key_of, read_secret
 from patchpilot.config import Settings
 from patchpilot.db.tables import users
+from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.server.security import AuthError
 
 SOURCE = "oidc"  # users.source of the users signed in here
@@ -91,7 +92,10 @@ def client_secret(conn: Connection, settings: Settings) -> str:
     if not settings.oidc_client_secret_name:
         raise OidcError("OpenID Connect has no client secret here "
                         "(PATCHPILOT_OIDC_CLIENT_SECRET or _SECRET_NAME)")
-    return read_secret(conn, settings.oidc_client_secret_name, key_of(settings))
+    try:
+        return read_secret(conn, settings.oidc_client_secret_name, key_of(settings))
+    except (NotFound, InvalidInput) as exc:
+        raise OidcError(f"PATCHPILOT_OIDC_CLIENT_SECRET_NAME: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
