@@ -28,7 +28,7 @@ from patchpilot.db.tables import audit_log, users
 from patchpilot.server.directory import scopes_of
 from patchpilot.server.web import session
 from tests.builders.sessions import page_csrf, role_client
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, ProviderServer, IdpUser
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, IdpUser, Provider, ProviderServer
 
 DIRECTORY_MAP = """\
 - match: plant1-team
@@ -135,7 +135,8 @@ def _refused(answer: httpx.Response, client: TestClient, engine: Engine, reason:
 
 
 @pytest.mark.parametrize(("tamper", "reason"), [
-    ({"nonce": "replayed-nonce"}, "the ID token is not valid: invalid_claim: Invalid claim: 'nonce'"),
+    ({"nonce": "replayed-nonce"},
+     "the ID token is not valid: invalid_claim: Invalid claim: 'nonce'"),
     ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},
      "the ID token is not valid: expired_token: The token is expired"),
     ({"aud": "another-client"}, "the ID token is not valid: invalid_claim: Invalid claim: 'aud'"),

@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-
-import httpx
 
 from patchpilot.config import load_settings
 from patchpilot.errors import ConfigError, NotFound
