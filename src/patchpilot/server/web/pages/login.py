@@ -150,19 +150,23 @@ def logout(request: Request, user: User, engine: EngineDep,
         with engine.begin() as conn:
             session.end(conn, current)
             from_provider = oidc.is_oidc_user(conn, current.principal.id)
-    target = "/login"
+    response: Response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
     client = oidc.client_of(load_settings())
     if from_provider and client is not None:
         # RP-initiated logout: the provider ends its own session and sends the browser
-        # back to the login page.  The PatchPilot session has ended whatever it answers.
+        # back to the login page.  A page that moves on by itself, not a redirect: the
+        # pages' CSP (form-action 'self') forbids a form's answer to redirect off-site.
+        # The PatchPilot session has ended whatever the provider answers.
         try:
             with httpx.Client() as http:
                 provider = oidc.discover(client, http)
-            target = oidc.logout_url(provider, client,
-                                     str(request.url_for("login_page"))) or target
+            target = oidc.logout_url(provider, client, str(request.url_for("login_page")))
         except oidc.OidcError:
-            pass  # the provider is unreachable: its session lapses on its own
-    response = RedirectResponse(target, status.HTTP_303_SEE_OTHER)
+            target = None  # the provider is unreachable: its session lapses on its own
+        if target:
+            response = render(request, "signed_out.html",
+                              i18n.negotiate(request.headers.get("accept-language")),
+                              {"provider": client.name, "target": target})
     session.clear(response)
     return response
 
