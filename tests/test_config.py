@@ -108,8 +108,10 @@ def test_repr_hides_the_secrets() -> None:
                                "PATCHPILOT_SESSION_SECRET": "s-secret",
                                "PATCHPILOT_SMTP_PASSWORD": "p-secret",
                                "PATCHPILOT_SECRETS_KEY": "x-secret"}))
-    assert "secret" not in text.replace("session_secret", "").replace("secrets_key", "").replace(
-        "oidc_client_secret_name", "").replace("oidc_client_secret", "")
+    assert "secret" not in (text.replace("session_secret", "").replace("secrets_key", "")
+                            .replace("ldap_bind_password_secret", "")
+                            .replace("oidc_client_secret_name", "")
+                            .replace("oidc_client_secret", ""))
     assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
     assert "secrets_key='***'" in text
     shown = repr(load_settings({"PATCHPILOT_HOME": "/srv/pp",
@@ -167,3 +169,55 @@ def test_webhook_networks_are_normalised() -> None:
                               "PATCHPILOT_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/8, fd00::/8,"})
     assert settings.webhook_allow_networks == ("127.0.0.0/8", "fd00::/8")
     assert load_settings({"PATCHPILOT_HOME": "/srv/pp"}).webhook_allow_networks == ()
+
+
+def test_ldap_settings() -> None:
+    env = {"PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_LDAP_URL": "ldap://dc1.corp.example:389",
+           "PATCHPILOT_LDAP_STARTTLS": "true", "PATCHPILOT_LDAP_CA_FILE": "/etc/pp/corp-ca.pem",
+           "PATCHPILOT_LDAP_BIND_DN": "CN=svc-patchpilot,OU=Service,DC=corp,DC=example",
+           "PATCHPILOT_LDAP_BIND_PASSWORD_SECRET": "ldap-bind",
+           "PATCHPILOT_LDAP_BIND_PASSWORD_ENV": "PP_LDAP_PW",
+           "PATCHPILOT_LDAP_USER_BASE": "OU=Staff,DC=corp,DC=example",
+           "PATCHPILOT_LDAP_USER_FILTER": "(sAMAccountName={username})",
+           "PATCHPILOT_LDAP_GROUP_BASE": "OU=Groups,DC=corp,DC=example",
+           "PATCHPILOT_LDAP_ACTIVE_DIRECTORY": "yes", "PATCHPILOT_LDAP_TIMEOUT": "9"}
+    settings = load_settings(env)
+    assert (settings.ldap_url, settings.ldap_starttls, settings.ldap_ca_file,
+            settings.ldap_bind_dn, settings.ldap_bind_password_secret,
+            settings.ldap_bind_password_env, settings.ldap_user_base,
+            settings.ldap_user_filter, settings.ldap_group_base,
+            settings.ldap_active_directory, settings.ldap_timeout) == (
+        "ldap://dc1.corp.example:389", True, Path("/etc/pp/corp-ca.pem"),
+        "CN=svc-patchpilot,OU=Service,DC=corp,DC=example", "ldap-bind", "PP_LDAP_PW",
+        "OU=Staff,DC=corp,DC=example", "(sAMAccountName={username})",
+        "OU=Groups,DC=corp,DC=example", True, 9)
+    unset = load_settings({"PATCHPILOT_HOME": "/srv/pp"})
+    assert (unset.ldap_url, unset.ldap_user_filter, unset.ldap_timeout) == (
+        None, "(uid={username})", 5)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"PATCHPILOT_LDAP_STARTTLS": "false"},
+     "PATCHPILOT_LDAP_URL: 'ldap://dc1:389' would send passwords in clear: use ldaps:// or "
+     "set PATCHPILOT_LDAP_STARTTLS=true"),
+    ({"PATCHPILOT_LDAP_URL": "ldaps://dc1:636"},
+     "PATCHPILOT_LDAP_STARTTLS: an ldaps:// connection is encrypted already; StartTLS is "
+     "for ldap:// URLs"),
+    ({"PATCHPILOT_LDAP_URL": "https://dc1"},
+     "PATCHPILOT_LDAP_URL: 'https://dc1' is not ldaps://HOST[:PORT] or ldap://HOST[:PORT]"),
+    ({"PATCHPILOT_LDAP_GROUP_BASE": ""},
+     "PATCHPILOT_LDAP_GROUP_BASE: needed with PATCHPILOT_LDAP_URL (the DN to search under, "
+     "e.g. ou=people,dc=example,dc=org)"),
+    ({"PATCHPILOT_LDAP_USER_FILTER": "(uid=%s)"},
+     "PATCHPILOT_LDAP_USER_FILTER: '(uid=%s)' is not an LDAP filter with {username} in it, "
+     "e.g. (uid={username}) or (sAMAccountName={username})"),
+    ({"PATCHPILOT_LDAP_TIMEOUT": "0"},
+     "PATCHPILOT_LDAP_TIMEOUT: '0' is not a whole number of seconds (1 or more)"),
+])
+def test_bad_ldap_settings_are_refused(change: dict[str, str], message: str) -> None:
+    env = {"PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_LDAP_URL": "ldap://dc1:389",
+           "PATCHPILOT_LDAP_STARTTLS": "true", "PATCHPILOT_LDAP_USER_BASE": "ou=people,dc=x",
+           "PATCHPILOT_LDAP_GROUP_BASE": "ou=groups,dc=x", **change}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert str(caught.value) == message

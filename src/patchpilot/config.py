@@ -14,7 +14,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from patchpilot.errors import ConfigError
@@ -61,6 +61,12 @@ DEFAULT_ACTION_RATE_LIMIT = 30
 # nmap's 1,000 common ports still finishes overnight, and no IDS or small firewall sees a
 # flood.  ``--rate`` raises it for one run.
 DEFAULT_DISCOVERY_RATE = 200
+# LDAP: the search filter of OpenLDAP's inetOrgPerson users (Active Directory:
+# ``(sAMAccountName={username})``), and how long a sign-in waits for the directory: long
+# enough for a domain controller across a WAN link, short enough that a login page whose
+# directory is down answers while the user still looks at it.
+DEFAULT_LDAP_USER_FILTER = "(uid={username})"
+DEFAULT_LDAP_TIMEOUT = 5
 # The claim most providers (Keycloak, Okta, Entra ID with group claims on) put groups in.
 DEFAULT_OIDC_GROUPS_CLAIM = "groups"
 
@@ -168,6 +174,37 @@ class Settings:
     """``PATCHPILOT_DIRECTORY_MAP``: the YAML file mapping directory groups (LDAP groups,
     OIDC group or role claims) to PatchPilot roles and scopes; without it no directory
     user can sign in."""
+    ldap_url: str | None = None
+    """``PATCHPILOT_LDAP_URL``: the directory users sign in against, ``ldaps://host:636``
+    or ``ldap://host:389`` (then with ``PATCHPILOT_LDAP_STARTTLS``); None: no LDAP."""
+    ldap_starttls: bool = False
+    """``PATCHPILOT_LDAP_STARTTLS``: ``true`` to upgrade an ``ldap://`` connection with
+    StartTLS (required: passwords never cross the network in clear)."""
+    ldap_ca_file: Path | None = None
+    """``PATCHPILOT_LDAP_CA_FILE``: the CA certificates (PEM) the directory's certificate is
+    checked against; None: the system's trusted CAs.  The check is never off."""
+    ldap_bind_dn: str | None = None
+    """``PATCHPILOT_LDAP_BIND_DN``: the service account users are searched with; None: an
+    anonymous search."""
+    ldap_bind_password_secret: str | None = None
+    """``PATCHPILOT_LDAP_BIND_PASSWORD_SECRET``: the name of the stored secret (``patchpilot
+    secret set``) holding the service account's password."""
+    ldap_bind_password_env: str | None = None
+    """``PATCHPILOT_LDAP_BIND_PASSWORD_ENV``: else the name of the environment variable
+    holding it (never logged or stored)."""
+    ldap_user_base: str | None = None
+    """``PATCHPILOT_LDAP_USER_BASE``: the DN users are searched under."""
+    ldap_user_filter: str = DEFAULT_LDAP_USER_FILTER
+    """``PATCHPILOT_LDAP_USER_FILTER``: the filter that finds a user, ``{username}`` standing
+    for the name typed (escaped per RFC 4515)."""
+    ldap_group_base: str | None = None
+    """``PATCHPILOT_LDAP_GROUP_BASE``: the DN groups are searched under."""
+    ldap_active_directory: bool = False
+    """``PATCHPILOT_LDAP_ACTIVE_DIRECTORY``: ``true`` for Active Directory: nested groups
+    are read in one search with LDAP_MATCHING_RULE_IN_CHAIN."""
+    ldap_timeout: int = DEFAULT_LDAP_TIMEOUT
+    """``PATCHPILOT_LDAP_TIMEOUT``: seconds a sign-in waits for the directory to connect
+    and to answer each request."""
     oidc_issuer: str | None = None
     """``PATCHPILOT_OIDC_ISSUER``: the OpenID Connect provider's issuer URL (its
     ``/.well-known/openid-configuration`` is read); None: no OIDC sign-in."""
@@ -272,6 +309,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_community=env.get("PATCHPILOT_SNMP_COMMUNITY") or None,
         directory_map=(Path(env["PATCHPILOT_DIRECTORY_MAP"]).expanduser()
                        if env.get("PATCHPILOT_DIRECTORY_MAP", "").strip() else None),
+**_ldap(env),
         **_oidc(env),
     )
 
@@ -303,6 +341,67 @@ def _oidc(env: Mapping[str, str]) -> dict[str, Any]:
     if not (found["oidc_client_secret"] or found["oidc_client_secret_name"]):
         raise ConfigError("PATCHPILOT_OIDC_CLIENT_SECRET or PATCHPILOT_OIDC_CLIENT_SECRET_NAME:"
                           " one is required with PATCHPILOT_OIDC_ISSUER")
+    return found
+
+
+class _LdapFields(TypedDict):
+    ldap_url: str | None
+    ldap_starttls: bool
+    ldap_ca_file: Path | None
+    ldap_bind_dn: str | None
+    ldap_bind_password_secret: str | None
+    ldap_bind_password_env: str | None
+    ldap_user_base: str | None
+    ldap_user_filter: str
+    ldap_group_base: str | None
+    ldap_active_directory: bool
+    ldap_timeout: int
+
+
+def _ldap(env: Mapping[str, str]) -> _LdapFields:
+    """The LDAP settings, checked together: a URL needs a user and a group base, and an
+    ``ldap://`` URL needs StartTLS (a password is never sent in clear)."""
+    url = env.get("PATCHPILOT_LDAP_URL", "").strip() or None
+    starttls = env.get("PATCHPILOT_LDAP_STARTTLS", "").strip().lower() in _TRUE
+    user_filter = (env.get("PATCHPILOT_LDAP_USER_FILTER", "").strip()
+                   or DEFAULT_LDAP_USER_FILTER)
+    if "{username}" not in user_filter or not (
+            user_filter.startswith("(") and user_filter.endswith(")")):
+        raise ConfigError(f"PATCHPILOT_LDAP_USER_FILTER: {user_filter!r} is not an LDAP filter "
+                          "with {username} in it, e.g. (uid={username}) or "
+                          "(sAMAccountName={username})")
+    ca_file = env.get("PATCHPILOT_LDAP_CA_FILE", "").strip()
+    found: _LdapFields = {
+        "ldap_url": url, "ldap_starttls": starttls,
+        "ldap_ca_file": Path(ca_file).expanduser() if ca_file else None,
+        "ldap_bind_dn": env.get("PATCHPILOT_LDAP_BIND_DN", "").strip() or None,
+        "ldap_bind_password_secret":
+            env.get("PATCHPILOT_LDAP_BIND_PASSWORD_SECRET", "").strip() or None,
+        "ldap_bind_password_env": env.get("PATCHPILOT_LDAP_BIND_PASSWORD_ENV", "").strip() or None,
+        "ldap_user_base": env.get("PATCHPILOT_LDAP_USER_BASE", "").strip() or None,
+        "ldap_user_filter": user_filter,
+        "ldap_group_base": env.get("PATCHPILOT_LDAP_GROUP_BASE", "").strip() or None,
+        "ldap_active_directory":
+            env.get("PATCHPILOT_LDAP_ACTIVE_DIRECTORY", "").strip().lower() in _TRUE,
+        "ldap_timeout": _whole(env, "PATCHPILOT_LDAP_TIMEOUT", DEFAULT_LDAP_TIMEOUT, least=1,
+                               unit="seconds"),
+    }
+    if url is None:
+        return found
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("ldap", "ldaps") or not rest.strip("/"):
+        raise ConfigError(f"PATCHPILOT_LDAP_URL: {url!r} is not ldaps://HOST[:PORT] or "
+                          "ldap://HOST[:PORT]")
+    if scheme.lower() == "ldap" and not starttls:
+        raise ConfigError(f"PATCHPILOT_LDAP_URL: {url!r} would send passwords in clear: use "
+                          "ldaps:// or set PATCHPILOT_LDAP_STARTTLS=true")
+    if scheme.lower() == "ldaps" and starttls:
+        raise ConfigError("PATCHPILOT_LDAP_STARTTLS: an ldaps:// connection is encrypted "
+                          "already; StartTLS is for ldap:// URLs")
+    for name in ("PATCHPILOT_LDAP_USER_BASE", "PATCHPILOT_LDAP_GROUP_BASE"):
+        if not env.get(name, "").strip():
+            raise ConfigError(f"{name}: needed with PATCHPILOT_LDAP_URL (the DN to search "
+                              "under, e.g. ou=people,dc=example,dc=org)")
     return found
 
 

@@ -400,16 +400,19 @@ class StoredPassword:
     role: str | None
     password_hash: str | None
     disabled: bool
+    source: str = "local"  # only a local user signs in with a password kept here
 
 
 def stored_password(conn: Connection, name: str) -> StoredPassword:
     """The password record of user ``name`` (read before hashing, so no database
     connection is held while argon2 runs)."""
     row = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.password_hash,
-                              users.c.disabled).where(users.c.name == name)).first()
+                              users.c.disabled, users.c.source)
+                       .where(users.c.name == name)).first()
     if row is None:
         return StoredPassword(None, name, None, None, False)
-    return StoredPassword(row.id, row.name, row.role, row.password_hash, bool(row.disabled))
+    return StoredPassword(row.id, row.name, row.role, row.password_hash, bool(row.disabled),
+                          str(row.source))
 
 
 def verify_password(stored: StoredPassword, password: str, *,
@@ -430,7 +433,10 @@ def verify_password(stored: StoredPassword, password: str, *,
             return False
 
     matched = HASHING.run(check, wait, admit)
-    if not matched or stored.user_id is None or not stored.password_hash or stored.disabled:
+    # A directory user (OIDC, LDAP) never signs in with a password kept here, even one an
+    # administrator set: the directory alone vouches for them.
+    if (not matched or stored.user_id is None or not stored.password_hash or stored.disabled
+            or stored.source != "local"):
         raise AuthError("wrong user name or password")
     return Principal("user", stored.user_id, stored.name, Role(str(stored.role)))
 

@@ -4,6 +4,12 @@ The login form takes a user's password, or an API token for a user with none (``
 run``'s admin); failed sign-ins are throttled (``server.throttle``) and the session is
 kept server-side (``web.session``).  ``/`` leads to the overview.
 
+One form serves local and directory users: a name that belongs to a local user (the
+break-glass admins) is checked against the password kept here; any other name, when
+``PATCHPILOT_LDAP_URL`` is set, against the LDAP directory (``server.ldap``).  A directory
+that does not answer refuses the sign-in saying so; it never falls back to a local
+password.
+
 With an OpenID Connect provider configured (``PATCHPILOT_OIDC_ISSUER``), the page also
 offers "Sign in with <provider>": ``/auth/oidc/login`` sends the browser to the provider
 and ``/auth/oidc/callback`` takes it back (``server.oidc`` checks everything), applies the
@@ -22,7 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from patchpilot.config import load_settings
 from patchpilot.errors import ConfigError, NotFound
-from patchpilot.server import oidc, throttle
+from patchpilot.server import ldap, oidc, throttle
 from patchpilot.server.deps import EngineDep
 from patchpilot.server.directory import DirectoryMap, sign_in_directory_user
 from patchpilot.server.params import Name200
@@ -112,10 +118,15 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
         else:
             with engine.connect() as conn:
                 stored = stored_password(conn, name)
-            # Checked again once a hashing slot is free: attempts queued behind a burst
-            # are refused, not hashed, once the burst has locked the name.
-            principal = verify_password(stored, password,
-                                        admit=lambda: throttle.ensure_open(engine, keys))
+            settings = load_settings()
+            if (stored.user_id is not None and stored.source == "local") or not (
+                    ldap.configured(settings)):
+                # Checked again once a hashing slot is free: attempts queued behind a
+                # burst are refused, not hashed, once the burst has locked the name.
+                principal = verify_password(stored, password,
+                                            admit=lambda: throttle.ensure_open(engine, keys))
+            else:
+                principal = ldap.sign_in(engine, settings, name, password)
     except throttle.Locked as exc:
         return _login_refused(request, csrf, next, tr.gettext(
             "Too many failed logins. Try again in %(minutes)s min.")
@@ -124,6 +135,14 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
         return _login_refused(request, csrf, next, tr.gettext(
             "The server is busy checking other logins. Try again in a moment."), 503,
             throttle.BUSY_RETRY)
+    except (ldap.DirectoryUnavailable, ConfigError) as exc:
+        # The directory could not be asked: no password was judged, nothing is counted.
+        return _login_refused(request, csrf, next, str(exc), 503)
+    except ldap.DirectoryRefused as exc:
+        # The directory knew the password, but the directory map grants nothing (or the
+        # account is disabled here): the reason is the user's to read.
+        throttle.record_success(engine, name)
+        return _login_refused(request, csrf, next, str(exc), 403)
     except AuthError:
         throttle.record_failure(engine, keys, client)
         return _login_refused(request, csrf, next,
