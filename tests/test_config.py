@@ -109,12 +109,51 @@ def test_repr_hides_the_secrets() -> None:
                                "PATCHPILOT_SMTP_PASSWORD": "p-secret",
                                "PATCHPILOT_SECRETS_KEY": "x-secret"}))
     assert "secret" not in (text.replace("session_secret", "").replace("secrets_key", "")
-                            .replace("ldap_bind_password_secret", ""))
+                            .replace("ldap_bind_password_secret", "")
+                            .replace("oidc_client_secret_name", "")
+                            .replace("oidc_client_secret", ""))
     assert "nvd_api_key='***'" in text and "smtp_password='***'" in text
     assert "secrets_key='***'" in text
     shown = repr(load_settings({"PATCHPILOT_HOME": "/srv/pp",
                                 "PATCHPILOT_SNMP_COMMUNITY": "c-secret"}))
     assert "c-secret" not in shown and "snmp_community='***'" in shown
+
+
+def test_oidc_settings() -> None:
+    settings = load_settings({
+        "PATCHPILOT_HOME": "/srv/pp", "PATCHPILOT_OIDC_ISSUER": "https://login.example/realm",
+        "PATCHPILOT_OIDC_CLIENT_ID": "patchpilot", "PATCHPILOT_OIDC_CLIENT_SECRET": "o-secret",
+        "PATCHPILOT_OIDC_GROUPS_CLAIM": "roles", "PATCHPILOT_OIDC_NAME": "Keycloak"})
+    assert (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret,
+            settings.oidc_client_secret_name, settings.oidc_groups_claim,
+            settings.oidc_name) == ("https://login.example/realm", "patchpilot", "o-secret",
+                                    None, "roles", "Keycloak")
+    assert "o-secret" not in repr(settings) and "oidc_client_secret='***'" in repr(settings)
+    by_name = load_settings({"PATCHPILOT_HOME": "/srv/pp",
+                             "PATCHPILOT_OIDC_ISSUER": "http://127.0.0.1:8081",
+                             "PATCHPILOT_OIDC_CLIENT_ID": "pp",
+                             "PATCHPILOT_OIDC_CLIENT_SECRET_NAME": "oidc-client"})
+    assert (by_name.oidc_client_secret, by_name.oidc_client_secret_name,
+            by_name.oidc_groups_claim, by_name.oidc_name) == (None, "oidc-client", "groups",
+                                                              None)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"PATCHPILOT_OIDC_ISSUER": "http://login.example", "PATCHPILOT_OIDC_CLIENT_ID": "pp",
+      "PATCHPILOT_OIDC_CLIENT_SECRET": "s"},
+     "PATCHPILOT_OIDC_ISSUER: 'http://login.example' is not an https URL (plain http only "
+     "on a loopback address)"),
+    ({"PATCHPILOT_OIDC_ISSUER": "https://login.example", "PATCHPILOT_OIDC_CLIENT_SECRET": "s"},
+     "PATCHPILOT_OIDC_CLIENT_ID: required with PATCHPILOT_OIDC_ISSUER"),
+    ({"PATCHPILOT_OIDC_ISSUER": "https://login.example", "PATCHPILOT_OIDC_CLIENT_ID": "pp"},
+     "PATCHPILOT_OIDC_CLIENT_SECRET or PATCHPILOT_OIDC_CLIENT_SECRET_NAME: one is required "
+     "with PATCHPILOT_OIDC_ISSUER"),
+])
+def test_an_incomplete_oidc_client_is_a_config_error(env: dict[str, str],
+                                                     message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"PATCHPILOT_HOME": "/srv/pp", **env})
+    assert str(caught.value) == message
 
 
 def test_discovery_settings() -> None:

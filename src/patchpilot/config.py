@@ -14,7 +14,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 from patchpilot.errors import ConfigError
 
@@ -66,6 +67,8 @@ DEFAULT_DISCOVERY_RATE = 200
 # directory is down answers while the user still looks at it.
 DEFAULT_LDAP_USER_FILTER = "(uid={username})"
 DEFAULT_LDAP_TIMEOUT = 5
+# The claim most providers (Keycloak, Okta, Entra ID with group claims on) put groups in.
+DEFAULT_OIDC_GROUPS_CLAIM = "groups"
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -202,6 +205,22 @@ class Settings:
     ldap_timeout: int = DEFAULT_LDAP_TIMEOUT
     """``PATCHPILOT_LDAP_TIMEOUT``: seconds a sign-in waits for the directory to connect
     and to answer each request."""
+    oidc_issuer: str | None = None
+    """``PATCHPILOT_OIDC_ISSUER``: the OpenID Connect provider's issuer URL (its
+    ``/.well-known/openid-configuration`` is read); None: no OIDC sign-in."""
+    oidc_client_id: str | None = None
+    """``PATCHPILOT_OIDC_CLIENT_ID``: PatchPilot's client id at that provider."""
+    oidc_client_secret: str | None = None
+    """``PATCHPILOT_OIDC_CLIENT_SECRET``: its client secret (never logged or stored)."""
+    oidc_client_secret_name: str | None = None
+    """``PATCHPILOT_OIDC_CLIENT_SECRET_NAME``: instead, the name of a stored secret
+    (``patchpilot secret set``) holding it."""
+    oidc_groups_claim: str = DEFAULT_OIDC_GROUPS_CLAIM
+    """``PATCHPILOT_OIDC_GROUPS_CLAIM``: the ID token claim whose values are matched
+    against the directory map (Entra ID app roles: ``roles``)."""
+    oidc_name: str | None = None
+    """``PATCHPILOT_OIDC_NAME``: the provider's name on the login page's button; None:
+    the issuer's host name."""
 
     @property
     def reports_dir(self) -> Path:
@@ -221,7 +240,7 @@ class Settings:
     def __repr__(self) -> str:
         # The secrets never reach a log line or a traceback through repr.
         hidden = {"nvd_api_key", "session_secret", "smtp_password", "secrets_key",
-                  "snmp_community"}
+                  "snmp_community", "oidc_client_secret"}
         shown = ", ".join(
             f"{name}=" + ("'***'" if name in hidden and getattr(self, name)
                           else repr(getattr(self, name)))
@@ -290,8 +309,39 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         snmp_community=env.get("PATCHPILOT_SNMP_COMMUNITY") or None,
         directory_map=(Path(env["PATCHPILOT_DIRECTORY_MAP"]).expanduser()
                        if env.get("PATCHPILOT_DIRECTORY_MAP", "").strip() else None),
-        **_ldap(env),
+**_ldap(env),
+        **_oidc(env),
     )
+
+
+def _oidc(env: Mapping[str, str]) -> dict[str, Any]:
+    """The OpenID Connect fields: an issuer needs a client id and one way to its secret,
+    and is https (plain http only on a loopback address, for a test provider)."""
+    issuer = env.get("PATCHPILOT_OIDC_ISSUER", "").strip() or None
+    found: dict[str, Any] = {
+        "oidc_issuer": issuer,
+        "oidc_client_id": env.get("PATCHPILOT_OIDC_CLIENT_ID", "").strip() or None,
+        "oidc_client_secret": env.get("PATCHPILOT_OIDC_CLIENT_SECRET") or None,
+        "oidc_client_secret_name":
+            env.get("PATCHPILOT_OIDC_CLIENT_SECRET_NAME", "").strip() or None,
+        "oidc_groups_claim": (env.get("PATCHPILOT_OIDC_GROUPS_CLAIM", "").strip()
+                              or DEFAULT_OIDC_GROUPS_CLAIM),
+        "oidc_name": env.get("PATCHPILOT_OIDC_NAME", "").strip() or None,
+    }
+    if issuer is None:
+        return found
+    parsed = urlsplit(issuer)
+    loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    if not parsed.hostname or not (parsed.scheme == "https"
+                                   or (parsed.scheme == "http" and loopback)):
+        raise ConfigError(f"PATCHPILOT_OIDC_ISSUER: {issuer!r} is not an https URL (plain "
+                          "http only on a loopback address)")
+    if not found["oidc_client_id"]:
+        raise ConfigError("PATCHPILOT_OIDC_CLIENT_ID: required with PATCHPILOT_OIDC_ISSUER")
+    if not (found["oidc_client_secret"] or found["oidc_client_secret_name"]):
+        raise ConfigError("PATCHPILOT_OIDC_CLIENT_SECRET or PATCHPILOT_OIDC_CLIENT_SECRET_NAME:"
+                          " one is required with PATCHPILOT_OIDC_ISSUER")
+    return found
 
 
 class _LdapFields(TypedDict):

@@ -26,6 +26,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
     ("POST", "/logout"): "viewer",
+    ("GET", "/auth/oidc/login"): "public",
+    ("GET", "/auth/oidc/callback"): "public",
     ("POST", "/language"): "viewer",
     ("GET", "/static/plotly.min.js"): "public",
     ("GET", "/overview"): "viewer",

@@ -182,6 +182,33 @@ def write(request: Request, response: Response, data: dict[str, Any]) -> None:
                         secure=request.url.scheme == "https")
 
 
+def write_signed(request: Request, response: Response, name: str, data: dict[str, Any],
+                 *, path: str, max_age: int) -> None:
+    """Set another signed cookie ``name`` (HttpOnly, SameSite=Lax) for ``path`` only:
+    a sign-in under way through an identity provider, read back by :func:`read_signed`."""
+    response.set_cookie(name, URLSafeTimedSerializer(_secret(request), salt=name).dumps(data),
+                        max_age=max_age, httponly=True, samesite="lax", path=path,
+                        secure=request.url.scheme == "https")
+
+
+def read_signed(request: Request, name: str, *, max_age: int) -> dict[str, Any]:
+    """The content of the signed cookie ``name``; empty when missing, forged or older than
+    ``max_age`` seconds."""
+    raw = request.cookies.get(name)
+    if not raw:
+        return {}
+    try:
+        data = URLSafeTimedSerializer(_secret(request), salt=name).loads(raw, max_age=max_age)
+    except BadSignature:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def drop_signed(response: Response, name: str, *, path: str) -> None:
+    """Drop the signed cookie ``name`` (used once)."""
+    response.delete_cookie(name, path=path, httponly=True, samesite="lax")
+
+
 def clear(response: Response) -> None:
     """Drop the session cookie (logout)."""
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")

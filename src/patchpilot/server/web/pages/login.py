@@ -9,6 +9,12 @@ break-glass admins) is checked against the password kept here; any other name, w
 ``PATCHPILOT_LDAP_URL`` is set, against the LDAP directory (``server.ldap``).  A directory
 that does not answer refuses the sign-in saying so; it never falls back to a local
 password.
+
+With an OpenID Connect provider configured (``PATCHPILOT_OIDC_ISSUER``), the page also
+offers "Sign in with <provider>": ``/auth/oidc/login`` sends the browser to the provider
+and ``/auth/oidc/callback`` takes it back (``server.oidc`` checks everything), applies the
+directory map (``server.directory``) and opens the same session a password does.  Logging
+out a user who came that way also ends the provider's session when it says how.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from patchpilot.config import load_settings
-from patchpilot.errors import ConfigError
-from patchpilot.server import ldap, throttle
+from patchpilot.errors import ConfigError, NotFound
+from patchpilot.server import ldap, oidc, throttle
 from patchpilot.server.deps import EngineDep
+from patchpilot.server.directory import DirectoryMap, sign_in_directory_user
 from patchpilot.server.params import Name200
 from patchpilot.server.security import (
     AuthError,
@@ -37,6 +45,9 @@ from patchpilot.server.web import i18n, session
 from patchpilot.server.web.render import User, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
+
+PENDING_COOKIE = "pp_oidc"  # the OpenID Connect sign-in under way (state, nonce, verifier)
+OIDC_PATH = "/auth/oidc"  # the pending cookie is sent to the callback only
 
 
 def _safe_next(target: str | None) -> str:
@@ -59,7 +70,8 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     csrf = session.csrf_of(data)
     lang = i18n.negotiate(request.headers.get("accept-language"))
     response = render(request, "login.html", lang,
-                      {"csrf": csrf, "next": _safe_next(next), "error": None})
+                      {"csrf": csrf, "next": _safe_next(next), "error": None,
+                       "oidc": oidc.client_of(load_settings())})
     if "session" not in data:
         # Signed in already: the session's own cookie stays (its token is the form's).
         session.write(request, response, {"c": csrf})
@@ -71,7 +83,8 @@ def _login_refused(request: Request, csrf: str, next: str, message: str, status_
     """The login form again with ``message`` (translated) and ``status_code``."""
     lang = i18n.negotiate(request.headers.get("accept-language"))
     response = render(request, "login.html", lang,
-                      {"csrf": csrf, "next": _safe_next(next), "error": message},
+                      {"csrf": csrf, "next": _safe_next(next), "error": message,
+                       "oidc": oidc.client_of(load_settings())},
                       status_code=status_code)
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
@@ -151,11 +164,104 @@ def logout(request: Request, user: User, engine: EngineDep,
     """End the session: its row, then the cookie."""
     check_csrf(request, csrf)
     current = session.active(request, engine)
+    from_provider = False
     if current is not None:
         with engine.begin() as conn:
             session.end(conn, current)
-    response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+            from_provider = oidc.is_oidc_user(conn, current.principal.id)
+    response: Response = RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+    client = oidc.client_of(load_settings())
+    if from_provider and client is not None:
+        # RP-initiated logout: the provider ends its own session and sends the browser
+        # back to the login page.  A page that moves on by itself, not a redirect: the
+        # pages' CSP (form-action 'self') forbids a form's answer to redirect off-site.
+        # The PatchPilot session has ended whatever the provider answers.
+        try:
+            with httpx.Client() as http:
+                provider = oidc.discover(client, http)
+            target = oidc.logout_url(provider, client, str(request.url_for("login_page")))
+        except oidc.OidcError:
+            target = None  # the provider is unreachable: its session lapses on its own
+        if target:
+            response = render(request, "signed_out.html",
+                              i18n.negotiate(request.headers.get("accept-language")),
+                              {"provider": client.name, "target": target})
     session.clear(response)
+    return response
+
+
+def _oidc_client() -> oidc.Client:
+    client = oidc.client_of(load_settings())
+    if client is None:
+        raise NotFound("OpenID Connect sign-in is not configured here")
+    return client
+
+
+def _oidc_refused(request: Request, client: oidc.Client, next: str, reason: str,
+                  status_code: int) -> HTMLResponse:
+    """The login page saying why the provider's sign-in was refused (no session opened)."""
+    data = session.read(request)
+    csrf = session.csrf_of(data)
+    tr = i18n.translations(i18n.negotiate(request.headers.get("accept-language")))
+    response = _login_refused(request, csrf, next, tr.gettext(
+        "Sign-in through %(provider)s was refused: %(reason)s")
+        % {"provider": client.name, "reason": reason}, status_code)
+    if "session" not in data:
+        session.write(request, response, {"c": csrf})
+    session.drop_signed(response, PENDING_COOKIE, path=OIDC_PATH)
+    return response
+
+
+@router.get("/auth/oidc/login")
+def oidc_login(request: Request, next: str | None = None) -> Response:
+    """Send the browser to the OpenID Connect provider (authorization code + PKCE); the
+    state, nonce and verifier wait in a signed cookie for the callback."""
+    client = _oidc_client()
+    try:
+        with httpx.Client() as http:
+            provider = oidc.discover(client, http)
+    except oidc.OidcError as exc:
+        return _oidc_refused(request, client, _safe_next(next), str(exc), 502)
+    url, pending = oidc.start(client, provider, str(request.url_for("oidc_callback")),
+                              _safe_next(next))
+    response = RedirectResponse(url, status.HTTP_303_SEE_OTHER)
+    session.write_signed(request, response, PENDING_COOKIE, pending.as_cookie(),
+                         path=OIDC_PATH, max_age=oidc.PENDING_SECONDS)
+    return response
+
+
+@router.get("/auth/oidc/callback")
+def oidc_callback(request: Request, engine: EngineDep) -> Response:
+    """The provider's answer: check it (``server.oidc.finish``), apply the directory map
+    and open a session as the password login does; else the login page saying why."""
+    client = _oidc_client()
+    settings = load_settings()
+    pending = oidc.Pending.from_cookie(session.read_signed(
+        request, PENDING_COOKIE, max_age=oidc.PENDING_SECONDS))
+    next_url = pending.next if pending else "/overview"
+    try:
+        with engine.connect() as conn:
+            secret = oidc.client_secret(conn, settings)
+        with httpx.Client() as http:
+            provider = oidc.discover(client, http)
+            identity = oidc.finish(client, provider, http, secret=secret, pending=pending,
+                                   redirect_uri=str(request.url_for("oidc_callback")),
+                                   params=dict(request.query_params))
+        directory_map = (DirectoryMap.load(settings.directory_map)
+                         if settings.directory_map else None)
+        response = RedirectResponse(_safe_next(next_url), status.HTTP_303_SEE_OTHER)
+        with engine.begin() as conn:
+            principal = sign_in_directory_user(
+                conn, source=oidc.SOURCE, external_id=identity.external_id,
+                name=identity.name, memberships=identity.memberships,
+                directory_map=directory_map)
+            previous = session.active(request, engine)
+            if previous is not None:
+                session.end(conn, previous)  # one browser, one session
+            session.begin(request, response, conn, principal)
+    except (AuthError, ConfigError) as exc:
+        return _oidc_refused(request, client, next_url, str(exc), 401)
+    session.drop_signed(response, PENDING_COOKIE, path=OIDC_PATH)
     return response
 
 
