@@ -23,11 +23,13 @@ run: $(STAMP)
 	$(BIN)/patchpilot db status
 	$(BIN)/patchpilot up
 
+# Two pytest workers (pytest-xdist): every test owns its database schema, temporary
+# folders and loopback ports, so the suite runs in about two thirds of the time.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
