@@ -137,10 +137,13 @@ def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
     compared with (firmware of another train, :func:`~patchpilot.knowledge.versions.
     comparable`): the version is then *undetermined*, never guessed either way.
     """
-    if key.tier == TRAINS:
-        return _judge_trains(ecosystem, version, key, ranges_json, versions_json)
+    trains = key.tier == TRAINS
     fixes_above: list[tuple[VersionKey, str]] = []
+    foreign: list[str] = []  # firmware ranges of another train: not judged
     for (ik, fk, lk, after), fixed, text in _parsed_ranges(ecosystem, ranges_json):
+        if trains and not all(comparable(key, b) for b in (ik, fk, lk) if b is not None):
+            foreign.append(text)
+            continue
         if fk is not None and key < fk:
             fixes_above.append((fk, fixed))  # type: ignore[arg-type]
         if ik is not None and (key < ik or (after and key == ik)):
@@ -159,38 +162,8 @@ def judge(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
         if version in listed or key in listed:
             fix = min(fixes_above)[1] if fixes_above else None
             return True, f"= {version} (listed)", fix
-    return False, "", None
-
-
-def _judge_trains(ecosystem: str, version: str, key: VersionKey, ranges_json: str,
-                  versions_json: str | None) -> tuple[bool, str, str | None]:
-    """:func:`judge` for firmware: a range with a bound of another train is not judged;
-    when no other range or listed version says *affected*, the answer is undetermined."""
-    fixes_above: list[tuple[VersionKey, str]] = []
-    foreign: list[str] = []
-    for (ik, fk, lk, after), fixed, text in _parsed_ranges(ecosystem, ranges_json):
-        if not all(comparable(key, b) for b in (ik, fk, lk) if b is not None):
-            foreign.append(text)
-            continue
-        if fk is not None and key < fk:
-            fixes_above.append((fk, fixed))  # type: ignore[arg-type]
-        if ik is not None and (key < ik or (after and key == ik)):
-            continue
-        if fk is not None:
-            if key < fk:
-                return True, text, fixed
-            continue
-        if lk is not None:
-            if not key > lk:
-                return True, text, None
-            continue
-        return True, text, None
-    if versions_json:
-        listed = _parsed_versions(ecosystem, versions_json)
-        if version in listed or key in listed:
-            fix = min(fixes_above)[1] if fixes_above else None
-            return True, f"= {version} (listed)", fix
     if foreign:
+        # No other range or listed version says affected: undetermined, not "clean".
         raise VersionError(ecosystem, version, "another firmware train than the range "
                            f"{foreign[0]!r} (letters differ at the same place)")
     return False, "", None
