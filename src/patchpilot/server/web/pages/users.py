@@ -32,15 +32,14 @@ STATES = {"enabled": False, "disabled": True}
 
 
 def _users_response(request: Request, user: WebUser, engine: Engine, *,
-                    error: str | None = None, failed: str | None = None,
-                    status_code: int = 200) -> HTMLResponse:
+                    error: str | None = None, status_code: int = 200) -> HTMLResponse:
     with engine.connect() as conn:
         found = list_users(conn)
         groups, services = scope_choices(conn)
     choices = [("group", g) for g in groups] + [("service", s) for s in services]
     return render(request, "users.html", user.language,
                   {"users": found, "choices": choices, "roles": [r.value for r in Role],
-                   "error": error, "failed": failed},
+                   "error": error},
                   user, status_code=status_code)
 
 
@@ -76,8 +75,6 @@ def change_user_form(request: Request, name: Name200, user: User, engine: Engine
                         scopes=scopes, disabled=STATES.get(state))
     except (InvalidInput, Conflict) as exc:
         lead = i18n.translations(user.language).gettext("The user was not changed:")
-        code = (409 if isinstance(exc, Conflict)
-                else 422)
-        return _users_response(request, user, engine, error=f"{lead} {exc}", failed=name,
-                               status_code=code)
+        return _users_response(request, user, engine, error=f"{lead} {exc}",
+                               status_code=409 if isinstance(exc, Conflict) else 422)
     return RedirectResponse("/users", status.HTTP_303_SEE_OTHER)
