@@ -18,7 +18,11 @@ def server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(
-        help="Job workers inside the server (0: run `patchpilot worker` separately).")] = 1,
+        min=1, help="Server processes answering on the one port (stateless; about one "
+                    "per CPU core).")] = 1,
+    job_workers: Annotated[int, typer.Option(
+        min=0, help="Job workers inside the server (0: run `patchpilot worker` "
+                    "separately).")] = 1,
 ) -> None:
     """Run the management server (API at /api, docs at /api/docs)."""
     from patchpilot.server.run import serve
@@ -29,8 +33,9 @@ def server(
         fail(exc)
         return
     err.print(f"PatchPilot {__version__} listening on http://{host}:{port} "
-              f"(API docs: http://{host}:{port}/api/docs)")
-    serve(engine, host=host, port=port, workers=workers)
+              f"(API docs: http://{host}:{port}/api/docs)"
+              + (f" with {workers} server processes" if workers > 1 else ""))
+    serve(engine, host=host, port=port, job_workers=job_workers, processes=workers)
 
 
 def up(
