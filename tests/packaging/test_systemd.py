@@ -127,13 +127,16 @@ def test_environment_file_names_only_real_settings() -> None:
 
 
 def test_systemd_analyze_verify_finds_nothing(tmp_path: Path) -> None:
-    """systemd's own check, on copies whose ExecStart is this checkout's patchpilot and
+    """systemd's own check, on copies whose ExecStart is this environment's patchpilot and
     whose environment file is the example one (the installed paths do not exist here)."""
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (the units are still parsed above)")
-    program = Path(sys.executable).with_name("patchpilot")
-    assert program.exists(), program
+    # This environment's patchpilot, as an executable file at a path of our own.
+    program = tmp_path / "bin" / "patchpilot"
+    program.parent.mkdir()
+    program.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m patchpilot.cli "$@"\n')
+    program.chmod(0o755)
     env_file = tmp_path / "patchpilot.env"
     shutil.copyfile(ENV_FILE, env_file)
     names = []
