@@ -329,16 +329,22 @@ def restore_companions(plans: list[CompanionRestore]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _PgTarget:
-    """How pg_dump/pg_restore reach the engine's database: a libpq connection string
-    without the password (which goes in PGPASSWORD, never on a command line)."""
+    """How pg_dump/pg_restore reach the engine's database: a libpq connection string whose
+    password, if any, is in a private password file (never on a command line, where the
+    process list would show it)."""
 
     conninfo: str
-    env: dict[str, str]
     schema: str
     major: int
 
 
-def _pg_target(engine: Engine) -> _PgTarget:
+def _passfile_field(value: str) -> str:
+    # .pgpass escapes ":" and "\\" with a backslash.
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+@contextmanager
+def _pg_target(engine: Engine) -> Iterator[_PgTarget]:
     from psycopg.conninfo import make_conninfo
 
     # The URL's parts, and its query as libpq parameters (options with a search_path,
@@ -349,10 +355,6 @@ def _pg_target(engine: Engine) -> _PgTarget:
               if v is not None}
     for key, value in url.query.items():
         params[key] = value if isinstance(value, str) else value[-1]
-    password = url.password
-    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
-    if password:
-        env["PGPASSWORD"] = password
     try:
         with engine.connect() as conn:
             schema = conn.execute(text("SELECT current_schema()")).scalar()
@@ -364,8 +366,18 @@ def _pg_target(engine: Engine) -> _PgTarget:
     if not schema:
         raise BackupError(f"the search_path of {engine.url.render_as_string()} ({path}) "
                           "names no existing schema: create it first")
-    return _PgTarget(conninfo=make_conninfo(**params), env=env, schema=str(schema),
-                     major=major)
+    passfile = None
+    try:
+        if url.password:
+            fd, name = tempfile.mkstemp(prefix="patchpilot-", suffix=".pgpass")
+            passfile = Path(name)
+            with os.fdopen(fd, "w") as fh:  # mode 0600 (mkstemp), as libpq requires
+                fh.write(f"*:*:*:*:{_passfile_field(str(url.password))}\n")
+            params["passfile"] = str(passfile)
+        yield _PgTarget(conninfo=make_conninfo(**params), schema=str(schema), major=major)
+    finally:
+        if passfile is not None:
+            passfile.unlink(missing_ok=True)
 
 
 def _pg_tool(name: str, major: int) -> str:
@@ -375,11 +387,11 @@ def _pg_tool(name: str, major: int) -> str:
     return found
 
 
-def _run_pg(argv: list[str], env: dict[str, str], *, what: str, total: int = 0,
+def _run_pg(argv: list[str], *, what: str, total: int = 0,
             progress: Progress | None = None) -> str:
     """Run a PostgreSQL tool; its stderr lines that name a table advance ``progress``.
     A failure is a BackupError with the tool's own last lines."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     lines: list[str] = []
     done = 0
@@ -405,19 +417,20 @@ def _quoted_pattern(name: str) -> str:
 
 
 def _backup_postgres(engine: Engine, target: Path, progress: Progress | None) -> str | None:
-    pg = _pg_target(engine)
-    pg_dump = _pg_tool("pg_dump", pg.major)
-    with engine.connect() as conn:
-        tables = len(inspect(conn).get_table_names())
-        revision = schema_revision(conn)
-    if revision is None:
-        raise BackupError(f"no PatchPilot schema in {engine.url.render_as_string()} "
-                          f"(schema {pg.schema}): nothing to back up (check "
-                          "PATCHPILOT_DATABASE_URL)")
-    with _partial(target) as partial:
-        _run_pg([pg_dump, "--format=custom", "--verbose", f"--schema={_quoted_pattern(pg.schema)}",
-                 f"--file={partial}", f"--dbname={pg.conninfo}"],
-                pg.env, what=f"pg_dump of schema {pg.schema}", total=tables, progress=progress)
+    with _pg_target(engine) as pg:
+        pg_dump = _pg_tool("pg_dump", pg.major)
+        with engine.connect() as conn:
+            tables = len(inspect(conn).get_table_names())
+            revision = schema_revision(conn)
+        if revision is None:
+            raise BackupError(f"no PatchPilot schema in {engine.url.render_as_string()} "
+                              f"(schema {pg.schema}): nothing to back up (check "
+                              "PATCHPILOT_DATABASE_URL)")
+        with _partial(target) as partial:
+            _run_pg([pg_dump, "--format=custom", "--verbose",
+                     f"--schema={_quoted_pattern(pg.schema)}", f"--file={partial}",
+                     f"--dbname={pg.conninfo}"],
+                    what=f"pg_dump of schema {pg.schema}", total=tables, progress=progress)
     return revision
 
 
@@ -430,8 +443,8 @@ class _PgArchive:
     toc: list[str]
 
 
-def _pg_archive(pg_restore: str, path: Path, env: dict[str, str]) -> _PgArchive:
-    listing = _run_pg([pg_restore, "--list", str(path)], env, what=f"reading {path}")
+def _pg_archive(pg_restore: str, path: Path) -> _PgArchive:
+    listing = _run_pg([pg_restore, "--list", str(path)], what=f"reading {path}")
     toc = listing.splitlines()
     schemas: set[str] = set()
     tables = 0
@@ -450,10 +463,10 @@ def _pg_archive(pg_restore: str, path: Path, env: dict[str, str]) -> _PgArchive:
     return _PgArchive(schema=schemas.pop(), tables=tables, toc=toc)
 
 
-def _pg_archive_revision(pg_restore: str, path: Path, env: dict[str, str]) -> str | None:
+def _pg_archive_revision(pg_restore: str, path: Path) -> str | None:
     """The alembic revision in the archive's ``alembic_version`` data."""
     sql = _run_pg([pg_restore, "--data-only", "--table=alembic_version", "--file=-", str(path)],
-                  env, what=f"reading {path}")
+                  what=f"reading {path}")
     copying = False
     for line in sql.splitlines():
         if line.startswith("COPY ") and "alembic_version" in line:
@@ -573,26 +586,34 @@ def _restore_sqlite(engine: Engine, path: Path, progress: Progress | None) -> st
 
 def _restore_postgres(engine: Engine, path: Path, progress: Progress | None, *,
                       has_tables: bool) -> str | None:
-    pg = _pg_target(engine)
-    pg_restore = _pg_tool("pg_restore", pg.major)
-    archive = _pg_archive(pg_restore, path, pg.env)
-    revision = _pg_archive_revision(pg_restore, path, pg.env)
-    _check_revision(path, revision)
+    with _pg_target(engine) as pg:
+        pg_restore = _pg_tool("pg_restore", pg.major)
+        archive = _pg_archive(pg_restore, path)
+        revision = _pg_archive_revision(pg_restore, path)
+        _check_revision(path, revision)
+        renamed = archive.schema != pg.schema
+        if renamed:
+            with engine.connect() as conn:
+                clash = conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"),
+                                     {"s": archive.schema}).scalar()
+            if clash:
+                raise BackupError(
+                    f"{path} holds schema {archive.schema!r}, which exists in this database "
+                    f"beside the target schema {pg.schema!r}: restore into another "
+                    f"database, or rename or drop {archive.schema!r} first")
+        if has_tables:
+            with engine.begin() as conn:
+                _drop_everything(conn)
+        _pg_restore_into(engine, pg, pg_restore, archive, path, progress)
+    return revision
+
+
+def _pg_restore_into(engine: Engine, pg: _PgTarget, pg_restore: str, archive: _PgArchive,
+                     path: Path, progress: Progress | None) -> None:
+    """pg_restore of everything but the schema itself (the target's exists, with its owner
+    and grants), in one transaction."""
     prep = engine.dialect.identifier_preparer
     renamed = archive.schema != pg.schema
-    if renamed:
-        with engine.connect() as conn:
-            clash = conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"),
-                                 {"s": archive.schema}).scalar()
-        if clash:
-            raise BackupError(
-                f"{path} holds schema {archive.schema!r}, which exists in this database "
-                f"beside the target schema {pg.schema!r}: restore into another database, "
-                f"or rename or drop {archive.schema!r} first")
-    if has_tables:
-        with engine.begin() as conn:
-            _drop_everything(conn)
-    # Everything but the schema itself (the target's exists, with its owner and grants).
     entries = [line for line in archive.toc if not _schema_entry(line)]
     with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as fh:
         fh.write("\n".join(entries) + "\n")
@@ -608,8 +629,7 @@ def _restore_postgres(engine: Engine, path: Path, progress: Progress | None, *,
             _run_pg([pg_restore, "--verbose", "--no-owner", "--no-privileges",
                      "--exit-on-error", "--single-transaction", f"--use-list={listing}",
                      f"--dbname={pg.conninfo}", str(path)],
-                    pg.env, what=f"pg_restore of {path}", total=archive.tables,
-                    progress=progress)
+                    what=f"pg_restore of {path}", total=archive.tables, progress=progress)
         finally:
             if renamed:
                 engine.dispose()
@@ -618,7 +638,6 @@ def _restore_postgres(engine: Engine, path: Path, progress: Progress | None, *,
                                       f"RENAME TO {prep.quote(pg.schema)}"))
     finally:
         listing.unlink(missing_ok=True)
-    return revision
 
 
 def _scripts() -> Any:
