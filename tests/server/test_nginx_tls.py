@@ -35,17 +35,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from sqlalchemy import select
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 
 from patchpilot.agent.runtime import Agent, AgentConfig, AgentError
 from patchpilot.config import load_settings
 from patchpilot.db.engine import make_engine
 from patchpilot.db.tables import audit_log, login_throttle, web_sessions
 from patchpilot.errors import ConfigError
+from patchpilot.server.app import create_app
 from patchpilot.server.headers import HSTS
 from patchpilot.server.web import session
 from tests.builders.processes import ServerProcess, env_for, free_port, patchpilot
-from tests.builders.sessions import page_csrf
+from tests.builders.sessions import SECRET, page_csrf
 from tests.conftest import REPO, pg_schema_url
 from tests.slapd import make_ca
 
@@ -423,3 +425,31 @@ def test_trusted_proxies_setting() -> None:
     assert load_settings({}).trusted_proxies == ()
     with pytest.raises(ConfigError, match="PATCHPILOT_TRUSTED_PROXIES: 'nginx' is not"):
         load_settings({"PATCHPILOT_TRUSTED_PROXIES": "nginx"})
+
+
+@pytest.mark.parametrize(("trusted", "seen", "secure"), [
+    ((), "127.0.0.1", False),  # the default: nobody's forwarded headers are believed
+    (("127.0.0.0/8",), FORGED, True),
+])
+def test_forwarded_headers_only_from_a_trusted_proxy(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, trusted: tuple[str, ...], seen: str,
+        secure: bool) -> None:
+    monkeypatch.delenv("PATCHPILOT_TRUSTED_PROXIES", raising=False)
+    monkeypatch.setenv("PATCHPILOT_SESSION_SECRET", SECRET)
+    app = create_app(engine, trusted_proxies=trusted or None)
+    forwarded = {"X-Forwarded-For": FORGED, "X-Forwarded-Proto": "https"}
+    with TestClient(app, client=("127.0.0.1", 40000), headers=forwarded,
+                    follow_redirects=False) as client:
+        login = client.get("/login")
+        assert ("secure" in _attributes(_session_cookie(login))) is secure
+        assert ("strict-transport-security" in login.headers) is secure
+        # The client speaks http to the server, as a proxy does: a Secure cookie is sent
+        # back by hand, as the browser sends it over https.
+        csrf = page_csrf(login.text)
+        client.cookies.set(session.COOKIE, _session_cookie(login).split(";")[0].split("=", 1)[1])
+        failed = client.post("/login", data={"username": "nobody-here", "password": "x",
+                                             "csrf": csrf})
+        assert failed.status_code == 401
+    with engine.connect() as conn:
+        assert set(conn.execute(select(login_throttle.c.key)).scalars()) == {
+            "user:nobody-here", f"addr:{seen}"}
