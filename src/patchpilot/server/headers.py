@@ -1,6 +1,6 @@
 """Security headers on every answer (OWASP Secure Headers Project, HTTP headers cheat sheet).
 
-* ``Content-Security-Policy``: scripts only from this server (htmx, plotly.js and the pages'
+* ``Content-Security-Policy``: scripts only from this server (hx.js, plotly.js and the pages'
   own ``/static/*.js``; no inline script, no ``eval``), no plugins, no framing, forms post
   only here.  The pages hold no inline script or event handler: data a script needs is
   embedded as ``<script type="application/json">``, which is never executed, and a form

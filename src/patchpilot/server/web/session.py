@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.clock import aware, now_utc
 from patchpilot.config import load_settings
 from patchpilot.db.tables import api_tokens, users, web_sessions
-from patchpilot.server.security import Principal, Role, hash_token
+from patchpilot.server.security import Principal, Role, hash_token, scopes_of
 
 COOKIE = "pp_session"
 MAX_AGE = 12 * 3600  # a working day; then log in again
@@ -116,7 +116,8 @@ def lookup(conn: Connection, session_id: str) -> ActiveSession | None:
             return None
     role = Role(row.role).at_most(Role(row.current_role))
     return ActiveSession(row.id, Principal("user", row.user_id, row.name, role,
-                                           token_id=row.token_id),
+                                           token_id=row.token_id,
+                                           scopes=scopes_of(conn, row.user_id)),
                          row.csrf, row.language)
 
 
