@@ -47,15 +47,18 @@ def serve(engine: Engine, *, host: str = "127.0.0.1", port: int = 8000,
     scheduler.start()
     threads.append(scheduler)
     try:
+        # proxy_headers=False: the application believes forwarded headers from
+        # PATCHPILOT_TRUSTED_PROXIES only (server.app); uvicorn's own default trusts
+        # 127.0.0.1, where any local process could claim to be any client.
         if processes > 1:
             # An import string and a factory: uvicorn starts each process afresh (spawn),
             # and an engine is never shared across processes.
             uvicorn.run(f"{__name__}:app_from_settings", factory=True, workers=processes,
                         host=host, port=port, log_level="warning",
-                        timeout_graceful_shutdown=5)
+                        timeout_graceful_shutdown=5, proxy_headers=False)
         else:
             uvicorn.run(create_app(engine), host=host, port=port, log_level="warning",
-                        timeout_graceful_shutdown=5)
+                        timeout_graceful_shutdown=5, proxy_headers=False)
     finally:
         stop.set()
         for thread in threads:
@@ -85,7 +88,7 @@ def up(engine: Engine, home: Path, *, host: str = "127.0.0.1", port: int = 8000,
     enrol = create_enrolment_token(engine, created_by="make run", uses=1, ttl_hours=1)
     url = f"http://{host}:{port}"
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port,
-                                           log_level="warning"))
+                                           log_level="warning", proxy_headers=False))
     stop = threading.Event()
     agent = Agent(AgentConfig(server=url, state_dir=home / "agent", enrol_token=enrol,
                               poll_wait=25.0))
