@@ -60,7 +60,7 @@ def _server(url: str, home: Path) -> Iterator[tuple[str, int]]:
                PATCHPILOT_FEED_UPDATE_INTERVAL="off",
                PATCHPILOT_SESSION_SECRET="bench-" + "s" * 40)
     proc = subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "server", "--port",
-                             str(port), "--workers", "0"], env=env,
+                             str(port), "--job-workers", "0"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
