@@ -97,11 +97,14 @@ def finding_page(request: Request, finding_id: DbId, user: User, engine: EngineD
 @router.post("/findings/{finding_id}/triage")
 @scope_aware  # on the user's assets only, one asset at a time (check_reach)
 def triage_finding(request: Request, finding_id: DbId, user: User, engine: EngineDep,
-                   decision: Annotated[str, Form()], reason: Annotated[Text, Form()] = "",
+                   decision: Annotated[str, Form()] = "",
+                   reason: Annotated[Text, Form()] = "",
                    scope: Annotated[str, Form()] = "asset",
                    expires: Annotated[str, Form()] = "",
                    csrf: Annotated[str, Form()] = "") -> Response:
-    """Record a triage decision for this finding's vulnerability (analysts)."""
+    """Record a triage decision for this finding's vulnerability (analysts).  Every form
+    field has a default, so the role is checked before the form: a viewer is refused
+    (403) whatever they sent, and a missing decision is the form's own "choose" error."""
     check_csrf(request, csrf)
     need(user, Role.ANALYST)
     row, _, seen = _finding(engine, finding_id, user.principal)
