@@ -118,6 +118,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/secrets"): "admin",
     ("PUT", "/api/secrets/{name}"): "admin",
     ("DELETE", "/api/secrets/{name}"): "admin",
+    ("GET", "/api/users"): "admin",
+    ("GET", "/api/users/{name}"): "admin",
+    ("PATCH", "/api/users/{name}"): "admin",
 }
 
 # (method, path) -> what a user limited to part of the estate (a scoped role, issue 18)
@@ -212,6 +215,9 @@ SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/secrets"): "refused",
     ("PUT", "/api/secrets/{name}"): "refused",
     ("DELETE", "/api/secrets/{name}"): "refused",
+    ("GET", "/api/users"): "refused",
+    ("GET", "/api/users/{name}"): "refused",
+    ("PATCH", "/api/users/{name}"): "refused",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,

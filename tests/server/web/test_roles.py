@@ -76,6 +76,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/playbooks/{name}/disable"): "admin",
     ("POST", "/outbox/{outbox_id}/retry"): "admin",
     ("POST", "/outbox/{outbox_id}/discard"): "admin",
+    ("GET", "/users"): "admin",
+    ("POST", "/users/{name}"): "admin",
 }
 
 
@@ -136,6 +138,8 @@ SCOPED_PAGES: dict[tuple[str, str], str] = {
     ("POST", "/playbooks/{name}/disable"): "refused",
     ("POST", "/outbox/{outbox_id}/retry"): "refused",
     ("POST", "/outbox/{outbox_id}/discard"): "refused",
+    ("GET", "/users"): "refused",
+    ("POST", "/users/{name}"): "refused",
 }
 
 

@@ -13,7 +13,9 @@ Before sign-in the cookie holds ``{"c": token}``: the login form's CSRF token.  
 the CSRF token lives in the row, and a new one is made at sign-in, so a token planted
 before login is worthless after it.  The cookie is signed with itsdangerous (HMAC) all the
 same (a forged pre-login token is refused without a database read), HttpOnly (no script
-reads it), SameSite=Lax (not sent on cross-site POSTs) and Secure over https.  Every POST
+reads it), SameSite=Lax (not sent on cross-site POSTs) and Secure over https (behind a
+TLS-terminating proxy: when the proxy is in ``PATCHPILOT_TRUSTED_PROXIES`` and says the
+client came over https, ``server.app``).  Every POST
 form carries the CSRF token in a hidden field (the synchronizer-token pattern, OWASP CSRF
 cheat sheet), the login form included.
 """
