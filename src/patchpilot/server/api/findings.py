@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field, model_validator
 
-from patchpilot.assets.groups import Scope, group_members, resolve_scope
+from patchpilot.assets.groups import Scope, group_members, narrow, resolve_scope
 from patchpilot.automation.tickets import tickets_of_finding
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_groups, assets
@@ -357,11 +357,14 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
 
 
 @router.get("/overview", response_model=OverviewOut)
+@scope_aware
 def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
                  service: Name200 | None = None) -> dict[str, Any]:
-    """The dashboard overview's figures (of the estate, a group or a service) as JSON."""
+    """The dashboard overview's figures (of the estate, a group or a service) as JSON --
+    of the caller's part of the estate only."""
     with engine.connect() as conn:
-        ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
+        ids = narrow(resolve_scope(conn, Scope(group=group or None, service=service or None)),
+                     reach(conn, who))
         figures = overview(conn, asset_ids=ids).to_dict()
     for a in figures["not_scanned_assets"]:
         a["last_seen"] = iso(a["last_seen"])
