@@ -70,25 +70,27 @@ class SourceResult:
 ProgressFn = Callable[[str, int, int], None]  # (source key, files done, files total)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    if root.is_file():
-        yield root
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
+def _walk(root: Path) -> Iterator[tuple[str, str, list[str]]]:
+    """(folder, folder relative to ``root`` or ".", feed-like file names) per folder.
+
+    Plain strings, not ``Path`` objects: a full OSV mirror is tens of thousands of files,
+    and ``pathlib`` parsing cost more than reading their heads.
+    """
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith(_SUFFIXES) or name in ("DSA", "DLA"):
-                yield Path(dirpath) / name
+        names = [n for n in sorted(filenames) if n.endswith(_SUFFIXES) or n in ("DSA", "DLA")]
+        if names:
+            yield dirpath, os.path.relpath(dirpath, top), names
 
 
-def _group(root: Path, path: Path) -> str:
-    """The part of ``path`` naming its source: the root's first-level folder, or a zip."""
-    if root.is_file():
-        return path.name
-    rel = path.relative_to(root)
-    if path.suffix == ".zip":
-        return str(rel)
-    return rel.parts[0] if len(rel.parts) > 1 else "."
+def _head(path: str) -> bytes:
+    """The first :data:`HEAD_BYTES` of a file (unbuffered: one read, no file object)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, HEAD_BYTES)
+    finally:
+        os.close(fd)
 
 
 # A root with more first-level folders than this is one dataset partitioned by name
@@ -116,19 +118,32 @@ def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Sourc
             label = f"{home.parent.name}-{label}"
         found: dict[tuple[str, str], list[Path]] = {}
         last: Feed | None = None
-        for path in _walk(root):
-            with open(path, "rb") as fh:
-                head = fh.read(HEAD_BYTES)
-            # Files of a folder are nearly always of one format: ask the feed that claimed
-            # the previous file first (no file is claimed by two feeds; tests check it).
-            for feed in (last, *feeds) if last is not None else feeds:
-                if feed.claims(path, head):
-                    last = feed
-                    group = (str(path.relative_to(root)) if root.is_dir()
-                             and getattr(feed, "source_per_file", False)
-                             else _group(root, path))
-                    found.setdefault((feed.name, group), []).append(path)
-                    break
+        folders: Iterable[tuple[str, str | None, list[str]]] = (
+            [(os.fspath(root), None, [root.name])] if root.is_file() else _walk(root))
+        for dirpath, rel_dir, names in folders:
+            # The source a file belongs to by default: a root that is a file is its own;
+            # otherwise the first-level folder under the root ("." for the root's files).
+            top = "." if rel_dir is None or rel_dir == "." else rel_dir.split(os.sep, 1)[0]
+            folder = Path(dirpath)  # a child of it parses only its own name
+            for name in names:
+                full = dirpath if rel_dir is None else os.path.join(dirpath, name)
+                path = root if rel_dir is None else folder / name
+                head = _head(full)
+                # Files of a folder are nearly always of one format: ask the feed that
+                # claimed the previous file first (no file is claimed by two feeds; tests
+                # check it).
+                for feed in (last, *feeds) if last is not None else feeds:
+                    if feed.claims(path, head):
+                        last = feed
+                        if rel_dir is None:
+                            group = name
+                        elif (getattr(feed, "source_per_file", False)
+                              or os.path.splitext(name)[1] == ".zip"):
+                            group = name if rel_dir == "." else os.path.join(rel_dir, name)
+                        else:
+                            group = top
+                        found.setdefault((feed.name, group), []).append(path)
+                        break
         per_feed: dict[str, int] = {}
         for feed_name, _ in found:
             per_feed[feed_name] = per_feed.get(feed_name, 0) + 1
