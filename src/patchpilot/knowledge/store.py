@@ -102,15 +102,23 @@ def _affected_rows(adv: Advisory) -> list[tuple[Any, ...]]:
     """(ecosystem, name, status, ranges, versions, fixed, severity) per affected package."""
     rows = []
     dumps = orjson.dumps
+    # Distribution errata name every binary package of an update with one shared ranges
+    # tuple (feeds share immutable values): serialise it once per advisory.
+    last: Any = None
+    ranges_json, fixed = "[]", None
     for pkg in adv.affected:
-        # A fourth element only where the start is excluded (NVD), so OSV rows stay as
-        # they were (and keep their digests).
-        ranges = [[r.introduced, r.fixed, r.last_affected, True] if r.introduced_excluded
-                  else [r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
-        fixes = [r.fixed for r in pkg.ranges if r.fixed]
-        rows.append((pkg.ecosystem, pkg.name, str(pkg.status), dumps(ranges).decode(),
-                     dumps(list(pkg.versions)).decode() if pkg.versions else None,
-                     fixes[-1] if fixes else None, pkg.severity))
+        if pkg.ranges is not last:
+            last = pkg.ranges
+            # A fourth element only where the start is excluded (NVD), so OSV rows stay as
+            # they were (and keep their digests).
+            ranges_json = dumps([
+                [r.introduced, r.fixed, r.last_affected, True] if r.introduced_excluded
+                else [r.introduced, r.fixed, r.last_affected] for r in last]).decode()
+            fixes = [r.fixed for r in last if r.fixed]
+            fixed = fixes[-1] if fixes else None
+        rows.append((pkg.ecosystem, pkg.name, str(pkg.status), ranges_json,
+                     dumps(pkg.versions).decode() if pkg.versions else None,
+                     fixed, pkg.severity))
     return rows
 
 

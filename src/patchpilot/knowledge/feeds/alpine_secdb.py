@@ -29,7 +29,7 @@ import yaml
 
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
-from patchpilot.knowledge.feeds._common import download_if_changed, yaml_loader
+from patchpilot.knowledge.feeds._common import download_if_changed, read_file, yaml_loader
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
@@ -79,7 +79,7 @@ class AlpineSecdbFeed:
     def read(self, path: Path) -> Iterator[Advisory]:
         """One Advisory per CVE (or other id) fixed in this release and repository."""
         try:
-            data = path.read_bytes()
+            data = read_file(path)
         except OSError as exc:
             raise FeedError(path, f"cannot read file: {exc.strerror or exc}") from exc
         if path.name.lower().endswith(".json"):

@@ -30,6 +30,7 @@ from patchpilot.knowledge.ecosystems import normalize_ecosystem
 from patchpilot.knowledge.feeds._common import (
     download_if_changed,
     first_zip_member,
+    read_file,
     yaml_loader,
 )
 from patchpilot.knowledge.feeds.interface import RecordKind
@@ -111,7 +112,7 @@ class OsvFeed:
             yield from _read_zip(path)
             return
         try:
-            data = path.read_bytes()
+            data = read_file(path)
         except OSError as exc:
             raise FeedError(path, f"cannot read file: {exc.strerror or exc}") from exc
         if name.endswith((".yaml", ".yml")):
@@ -309,7 +310,7 @@ def _transform(vuln_id: str, record: dict[str, Any], raw: bytes,
             ecosystem=eco,
             name=name,
             ranges=_ranges(ranges, vuln_id, where) if ranges else (),
-            versions=tuple(str(v) for v in versions),
+            versions=tuple(map(str, versions)) if versions else (),
             severity=rating if type(rating) is str else None,
         ))
 
@@ -360,7 +361,8 @@ def _aliases(record: dict[str, Any], vuln_id: str, families: set[str],
     return tuple(a for a in dict.fromkeys(aliases) if a != vuln_id)
 
 
-_PAIRS: dict[tuple[str, str], AffectedRange] = {}  # ranges are immutable: share them
+# (introduced, fixed) -> that one range, as a 1-tuple: ranges are immutable, share them.
+_PAIRS: dict[tuple[str, str], tuple[AffectedRange]] = {}
 
 
 def _ranges(ranges: Any, vuln_id: str, where: Path | str) -> tuple[AffectedRange, ...]:
@@ -395,8 +397,11 @@ def _ranges(ranges: Any, vuln_id: str, where: Path | str) -> tuple[AffectedRange
                 if pair is None:
                     if len(_PAIRS) > 65536:
                         _PAIRS.clear()
-                    pair = _PAIRS[key] = AffectedRange(introduced=key[0], fixed=key[1])
-                out.append(pair)
+                    pair = _PAIRS[key] = (AffectedRange(introduced=key[0], fixed=key[1]),)
+                if len(ranges) == 1:
+                    # The whole answer, shared: the store serialises a shared tuple once.
+                    return pair
+                out.append(pair[0])
                 continue
         opened: str | None = None
         is_open = False
