@@ -11,6 +11,7 @@ files have not changed since the last update (same names, sizes and times) is sk
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +37,9 @@ _SKIP_DIRS = {".git", "__pycache__", "node_modules"}
 _SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".gz", ".zip", ".md", ".xml")
 
 
+_PARTS = operator.attrgetter("parts")
+
+
 @dataclass(slots=True)
 class Source:
     """One feed's input files from one place."""
@@ -47,8 +51,9 @@ class Source:
     def fingerprint(self) -> str:
         """Changes when a file is added, removed, rewritten, or PatchPilot is upgraded."""
         h = hashlib.sha256(f"{__version__}|{self.key}".encode())
-        for path in sorted(self.files):
-            st = path.stat()
+        # Path order (by parts), without Path.__lt__ per comparison.
+        for path in sorted(self.files, key=_PARTS):
+            st = os.stat(path)
             h.update(f"|{path}|{st.st_size}|{st.st_mtime_ns}".encode())
         return h.hexdigest()
 
@@ -210,9 +215,9 @@ def _units(source: Source) -> list[Unit]:
     """The source's files as units of work: batches of small files, parts of big zips."""
     units: list[Unit] = []
     small: list[Path] = []
+    splits = hasattr(source.feed, "read_part")
     for path in source.files:
-        size = path.stat().st_size
-        if hasattr(source.feed, "read_part") and path.suffix == ".zip" and size > _PART_BYTES:
+        if splits and path.suffix == ".zip" and (size := os.stat(path).st_size) > _PART_BYTES:
             parts = min(64, size // _PART_BYTES + 1)
             units.extend(([path], k, parts) for k in range(parts))
         else:
