@@ -184,8 +184,7 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     # The advisory counts per ecosystem (knowledge.coverage) change by what goes and what
     # comes: counted before the delete and from the rows to insert, then applied.
     change = coverage.removed_counts(conn, stale)
-    for p in fresh:
-        change.add_advisory(row[0] for row in p.affected)
+    change.add_advisories([row[0] for row in p.affected] for p in fresh)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
     if not fresh:
@@ -196,17 +195,18 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     affected_rows: list[tuple[Any, ...]] = []
     vuln_rows: list[tuple[int, str]] = []
     alias_rows: list[tuple[int, str]] = []
+    # List comprehensions, not generators: this loop runs once per advisory of a load.
     for pk, p in enumerate(fresh, next_pk):
-        adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
+        adv_id = p.id
+        adv_rows.append((pk, adv_id, feed, source, priority, p.modified, p.digest, p.record))
         vulns = " ".join(p.vuln_ids)
         if p.row_vulns:
-            affected_rows.extend((pk, *row, p.id, feed, priority, scoped or vulns)
-                                 for row, scoped in zip(p.affected, p.row_vulns, strict=True))
+            affected_rows += [(pk, *row, adv_id, feed, priority, scoped or vulns)
+                              for row, scoped in zip(p.affected, p.row_vulns, strict=True)]
         else:
-            affected_rows.extend((pk, *row, p.id, feed, priority, vulns)
-                                 for row in p.affected)
-        vuln_rows.extend((pk, v) for v in p.vuln_ids)
-        alias_rows.extend((pk, a) for a in p.aliases)
+            affected_rows += [(pk, *row, adv_id, feed, priority, vulns) for row in p.affected]
+        vuln_rows += [(pk, v) for v in p.vuln_ids]
+        alias_rows += [(pk, a) for a in p.aliases]
     bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)
     bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
     bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)
