@@ -60,7 +60,7 @@ def _server(url: str, home: Path) -> Iterator[tuple[str, int]]:
                PATCHPILOT_FEED_UPDATE_INTERVAL="off",
                PATCHPILOT_SESSION_SECRET="bench-" + "s" * 40)
     proc = subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "server", "--port",
-                             str(port), "--workers", "0"], env=env,
+                             str(port), "--job-workers", "0"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,7 +84,7 @@ def _free_port() -> int:
 
 
 def _chromium(base: str) -> None:
-    """The plan page loaded in Chromium, and an item's hosts expanded (htmx)."""
+    """The plan page loaded in Chromium, and an item's hosts expanded (hx.js)."""
     binary = shutil.which("chromium")
     try:
         from playwright.sync_api import sync_playwright
@@ -143,7 +143,7 @@ def run(url: str, label: str) -> None:
         "plan page": "/plan",
         "plan page, group site-1": "/plan?group=site-1",
         "plan page, page 5": "/plan?page=5",
-        "item hosts fragment (htmx)": f"/plan/items/{key}/hosts",
+        "item hosts fragment (hx.js)": f"/plan/items/{key}/hosts",
     }
     token = create_api_token(engine, user="bench", role=Role.VIEWER)[0]
     with TestClient(create_app(engine), follow_redirects=False) as client:

@@ -90,7 +90,7 @@ def run(url: str, label: str) -> None:
            "PATCHPILOT_FEED_UPDATE_INTERVAL": "off",
            "PATCHPILOT_SESSION_SECRET": "bench-" + "s" * 40}
     server = subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "server", "--port",
-                               str(port), "--workers", "0"], env=env,
+                               str(port), "--job-workers", "0"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     processes = [server]
     base = f"http://127.0.0.1:{port}"

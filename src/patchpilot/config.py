@@ -221,6 +221,16 @@ class Settings:
     oidc_name: str | None = None
     """``PATCHPILOT_OIDC_NAME``: the provider's name on the login page's button; None:
     the issuer's host name."""
+    trusted_proxies: tuple[str, ...] = ()
+    """``PATCHPILOT_TRUSTED_PROXIES``: the reverse proxies (addresses or CIDR ranges,
+    ``,``-separated) whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` the server
+    believes: a request from one of them is the client's it names (the address the audit
+    log and login throttling see, https for Secure cookies and HSTS).  Empty: none, every
+    request is its direct peer's."""
+    agent_ca_file: Path | None = None
+    """``PATCHPILOT_AGENT_CA_FILE``: the CA certificates (PEM) an agent checks the server's
+    TLS certificate against (``patchpilot agent --ca-file`` for one run); None: the
+    system's trusted CAs.  The check is never off."""
 
     @property
     def reports_dir(self) -> Path:
@@ -311,6 +321,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                        if env.get("PATCHPILOT_DIRECTORY_MAP", "").strip() else None),
 **_ldap(env),
         **_oidc(env),
+        trusted_proxies=_networks(env, "PATCHPILOT_TRUSTED_PROXIES"),
+        agent_ca_file=(Path(env["PATCHPILOT_AGENT_CA_FILE"].strip()).expanduser()
+                       if env.get("PATCHPILOT_AGENT_CA_FILE", "").strip() else None),
     )
 
 

@@ -39,10 +39,12 @@ def patchpilot(*args: str, env: dict[str, str], check: bool = True
 class ServerProcess:
     """``patchpilot server`` in the background."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, workers: int = 1,
+                 processes: int = 1) -> None:
         self.env = env
         self.port = port or free_port()
-        self.workers = workers
+        self.workers = workers  # job workers inside the server (--job-workers)
+        self.processes = processes  # server processes on the one port (--workers)
         self.proc: subprocess.Popen[str] | None = None
 
     @property
@@ -50,13 +52,14 @@ class ServerProcess:
         """Base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ServerProcess:
-        """Start and wait until /api/health answers."""
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        """Start and wait (``timeout`` seconds at most) until /api/health answers."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "patchpilot.cli", "server", "--port", str(self.port),
-             "--workers", str(self.workers)], env=self.env, stdout=subprocess.PIPE,
+             "--job-workers", str(self.workers), "--workers", str(self.processes)],
+            env=self.env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
@@ -66,7 +69,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("server did not answer /api/health within 30 s")
+        raise RuntimeError(f"server did not answer /api/health within {timeout:.0f} s")
 
     def stop(self, kill: bool = False) -> None:
         """Stop (SIGKILL with ``kill``: a crash, not a clean shutdown)."""

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, update
 
 from patchpilot.db.tables import users
 from patchpilot.server.app import create_app
+from patchpilot.server.directory import set_scopes
 from patchpilot.server.security import Role, ensure_user
 from patchpilot.server.web import session
 
@@ -74,6 +75,17 @@ def add_users(engine: Engine) -> None:
             user_id = ensure_user(conn, f"{role.value}-user", role)
             conn.execute(update(users).where(users.c.id == user_id).values(
                 password_hash=cheap_hash(f"{role.value}-password")))
+
+
+def add_scoped_users(engine: Engine, scopes: list[tuple[str, str]] | None = None) -> None:
+    """Users ``plant1-viewer``, ``plant1-analyst`` and ``plant1-admin`` (password
+    ``plant1-password``) limited to ``scopes`` (default: the group plant1)."""
+    with engine.begin() as conn:
+        for role in Role:
+            user_id = ensure_user(conn, f"plant1-{role.value}", role)
+            conn.execute(update(users).where(users.c.id == user_id).values(
+                password_hash=cheap_hash("plant1-password")))
+            set_scopes(conn, user_id, scopes or [("group", "plant1")])
 
 
 @contextmanager

@@ -38,9 +38,9 @@ def test_top_level_help_lists_the_commands_in_their_order() -> None:
     command = typer.main.get_command(app)
     assert command.list_commands(None) == [  # type: ignore[attr-defined]
         "version", "server", "up", "worker", "agent", "sweep", "plan", "sla", "import",
-        "discover", "db", "scan", "inventory", "token", "enrol-token", "user", "agents",
-        "schedule", "window", "assets", "device", "priority", "group", "ssh-target", "report",
-        "playbook", "hook", "secret"]
+        "discover", "backup", "restore", "db", "scan", "inventory", "token", "enrol-token",
+        "user", "agents", "schedule", "window", "assets", "device", "priority", "group",
+        "ssh-target", "report", "playbook", "hook", "secret"]
 
 
 def test_feed_help_names_every_feed_of_the_registry() -> None:

@@ -16,10 +16,9 @@ from patchpilot.server.directory import (
     DirectoryMap,
     Grant,
     grant_for,
-    scopes_of,
     sign_in_directory_user,
 )
-from patchpilot.server.security import AuthError, Role, set_password
+from patchpilot.server.security import AuthError, Role, scopes_of, set_password
 
 MAP = """
 - match: plant1-team

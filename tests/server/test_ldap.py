@@ -24,8 +24,7 @@ from patchpilot.config import load_settings
 from patchpilot.db.tables import login_throttle, users
 from patchpilot.errors import ConfigError
 from patchpilot.server import directory, ldap
-from patchpilot.server.directory import scopes_of
-from patchpilot.server.security import AuthError, StoredPassword, verify_password
+from patchpilot.server.security import AuthError, StoredPassword, scopes_of, verify_password
 from tests.builders.sessions import add_users, cheap_hash, page_csrf, role_client
 from tests.slapd import (
     SERVICE_DN,

@@ -7,6 +7,11 @@ unreachable it keeps inventories in its spool and retries with exponential backo
 the server holds the agent for an admin's approval (409: its host is an asset another
 agent reports for), the inventories stay spooled and the upload is retried every
 ``hold_retry`` seconds, with one log line per hold, while jobs are still polled.
+
+Over https the server's certificate is always checked, host name included: against the
+CA certificates of ``--ca-file`` / ``PATCHPILOT_AGENT_CA_FILE`` when given (a private CA),
+else the system's trusted CAs.  A certificate the agent does not trust stops enrolment with
+an error saying so and how to trust it; an enrolled agent logs that error at each retry.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import os
 import random
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -63,7 +69,7 @@ class AgentConfig:
     max_backoff: float = 300.0
     hold_retry: float = 300.0  # seconds between uploads while held for approval (409)
     python_paths: tuple[Path, ...] = ()
-    verify: bool | str = True  # TLS verification, or a CA bundle path
+    ca_file: Path | None = None  # the CA certificates (PEM) the server's is checked against
 
 
 class Agent:
@@ -74,7 +80,8 @@ class Agent:
         self.spool = Spool(config.state_dir / "spool")
         self.client = client or httpx.Client(
             base_url=config.server.rstrip("/"), timeout=httpx.Timeout(60.0, connect=10.0),
-            verify=config.verify, headers={"User-Agent": f"patchpilot-agent/{__version__}"})
+            verify=tls_context(config.ca_file),
+            headers={"User-Agent": f"patchpilot-agent/{__version__}"})
         self.credential: str | None = None
         self.failures = 0
         self.stop = threading.Event()
@@ -94,9 +101,15 @@ class Agent:
         if not self.config.enrol_token:
             raise AgentError("not enrolled: start once with --enrol TOKEN "
                              "(create one with `patchpilot enrol-token create`)")
-        answer = self.client.post("/api/agents/enrol", json={
-            "token": self.config.enrol_token, "name": self.config.name,
-            "version": __version__})
+        try:
+            answer = self.client.post("/api/agents/enrol", json={
+                "token": self.config.enrol_token, "name": self.config.name,
+                "version": __version__})
+        except httpx.HTTPError as exc:
+            refused = untrusted_certificate(exc, self.config)
+            if refused:
+                raise AgentError(refused) from exc
+            raise
         if answer.status_code == 401:
             raise AgentError(f"enrolment refused: {answer.json().get('detail')}")
         answer.raise_for_status()
@@ -216,6 +229,13 @@ class Agent:
             except httpx.HTTPError as exc:
                 self.failures += 1
                 delay = self.backoff()
+                refused = untrusted_certificate(exc, self.config)
+                if refused:
+                    # Not a network hiccup: said as an error, in words that say what to do.
+                    log.error("%s; %d upload(s) spooled, retrying in %.0f s", refused,
+                              len(self.spool.pending()), delay)
+                    self.stop.wait(delay)
+                    continue
                 log.warning("server unreachable (%s); %d upload(s) spooled, retrying in "
                             "%.0f s", exc.__class__.__name__, len(self.spool.pending()), delay)
                 self.spool.prune()
@@ -231,3 +251,42 @@ def _detail(answer: httpx.Response) -> str:
         return str(answer.json().get("detail", answer.text))
     except ValueError:
         return answer.text
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The TLS settings the agent connects with: certificate and host name checked, against
+    the CA certificates in ``ca_file`` (PEM) when given, else the system's trusted CAs.
+    AgentError when ``ca_file`` cannot be read or holds no certificate."""
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except FileNotFoundError as exc:
+        raise AgentError(f"CA file {ca_file} (--ca-file / PATCHPILOT_AGENT_CA_FILE) does "
+                         "not exist") from exc
+    except ssl.SSLError as exc:  # before OSError, its base
+        raise AgentError(f"CA file {ca_file} (--ca-file / PATCHPILOT_AGENT_CA_FILE) holds no "
+                         f"PEM certificate it can use ({exc.reason or exc})") from exc
+    except OSError as exc:
+        raise AgentError(f"CA file {ca_file} (--ca-file / PATCHPILOT_AGENT_CA_FILE) cannot "
+                         f"be read: {exc.strerror or exc}") from exc
+
+
+def untrusted_certificate(exc: BaseException, config: AgentConfig) -> str | None:
+    """What to tell the operator when ``exc`` is the server's TLS certificate failing the
+    check (None for any other failure)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            break
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(cause, ssl.SSLCertVerificationError):
+        return None
+    reason = cause.verify_message or cause.reason or str(cause)
+    trusted = (f"the CA certificates in {config.ca_file}" if config.ca_file
+               else "the system's trusted CAs")
+    return (f"the server's TLS certificate at {config.server} was refused: {reason} "
+            f"(checked against {trusted}); if a private CA signed it, give that CA's "
+            "certificate (PEM) with --ca-file or PATCHPILOT_AGENT_CA_FILE")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, false, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot import errors
@@ -311,3 +311,65 @@ def resolve_scope(conn: Connection, scope: Scope) -> list[int] | None:
                                f"{scope.service!r}")
         return sorted(int(i) for i in ids)
     return None
+
+
+# --- a user's reach -------------------------------------------------------------------------
+# A user limited to part of the estate (issue 18) sees the assets of some groups and
+# business services.  ``reach_ids`` resolves that once per request to the asset ids (None:
+# the whole estate); every list, count, report and action then narrows by them with
+# ``within`` / ``narrow`` / ``check_within``, so "what may this user see" is answered here
+# and nowhere else.
+
+Reach = frozenset[int] | None
+"""The asset ids a caller may see, or None for the whole estate."""
+
+
+def reach_ids(conn: Connection, scopes: Sequence[tuple[str, str]]) -> Reach:
+    """The asset ids of ``scopes`` (``(kind, name)``: ``group`` or ``service``), or None
+    when there are none (the whole estate).  A scope naming a group or service that does
+    not exist (any more) adds nothing: a user is never widened by a missing name."""
+    if not scopes:
+        return None
+    ids: set[int] = set()
+    groups = sorted({name for kind, name in scopes if kind == "group"})
+    services = sorted({name for kind, name in scopes if kind == "service"})
+    unknown = sorted({kind for kind, _ in scopes} - {"group", "service"})
+    if unknown:
+        raise ScopeError(f"scope kind {unknown[0]!r}: one of group, service")
+    if groups:
+        for gid in conn.execute(select(asset_groups.c.id)
+                                .where(asset_groups.c.name.in_(groups))).scalars():
+            ids.update(group_asset_ids(conn, gid))
+    if services:
+        ids.update(conn.execute(select(asset_context.c.asset_id)
+                                .where(asset_context.c.service.in_(services))).scalars())
+    return frozenset(ids)
+
+
+def within(column: Any, reach: Reach) -> Any:
+    """The clause "``column`` (an asset id) is in ``reach``", or None for the whole estate.
+    The ids are rendered inline (``literal_execute``), so a scope of any size fits in one
+    statement whatever the driver's parameter limit."""
+    if reach is None:
+        return None
+    if not reach:
+        return false()
+    return column.in_(bindparam(None, sorted(reach), expanding=True,
+                                literal_execute=True))
+
+
+def narrow(ids: Sequence[int] | None, reach: Reach) -> list[int] | None:
+    """The asset ids of a report's or filter's scope (None: the estate) narrowed to what
+    the caller may see; None only when both are the whole estate."""
+    if reach is None:
+        return None if ids is None else list(ids)
+    if ids is None:
+        return sorted(reach)
+    return [i for i in ids if i in reach]
+
+
+def check_within(reach: Reach, asset_id: int, what: str = "asset") -> None:
+    """NotFound unless ``asset_id`` is in ``reach``: outside a user's scope a thing is
+    answered as if it did not exist, so ids do not reveal the rest of the estate."""
+    if reach is not None and asset_id not in reach:
+        raise errors.NotFound(f"no {what} with that id in your part of the estate")

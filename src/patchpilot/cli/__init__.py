@@ -14,6 +14,7 @@ from patchpilot.cli import (
     access,
     agents,
     assets,
+    backup,
     db,
     device,
     discover,
@@ -48,6 +49,8 @@ for _command in (version, server.server, server.up, server.worker, server.agent,
     app.command()(_command)
 app.command("import")(imports.import_)
 app.command()(discover.discover)
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 for _sub_app, _name in (
     (db.db_app, "db"),

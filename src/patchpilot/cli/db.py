@@ -142,6 +142,40 @@ def _coverage_rows(known: list[dict[str, Any]], estate: dict[str, Any]
     return sorted(rows.values(), key=lambda r: (r["covered"], -r["packages"], r["ecosystem"]))
 
 
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database's schema to this version's newest, once, and say from which.
+
+    Every command and process migrates on start too; an upgrade runs this once, before
+    the new processes start (docs/install.md, "Upgrading")."""
+    import time
+
+    from patchpilot.db import make_engine, upgrade_schema
+    from patchpilot.db.backup import head_revision, schema_revision
+
+    started = time.monotonic()
+    try:
+        engine = make_engine(load_settings().database_url)
+        with engine.connect() as conn:
+            before = schema_revision(conn)
+        upgrade_schema(engine)
+        with engine.connect() as conn:
+            after = schema_revision(conn)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - a connection or migration failure, one line
+        fail(PatchPilotError(f"cannot migrate the database: {exc.__class__.__name__}: "
+                             f"{str(exc).splitlines()[0]}"))
+        return
+    if before == after:
+        console.print(f"the schema is current ({after}); nothing to migrate")
+    else:
+        console.print(f"migrated the schema from {before or 'empty'} to {after} "
+                      f"(newest: {head_revision()}) in {time.monotonic() - started:.1f} s",
+                      soft_wrap=True)
+
+
 @db_app.command("status")
 def db_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
               ) -> None:

@@ -18,7 +18,11 @@ def server(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(
-        help="Job workers inside the server (0: run `patchpilot worker` separately).")] = 1,
+        min=1, help="Server processes answering on the one port (stateless; about one "
+                    "per CPU core).")] = 1,
+    job_workers: Annotated[int, typer.Option(
+        min=0, help="Job workers inside the server (0: run `patchpilot worker` "
+                    "separately).")] = 1,
 ) -> None:
     """Run the management server (API at /api, docs at /api/docs)."""
     from patchpilot.server.run import serve
@@ -29,8 +33,9 @@ def server(
         fail(exc)
         return
     err.print(f"PatchPilot {__version__} listening on http://{host}:{port} "
-              f"(API docs: http://{host}:{port}/api/docs)")
-    serve(engine, host=host, port=port, workers=workers)
+              f"(API docs: http://{host}:{port}/api/docs)"
+              + (f" with {workers} server processes" if workers > 1 else ""))
+    serve(engine, host=host, port=port, job_workers=job_workers, processes=workers)
 
 
 def up(
@@ -108,8 +113,9 @@ def agent(
         help="Where the credential and the spool live.")] = None,
     name: Annotated[str | None, typer.Option(help="This host's name for the server.")] = None,
     poll_wait: Annotated[float, typer.Option(help="Long-poll seconds.")] = 25.0,
-    ca_file: Annotated[Path | None, typer.Option(help="CA bundle for the server's TLS.")
-                       ] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        help="CA certificates (PEM) the server's TLS certificate is checked against "
+             "(default: PATCHPILOT_AGENT_CA_FILE, else the system's trusted CAs).")] = None,
     once: Annotated[bool, typer.Option(help="Upload, take one poll, exit (for tests).")
                     ] = False,
 ) -> None:
@@ -120,10 +126,15 @@ def agent(
     from patchpilot.agent.runtime import Agent, AgentConfig, default_state_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = AgentConfig(server=server_url, state_dir=state_dir or default_state_dir(),
-                         enrol_token=enrol, name=name or socket.gethostname(),
-                         poll_wait=poll_wait, verify=str(ca_file) if ca_file else True)
-    runner = Agent(config)
+    try:
+        config = AgentConfig(server=server_url, state_dir=state_dir or default_state_dir(),
+                             enrol_token=enrol, name=name or socket.gethostname(),
+                             poll_wait=poll_wait,
+                             ca_file=ca_file or load_settings().agent_ca_file)
+        runner = Agent(config)
+    except PatchPilotError as exc:
+        fail(exc)
+        return
     try:
         runner.run(once=once)
     except PatchPilotError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from patchpilot import __version__
 from patchpilot.config import load_settings
@@ -32,10 +33,13 @@ from patchpilot.server.limits import BodyLimit
 
 
 def create_app(engine: Engine, *, max_upload: int | None = None,
-               max_import: int | None = None) -> FastAPI:
+               max_import: int | None = None,
+               trusted_proxies: tuple[str, ...] | None = None) -> FastAPI:
     """The application, bound to ``engine`` (schema already current).  ``max_upload``:
     the largest upload in bytes (default: the ``PATCHPILOT_MAX_UPLOAD_MB`` setting);
-    ``max_import``: the largest scanner report (default: ``PATCHPILOT_MAX_IMPORT_MB``)."""
+    ``max_import``: the largest scanner report (default: ``PATCHPILOT_MAX_IMPORT_MB``);
+    ``trusted_proxies``: the reverse proxies whose forwarded headers are believed
+    (default: ``PATCHPILOT_TRUSTED_PROXIES``)."""
     app = FastAPI(title="PatchPilot", version=__version__, docs_url="/api/docs",
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.engine = engine
@@ -57,6 +61,14 @@ def create_app(engine: Engine, *, max_upload: int | None = None,
     app.add_middleware(BodyLimit, max_upload=app.state.max_upload,
                        max_import=app.state.max_import)
     app.add_middleware(SecurityHeaders)
+    # Outermost: behind a trusted reverse proxy the request is the client's before anything
+    # looks at it -- its address (session rows, login throttling, lockout audit rows) from
+    # X-Forwarded-For, its scheme (Secure cookies, HSTS) from X-Forwarded-Proto.  A peer
+    # outside the list is taken as it is, its forwarded headers ignored (they are the
+    # client's to forge).  The server runs uvicorn without its own proxy handling
+    # (server.run), which would trust 127.0.0.1 whatever the setting.
+    proxies = settings.trusted_proxies if trusted_proxies is None else trusted_proxies
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(proxies))
     return app
 
 

@@ -39,7 +39,7 @@ from patchpilot.audit import audit
 from patchpilot.clock import now_utc
 from patchpilot.db.tables import user_scopes, users
 from patchpilot.errors import ConfigError
-from patchpilot.server.security import AuthError, Principal, Role, end_sessions
+from patchpilot.server.security import AuthError, Principal, Role, end_sessions, scopes_of
 
 SOURCES = ("oidc", "ldap")
 # Whether every list, count, report and action filters by a user's scopes.  Until they all
@@ -135,13 +135,6 @@ def grant_for(directory_map: DirectoryMap, memberships: Iterable[str]) -> Grant 
     return Grant(role, tuple(sorted({s for g in matching for s in g.scopes})))
 
 
-def scopes_of(conn: Connection, user_id: int) -> tuple[Scope, ...]:
-    """The user's scopes, sorted (empty: the whole estate)."""
-    return tuple(sorted((r.kind, r.name) for r in conn.execute(
-        select(user_scopes.c.kind, user_scopes.c.name)
-        .where(user_scopes.c.user_id == user_id))))
-
-
 def set_scopes(conn: Connection, user_id: int, scopes: Iterable[Scope]) -> None:
     """Replace the user's scopes (none: the whole estate)."""
     wanted = sorted(set(scopes))
@@ -195,7 +188,7 @@ def sign_in_directory_user(conn: Connection, *, source: str, external_id: str, n
         audit(conn, name, "user.directory_create", name,
               {"source": source, "role": str(grant.role),
                "scopes": [list(s) for s in grant.scopes], "groups": groups})
-        return Principal("user", user_id, name, grant.role)
+        return Principal("user", user_id, name, grant.role, scopes=grant.scopes)
     if row.disabled:
         raise AuthError(f"{row.name}: this account is disabled in PatchPilot")
     user_id = int(row.id)
@@ -208,4 +201,4 @@ def sign_in_directory_user(conn: Connection, *, source: str, external_id: str, n
               {"source": source, "role": {"from": row.role, "to": str(grant.role)},
                "scopes": {"from": [list(s) for s in before[1]],
                           "to": [list(s) for s in grant.scopes]}, "groups": groups})
-    return Principal("user", user_id, row.name, grant.role)
+    return Principal("user", user_id, row.name, grant.role, scopes=grant.scopes)

@@ -1,6 +1,6 @@
 """Security headers on every answer (OWASP Secure Headers Project, HTTP headers cheat sheet).
 
-* ``Content-Security-Policy``: scripts only from this server (htmx, plotly.js and the pages'
+* ``Content-Security-Policy``: scripts only from this server (hx.js, plotly.js and the pages'
   own ``/static/*.js``; no inline script, no ``eval``), no plugins, no framing, forms post
   only here.  The pages hold no inline script or event handler: data a script needs is
   embedded as ``<script type="application/json">``, which is never executed, and a form
@@ -11,7 +11,9 @@
   data, and pages carry a CSRF token), but not on ``/static``: those files are public.
 * ``Strict-Transport-Security`` only on an answer to an https request: over plain http a
   browser ignores it, and a server behind a TLS-terminating proxy sees https only when
-  uvicorn is told to trust the proxy's ``X-Forwarded-Proto`` (``--forwarded-allow-ips``).
+  the proxy is in ``PATCHPILOT_TRUSTED_PROXIES`` (its ``X-Forwarded-Proto`` is then
+  believed: ``server.app``).  packaging/nginx/patchpilot.conf sends the same header on
+  every answer of its own.
 
 A pure ASGI middleware: it adds headers to ``http.response.start`` and never buffers a body,
 so streamed answers (a sweep's event stream, report downloads) stay streamed.

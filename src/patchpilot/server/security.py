@@ -34,9 +34,17 @@ from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from patchpilot.assets.groups import Reach, reach_ids
 from patchpilot.audit import audit
 from patchpilot.clock import aware
-from patchpilot.db.tables import agents, api_tokens, enrolment_tokens, users, web_sessions
+from patchpilot.db.tables import (
+    agents,
+    api_tokens,
+    enrolment_tokens,
+    user_scopes,
+    users,
+    web_sessions,
+)
 from patchpilot.errors import Conflict, PatchPilotError
 
 log = logging.getLogger(__name__)
@@ -100,10 +108,34 @@ class Principal:
     name: str
     role: Role | None  # None for agents; for a token, the lower of its role and the user's
     token_id: int | None = None  # the API token it authenticated with (None: a password)
+    # The part of the estate the user may see: (kind, name) pairs, kind "group" or
+    # "service"; empty for the whole estate (and for agents).  A token carries its user's.
+    scopes: tuple[tuple[str, str], ...] = ()
 
     def may(self, role: Role) -> bool:
         """Whether this caller holds at least ``role``."""
         return self.role is not None and self.role.rank >= role.rank
+
+    @property
+    def scoped(self) -> bool:
+        """Whether this caller sees only part of the estate."""
+        return bool(self.scopes)
+
+    def scope_text(self) -> str:
+        """The scopes for messages: "group plant1, service payroll"."""
+        return ", ".join(f"{kind} {name}" for kind, name in self.scopes)
+
+
+def scopes_of(conn: Connection, user_id: int) -> tuple[tuple[str, str], ...]:
+    """The scopes of user ``user_id``, sorted (empty: the whole estate)."""
+    return tuple(sorted((r.kind, r.name) for r in conn.execute(
+        select(user_scopes.c.kind, user_scopes.c.name)
+        .where(user_scopes.c.user_id == user_id))))
+
+
+def reach(conn: Connection, principal: Principal) -> Reach:
+    """The asset ids ``principal`` may see (None: the whole estate), resolved now."""
+    return reach_ids(conn, principal.scopes)
 
 
 def hash_token(token: str) -> str:
@@ -338,7 +370,8 @@ def authenticate(conn: Connection, token: str) -> Principal:
         raise AuthError("user disabled")
     _touch(conn, api_tokens.c.last_used_at, row.id, row.last_used_at, now)
     return Principal("user", row.user_id, row.name,
-                     Role(row.token_role).at_most(Role(row.role)), token_id=row.id)
+                     Role(row.token_role).at_most(Role(row.role)), token_id=row.id,
+                     scopes=scopes_of(conn, row.user_id))
 
 
 # argon2id with the library's defaults (RFC 9106 "second recommended" parameters: 64 MiB
@@ -471,7 +504,8 @@ def user_principal(conn: Connection, user_id: int) -> Principal | None:
                        .where(users.c.id == user_id)).first()
     if row is None or row.disabled:
         return None
-    return Principal("user", row.id, row.name, Role(row.role))
+    return Principal("user", row.id, row.name, Role(row.role),
+                     scopes=scopes_of(conn, row.id))
 
 
 def set_user_language(conn: Connection, user_id: int, language: str) -> None:

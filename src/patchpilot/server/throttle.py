@@ -10,8 +10,9 @@ database (``login_throttle``), so every server process behind a load balancer sh
 Each lock writes one audit row (``login.lockout``).
 
 An address's limit is higher than a user's: many people may sign in from behind one NAT
-or proxy (run uvicorn with ``--proxy-headers`` behind a proxy, so the address is the
-client's, not the proxy's).  See the OWASP Authentication cheat sheet, "Account lockout".
+or proxy (behind a reverse proxy, list it in ``PATCHPILOT_TRUSTED_PROXIES`` so that the
+address is the client's, not the proxy's: ``server.app``).  See the OWASP Authentication
+cheat sheet, "Account lockout".
 """
 
 from __future__ import annotations

@@ -280,7 +280,7 @@ def test_a_large_report_on_the_page_becomes_a_job(browser_client: TestClient, en
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Past PATCHPILOT_REPORT_SYNC_FINDINGS the page's download goes to the page of the
     job started for it, which polls its progress; "Build in the background" starts one
-    with htmx (the CSRF token in the post, never in the form's GET URL)."""
+    with hx.js (the CSRF token in the post, never in the form's GET URL)."""
     monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path))
     monkeypatch.setenv("PATCHPILOT_REPORT_SYNC_FINDINGS", "50")
     answer = browser_client.get("/reports/download", params={

@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from patchpilot.db.tables import agents, api_tokens, users
 from patchpilot.server.app import create_app
+from patchpilot.server.deps import SCOPE_AWARE
+from patchpilot.server.directory import set_scopes
 from patchpilot.server.security import (
     AGENT_TOKEN_PREFIX,
     Role,
@@ -114,6 +117,100 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/secrets"): "admin",
     ("PUT", "/api/secrets/{name}"): "admin",
     ("DELETE", "/api/secrets/{name}"): "admin",
+}
+
+# (method, path) -> what a user limited to part of the estate (a scoped role, issue 18)
+# gets: "narrowed" (the route is marked ``scope_aware``: every answer and action is
+# narrowed to the user's assets, and tests/server/test_scopes.py checks it) or "refused"
+# (403 whatever the role); "n/a" for routes that are not a user's (public, agents,
+# enrolment, hooks).  A route added without an entry fails ``test_every_route_has_a_scope_rule``.
+SCOPED: dict[tuple[str, str], str] = {
+    ("GET", "/api/health"): "n/a",
+    ("POST", "/api/tokens"): "refused",
+    ("GET", "/api/tokens"): "refused",
+    ("DELETE", "/api/tokens/{token_id}"): "refused",
+    ("POST", "/api/enrolment-tokens"): "refused",
+    ("POST", "/api/agents/enrol"): "n/a",
+    ("GET", "/api/agents/jobs"): "n/a",
+    ("POST", "/api/agents/jobs/{job_id}/result"): "n/a",
+    ("GET", "/api/agents"): "refused",
+    ("DELETE", "/api/agents/{agent_id}"): "refused",
+    ("POST", "/api/agents/{agent_id}/approve"): "refused",
+    ("POST", "/api/agents/{agent_id}/reject"): "refused",
+    ("POST", "/api/inventories"): "refused",
+    ("GET", "/api/assets"): "refused",
+    ("GET", "/api/assets/{asset_id}"): "refused",
+    ("POST", "/api/assets/import"): "refused",
+    ("GET", "/api/assets/unknown"): "refused",
+    ("PUT", "/api/assets/{asset_id}/context"): "refused",
+    ("POST", "/api/devices"): "refused",
+    ("GET", "/api/devices"): "refused",
+    ("GET", "/api/findings"): "refused",
+    ("GET", "/api/findings/{finding_id}"): "refused",
+    ("GET", "/api/overview"): "refused",
+    ("POST", "/api/triage"): "refused",
+    ("DELETE", "/api/triage/{decision_id}"): "refused",
+    ("POST", "/api/groups"): "refused",
+    ("GET", "/api/groups"): "refused",
+    ("GET", "/api/groups/{group_id}"): "refused",
+    ("PATCH", "/api/groups/{group_id}"): "refused",
+    ("POST", "/api/groups/{group_id}/members"): "refused",
+    ("DELETE", "/api/groups/{group_id}/members/{asset_id}"): "refused",
+    ("POST", "/api/groups/{group_id}/schedules"): "refused",
+    ("GET", "/api/groups/{group_id}/schedules"): "refused",
+    ("PATCH", "/api/schedules/{schedule_id}"): "refused",
+    ("DELETE", "/api/schedules/{schedule_id}"): "refused",
+    ("POST", "/api/groups/{group_id}/windows"): "refused",
+    ("GET", "/api/groups/{group_id}/windows"): "refused",
+    ("DELETE", "/api/windows/{window_id}"): "refused",
+    ("POST", "/api/groups/{group_id}/scan-now"): "refused",
+    ("PATCH", "/api/assets/{asset_id}/ssh-target"): "refused",
+    ("POST", "/api/ssh-targets"): "refused",
+    ("POST", "/api/sweeps"): "refused",
+    ("GET", "/api/sweeps"): "refused",
+    ("GET", "/api/sweeps/{sweep_id}"): "refused",
+    ("GET", "/api/sweeps/{sweep_id}/events"): "refused",
+    ("GET", "/api/events"): "refused",
+    ("GET", "/api/plan"): "refused",
+    ("GET", "/api/plan.csv"): "refused",
+    ("GET", "/api/plan/items/{key}/hosts"): "refused",
+    ("GET", "/api/plan/ansible"): "refused",
+    ("GET", "/api/plan/windows-kbs.csv"): "refused",
+    ("GET", "/api/plan/windows-updates.ps1"): "refused",
+    ("GET", "/api/priority-config"): "refused",
+    ("PUT", "/api/priority-config"): "refused",
+    ("GET", "/api/sla"): "refused",
+    ("GET", "/api/reports/{kind}"): "refused",
+    ("POST", "/api/reports/jobs"): "refused",
+    ("GET", "/api/reports/jobs/{job_id}"): "refused",
+    ("GET", "/api/reports/jobs/{job_id}/file"): "refused",
+    ("GET", "/api/report-schedules"): "refused",
+    ("POST", "/api/report-schedules"): "refused",
+    ("DELETE", "/api/report-schedules/{schedule_id}"): "refused",
+    ("POST", "/api/imports"): "refused",
+    ("GET", "/api/imports"): "refused",
+    ("GET", "/api/imports/formats"): "refused",
+    ("GET", "/api/imports/templates/{name}"): "refused",
+    ("GET", "/api/imports/{import_id}"): "refused",
+    ("GET", "/api/playbooks"): "refused",
+    ("GET", "/api/playbooks/{name}"): "refused",
+    ("GET", "/api/playbooks/{name}/versions/{version}"): "refused",
+    ("PUT", "/api/playbooks/{name}"): "refused",
+    ("POST", "/api/playbooks/validate"): "refused",
+    ("POST", "/api/playbooks/preview"): "refused",
+    ("POST", "/api/playbooks/{name}/enable"): "refused",
+    ("POST", "/api/playbooks/{name}/disable"): "refused",
+    ("GET", "/api/outbox"): "refused",
+    ("POST", "/api/outbox/{outbox_id}/retry"): "refused",
+    ("POST", "/api/outbox/{outbox_id}/discard"): "refused",
+    ("POST", "/api/hooks/{name}"): "n/a",
+    ("GET", "/api/automation/hooks"): "refused",
+    ("POST", "/api/automation/hooks"): "refused",
+    ("PATCH", "/api/automation/hooks/{name}"): "refused",
+    ("DELETE", "/api/automation/hooks/{name}"): "refused",
+    ("GET", "/api/secrets"): "refused",
+    ("PUT", "/api/secrets/{name}"): "refused",
+    ("DELETE", "/api/secrets/{name}"): "refused",
 }
 
 # A token whose role differs from its user's acts with the lower of the two (issue 10,
@@ -327,3 +424,43 @@ def test_a_lower_token_keeps_its_role_and_is_listed_with_it(client: TestClient,
     with engine.connect() as conn:
         assert conn.execute(select(users.c.role).where(users.c.name == "newcomer")
                             ).scalar_one() == "analyst"
+
+
+def test_every_route_has_a_scope_rule(client: TestClient) -> None:
+    assert set(SCOPED) == set(ROUTES)
+    assert set(SCOPED.values()) <= {"narrowed", "refused", "n/a"}
+    # The table and the code agree: exactly the "narrowed" routes are marked scope_aware.
+    marked = {(m, r.path) for r in client.app.routes  # type: ignore[attr-defined]
+              if isinstance(r, APIRoute) and r.path.startswith("/api/")
+              and getattr(r.endpoint, SCOPE_AWARE, False) for m in r.methods}
+    assert marked == {k for k, v in SCOPED.items() if v == "narrowed"}
+
+
+@pytest.fixture
+def scoped_tokens(engine: Engine, client: TestClient) -> dict[str, str]:
+    """Tokens of users limited to the group plant1, one per role."""
+    out = {}
+    for role in Role:
+        out[role.value] = create_api_token(engine, user=f"plant1-{role.value}", role=role)[0]
+        with engine.begin() as conn:
+            set_scopes(conn, conn.execute(select(users.c.id).where(
+                users.c.name == f"plant1-{role.value}")).scalar_one(), [("group", "plant1")])
+    return out
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(k for k, v in SCOPED.items() if v != "n/a"))
+def test_scoped_users_only_reach_narrowed_routes(client: TestClient,
+                                                 scoped_tokens: dict[str, str],
+                                                 method: str, path: str) -> None:
+    """A scoped user passes the role check as before, and then only a route that narrows
+    to their scope answers them; every other route refuses them whatever their role."""
+    for role, token in scoped_tokens.items():
+        answer = _call(client, method, path, token)
+        if not allowed(ROUTES[(method, path)], role):
+            assert answer.status_code == 403, (role, answer.status_code)
+        elif SCOPED[(method, path)] == "refused":
+            assert (answer.status_code, answer.json()["detail"]) == (
+                403, "not available to users limited to part of the estate (you see "
+                     "group plant1); ask an administrator"), role
+        else:
+            assert answer.status_code not in (401, 403), (role, answer.status_code)

@@ -1,6 +1,6 @@
 """The imports page in a real headless Chromium against a real ``patchpilot server`` with
 its embedded worker: a Nessus report uploaded through the form is imported by the worker,
-the history (htmx polling, no inline script) shows it done with its counts, and the
+the history (hx.js polling, no inline script) shows it done with its counts, and the
 finding page shows who reported it and the scanner's output."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_upload_a_report_and_follow_it_to_the_finding(browser: Any, site: dict[s
     page.fill("#import-form input[name=scope]", "plant1")
     page.click("#import-form button[type=submit]")
     page.wait_for_url("**/imports")
-    # The worker imports it; the history box, polled by htmx, shows it settled.
+    # The worker imports it; the history box, polled by hx.js, shows it settled.
     page.wait_for_selector("#imports-table tr.import[data-status=done]", timeout=90_000)
     assert page.get_attribute("#imports-history", "hx-get") is None  # polling stopped
     cells = page.locator("#imports-table tr.import td").all_inner_texts()

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select
 from patchpilot.automation.secrets import key_of, set_secret
 from patchpilot.config import load_settings
 from patchpilot.db.tables import audit_log, users
-from patchpilot.server.directory import scopes_of
+from patchpilot.server.security import scopes_of
 from patchpilot.server.web import session
 from tests.builders.sessions import page_csrf, role_client
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, IdpUser, Provider, ProviderServer

@@ -46,7 +46,7 @@ def test_filter_findings_by_severity(browser: Any, site: dict[str, Any]) -> None
     page = sign_in(browser, site, "mori")
     page.goto(site["url"] + "/findings")
     assert page.inner_text("#finding-count") == "12 findings"
-    page.select_option("select[name=severity]", "Critical")  # htmx swaps the table
+    page.select_option("select[name=severity]", "Critical")  # hx.js swaps the table
     page.wait_for_function(
         "() => document.querySelector('#finding-count').innerText === '10 findings'")
     rows = page.locator("#findings-table tbody tr.finding")

@@ -1,7 +1,7 @@
 """The playbooks page in a real headless Chromium against a real ``patchpilot server``: an
 admin opens it from the navigation, loads a shipped example, pastes a playbook, sees a
 refused condition's field and position, previews the playbook over the stored events
-(a Nessus report imported: its dry-run rows), saves it and sees it listed -- htmx only,
+(a Nessus report imported: its dry-run rows), saves it and sees it listed -- hx.js only,
 no inline script, no CSP violation."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def test_an_admin_previews_and_saves_a_playbook(browser: Any, site: dict[str, An
     page.wait_for_url("**/playbooks")
     assert page.inner_text("h1") == "Playbooks"
     assert page.inner_text("#no-playbooks") == "No playbooks yet."
-    # A shipped example loads into the editor (htmx swaps the text area).
+    # A shipped example loads into the editor (hx.js swaps the text area).
     page.select_option("#playbook-example", "critical-on-tier1-mail-owner.yaml")
     # (Its text: the swapped-in element's content; wait_for_function would need eval,
     # which the page's CSP forbids.)

@@ -193,7 +193,7 @@ def test_a_sweep_fills_in_live_as_the_agent_confirms(browser: Any, site: dict[st
 
 def test_a_report_job_shows_its_progress_and_downloads(browser: Any, site: dict[str, Any],
                                                        tmp_path: Path) -> None:
-    """The reports page sends a report to the background: the job's page follows it (htmx
+    """The reports page sends a report to the background: the job's page follows it (hx.js
     polling) until the download link appears; the file is the group's findings; the
     reports page lists the job."""
     page = sign_in(browser, site, "mori")  # a viewer
@@ -209,7 +209,7 @@ def test_a_report_job_shows_its_progress_and_downloads(browser: Any, site: dict[
     assert "Technical report, XLSX, English" in what and "Group: plant2" in what
     first = page.get_attribute("#report-job", "data-state")
     assert first in ("queued", "running", "done")
-    # The progress box is swapped in by htmx every second until the job is done.
+    # The progress box is swapped in by hx.js every second until the job is done.
     page.wait_for_selector("#report-job-download", timeout=90_000)
     assert page.inner_text("#report-job-state") == "done"
     assert page.get_attribute("#report-job", "hx-get") is None  # polling stopped

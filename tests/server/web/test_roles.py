@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from patchpilot.db.tables import audit_log, users
+from patchpilot.server.deps import SCOPE_AWARE
 from patchpilot.server.security import Role, create_api_token
 from patchpilot.server.web import pages
-from tests.builders.sessions import page_csrf, role_client, sign_in
+from tests.builders.sessions import add_scoped_users, page_csrf, role_client, sign_in
 
 PAGES: dict[tuple[str, str], str] = {
     ("GET", "/"): "public",
@@ -78,6 +79,66 @@ PAGES: dict[tuple[str, str], str] = {
 }
 
 
+# (method, path) -> what a user limited to part of the estate gets, as the API's SCOPED
+# table: "narrowed" (marked ``scope_aware``: narrowed to the user's assets), "refused"
+# (403 whatever the role) or "n/a" (public pages).
+SCOPED_PAGES: dict[tuple[str, str], str] = {
+    ("GET", "/"): "n/a",
+    ("GET", "/login"): "n/a",
+    ("POST", "/login"): "n/a",
+    ("POST", "/logout"): "narrowed",
+    ("GET", "/auth/oidc/login"): "n/a",
+    ("GET", "/auth/oidc/callback"): "n/a",
+    ("POST", "/language"): "narrowed",
+    ("GET", "/static/plotly.min.js"): "n/a",
+    ("GET", "/overview"): "refused",
+    ("GET", "/findings"): "refused",
+    ("GET", "/findings/{finding_id}"): "refused",
+    ("POST", "/findings/{finding_id}/triage"): "refused",
+    ("GET", "/assets"): "refused",
+    ("GET", "/assets/{asset_id}"): "refused",
+    ("GET", "/devices"): "refused",
+    ("GET", "/assets/import"): "refused",
+    ("POST", "/assets/import"): "refused",
+    ("GET", "/assets/upload"): "refused",
+    ("POST", "/assets/upload"): "refused",
+    ("GET", "/sweeps"): "refused",
+    ("POST", "/sweeps"): "refused",
+    ("GET", "/sweeps/{sweep_id}"): "refused",
+    ("GET", "/sweeps/{sweep_id}/events"): "refused",
+    ("GET", "/plan"): "refused",
+    ("GET", "/plan.csv"): "refused",
+    ("GET", "/plan/items/{key}/hosts"): "refused",
+    ("GET", "/plan/ansible"): "refused",
+    ("GET", "/plan/windows-kbs.csv"): "refused",
+    ("GET", "/plan/windows-updates.ps1"): "refused",
+    ("GET", "/schedules"): "refused",
+    ("POST", "/schedules"): "refused",
+    ("POST", "/schedules/{schedule_id}/delete"): "refused",
+    ("POST", "/schedules/windows"): "refused",
+    ("POST", "/schedules/windows/{window_id}/delete"): "refused",
+    ("GET", "/reports"): "refused",
+    ("GET", "/reports/download"): "refused",
+    ("POST", "/reports/jobs"): "refused",
+    ("GET", "/reports/jobs/{job_id}"): "refused",
+    ("GET", "/reports/jobs/{job_id}/progress"): "refused",
+    ("GET", "/reports/jobs/{job_id}/file"): "refused",
+    ("GET", "/imports"): "refused",
+    ("POST", "/imports"): "refused",
+    ("GET", "/imports/history"): "refused",
+    ("GET", "/imports/templates/{name}"): "refused",
+    ("GET", "/playbooks"): "refused",
+    ("GET", "/playbooks/example"): "refused",
+    ("POST", "/playbooks/validate"): "refused",
+    ("POST", "/playbooks/preview"): "refused",
+    ("POST", "/playbooks/save"): "refused",
+    ("POST", "/playbooks/{name}/enable"): "refused",
+    ("POST", "/playbooks/{name}/disable"): "refused",
+    ("POST", "/outbox/{outbox_id}/retry"): "refused",
+    ("POST", "/outbox/{outbox_id}/discard"): "refused",
+}
+
+
 @pytest.fixture
 def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     with role_client(engine, monkeypatch) as c:
@@ -92,6 +153,41 @@ def test_every_page_is_in_the_table(client: TestClient) -> None:
     # None of them is in the API's schema (api/test_roles.py's table reads it).
     paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
     assert all(p.startswith("/api/") for p in paths)
+
+
+def test_every_page_has_a_scope_rule() -> None:
+    assert set(SCOPED_PAGES) == set(PAGES)
+    assert set(SCOPED_PAGES.values()) <= {"narrowed", "refused", "n/a"}
+    marked = {(m, r.path) for router in pages.ROUTERS for r in router.routes
+              if isinstance(r, APIRoute) and getattr(r.endpoint, SCOPE_AWARE, False)
+              for m in r.methods}
+    assert marked == {k for k, v in SCOPED_PAGES.items() if v == "narrowed"}
+
+
+@pytest.mark.parametrize(("method", "path"),
+                         sorted(k for k, v in SCOPED_PAGES.items() if v != "n/a"))
+def test_scoped_users_only_reach_narrowed_pages(client: TestClient, engine: Engine,
+                                                method: str, path: str) -> None:
+    add_scoped_users(engine)
+    url = _url(path)
+    for role in Role:
+        # (sign_in reads the CSRF token off /overview: a refusal page has it too.)
+        csrf = sign_in(client, f"plant1-{role.value}", "plant1-password")
+        answer = client.request(method, url, data={"csrf": csrf}, follow_redirects=False)
+        if role.rank < Role(PAGES[(method, path)]).rank:
+            assert answer.status_code == 403, (role, answer.status_code)
+        elif SCOPED_PAGES[(method, path)] == "refused":
+            assert answer.status_code == 403, (role, answer.status_code)
+            assert "not available to users limited to part of the estate" in answer.text
+        else:
+            assert answer.status_code not in (401, 403), (role, answer.status_code)
+
+
+def _url(path: str) -> str:
+    url = path.replace("{finding_id}", "1").replace("{asset_id}", "1").replace(
+        "{sweep_id}", "1").replace("{schedule_id}", "1").replace("{window_id}", "1").replace(
+        "{key}", "0" * 20).replace("{job_id}", "1").replace("{name}", "generic-findings.csv")
+    return url.replace("{outbox_id}", "1")
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(PAGES))

@@ -1,4 +1,4 @@
-"""The dashboard: server-rendered pages (Jinja2 + htmx), English and Japanese.
+"""The dashboard: server-rendered pages (Jinja2 + the small static/hx.js), English and Japanese.
 
 ``pages/`` holds one module per page (its routes, and what it alone needs) and the table
 of their routers; ``render.py`` what every page shares: the template environment, the
@@ -41,7 +41,7 @@ def mount(app: FastAPI) -> None:
     async def to_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
         if request.headers.get("hx-request"):
-            # htmx would swap the login page into a table: make it load the page instead.
+            # hx.js would swap the login page into a table: make it load the page instead.
             return Response(status_code=204, headers={"HX-Redirect": "/login"})
         return RedirectResponse(f"/login?next={_quote(exc.next_url)}", status_code=303)
 

@@ -28,7 +28,7 @@ from patchpilot.findings.phrases import localise
 from patchpilot.findings.queries import installations
 from patchpilot.scans.schedules import ScheduleError, zone
 from patchpilot.scoring.reasons import reason_text
-from patchpilot.server.deps import EngineDep
+from patchpilot.server.deps import EngineDep, check_scope
 from patchpilot.server.security import Role
 from patchpilot.server.web import i18n, session
 from patchpilot.server.web.session import WebUser
@@ -65,6 +65,7 @@ def web_user(request: Request, engine: EngineDep) -> WebUser:
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
+    check_scope(request, user.principal)
     return user
 
 

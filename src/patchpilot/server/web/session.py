@@ -13,7 +13,9 @@ Before sign-in the cookie holds ``{"c": token}``: the login form's CSRF token.  
 the CSRF token lives in the row, and a new one is made at sign-in, so a token planted
 before login is worthless after it.  The cookie is signed with itsdangerous (HMAC) all the
 same (a forged pre-login token is refused without a database read), HttpOnly (no script
-reads it), SameSite=Lax (not sent on cross-site POSTs) and Secure over https.  Every POST
+reads it), SameSite=Lax (not sent on cross-site POSTs) and Secure over https (behind a
+TLS-terminating proxy: when the proxy is in ``PATCHPILOT_TRUSTED_PROXIES`` and says the
+client came over https, ``server.app``).  Every POST
 form carries the CSRF token in a hidden field (the synchronizer-token pattern, OWASP CSRF
 cheat sheet), the login form included.
 """
@@ -35,7 +37,7 @@ from sqlalchemy.engine import Connection
 from patchpilot.clock import aware, now_utc
 from patchpilot.config import load_settings
 from patchpilot.db.tables import api_tokens, users, web_sessions
-from patchpilot.server.security import Principal, Role, hash_token
+from patchpilot.server.security import Principal, Role, hash_token, scopes_of
 
 COOKIE = "pp_session"
 MAX_AGE = 12 * 3600  # a working day; then log in again
@@ -114,7 +116,8 @@ def lookup(conn: Connection, session_id: str) -> ActiveSession | None:
             return None
     role = Role(row.role).at_most(Role(row.current_role))
     return ActiveSession(row.id, Principal("user", row.user_id, row.name, role,
-                                           token_id=row.token_id),
+                                           token_id=row.token_id,
+                                           scopes=scopes_of(conn, row.user_id)),
                          row.csrf, row.language)
 
 

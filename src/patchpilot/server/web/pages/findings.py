@@ -1,5 +1,5 @@
 """The findings list: filtered, sorted and paged as ``GET /api/findings``
-(``findings.search``); an htmx request gets only the table, so the filters stay.
+(``findings.search``); a request from static/hx.js gets only the table, so the filters stay.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: Search
                   fix: Search = "", group: Search = "", q: Search = "", asset: Search = "",
                   sort: Search = "priority", order: Search = "asc", page: Page = 1
                   ) -> HTMLResponse:
-    """The findings list; an htmx request gets only the table (the filters stay)."""
+    """The findings list; an hx.js request gets only the table (the filters stay)."""
     if state not in ("any", *STATES):
         state = "open"
     if sort not in SORTS:

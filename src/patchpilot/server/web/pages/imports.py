@@ -3,7 +3,7 @@ the imports running now with their progress, and the history of imports (everyon
 
 The upload is what ``POST /api/imports`` does (``web.imports.upload_report``: spooled
 as it streams, recognised at once, its import queued as a job); the page then shows it in
-the history, whose box polls itself with htmx (``/imports/history``) while an import is
+the history, whose box polls itself with hx.js (``/imports/history``) while an import is
 queued or running -- no inline script, which the CSP forbids.  The generic format's
 templates download from here too.
 """
@@ -77,7 +77,7 @@ async def upload_import(request: Request, user: User, engine: EngineDep) -> Resp
 
 @router.get("/imports/history")
 def imports_history(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
-    """The history box alone (what the page's htmx polling swaps in)."""
+    """The history box alone (what the page's hx.js polling swaps in)."""
     return render(request, "imports_history.html", user.language, _history(engine), user)
 
 

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from patchpilot.config import load_settings
 from patchpilot.errors import ConfigError, NotFound
 from patchpilot.server import ldap, oidc, throttle
-from patchpilot.server.deps import EngineDep
+from patchpilot.server.deps import EngineDep, scope_aware
 from patchpilot.server.directory import DirectoryMap, sign_in_directory_user
 from patchpilot.server.params import Name200
 from patchpilot.server.security import (
@@ -159,6 +159,7 @@ def login(request: Request, engine: EngineDep, username: Annotated[Name200, Form
 
 
 @router.post("/logout")
+@scope_aware  # touches only the caller's own session
 def logout(request: Request, user: User, engine: EngineDep,
            csrf: Annotated[str, Form()] = "") -> Response:
     """End the session: its row, then the cookie."""
@@ -266,6 +267,7 @@ def oidc_callback(request: Request, engine: EngineDep) -> Response:
 
 
 @router.post("/language")
+@scope_aware  # touches only the caller's own settings
 def set_language(request: Request, user: User, engine: EngineDep,
                  lang: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
                  next: Annotated[str, Form()] = "/overview") -> Response:

@@ -1,6 +1,6 @@
 """The patch plan (``scans.plan_store``): a page of items by risk removed, each with its
 host counts per priority and window and its first hosts; the rest of an item's hosts on
-demand (htmx); filters by group, service, priority, KEV and reboot.  Its CSV, Ansible and
+demand (hx.js); filters by group, service, priority, KEV and reboot.  Its CSV, Ansible and
 Windows (KBs per host as CSV and PowerShell) downloads for a logged-in browser
 (``server.downloads``, as the API's).
 """
@@ -77,7 +77,7 @@ def plan_hosts_fragment(request: Request, user: User, engine: EngineDep, key: Se
                         group: Name200 = "", service: Name200 = "", priority: Search = "",
                         kev: Search = "", reboot: Search = "", cursor: Search = ""
                         ) -> HTMLResponse:
-    """An item's hosts, a hundred at a time (an htmx fragment: rows and a "more" button)."""
+    """An item's hosts, a hundred at a time (an hx.js fragment: rows and a "more" button)."""
     state, query, params = _filters(engine, group, service, priority, kev, reboot)
     with engine.connect() as conn:
         hosts = plan_store.read_hosts(conn, state, key, query, limit=HOSTS_PER_PAGE,

@@ -2,7 +2,7 @@
 outbox counts), an editor that validates and dry-runs a document before an admin saves
 it, and the dead-letter list with retry and discard.
 
-The editor's Validate and Preview buttons post the form with htmx and swap in the answer
+The editor's Validate and Preview buttons post the form with hx.js and swap in the answer
 (the error naming the field and position, or the table of what the playbook would have
 done over the last N days): the same stage functions as ``POST /api/playbooks/validate``
 and ``/preview`` (``automation.playbook``, ``automation.preview``), nothing stored or
@@ -11,7 +11,7 @@ audited by its stage.  The shipped examples (``examples/playbooks/`` of the sour
 load into the editor as starting points; an installation without the source tree simply
 offers none.
 
-Fragments answer 200 even when they show a refusal: htmx swaps only 2xx answers, and the
+Fragments answer 200 even when they show a refusal: hx.js swaps only 2xx answers, and the
 refusal is the fragment's content.
 """
 

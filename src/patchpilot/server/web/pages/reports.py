@@ -6,7 +6,7 @@ business services), the download is ``server.downloads.report_or_job`` as the AP
 report from the page, the API and ``patchpilot report`` is the same file).  A report too
 large to make while the browser waits -- or one the user sends to the background -- is a
 report job (:mod:`patchpilot.reports.jobs`): its page shows the progress, polled with
-htmx, then the download link.  The scheduled reports are
+hx.js, then the download link.  The scheduled reports are
 :func:`patchpilot.reports.mail.list_schedules`, shown read-only (they are added with
 ``patchpilot report schedule add`` or ``POST /api/report-schedules``).  Viewers may do all
 of it: a report shows what the pages already show.
@@ -108,24 +108,24 @@ def start_report_job_page(request: Request, user: User, engine: EngineDep,
                           csrf: Annotated[str, Form()] = "") -> Response:
     """Build the chosen report in the background: to its job's page.
 
-    The form's button posts with htmx (the form itself is a GET, whose URL must not carry
-    the CSRF token), so the answer is htmx's ``HX-Redirect``; a choice that cannot work
+    The form's button posts with hx.js (the form itself is a GET, whose URL must not carry
+    the CSRF token), so the answer is an ``HX-Redirect``; a choice that cannot work
     goes to the download route with the same choice, which shows the form with the
     reason.  A plain form post gets a 303 (or the form with the reason)."""
     check_csrf(request, csrf)
-    htmx = request.headers.get("hx-request") == "true"
+    hx = request.headers.get("hx-request") == "true"
     try:
         group, service = _scope(scope)
         with engine.begin() as conn:
             job_id = start_report_job(conn, user.principal.name, kind, format,
                                       lang or user.language, group, service)
     except (NotFound, InvalidInput) as exc:
-        if htmx:
+        if hx:
             query = urlencode({"kind": kind, "format": format, "lang": lang, "scope": scope})
             return Response(headers={"HX-Redirect": f"/reports/download?{query}"})
         return _page(request, user, engine, kind=kind, fmt=format, lang=lang, scope=scope,
                      error=str(exc), status_code=404 if isinstance(exc, NotFound) else 422)
-    if htmx:
+    if hx:
         return Response(headers={"HX-Redirect": f"/reports/jobs/{job_id}"})
     return _to_job(job_id)
 
@@ -147,7 +147,7 @@ def report_job_page(request: Request, user: User, engine: EngineDep,
 @router.get("/reports/jobs/{job_id}/progress")
 def report_job_progress(request: Request, user: User, engine: EngineDep,
                         job_id: DbId) -> HTMLResponse:
-    """The job's progress box alone (what the page's htmx polling swaps in)."""
+    """The job's progress box alone (what the page's hx.js polling swaps in)."""
     return render(request, "report_job_progress.html", user.language,
                   _job_context(engine, job_id), user)
 
