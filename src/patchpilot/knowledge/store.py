@@ -152,10 +152,12 @@ def prepare_advisories(records: Iterable[Advisory]) -> tuple[list[PreparedAdviso
 def _prepare(adv: Advisory) -> PreparedAdvisory:
     record = orjson.dumps(advisory_record(adv))
     rows = _affected_rows(adv)
-    digest = hashlib.blake2b(record + orjson.dumps(rows), digest_size=16).hexdigest()
-    aliases = tuple(dict.fromkeys(a for a in (adv.id, *adv.aliases) if a))
-    return PreparedAdvisory(adv.id, adv.modified, digest, record.decode(), rows, adv.vuln_ids(),
-                     aliases)
+    digest = hashlib.blake2b(record, digest_size=16)
+    digest.update(orjson.dumps(rows))  # as one hash of record + rows, without the copy
+    aliases = dict.fromkeys((adv.id, *adv.aliases))
+    aliases.pop("", None)
+    return PreparedAdvisory(adv.id, adv.modified, digest.hexdigest(), record.decode(), rows,
+                            adv.vuln_ids(), tuple(aliases))
 
 
 def _delete_advisories(conn: Connection, pks: list[int]) -> None:

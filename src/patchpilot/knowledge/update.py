@@ -143,7 +143,7 @@ def discover(roots: Iterable[Path], feeds: Iterable[Feed] = FEEDS) -> list[Sourc
                         if rel_dir is None:
                             group = name
                         elif (getattr(feed, "source_per_file", False)
-                              or os.path.splitext(name)[1] == ".zip"):
+                              or (name.endswith(".zip") and len(name) > 4)):  # suffix .zip
                             group = name if rel_dir == "." else os.path.join(rel_dir, name)
                         else:
                             group = top
