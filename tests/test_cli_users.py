@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
@@ -99,11 +100,15 @@ def test_user_role_and_disable_end_sessions(cli, database_url: str) -> None:  # 
     assert "no user named 'nobody'" in cli("user", "disable", "nobody", code=2).output
     engine = connect(database_url)
     with engine.connect() as conn:
-        actions = conn.execute(select(audit_log.c.action, audit_log.c.target)
-                               .order_by(audit_log.c.id)).all()
+        actions = conn.execute(select(audit_log.c.action, audit_log.c.target,
+                                      audit_log.c.detail).order_by(audit_log.c.id)).all()
         state = conn.execute(select(users.c.role, users.c.disabled)
                              .where(users.c.name == "ana")).one()
     engine.dispose()
-    assert [tuple(a) for a in actions] == [("user.role", "ana"), ("user.disable", "ana"),
-                                           ("user.enable", "ana")]
+    # One action for every change of a user, naming what changed from what to what.
+    assert [(a.action, a.target, orjson.loads(a.detail)) for a in actions] == [
+        ("user.update", "ana", {"source": "local",
+                                "role": {"from": "analyst", "to": "viewer"}}),
+        ("user.update", "ana", {"source": "local", "disabled": {"from": False, "to": True}}),
+        ("user.update", "ana", {"source": "local", "disabled": {"from": True, "to": False}})]
     assert tuple(state) == ("viewer", False)

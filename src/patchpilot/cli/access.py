@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from patchpilot.cli.common import cli_actor, console, err, fail, in_db, open_engine
+from patchpilot.cli.common import (
+    cli_actor,
+    console,
+    err,
+    fail,
+    in_db,
+    open_engine,
+    print_json,
+    wide,
+)
 from patchpilot.config import named_variable
 from patchpilot.errors import PatchPilotError
+
+if TYPE_CHECKING:
+    from patchpilot.server.security import Role
 
 token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
 enrol_app = typer.Typer(help="Enrolment tokens for agents.", no_args_is_help=True)
@@ -97,17 +108,90 @@ def token_revoke(
     console.print(f"token {token_id} revoked")
 
 
-def _user_change(name: str, change: Callable[[Any], int], action: str, said: str) -> None:
-    """Apply ``change(conn)`` to user ``name`` with an audit row; print ``said``."""
-    from patchpilot.audit import audit
+def _user_update(name: str, **change: Any) -> None:
+    """Apply ``change`` (role, scopes, disabled) to user ``name`` with the stage the API
+    and the /users page use (audited as the OS user, sessions ended); print the user."""
+    from patchpilot.server.accounts import scope_text, update_user
 
-    def work(conn: Any) -> int:
-        user_id = change(conn)
-        audit(conn, cli_actor(), action, name)
-        return user_id
+    view = in_db(lambda conn: update_user(conn, cli_actor(), name, **change), write=True)
+    state = "disabled" if view.disabled else "enabled"
+    console.print(f"user {name} ({view.source}): {view.role.value}, "
+                  f"{scope_text(view.scopes)}, {state}")
 
-    user_id = in_db(work, write=True)
-    console.print(f"user {user_id}: {name} {said}")
+
+def _role(text: str) -> Role:
+    """The role named ``text``; a one-line error otherwise."""
+    from patchpilot.server.security import Role
+
+    try:
+        return Role(text)
+    except ValueError:
+        fail(ValueError(f"unknown role {text!r}"), "Use admin, analyst or viewer.")
+
+
+@user_app.command("list")
+def user_list(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every user: where they sign in (local, oidc, ldap), role, scopes, state, last
+    dashboard sign-in and active API tokens."""
+    from rich.table import Table
+
+    from patchpilot.clock import iso
+    from patchpilot.server.accounts import list_users, scope_text
+
+    found = in_db(list_users)
+    if json_:
+        print_json([{**v.as_dict(), "created_at": iso(v.created_at),
+                     "last_sign_in": iso(v.last_sign_in)} for v in found])
+        return
+    table = Table("name", "source", "role", "scopes", "disabled", "last sign-in (UTC)",
+                  "tokens")
+    for v in found:
+        table.add_row(v.name, v.source, v.role.value, scope_text(v.scopes),
+                      "yes" if v.disabled else "no",
+                      v.last_sign_in.strftime("%Y-%m-%d %H:%M") if v.last_sign_in else "-",
+                      str(v.tokens))
+    wide.print(table)
+    if any(v.source != "local" for v in found):
+        err.print("Directory users' role and scopes come from PATCHPILOT_DIRECTORY_MAP at "
+                  "each sign-in; change them there.")
+
+
+@user_app.command("set")
+def user_set(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    role: Annotated[str | None, typer.Option(help="admin, analyst or viewer.")] = None,
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="Limit the user to this part of the estate: group:NAME or "
+                        "service:NAME; repeatable; replaces their scopes.")] = None,
+    clear_scopes: Annotated[bool, typer.Option(
+        "--clear-scopes", help="Remove every scope: the user sees the whole estate.")
+    ] = False,
+    disable: Annotated[bool | None, typer.Option(
+        "--disable/--enable", help="Disable the user (sessions and tokens stop), or "
+                                   "enable them again.", show_default=False)] = None,
+) -> None:
+    """Change a user's role, scopes or state at once; audited, and their dashboard
+    sessions end.  A directory user's role and scopes are refused: the directory map
+    (PATCHPILOT_DIRECTORY_MAP) sets them at each sign-in."""
+    from patchpilot.server.accounts import parse_scope
+
+    if scope and clear_scopes:
+        fail(ValueError("give --scope or --clear-scopes, not both"))
+    scopes = None
+    try:
+        if scope:
+            scopes = [parse_scope(s, "--scope") for s in scope]
+    except PatchPilotError as exc:
+        fail(exc)
+    if clear_scopes:
+        scopes = []
+    if role is None and scopes is None and disable is None:
+        fail(ValueError("nothing to change: give --role, --scope, --clear-scopes, "
+                        "--disable or --enable"))
+    _user_update(name, role=None if role is None else _role(role), scopes=scopes,
+                 disabled=disable)
 
 
 @user_app.command("role")
@@ -115,16 +199,9 @@ def user_role(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
     role: Annotated[str, typer.Argument(help="admin, analyst or viewer.")],
 ) -> None:
-    """Change a user's role; their dashboard sessions end (tokens act with the new role
-    at most)."""
-    from patchpilot.server.security import Role, set_user_role
-
-    try:
-        chosen = Role(role)
-    except ValueError:
-        fail(ValueError(f"unknown role {role!r}"), "Use admin, analyst or viewer.")
-    _user_change(name, lambda conn: set_user_role(conn, name, chosen), "user.role",
-                 f"is now {chosen.value}")
+    """Change a user's role (as `user set NAME --role`); their dashboard sessions end
+    (tokens act with the new role at most)."""
+    _user_update(name, role=_role(role))
 
 
 @user_app.command("disable")
@@ -132,10 +209,7 @@ def user_disable(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
 ) -> None:
     """Disable a user: their sessions end and their tokens stop working."""
-    from patchpilot.server.security import set_user_disabled
-
-    _user_change(name, lambda conn: set_user_disabled(conn, name, True), "user.disable",
-                 "disabled")
+    _user_update(name, disabled=True)
 
 
 @user_app.command("enable")
@@ -143,10 +217,7 @@ def user_enable(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
 ) -> None:
     """Enable a disabled user again (their old sessions stay ended)."""
-    from patchpilot.server.security import set_user_disabled
-
-    _user_change(name, lambda conn: set_user_disabled(conn, name, False), "user.enable",
-                 "enabled")
+    _user_update(name, disabled=False)
 
 
 @enrol_app.command("create")

@@ -10,6 +10,10 @@ findings, and the top patch actions from :func:`patchpilot.scans.plan.build_plan
 ``top`` (only the items that can rank are built) -- or, once the workers have stored
 the plan, from the stored plan the ``/plan`` page reads.
 
+A report asked for by a user limited to part of the estate (issue 18) is narrowed to it:
+every function here takes the caller's ``reach`` (the asset ids they may see, None for the
+whole estate) and reads the assets of the scope *and* the reach only (:func:`scope_ids`).
+
 The technical exports (CSV/XLSX) read every open finding of their scope with its eight
 report fields (decoded from the finding's JSON) and its priority reason; the technical
 PDF/HTML is organised by patch instead (:mod:`patchpilot.reports.technical_data`).
@@ -26,7 +30,7 @@ import orjson
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope, narrow, resolve_scope
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.engine import low_memory
 from patchpilot.db.tables import (
@@ -55,6 +59,12 @@ class ReportError(InvalidInput):
 
 class ReportNotFound(ReportError, NotFound):
     """A report schedule id that names no schedule."""
+
+
+def scope_ids(conn: Connection, scope: Scope, reach: Reach = None) -> list[int] | None:
+    """The asset ids a report of ``scope`` covers for a caller who may see ``reach``
+    (None: the whole estate, for an unscoped caller of an estate report)."""
+    return narrow(resolve_scope(conn, scope), reach)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,7 @@ class ExecutiveData:
     # Per ecosystem of the scope: packages, assets, advisories loaded, covered (the
     # overview's ``coverage``), not covered first.
     coverage: list[dict[str, Any]] = field(default_factory=list)
+    limited: bool = False  # narrowed to the reader's part of the estate
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +208,7 @@ def _action(item: PlanItem) -> PatchAction:
 
 
 def _top_actions(conn: Connection, scope: Scope, ids: list[int] | None, now: datetime,
-                 top: int) -> list[PatchAction]:
+                 top: int, limited: bool = False) -> list[PatchAction]:
     """The first ``top`` changes of the patch plan for the scope's hosts.
 
     Read from the stored plan (:mod:`patchpilot.scans.plan_store`, what ``/plan`` shows,
@@ -205,11 +216,13 @@ def _top_actions(conn: Connection, scope: Scope, ids: list[int] | None, now: dat
     grouping the estate's open findings (``build_plan`` with ``top`` ranks every package
     and reads every open row to find the best twenty's: 6 of the 9.5 s the executive PDF
     took on 1,000,000 findings).  The vulnerabilities counted are those open on the
-    scope's pending hosts.  Before any plan is stored, the items are built here."""
+    scope's pending hosts.  Before any plan is stored, the items are built here
+    (``limited``: ``ids`` is narrowed to the reader's part of the estate)."""
     state = plan_store.status(conn)
     if not state.generation:
         plan = build_plan(conn, group=scope.group, now=now, verify=False,
-                          asset_ids=ids if scope.service is not None else None, top=top)
+                          asset_ids=ids if scope.service is not None or limited else None,
+                          top=top)
         return [_action(i) for i in plan.items[:top]]
     query = plan_store.PlanQuery(asset_ids=None if ids is None else tuple(ids))
     page = plan_store.read_page(conn, state, query, limit=top, first_hosts=0, now=now)
@@ -228,11 +241,11 @@ def _top_actions(conn: Connection, scope: Scope, ids: list[int] | None, now: dat
 
 def executive_data(conn: Connection, scope: Scope | None = None, *,
                    now: datetime | None = None, weeks: int = DEFAULT_WEEKS,
-                   top: int = TOP_ACTIONS) -> ExecutiveData:
-    """Gather every figure of the executive report of ``scope``."""
+                   top: int = TOP_ACTIONS, reach: Reach = None) -> ExecutiveData:
+    """Gather every figure of the executive report of ``scope`` (within ``reach``)."""
     scope = scope or Scope()
     now = now or now_utc()
-    ids = resolve_scope(conn, scope)
+    ids = scope_ids(conn, scope, reach)
     # The dashboard's figures, from the per-asset summary: the page and the PDF agree.
     o = overview(conn, now=now, top=top, asset_ids=ids, weeks=weeks)
     by_priority = {k: o.by_priority.get(k, 0) for k in ("P1", "P2", "P3", "P4",
@@ -258,7 +271,8 @@ def executive_data(conn: Connection, scope: Scope | None = None, *,
                          w["opened"], w["fixed"]) for w in o.trend],
         sla_open=sla_open, sla_overdue=o.overdue, sla_fixed=o.fixed,
         sla_within=o.fixed_within_sla, compliance=o.sla_compliance, mttr_days=o.mttr_days,
-        actions=_top_actions(conn, scope, ids, now, top), coverage=o.coverage)
+        actions=_top_actions(conn, scope, ids, now, top, reach is not None),
+        coverage=o.coverage, limited=reach is not None)
 
 
 def _technical_fields(r: Any) -> tuple[Any, ...]:
@@ -295,10 +309,11 @@ def _exploit_text(exploit: dict[str, Any], kev: bool) -> str:
                            exploit.get("epss_percentile"), len(exploit.get("references") or ()))
 
 
-def technical_findings(conn: Connection, scope: Scope | None = None
+def technical_findings(conn: Connection, scope: Scope | None = None, *, reach: Reach = None
                        ) -> list[TechnicalFinding]:
-    """Every open finding of ``scope``: most urgent first, then by asset and id."""
-    return list(iter_technical_findings(conn, scope))
+    """Every open finding of ``scope`` (within ``reach``): most urgent first, then by
+    asset and id."""
+    return list(iter_technical_findings(conn, scope, reach=reach))
 
 
 # Rows fetched per round trip by :func:`iter_technical_findings` (a server-side cursor on
@@ -306,23 +321,24 @@ def technical_findings(conn: Connection, scope: Scope | None = None
 STREAM_BATCH = 2000
 
 
-def iter_technical_findings(conn: Connection, scope: Scope | None = None
-                            ) -> Iterator[TechnicalFinding]:
+def iter_technical_findings(conn: Connection, scope: Scope | None = None, *,
+                            reach: Reach = None) -> Iterator[TechnicalFinding]:
     """:func:`technical_findings` one at a time (:func:`_technical_stream`)."""
-    for fields in _technical_stream(conn, scope):
+    for fields in _technical_stream(conn, scope, reach):
         yield TechnicalFinding(*fields)
 
 
-def iter_technical_rows(conn: Connection, scope: Scope | None = None
-                        ) -> Iterator[TechnicalRow]:
+def iter_technical_rows(conn: Connection, scope: Scope | None = None, *,
+                        reach: Reach = None) -> Iterator[TechnicalRow]:
     """:func:`technical_findings` one at a time as :class:`TechnicalRow` tuples: what the
     streamed exports read."""
     make = TechnicalRow._make
-    for fields in _technical_stream(conn, scope):
+    for fields in _technical_stream(conn, scope, reach):
         yield make(fields)
 
 
-def _technical_stream(conn: Connection, scope: Scope | None) -> Iterator[tuple[Any, ...]]:
+def _technical_stream(conn: Connection, scope: Scope | None, reach: Reach = None
+                      ) -> Iterator[tuple[Any, ...]]:
     """Every open finding of ``scope`` as :class:`TechnicalFinding`'s fields: most urgent
     first, then by asset and id; one at a time.
 
@@ -331,8 +347,7 @@ def _technical_stream(conn: Connection, scope: Scope | None) -> Iterator[tuple[A
     anyway, and sorts in little memory while it does (:func:`patchpilot.db.engine.low_memory`).
     The caller's connection stays busy until the iterator is exhausted or closed.
     """
-    scope = scope or Scope()
-    ids = resolve_scope(conn, scope)
+    ids = scope_ids(conn, scope or Scope(), reach)
     f, fp = findings, finding_priority
     # The columns in the order _technical_fields unpacks them.
     stmt = (select(f.c.vuln_id, f.c.package, f.c.ecosystem, f.c.installed_version,
@@ -356,9 +371,11 @@ def _technical_stream(conn: Connection, scope: Scope | None) -> Iterator[tuple[A
             result.close()
 
 
-def open_findings(conn: Connection, scope: Scope | None = None) -> int:
-    """How many open findings ``scope`` has, from the per-asset summary (one indexed sum,
-    not a count of the findings): the size a report request is judged by."""
-    ids = resolve_scope(conn, scope or Scope())
+def open_findings(conn: Connection, scope: Scope | None = None, *,
+                  reach: Reach = None) -> int:
+    """How many open findings ``scope`` has (within ``reach``), from the per-asset summary
+    (one indexed sum, not a count of the findings): the size a report request is judged
+    by."""
+    ids = scope_ids(conn, scope or Scope(), reach)
     return int(conn.execute(select(func.coalesce(func.sum(asset_summary.c.open_total), 0))
                             .where(in_scope(asset_summary.c.asset_id, ids))).scalar_one())

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope
+from patchpilot.assets.groups import Reach, Scope
 from patchpilot.reports import html
 from patchpilot.reports.data import ExecutiveData, WeekPoint, executive_data
 from patchpilot.reports.i18n import Translator, translator
@@ -55,19 +55,21 @@ def trend_svg(points: list[WeekPoint], t: Translator) -> str:
     return "".join(out)
 
 
-def scope_label(scope: Scope, t: Translator) -> str:
-    """"Group: plant1", "Service: web shop" or "Whole estate", translated."""
+def scope_label(scope: Scope, t: Translator, limited: bool = False) -> str:
+    """"Group: plant1", "Service: web shop" or "Whole estate", translated ("Your part of
+    the estate" for a reader limited to part of it who asked for the whole)."""
     if scope.group:
         return f"{t.gettext('Group')} {scope.group}"
     if scope.service:
         return f"{t.gettext('Service')} {scope.service}"
-    return t.gettext("Whole estate")
+    return t.gettext("Your part of the estate" if limited else "Whole estate")
 
 
 def render_html(data: ExecutiveData, lang: str) -> str:
     """The executive report of ``data`` as a standalone HTML page."""
     t = translator(lang)
-    return html.render("executive.html", t, d=data, scope_label=scope_label(data.scope, t),
+    return html.render("executive.html", t, d=data,
+                       scope_label=scope_label(data.scope, t, data.limited),
                        chart=trend_svg(data.trend, t),
                        max_priority=max([1, *data.by_priority.values()]))
 
@@ -78,10 +80,11 @@ def render_pdf(data: ExecutiveData, lang: str) -> bytes:
 
 
 def build(conn: Connection, scope: Scope | None = None, *, lang: str = "en",
-          fmt: str = "pdf", now: datetime | None = None) -> bytes:
-    """Gather and render the executive report (``fmt``: pdf or html) as bytes."""
+          fmt: str = "pdf", now: datetime | None = None, reach: Reach = None) -> bytes:
+    """Gather and render the executive report (``fmt``: pdf or html) as bytes, of the
+    assets in ``reach`` only (the reader's part of the estate; None: no limit)."""
     translator(lang)  # an unknown language fails before any query runs
-    data = executive_data(conn, scope, now=now)
+    data = executive_data(conn, scope, now=now, reach=reach)
     if fmt == "html":
         return render_html(data, lang).encode("utf-8")
     return render_pdf(data, lang)

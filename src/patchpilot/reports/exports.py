@@ -23,7 +23,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope, narrow, resolve_scope
 from patchpilot.cells import csv_chunks, safe_values
 from patchpilot.clock import iso
 from patchpilot.db.tables import asset_context, assets, finding_priority, findings
@@ -91,9 +91,11 @@ def finding_rows(rows: Iterable[TechnicalFinding], lang: str = "en") -> list[dic
     return list(iter_finding_rows(rows, lang))
 
 
-def asset_rows(conn: Connection, scope: Scope | None = None) -> list[dict[str, Any]]:
-    """One dict per asset of ``scope`` with its open findings per priority (one query)."""
-    ids = resolve_scope(conn, scope or Scope())
+def asset_rows(conn: Connection, scope: Scope | None = None, *, reach: Reach = None
+               ) -> list[dict[str, Any]]:
+    """One dict per asset of ``scope`` (within ``reach``, the reader's part of the estate)
+    with its open findings per priority (one query)."""
+    ids = narrow(resolve_scope(conn, scope or Scope()), reach)
     f, fp = findings, finding_priority
     one = literal(1)
     is_open = f.c.state == "open"

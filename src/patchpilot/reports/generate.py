@@ -7,6 +7,9 @@ kind       pdf / html                  csv / xlsx
 executive  the one-page risk posture   assets (xlsx: + summary, coverage sheets)
 technical  the work by patch            findings (xlsx: + assets, coverage sheets)
 =========  ==========================  ==================================
+
+Each takes the ``reach`` of the user it is for (issue 18): the asset ids they may see, or
+None for the whole estate.  A report then covers its scope's assets within the reach only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope
 from patchpilot.cells import csv_chunks
 from patchpilot.clock import now_utc
 from patchpilot.findings.coverage import estate_coverage
@@ -30,6 +33,7 @@ from patchpilot.reports.data import (
     executive_data,
     iter_technical_rows,
     open_findings,
+    scope_ids,
 )
 from patchpilot.reports.i18n import LANGUAGES, translator
 
@@ -56,8 +60,9 @@ class Report:
     mime: str
 
 
-def _summary_rows(conn: Connection, scope: Scope, now: datetime) -> list[dict[str, object]]:
-    d = executive_data(conn, scope, now=now)
+def _summary_rows(conn: Connection, scope: Scope, now: datetime, reach: Reach
+                  ) -> list[dict[str, object]]:
+    d = executive_data(conn, scope, now=now, reach=reach)
     rows: list[tuple[str, object]] = [
         ("assets", d.assets), ("open_findings", d.open_total),
         *((f"open_{k.lower()}", v) for k, v in d.by_priority.items()),
@@ -73,11 +78,12 @@ def _summary_rows(conn: Connection, scope: Scope, now: datetime) -> list[dict[st
 COVERAGE_COLUMNS = ("ecosystem", "packages", "assets", "advisories", "covered")
 
 
-def _coverage_rows(conn: Connection, scope: Scope) -> list[dict[str, object]]:
+def _coverage_rows(conn: Connection, scope: Scope, reach: Reach
+                   ) -> list[dict[str, object]]:
     """The scope's ecosystems with the advisories loaded for each (``knowledge.coverage``),
     not covered first."""
     return [{**c.to_dict(), "covered": "yes" if c.covered else "no"}
-            for c in estate_coverage(conn, resolve_scope(conn, scope))]
+            for c in estate_coverage(conn, scope_ids(conn, scope, reach))]
 
 
 def check_request(kind: str, fmt: str, lang: str, group: str | None,
@@ -101,10 +107,11 @@ def check_request(kind: str, fmt: str, lang: str, group: str | None,
 
 
 def request_report(conn: Connection, kind: str, fmt: str, lang: str, group: str | None,
-                   service: str | None) -> Report:
+                   service: str | None, *, reach: Reach = None) -> Report:
     """A report asked for by name (the API's and the dashboard's download): the request is
     checked (:func:`check_request`), then :func:`generate` builds it."""
-    return generate(conn, kind, fmt, lang, check_request(kind, fmt, lang, group, service))
+    return generate(conn, kind, fmt, lang, check_request(kind, fmt, lang, group, service),
+                    reach=reach)
 
 
 def report_filename(kind: str, fmt: str, lang: str, scope: Scope, now: datetime) -> str:
@@ -140,7 +147,7 @@ def _counted(rows: Iterable[T], progress: Progress | None) -> Iterator[T]:
 
 
 def csv_stream(conn: Connection, kind: str, lang: str = "en", scope: Scope | None = None,
-               *, progress: Progress | None = None) -> Iterator[bytes]:
+               *, progress: Progress | None = None, reach: Reach = None) -> Iterator[bytes]:
     """The CSV export of ``kind`` in UTF-8 pieces, as the rows come from the database: the
     findings of a technical report (over a server-side cursor), the assets of an executive
     one.  ``conn`` stays busy until the iterator ends."""
@@ -148,19 +155,19 @@ def csv_stream(conn: Connection, kind: str, lang: str = "en", scope: Scope | Non
     scope = scope or Scope()
     if kind == "technical":
         rows = exports.finding_values(
-            _counted(iter_technical_rows(conn, scope), progress), lang)
+            _counted(iter_technical_rows(conn, scope, reach=reach), progress), lang)
         yield from csv_chunks(rows, exports.FINDING_COLUMNS)
     else:
-        yield from csv_chunks(_cells(exports.asset_rows(conn, scope),
+        yield from csv_chunks(_cells(exports.asset_rows(conn, scope, reach=reach),
                                              exports.ASSET_COLUMNS), exports.ASSET_COLUMNS)
 
 
-def stream_csv(engine: Engine, kind: str, lang: str = "en", scope: Scope | None = None
-               ) -> Iterator[bytes]:
+def stream_csv(engine: Engine, kind: str, lang: str = "en", scope: Scope | None = None,
+               *, reach: Reach = None) -> Iterator[bytes]:
     """:func:`csv_stream` on a connection of its own, held while the iterator runs: the
     body of a streamed HTTP answer, which outlives the request handler's connection."""
     with engine.connect() as conn:
-        yield from csv_stream(conn, kind, lang, scope)
+        yield from csv_stream(conn, kind, lang, scope, reach=reach)
 
 
 def _cells(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[list[Any]]:
@@ -169,20 +176,20 @@ def _cells(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[list[An
 
 
 def _xlsx_sheets(conn: Connection, kind: str, lang: str, scope: Scope, now: datetime,
-                 progress: Progress | None) -> list[exports.Sheet]:
+                 progress: Progress | None, reach: Reach = None) -> list[exports.Sheet]:
     """The workbook's sheets; the findings are an iterator, read while the sheet is
     written (the others are small: one row per asset, per metric, per ecosystem)."""
-    assets = ("Assets", _cells(exports.asset_rows(conn, scope), exports.ASSET_COLUMNS),
-              exports.ASSET_COLUMNS)
-    coverage = ("Coverage", _cells(_coverage_rows(conn, scope), COVERAGE_COLUMNS),
+    assets = ("Assets", _cells(exports.asset_rows(conn, scope, reach=reach),
+                               exports.ASSET_COLUMNS), exports.ASSET_COLUMNS)
+    coverage = ("Coverage", _cells(_coverage_rows(conn, scope, reach), COVERAGE_COLUMNS),
                 COVERAGE_COLUMNS)
     if kind == "technical":
         rows = exports.finding_values(
-            _counted(iter_technical_rows(conn, scope), progress), lang)
+            _counted(iter_technical_rows(conn, scope, reach=reach), progress), lang)
         return [("Findings", rows, exports.FINDING_COLUMNS), assets, coverage]
     summary = ("metric", "value")
-    return [("Summary", _cells(_summary_rows(conn, scope, now), summary), summary), assets,
-            coverage]
+    return [("Summary", _cells(_summary_rows(conn, scope, now, reach), summary), summary),
+            assets, coverage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +207,7 @@ class ReportFile:
 
 def write_report(conn: Connection, kind: str, fmt: str, lang: str, scope: Scope | None,
                  folder: Path, *, now: datetime | None = None,
-                 progress: Progress | None = None) -> ReportFile:
+                 progress: Progress | None = None, reach: Reach = None) -> ReportFile:
     """Build one report into ``folder`` (created), streaming what streams: CSV row by row,
     XLSX through openpyxl's write-only mode.  Written under a ``.part`` name and renamed
     when complete, so a file under the report's own name is always whole."""
@@ -214,30 +221,33 @@ def write_report(conn: Connection, kind: str, fmt: str, lang: str, scope: Scope 
     with part.open("wb") as out:
         if fmt in ("pdf", "html"):
             builder = executive.build if kind == "executive" else technical.build
-            out.write(builder(conn, scope, lang=lang, fmt=fmt, now=now))
+            out.write(builder(conn, scope, lang=lang, fmt=fmt, now=now, reach=reach))
         elif fmt == "csv":
-            for chunk in csv_stream(conn, kind, lang, scope, progress=progress):
+            for chunk in csv_stream(conn, kind, lang, scope, progress=progress, reach=reach):
                 out.write(chunk)
         else:
-            exports.write_xlsx(out, _xlsx_sheets(conn, kind, lang, scope, now, progress))
+            exports.write_xlsx(out, _xlsx_sheets(conn, kind, lang, scope, now, progress,
+                                                 reach))
     part.replace(path)
     return ReportFile(kind, fmt, lang, path, filename, MIME[fmt], path.stat().st_size)
 
 
 def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
-             scope: Scope | None = None, *, now: datetime | None = None) -> Report:
-    """Build one report of ``scope`` in ``lang`` and ``fmt``, in memory (the CLI, the small
-    synchronous downloads; the large ones are files, :func:`write_report`)."""
+             scope: Scope | None = None, *, now: datetime | None = None,
+             reach: Reach = None) -> Report:
+    """Build one report of ``scope`` (within ``reach``) in ``lang`` and ``fmt``, in memory
+    (the CLI, the small synchronous downloads; the large ones are files,
+    :func:`write_report`)."""
     _check(kind, fmt, lang)
     scope = scope or Scope()
     now = now or now_utc()
     if fmt in ("pdf", "html"):
         builder = executive.build if kind == "executive" else technical.build
-        content = builder(conn, scope, lang=lang, fmt=fmt, now=now)
+        content = builder(conn, scope, lang=lang, fmt=fmt, now=now, reach=reach)
     elif fmt == "csv":
-        content = b"".join(csv_stream(conn, kind, lang, scope))
+        content = b"".join(csv_stream(conn, kind, lang, scope, reach=reach))
     else:
-        content = exports.to_xlsx(_xlsx_sheets(conn, kind, lang, scope, now, None))
+        content = exports.to_xlsx(_xlsx_sheets(conn, kind, lang, scope, now, None, reach))
     return Report(kind, fmt, lang, content, report_filename(kind, fmt, lang, scope, now),
                   MIME[fmt])
 
@@ -248,7 +258,8 @@ def generate(conn: Connection, kind: str, fmt: str = "pdf", lang: str = "en",
 SYNC_WEIGHT = {"xlsx": 1, "pdf": 20, "html": 20}
 
 
-def needs_job(conn: Connection, kind: str, fmt: str, scope: Scope, limit: int) -> bool:
+def needs_job(conn: Connection, kind: str, fmt: str, scope: Scope, limit: int, *,
+              reach: Reach = None) -> bool:
     """Whether a report is too large to build while a request waits: a technical XLSX of
     more than ``limit`` open findings (``PATCHPILOT_REPORT_SYNC_FINDINGS``), a technical
     PDF or HTML of more than a twentieth of that (:data:`SYNC_WEIGHT`).
@@ -258,4 +269,4 @@ def needs_job(conn: Connection, kind: str, fmt: str, scope: Scope, limit: int) -
     """
     weight = SYNC_WEIGHT.get(fmt)
     return (kind == "technical" and weight is not None
-            and open_findings(conn, scope) * weight > limit)
+            and open_findings(conn, scope, reach=reach) * weight > limit)

@@ -23,9 +23,11 @@ reports that use a fraction of it, or must be set so high it protects nothing.  
 ``MemoryError`` inside the child (an allocation the system refused) fails the job with the
 same message.  Whatever happens in the child, the server process's memory is untouched.
 
-Report jobs are visible to every viewer (a report shows what the pages already show),
-and are tried once: a report that failed for its size would fail again, and asking anew
-is one click.
+Report jobs are visible to every viewer (a report shows what the pages already show) --
+but for users limited to part of the estate (issue 18): their jobs are built of that part
+only (the job keeps the user's scopes, resolved when it is built), and they see their own
+jobs only, never another's file.  Jobs are tried once: a report that failed for its size
+would fail again, and asking anew is one click.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import logging
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.connection import Connection as Pipe
@@ -47,7 +49,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from patchpilot import queue
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Scope, reach_ids, resolve_scope
 from patchpilot.audit import audit
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.config import Settings, load_settings
@@ -85,15 +87,21 @@ class ReportBuildFailed(PatchPilotError):
     """A report whose child process failed (its error) or died without a word."""
 
 
+ScopePairs = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class ReportRequest:
-    """What a report job builds: the options of ``GET /api/reports/{kind}``."""
+    """What a report job builds: the options of ``GET /api/reports/{kind}``, and the
+    scopes of the user it is for (``("group", "plant1")`` …; empty: the whole estate),
+    which the report is narrowed to."""
 
     kind: str
     fmt: str
     lang: str
     group: str | None = None
     service: str | None = None
+    scopes: ScopePairs = ()
 
     @property
     def scope(self) -> Scope:
@@ -105,18 +113,29 @@ class ReportRequest:
         """"the technical report (xlsx) of group site-1": the report, for a message."""
         where = (f" of group {self.group}" if self.group
                  else f" of service {self.service}" if self.service else " of the estate")
+        if self.scopes:
+            where += " within " + ", ".join(f"{k} {n}" for k, n in self.scopes)
         return f"the {self.kind} report ({self.fmt}){where}"
 
     def to_payload(self) -> dict[str, Any]:
-        """The job's payload fields."""
-        return {"kind": self.kind, "format": self.fmt, "lang": self.lang,
-                "group": self.group, "service": self.service}
+        """The job's payload fields (``scopes`` only when there are some)."""
+        out: dict[str, Any] = {"kind": self.kind, "format": self.fmt, "lang": self.lang,
+                               "group": self.group, "service": self.service}
+        if self.scopes:
+            out["scopes"] = [list(s) for s in self.scopes]
+        return out
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> ReportRequest:
         """Back from a job's payload."""
         return cls(payload["kind"], payload["format"], payload["lang"],
-                   payload.get("group"), payload.get("service"))
+                   payload.get("group"), payload.get("service"),
+                   _pairs(payload.get("scopes")))
+
+
+def _pairs(scopes: Any) -> ScopePairs:
+    """Scopes as stored in a payload (a list of ``[kind, name]``) as sorted pairs."""
+    return tuple(sorted((str(k), str(n)) for k, n in scopes or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +176,12 @@ def _child(url: str, payload: dict[str, Any], folder: str, now: str, rows: Any,
 
     try:
         with engine.connect() as conn:
+            # The user's part of the estate as it is now (a group's members may have
+            # changed since the job was asked for; a scope gone adds nothing).
+            reach = reach_ids(conn, request.scopes)
             made = write_report(conn, request.kind, request.fmt, request.lang, request.scope,
                                 Path(folder), now=datetime.fromisoformat(now),
-                                progress=counted)
+                                progress=counted, reach=reach)
         answer.send({"filename": made.filename, "mime": made.mime, "bytes": made.size})
     except MemoryError:
         answer.send({"memory": True})
@@ -236,14 +258,18 @@ def build_report(engine: Engine, request: ReportRequest, folder: Path, *, limit_
 # --- the job -------------------------------------------------------------------------------
 
 def start_report_job(conn: Connection, actor: str, kind: str, fmt: str, lang: str,
-                     group: str | None = None, service: str | None = None) -> int:
+                     group: str | None = None, service: str | None = None, *,
+                     scopes: Sequence[tuple[str, str]] = ()) -> int:
     """Queue a report job (checked as a download is: 422 for a bad option, 404 for an
-    unknown group or service); its id.  Audited."""
+    unknown group or service); its id.  Audited.  ``scopes``: those of the user asking,
+    limited to part of the estate (empty: the whole estate) -- the report covers that part
+    only."""
     scope = check_request(kind, fmt, lang, group, service)
     resolve_scope(conn, scope)
-    request = ReportRequest(kind, fmt, lang, scope.group, scope.service)
+    request = ReportRequest(kind, fmt, lang, scope.group, scope.service, _pairs(scopes))
     # The findings an export will write, for its progress (the other kinds have none).
-    total = open_findings(conn, scope) if kind == "technical" else None
+    total = (open_findings(conn, scope, reach=reach_ids(conn, request.scopes))
+             if kind == "technical" else None)
     job_id = queue.enqueue(conn, REPORT_FILE, {**request.to_payload(), "by": actor,
                                                 "total": total}, max_attempts=1)
     audit(conn, actor, "report.job.start", f"job:{job_id}", request.to_payload())
@@ -286,18 +312,38 @@ def run_report_file(engine: Engine, job: queue.Job) -> dict[str, Any]:
             "seconds": built.seconds, "expires_at": iso(expires)}
 
 
-def _job_row(conn: Connection, job_id: int) -> Any:
+@dataclass(frozen=True, slots=True)
+class JobViewer:
+    """Who looks at report jobs: a user limited to part of the estate (``scopes``) sees
+    only their own jobs built within their scopes; an unscoped user, every job."""
+
+    name: str
+    scopes: ScopePairs = ()
+
+    def sees(self, payload: dict[str, Any]) -> bool:
+        """Whether this user may see the job of ``payload``."""
+        if not self.scopes:
+            return True
+        built = _pairs(payload.get("scopes"))
+        # A job narrowed to scopes the user still has all of shows nothing else.
+        return (payload.get("by") == self.name and bool(built)
+                and set(built) <= set(self.scopes))
+
+
+def _job_row(conn: Connection, job_id: int, viewer: JobViewer | None = None) -> Any:
     row = conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.kind == REPORT_FILE)
                        ).first()
-    if row is None:
+    if row is None or (viewer is not None and not viewer.sees(orjson.loads(row.payload))):
         raise ReportJobNotFound(f"no report job {job_id}")
     return row
 
 
-def report_job(conn: Connection, job_id: int, now: datetime | None = None) -> dict[str, Any]:
+def report_job(conn: Connection, job_id: int, now: datetime | None = None, *,
+               viewer: JobViewer | None = None) -> dict[str, Any]:
     """A report job as the API and the page show it: what it builds, its state, its
-    progress (``rows`` of ``total``, ``percent``) and, once done, its file."""
-    row = _job_row(conn, job_id)
+    progress (``rows`` of ``total``, ``percent``) and, once done, its file.  A job
+    ``viewer`` may not see is a :class:`ReportJobNotFound`."""
+    row = _job_row(conn, job_id, viewer)
     now = now or now_utc()
     payload = orjson.loads(row.payload)
     result = orjson.loads(row.result) if row.result else {}
@@ -326,10 +372,21 @@ def report_job(conn: Connection, job_id: int, now: datetime | None = None) -> di
             "peak_mb": result.get("peak_mb"), "seconds": result.get("seconds")}
 
 
-def recent_report_jobs(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
-    """The latest report jobs, newest first."""
-    ids = conn.execute(select(jobs.c.id).where(jobs.c.kind == REPORT_FILE)
-                       .order_by(jobs.c.id.desc()).limit(limit)).scalars().all()
+# Report jobs looked through for a scoped user's own latest ones.
+_RECENT_SCAN = 500
+
+
+def recent_report_jobs(conn: Connection, limit: int = 10, *,
+                       viewer: JobViewer | None = None) -> list[dict[str, Any]]:
+    """The latest report jobs ``viewer`` may see, newest first."""
+    if viewer is None or not viewer.scopes:
+        ids = list(conn.execute(select(jobs.c.id).where(jobs.c.kind == REPORT_FILE)
+                                .order_by(jobs.c.id.desc()).limit(limit)).scalars())
+    else:
+        ids = [r.id for r in conn.execute(
+            select(jobs.c.id, jobs.c.payload).where(jobs.c.kind == REPORT_FILE)
+            .order_by(jobs.c.id.desc()).limit(_RECENT_SCAN))
+            if viewer.sees(orjson.loads(r.payload))][:limit]
     now = now_utc()
     return [report_job(conn, int(i), now) for i in ids]
 
@@ -344,10 +401,12 @@ class JobFile:
 
 
 def report_job_file(conn: Connection, job_id: int, settings: Settings | None = None,
-                    now: datetime | None = None) -> JobFile:
+                    now: datetime | None = None, *,
+                    viewer: JobViewer | None = None) -> JobFile:
     """The file of done report job ``job_id``; :class:`ReportNotReady` (409) while it is
-    queued or running, after it failed or once it expired."""
-    shown = report_job(conn, job_id, now)
+    queued or running, after it failed or once it expired; :class:`ReportJobNotFound`
+    for a job ``viewer`` may not see."""
+    shown = report_job(conn, job_id, now, viewer=viewer)
     if shown["state"] != "done":
         why = {"queued": "is still queued", "running": "is still running",
                "failed": f"failed: {shown['error']}",

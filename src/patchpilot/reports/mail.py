@@ -29,12 +29,12 @@ from sqlalchemy import Engine, delete, insert, select, true, update
 from sqlalchemy.engine import Connection
 
 from patchpilot import queue
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope, resolve_scope
 from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.config import Settings, load_settings
 from patchpilot.db.tables import report_schedules
-from patchpilot.errors import PatchPilotError
+from patchpilot.errors import NotFound, PatchPilotError
 from patchpilot.reports.data import ReportError, ReportNotFound
 from patchpilot.reports.generate import FORMATS, KINDS, Report, generate
 from patchpilot.reports.i18n import translator
@@ -176,10 +176,24 @@ def add_schedule(conn: Connection, actor: str, *, kind: str, fmt: str, lang: str
                              .where(report_schedules.c.id == new_id)).one())
 
 
-def list_schedules(conn: Connection) -> list[dict[str, Any]]:
-    """Every report schedule."""
-    return [_row(r) for r in conn.execute(select(report_schedules)
+def list_schedules(conn: Connection, *, reach: Reach = None) -> list[dict[str, Any]]:
+    """Every report schedule -- or, for a user who may see the assets of ``reach`` only,
+    those of a group or service whose assets are all in it (a schedule of the estate, or
+    one reaching beyond, mails what they may not see)."""
+    rows = [_row(r) for r in conn.execute(select(report_schedules)
                                           .order_by(report_schedules.c.id))]
+    return rows if reach is None else [r for r in rows if _within(conn, r, reach)]
+
+
+def _within(conn: Connection, schedule: dict[str, Any], reach: frozenset[int]) -> bool:
+    """Whether the schedule's group or service has assets, all of them in ``reach``."""
+    if not (schedule["group"] or schedule["service"]):
+        return False
+    try:
+        ids = resolve_scope(conn, Scope(schedule["group"], schedule["service"]))
+    except NotFound:  # its group was removed: it covers nothing anybody may see
+        return False
+    return bool(ids) and set(ids or ()) <= reach
 
 
 def delete_schedule(conn: Connection, actor: str, schedule_id: int) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope
+from patchpilot.assets.groups import Reach, Scope
 from patchpilot.config import load_settings
 from patchpilot.knowledge.jvn_text import JvnText, jvn_texts
 from patchpilot.reports import html
@@ -31,7 +31,8 @@ def render_html(report: TechnicalReport, lang: str,
     """The technical report as a standalone HTML page (``jvn``: JVN's Japanese text per
     vulnerability, shown in place of the English name and summary)."""
     t = translator(lang)
-    return html.render("technical.html", t, r=report, scope_label=scope_label(report.scope, t),
+    return html.render("technical.html", t, r=report,
+                       scope_label=scope_label(report.scope, t, report.limited),
                        coverage=[c.to_dict() for c in report.coverage], jvn=jvn or {})
 
 
@@ -43,14 +44,15 @@ def shown_vulns(report: TechnicalReport) -> list[str]:
 
 
 def build(conn: Connection, scope: Scope | None = None, *, lang: str = "en",
-          fmt: str = "pdf", now: datetime | None = None, limit: int | None = None) -> bytes:
+          fmt: str = "pdf", now: datetime | None = None, limit: int | None = None,
+          reach: Reach = None) -> bytes:
     """Gather and render the technical report (``fmt``: pdf or html) as bytes; ``limit``:
     the most vulnerability blocks detailed (default: the ``report_max_findings``
-    setting)."""
+    setting); ``reach``: the assets its reader may see (None: no limit)."""
     translator(lang)  # an unknown language fails before any query runs
     if limit is None:
         limit = load_settings().report_max_findings
-    report = technical_report(conn, scope, limit=limit, now=now)
+    report = technical_report(conn, scope, limit=limit, now=now, reach=reach)
     # JVN's Japanese text for a Japanese reader only (one query for the shown blocks).
     jvn = jvn_texts(conn, shown_vulns(report)) if lang == "ja" else {}
     page = render_html(report, lang, jvn)

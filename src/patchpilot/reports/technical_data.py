@@ -34,7 +34,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope, narrow, resolve_scope
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import finding_priority, findings
 from patchpilot.findings.coverage import estate_coverage
@@ -144,6 +144,7 @@ class TechnicalReport:
     unfixed_total: int = 0
     blocks_total: int = 0  # vulnerability blocks the whole report would hold
     coverage: list[EcosystemCoverage] = field(default_factory=list)
+    limited: bool = False  # narrowed to the reader's part of the estate
 
     @property
     def blocks_shown(self) -> int:
@@ -337,19 +338,20 @@ def _item_commands(item: PlanItem, names: tuple[str, ...], most: int = 5) -> tup
 
 
 def technical_report(conn: Connection, scope: Scope | None = None, *, limit: int,
-                     now: datetime | None = None) -> TechnicalReport:
+                     now: datetime | None = None, reach: Reach = None) -> TechnicalReport:
     """Gather the technical report of ``scope`` by patch, detailing at most ``limit``
-    vulnerability blocks (the size guard)."""
+    vulnerability blocks (the size guard) -- of the hosts in ``reach`` only, the part of
+    the estate its reader may see (None: no limit)."""
     scope = scope or Scope()
     now = now or now_utc()
-    ids = resolve_scope(conn, scope)
+    ids = narrow(resolve_scope(conn, scope), reach)
     plan = build_plan(conn, group=scope.group, asset_ids=ids, now=now, verify=False)
     fixed, unfixed, total = _tallies(conn, ids, plan)
     report = TechnicalReport(
         scope=scope, generated_at=now, open_total=total, limit=limit,
         sections_total=len(plan.items), unfixed_total=len(plan.unfixed),
         blocks_total=sum(len(t) for t in fixed) + sum(len(t) for t in unfixed),
-        coverage=estate_coverage(conn, ids))
+        coverage=estate_coverage(conn, ids), limited=reach is not None)
     # Which blocks are shown: in plan order (most risk removed first), each section's
     # vulnerabilities most urgent first, until the limit.
     budget = limit

@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from patchpilot.assets.groups import Scope, resolve_scope
+from patchpilot.assets.groups import Reach, Scope, narrow, resolve_scope
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
     asset_summary,
@@ -717,13 +717,39 @@ def _fill(conn: Connection, generation: int, views: list[ItemView], q: PlanQuery
                                            r.name, r.asset_id)):
         by_key[r.item_key].first_hosts.append(_host_view(r, windows))
     if q.asset_ids is not None:
-        # Hosts of one item mostly share their list: each distinct list is decoded once.
-        vulns: dict[str, set[str]] = {k: set() for k in keys}
-        for key, text in conn.execute(select(ph.c.item_key, ph.c.vulns).where(cond)
-                                      .distinct()):
-            vulns[key].update(_loads(text))
-        for key, found in vulns.items():
-            by_key[key].vulns = sorted(found)
+        _narrow_vulns(conn, views, cond)
+
+
+def _narrow_vulns(conn: Connection, views: list[ItemView], cond: Any) -> None:
+    """Each item's vulnerabilities (and their workarounds) as those of the host subset's
+    rows (``cond``) only: a group's -- or a user's part of the estate (issue 18) -- never
+    shows what only other hosts have."""
+    ph = plan_hosts
+    # Hosts of one item mostly share their list: each distinct list is decoded once.
+    vulns: dict[str, set[str]] = {v.key: set() for v in views}
+    for key, listed in conn.execute(select(ph.c.item_key, ph.c.vulns).where(cond)
+                                    .distinct()):
+        vulns[key].update(_loads(listed))
+    for view in views:
+        found = vulns[view.key]
+        view.workaround = _workarounds_of(view.workaround, view.vulns, found)
+        view.vulns = sorted(found)
+
+
+def _workarounds_of(text: str | None, every: list[str], kept: set[str]) -> str | None:
+    """The lines of an unfixed item's workarounds (``"<vuln>: <text>"`` each, a text
+    perhaps of several lines) about the vulnerabilities ``kept``; None when none is left."""
+    if not text:
+        return text
+    heads = tuple(f"{v}: " for v in every)
+    blocks: list[tuple[str, list[str]]] = []
+    for line in text.split("\n"):
+        head = next((h for h in heads if line.startswith(h)), None)
+        if head is not None or not blocks:
+            blocks.append((head[:-2] if head else "", [line]))
+        else:
+            blocks[-1][1].append(line)
+    return "\n".join(line for vuln, lines in blocks if vuln in kept for line in lines) or None
 
 
 def _offset(cursor: str | None) -> int:
@@ -773,11 +799,14 @@ def read_item(conn: Connection, state: PlanStatus, key: str, q: PlanQuery | None
         raise NotFound(f"no plan item {key!r} (the plan was rebuilt: reload the page)")
     if q.asset_ids is None:
         return _item_view(row)
-    for v in _ordered(conn, state.generation, row.kind, PlanQuery(asset_ids=q.asset_ids)):
-        if v.key == key:
-            return v
-    return _item_view(row, dict.fromkeys((*_SUMS, "pending", "verified", "hosts_p1",
-                                          "hosts_p2", "hosts_p3", "hosts_p4"), 0))
+    view = next((v for v in _ordered(conn, state.generation, row.kind,
+                                     PlanQuery(asset_ids=q.asset_ids)) if v.key == key),
+                None)
+    if view is None:
+        view = _item_view(row, dict.fromkeys((*_SUMS, "pending", "verified", "hosts_p1",
+                                              "hosts_p2", "hosts_p3", "hosts_p4"), 0))
+    _narrow_vulns(conn, [view], _host_filter(state.generation, [key], q))
+    return view
 
 
 def read_hosts(conn: Connection, state: PlanStatus, key: str, q: PlanQuery | None = None,
@@ -823,10 +852,13 @@ def iter_items(conn: Connection, state: PlanStatus, q: PlanQuery | None = None, 
 
 def query_for(conn: Connection, *, group: str | None = None, service: str | None = None,
               priority: int | None = None, kev: bool = False,
-              reboot: bool | None = None) -> PlanQuery:
+              reboot: bool | None = None, reach: Reach = None) -> PlanQuery:
     """The query of a request's filters: a group's or a service's hosts (ScopeError /
-    UnknownScope naming the field otherwise), a priority, known exploited, reboot."""
-    ids = resolve_scope(conn, Scope(group=group or None, service=service or None))
+    UnknownScope naming the field otherwise), a priority, known exploited, reboot --
+    of the hosts in the caller's ``reach`` only (None: the whole estate), whose rows then
+    make every figure, as a group's do."""
+    ids = narrow(resolve_scope(conn, Scope(group=group or None, service=service or None)),
+                 reach)
     return PlanQuery(asset_ids=None if ids is None else tuple(ids), priority=priority,
                      kev=kev, reboot=reboot)
 

@@ -22,6 +22,11 @@ A sweep is a tracked campaign in two stages (DESIGN.md, "The flow of data"):
    refresh job failed) and the sweep ``done`` when nothing is pending.
 
 The sweep and one ``sweep_results`` row per asset are kept: the campaign stays on record.
+
+A user limited to part of the estate (issue 18) sweeps that part: the sweep they start
+covers -- and asks to confirm -- the assets of their ``reach`` only.  Reading any sweep,
+they see the results and counts of those assets only (:func:`get_sweep`,
+:func:`list_sweeps`, :func:`progress` with ``reach``).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, bindparam, insert, select, tuple_, union, update
+from sqlalchemy import Engine, bindparam, func, insert, select, tuple_, union, update
 from sqlalchemy.engine import Connection
 
+from patchpilot.assets.groups import Reach, within
 from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.tables import (
     advisories,
@@ -545,11 +551,14 @@ def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: boo
 
 
 def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
-                deadline_minutes: int = 60, now: datetime | None = None) -> Sweep:
+                deadline_minutes: int = 60, now: datetime | None = None,
+                reach: Reach = None) -> Sweep:
     """Answer ``query`` from the stored inventories, record the sweep, ask for refreshes.
 
     One transaction: the sweep, one result per asset and the refresh jobs exist together
-    or not at all.  Returns the sweep with every asset's first answer.
+    or not at all.  Returns the sweep with every asset's first answer.  ``reach``: the
+    assets of the user starting it, limited to part of the estate -- the sweep covers
+    (and asks agents and SSH targets to confirm) those only; None: every asset.
     """
     if deadline_minutes < 1:
         raise SweepError("the deadline must be at least one minute")
@@ -561,11 +570,12 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
                   else _Judged())
         _add_reported(conn, vulns, judged)
         _add_windows(conn, vulns, judged)
-        estate = conn.execute(
-            select(assets.c.id, assets.c.name, assets.c.ssh_target,
-                   assets.c.last_inventory_id, inventories.c.complete)
-            .outerjoin(inventories, inventories.c.id == assets.c.last_inventory_id)
-            .order_by(assets.c.id)).all()
+        covered = (select(assets.c.id, assets.c.name, assets.c.ssh_target,
+                          assets.c.last_inventory_id, inventories.c.complete)
+                   .outerjoin(inventories, inventories.c.id == assets.c.last_inventory_id))
+        if reach is not None:
+            covered = covered.where(within(assets.c.id, reach))
+        estate = conn.execute(covered.order_by(assets.c.id)).all()
         agent_of = dict(conn.execute(
             select(agents.c.asset_id, agents.c.id).where(
                 agents.c.asset_id.is_not(None), agents.c.revoked_at.is_(None))
@@ -791,18 +801,23 @@ def _from_row(row: Any) -> Sweep:
                  summary.get("status") or _counts((), STATUSES), summary.get("jobs", 0))
 
 
-def get_sweep(conn: Connection, sweep_id: int, *, results: bool = True) -> Sweep | None:
-    """One sweep (with every asset's result unless ``results`` is False), or None."""
+def get_sweep(conn: Connection, sweep_id: int, *, results: bool = True,
+              reach: Reach = None) -> Sweep | None:
+    """One sweep (with every asset's result unless ``results`` is False), or None; with
+    ``reach``, the results and counts of those assets only."""
     row = conn.execute(select(sweeps).where(sweeps.c.id == sweep_id)).first()
     if row is None:
         return None
     sweep = _from_row(row)
+    if reach is not None:
+        _narrow_counts(conn, [sweep], reach)
     if results:
-        for r in conn.execute(
-                select(sweep_results, assets.c.name)
+        stmt = (select(sweep_results, assets.c.name)
                 .join(assets, assets.c.id == sweep_results.c.asset_id)
-                .where(sweep_results.c.sweep_id == sweep_id)
-                .order_by(sweep_results.c.asset_id)):
+                .where(sweep_results.c.sweep_id == sweep_id))
+        if reach is not None:
+            stmt = stmt.where(within(sweep_results.c.asset_id, reach))
+        for r in conn.execute(stmt.order_by(sweep_results.c.asset_id)):
             detail = orjson.loads(r.detail or "{}")
             sweep.results.append(AssetResult(r.asset_id, r.name, r.initial, r.status,
                                              detail.get("packages", []), detail.get("reason"),
@@ -810,14 +825,48 @@ def get_sweep(conn: Connection, sweep_id: int, *, results: bool = True) -> Sweep
     return sweep
 
 
-def list_sweeps(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[Sweep]:
-    """Sweeps, newest first, with their counts."""
-    return [_from_row(r) for r in conn.execute(
+def list_sweeps(conn: Connection, *, limit: int = 100, offset: int = 0,
+                reach: Reach = None) -> list[Sweep]:
+    """Sweeps, newest first, with their counts (of the assets of ``reach`` only, unless
+    None)."""
+    found = [_from_row(r) for r in conn.execute(
         select(sweeps).order_by(sweeps.c.id.desc()).limit(limit).offset(offset))]
+    if reach is not None:
+        _narrow_counts(conn, found, reach)
+    return found
 
 
-def progress(engine: Engine, sweep_id: int) -> dict[str, Any] | None:
-    """The sweep's counts and state (what the live view sends), or None."""
+def _narrow_counts(conn: Connection, found: list[Sweep], reach: frozenset[int]) -> None:
+    """Each sweep's counts and refresh jobs as those of the assets of ``reach``: one
+    ``GROUP BY`` over their results, one read of their jobs."""
+    if not found:
+        return
+    r = sweep_results
+    counted: dict[int, tuple[Counter[str], Counter[str]]] = {
+        s.id: (Counter(), Counter()) for s in found}
+    for sweep_id, initial, status, n in conn.execute(
+            select(r.c.sweep_id, r.c.initial, r.c.status, func.count())
+            .where(r.c.sweep_id.in_(list(counted)), within(r.c.asset_id, reach))
+            .group_by(r.c.sweep_id, r.c.initial, r.c.status)):
+        counted[sweep_id][0][initial] += int(n)
+        counted[sweep_id][1][status] += int(n)
+    asked: Counter[int] = Counter()
+    if reach:
+        for payload, in conn.execute(select(jobs.c.payload).where(
+                jobs.c.kind.in_((REFRESH_JOB, SSH_JOB)),
+                jobs.c.created_at >= min(s.created_at for s in found),
+                within(jobs.c.asset_id, reach))):
+            asked[orjson.loads(payload).get("sweep_id")] += 1
+    for s in found:
+        initial, status = counted[s.id]
+        s.initial = {n: initial.get(n, 0) for n in INITIAL}
+        s.status = {n: status.get(n, 0) for n in STATUSES}
+        s.jobs = asked.get(s.id, 0)
+
+
+def progress(engine: Engine, sweep_id: int, reach: Reach = None) -> dict[str, Any] | None:
+    """The sweep's counts and state (what the live view sends; of the assets of
+    ``reach`` only, unless None), or None."""
     with engine.connect() as conn:
-        sweep = get_sweep(conn, sweep_id, results=False)
+        sweep = get_sweep(conn, sweep_id, results=False, reach=reach)
     return sweep.progress() if sweep is not None else None

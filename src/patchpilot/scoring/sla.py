@@ -17,11 +17,12 @@ two groups counts in both; one in none is under "(no group)".
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, and_, bindparam, case, cast, false, func, literal, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import iso, now_utc
@@ -63,9 +64,20 @@ def _days_between(conn: Connection, later: Any, earlier: Any) -> Any:
     return func.julianday(later) - func.julianday(earlier)
 
 
+def _of_assets(column: Any, asset_ids: Collection[int]) -> Any:
+    """``column`` (an asset id) is one of ``asset_ids`` (inline: any number fits)."""
+    if not asset_ids:
+        return false()
+    return column.in_(bindparam(None, sorted(asset_ids), expanding=True,
+                                literal_execute=True))
+
+
 def sla_report(conn: Connection, by: str = "priority", *, now: datetime | None = None,
-               group: str | None = None) -> list[SlaRow]:
-    """SLA figures per ``by`` (group, service or priority), optionally of one group only."""
+               group: str | None = None,
+               asset_ids: Collection[int] | None = None) -> list[SlaRow]:
+    """SLA figures per ``by`` (group, service or priority), optionally of one group only,
+    of the findings of ``asset_ids`` only (None: every asset; a user's part of the
+    estate)."""
     if by not in DIMENSIONS:
         raise ValueError(f"by: {by!r} must be one of {', '.join(DIMENSIONS)}")
     now = now or now_utc()
@@ -92,6 +104,8 @@ def sla_report(conn: Connection, by: str = "priority", *, now: datetime | None =
     ).select_from(source).where(f.c.state.in_(("open", "fixed")))
     if group is not None:
         stmt = stmt.where(asset_groups.c.name == group)
+    if asset_ids is not None:
+        stmt = stmt.where(_of_assets(f.c.asset_id, asset_ids))
     key: Any
     if by == "group":
         key = func.coalesce(asset_groups.c.name, NO_GROUP)
@@ -112,18 +126,21 @@ def sla_report(conn: Connection, by: str = "priority", *, now: datetime | None =
     return out
 
 
-def overdue_findings(conn: Connection, *, now: datetime | None = None,
-                     limit: int = 1000) -> list[dict[str, Any]]:
-    """Open findings past their due date, most overdue first."""
+def overdue_findings(conn: Connection, *, now: datetime | None = None, limit: int = 1000,
+                     asset_ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+    """Open findings past their due date, most overdue first (of ``asset_ids`` only
+    unless None)."""
     now = now or now_utc()
-    rows = conn.execute(
-        select(findings.c.id, findings.c.vuln_id, findings.c.package, assets.c.name,
-               finding_priority.c.priority, finding_priority.c.due_date,
-               finding_priority.c.reason)
-        .join(finding_priority, finding_priority.c.finding_id == findings.c.id)
-        .join(assets, assets.c.id == findings.c.asset_id)
-        .where(findings.c.state == "open", finding_priority.c.due_date < now)
-        .order_by(finding_priority.c.due_date, findings.c.id).limit(limit)).all()
+    stmt = (select(findings.c.id, findings.c.vuln_id, findings.c.package, assets.c.name,
+                   finding_priority.c.priority, finding_priority.c.due_date,
+                   finding_priority.c.reason)
+            .join(finding_priority, finding_priority.c.finding_id == findings.c.id)
+            .join(assets, assets.c.id == findings.c.asset_id)
+            .where(findings.c.state == "open", finding_priority.c.due_date < now))
+    if asset_ids is not None:
+        stmt = stmt.where(_of_assets(findings.c.asset_id, asset_ids))
+    rows = conn.execute(stmt.order_by(finding_priority.c.due_date, findings.c.id)
+                        .limit(limit)).all()
     return [{"finding_id": r.id, "vuln_id": r.vuln_id, "package": r.package,
              "asset": r.name, "priority": r.priority, "due_date": iso(r.due_date),
              "reason": reasons.reason_text(r.reason),

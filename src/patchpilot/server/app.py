@@ -27,6 +27,7 @@ from patchpilot.server.api import (
     secrets,
     sweeps,
     tokens,
+    users,
 )
 from patchpilot.server.headers import SecurityHeaders
 from patchpilot.server.limits import BodyLimit
@@ -75,4 +76,4 @@ def create_app(engine: Engine, *, max_upload: int | None = None,
 # The one table of API areas.  cmdb precedes assets: its /assets/unknown must be matched
 # before /assets/{asset_id} would take "unknown" for an id.
 ROUTERS = (health, tokens, agents, inventories, cmdb, assets, devices, findings, groups, sweeps,
-           plan, reports, events, imports, playbooks, hooks, secrets)
+           plan, reports, events, imports, playbooks, hooks, secrets, users)

@@ -10,13 +10,13 @@ each other's routes.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy.engine import Engine
 
-from patchpilot.assets.groups import resolve_scope
+from patchpilot.assets.groups import reach_ids, resolve_scope
 from patchpilot.cells import csv_chunks
 from patchpilot.clock import now_utc
 from patchpilot.config import load_settings
@@ -62,7 +62,8 @@ def report_response(report: Report) -> Response:
 
 
 def report_or_job(engine: Engine, actor: str, kind: str, fmt: str, lang: str,
-                  group: str | None, service: str | None) -> Response | int:
+                  group: str | None, service: str | None, *,
+                  scopes: Sequence[tuple[str, str]] = ()) -> Response | int:
     """A report asked for now (``GET /api/reports/{kind}``, the page's download): the file,
     or -- when it is too large to make while the request waits -- the id of the report job
     started for it.
@@ -74,21 +75,27 @@ def report_or_job(engine: Engine, actor: str, kind: str, fmt: str, lang: str,
 
     The request is checked first (422 for a bad option, 404 for an unknown group or
     service), so a streamed answer never starts for a report that cannot be made.
+    ``scopes``: those of a user limited to part of the estate, whose report -- made now
+    or by a job -- covers that part only.
     """
     scope = check_request(kind, fmt, lang, group, service)
     now = now_utc()
     with engine.connect() as conn:
         resolve_scope(conn, scope)
+        reach = reach_ids(conn, scopes)
         if fmt == "csv":
             # The stream has a connection of its own: it outlives this one.
             return StreamingResponse(
-                stream_csv(engine, kind, lang, scope), media_type=MIME["csv"],
+                stream_csv(engine, kind, lang, scope, reach=reach), media_type=MIME["csv"],
                 headers={"Content-Disposition": content_disposition(
                     report_filename(kind, fmt, lang, scope, now))})
-        if not needs_job(conn, kind, fmt, scope, load_settings().report_sync_findings):
-            return report_response(generate(conn, kind, fmt, lang, scope, now=now))
+        if not needs_job(conn, kind, fmt, scope, load_settings().report_sync_findings,
+                         reach=reach):
+            return report_response(generate(conn, kind, fmt, lang, scope, now=now,
+                                            reach=reach))
     with engine.begin() as conn:
-        return start_report_job(conn, actor, kind, fmt, lang, scope.group, scope.service)
+        return start_report_job(conn, actor, kind, fmt, lang, scope.group, scope.service,
+                                scopes=scopes)
 
 
 def job_file_response(made: JobFile) -> FileResponse:

@@ -14,7 +14,9 @@ from fastapi import HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 
+from patchpilot.assets.groups import Reach
 from patchpilot.scans.sweeps import DONE, close_sweeps, progress
+from patchpilot.server.security import Principal, reach
 
 # How often the event stream looks at the database, and how long it stays silent before
 # a comment line keeps proxies from closing an idle connection.
@@ -28,11 +30,18 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def sweep_event_stream(engine: Engine, sweep_id: int, request: Request
-                             ) -> StreamingResponse:
+def _reach_of(engine: Engine, who: Principal) -> Reach:
+    with engine.connect() as conn:
+        return reach(conn, who)
+
+
+async def sweep_event_stream(engine: Engine, sweep_id: int, request: Request,
+                             who: Principal) -> StreamingResponse:
     """A sweep's counts as Server-Sent Events: ``progress`` whenever they change, ``done``
-    at the end, then the stream closes (404 for an unknown sweep, before streaming)."""
-    if await asyncio.to_thread(progress, engine, sweep_id) is None:
+    at the end, then the stream closes (404 for an unknown sweep, before streaming).
+    The counts are those of the assets ``who`` may see (issue 18's scopes)."""
+    seen = await asyncio.to_thread(_reach_of, engine, who)
+    if await asyncio.to_thread(progress, engine, sweep_id, seen) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
 
     async def stream() -> AsyncIterator[bytes]:
@@ -42,7 +51,7 @@ async def sweep_event_stream(engine: Engine, sweep_id: int, request: Request
         while True:
             # Deadlines pass with nobody writing: settle them on every look.
             await asyncio.to_thread(close_sweeps, engine, sweep_id=sweep_id)
-            now = await asyncio.to_thread(progress, engine, sweep_id)
+            now = await asyncio.to_thread(progress, engine, sweep_id, seen)
             if now is None:
                 return  # deleted meanwhile
             if now != last:

@@ -18,13 +18,14 @@ from patchpilot.scans.plan_store import PlanPage, PlanQuery, PlanStatus
 from patchpilot.scoring.apply import active_config, save_config
 from patchpilot.scoring.priority import parse_config
 from patchpilot.scoring.sla import DIMENSIONS, overdue_findings, sla_report
-from patchpilot.server.deps import Admin, EngineDep, Viewer
+from patchpilot.server.deps import Admin, EngineDep, Viewer, scope_aware
 from patchpilot.server.downloads import (
     plan_ansible_response,
     plan_csv_response,
     plan_windows_response,
 )
 from patchpilot.server.params import Name200, Priority, Search
+from patchpilot.server.security import Principal, reach
 
 Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")]
 
@@ -187,11 +188,14 @@ Filters = Annotated[PlanFilters, Query()]
 ItemKey = Annotated[str, Path(pattern="^[0-9a-f]{20}$")]
 
 
-def _query(engine: EngineDep, f: PlanFilters) -> tuple[PlanStatus, PlanQuery]:
+def _query(engine: EngineDep, f: PlanFilters, who: Principal
+           ) -> tuple[PlanStatus, PlanQuery]:
+    """The plan and the query of the filters, of the caller's part of the estate."""
     state = plan_store.ensure_current(engine)
     with engine.connect() as conn:
         return state, plan_store.query_for(conn, group=f.group, service=f.service,
-                                           priority=f.priority, kev=f.kev, reboot=f.reboot)
+                                           priority=f.priority, kev=f.kev, reboot=f.reboot,
+                                           reach=reach(conn, who))
 
 
 def _page_dict(page: PlanPage) -> dict[str, Any]:
@@ -201,12 +205,13 @@ def _page_dict(page: PlanPage) -> dict[str, Any]:
 
 
 @router.get("/plan", response_model=PlanPageOut)
+@scope_aware
 def get_plan(who: Viewer, engine: EngineDep, filters: Filters, kind: Literal["fix", "unfixed"]
              = "fix", limit: Annotated[int, Ge(1), Le(200)] = 25,
              cursor: Cursor | None = None) -> dict[str, Any]:
     """A page of the patch plan: items by risk removed (``kind=unfixed``: what no fix
     removes yet), each with host counts per priority and window and its first hosts."""
-    state, query = _query(engine, filters)
+    state, query = _query(engine, filters, who)
     with engine.connect() as conn:
         page = plan_store.read_page(conn, state, query, kind=kind, limit=limit,
                                     cursor=cursor)
@@ -214,11 +219,12 @@ def get_plan(who: Viewer, engine: EngineDep, filters: Filters, kind: Literal["fi
 
 
 @router.get("/plan/items/{key}/hosts", response_model=PlanHostsOut)
+@scope_aware
 def get_plan_item_hosts(who: Viewer, engine: EngineDep, key: ItemKey, filters: Filters,
                         limit: Annotated[int, Ge(1), Le(1000)] = 100,
                         cursor: Cursor | None = None) -> dict[str, Any]:
     """A page of one plan item's hosts (of the group or service asked for)."""
-    state, query = _query(engine, filters)
+    state, query = _query(engine, filters, who)
     with engine.connect() as conn:
         page = plan_store.read_hosts(conn, state, key, query, limit=limit, cursor=cursor)
     return {"item": page.item.to_dict(), "total": page.total,
@@ -228,19 +234,21 @@ def get_plan_item_hosts(who: Viewer, engine: EngineDep, key: ItemKey, filters: F
 @router.get("/plan.csv", response_class=Response,
             responses={200: {"description": "the plan as CSV",
                              "content": {"text/csv": {}}}})
+@scope_aware
 def get_plan_csv(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
     """The plan as CSV, one row per host of each item, streamed."""
-    return plan_csv_response(engine, _query(engine, filters)[1])
+    return plan_csv_response(engine, _query(engine, filters, who)[1])
 
 
 @router.get("/plan/ansible", response_model=AnsibleFiles,
             responses={200: {"description": "a zip (playbook and inventory), or JSON with "
                                             "``format=json``",
                              "content": {"application/zip": {}}}})
+@scope_aware
 def get_plan_ansible(who: Viewer, engine: EngineDep, filters: Filters,
                      format: Literal["zip", "json"] = "zip") -> Any:
     """The plan as an Ansible playbook with its inventory: a zip, or JSON (``format=json``)."""
-    state, query = _query(engine, filters)
+    state, query = _query(engine, filters, who)
     if format == "json":
         with engine.connect() as conn:
             return {"files": export_items(plan_store.iter_items(conn, state, query),
@@ -251,22 +259,25 @@ def get_plan_ansible(who: Viewer, engine: EngineDep, filters: Filters,
 @router.get("/plan/windows-kbs.csv", response_class=Response,
             responses={200: {"description": "host, kb, title, restart",
                              "content": {"text/csv": {}}}})
+@scope_aware
 def get_plan_windows_kbs(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
     """The KBs each Windows host of the plan is to install, as CSV (one row per host and
     KB: host, kb, title, restart yes/no), for WSUS approvals or a spreadsheet."""
-    return plan_windows_response(engine, _query(engine, filters)[1], CSV_NAME)
+    return plan_windows_response(engine, _query(engine, filters, who)[1], CSV_NAME)
 
 
 @router.get("/plan/windows-updates.ps1", response_class=Response,
             responses={200: {"description": "a PowerShell script (PSWindowsUpdate)",
                              "content": {"text/plain": {}}}})
+@scope_aware
 def get_plan_windows_script(who: Viewer, engine: EngineDep, filters: Filters) -> Response:
     """A PowerShell script installing each Windows host's KBs with the PSWindowsUpdate
     module (one block per host, guarded by its name; run the same file on every host)."""
-    return plan_windows_response(engine, _query(engine, filters)[1], SCRIPT_NAME)
+    return plan_windows_response(engine, _query(engine, filters, who)[1], SCRIPT_NAME)
 
 
 @router.get("/priority-config", response_model=PriorityConfigOut)
+@scope_aware  # the method and weights: no asset data
 def get_priority_config(who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """The priority configuration in force (as YAML text and as data)."""
     with engine.connect() as conn:
@@ -285,12 +296,14 @@ def put_priority_config(who: Admin, engine: EngineDep,
 
 
 @router.get("/sla", response_model=SlaOut)
+@scope_aware
 def get_sla(who: Viewer, engine: EngineDep, by: Search = "priority",
             group: Name200 | None = None) -> dict[str, Any]:
     """SLA compliance and MTTR per group, service or priority, and the overdue findings."""
     if by not in DIMENSIONS:
         raise HTTPException(422, f"by must be one of {', '.join(DIMENSIONS)}")
     with engine.connect() as conn:
-        rows = sla_report(conn, by, group=group)
-        overdue = overdue_findings(conn, limit=100)
+        ids = reach(conn, who)
+        rows = sla_report(conn, by, group=group, asset_ids=ids)
+        overdue = overdue_findings(conn, limit=100, asset_ids=ids)
     return {"by": by, "rows": [r.to_dict() for r in rows], "overdue": overdue}

@@ -12,6 +12,10 @@ download ``PATCHPILOT_REPORT_KEEP_HOURS``.  Report
 schedules go through :mod:`patchpilot.reports.mail` (``add_schedule``, ``list_schedules``,
 ``delete_schedule``), which audit as they do for ``patchpilot report schedule``.
 
+A user limited to part of the estate (issue 18) gets reports of that part only -- made now
+or by a job, which keeps their scopes -- sees their own report jobs only, and the report
+schedules of groups and services within their part.
+
 Errors by kind: a kind, format, language or scope the request cannot have is 422 naming
 the parameter; a group or service the database does not know, or a report job id that
 names none, is 404; a job's file asked for before it is done, or after it failed or
@@ -30,11 +34,17 @@ from sqlalchemy import Engine
 from patchpilot.assets.groups import resolve_scope
 from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.reports.generate import MIME, check_request
-from patchpilot.reports.jobs import report_job, report_job_file, start_report_job
+from patchpilot.reports.jobs import (
+    JobViewer,
+    report_job,
+    report_job_file,
+    start_report_job,
+)
 from patchpilot.reports.mail import add_schedule, delete_schedule, list_schedules
-from patchpilot.server.deps import Admin, EngineDep, Viewer
+from patchpilot.server.deps import Admin, EngineDep, Viewer, scope_aware
 from patchpilot.server.downloads import job_file_response, report_or_job
 from patchpilot.server.params import DbId, Name200, Search, Text
+from patchpilot.server.security import Principal, reach
 
 router = APIRouter(tags=["reports"])
 
@@ -83,6 +93,11 @@ def _job_out(job: dict[str, Any]) -> dict[str, Any]:
             "download": f"{base}/file" if job["state"] == "done" else None}
 
 
+def job_viewer(who: Principal) -> JobViewer:
+    """Whose report jobs ``who`` sees: every job, or a scoped user's own."""
+    return JobViewer(who.name, who.scopes)
+
+
 def _accepted(engine: Engine, job_id: int, response: Response) -> dict[str, Any]:
     with engine.connect() as conn:
         job = _job_out(report_job(conn, job_id))
@@ -100,6 +115,7 @@ def _accepted(engine: Engine, job_id: int, response: Response) -> dict[str, Any]
                        404: {"description": "no such group or service"},
                        422: {"description": "a kind, format, language or scope it cannot "
                                             "have"}})
+@scope_aware
 def download_report(kind: Search, who: Viewer, engine: EngineDep, format: Search = "pdf",
                     lang: Search = "en", group: Name200 | None = None,
                     service: Name200 | None = None) -> Response:
@@ -108,7 +124,8 @@ def download_report(kind: Search, who: Viewer, engine: EngineDep, format: Search
     service.  CSV streams at any size; a technical PDF, HTML or XLSX of more than
     ``PATCHPILOT_REPORT_SYNC_FINDINGS`` open findings answers 202 with the report job
     started for it (follow ``status``, then ``download``)."""
-    answer = report_or_job(engine, who.name, kind, format, lang, group, service)
+    answer = report_or_job(engine, who.name, kind, format, lang, group, service,
+                           scopes=who.scopes)
     if isinstance(answer, Response):
         return answer
     with engine.connect() as conn:
@@ -118,21 +135,23 @@ def download_report(kind: Search, who: Viewer, engine: EngineDep, format: Search
 
 
 @router.post("/reports/jobs", status_code=202, response_model=ReportJobOut)
+@scope_aware
 def report_job_start(body: ReportJobIn, who: Viewer, engine: EngineDep,
                      response: Response) -> dict[str, Any]:
     """Build a report as a job (any kind and format, any size); 202 with the job, whose
     ``status`` shows its progress (audited)."""
     with engine.begin() as conn:
         job_id = start_report_job(conn, who.name, body.kind, body.format, body.lang,
-                                  body.group, body.service)
+                                  body.group, body.service, scopes=who.scopes)
     return _accepted(engine, job_id, response)
 
 
 @router.get("/reports/jobs/{job_id}", response_model=ReportJobOut)
+@scope_aware
 def report_job_status(job_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """A report job's state and progress; once done, where to download its file."""
     with engine.connect() as conn:
-        return _job_out(report_job(conn, job_id))
+        return _job_out(report_job(conn, job_id, viewer=job_viewer(who)))
 
 
 @router.get("/reports/jobs/{job_id}/file", response_class=Response,
@@ -140,10 +159,11 @@ def report_job_status(job_id: DbId, who: Viewer, engine: EngineDep) -> dict[str,
                              "content": {m.split(";")[0]: {} for m in MIME.values()}},
                        404: {"description": "no such report job"},
                        409: {"description": "not done: queued, running, failed or expired"}})
+@scope_aware
 def report_job_download(job_id: DbId, who: Viewer, engine: EngineDep) -> Response:
     """The file of a done report job (kept ``PATCHPILOT_REPORT_KEEP_HOURS``)."""
     with engine.connect() as conn:
-        made = report_job_file(conn, job_id)
+        made = report_job_file(conn, job_id, viewer=job_viewer(who))
     return job_file_response(made)
 
 
@@ -179,10 +199,12 @@ class ReportScheduleOut(BaseModel):
 
 
 @router.get("/report-schedules", response_model=list[ReportScheduleOut])
+@scope_aware
 def report_schedules_list(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
-    """Every report schedule with its recipients and next run."""
+    """Every report schedule with its recipients and next run (for a user limited to part
+    of the estate, those of groups and services within it)."""
     with engine.connect() as conn:
-        return list_schedules(conn)
+        return list_schedules(conn, reach=reach(conn, who))
 
 
 @router.post("/report-schedules", status_code=201, response_model=ReportScheduleOut)

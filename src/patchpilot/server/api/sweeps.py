@@ -4,6 +4,9 @@
 answer with its counts) and asks agents and SSH targets to confirm;
 ``GET /api/sweeps/{id}/events`` streams the counts as Server-Sent Events
 (``event: progress`` whenever they change, ``event: done`` at the end, then closes).
+
+A user limited to part of the estate (issue 18) sweeps that part only, and reads every
+sweep's results and counts of that part only.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from patchpilot.scans.sweeps import (
     list_sweeps,
     start_sweep,
 )
-from patchpilot.server.deps import Analyst, EngineDep, Viewer
+from patchpilot.server.deps import Analyst, EngineDep, Viewer, scope_aware
 from patchpilot.server.params import DbId, Limit, Offset, Text
+from patchpilot.server.security import reach
 from patchpilot.server.streams import sweep_event_stream
 
 router = APIRouter(tags=["sweeps"])
@@ -84,12 +88,16 @@ class SweepDetail(SweepOut):
 
 
 @router.post("/sweeps", status_code=201, response_model=SweepDetail)
+@scope_aware
 def create_sweep(body: SweepRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
-    """Start a sweep: the first answer per asset, at once; refresh jobs queued."""
+    """Start a sweep (of the caller's part of the estate): the first answer per asset, at
+    once; refresh jobs queued."""
     query = SweepQuery(body.vuln, body.ecosystem, body.package, body.range)
     # SweepError is an InvalidInput: the one handler answers 422 with its message.
+    with engine.connect() as conn:
+        seen = reach(conn, who)
     sweep = start_sweep(engine, query, created_by=who.name,
-                        deadline_minutes=body.deadline_minutes)
+                        deadline_minutes=body.deadline_minutes, reach=seen)
     with engine.begin() as conn:
         audit(conn, who.name, "sweep.start", str(sweep.id),
               {"query": query.to_dict(), "initial": sweep.initial})
@@ -97,21 +105,23 @@ def create_sweep(body: SweepRequest, who: Analyst, engine: EngineDep) -> dict[st
 
 
 @router.get("/sweeps", response_model=list[SweepOut])
+@scope_aware
 def sweeps_list(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Sweeps, newest first, with their counts."""
     with engine.connect() as conn:
-        found = list_sweeps(conn, limit=limit, offset=offset)
+        found = list_sweeps(conn, limit=limit, offset=offset, reach=reach(conn, who))
     return [s.to_dict(results=False) for s in found]
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepDetail)
+@scope_aware
 def sweep_detail(sweep_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One sweep with every asset's result."""
     # Deadlines pass with nobody writing: settle them before answering.
     close_sweeps(engine, sweep_id=sweep_id)
     with engine.connect() as conn:
-        sweep = get_sweep(conn, sweep_id)
+        sweep = get_sweep(conn, sweep_id, reach=reach(conn, who))
     if sweep is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sweep {sweep_id}")
     return sweep.to_dict()
@@ -119,8 +129,9 @@ def sweep_detail(sweep_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, An
 
 @router.get("/sweeps/{sweep_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
+@scope_aware
 async def sweep_events(sweep_id: DbId, request: Request, who: Viewer,
                        engine: EngineDep) -> StreamingResponse:
     """Server-Sent Events: ``progress`` with the counts whenever they change, then
     ``done``; the stream closes when the sweep is done."""
-    return await sweep_event_stream(engine, sweep_id, request)
+    return await sweep_event_stream(engine, sweep_id, request, who)

@@ -8,14 +8,14 @@ asset), ``assets_import`` (a CMDB export), ``assets_upload`` (an SBOM or lock fi
 ``plan`` (the patch plan and its downloads), ``playbooks`` (the playbooks, their editor
 with validation and a dry run, the dead letters), ``schedules`` (scan schedules, maintenance
 windows and blackouts), ``sweeps`` (the list and the form that starts one), ``sweep`` (one
-sweep, live), ``reports``.
+sweep, live), ``reports``, ``users`` (who may sign in, their roles and scopes).
 
 Thin routes: each reads the request, calls the stages' functions (queries and changes, no
 SQL here) and renders a template with ``web.render``.  Every page needs a session
 (``/login`` otherwise); roles as in the API: viewers read, analysts triage, upload and start
-sweeps, admins import CMDB exports and change schedules and windows.  None is in the
-OpenAPI schema: the API is ``/api``, these are pages.  A new page is a module here and a
-line in :data:`ROUTERS`.
+sweeps, admins import CMDB exports, change schedules and windows, and manage users.  None is
+in the OpenAPI schema: the API is ``/api``, these are pages.  A new page is a module here
+and a line in :data:`ROUTERS`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from patchpilot.server.web.pages import (
     schedules,
     sweep,
     sweeps,
+    users,
 )
 
 # The one table of the dashboard's pages, included by ``web.mount`` in this order.  The
@@ -56,7 +57,7 @@ ROUTERS = (login.router, overview.router, findings.router, finding.router,
            assets_import.router, assets_upload.router, assets.router, asset.router,
            devices.router,
            imports.router, plan.router, schedules.router, sweeps.router, sweep.router,
-           reports.router, playbooks.router)
+           reports.router, playbooks.router, users.router)
 
 IMPORT_STATES = (QUEUED, RUNNING, DONE, FAILED, DUPLICATE)
 

@@ -1,6 +1,7 @@
 """The overview: the estate's risk at a glance (``reports.overview``), its charts drawn by
 plotly.js served from the plotly wheel (no CDN); for admins, the agents held for their
-approval.
+approval.  A user limited to part of the estate sees its figures only (and no held
+agents: approving them is not theirs).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import plotly
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from patchpilot.assets.groups import narrow
 from patchpilot.findings.agents import list_agents
 from patchpilot.reports.overview import SEVERITIES, overview
-from patchpilot.server.deps import EngineDep
-from patchpilot.server.security import Role
+from patchpilot.server.deps import EngineDep, scope_aware
+from patchpilot.server.security import Role, reach
 from patchpilot.server.web import i18n
 from patchpilot.server.web.render import User, render
 
@@ -31,12 +33,15 @@ def plotly_js() -> FileResponse:
 
 
 @router.get("/overview")
+@scope_aware
 def overview_page(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
-    """The estate's risk at a glance; for admins, the agents held for their approval."""
+    """The estate's risk at a glance (of the user's part of it); for admins of the whole
+    estate, the agents held for their approval."""
+    principal = user.principal
     with engine.connect() as conn:
-        figures = overview(conn)
-        held = (list_agents(conn, pending_only=True) if user.principal.may(Role.ADMIN)
-                else [])
+        figures = overview(conn, asset_ids=narrow(None, reach(conn, principal)))
+        held = (list_agents(conn, pending_only=True)
+                if principal.may(Role.ADMIN) and not principal.scoped else [])
     tr = i18n.translations(user.language)
     charts = {
         "priority": {"labels": [k for k in ("P1", "P2", "P3", "P4") if k in figures.by_priority],

@@ -9,7 +9,9 @@ report job (:mod:`patchpilot.reports.jobs`): its page shows the progress, polled
 hx.js, then the download link.  The scheduled reports are
 :func:`patchpilot.reports.mail.list_schedules`, shown read-only (they are added with
 ``patchpilot report schedule add`` or ``POST /api/report-schedules``).  Viewers may do all
-of it: a report shows what the pages already show.
+of it: a report shows what the pages already show.  A user limited to part of the estate
+(issue 18) picks among the groups and services of that part, gets reports of it only,
+and sees their own report jobs and the schedules within it (as the API's).
 """
 
 from __future__ import annotations
@@ -21,20 +23,22 @@ from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from patchpilot.assets.queries import group_names, service_names
 from patchpilot.errors import InvalidInput, NotFound
 from patchpilot.reports.generate import FORMATS, KINDS
 from patchpilot.reports.jobs import (
+    JobViewer,
     recent_report_jobs,
     report_job,
     report_job_file,
     start_report_job,
 )
 from patchpilot.reports.mail import list_schedules
-from patchpilot.server.deps import EngineDep
+from patchpilot.server.deps import EngineDep, scope_aware
 from patchpilot.server.downloads import job_file_response, report_or_job
 from patchpilot.server.params import DbId, Search
+from patchpilot.server.security import reach
 from patchpilot.server.web import i18n
+from patchpilot.server.web.pages.plan import filter_choices
 from patchpilot.server.web.render import User, check_csrf, render
 from patchpilot.server.web.session import WebUser
 
@@ -49,9 +53,9 @@ def _page(request: Request, user: WebUser, engine: Engine, *, kind: str = "execu
           fmt: str = "pdf", lang: str | None = None, scope: str = "",
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     with engine.connect() as conn:
-        groups, services = group_names(conn), service_names(conn)
-        schedules = list_schedules(conn)
-        report_jobs = recent_report_jobs(conn)
+        groups, services = filter_choices(conn, user.principal)
+        schedules = list_schedules(conn, reach=reach(conn, user.principal))
+        report_jobs = recent_report_jobs(conn, viewer=_viewer(user))
     return render(request, "reports.html", user.language, {
         "kinds": KINDS, "formats": FORMATS, "report_languages": i18n.NATIVE_NAMES,
         "groups": groups, "services": services, "schedules": schedules,
@@ -61,7 +65,13 @@ def _page(request: Request, user: WebUser, engine: Engine, *, kind: str = "execu
         "error": error}, user, status_code=status_code)
 
 
+def _viewer(user: WebUser) -> JobViewer:
+    """Whose report jobs the user sees: every job, or a scoped user's own."""
+    return JobViewer(user.principal.name, user.principal.scopes)
+
+
 @router.get("/reports")
+@scope_aware
 def reports_page(request: Request, user: User, engine: EngineDep) -> HTMLResponse:
     """The report form (kind, format, language, scope) and the scheduled reports."""
     return _page(request, user, engine)
@@ -81,6 +91,7 @@ def _to_job(job_id: int) -> RedirectResponse:
 
 
 @router.get("/reports/download")
+@scope_aware
 def download_report_page(request: Request, user: User, engine: EngineDep,
                          kind: Search = "executive", format: Search = "pdf",
                          lang: Search = "", scope: Search = "") -> Response:
@@ -91,7 +102,8 @@ def download_report_page(request: Request, user: User, engine: EngineDep,
     try:
         group, service = _scope(scope)
         answer = report_or_job(engine, user.principal.name, kind, format,
-                               lang or user.language, group, service)
+                               lang or user.language, group, service,
+                               scopes=user.principal.scopes)
     except (NotFound, InvalidInput) as exc:
         # The stage's message names the parameter (English, as the API's and the CLI's).
         return _page(request, user, engine, kind=kind, fmt=format, lang=lang, scope=scope,
@@ -100,6 +112,7 @@ def download_report_page(request: Request, user: User, engine: EngineDep,
 
 
 @router.post("/reports/jobs")
+@scope_aware
 def start_report_job_page(request: Request, user: User, engine: EngineDep,
                           kind: Annotated[str, Form()] = "executive",
                           format: Annotated[str, Form()] = "pdf",
@@ -118,7 +131,8 @@ def start_report_job_page(request: Request, user: User, engine: EngineDep,
         group, service = _scope(scope)
         with engine.begin() as conn:
             job_id = start_report_job(conn, user.principal.name, kind, format,
-                                      lang or user.language, group, service)
+                                      lang or user.language, group, service,
+                                      scopes=user.principal.scopes)
     except (NotFound, InvalidInput) as exc:
         if hx:
             query = urlencode({"kind": kind, "format": format, "lang": lang, "scope": scope})
@@ -130,31 +144,34 @@ def start_report_job_page(request: Request, user: User, engine: EngineDep,
     return _to_job(job_id)
 
 
-def _job_context(engine: Engine, job_id: int) -> dict[str, object]:
+def _job_context(engine: Engine, user: WebUser, job_id: int) -> dict[str, object]:
     with engine.connect() as conn:
-        job = report_job(conn, job_id)
+        job = report_job(conn, job_id, viewer=_viewer(user))
     return {"job": job, "polling": job["state"] in ("queued", "running")}
 
 
 @router.get("/reports/jobs/{job_id}")
+@scope_aware
 def report_job_page(request: Request, user: User, engine: EngineDep,
                     job_id: DbId) -> HTMLResponse:
     """A report job: what it builds, its progress (polled), then its download link."""
     return render(request, "report_job.html", user.language,
-                  _job_context(engine, job_id), user)
+                  _job_context(engine, user, job_id), user)
 
 
 @router.get("/reports/jobs/{job_id}/progress")
+@scope_aware
 def report_job_progress(request: Request, user: User, engine: EngineDep,
                         job_id: DbId) -> HTMLResponse:
     """The job's progress box alone (what the page's hx.js polling swaps in)."""
     return render(request, "report_job_progress.html", user.language,
-                  _job_context(engine, job_id), user)
+                  _job_context(engine, user, job_id), user)
 
 
 @router.get("/reports/jobs/{job_id}/file")
+@scope_aware
 def report_job_file_page(user: User, engine: EngineDep, job_id: DbId) -> Response:
     """The job's file (409 while it is not done, as the API's)."""
     with engine.connect() as conn:
-        made = report_job_file(conn, job_id)
+        made = report_job_file(conn, job_id, viewer=_viewer(user))
     return job_file_response(made)
