@@ -107,11 +107,17 @@ class CountChange:
     advisories: Counter[str] = field(default_factory=Counter)
     affected: Counter[str] = field(default_factory=Counter)
 
-    def add_advisory(self, ecosystems: Iterable[str]) -> None:
-        """An advisory coming in, given the ecosystem of each of its affected rows."""
-        rows = Counter(ecosystems)
-        self.affected.update(rows)
-        self.advisories.update(rows.keys())
+    def add_advisories(self, ecosystems: Iterable[Sequence[str]]) -> None:
+        """Advisories coming in, given for each the ecosystem of each of its affected rows:
+        one more advisory for each distinct ecosystem, one more row for each row."""
+        rows: list[str] = []
+        distinct: list[str] = []
+        for per_row in ecosystems:
+            rows += per_row
+            # Nearly every advisory's rows are of one ecosystem (one distribution release).
+            distinct += per_row[:1] if len(set(per_row)) == 1 else set(per_row)
+        self.affected.update(Counter(rows))
+        self.advisories.update(Counter(distinct))
 
 
 def removed_counts(conn: Connection, pks: Sequence[int]) -> CountChange:

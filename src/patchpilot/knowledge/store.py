@@ -102,15 +102,23 @@ def _affected_rows(adv: Advisory) -> list[tuple[Any, ...]]:
     """(ecosystem, name, status, ranges, versions, fixed, severity) per affected package."""
     rows = []
     dumps = orjson.dumps
+    # Distribution errata name every binary package of an update with one shared ranges
+    # tuple (feeds share immutable values): serialise it once per advisory.
+    last: Any = None
+    ranges_json, fixed = "[]", None
     for pkg in adv.affected:
-        # A fourth element only where the start is excluded (NVD), so OSV rows stay as
-        # they were (and keep their digests).
-        ranges = [[r.introduced, r.fixed, r.last_affected, True] if r.introduced_excluded
-                  else [r.introduced, r.fixed, r.last_affected] for r in pkg.ranges]
-        fixes = [r.fixed for r in pkg.ranges if r.fixed]
-        rows.append((pkg.ecosystem, pkg.name, str(pkg.status), dumps(ranges).decode(),
-                     dumps(list(pkg.versions)).decode() if pkg.versions else None,
-                     fixes[-1] if fixes else None, pkg.severity))
+        if pkg.ranges is not last:
+            last = pkg.ranges
+            # A fourth element only where the start is excluded (NVD), so OSV rows stay as
+            # they were (and keep their digests).
+            ranges_json = dumps([
+                [r.introduced, r.fixed, r.last_affected, True] if r.introduced_excluded
+                else [r.introduced, r.fixed, r.last_affected] for r in last]).decode()
+            fixes = [r.fixed for r in last if r.fixed]
+            fixed = fixes[-1] if fixes else None
+        rows.append((pkg.ecosystem, pkg.name, str(pkg.status), ranges_json,
+                     dumps(pkg.versions).decode() if pkg.versions else None,
+                     fixed, pkg.severity))
     return rows
 
 
@@ -144,10 +152,12 @@ def prepare_advisories(records: Iterable[Advisory]) -> tuple[list[PreparedAdviso
 def _prepare(adv: Advisory) -> PreparedAdvisory:
     record = orjson.dumps(advisory_record(adv))
     rows = _affected_rows(adv)
-    digest = hashlib.blake2b(record + orjson.dumps(rows), digest_size=16).hexdigest()
-    aliases = tuple(dict.fromkeys(a for a in (adv.id, *adv.aliases) if a))
-    return PreparedAdvisory(adv.id, adv.modified, digest, record.decode(), rows, adv.vuln_ids(),
-                     aliases)
+    digest = hashlib.blake2b(record, digest_size=16)
+    digest.update(orjson.dumps(rows))  # as one hash of record + rows, without the copy
+    aliases = dict.fromkeys((adv.id, *adv.aliases))
+    aliases.pop("", None)
+    return PreparedAdvisory(adv.id, adv.modified, digest.hexdigest(), record.decode(), rows,
+                            adv.vuln_ids(), tuple(aliases))
 
 
 def _delete_advisories(conn: Connection, pks: list[int]) -> None:
@@ -176,8 +186,7 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     # The advisory counts per ecosystem (knowledge.coverage) change by what goes and what
     # comes: counted before the delete and from the rows to insert, then applied.
     change = coverage.removed_counts(conn, stale)
-    for p in fresh:
-        change.add_advisory(row[0] for row in p.affected)
+    change.add_advisories([row[0] for row in p.affected] for p in fresh)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
     if not fresh:
@@ -188,17 +197,18 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     affected_rows: list[tuple[Any, ...]] = []
     vuln_rows: list[tuple[int, str]] = []
     alias_rows: list[tuple[int, str]] = []
+    # List comprehensions, not generators: this loop runs once per advisory of a load.
     for pk, p in enumerate(fresh, next_pk):
-        adv_rows.append((pk, p.id, feed, source, priority, p.modified, p.digest, p.record))
+        adv_id = p.id
+        adv_rows.append((pk, adv_id, feed, source, priority, p.modified, p.digest, p.record))
         vulns = " ".join(p.vuln_ids)
         if p.row_vulns:
-            affected_rows.extend((pk, *row, p.id, feed, priority, scoped or vulns)
-                                 for row, scoped in zip(p.affected, p.row_vulns, strict=True))
+            affected_rows += [(pk, *row, adv_id, feed, priority, scoped or vulns)
+                              for row, scoped in zip(p.affected, p.row_vulns, strict=True)]
         else:
-            affected_rows.extend((pk, *row, p.id, feed, priority, vulns)
-                                 for row in p.affected)
-        vuln_rows.extend((pk, v) for v in p.vuln_ids)
-        alias_rows.extend((pk, a) for a in p.aliases)
+            affected_rows += [(pk, *row, adv_id, feed, priority, vulns) for row in p.affected]
+        vuln_rows += [(pk, v) for v in p.vuln_ids]
+        alias_rows += [(pk, a) for a in p.aliases]
     bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)
     bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
     bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)

@@ -29,7 +29,7 @@ import yaml
 
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
-from patchpilot.knowledge.feeds._common import download_if_changed
+from patchpilot.knowledge.feeds._common import download_if_changed, read_file, yaml_loader
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
@@ -48,12 +48,7 @@ REPOSITORIES = ("main", "community")
 
 # secdb versions are quoted only when they must be ("0"); YAML 1.1 would read an unquoted
 # "1.10" as a float, so only strings, lists, maps, bools and nulls are resolved.
-_YAML_BASE = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader  # libyaml when available
-_YamlLoader = type("SecdbYamlLoader", (_YAML_BASE,), {"yaml_implicit_resolvers": {
-    first: [(tag, rx) for tag, rx in entries if tag in (
-        "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
-    for first, entries in _YAML_BASE.yaml_implicit_resolvers.items()
-}})
+_load_yaml = yaml_loader(lambda tag: tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"))
 
 # One id in a secfixes entry: CVE-2019-5060, XSA-207, TALOS-2019-0844, GHSA-xxxx-xxxx-xxxx,
 # ZBX-16532, wnpa-sec-2019-01.  Entries also carry free text ("(BGP)", "XPTI") and typos
@@ -84,7 +79,7 @@ class AlpineSecdbFeed:
     def read(self, path: Path) -> Iterator[Advisory]:
         """One Advisory per CVE (or other id) fixed in this release and repository."""
         try:
-            data = path.read_bytes()
+            data = read_file(path)
         except OSError as exc:
             raise FeedError(path, f"cannot read file: {exc.strerror or exc}") from exc
         if path.name.lower().endswith(".json"):
@@ -94,7 +89,7 @@ class AlpineSecdbFeed:
                 raise FeedError(path, f"invalid JSON: {exc}") from exc
         else:
             try:
-                secdb = yaml.load(data, Loader=_YamlLoader)  # SafeLoader subclass: safe
+                secdb = _load_yaml(data)  # safe: no tags run code
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 raise FeedError(path, f"invalid YAML: {getattr(exc, 'problem', None) or exc}",

@@ -27,7 +27,12 @@ import yaml
 from patchpilot.errors import FeedError
 from patchpilot.knowledge.cvss import metric_from_vector
 from patchpilot.knowledge.ecosystems import normalize_ecosystem
-from patchpilot.knowledge.feeds._common import download_if_changed, first_zip_member
+from patchpilot.knowledge.feeds._common import (
+    download_if_changed,
+    first_zip_member,
+    read_file,
+    yaml_loader,
+)
 from patchpilot.knowledge.feeds.interface import RecordKind
 from patchpilot.knowledge.names import normalize_name
 from patchpilot.models import (
@@ -64,23 +69,10 @@ _RH_RATING = re.compile(r"^(Critical|Important|Moderate|Low):\s")
 _CVSS_TYPES = frozenset({"CVSS_V2", "CVSS_V3", "CVSS_V4"})
 
 
-def _yaml_loader() -> type:
-    """libyaml's SafeLoader, minus the resolvers that would retype OSV's strings.
-
-    OSV values are strings; YAML 1.1 would turn an unquoted ``1.10`` into the float 1.1
-    and ``modified: 2023-…Z`` into a datetime, so ints, floats and timestamps stay text.
-    """
-    base = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader  # libyaml is ~10x faster
-    dropped = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int",
-               "tag:yaml.org,2002:float"}
-    resolvers = {
-        first: [(tag, rx) for tag, rx in entries if tag not in dropped]
-        for first, entries in base.yaml_implicit_resolvers.items()
-    }
-    return type("OsvYamlLoader", (base,), {"yaml_implicit_resolvers": resolvers})
-
-
-_YamlLoader = _yaml_loader()
+# OSV values are strings; YAML 1.1 would turn an unquoted ``1.10`` into the float 1.1 and
+# ``modified: 2023-…Z`` into a datetime, so ints, floats and timestamps stay text.
+_load_yaml_data = yaml_loader(lambda tag: tag not in {
+    "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 
 # Keys that mark other formats that also have an "id"-like shape: CVE JSON 5, the NVD
 # API and feeds, and wrappers that embed an OSV record under "raw".
@@ -120,7 +112,7 @@ class OsvFeed:
             yield from _read_zip(path)
             return
         try:
-            data = path.read_bytes()
+            data = read_file(path)
         except OSError as exc:
             raise FeedError(path, f"cannot read file: {exc.strerror or exc}") from exc
         if name.endswith((".yaml", ".yml")):
@@ -196,7 +188,7 @@ def _load_json(where: Path | str, data: bytes) -> dict[str, Any]:
 
 def _load_yaml(where: Path | str, data: bytes) -> dict[str, Any]:
     try:
-        record = yaml.load(data, Loader=_YamlLoader)  # a SafeLoader subclass: no tags run code
+        record = _load_yaml_data(data)  # safe: no tags run code
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise FeedError(where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
@@ -318,7 +310,7 @@ def _transform(vuln_id: str, record: dict[str, Any], raw: bytes,
             ecosystem=eco,
             name=name,
             ranges=_ranges(ranges, vuln_id, where) if ranges else (),
-            versions=tuple(str(v) for v in versions),
+            versions=tuple(map(str, versions)) if versions else (),
             severity=rating if type(rating) is str else None,
         ))
 
@@ -369,7 +361,8 @@ def _aliases(record: dict[str, Any], vuln_id: str, families: set[str],
     return tuple(a for a in dict.fromkeys(aliases) if a != vuln_id)
 
 
-_PAIRS: dict[tuple[str, str], AffectedRange] = {}  # ranges are immutable: share them
+# (introduced, fixed) -> that one range, as a 1-tuple: ranges are immutable, share them.
+_PAIRS: dict[tuple[str, str], tuple[AffectedRange]] = {}
 
 
 def _ranges(ranges: Any, vuln_id: str, where: Path | str) -> tuple[AffectedRange, ...]:
@@ -404,8 +397,11 @@ def _ranges(ranges: Any, vuln_id: str, where: Path | str) -> tuple[AffectedRange
                 if pair is None:
                     if len(_PAIRS) > 65536:
                         _PAIRS.clear()
-                    pair = _PAIRS[key] = AffectedRange(introduced=key[0], fixed=key[1])
-                out.append(pair)
+                    pair = _PAIRS[key] = (AffectedRange(introduced=key[0], fixed=key[1]),)
+                if len(ranges) == 1:
+                    # The whole answer, shared: the store serialises a shared tuple once.
+                    return pair
+                out.append(pair[0])
                 continue
         opened: str | None = None
         is_open = False
