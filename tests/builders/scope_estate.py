@@ -45,7 +45,7 @@ def scope_estate(engine: Engine, shared_data: Path, feeds: Path) -> dict[str, An
         for user in (f"{role.value}-user", f"plant1-{role.value}"):
             tokens[user] = create_api_token(engine, user=user, role=role)[0]
     with engine.connect() as conn:
-        ids = dict(conn.execute(select(assets.c.name, assets.c.id)).tuples().all())
+        ids = {name: int(i) for name, i in conn.execute(select(assets.c.name, assets.c.id))}
         found: dict[str, list[int]] = {name: [] for name in ids}
         for name, fid in conn.execute(select(assets.c.name, findings.c.id)
                                       .join(assets, assets.c.id == findings.c.asset_id)

@@ -74,9 +74,8 @@ def test_a_wrong_map_names_the_rule(tmp_path: Path, text: str, message: str) -> 
 
 
 def test_sign_in_creates_then_follows_the_directory(
-        engine: Engine, directory_map: DirectoryMap, monkeypatch: pytest.MonkeyPatch) -> None:
-    # What a scoped sign-in stores, once scopes are enforced everywhere.
-    monkeypatch.setattr("patchpilot.server.directory.SCOPES_ENFORCED", True)
+        engine: Engine, directory_map: DirectoryMap) -> None:
+    # What a scoped sign-in stores.
     dn = "uid=ito,ou=people,dc=example,dc=org"
     with engine.begin() as conn:
         who = sign_in_directory_user(conn, source="ldap", external_id=dn, name="ito",
@@ -117,13 +116,6 @@ def test_sign_in_refusals(engine: Engine, directory_map: DirectoryMap) -> None:
                                    name="sato", memberships=["patch-admins"],
                                    directory_map=directory_map)
         # Scopes not enforced yet: a scoped grant is refused, never widened.
-        with pytest.raises(AuthError) as raised:
-            sign_in_directory_user(conn, source="ldap", external_id="uid=op", name="op",
-                                   memberships=["plant1-team"], directory_map=directory_map)
-        assert str(raised.value) == (
-            "op: your directory groups grant only part of the estate (group plant1); this "
-            "version cannot limit what you see yet, so it refuses the sign-in rather than "
-            "show you everything")
         with pytest.raises(AuthError, match="directory sign-in is not configured"):
             sign_in_directory_user(conn, source="oidc", external_id="iss sub-3",
                                    name="mori", memberships=["patch-admins"],

@@ -23,7 +23,7 @@ from patchpilot.automation.secrets import key_of, set_secret
 from patchpilot.config import load_settings
 from patchpilot.db.tables import login_throttle, users
 from patchpilot.errors import ConfigError
-from patchpilot.server import directory, ldap
+from patchpilot.server import ldap
 from patchpilot.server.security import AuthError, StoredPassword, scopes_of, verify_password
 from tests.builders.sessions import add_users, cheap_hash, page_csrf, role_client
 from tests.slapd import (
@@ -86,13 +86,6 @@ def client(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         yield c
 
 
-@pytest.fixture
-def scopes_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let scoped grants sign in (server.directory refuses them until every route filters
-    by scope; this module tests what LDAP hands over, not the filtering)."""
-    monkeypatch.setattr(directory, "SCOPES_ENFORCED", True)
-
-
 def _login(client: TestClient, name: str, password: str) -> httpx.Response:
     csrf = page_csrf(client.get("/login").text)
     return client.post("/login", data={"username": name, "password": password,
@@ -120,7 +113,6 @@ def _failures(engine: Engine, name: str) -> int:
     return int(found or 0)
 
 
-@pytest.mark.usefixtures("scopes_enforced")
 def test_a_plant1_team_member_signs_in_as_analyst_of_plant1(client: TestClient,
                                                             engine: Engine) -> None:
     answer = _login(client, "alice", password_of("alice"))
@@ -131,21 +123,11 @@ def test_a_plant1_team_member_signs_in_as_analyst_of_plant1(client: TestClient,
     assert client.get("/overview").status_code == 200
 
 
-@pytest.mark.usefixtures("scopes_enforced")
 def test_nested_group_membership_counts(client: TestClient, engine: Engine) -> None:
     # bob is in plant1-night-shift only, which is a member of plant1-team.
     assert _login(client, "bob", password_of("bob")).status_code == 303
     assert _user(engine, "bob") == ("ldap", f"uid=bob,{PEOPLE}", "analyst")
     assert _scopes(engine, "bob") == (("group", "plant1"),)
-
-
-def test_a_scoped_grant_is_refused_while_scopes_are_not_enforced(client: TestClient,
-                                                                 engine: Engine) -> None:
-    answer = _login(client, "alice", password_of("alice"))
-    assert answer.status_code == 403
-    assert "grant only part of the estate (group plant1)" in answer.text
-    assert _user(engine, "alice") is None
-    assert _failures(engine, "alice") == 0  # the password was right
 
 
 def test_an_auditor_signs_in_over_starttls_as_viewer_of_everything(

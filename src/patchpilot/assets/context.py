@@ -26,6 +26,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from patchpilot.assets.cmdb import CONTEXT, CmdbRecord
+from patchpilot.assets.groups import Reach, within
 from patchpilot.audit import audit
 from patchpilot.clock import iso, now_utc
 from patchpilot.db.dialect import upsert
@@ -281,11 +282,15 @@ def _audit(conn: Connection, actor: str, source: str, label: str | None,
 
 
 def set_context(engine: Engine, asset_id: int, record: CmdbRecord, *, actor: str,
-                source: str = "manual") -> dict[str, Any]:
-    """Store one asset's context by id (the API's PUT); returns it as stored."""
+                source: str = "manual", reach: Reach = None) -> dict[str, Any]:
+    """Store one asset's context by id (the API's PUT); returns it as stored.  An asset
+    outside ``reach`` (the assets a scoped caller sees; None: any) is UnknownAsset, as an
+    id that names none."""
     with engine.begin() as conn:
-        row = conn.execute(select(assets.c.id, assets.c.name).where(
-            assets.c.id == asset_id)).first()
+        row = None
+        if reach is None or asset_id in reach:
+            row = conn.execute(select(assets.c.id, assets.c.name).where(
+                assets.c.id == asset_id)).first()
         if row is None:
             raise UnknownAsset(f"no asset {asset_id}")
         matched = _write(conn, [(record, asset_id, "id")], source=source, now=now_utc())
@@ -308,16 +313,18 @@ def context_of(conn: Connection, asset_id: int) -> dict[str, Any] | None:
             "updated_at": iso(row.updated_at)}
 
 
-def unknown_assets(conn: Connection) -> list[dict[str, Any]]:
+def unknown_assets(conn: Connection, reach: Reach = None) -> list[dict[str, Any]]:
     """Assets the scans found but the CMDB does not describe (no context, or the default);
-    ``discovered_by`` names the scanner report that created one (``importer:tenable``)."""
+    ``discovered_by`` names the scanner report that created one (``importer:tenable``).
+    ``reach``: only those of the assets a scoped caller sees (None: the estate)."""
+    conds = [] if reach is None else [within(assets.c.id, reach)]
     rows = conn.execute(
         select(assets.c.id, assets.c.name, assets.c.fqdn, assets.c.ip_addresses,
                assets.c.first_seen, assets.c.last_seen, asset_context.c.criticality,
                asset_context.c.source, assets.c.discovered_by)
         .outerjoin(asset_context, asset_context.c.asset_id == assets.c.id)
         .where((asset_context.c.asset_id.is_(None))
-               | (asset_context.c.source == DEFAULT_SOURCE))
+               | (asset_context.c.source == DEFAULT_SOURCE), *conds)
         .order_by(assets.c.name, assets.c.id)).all()
     return [{"id": r.id, "name": r.name, "fqdn": r.fqdn,
              "ip_addresses": orjson.loads(r.ip_addresses or "[]"),

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.assets.cmdb import CmdbRecord
 from patchpilot.assets.context import ApplyResult, apply_records
+from patchpilot.assets.groups import Reach, within
 from patchpilot.audit import audit
 from patchpilot.db.tables import assets, inventories
 from patchpilot.errors import InvalidInput
@@ -132,14 +133,17 @@ def _device_of(document: str) -> tuple[DeviceInfo, str | None, list[str]] | None
     return info, cpe, [str(w) for w in data.get("warnings") or []]
 
 
-def list_devices(conn: Connection, *, unidentified: bool = False) -> list[DeviceRow]:
+def list_devices(conn: Connection, *, unidentified: bool = False, reach: Reach = None
+                 ) -> list[DeviceRow]:
     """Every asset whose latest inventory describes a device, by name; ``unidentified``
-    keeps only those whose vendor/product the CPE table does not know."""
+    keeps only those whose vendor/product the CPE table does not know; ``reach`` only
+    those of the assets a scoped caller sees (None: the estate)."""
+    conds = [] if reach is None else [within(assets.c.id, reach)]
     rows = conn.execute(
         select(assets.c.id, assets.c.name, assets.c.ip_addresses, inventories.c.id.label(
             "inventory_id"), inventories.c.collector, inventories.c.document)
         .join(inventories, assets.c.last_inventory_id == inventories.c.id)
-        .where(inventories.c.document.like(_HAS_DEVICE))
+        .where(inventories.c.document.like(_HAS_DEVICE), *conds)
         .order_by(assets.c.name, assets.c.id)).all()
     found: list[DeviceRow] = []
     for row in rows:

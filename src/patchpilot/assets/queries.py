@@ -4,6 +4,10 @@ The assets list's filters (name, group, criticality, OS, tag, last scan), one as
 its context and inventory history, open findings per severity, tag suggestions and the
 names a form offers (groups, business services).  Each runs in the caller's connection;
 an id that names nothing is a :class:`~patchpilot.errors.NotFound` (the server: 404).
+
+``reach`` (``assets.groups.Reach``): the asset ids a user limited to part of the estate
+may see (issue 18), None for the whole estate -- which adds no clause, so an unscoped
+user's queries are unchanged.  An asset outside the reach answers as an unknown id.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import orjson
 from sqlalchemy import and_, cast, exists, func, or_, select, true
 from sqlalchemy.engine import Connection
 
-from patchpilot.assets.groups import in_group
+from patchpilot.assets.groups import Reach, groups_of, in_group, within
 from patchpilot.db.tables import (
     asset_context,
     asset_facts,
@@ -48,6 +52,7 @@ class AssetFilter:
     tag: str = ""
     scan: str = ""
     days: int = DEFAULT_SCAN_DAYS
+    reach: Reach = None  # the assets the caller may see (None: the estate)
 
 
 def has_tag(conn: Connection, tag: str) -> Any:
@@ -65,8 +70,8 @@ def has_tag(conn: Connection, tag: str) -> Any:
     return exists(select(element.c.value).where(element.c.value == tag))
 
 
-def known_tags(conn: Connection, limit: int = 500) -> list[str]:
-    """Every tag some asset carries (for the filter's suggestions), sorted."""
+def known_tags(conn: Connection, limit: int = 500, reach: Reach = None) -> list[str]:
+    """Every tag some asset (of ``reach``) carries (for the filter's suggestions), sorted."""
     tags = func.coalesce(func.nullif(assets.c.tags, ""), "[]")
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
@@ -77,12 +82,19 @@ def known_tags(conn: Connection, limit: int = 500) -> list[str]:
         element = func.json_each(tags).table_valued("value")
     value = element.c.value
     stmt = select(value).select_from(assets).join(element, true())
+    if reach is not None:
+        stmt = stmt.where(within(assets.c.id, reach))
     return [str(t) for t in conn.execute(stmt.distinct().order_by(value).limit(limit))
             .scalars()]
 
 
-def group_names(conn: Connection) -> list[str]:
-    """Every asset group's name, sorted (a form's choices)."""
+def group_names(conn: Connection, reach: Reach = None) -> list[str]:
+    """Every asset group's name, sorted (a form's choices); with ``reach``, only the groups
+    holding at least one of those assets (static members or by their rule), so a scoped
+    user is offered the groups of their own part of the estate."""
+    if reach is not None:
+        return sorted({name for names in groups_of(conn, sorted(reach)).values()
+                       for name in names})
     return list(conn.execute(select(asset_groups.c.name).order_by(asset_groups.c.name))
                 .scalars())
 
@@ -98,6 +110,8 @@ def service_names(conn: Connection) -> list[str]:
 def asset_conditions(conn: Connection, f: AssetFilter, now: datetime) -> list[Any]:
     """The WHERE conditions on ``assets`` of the assets list's filters (all optional)."""
     conds: list[Any] = []
+    if f.reach is not None:
+        conds.append(within(assets.c.id, f.reach))
     if f.q:
         conds.append(assets.c.name.like(f.q.replace("%", "") + "%"))
     if f.group:
@@ -144,9 +158,22 @@ def filter_assets(conn: Connection, f: AssetFilter, now: datetime, *, limit: int
     return total, rows
 
 
-def asset_row(conn: Connection, asset_id: int) -> Any:
-    """Asset ``asset_id``'s row; NotFound (``no asset <id>``) when there is none."""
-    row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
+def assets_by_name(conn: Connection, *, limit: int, offset: int = 0, reach: Reach = None
+                ) -> Sequence[Any]:
+    """One page of the assets (of ``reach``) by name: every ``assets`` column."""
+    stmt = select(assets)
+    if reach is not None:
+        stmt = stmt.where(within(assets.c.id, reach))
+    return conn.execute(stmt.order_by(assets.c.name, assets.c.id)
+                        .limit(limit).offset(offset)).all()
+
+
+def asset_row(conn: Connection, asset_id: int, reach: Reach = None) -> Any:
+    """Asset ``asset_id``'s row; NotFound (``no asset <id>``) when there is none, or when
+    it is not in ``reach`` (the same answer: ids reveal nothing outside it)."""
+    row = None
+    if reach is None or asset_id in reach:
+        row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
     if row is None:
         raise NotFound(f"no asset {asset_id}", field="asset_id")
     return row

@@ -82,6 +82,7 @@ from patchpilot.clock import aware, iso, now_utc
 from patchpilot.db.dialect import insert_rows
 from patchpilot.db.tables import assets, finding_events, finding_priority, findings
 from patchpilot.errors import InvalidInput
+from patchpilot.findings.search import in_reach
 from patchpilot.knowledge.store import JVN_ALERT
 
 NEW = "new"
@@ -149,10 +150,13 @@ def record_event(conn: Connection, kind: str, *, finding_id: int | None = None,
 
 
 def events_after(conn: Connection, after: int = 0, limit: int = 100,
-                 kinds: Sequence[str] = (), *, asset_id: int | None = None) -> list[Event]:
+                 kinds: Sequence[str] = (), *, asset_id: int | None = None,
+                 reach: frozenset[int] | None = None) -> list[Event]:
     """The events with an id above ``after``, oldest first, at most ``limit`` (of
     ``kinds``, when given; of ``asset_id``, when given).  Page on with the last id
-    returned."""
+    returned.  ``reach``: the asset ids a user limited to part of the estate sees; only
+    their assets' events then (none of the estate-wide ones without an asset: a sweep's
+    or an import's counts, a JVN alert); None for every event."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise InvalidInput(f"kind: unknown event kind {unknown[0]!r} "
@@ -162,6 +166,8 @@ def events_after(conn: Connection, after: int = 0, limit: int = 100,
         stmt = stmt.where(finding_events.c.kind.in_(list(kinds)))
     if asset_id is not None:
         stmt = stmt.where(finding_events.c.asset_id == asset_id)
+    if reach is not None:
+        stmt = stmt.where(in_reach(finding_events.c.asset_id, reach))
     rows = conn.execute(stmt.order_by(finding_events.c.id).limit(limit)).all()
     return [Event(r.id, aware(r.at), r.kind, r.finding_id, r.asset_id,  # type: ignore[arg-type]
                   r.producer, r.actor, orjson.loads(r.detail) if r.detail else None)

@@ -31,10 +31,13 @@ class FindingDetail:
     data: dict[str, Any]
 
 
-def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
+def finding_detail(conn: Connection, finding_id: int,
+                   reach: frozenset[int] | None = None) -> FindingDetail:
     """Finding ``finding_id`` with its asset's name, its priority, what was set on it by
     hand or by a playbook (``override_*``: ``finding_overrides``, None without) and its
-    report fields; NotFound (``no finding <id>``) when there is none."""
+    report fields; NotFound (``no finding <id>``) when there is none -- or when its asset
+    is not in ``reach`` (the asset ids a scoped user may see; None: any), with the same
+    message, so an id outside a user's part of the estate reveals nothing."""
     row = conn.execute(
         select(findings, assets.c.name.label("asset"), finding_priority.c.priority,
                finding_priority.c.reason.label("priority_reason"),
@@ -50,7 +53,7 @@ def finding_detail(conn: Connection, finding_id: int) -> FindingDetail:
         .outerjoin(finding_priority, finding_priority.c.finding_id == findings.c.id)
         .outerjoin(finding_overrides, finding_overrides.c.finding_id == findings.c.id)
         .where(findings.c.id == finding_id)).first()
-    if row is None:
+    if row is None or (reach is not None and row.asset_id not in reach):
         raise NotFound(f"no finding {finding_id}", field="finding_id")
     data = orjson.loads(row.data)
     data["installations"] = installations(row.installations, row.installed_version,

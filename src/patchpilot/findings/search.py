@@ -9,6 +9,11 @@ At 1,000,000 findings the list must not sort or count everything it shows a page
   findings by priority, severity or KEV, of a group or an asset) and is otherwise counted
   up to ``COUNT_CAP`` ("more than 1,000"), which no page of 50 needs beyond;
 * the search box matches ids exactly and package names by prefix, each on its index.
+
+A user limited to part of the estate (issue 18) searches with ``FindingFilter.reach``, the
+asset ids they may see (``server.security.reach``): the rows, the count and the summary's
+total are all narrowed by it.  None (the whole estate) adds no clause at all, so an
+unscoped user's plans are the same as before.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.db.tables import (
@@ -42,6 +47,18 @@ SORTS: dict[str, Any] = {
 }
 
 
+def in_reach(column: Any, reach: frozenset[int] | None) -> Any:
+    """The clause "``column`` (an asset id) is one of ``reach``", or None for the whole
+    estate: ``assets.groups.within`` for the findings stage, a floor below the groups.
+    The ids are rendered inline (``literal_execute``), so a scope of any size fits in one
+    statement whatever the driver's parameter limit."""
+    if reach is None:
+        return None
+    if not reach:
+        return false()
+    return column.in_(bindparam(None, sorted(reach), expanding=True, literal_execute=True))
+
+
 def _members(flt: FindingFilter, members: Any) -> Any:
     if members is None:
         raise ValueError(f"group {flt.group!r}: pass its members (assets.groups.group_members)")
@@ -62,6 +79,8 @@ class FindingFilter:
     text: str | None = None  # a CVE/advisory id (exact) or a package name (prefix)
     vuln_id: str | None = None  # exactly (the API's ``vuln``)
     package: str | None = None  # exactly (the API's ``package``)
+    # The asset ids the caller may see (a user limited to part of the estate); None: all.
+    reach: frozenset[int] | None = None
 
     def conditions(self, conn: Connection, members: Any = None) -> list[Any]:
         """The WHERE clauses (``members``: the group's, if the caller resolved them)."""
@@ -86,6 +105,8 @@ class FindingFilter:
             conds.append(findings.c.package == self.package)
         if self.group:
             conds.append(findings.c.asset_id.in_(_members(self, members)))
+        if self.reach is not None:
+            conds.append(in_reach(findings.c.asset_id, self.reach))
         if self.text:
             text = self.text.strip()
             # Ids exactly, package names by prefix (as typed, and in lower case): each is
@@ -104,9 +125,6 @@ class FindingFilter:
                              *(findings.c.package.between(p, p + "\U0010ffff")
                                for p in sorted(prefixes))))
         return conds
-
-
-
 
 
 COUNT_CAP = 1_000
@@ -145,6 +163,8 @@ def count_from_summary(conn: Connection, flt: FindingFilter, members: Any = None
         stmt = stmt.where(s.c.asset_id == flt.asset_id)
     if flt.group:
         stmt = stmt.where(s.c.asset_id.in_(_members(flt, members)))
+    if flt.reach is not None:
+        stmt = stmt.where(in_reach(s.c.asset_id, flt.reach))
     return int(conn.execute(stmt).scalar_one())
 
 

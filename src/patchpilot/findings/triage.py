@@ -7,6 +7,12 @@ acceptance expires or a decision is withdrawn, :func:`reapply_decisions` reopens
 covered.  Every state change writes a ``triaged`` event in the same transaction.  The API
 and the dashboard validate a decision with :func:`check_decision` and store it with
 :func:`record_decision`, so a decision means the same whichever door it came through.
+
+A user limited to part of the estate (issue 18; ``reach``: the asset ids they may see)
+decides for one asset of theirs at a time: a group or global decision would also cover
+assets outside their part (a group's rule may select new ones any day), so it is refused
+(:func:`check_reach`, code ``reach``), never silently narrowed.  They withdraw only such
+decisions, on their assets; any other id answers as one that does not exist.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ _RANK = {"global": 0, "group": 1, "asset": 2}
 class TriageError(InvalidInput):
     """A decision that cannot be recorded.  ``code`` says which rule it breaks, so that
     the dashboard can say it in the user's language: ``decision``, ``scope``, ``target``,
-    ``reason``, ``expiry_needed`` or ``expiry_past``."""
+    ``reason``, ``expiry_needed``, ``expiry_past`` or ``reach``."""
 
     def __init__(self, code: str, message: str, *, field: str) -> None:
         self.code = code
@@ -71,6 +77,21 @@ def check_decision(*, decision: str, scope: str, reason: str,
                           field="expires_at")
     if expires_at is not None and aware(expires_at) <= (now or now_utc()):  # type: ignore[operator]
         raise TriageError("expiry_past", "expires_at is in the past", field="expires_at")
+
+
+def check_reach(*, scope: str, asset_id: int | None,
+                reach: frozenset[int] | None) -> None:
+    """Raise unless a caller who sees ``reach`` (asset ids; None: the whole estate) may
+    record this decision: a scoped caller only for one asset (``TriageError`` code
+    ``reach`` otherwise) of theirs (``NotFound`` -- the same answer as an unknown asset)."""
+    if reach is None:
+        return
+    if scope != "asset":
+        raise TriageError("reach", f"scope {scope!r}: you see part of the estate only, so "
+                                   "a decision of yours covers one of your assets "
+                                   "(scope 'asset' with its asset_id)", field="scope")
+    if asset_id is None or asset_id not in reach:
+        raise NotFound(f"no asset {asset_id}", field="asset_id")
 
 
 def active_decisions(conn: Connection, asset_id: int, now: datetime
@@ -209,12 +230,15 @@ def reapply_decisions(conn: Connection, *, vuln_id: str | None = None,
 def record_decision(conn: Connection, actor: str, *, vuln_id: str, package: str | None,
                     scope: str, decision: str, reason: str, asset_id: int | None = None,
                     group_id: int | None = None, expires_at: datetime | None = None,
-                    detail: dict[str, Any] | None = None) -> tuple[int, int]:
+                    detail: dict[str, Any] | None = None,
+                    reach: frozenset[int] | None = None) -> tuple[int, int]:
     """Store a triage decision, audit it and apply it at once; (decision id, findings
     changed).  The API and the dashboard both call this, so a decision means the same
     whichever door it came through.  Validate first with :func:`check_decision`; that
-    the target asset or group exists is the caller's to check.
+    the target asset or group exists is the caller's to check.  ``reach``: the asset ids
+    a scoped caller sees (:func:`check_reach`, checked here too); None for the estate.
     """
+    check_reach(scope=scope, asset_id=asset_id, reach=reach)
     decision_id = int(conn.execute(insert(triage_decisions).values(
         scope=scope, asset_id=asset_id if scope == "asset" else None,
         group_id=group_id if scope == "group" else None, vuln_id=vuln_id,
@@ -227,13 +251,20 @@ def record_decision(conn: Connection, actor: str, *, vuln_id: str, package: str 
     return decision_id, reapply_decisions(conn, vuln_id=vuln_id, actor=actor)
 
 
-def revoke_decision(conn: Connection, actor: str, decision_id: int) -> int:
+def revoke_decision(conn: Connection, actor: str, decision_id: int,
+                    reach: frozenset[int] | None = None) -> int:
     """Withdraw an active decision, audit it and re-apply the vulnerability's decisions at
     once (the findings it covered are open again); findings changed.  NotFound for an id
-    that names no active decision (unknown, or withdrawn already)."""
-    vuln_id = conn.execute(select(triage_decisions.c.vuln_id).where(
+    that names no active decision (unknown, or withdrawn already) -- and, for a caller
+    who sees only ``reach`` (asset ids), for any but an asset decision on one of them."""
+    row = conn.execute(select(triage_decisions.c.vuln_id, triage_decisions.c.scope,
+                              triage_decisions.c.asset_id).where(
         triage_decisions.c.id == decision_id,
-        triage_decisions.c.revoked_at.is_(None))).scalar()
+        triage_decisions.c.revoked_at.is_(None))).first()
+    vuln_id = row.vuln_id if row is not None else None
+    if reach is not None and row is not None and (row.scope != "asset"
+                                                  or row.asset_id not in reach):
+        vuln_id = None  # answered as an unknown id: it reveals nothing outside the reach
     if vuln_id is None:
         raise NotFound(f"no active decision {decision_id}", field="decision_id")
     conn.execute(update(triage_decisions).where(triage_decisions.c.id == decision_id)

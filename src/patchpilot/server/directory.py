@@ -20,9 +20,9 @@ someone from a group in the directory takes effect at their next sign-in and end
 sessions.  Local users (``source`` ``local``) are the break-glass admins; a directory
 user never signs in with a local password.
 
-Scopes are stored and mapped, but until every route filters by them
-(``SCOPES_ENFORCED``) a grant limited to part of the estate is refused at sign-in: a
-user meant to see plant 1 only must never be shown the whole estate.
+A grant limited to part of the estate is enforced on every request: the user's scopes
+ride on their Principal, and only routes marked ``scope_aware`` (each narrowing what it
+shows and does to the user's assets) answer them; every other route refuses them.
 """
 
 from __future__ import annotations
@@ -42,9 +42,6 @@ from patchpilot.errors import ConfigError
 from patchpilot.server.security import AuthError, Principal, Role, end_sessions, scopes_of
 
 SOURCES = ("oidc", "ldap")
-# Whether every list, count, report and action filters by a user's scopes.  Until they all
-# do, a scoped grant is refused at sign-in (never widened to the whole estate).
-SCOPES_ENFORCED = False
 SCOPE_KINDS = ("group", "service")
 
 Scope = tuple[str, str]
@@ -167,12 +164,6 @@ def sign_in_directory_user(conn: Connection, *, source: str, external_id: str, n
     if grant is None:
         raise AuthError(f"{name}: none of your directory groups is allowed to use "
                         "PatchPilot; ask an administrator to add one to the directory map")
-    if grant.scopes and not SCOPES_ENFORCED:
-        # Fail closed: a grant limited to part of the estate must never show all of it.
-        shown = ", ".join(f"{kind} {scope}" for kind, scope in grant.scopes)
-        raise AuthError(f"{name}: your directory groups grant only part of the estate "
-                        f"({shown}); this version cannot limit what you see yet, so it "
-                        "refuses the sign-in rather than show you everything")
     row = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.disabled)
                        .where(users.c.source == source, users.c.external_id == external_id)
                        ).first()

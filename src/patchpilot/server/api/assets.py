@@ -1,4 +1,7 @@
-"""Assets: list, one asset with its latest inventory and finding counts."""
+"""Assets: list, one asset with its latest inventory and finding counts.
+
+A user limited to part of the estate (issue 18) lists their assets only; another id is
+a 404, as an unknown one is (``assets.queries``' ``reach``)."""
 
 from __future__ import annotations
 
@@ -7,19 +10,19 @@ from typing import Any
 import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from patchpilot.assets.queries import (
     asset_row,
+    assets_by_name,
     inventory_history,
     latest_inventory_warnings,
     open_by_severity,
 )
 from patchpilot.clock import iso
-from patchpilot.db.tables import assets
 from patchpilot.findings.coverage import asset_coverage
-from patchpilot.server.deps import EngineDep, Viewer
+from patchpilot.server.deps import EngineDep, Viewer, scope_aware
 from patchpilot.server.params import DbId, Limit, Offset
+from patchpilot.server.security import reach
 
 router = APIRouter(tags=["assets"])
 
@@ -83,21 +86,22 @@ def _asset(row: Any, counts: dict[str, int]) -> dict[str, Any]:
 
 
 @router.get("/assets", response_model=list[AssetOut])
+@scope_aware  # the caller's assets only
 def list_assets(who: Viewer, engine: EngineDep, limit: Limit = 100, offset: Offset = 0
                 ) -> list[dict[str, Any]]:
     """Assets with their open findings per severity."""
     with engine.connect() as conn:
-        rows = conn.execute(select(assets).order_by(assets.c.name, assets.c.id)
-                            .limit(limit).offset(offset)).all()
+        rows = assets_by_name(conn, limit=limit, offset=offset, reach=reach(conn, who))
         counts = open_by_severity(conn, [r.id for r in rows])
     return [_asset(r, counts[r.id]) for r in rows]
 
 
 @router.get("/assets/{asset_id}", response_model=AssetDetail)
+@scope_aware  # an asset outside the caller's part is a 404, as an unknown id
 def get_asset(asset_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One asset, with its latest inventory's summary."""
     with engine.connect() as conn:
-        row = asset_row(conn, asset_id)
+        row = asset_row(conn, asset_id, reach(conn, who))
         counts = open_by_severity(conn, [asset_id])[asset_id]
         history = inventory_history(conn, asset_id)
         latest = latest_inventory_warnings(conn, asset_id)

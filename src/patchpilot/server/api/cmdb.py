@@ -17,8 +17,9 @@ from patchpilot.assets.cmdb import (
 )
 from patchpilot.assets.context import set_context, unknown_assets
 from patchpilot.assets.devices import apply_cmdb
-from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer
+from patchpilot.server.deps import Admin, Analyst, EngineDep, Viewer, scope_aware
 from patchpilot.server.params import DbId
+from patchpilot.server.security import reach
 
 router = APIRouter(tags=["assets"])
 
@@ -131,13 +132,15 @@ async def import_assets(request: Request, who: Admin, engine: EngineDep,
 
 
 @router.get("/assets/unknown", response_model=list[UnknownAssetOut])
+@scope_aware  # of the caller's assets only
 def list_unknown(who: Viewer, engine: EngineDep) -> list[dict[str, Any]]:
     """Assets the scans found that the CMDB does not describe (flagged 'unknown asset')."""
     with engine.connect() as conn:
-        return unknown_assets(conn)
+        return unknown_assets(conn, reach(conn, who))
 
 
 @router.put("/assets/{asset_id}/context", response_model=AssetContextOut)
+@scope_aware  # an asset outside the caller's part is a 404, as an unknown id
 def put_context(asset_id: DbId, body: dict[str, Any], who: Analyst,
                 engine: EngineDep) -> dict[str, Any]:
     """Set one asset's context by hand (fields absent from the body are left as they are)."""
@@ -145,5 +148,7 @@ def put_context(asset_id: DbId, body: dict[str, Any], who: Analyst,
         record = record_from_mapping("body", body, require_identity=False)
     except ValueError as exc:
         raise HTTPException(422, [f"body: {exc}"]) from exc
+    with engine.connect() as conn:
+        seen = reach(conn, who)
     # UnknownAsset (an AssetContextError) is a NotFound: the one handler answers 404.
-    return set_context(engine, asset_id, record, actor=who.name)
+    return set_context(engine, asset_id, record, actor=who.name, reach=seen)

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from patchpilot.assets.devices import add_device, list_devices
 from patchpilot.inventory.network.declared import declared_device
-from patchpilot.server.deps import Analyst, EngineDep, Viewer
+from patchpilot.server.deps import Analyst, EngineDep, Viewer, scope_aware
 from patchpilot.server.params import Text
+from patchpilot.server.security import reach
 
 router = APIRouter(tags=["devices"])
 
@@ -84,9 +85,11 @@ def declare_device(body: DeviceIn, who: Analyst, engine: EngineDep) -> dict[str,
 
 
 @router.get("/devices", response_model=list[DeviceOut])
+@scope_aware  # the caller's assets only
 def get_devices(who: Viewer, engine: EngineDep, unidentified: bool = False
                 ) -> list[dict[str, Any]]:
     """Every device (an asset whose latest inventory describes one); ``unidentified``:
     only those the CPE table does not name."""
     with engine.connect() as conn:
-        return [d.to_dict() for d in list_devices(conn, unidentified=unidentified)]
+        return [d.to_dict() for d in list_devices(conn, unidentified=unidentified,
+                                                  reach=reach(conn, who))]

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from patchpilot.findings.events import events_after
-from patchpilot.server.deps import EngineDep, Viewer
+from patchpilot.server.deps import EngineDep, Viewer, scope_aware
 from patchpilot.server.params import MAX_DB_ID, DbId, Limit
+from patchpilot.server.security import reach
 
 router = APIRouter(tags=["events"])
 
@@ -54,13 +55,16 @@ class EventPage(BaseModel):
 
 
 @router.get("/events", response_model=EventPage)
+@scope_aware  # a scoped caller gets their assets' events only (none without an asset)
 def list_events(who: Viewer, engine: EngineDep, after: Cursor = 0, limit: Limit = 100,
                 kind: Annotated[list[EventKind] | None, Query()] = None,
                 asset_id: DbId | None = None) -> dict[str, Any]:
     """Events with an id above ``after``, oldest first (of the ``kind``s given, of
-    ``asset_id`` when given)."""
+    ``asset_id`` when given); for a user limited to part of the estate, only those of
+    their assets."""
     with engine.connect() as conn:
-        found = events_after(conn, after, limit, kind or (), asset_id=asset_id)
+        found = events_after(conn, after, limit, kind or (), asset_id=asset_id,
+                             reach=reach(conn, who))
     return {"events": [{"id": e.id, "at": e.at, "kind": e.kind, "finding_id": e.finding_id,
                         "asset_id": e.asset_id, "producer": e.producer, "actor": e.actor,
                         "detail": e.detail} for e in found],

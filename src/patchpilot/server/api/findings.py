@@ -1,7 +1,15 @@
-"""Findings: list and filter; triage decisions (analyst) with an audit trail."""
+"""Findings: list and filter; triage decisions (analyst) with an audit trail.
+
+A user limited to part of the estate (issue 18) sees and triages their assets' findings
+only (the routes marked ``scope_aware``): the list and its total are narrowed
+(``FindingFilter.reach``), a finding elsewhere is a 404 as an unknown id is, and a
+decision of theirs is for one of their assets (``findings.triage.check_reach``: a group
+or global decision would reach assets outside their part, so it is refused with a 422).
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -20,6 +28,7 @@ from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.findings.triage import (
     TriageError,
     check_decision,
+    check_reach,
     record_decision,
     revoke_decision,
 )
@@ -299,6 +308,7 @@ class TriageDone(BaseModel):
 
 
 @router.get("/findings", response_model=FindingPage)
+@scope_aware  # narrowed to the caller's assets (FindingFilter.reach): rows and total
 def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
                   severity: Search | None = None, priority: Priority | None = None,
                   kev: bool | None = None, fix_available: bool | None = None,
@@ -322,6 +332,7 @@ def list_findings(who: Viewer, engine: EngineDep, state: Search | None = "open",
                         group=group, asset_id=asset_id, text=q, vuln_id=vuln,
                         package=package)
     with engine.connect() as conn:
+        flt = replace(flt, reach=reach(conn, who))
         page = search_findings(conn, flt, sort=sort, descending=order == "desc",
                                limit=limit, offset=offset,
                                members=group_members(conn, group) if group else None)
@@ -361,10 +372,11 @@ def get_overview(who: Viewer, engine: EngineDep, group: Name200 | None = None,
 
 
 @router.get("/findings/{finding_id}", response_model=FindingDetailOut)
+@scope_aware  # a finding outside the caller's assets is a 404, as an unknown id
 def get_finding(finding_id: DbId, who: Viewer, engine: EngineDep) -> dict[str, Any]:
     """One finding with every report field."""
     with engine.connect() as conn:
-        found = finding_detail(conn, finding_id)
+        found = finding_detail(conn, finding_id, reach(conn, who))
         opened = [t.to_dict() for t in tickets_of_finding(conn, finding_id)]
     row = found.row
     return {"id": row.id, "asset_id": row.asset_id, "state": row.state,
@@ -416,9 +428,15 @@ class TriageRequest(BaseModel):
 
 
 @router.post("/triage", status_code=201, response_model=TriageDone)
+@scope_aware  # a scoped caller decides for one of their assets only (check_reach)
 def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, Any]:
-    """Record a decision and apply it to the findings it covers at once."""
+    """Record a decision and apply it to the findings it covers at once.  A user limited
+    to part of the estate decides for one of their assets (``scope: asset``): a group or
+    global decision is refused (422), an asset outside their part is a 404."""
     with engine.begin() as conn:
+        seen = reach(conn, who)
+        # First for a scoped caller: an asset outside answers as an unknown one does.
+        check_reach(scope=body.scope, asset_id=body.asset_id, reach=seen)
         # The decision's target must exist: checked here, so an unknown id is a 404
         # naming the field (not a foreign-key violation from the insert, a 500).
         if body.scope == "asset":
@@ -429,14 +447,16 @@ def triage(body: TriageRequest, who: Analyst, engine: EngineDep) -> dict[str, An
             conn, who.name, vuln_id=body.vuln_id, package=body.package, scope=body.scope,
             decision=body.decision, reason=body.reason, asset_id=body.asset_id,
             group_id=body.group_id, expires_at=body.expires_at,
-            detail=body.model_dump(mode="json"))
+            detail=body.model_dump(mode="json"), reach=seen)
     return {"id": decision_id, "findings_changed": changed}
 
 
 @router.delete("/triage/{decision_id}", status_code=200, response_model=TriageDone)
+@scope_aware  # a scoped caller withdraws only asset decisions on their assets
 def revoke_triage(decision_id: DbId, who: Analyst, engine: EngineDep) -> dict[str, Any]:
     """Withdraw a decision: the findings it covered are open again (404 for an id that
-    names no active decision)."""
+    names no active decision -- and, for a user limited to part of the estate, for any
+    but an asset decision on one of their assets)."""
     with engine.begin() as conn:
-        changed = revoke_decision(conn, who.name, decision_id)
+        changed = revoke_decision(conn, who.name, decision_id, reach(conn, who))
     return {"id": decision_id, "findings_changed": changed}

@@ -4,7 +4,8 @@ inventory history, what scanners' reports said about it besides vulnerabilities,
 a Windows host its product, build, KBs and programs with an end-of-life banner, and for a
 network device its vendor, model, firmware and services -- or, unidentified, what was seen
 (``assets.queries``, ``assets.windows``, ``assets.devices``, ``findings.search``,
-``findings.coverage``).
+``findings.coverage``).  An asset outside a scoped user's part of the estate is the 404
+page an unknown id gets.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ from patchpilot.assets.queries import (
 from patchpilot.assets.windows import end_of_life, latest_windows
 from patchpilot.findings.coverage import asset_coverage
 from patchpilot.findings.search import FindingFilter, search_findings
-from patchpilot.server.deps import EngineDep
+from patchpilot.server.deps import EngineDep, scope_aware
 from patchpilot.server.params import DbId
+from patchpilot.server.security import reach
 from patchpilot.server.web.render import User, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/assets/{asset_id}")
+@scope_aware  # an asset outside the user's part is the 404 page
 def asset_page(request: Request, asset_id: DbId, user: User, engine: EngineDep
                ) -> HTMLResponse:
     """One asset: identity, context, inventory history and open findings."""
     with engine.connect() as conn:
-        row = asset_row(conn, asset_id)  # NotFound: the 404 page
+        row = asset_row(conn, asset_id, reach(conn, user.principal))  # NotFound: 404 page
         context = asset_context_row(conn, asset_id)
         history = inventory_history(conn, asset_id)
         inventory_warnings = latest_inventory_warnings(conn, asset_id)

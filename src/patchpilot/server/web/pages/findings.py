@@ -1,10 +1,13 @@
 """The findings list: filtered, sorted and paged as ``GET /api/findings``
 (``findings.search``); a request from static/hx.js gets only the table, so the filters stay.
+A user limited to part of the estate sees their assets' findings only
+(``FindingFilter.reach``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -14,8 +17,9 @@ from patchpilot.assets.groups import group_members
 from patchpilot.findings.model import STATES
 from patchpilot.findings.search import SORTS, FindingFilter, search_findings
 from patchpilot.reports.overview import SEVERITIES
-from patchpilot.server.deps import EngineDep
+from patchpilot.server.deps import EngineDep, scope_aware
 from patchpilot.server.params import MAX_DB_ID, Page, Search
+from patchpilot.server.security import reach
 from patchpilot.server.web.render import PAGE_SIZE, User, render
 
 router = APIRouter(include_in_schema=False)
@@ -26,6 +30,7 @@ def _flag(value: str | None) -> bool | None:
 
 
 @router.get("/findings")
+@scope_aware  # narrowed to the user's assets: rows and total
 def findings_page(request: Request, user: User, engine: EngineDep, state: Search = "open",
                   priority: Search = "", severity: Search = "", kev: Search = "",
                   fix: Search = "", group: Search = "", q: Search = "", asset: Search = "",
@@ -42,6 +47,7 @@ def findings_page(request: Request, user: User, engine: EngineDep, state: Search
                         fix_available=_flag(fix), group=group or None,
                         asset_id=_asset_id(asset), text=q or None)
     with engine.connect() as conn:
+        flt = replace(flt, reach=reach(conn, user.principal))
         found = search_findings(conn, flt, sort=sort, descending=order == "desc",
                                 limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                                 members=group_members(conn, group) if group else None)
