@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, not_, or_, select
+from sqlalchemy import and_, bindparam, case, exists, false, func, literal, not_, or_, select
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
@@ -166,22 +166,58 @@ def trend(conn: Connection, asset_ids: list[int] | None, now: datetime,
 
     "Opened" counts every opening: a finding first seen, and one reopened (a regression),
     in the week; "fixed", the findings fixed in it (a finding reopened since keeps no fix
-    date: its reopening counts, its earlier fix no more).  Each week of each column is one
-    ``COUNT`` over a range of that column's index -- one statement of ``3 × weeks``
-    counts, which an index answers without computing anything per finding.
+    date: its reopening counts, its earlier fix no more).  Of the estate, each week of
+    each column is one ``COUNT`` over a range of that column's index -- one statement of
+    ``3 × weeks`` counts, which an index answers without computing anything per finding.
+    Of a scope of assets (a group, a user's part of the estate), see :func:`_scope_trend`.
     """
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=today.weekday() + 7 * (weeks - 1))  # a Monday
     bounds = [start + timedelta(weeks=i) for i in range(weeks + 1)]
-    scope = in_scope(findings.c.asset_id, asset_ids)
-    columns = (findings.c.first_seen, findings.c.reopened_at, findings.c.fixed_at)
-    counts = conn.execute(select(*(
-        select(func.count()).select_from(findings)
-        .where(column >= bounds[i], column < bounds[i + 1], scope).scalar_subquery()
-        for column in columns for i in range(weeks)))).one()
-    first, reopened, fixed = (counts[k * weeks:(k + 1) * weeks] for k in range(3))
+    if asset_ids is not None:
+        first, reopened, fixed = _scope_trend(conn, asset_ids, bounds)
+    else:
+        columns = (findings.c.first_seen, findings.c.reopened_at, findings.c.fixed_at)
+        counts = conn.execute(select(*(
+            select(func.count()).select_from(findings)
+            .where(column >= bounds[i], column < bounds[i + 1]).scalar_subquery()
+            for column in columns for i in range(weeks)))).one()
+        first, reopened, fixed = ([int(n) for n in counts[k * weeks:(k + 1) * weeks]]
+                                  for k in range(3))
     return [{"week": bounds[i].strftime("%Y-%m-%d"), "opened": int(first[i] + reopened[i]),
              "fixed": int(fixed[i])} for i in range(weeks)]
+
+
+def _scope_trend(conn: Connection, asset_ids: list[int], bounds: list[datetime]
+                 ) -> tuple[list[int], list[int], list[int]]:
+    """The weekly counts (first seen, reopened, fixed) of the findings of ``asset_ids``.
+
+    The estate's way -- a count per week over each time column's index, each finding
+    then checked against the scope -- reads every finding of the estate in the weeks
+    (2 s for a group of 500 of 10,000 assets).  Here the scope's findings are read by
+    their asset (``ix_findings_key``), those with a date in the weeks kept, each date
+    given its week by a ``CASE`` and the weeks counted in one ``GROUP BY`` (0.15 s)."""
+    f = findings
+    weeks = len(bounds) - 1
+    columns = (f.c.first_seen, f.c.reopened_at, f.c.fixed_at)
+
+    def week(column: Any) -> Any:  # the first branch that holds decides
+        return case((column < bounds[0], None),
+                    *((column < bounds[i + 1], i) for i in range(weeks)), else_=None)
+
+    ids = sorted(asset_ids)
+    dated = (select(*(week(c).label(f"w{k}") for k, c in enumerate(columns)))
+             .where(f.c.asset_id.in_(bindparam(None, ids, expanding=True,
+                                               literal_execute=True)) if ids else false(),
+                    or_(*(c >= bounds[0] for c in columns)))
+             .subquery())
+    out: tuple[list[int], list[int], list[int]] = ([0] * weeks, [0] * weeks, [0] * weeks)
+    for *found, n in conn.execute(select(dated.c.w0, dated.c.w1, dated.c.w2, func.count())
+                                  .group_by(dated.c.w0, dated.c.w1, dated.c.w2)):
+        for counts, w in zip(out, found, strict=True):
+            if w is not None:
+                counts[w] += int(n)
+    return out
 
 
 def not_scanned_condition(conn: Connection, now: datetime) -> Any:
