@@ -109,12 +109,13 @@ def test_wheel_installed_alone_runs_the_server(wheel: Path, tmp_path: Path) -> N
                                          "['purelib'])"]).stdout.strip())
     # The libraries of this environment, after the venv's own site-packages: every folder
     # of this process's path but the standard library's and any holding a patchpilot
-    # package (the checkout's src, an editable install's target).  An editable install's
-    # .pth among them is not read: a .pth line adds a folder, it does not process the
-    # folder's own .pth files.
+    # package (the checkout's src, an editable install's target); the checkout's own .venv
+    # (make's, inside the clone) is a folder of libraries and stays.  An editable
+    # install's .pth among them is not read: a .pth line adds a folder, it does not
+    # process the folder's own .pth files.
     stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
     ours = [p for p in dict.fromkeys(sys.path) if p and Path(p).is_dir()
-            and p not in stdlib and not Path(p).is_relative_to(REPO)
+            and p not in stdlib and not Path(p).is_relative_to(REPO / "src")
             and not (Path(p) / "patchpilot").exists()]
     (site / "zz_test_dependencies.pth").write_text("\n".join(ours) + "\n")
 

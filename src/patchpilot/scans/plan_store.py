@@ -521,20 +521,22 @@ def refresh_if_stale(engine: Engine, *, now: datetime | None = None) -> PlanStat
     try:
         with engine.connect() as conn:
             if conn.dialect.name == "postgresql" and not conn.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": _LOCK}).scalar():
+                    text(f"SELECT pg_try_advisory_lock({_LOCK})")).scalar():
                 return None
             try:
                 return rebuild(engine, now=now)
             finally:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK})
+                    conn.execute(text(f"SELECT pg_advisory_unlock({_LOCK})"))
     finally:
         _BUILDING.release()
 
 
 _BUILDING = threading.Lock()
-# PostgreSQL advisory lock key: "patchpilot plan".
-_LOCK = 0x7061_7463_6870_6C6E
+# PostgreSQL advisory lock key: "patchpilot plan" in this installation's schema.  An
+# advisory lock is database-wide, so the key includes the schema: two installations (or
+# two test schemas) in one database never hold back each other's plan builders.
+_LOCK = "hashtextextended('patchpilot plan:' || current_schema(), 0)"
 
 
 # --- reading -------------------------------------------------------------------------------
