@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.builders.sessions import page_csrf, role_client
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, IdpUser, ProviderServer
 from tests.server.test_ldap import _configure, _login
 from tests.server.web.test_oidc import through_provider
-from tests.slapd import LdapServer, password_of, slapd_or_skip, start_slapd
+from tests.slapd import LdapServer, password_of
 
 PLANT1 = ("plant1-app-07", "plant1-build-02")
 ELSEWHERE = ("plant2-ws-11", "plant3-ci")
@@ -41,16 +40,6 @@ MAP = """\
 - match: auditors
   role: viewer
 """
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
-    slapd_or_skip()
-    server = start_slapd(tmp_path_factory.mktemp("slapd"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

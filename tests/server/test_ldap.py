@@ -33,8 +33,6 @@ from tests.slapd import (
     free_port,
     make_ca,
     password_of,
-    slapd_or_skip,
-    start_slapd,
 )
 
 PEOPLE = "ou=people,dc=example,dc=org"
@@ -47,17 +45,6 @@ MAP = f"""\
   role: viewer
 """
 BIND_VARIABLE = "PP_TEST_LDAP_BIND_PASSWORD"
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
-    """One slapd for the module's tests (they only read the directory)."""
-    slapd_or_skip()
-    server = start_slapd(tmp_path_factory.mktemp("slapd"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _configure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, slapd: LdapServer, *,
