@@ -221,18 +221,14 @@ def _backup_sqlite(engine: Engine, target: Path, progress: Progress | None) -> s
         with _partial(target) as partial:
             dest = sqlite3.connect(partial)
             try:
-                def step(_status: int, remaining: int, total: int) -> None:
-                    if progress is not None:
-                        progress(total - remaining, total)
-
-                source.backup(dest, pages=SQLITE_STEP_PAGES, progress=step)
+                _sqlite_copy(source, dest, progress)
                 # A backup is one file: the copied header says WAL; a rollback journal
                 # makes it stand alone (no -wal/-shm beside it when opened).
                 dest.execute("PRAGMA journal_mode=DELETE")
-                check = dest.execute("PRAGMA quick_check").fetchone()
-                if not check or check[0] != "ok":
+                problem = _quick_check(dest)
+                if problem:
                     raise BackupError(f"the copy of {source_path} failed SQLite's check: "
-                                      f"{check[0] if check else 'no answer'}")
+                                      f"{problem}")
             finally:
                 dest.close()
     except sqlite3.Error as exc:
@@ -561,19 +557,14 @@ def _restore_sqlite(engine: Engine, path: Path, progress: Progress | None) -> st
     try:
         revision = _sqlite_revision(source)
         _check_revision(path, revision)
-        check = source.execute("PRAGMA quick_check").fetchone()
-        if not check or check[0] != "ok":
-            raise BackupError(f"{path} is damaged (SQLite's check: "
-                              f"{check[0] if check else 'no answer'})")
+        problem = _quick_check(source)
+        if problem:
+            raise BackupError(f"{path} is damaged (SQLite's check: {problem})")
         engine.dispose()  # no pooled connection of ours holds the target open
         dest = sqlite3.connect(target_path, timeout=30)
         try:
-            def step(_status: int, remaining: int, total: int) -> None:
-                if progress is not None:
-                    progress(total - remaining, total)
-
             # The copy replaces every page of the target, whatever it held.
-            source.backup(dest, pages=SQLITE_STEP_PAGES, progress=step)
+            _sqlite_copy(source, dest, progress)
             dest.execute("PRAGMA journal_mode=WAL")
         finally:
             dest.close()
@@ -647,3 +638,22 @@ def _scripts() -> Any:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return ScriptDirectory.from_config(cfg)
+
+
+def _sqlite_copy(source: sqlite3.Connection, dest: sqlite3.Connection,
+                 progress: Progress | None) -> None:
+    """Copy ``source`` page by page into ``dest`` (the online backup API), reporting
+    (pages done, pages in all) to ``progress``."""
+    def step(_status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(total - remaining, total)
+
+    source.backup(dest, pages=SQLITE_STEP_PAGES, progress=step)
+
+
+def _quick_check(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's quick_check finds wrong with ``conn``'s database, or None."""
+    check = conn.execute("PRAGMA quick_check").fetchone()
+    if check and check[0] == "ok":
+        return None
+    return str(check[0]) if check else "no answer"
