@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,24 +95,25 @@ def make_ca(folder: Path, name: str) -> tuple[Path, ec.EllipticCurvePrivateKey,
     return path, key, cert
 
 
-def _server_cert(folder: Path, ca_key: ec.EllipticCurvePrivateKey,
-                 ca_cert: x509.Certificate) -> tuple[Path, Path]:
+def server_cert(folder: Path, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate,
+                *, names: Sequence[x509.GeneralName],
+                files: tuple[str, str] = ("server.pem", "server.key")) -> tuple[Path, Path]:
+    """A server certificate for ``names`` (its subject alternative names; the first names
+    its subject too) signed by the test CA: (the certificate's PEM file, the key's)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        str(names[0].value))]))
             .issuer_name(ca_cert.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            # localhost only: ldaps://127.0.0.1 reaches the same slapd under a name the
-            # certificate does not give (the host-name check's test).
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-                           critical=False)
+            .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
-    cert_path, key_path = folder / "server.pem", folder / "server.key"
+    cert_path, key_path = folder / files[0], folder / files[1]
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
@@ -217,7 +219,9 @@ def start_slapd(folder: Path) -> LdapServer:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "db").mkdir(exist_ok=True)
     ca_file, ca_key, ca_cert = make_ca(folder, "test-ca")
-    cert, key = _server_cert(folder, ca_key, ca_cert)
+    # localhost only: ldaps://127.0.0.1 reaches the same slapd under a name the
+    # certificate does not give (the host-name check's test).
+    cert, key = server_cert(folder, ca_key, ca_cert, names=[x509.DNSName("localhost")])
     config = _config(folder, ca_file, cert, key)
     ldif = folder / "directory.ldif"
     ldif.write_text(directory_ldif())

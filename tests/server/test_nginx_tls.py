@@ -14,7 +14,6 @@ and the server sees nginx's 127.0.0.1, the one trusted proxy (``PATCHPILOT_TRUST
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
 import os
@@ -32,9 +31,6 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -49,7 +45,7 @@ from patchpilot.server.web import session
 from tests.builders.processes import ServerProcess, env_for, free_port, patchpilot
 from tests.builders.sessions import SECRET, page_csrf
 from tests.conftest import REPO, pg_schema_url
-from tests.slapd import make_ca
+from tests.slapd import make_ca, server_cert
 
 NGINX = Path("/usr/sbin/nginx")
 EXAMPLE = REPO / "packaging" / "nginx" / "patchpilot.conf"
@@ -66,35 +62,6 @@ def _nginx_or_skip() -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"cannot start nginx under CI=true: {problem}")
     pytest.skip(problem)
-
-
-def _server_certificate(folder: Path, ca_key: ec.EllipticCurvePrivateKey,
-                        ca_cert: x509.Certificate) -> tuple[Path, Path]:
-    """A server certificate for 127.0.0.1 and localhost signed by the test CA: (the full
-    chain's PEM file, the key's)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    # The test CA signs the server's certificate itself: the chain is that one (a real
-    # one adds the intermediates, never the root).
-    chain, key_path = folder / "fullchain.pem", folder / "privkey.pem"
-    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return chain, key_path
 
 
 def render_example(*, http_port: int, https_port: int, app_port: int, chain: Path,
@@ -222,7 +189,12 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     certs.mkdir()
     ca_file, ca_key, ca_cert = make_ca(certs, "test-ca")
     other_ca, _, _ = make_ca(certs, "other-ca")
-    chain, key = _server_certificate(certs, ca_key, ca_cert)
+    # The test CA signs the server's certificate itself: the chain is that one (a real one
+    # adds the intermediates, never the root).
+    chain, key = server_cert(certs, ca_key, ca_cert,
+                             names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                    x509.DNSName("localhost")],
+                             files=("fullchain.pem", "privkey.pem"))
     env = {**env_for(database_url, root / "home"), "PATCHPILOT_TRUSTED_PROXIES": "127.0.0.1"}
     admin = patchpilot("token", "create", "--role", "admin", env=env).stdout.strip()
     enrol = patchpilot("enrol-token", "create", "--uses", "5", env=env).stdout.strip()
