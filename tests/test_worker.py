@@ -185,8 +185,9 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
     stop = threading.Event()
     pool = worker.start_pool(engine, stop, 1, tick_seconds=None, name="pp")
     try:
-        # The noop is done while the feed update still holds its lease.
-        wait_for(lambda: {r.id: r.state for r in _rows(engine)} == {
+        # The noop is done while the feed update still holds its lease. The lease is
+        # taken a moment before its handler starts, so wait for the handler too.
+        wait_for(lambda: took and {r.id: r.state for r in _rows(engine)} == {
             feed: "leased", quick: "done"}, timeout=30, every=0.05)
         assert took == ["pp-slow"]
         release.set()
