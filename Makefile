@@ -66,6 +66,7 @@ bench: $(STAMP) $(PEERS)/.installed-stamp
 	$(BIN)/python -m bench.bench_jvn --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_windows_match --pg postgresql://postgres@127.0.0.1:5432/test
 	$(BIN)/python -m bench.bench_cpe_match --pg postgresql://postgres@127.0.0.1:5432/test
+	$(BIN)/python -m bench.bench_scaleout --pg postgresql://postgres@127.0.0.1:5432/test
 
 clean:
 	rm -rf $(VENV) $(PEERS) build *.egg-info
