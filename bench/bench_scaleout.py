@@ -134,7 +134,7 @@ def _p95(fn: Callable[[], object], runs: int) -> tuple[float, float]:
 
 
 def measure_dashboard(engine: Engine, url: str, home: Path, out: Callable[[str], None],
-                      runs: int = RUNS) -> dict[str, float]:
+                      runs: int = RUNS, processes: int = 2) -> dict[str, float]:
     """The pages' p95 (ms) over HTTP from a real server, a signed-in viewer's session
     (the pages) and an API token (the API)."""
     set_password(engine, "bench", Role.VIEWER, PASSWORD)
@@ -144,7 +144,7 @@ def measure_dashboard(engine: Engine, url: str, home: Path, out: Callable[[str],
              "GET /api/findings?limit=25": ("/api/findings?limit=25",
                                             {"Authorization": f"Bearer {token}"})}
     figures = {}
-    with _server(url, home) as base, httpx.Client(base_url=base, timeout=300) as http:
+    with _server(url, home, processes) as base, httpx.Client(base_url=base, timeout=300) as http:
         answer = http.post("/login", data={"username": "bench", "password": PASSWORD,
                                            "csrf": page_csrf(http.get("/login").text),
                                            "next": "/overview"})
@@ -229,7 +229,7 @@ def wait_for_jobs(engine: Engine, first_id: int, procs: Sequence[subprocess.Pope
                 raise JobFailed(f"a worker exited ({proc.returncode}):\n{logs}")
         if time.monotonic() > deadline:
             raise JobFailed(f"jobs still queued or leased after {timeout:.0f} s")
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _seconds(since: datetime, until: datetime | None) -> float:
@@ -282,8 +282,9 @@ def reset_findings(engine: Engine, findings_mark: int, events_mark: int) -> int:
 
 def run(url: str, n_assets: int = ASSETS, n_findings: int = FINDINGS, *,
         feeds: Sequence[Path] = FEEDS, runs: int = RUNS, workers: Sequence[int] = WORKERS,
-        out: Callable[[str], None] = print) -> dict[str, float]:
-    """Generate, then measure; every figure printed (through ``out``) and returned."""
+        server_processes: int = 2, out: Callable[[str], None] = print) -> dict[str, float]:
+    """Generate, then measure; every figure printed (through ``out``) and returned.
+    ``server_processes``: ``patchpilot server --workers N`` for the pages."""
     figures: dict[str, float] = {}
     engine = make_engine(url)
     upgrade_schema(engine)
@@ -305,7 +306,8 @@ def run(url: str, n_assets: int = ASSETS, n_findings: int = FINDINGS, *,
     figures["sweep_seconds"] = measure_sweep(engine, out)
     with tempfile.TemporaryDirectory(prefix="pp-bench-scaleout-") as folder:
         home = Path(folder)
-        for name, p95 in measure_dashboard(engine, url, home, out, runs).items():
+        for name, p95 in measure_dashboard(engine, url, home, out, runs,
+                                             server_processes).items():
             figures[f"p95 {name}"] = p95
         started = time.perf_counter()
         pipeline.upkeep(engine)
