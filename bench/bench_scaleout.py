@@ -299,6 +299,11 @@ def run(url: str, n_assets: int = ASSETS, n_findings: int = FINDINGS, *,
     figures["inventories_seconds"] = time.perf_counter() - started
     out(f"  stored {n_assets:,} inventories, {rows:,} asset_packages rows, in "
         f"{figures['inventories_seconds']:.0f} s")
+    with engine.connect() as conn:
+        size = conn.execute(text(
+            "SELECT sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))) "
+            "FROM pg_tables WHERE schemaname = current_schema()")).scalar_one()
+    out(f"  database size: {size / 2 ** 30:.1f} GiB (tables and their indexes)")
     started = time.perf_counter()
     loaded = update_from(engine, feeds)
     out(f"  feed update: {sum(r.written for r in loaded):,} advisories loaded in "
