@@ -274,6 +274,8 @@ def reset_findings(engine: Engine, findings_mark: int, events_mark: int) -> int:
     with engine.begin() as conn:
         deleted = conn.execute(findings.delete().where(findings.c.id > findings_mark)).rowcount
         conn.execute(finding_events.delete().where(finding_events.c.id > events_mark))
+    if not deleted:
+        return 0
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE findings, finding_priority, finding_events, asset_summary"))
@@ -319,15 +321,33 @@ def run(url: str, n_assets: int = ASSETS, n_findings: int = FINDINGS, *,
         pipeline.when_idle(engine)
         out(f"  a worker's first idle round (upkeep: SLA breach events; the stored patch "
             f"plan), done before the workers start: {time.perf_counter() - started:.0f} s")
-        with engine.connect() as conn:
-            findings_mark = conn.execute(select(func.max(findings.c.id))).scalar() or 0
-            events_mark = conn.execute(select(func.max(finding_events.c.id))).scalar() or 0
-        for n, count in enumerate(workers):
-            if n:
-                deleted = reset_findings(engine, findings_mark, events_mark)
-                out(f"  (reset: the {deleted:,} findings the last run created deleted)")
-            for key, seconds in run_workers(engine, url, home, count, out).items():
-                figures[f"{key} {count}"] = seconds
+        with engine.begin() as conn:
+            # Where the worker runs start from (``--reuse`` starts from here again).
+            conn.execute(text("CREATE TABLE bench_scaleout_marks AS SELECT "
+                              "(SELECT max(id) FROM findings) AS findings, "
+                              "(SELECT max(id) FROM finding_events) AS events"))
+        figures.update(measure_workers(engine, url, home, workers, out))
+    engine.dispose()
+    return figures
+
+
+def measure_workers(engine: Engine, url: str, home: Path, workers: Sequence[int],
+                    out: Callable[[str], None]) -> dict[str, float]:
+    """The worker runs, each from the marks of ``run`` (what a run created is deleted
+    first), and the scaling ratio."""
+    figures: dict[str, float] = {}
+    with engine.connect() as conn:
+        findings_mark, events_mark = conn.execute(
+            text("SELECT findings, events FROM bench_scaleout_marks")).one()
+        conn.execute(jobs.update().where(jobs.c.state.in_((QUEUED, LEASED)))
+                     .values(state="cancelled"))  # an interrupted run's leftovers
+        conn.commit()
+    for n, count in enumerate(workers):
+        deleted = reset_findings(engine, findings_mark, events_mark)
+        if n or deleted:
+            out(f"  (reset: the {deleted:,} findings the last run created deleted)")
+        for key, seconds in run_workers(engine, url, home, count, out).items():
+            figures[f"{key} {count}"] = seconds
     if len(workers) > 1:
         one, two = workers[0], workers[1]
         for key in ("rematch", "prioritise", "total"):
@@ -336,7 +356,6 @@ def run(url: str, n_assets: int = ASSETS, n_findings: int = FINDINGS, *,
         out(f"  scaling ({one} worker / {two} workers): re-match "
             f"{figures['ratio rematch']:.2f}x, re-prioritisation "
             f"{figures['ratio prioritise']:.2f}x, whole run {figures['ratio total']:.2f}x")
-    engine.dispose()
     return figures
 
 
@@ -348,12 +367,28 @@ def main() -> None:
     parser.add_argument("--findings", type=int, default=FINDINGS)
     parser.add_argument("--jit", choices=("off", "on"), default="off",
                         help="PostgreSQL's JIT for every connection (docs/scaling.md: off)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the schema (its name is printed) for --reuse")
+    parser.add_argument("--reuse", metavar="SCHEMA",
+                        help="only the worker runs, on the estate a --keep run left")
     args = parser.parse_args()
+    jit = JIT_OFF if args.jit == "off" else ""
+    out = partial(print, flush=True)
+    if args.reuse:
+        url = f"{args.pg}?options=-csearch_path%3D{args.reuse}{jit}"
+        print(f"PostgreSQL, schema {args.reuse}: the worker runs (jit {args.jit})", flush=True)
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        with tempfile.TemporaryDirectory(prefix="pp-bench-scaleout-") as folder:
+            measure_workers(engine, url, Path(folder), WORKERS, out)
+        engine.dispose()
+        return
     print(f"PostgreSQL ({args.assets:,} assets, {args.findings:,} findings; jit {args.jit})",
           flush=True)
-    with pg_schema(args.pg) as url:
-        run(url + JIT_OFF if args.jit == "off" else url, args.assets, args.findings,
-            out=partial(print, flush=True))
+    with pg_schema(args.pg, keep=args.keep) as url:
+        if args.keep:
+            print(f"  schema kept: {url.rsplit('%3D', 1)[1]}", flush=True)
+        run(url + jit, args.assets, args.findings, out=out)
 
 
 if __name__ == "__main__":

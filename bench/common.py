@@ -43,8 +43,9 @@ def cleanup(folder: Path) -> None:
 
 
 @contextmanager
-def pg_schema(server_url: str) -> Iterator[str]:
-    """A URL on a fresh schema of the PostgreSQL server at ``server_url`` (dropped after)."""
+def pg_schema(server_url: str, *, keep: bool = False) -> Iterator[str]:
+    """A URL on a fresh schema of the PostgreSQL server at ``server_url`` (dropped after,
+    unless ``keep``)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"))
     with admin.begin() as conn:
@@ -52,8 +53,9 @@ def pg_schema(server_url: str) -> Iterator[str]:
     try:
         yield f"{server_url}?options=-csearch_path%3D{schema}"
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if not keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
