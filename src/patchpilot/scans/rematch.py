@@ -16,6 +16,11 @@ triples than package instances (DESIGN.md, "Matching dedups work"), so:
    closes only the matcher's findings: the host's own pending updates (producer
    ``host-updates``, which the ``asset_packages`` rows cannot reproduce) and imported
    reports are left as they are.
+
+A re-match of a large estate is divided (``pipeline``: chunk jobs that any number of
+workers share): each chunk re-matches the assets of one id range, ``lo`` to ``hi``, with the
+same steps -- the distinct triples of its own assets matched once, so a triple shared by
+two chunks is matched by each (the price of sharing the work).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, true, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware
@@ -62,6 +67,23 @@ _CHUNK = 500
 _ASSETS_PER_TRANSACTION = 200
 
 Triple = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRange:
+    """The assets with ids from ``lo`` to ``hi`` (inclusive; None: unbounded)."""
+
+    lo: int | None = None
+    hi: int | None = None
+
+    def of(self, column: Any) -> ColumnElement[bool]:
+        """The condition that ``column`` (an asset id) is in the range."""
+        conds = ([column >= self.lo] if self.lo is not None else []) + (
+            [column <= self.hi] if self.hi is not None else [])
+        return and_(*conds) if conds else true()
+
+
+EVERY_ASSET = AssetRange()
 
 
 @dataclass(slots=True)
@@ -99,19 +121,29 @@ def _changed_keys(conn: Connection, since: datetime) -> list[tuple[str, str]]:
         .where(advisories.c.source.in_(sources)))]
 
 
-def _assets_with_keys(conn: Connection, keys: list[tuple[str, str]]) -> set[int]:
+def _assets_with_keys(conn: Connection, keys: list[tuple[str, str]],
+                      within: AssetRange = EVERY_ASSET) -> set[int]:
     out: set[int] = set()
     key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
     for start in range(0, len(keys), _CHUNK):
         out.update(conn.execute(select(asset_packages.c.asset_id).distinct()
-                                .where(key_col.in_(keys[start:start + _CHUNK]))).scalars())
+                                .where(key_col.in_(keys[start:start + _CHUNK]),
+                                       within.of(asset_packages.c.asset_id))).scalars())
     return out
 
 
-def _distinct_triples(conn: Connection, only: set[int] | None) -> list[Triple]:
+def assets_changed_since(conn: Connection, since: datetime) -> set[int]:
+    """The assets a re-match ``changed_since`` concerns: those having a package that an
+    advisory of a source updated since then names."""
+    return _assets_with_keys(conn, _changed_keys(conn, aware(since)))  # type: ignore[arg-type]
+
+
+def _distinct_triples(conn: Connection, only: set[int] | None,
+                      within: AssetRange = EVERY_ASSET) -> list[Triple]:
     cols = (asset_packages.c.ecosystem, asset_packages.c.name, asset_packages.c.version)
     if only is None:
-        return [tuple(r) for r in conn.execute(select(*cols).distinct())]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(*cols).distinct().where(within.of(asset_packages.c.asset_id)))]
     ids = sorted(only)
     out: set[Triple] = set()
     for start in range(0, len(ids), _CHUNK * 10):
@@ -169,7 +201,7 @@ def _owned_findings(conn: Connection, rows: list[_OwnedRow],
 
 
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
-                summary: bool = True) -> RematchResult:
+                summary: bool = True, within: AssetRange = EVERY_ASSET) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
 
     With ``changed_since``, only assets having a package that an advisory of a source
@@ -180,19 +212,23 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     With ``summary`` false the re-matched assets' summary rows are not refreshed here: the
     caller re-prioritises next, which refreshes them once from the end state (a refresh
     here would count findings that have no priority yet, and be redone at once).
+
+    ``within`` limits it to the assets of one id range (a chunk of a divided re-match);
+    the chunks of a division add up to the whole.
     """
     started = time.perf_counter()
     out = RematchResult()
     with engine.connect() as conn:
-        only = (_assets_with_keys(conn, _changed_keys(conn, aware(changed_since)))  # type: ignore[arg-type]
+        only = (_assets_with_keys(conn, _changed_keys(conn, aware(changed_since)), within)  # type: ignore[arg-type]
                 if changed_since is not None else None)
         complete = {a: bool(c) for a, c in conn.execute(
             select(assets.c.id, inventories.c.complete)
-            .join(inventories, inventories.c.id == assets.c.last_inventory_id))}
+            .join(inventories, inventories.c.id == assets.c.last_inventory_id)
+            .where(within.of(assets.c.id)))}
         if only is not None:
             complete = {a: c for a, c in complete.items() if a in only}
         # 1. Every distinct triple, matched once.
-        triples = _distinct_triples(conn, only)
+        triples = _distinct_triples(conn, only, within)
         out.distinct = len(triples)
         result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in triples])
         by_triple: dict[Triple, list[Match]] = defaultdict(list)
@@ -215,7 +251,8 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
                     select(asset_packages.c.asset_id, asset_packages.c.ecosystem,
                            asset_packages.c.name, asset_packages.c.version,
                            asset_packages.c.installed)
-                    .where(key_col.in_(keys[start:start + _CHUNK]))):
+                    .where(key_col.in_(keys[start:start + _CHUNK]),
+                           within.of(asset_packages.c.asset_id))):
                 if asset_id not in complete:
                     continue
                 triple = (eco, name, version)
@@ -242,7 +279,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
         # Assets where the matcher has something to close (ix_findings_producer).
         p = findings.c.producer
         live = set(conn.execute(select(findings.c.asset_id).distinct().where(
-            findings.c.state != FIXED,
+            findings.c.state != FIXED, within.of(findings.c.asset_id),
             or_(p == MATCHER, p.like(f"{MATCHER},%"), p.like(f"%,{MATCHER}"),
                 p.like(f"%,{MATCHER},%")))).scalars())
     # Shared Finding objects are serialised once for all the assets that have them.
@@ -257,7 +294,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     _flush(engine, batch, values_cache, out, summary)
     if only is None:
         # Windows hosts against the MSRC documents (an MSRC update re-matches everything).
-        _rematch_windows(engine, out, summary)
+        _rematch_windows(engine, out, summary, within)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -284,11 +321,12 @@ def _windows_part(document: str, inventory_id: int) -> WindowsInfo | None:
         return None
 
 
-def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
-    """Re-match the stored Windows inventories against the MSRC knowledge, as the
-    ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and the
-    installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
-    its findings built once, whatever number of hosts share it."""
+def _rematch_windows(engine: Engine, out: RematchResult, summary: bool,
+                     within: AssetRange = EVERY_ASSET) -> None:
+    """Re-match the stored Windows inventories (of ``within``) against the MSRC knowledge,
+    as the ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and
+    the installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
+    its findings built once, whatever number of hosts (of the range) share it."""
     batch: list[tuple[int, list[Finding], bool]] = []
     facts = FactsCache()  # each CVE's records read once for every host
     decided: dict[tuple[object, ...], list[Finding]] = {}
@@ -298,7 +336,7 @@ def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
             select(assets.c.id, inventories.c.id, inventories.c.complete,
                    inventories.c.document)
             .join(inventories, inventories.c.id == assets.c.last_inventory_id)
-            .where(assets.c.ecosystem == WINDOWS)).all()
+            .where(assets.c.ecosystem == WINDOWS, within.of(assets.c.id))).all()
         for asset_id, inventory_id, complete, document in rows:
             info = _windows_part(document, inventory_id)
             if info is None:
