@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -200,6 +201,25 @@ def _owned_findings(conn: Connection, rows: list[_OwnedRow],
     return out
 
 
+def _rows_of(conn: Connection, keys: list[tuple[str, str]], within: AssetRange
+             ) -> Iterator[Any]:
+    """The ``asset_packages`` rows (asset id, ecosystem, name, version, installed) of
+    ``within`` that may hold a matched key (``keys``, sorted): all of a bounded range's --
+    a chunk reads its own assets' rows by ``ix_asset_packages_asset`` rather than every
+    asset's rows of the keys, the caller skipping the unmatched ones -- else those of the
+    keys, a few hundred keys a statement."""
+    cols = (asset_packages.c.asset_id, asset_packages.c.ecosystem, asset_packages.c.name,
+            asset_packages.c.version, asset_packages.c.installed)
+    if within.lo is not None and within.hi is not None:
+        if keys:
+            yield from conn.execute(select(*cols).where(within.of(asset_packages.c.asset_id)))
+        return
+    key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
+    for start in range(0, len(keys), _CHUNK):
+        yield from conn.execute(select(*cols).where(key_col.in_(keys[start:start + _CHUNK]),
+                                                    within.of(asset_packages.c.asset_id)))
+
+
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
                 summary: bool = True, within: AssetRange = EVERY_ASSET) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
@@ -245,34 +265,27 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
         per_asset: dict[int, list[Finding]] = defaultdict(list)
         variants: dict[tuple[Triple, str], list[Finding]] = {}
         owned_rows: list[_OwnedRow] = []
-        key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
-        for start in range(0, len(keys), _CHUNK):
-            for asset_id, eco, name, version, installed in conn.execute(
-                    select(asset_packages.c.asset_id, asset_packages.c.ecosystem,
-                           asset_packages.c.name, asset_packages.c.version,
-                           asset_packages.c.installed)
-                    .where(key_col.in_(keys[start:start + _CHUNK]),
-                           within.of(asset_packages.c.asset_id))):
-                if asset_id not in complete:
-                    continue
-                triple = (eco, name, version)
-                matches = by_triple.get(triple)
-                if not matches:
-                    continue
-                variant = variants.get((triple, installed))
-                if variant is None and has_owner(installed):
-                    # A copy an OS package owns: judged per asset (its owners' changelogs).
-                    owned_rows.append((asset_id, triple,
-                                       _installed(eco, name, version, installed), matches))
-                    continue
-                if variant is None:
-                    # Hosts with the same binaries behind a triple share its findings.
-                    packages = _installed(eco, name, version, installed)
-                    variant = variants[(triple, installed)] = [
-                        _specialise(finding_of[(m.vuln_id, eco, name, version,
-                                                m.advisory_id)], m, packages)
-                        for m in matches]
-                per_asset[asset_id].extend(variant)
+        for asset_id, eco, name, version, installed in _rows_of(conn, keys, within):
+            if asset_id not in complete:
+                continue
+            triple = (eco, name, version)
+            matches = by_triple.get(triple)
+            if not matches:
+                continue
+            variant = variants.get((triple, installed))
+            if variant is None and has_owner(installed):
+                # A copy an OS package owns: judged per asset (its owners' changelogs).
+                owned_rows.append((asset_id, triple,
+                                   _installed(eco, name, version, installed), matches))
+                continue
+            if variant is None:
+                # Hosts with the same binaries behind a triple share its findings.
+                packages = _installed(eco, name, version, installed)
+                variant = variants[(triple, installed)] = [
+                    _specialise(finding_of[(m.vuln_id, eco, name, version,
+                                            m.advisory_id)], m, packages)
+                    for m in matches]
+            per_asset[asset_id].extend(variant)
         if owned_rows:
             for asset_id, found in _owned_findings(conn, owned_rows, finding_of).items():
                 per_asset[asset_id].extend(found)
