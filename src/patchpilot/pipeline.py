@@ -64,6 +64,7 @@ interval -- each claimed so that any number of processes may tick at once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -103,6 +104,7 @@ from patchpilot.scans.discovery import DISCOVER, run_discovery
 from patchpilot.scans.plan_store import refresh_if_stale as refresh_plan_if_stale
 from patchpilot.scans.rematch import (
     AssetRange,
+    RematchMemo,
     RematchResult,
     assets_changed_since,
     rematch_all,
@@ -437,14 +439,16 @@ def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
 
     More than ``PATCHPILOT_CHUNK_ASSETS`` assets to re-match: divided into
     ``rematch_chunk`` jobs by asset id range, and this job's finishing step (run once,
-    after the last chunk) does the rest.  In the result of a divided job, ``distinct`` and
-    ``matched`` add up the chunks' (a triple two chunks share counts twice) and
-    ``seconds`` is the chunks' working time.
+    after the last chunk) does the rest.  In the result of a divided job, ``distinct`` is
+    the triples matched (once per worker process), ``matched`` adds up the chunks' vulnerable
+    triples (one two chunks share counts twice) and ``seconds`` is the chunks' working
+    time.
     """
     since = job.payload.get("changed_since")
     changed_since = datetime.fromisoformat(since) if since else None
     chunks = _finishing(engine, job)
     if chunks is not None:
+        _forget_memo(job.id)
         return {**_after_rematch(engine, _summed(chunks, _REMATCH_COUNTS), changed_since),
                 "chunks": len(chunks)}
     with engine.begin() as conn:
@@ -459,13 +463,39 @@ def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
     return _after_rematch(engine, done.to_dict(), changed_since)
 
 
+# The memo of the division this process re-matches chunks of (scans.rematch.RematchMemo):
+# the parent job's id and the memo; the next division's first chunk replaces it, so one
+# estate's worth of matches at most is kept -- what the undivided re-match held.
+_memo: tuple[int, RematchMemo] | None = None
+_memo_lock = threading.Lock()
+
+
+def _memo_of(parent: int) -> RematchMemo:
+    global _memo
+    with _memo_lock:
+        if _memo is None or _memo[0] != parent:
+            _memo = (parent, RematchMemo())
+        return _memo[1]
+
+
 def run_rematch_chunk(engine: Engine, job: queue.Job) -> dict[str, Any]:
     """A ``rematch_chunk`` job: re-match the assets of ids ``lo`` to ``hi`` (payload, with
-    the parent's ``changed_since``) as the undivided ``rematch`` does."""
+    the parent's ``changed_since``) as the undivided ``rematch`` does, each triple matched
+    once per process and division (``_memo_of``)."""
     since = job.payload.get("changed_since")
     within = AssetRange(int(job.payload["lo"]), int(job.payload["hi"]))
     return rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None,
-                       summary=False, within=within).to_dict()
+                       summary=False, within=within,
+                       memo=_memo_of(int(job.payload["parent"]))).to_dict()
+
+
+def _forget_memo(parent: int) -> None:
+    """Drop the division's memo once it is finished (in the process that finishes it;
+    the others drop theirs at the next division)."""
+    global _memo
+    with _memo_lock:
+        if _memo is not None and _memo[0] == parent:
+            _memo = None
 
 
 def _after_rematch(engine: Engine, result: dict[str, Any],

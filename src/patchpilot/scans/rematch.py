@@ -19,13 +19,16 @@ triples than package instances (DESIGN.md, "Matching dedups work"), so:
 
 A re-match of a large estate is divided (``pipeline``: chunk jobs that any number of
 workers share): each chunk re-matches the assets of one id range, ``lo`` to ``hi``, with the
-same steps -- the distinct triples of its own assets matched once, so a triple shared by
-two chunks is matched by each (the price of sharing the work).
+same steps over the distinct triples of its own assets.  A :class:`RematchMemo` keeps the
+matches and findings of the triples (and of the Windows decision keys) across the chunks
+of one division that a worker process runs, so each process matches a triple once, not
+each chunk: the per-triple economy, per process rather than per estate.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -85,6 +88,23 @@ class AssetRange:
 
 
 EVERY_ASSET = AssetRange()
+
+_FindingKey = tuple[str, str, str, str, str]
+
+
+class RematchMemo:
+    """The matches and findings of distinct triples and Windows decision keys, kept for the
+    chunks of one divided re-match that run in this process (threads share it: a triple two
+    threads match at once is matched twice, harmlessly).  The knowledge base is read when a
+    triple is first met, as the undivided re-match reads it once at its start."""
+
+    def __init__(self) -> None:
+        self.matches: dict[Triple, list[Match]] = {}  # [] for a triple nothing affects
+        self.finding_of: dict[_FindingKey, Finding] = {}
+        self.decided: dict[tuple[object, ...], list[Finding]] = {}
+        self.facts = FactsCache()  # each CVE's records read once for every host
+        # FactsCache fills two dicts one after the other: one builder at a time.
+        self.windows_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -221,7 +241,8 @@ def _rows_of(conn: Connection, keys: list[tuple[str, str]], within: AssetRange
 
 
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
-                summary: bool = True, within: AssetRange = EVERY_ASSET) -> RematchResult:
+                summary: bool = True, within: AssetRange = EVERY_ASSET,
+                memo: RematchMemo | None = None) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
 
     With ``changed_since``, only assets having a package that an advisory of a source
@@ -234,8 +255,10 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     here would count findings that have no priority yet, and be redone at once).
 
     ``within`` limits it to the assets of one id range (a chunk of a divided re-match);
-    the chunks of a division add up to the whole.
+    the chunks of a division add up to the whole.  ``memo`` carries what earlier chunks
+    matched (``distinct`` then counts only the triples this call matched).
     """
+    memo = memo or RematchMemo()
     started = time.perf_counter()
     out = RematchResult()
     with engine.connect() as conn:
@@ -247,19 +270,26 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
             .where(within.of(assets.c.id)))}
         if only is not None:
             complete = {a: c for a, c in complete.items() if a in only}
-        # 1. Every distinct triple, matched once.
+        # 1. Every distinct triple, matched once (those no earlier chunk matched).
         triples = _distinct_triples(conn, only, within)
-        out.distinct = len(triples)
-        result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in triples])
-        by_triple: dict[Triple, list[Match]] = defaultdict(list)
+        todo = [t for t in triples if t not in memo.matches]
+        out.distinct = len(todo)
+        result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in todo])
+        fresh: dict[Triple, list[Match]] = defaultdict(list)
         for m in result.matches:
-            by_triple[(m.ecosystem, m.name, m.version)].append(m)
-        out.matched = len(by_triple)
+            fresh[(m.ecosystem, m.name, m.version)].append(m)
         # 2. Findings built once per distinct match.
         # (Per version: each host's versions of a package are merged by the lifecycle.)
         built = build_findings(conn, result.matches, merge=False)
-        finding_of = {(f.vuln_id, f.ecosystem, f.package, f.evidence.installed_version,
-                       f.evidence.advisory_id): f for f in built}
+        memo.finding_of.update(((f.vuln_id, f.ecosystem, f.package,
+                                 f.evidence.installed_version, f.evidence.advisory_id), f)
+                               for f in built)
+        memo.matches.update(fresh)
+        for t in todo:
+            memo.matches.setdefault(t, [])
+        finding_of = memo.finding_of
+        by_triple = {t: memo.matches[t] for t in triples if memo.matches.get(t)}
+        out.matched = len(by_triple)
         # 3. Which assets have which matched triples (only the rows that matched).
         keys = sorted({(e, n) for e, n, _ in by_triple})
         per_asset: dict[int, list[Finding]] = defaultdict(list)
@@ -307,7 +337,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     _flush(engine, batch, values_cache, out, summary)
     if only is None:
         # Windows hosts against the MSRC documents (an MSRC update re-matches everything).
-        _rematch_windows(engine, out, summary, within)
+        _rematch_windows(engine, out, summary, within, memo)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -335,14 +365,15 @@ def _windows_part(document: str, inventory_id: int) -> WindowsInfo | None:
 
 
 def _rematch_windows(engine: Engine, out: RematchResult, summary: bool,
-                     within: AssetRange = EVERY_ASSET) -> None:
+                     within: AssetRange = EVERY_ASSET, memo: RematchMemo | None = None
+                     ) -> None:
     """Re-match the stored Windows inventories (of ``within``) against the MSRC knowledge,
     as the ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and
     the installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
     its findings built once, whatever number of hosts (of the range) share it."""
     batch: list[tuple[int, list[Finding], bool]] = []
-    facts = FactsCache()  # each CVE's records read once for every host
-    decided: dict[tuple[object, ...], list[Finding]] = {}
+    memo = memo or RematchMemo()
+    decided = memo.decided
     with engine.connect() as conn:
         knowledge = knowledge_for(conn)
         rows = conn.execute(
@@ -358,8 +389,9 @@ def _rematch_windows(engine: Engine, out: RematchResult, summary: bool,
             key = decision_key(knowledge, host)
             found = decided.get(key)
             if found is None:
-                found = decided[key] = windows_findings(
-                    conn, match_windows(conn, host, knowledge), facts)
+                with memo.windows_lock:
+                    found = decided[key] = windows_findings(
+                        conn, match_windows(conn, host, knowledge), memo.facts)
             batch.append((asset_id, found, bool(complete)))
     values_cache: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(batch), _ASSETS_PER_TRANSACTION):
