@@ -101,6 +101,8 @@ class RematchMemo:
     def __init__(self) -> None:
         self.matches: dict[Triple, list[Match]] = {}  # [] for a triple nothing affects
         self.finding_of: dict[_FindingKey, Finding] = {}
+        # A triple's findings as the hosts with the same binaries behind it have them.
+        self.variants: dict[tuple[Triple, str], list[Finding]] = {}
         self.decided: dict[tuple[object, ...], list[Finding]] = {}
         self.facts = FactsCache()  # each CVE's records read once for every host
         # FactsCache fills two dicts one after the other: one builder at a time.
@@ -293,7 +295,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
         # 3. Which assets have which matched triples (only the rows that matched).
         keys = sorted({(e, n) for e, n, _ in by_triple})
         per_asset: dict[int, list[Finding]] = defaultdict(list)
-        variants: dict[tuple[Triple, str], list[Finding]] = {}
+        variants = memo.variants
         owned_rows: list[_OwnedRow] = []
         for asset_id, eco, name, version, installed in _rows_of(conn, keys, within):
             if asset_id not in complete:
