@@ -65,9 +65,9 @@ HOSTS = {
 UNFINISHED = (queue.QUEUED, queue.LEASED, queue.WAITING)
 
 
-def _estate(engine: Engine, feed_dir: Callable[..., Path]) -> None:
+def _estate(engine: Engine, feed_dir: Callable[..., Path], *, update: bool = True) -> None:
     """Ten assets stored against a knowledge base that knows only AlmaLinux and MSRC; then
-    the Debian and PyPI advisories arrive (not re-matched yet)."""
+    (``update``) the Debian and PyPI advisories arrive (not re-matched yet)."""
     assert {r.status for r in update_from(engine, [feed_dir(FIRST, "first")])} == {"loaded"}
     for host, pkgs in HOSTS.items():
         match(engine, inventory(host, *pkgs))
@@ -77,7 +77,9 @@ def _estate(engine: Engine, feed_dir: Callable[..., Path]) -> None:
     windows_host(engine, "win-sql-03", 4773, [FEBRUARY_CU])
     with engine.begin() as conn:
         conn.execute(delete(jobs))  # the inventories' match jobs: done above, or not wanted
-    assert {r.status for r in update_from(engine, [feed_dir(UPDATE, "update")])} == {"loaded"}
+    if update:
+        assert {r.status for r in update_from(engine, [feed_dir(UPDATE, "update")])} == {
+            "loaded"}
 
 
 def _enqueue(engine: Engine, kind: str, payload: dict[str, Any]) -> int:
@@ -305,6 +307,29 @@ def _end_together(engine: Engine, start: threading.Barrier, answers: list[bool],
                   chunk: queue.Job) -> None:
     start.wait()
     answers.append(queue.finish(engine, chunk.id, f"w{n}", result={"n": n}))
+
+
+def test_a_feed_update_of_a_large_estate_queues_a_divided_rematch(
+        engine: Engine, feed_dir: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """The server's own feed update re-matches a small estate itself (as before) and
+    leaves a larger one to a ``rematch`` job that the workers divide."""
+    _estate(engine, feed_dir, update=False)
+    monkeypatch.setenv("PATCHPILOT_FEEDS_DIR", str(feed_dir(UPDATE, "update")))
+    monkeypatch.setenv("PATCHPILOT_CHUNK_ASSETS", "2")
+    feed = _enqueue(engine, pipeline.FEED_UPDATE, {})
+    _drain(engine)
+    [row] = [r for r in _job_rows(engine, "feed_update") if r.id == feed]
+    result = orjson.loads(row.result)
+    assert (result["rematch"], result["written"] > 0) == (None, True)
+    [rematch] = _job_rows(engine, "rematch")
+    assert (rematch.id, rematch.state, rematch.chunks_total) == (
+        result["rematch_job"], "done", 4)  # the seven Linux hosts the update concerns
+    counts = orjson.loads(rematch.result)
+    # What the undivided re-match of the same update gives (round 0 above).
+    assert tuple(counts[k] for k in _COUNTS) == (6, 7, 7, 0, 0)
+    [prioritise] = _job_rows(engine, "prioritise")
+    assert (prioritise.state, prioritise.chunks_total) == ("done", 5)
 
 
 def test_concurrent_chunk_ends_queue_the_parent_exactly_once(engine: Engine) -> None:
