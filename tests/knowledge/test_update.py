@@ -18,6 +18,7 @@ from patchpilot.db.tables import (
     feed_state,
     kev,
 )
+from patchpilot.knowledge import update
 from patchpilot.knowledge.status import knowledge_status
 from patchpilot.knowledge.update import discover, update_from
 
@@ -164,3 +165,55 @@ def test_cve_records_kev_and_epss(engine: Engine, feed_dir) -> None:  # type: ig
         n_epss = conn.execute(select(func.count()).select_from(epss)).scalar_one()
     with (root / "epss/CVE_2021_EPSS.csv").open() as fh:
         assert n_epss == sum(1 for line in fh if line.strip())
+
+
+def _rows(engine: Engine) -> list[tuple]:
+    """Every advisory with its digest and affected rows, by id (keys aside)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(advisories.c.source, advisories.c.id, advisories.c.digest,
+                                   func.count(affected.c.advisory_pk))
+                            .join(affected, affected.c.advisory_pk == advisories.c.pk)
+                            .group_by(advisories.c.source, advisories.c.id,
+                                      advisories.c.digest)
+                            .order_by(advisories.c.source, advisories.c.id))
+        return [tuple(r) for r in rows]
+
+
+def test_worker_processes_load_what_one_process_does(engine: Engine, feed_dir,  # type: ignore[no-untyped-def]
+                                                     monkeypatch) -> None:
+    files = {**PYGMENTS, **GO,
+             "alpine/v3.10/main.yaml": "osv/alpine-secdb/v3.10/main.yaml"}
+    root = feed_dir(files)
+    # A pool for any number of files, one file per unit of work.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 0)
+    monkeypatch.setattr(update, "_BATCH", 1)
+    pooled = update_from(engine, [root])
+    assert [(r.status, r.records) for r in pooled] == [
+        ("loaded", 1111), ("loaded", 2), ("loaded", 4)]
+    loaded = _rows(engine)
+    # The same input read in this process: every digest equal, nothing to write.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 10**9)
+    again = update_from(engine, [root], force=True)
+    assert [(r.status, r.written, r.removed) for r in again] == [("loaded", 0, 0)] * 3
+    assert _rows(engine) == loaded
+    # A corrupt file read by a worker fails its source alone, and nothing of it is written.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 0)
+    bad = root / "go/GO-2020-0001.json"
+    bad.write_bytes(b'{"id": "GO-2020-0001", "affected": [')
+    alpine, go, pypi = update_from(engine, [root], force=True)
+    assert (alpine.status, pypi.status, go.status) == ("loaded", "loaded", "failed")
+    assert "GO-2020-0001.json" in (go.error or "") and "invalid JSON" in (go.error or "")
+    assert _rows(engine) == loaded
+
+
+def test_a_load_leaves_sqlite_checkpointing_as_it_was(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
+    # Automatic checkpoints are off while a load writes (one at its end instead): the
+    # connection it wrote with goes back to the pool with the setting it had.
+    root = feed_dir({**PYGMENTS, **GO})
+    update_from(engine, [root])
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and log == done  # nothing left in the log to copy
