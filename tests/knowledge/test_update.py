@@ -206,11 +206,15 @@ def test_worker_processes_load_what_one_process_does(engine: Engine, feed_dir,  
     assert _rows(engine) == loaded
 
 
-def test_a_load_leaves_sqlite_checkpointing_as_it_was(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
-    # Automatic checkpoints are off while a load writes (one at its end instead): the
-    # connection it wrote with goes back to the pool with the setting it had.
+def test_a_load_leaves_sqlite_checkpointing_as_it_was(engine: Engine, feed_dir,  # type: ignore[no-untyped-def]
+                                                       monkeypatch) -> None:
+    # Automatic checkpoints are off while a load writes (a thread copies the log after
+    # each source here, and the load once more at its end): the connection it wrote with
+    # goes back to the pool with the setting it had, and the whole log is copied.
+    monkeypatch.setattr(update, "_COPY_AFTER", 1)
     root = feed_dir({**PYGMENTS, **GO})
-    update_from(engine, [root])
+    assert [r.status for r in update_from(engine, [root])] == ["loaded", "loaded"]
+    assert _count(engine, advisories) == 6
     if engine.dialect.name != "sqlite":
         return
     with engine.connect() as conn:

@@ -15,7 +15,7 @@ import operator
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,49 +274,93 @@ def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # typ
     return store.write_epss(conn, records)  # type: ignore[arg-type]
 
 
-@contextmanager
-def _writer(engine: Engine) -> Iterator[Connection]:
-    """The connection a load writes its sources with (each in its own transaction); on
-    SQLite, with one checkpoint of the write-ahead log for the whole load.
+_COPY_AFTER = 2000  # advisories (some MB of log) between two copies of the log
 
-    SQLite copies the log into the database, and syncs both files, whenever a commit
-    leaves more than 1,000 pages in it: a full load writes some 60 MB, so a dozen
-    checkpoints, each copying again the index pages that every source touches and each
-    waiting for two syncs (on a busy disk, most of the time a load spends writing).  While
-    a load writes, automatic checkpoints are off; one passive checkpoint at the end copies
-    each page once.  No commit is less durable for it: with ``synchronous=NORMAL`` a
-    commit in WAL mode is never synced, a power loss can only take back the last
-    transactions whole (a source's advisories with its ``feed_state`` row, so the next
-    update loads it again), and the database stays consistent either way.
+
+class _Writer:
+    """The connection a load writes its sources with, each in its own transaction.
+
+    On SQLite it also copies the write-ahead log into the database itself.  SQLite does
+    that in the commit that leaves more than 1,000 pages in the log: a full load writes
+    some 60 MB, so a dozen times, each time copying again the index pages every source
+    touches and waiting for two syncs, while the reading workers wait for their results
+    to be taken.  Here automatic checkpoints are off while the load writes; once a few
+    thousand advisories are committed, a passive checkpoint runs in a thread on a
+    connection of its own (SQLite copies and syncs without the GIL) while this one goes
+    on writing, and one more at the end copies what the last sources wrote.  No commit
+    is less durable for it: with ``synchronous=NORMAL`` a commit in WAL mode is never
+    synced, a power loss can only take back the last transactions whole (a source's
+    advisories with its ``feed_state`` row, so the next update loads them again), and
+    the database stays consistent either way.
     """
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.copier = ThreadPoolExecutor(max_workers=1) if self.sqlite else None
+        self.copying: Future[None] | None = None
+        self.uncopied = 0  # advisories committed since the last copy began
+
+    def committed(self, written: int) -> None:
+        """After a commit of ``written`` records: start copying the log into the database
+        when enough is new there, unless a copy is under way."""
+        self.uncopied += written
+        if (self.copier is None or self.uncopied < _COPY_AFTER
+                or (self.copying is not None and not self.copying.done())):
+            return
+        if self.copying is not None:
+            self.copying.result()  # its error, if it had one
+        self.uncopied = 0
+        self.copying = self.copier.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def finish(self) -> None:
+        """Wait for the copy under way (raising its error) and stop the thread."""
+        if self.copier is not None:
+            self.copier.shutdown(wait=True)
+            if self.copying is not None:
+                self.copying.result()
+
+
+@contextmanager
+def _writer(engine: Engine) -> Iterator[_Writer]:
+    """A :class:`_Writer` for the duration of a load."""
     with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            yield conn
+        writer = _Writer(engine, conn)
+        if not writer.sqlite:
+            yield writer
             return
         before = int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() or 0)
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
         conn.commit()
         try:
-            yield conn
+            yield writer
         finally:
             conn.rollback()
             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={before}")
+            writer.finish()
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             conn.commit()
 
 
-def _write_source(writer: Connection, source: Source, fingerprint: str, records: list[Any],
+def _write_source(writer: _Writer, source: Source, fingerprint: str, records: list[Any],
                   started: float, cursor: str | None) -> SourceResult:
+    conn = writer.conn
     try:
-        with writer.begin():
-            stats = _write(writer, source, records)
-            upsert(writer, feed_state, [{
+        with conn.begin():
+            stats = _write(conn, source, records)
+            upsert(conn, feed_state, [{
                 "source": source.key, "feed": source.feed.name, "kind": str(source.feed.kind),
                 "fingerprint": fingerprint, "cursor": cursor, "records": stats.records,
                 "updated_at": datetime.now(UTC)}], ("source",))
     except FeedError as exc:
         return SourceResult(source.key, source.feed.name, "failed", error=str(exc),
                             seconds=time.perf_counter() - started)
+    writer.committed(stats.written)
     return SourceResult(source.key, source.feed.name, "loaded", stats.records, stats.written,
                         stats.removed, time.perf_counter() - started)
 
