@@ -212,7 +212,7 @@ def _read_batch(feed_name: str, unit: Unit) -> list[Any]:
 # Below this many files in all, a process pool costs more than it saves.
 PARALLEL_MIN_FILES = 400
 _BATCH = 200
-_PART_BYTES = 2 << 20  # a zip is read in parts of about this many compressed bytes
+_PART_BYTES = 512 << 10  # a zip is read in parts of about this many compressed bytes
 
 
 def _units(source: Source) -> list[Unit]:
