@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -221,3 +222,16 @@ def test_a_load_leaves_sqlite_checkpointing_as_it_was(engine: Engine, feed_dir, 
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
         busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
     assert busy == 0 and log == done  # nothing left in the log to copy
+
+
+def test_a_database_without_a_log_loads_too(feed_dir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # An in-memory SQLite database has no write-ahead log: nothing to copy, same load.
+    monkeypatch.setattr(update, "_COPY_AFTER", 1)
+    engine = make_engine("sqlite:///:memory:")
+    upgrade_schema(engine)
+    try:
+        results = update_from(engine, [feed_dir({**PYGMENTS, **GO})])
+        assert [(r.status, r.records) for r in results] == [("loaded", 2), ("loaded", 4)]
+        assert _count(engine, advisories) == 6
+    finally:
+        engine.dispose()

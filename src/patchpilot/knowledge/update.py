@@ -297,7 +297,9 @@ class _Writer:
     def __init__(self, engine: Engine, conn: Connection) -> None:
         self.engine = engine
         self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
+        # A database in WAL mode (a file; an in-memory one has no log to copy).
+        self.sqlite = (conn.dialect.name == "sqlite"
+                       and conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal")
         self.copier = ThreadPoolExecutor(max_workers=1) if self.sqlite else None
         self.copying: Future[None] | None = None
         self.uncopied = 0  # advisories committed since the last copy began
@@ -331,6 +333,7 @@ def _writer(engine: Engine) -> Iterator[_Writer]:
     """A :class:`_Writer` for the duration of a load."""
     with engine.connect() as conn:
         writer = _Writer(engine, conn)
+        conn.commit()  # each source begins its own transaction
         if not writer.sqlite:
             yield writer
             return
