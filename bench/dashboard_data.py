@@ -145,5 +145,6 @@ def _analyze(engine: Engine) -> None:
     with engine.connect() as conn:
         tables = conn.execute(text("SELECT quote_ident(tablename) FROM pg_tables "
                                    "WHERE schemaname = current_schema()")).scalars().all()
+        conn.rollback()
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE " + ", ".join(tables)))
