@@ -34,34 +34,19 @@ from patchpilot.db.tables import (
 )
 from patchpilot.knowledge.update import update_from
 from tests.builders.processes import env_for, wait_for
+from tests.builders.sweep_estate import REMATCH_HOSTS as HOSTS
 from tests.builders.sweep_estate import (
-    BASH,
-    PYGMENTS_NEW,
-    PYGMENTS_OLD,
-    SOPE_BACKPORT,
     SOPE_OLD,
     inventory,
     match,
 )
+from tests.builders.sweep_estate import UPDATE_FEEDS as UPDATE
 from tests.builders.windows_plan_estate import FEBRUARY_CU, windows_host
 from tests.conftest import pg_schema_url
 
 FIRST = {"osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json",
          "msrc/cvrfDocument-2026-Feb.xml": "msrc/cvrfDocument-2026-Feb.xml",
          "msrc/cvrfDocument-2026-Mar.xml": "msrc/cvrfDocument-2026-Mar.xml"}
-UPDATE = {
-    "debian/debian.json": "distro/vunnel-fixtures/debian/input/debian.json",
-    "osv/PYSEC-2016-32.yaml": "osv/pypi/pygments/PYSEC-2016-32.yaml",
-    "osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml",
-}
-HOSTS = {
-    "deb-old-1": (*SOPE_OLD, BASH),
-    "deb-old-2": (*SOPE_OLD, BASH),
-    "deb-backport": (*SOPE_BACKPORT, BASH),
-    "py-old": (PYGMENTS_OLD,),
-    "py-new-1": (PYGMENTS_NEW,),
-    "py-new-2": (PYGMENTS_NEW, BASH),
-}
 UNFINISHED = (queue.QUEUED, queue.LEASED, queue.WAITING)
 
 

@@ -8,19 +8,14 @@ from sqlalchemy import Engine
 from patchpilot.findings.scan import scan_inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.reports.scan import table_format
-from tests.builders.sweep_estate import BASH, PYGMENTS_OLD, SOPE_OLD, inventory
+from tests.builders.sweep_estate import BASH, PYGMENTS_OLD, SOPE_OLD, UPDATE_FEEDS, inventory
 
-FEEDS = {
-    "debian/debian.json": "distro/vunnel-fixtures/debian/input/debian.json",
-    "osv/PYSEC-2016-32.yaml": "osv/pypi/pygments/PYSEC-2016-32.yaml",
-    "osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml",
-}
 HEADERS = ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",
            "Exploit", "Title")
 
 
 def test_a_narrow_console_keeps_every_column_whole(engine: Engine, feed_dir) -> None:  # type: ignore[no-untyped-def]
-    update_from(engine, [feed_dir(FEEDS)])
+    update_from(engine, [feed_dir(UPDATE_FEEDS)])
     result = scan_inventory(engine, inventory("deb-old-1", *SOPE_OLD, BASH, PYGMENTS_OLD))
     assert sorted(f.vuln_id for f in result.findings) == [
         "CVE-2015-8557", "CVE-2022-40896", "CVE-2025-53603"]
