@@ -188,7 +188,12 @@ def store_estate(engine: Engine, hosts: list[list[tuple[str, str, str, str]]]) -
         bulk_insert(conn, asset_packages, ("asset_id", "ecosystem", "name", "version",
                                            "installed"), batch)
     with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+        if conn.dialect.name == "postgresql":  # this schema's tables, not every schema's
+            tables = conn.execute(text("SELECT quote_ident(tablename) FROM pg_tables "
+                                       "WHERE schemaname = current_schema()")).scalars().all()
+            conn.execute(text("ANALYZE " + ", ".join(tables)))
+        else:
+            conn.execute(text("ANALYZE"))
     return time.perf_counter() - started
 
 

@@ -142,11 +142,11 @@ def populate(engine: Engine, now: datetime | None = None, *, assets: int = ASSET
 def _analyze(engine: Engine) -> None:
     # What autovacuum does after a bulk insert (PostgreSQL 13+ vacuums on inserts too):
     # statistics for the planner, and the visibility map that lets counts read indexes only.
-    # This schema's tables only: a bare VACUUM would go through every schema of the
-    # database (other benchmarks' and tests' too).
+    # Only this schema's tables: a bare VACUUM would do every schema of the database (the
+    # other tests' and benchmarks' too).
     with engine.connect() as conn:
-        names = conn.execute(text("SELECT tablename FROM pg_tables "
-                                  "WHERE schemaname = current_schema()")).scalars().all()
+        tables = conn.execute(text("SELECT quote_ident(tablename) FROM pg_tables "
+                                   "WHERE schemaname = current_schema()")).scalars().all()
         conn.rollback()
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE " + ", ".join(f'"{name}"' for name in names)))
+            text("VACUUM ANALYZE " + ", ".join(tables)))

@@ -180,6 +180,10 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
     assert "match" in worker.QUICK_LANE and "feed_update" not in worker.QUICK_LANE
     assert worker.REPORT_LANE == ("report", "report_file")
     assert not set(worker.REPORT_LANE) & set(worker.QUICK_LANE)
+    # The chunks of divided jobs (tests/test_chunks.py): a lane of as many threads as the
+    # quick one, so neither lane holds up the other.
+    assert worker.CHUNK_LANE == ("rematch_chunk", "prioritise_chunk")
+    assert not set(worker.CHUNK_LANE) & set(worker.QUICK_LANE + worker.SLOW_LANE)
     [feed] = _enqueue(engine, "feed_update", 1)
     [quick] = _enqueue(engine, "noop", 1)
     stop = threading.Event()
@@ -198,6 +202,6 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
         stop.set()
         for t in pool:
             t.join(timeout=10)
-    # The third lane is the reports' (tests/reports/test_jobs.py).
-    assert [t.name for t in pool] == ["pp-0", "pp-slow", "pp-reports"]
+    # The other lanes are the chunks' and the reports' (tests/reports/test_jobs.py).
+    assert [t.name for t in pool] == ["pp-0", "pp-chunks-0", "pp-slow", "pp-reports"]
     assert orjson.loads(_rows(engine)[0].result) == {"slow": True}

@@ -31,6 +31,10 @@ DEFAULT_FEED_UPDATE_HOURS = 24.0
 DEFAULT_LEASE_SECONDS = 120
 # A lease shorter than this would expire between a worker's heartbeats.
 MIN_LEASE_SECONDS = 2
+# Assets per chunk of a divided job (a re-match, a re-prioritisation): some seconds of work
+# each on this machine's two cores, so workers share an estate in pieces small enough to
+# spread, large enough that a chunk's own set-based statements stay cheap per asset.
+DEFAULT_CHUNK_ASSETS = 2000
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 DEFAULT_SMTP_PORT = 25
 # The technical report's size guard: vulnerability blocks detailed in one PDF/HTML.
@@ -103,6 +107,9 @@ class Settings:
     worker_lease_seconds: int = DEFAULT_LEASE_SECONDS
     """``PATCHPILOT_WORKER_LEASE_SECONDS``: how long a worker holds a job between heartbeats
     before another may take it (at least 2)."""
+    chunk_assets: int = DEFAULT_CHUNK_ASSETS
+    """``PATCHPILOT_CHUNK_ASSETS``: assets per chunk job of a re-match or a
+    re-prioritisation of the estate (a smaller estate is done in one job)."""
     ssh_identities: tuple[Path, ...] = ()
     """``PATCHPILOT_SSH_IDENTITY``: private key files (``:``-separated) the workers log in
     to SSH targets with; keys by path, never contents."""
@@ -287,6 +294,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_secret=env.get("PATCHPILOT_SESSION_SECRET") or None,
         secrets_key=env.get("PATCHPILOT_SECRETS_KEY") or None,
         worker_lease_seconds=_lease_seconds(env),
+        chunk_assets=_whole(env, "PATCHPILOT_CHUNK_ASSETS", DEFAULT_CHUNK_ASSETS, least=1,
+                            unit="assets"),
         ssh_identities=_paths(env.get("PATCHPILOT_SSH_IDENTITY", "")),
         ssh_known_hosts=Path(known_hosts) if known_hosts else DEFAULT_KNOWN_HOSTS,
         ssh_auth_sock=env.get("SSH_AUTH_SOCK") or None,

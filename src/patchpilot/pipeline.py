@@ -39,6 +39,19 @@ findings under ``producer="importer:<scanner>"`` -- so a re-import closes only t
 scanner's findings, on the assets it covers -- keeps its informational items as asset
 facts, and does steps 4 and 5 as above for the report's assets.
 
+**Divided jobs**: a re-match (``rematch``) or a re-prioritisation of the estate
+(``prioritise``) of more than ``PATCHPILOT_CHUNK_ASSETS`` assets splits into chunk jobs
+(``rematch_chunk``, ``prioritise_chunk``: payload ``{"parent": id, "lo": a, "hi": b}``, a
+range of asset ids) queued in one transaction with the parent's wait (``queue.split``).
+Any worker thread or process takes them (a pool runs as many at once as it has quick
+threads: ``worker.start_pool``); the parent's ``result`` shows ``chunks_done`` of
+``chunks`` meanwhile.  When the last chunk is done the parent is queued again and runs its
+finishing step once -- what followed the undivided job: after a re-match the imported
+findings' refresh and the ``prioritise`` job, after a re-prioritisation nothing more (each
+chunk refreshed its assets' summary rows).  Each chunk does for its assets exactly what
+the undivided job does for them, so the findings, counts, ``new_from_feed`` marks and
+events are the same; a smaller estate is done in one job, as before.
+
 **Events**: every lifecycle change writes a ``finding_events`` row in the transaction of
 the change (``findings.lifecycle``); playbooks and notifications read those events
 (``GET /api/events?after=ID``) -- they never hook into this module.
@@ -51,6 +64,7 @@ interval -- each claimed so that any number of processes may tick at once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -88,15 +102,24 @@ from patchpilot.reports.mail import REPORT_JOB, run_report, tick_reports
 from patchpilot.reports.overview import not_scanned_condition
 from patchpilot.scans.discovery import DISCOVER, run_discovery
 from patchpilot.scans.plan_store import refresh_if_stale as refresh_plan_if_stale
-from patchpilot.scans.rematch import RematchResult, rematch_all
+from patchpilot.scans.rematch import (
+    AssetRange,
+    RematchMemo,
+    RematchResult,
+    assets_changed_since,
+    rematch_all,
+)
 from patchpilot.scans.scheduler import TickResult, run_ssh_scan
 from patchpilot.scans.scheduler import tick as tick_schedules
 from patchpilot.scans.sweeps import close_sweeps, update_sweeps_for_asset
-from patchpilot.scoring.apply import reprioritise, run_prioritise
+from patchpilot.scoring.apply import reprioritise
+from patchpilot.scoring.apply import run_prioritise as prioritise_in_one_job
 
 log = logging.getLogger(__name__)
 
 MATCH, REMATCH, PRIORITISE, FEED_UPDATE = "match", "rematch", "prioritise", "feed_update"
+# The chunks of a divided re-match and re-prioritisation.
+REMATCH_CHUNK, PRIORITISE_CHUNK = "rematch_chunk", "prioritise_chunk"
 
 
 class FeedUpdateFailed(PatchPilotError):
@@ -370,18 +393,120 @@ def run_match(engine: Engine, job: queue.Job) -> dict[str, Any]:
     return process_inventory(engine, int(job.payload["inventory_id"])).to_dict()
 
 
+def asset_ranges(conn: Connection, size: int, ids: Sequence[int] | None = None
+                 ) -> list[tuple[int, int]]:
+    """Consecutive asset id ranges (both ends included) of at most ``size`` assets each:
+    of ``ids``, or of every stored asset; none when there is no asset."""
+    if ids is None:
+        numbered = select(assets.c.id, func.row_number().over(order_by=assets.c.id)
+                          .label("n")).subquery()
+        lows = list(conn.execute(select(numbered.c.id).where((numbered.c.n - 1) % size == 0)
+                                 .order_by(numbered.c.id)).scalars())
+        top = conn.execute(select(func.max(assets.c.id))).scalar()
+    else:
+        ordered = sorted(ids)
+        lows, top = ordered[::size], (ordered[-1] if ordered else None)
+    return [(lo, lows[n + 1] - 1 if n + 1 < len(lows) else int(top))  # type: ignore[arg-type]
+            for n, lo in enumerate(lows)]
+
+
+def _finishing(engine: Engine, job: queue.Job) -> list[dict[str, Any]] | None:
+    """The results of ``job``'s chunks when it runs to finish a division, or None when it
+    runs for the first time (it may divide itself then)."""
+    with engine.connect() as conn:
+        progress = queue.chunk_progress(conn, job.id)
+        if progress is None:
+            return None
+        done, total = progress
+        if done < total:  # never leased while waiting: a defect, not a retry
+            raise PatchPilotError(f"job {job.id}: {total - done} of its {total} chunks "
+                                  "are not done")
+        return queue.chunk_results(conn, job.id)
+
+
+def _summed(results: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    return {key: sum(r.get(key) or 0 for r in results) for key in keys}
+
+
+_REMATCH_COUNTS = ("assets", "distinct", "matched", "findings", "new", "reopened", "fixed",
+                   "seconds")
+
+
 def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
-    """The ``rematch`` job (``patchpilot db update``): payload ``{"changed_since": ISO
-    time or null}``; the re-prioritisation follows as a ``prioritise`` job."""
+    """The ``rematch`` job (``patchpilot db update``, a feed update of a large estate):
+    payload ``{"changed_since": ISO time or null}``; the re-prioritisation follows as a
+    ``prioritise`` job.
+
+    More than ``PATCHPILOT_CHUNK_ASSETS`` assets to re-match: divided into
+    ``rematch_chunk`` jobs by asset id range, and this job's finishing step (run once,
+    after the last chunk) does the rest.  In the result of a divided job, ``distinct`` is
+    the triples matched (once per worker process), ``matched`` adds up the chunks' vulnerable
+    triples (one two chunks share counts twice) and ``seconds`` is the chunks' working
+    time.
+    """
     since = job.payload.get("changed_since")
+    changed_since = datetime.fromisoformat(since) if since else None
+    chunks = _finishing(engine, job)
+    if chunks is not None:
+        _forget_memo(job.id)
+        return {**_after_rematch(engine, _summed(chunks, _REMATCH_COUNTS), changed_since),
+                "chunks": len(chunks)}
+    with engine.begin() as conn:
+        only = assets_changed_since(conn, changed_since) if changed_since else None
+        ranges = asset_ranges(conn, load_settings().chunk_assets,
+                              None if only is None else sorted(only))
+        if len(ranges) > 1:
+            return {"chunks": queue.split(conn, job, REMATCH_CHUNK, [
+                {"lo": lo, "hi": hi, "changed_since": since} for lo, hi in ranges])}
     # As after_feed_update: no summary refresh here, the prioritise job refreshes them.
-    done = rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None,
-                       summary=False)
-    result = done.to_dict()
+    done = rematch_all(engine, changed_since=changed_since, summary=False)
+    return _after_rematch(engine, done.to_dict(), changed_since)
+
+
+# The memo of the division this process re-matches chunks of (scans.rematch.RematchMemo):
+# the parent job's id and the memo; the next division's first chunk replaces it, so one
+# estate's worth of matches at most is kept -- what the undivided re-match held.
+_memo: tuple[int, RematchMemo] | None = None
+_memo_lock = threading.Lock()
+
+
+def _memo_of(parent: int) -> RematchMemo:
+    global _memo
+    with _memo_lock:
+        if _memo is None or _memo[0] != parent:
+            _memo = (parent, RematchMemo())
+        return _memo[1]
+
+
+def run_rematch_chunk(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """A ``rematch_chunk`` job: re-match the assets of ids ``lo`` to ``hi`` (payload, with
+    the parent's ``changed_since``) as the undivided ``rematch`` does, each triple matched
+    once per process and division (``_memo_of``)."""
+    since = job.payload.get("changed_since")
+    within = AssetRange(int(job.payload["lo"]), int(job.payload["hi"]))
+    return rematch_all(engine, changed_since=datetime.fromisoformat(since) if since else None,
+                       summary=False, within=within,
+                       memo=_memo_of(int(job.payload["parent"]))).to_dict()
+
+
+def _forget_memo(parent: int) -> None:
+    """Drop the division's memo once it is finished (in the process that finishes it;
+    the others drop theirs at the next division)."""
+    global _memo
+    with _memo_lock:
+        if _memo is not None and _memo[0] == parent:
+            _memo = None
+
+
+def _after_rematch(engine: Engine, result: dict[str, Any],
+                   changed_since: datetime | None) -> dict[str, Any]:
+    """What follows a re-match (whole or divided): the imported findings' refresh, then the
+    ``prioritise`` job; ``result`` with what they did."""
+    result = dict(result)
     # As after_feed_update: KEV, EPSS or CVE records changed -> the imported findings too.
-    imported = refresh_imported(engine) if since is None else None
+    imported = refresh_imported(engine) if changed_since is None else None
     result["imported"] = imported.to_dict() if imported else None
-    if done.assets or (imported is not None and imported.changed):
+    if result["assets"] or (imported is not None and imported.changed):
         # New findings need their priority, and changed facts (a CVE now known exploited,
         # a new score) re-rank old ones: the next job, one statement over every unfixed
         # finding (then every summary row), so that this one's transactions stay short.
@@ -390,8 +515,43 @@ def run_rematch(engine: Engine, job: queue.Job) -> dict[str, Any]:
     return result
 
 
+def run_prioritise(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """The ``prioritise`` job: payload ``{"asset_id": n}`` for one asset, or ``{}`` for
+    every unfixed finding (``scoring.apply.run_prioritise``).
+
+    Every finding of more than ``PATCHPILOT_CHUNK_ASSETS`` assets: divided into
+    ``prioritise_chunk`` jobs by asset id range, all at the time of the division (the same
+    ``computed_at`` and event time as one statement would give); the finishing step adds
+    up the rows changed.
+    """
+    if job.payload.get("asset_id"):
+        return prioritise_in_one_job(engine, job)
+    chunks = _finishing(engine, job)
+    if chunks is not None:
+        return {"asset_id": None, **_summed(chunks, ("changed",)), "chunks": len(chunks)}
+    with engine.begin() as conn:
+        ranges = asset_ranges(conn, load_settings().chunk_assets)
+        if len(ranges) > 1:
+            at = now_utc().isoformat()
+            return {"chunks": queue.split(conn, job, PRIORITISE_CHUNK, [
+                {"lo": lo, "hi": hi, "now": at} for lo, hi in ranges])}
+    return prioritise_in_one_job(engine, job)
+
+
+def run_prioritise_chunk(engine: Engine, job: queue.Job) -> dict[str, Any]:
+    """A ``prioritise_chunk`` job: re-prioritise the unfixed findings of the assets of ids
+    ``lo`` to ``hi`` and refresh those assets' summary rows, in one transaction."""
+    lo, hi = int(job.payload["lo"]), int(job.payload["hi"])
+    with engine.begin() as conn:
+        changed = reprioritise(conn, asset_range=(lo, hi),
+                               now=datetime.fromisoformat(job.payload["now"]))
+    return {"lo": lo, "hi": hi, "changed": changed}
+
+
 def run_feed_update(engine: Engine, job: queue.Job) -> dict[str, Any]:
-    """The ``feed_update`` job: load the feeds, then :func:`after_feed_update` here.
+    """The ``feed_update`` job: load the feeds, then :func:`after_feed_update` -- here for
+    an estate of at most ``PATCHPILOT_CHUNK_ASSETS`` assets, else as a ``rematch`` job
+    (divided among the workers).
 
     From ``PATCHPILOT_FEEDS_DIR`` when set (offline), else the official sources.  Sources
     that fail are left as they were and named in the result; when every one fails (or
@@ -409,7 +569,11 @@ def run_feed_update(engine: Engine, job: queue.Job) -> dict[str, Any]:
         where = ", ".join(map(str, settings.feeds_dirs)) or "the official sources"
         raise FeedUpdateFailed(f"nothing loaded from {where}: "
                                + ("; ".join(failed[:5]) or "no feed files found"))
-    follow = after_feed_update(engine, results)
+    # A large estate's re-match is a job of its own, divided among the workers; a small
+    # one is done here (one job, as before).
+    with engine.connect() as conn:
+        estate = conn.execute(select(func.count()).select_from(assets)).scalar_one()
+    follow = after_feed_update(engine, results, inline=estate <= settings.chunk_assets)
     statuses: dict[str, int] = {}
     for r in results:
         statuses[r.status] = statuses.get(r.status, 0) + 1
@@ -449,6 +613,10 @@ def run_noop(engine: Engine, job: queue.Job) -> dict[str, Any]:
 # every feed, re-matching the estate.  A worker pool runs them in a lane of their own
 # (``worker.start_pool``), so they never hold every worker while uploads wait.
 SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH, IMPORT})
+# The chunks of divided jobs: a pool gives them lanes of their own, as many as it has
+# quick threads (``worker.start_pool``), so N threads run N chunks at once and the quick
+# jobs (an upload's match) still find a free worker.
+CHUNK_KINDS = frozenset({REMATCH_CHUNK, PRIORITISE_CHUNK})
 # The report jobs -- seconds to minutes, in a child process under the memory ceiling
 # (reports.jobs) -- get a lane of their own too, so a large export never holds a scan or an
 # upload's match, and one pool builds one report at a time.
@@ -460,6 +628,8 @@ HANDLERS: dict[str, Handler] = {
     MATCH: run_match,  # after an inventory
     REMATCH: run_rematch,  # after `patchpilot db update`
     PRIORITISE: run_prioritise,  # after a re-match, or a changed priority configuration
+    REMATCH_CHUNK: run_rematch_chunk,  # a divided re-match's piece
+    PRIORITISE_CHUNK: run_prioritise_chunk,  # a divided re-prioritisation's piece
     FEED_UPDATE: run_feed_update,  # the server's own knowledge-base update
     "ssh_scan": run_ssh_scan,  # a scheduled or emergency scan of an SSH target
     DISCOVER: run_discovery,  # a scheduled nmap discovery of a group's ranges

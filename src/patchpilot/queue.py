@@ -10,6 +10,18 @@ Scan jobs (``SCAN_KINDS``) of an asset group are throttled: ``lease`` never hand
 while the group already has ``asset_groups.max_concurrent_scans`` of them leased, so a
 site's network and servers see at most that many scans at once -- whoever runs them (the
 server's workers for SSH targets, the agents for their own hosts).
+
+**Divided jobs.**  A heavy job (a re-match or a re-prioritisation of the whole estate)
+splits itself into chunk jobs with :func:`split`, inside its own lease: the chunks are
+queued and the parent waits (state ``waiting``, never leased while it waits) in one
+transaction.  Chunks are leased, renewed, retried and expired like any job, by any worker
+of any process.  Each chunk that finishes adds one to its parent's ``chunks_done`` (its
+``result`` shows ``{"chunks": N, "chunks_done": n}`` meanwhile: the parent's progress);
+the one whose increment reaches ``chunks_total`` -- the parent's row lock orders them, so
+exactly one -- queues the parent again, and a worker runs its finishing step as an
+ordinary lease (retried if that worker dies).  A chunk that fails for good fails its
+parent (and cancels the chunks not yet taken): the whole is never done with a piece
+missing.
 """
 
 from __future__ import annotations
@@ -24,8 +36,11 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware, now_utc
 from patchpilot.db.tables import asset_groups, jobs
+from patchpilot.errors import PatchPilotError
 
 QUEUED, LEASED, DONE, FAILED, CANCELLED = "queued", "leased", "done", "failed", "cancelled"
+# A divided job whose chunks run (see the module docstring).
+WAITING = "waiting"
 # The job kinds that scan a host, and so count against a group's max_concurrent_scans.
 SCAN_KINDS = ("collect", "ssh_scan", "discover")
 
@@ -42,6 +57,10 @@ class Job:
     asset_id: int | None
     group_id: int | None
     deadline: datetime | None
+
+
+class LeaseLost(PatchPilotError):
+    """A job's lease passed to another worker (it expired) before the holder was done."""
 
 
 def enqueue(conn: Connection, kind: str, payload: dict[str, Any], *,
@@ -134,7 +153,13 @@ def extend(engine: Engine, job_id: int, owner: str, seconds: int = 120) -> bool:
         done = conn.execute(update(jobs).where(
             jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == LEASED).values(
             lease_expires_at=now_utc() + timedelta(seconds=seconds)))
-    return done.rowcount == 1
+        if done.rowcount == 1:
+            return True
+        # A job that split itself (split) waits for its chunks under its owner's name: the
+        # heartbeat of its handler, still beating for a moment, has lost nothing.
+        return conn.execute(select(jobs.c.id).where(
+            jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == WAITING)
+        ).first() is not None
 
 
 # How long a progress note waits for SQLite's write lock (ms): a note is worth little, and
@@ -163,31 +188,139 @@ def progress(engine: Engine, job_id: int, result: dict[str, Any]) -> bool:
 
 def finish(engine: Engine, job_id: int, owner: str, result: dict[str, Any] | None = None,
            error: str | None = None) -> bool:
-    """Mark a leased job done (or failed with ``error``); False if the lease was lost."""
+    """Mark a leased job done (or failed with ``error``); False if the lease was lost.
+
+    A chunk's end also counts on its parent (see the module docstring): the last chunk done
+    queues the parent for its finishing step, a chunk failed for good fails the parent.
+    """
     with engine.begin() as conn:
-        row = conn.execute(select(jobs.c.attempts, jobs.c.max_attempts)
+        row = conn.execute(select(jobs.c.attempts, jobs.c.max_attempts, jobs.c.parent_id)
                            .where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
                                   jobs.c.state == LEASED)).first()
         if row is None:
             return False
+        mine = (jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == LEASED)
         if error is not None and row.attempts < row.max_attempts:
             # Try again later (backoff grows with attempts).
-            conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+            done = conn.execute(update(jobs).where(*mine).values(
                 state=QUEUED, lease_owner=None, lease_expires_at=None, error=error,
                 run_after=now_utc() + timedelta(seconds=5 * 2 ** row.attempts)))
-            return True
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+            return done.rowcount == 1
+        # Conditional on the lease still being ours (the read above ran before this
+        # transaction took its lock on SQLite): a chunk must count on its parent once.
+        done = conn.execute(update(jobs).where(*mine).values(
             state=FAILED if error is not None else DONE, finished_at=now_utc(),
             result=orjson.dumps(result or {}).decode(), error=error))
+        if done.rowcount != 1:
+            return False
+        if row.parent_id is not None:
+            if error is None:
+                _chunk_done(conn, row.parent_id)
+            else:
+                _fail_parents(conn, now_utc())
     return True
 
 
+def _chunk_done(conn: Connection, parent_id: int) -> None:
+    """Count one more done chunk on ``parent_id``; queue the parent when it was the last.
+
+    The increment takes the parent's row lock, so concurrent chunk ends (any process) are
+    counted one after another, each seeing the count the previous one committed (on
+    PostgreSQL an UPDATE that waited re-reads the row; SQLite has one writer).  Only the
+    transaction that moves the parent out of ``waiting`` queues it: the finishing step is
+    queued exactly once.
+    """
+    counted = conn.execute(update(jobs).where(jobs.c.id == parent_id)
+                           .values(chunks_done=jobs.c.chunks_done + 1)
+                           .returning(jobs.c.chunks_done, jobs.c.chunks_total,
+                                      jobs.c.state)).first()
+    if counted is None or counted.state != WAITING:
+        return  # the parent failed, or was cancelled, meanwhile
+    values: dict[str, Any] = {"result": orjson.dumps({"chunks": counted.chunks_total,
+                                                      "chunks_done": counted.chunks_done})
+                              .decode()}
+    if counted.chunks_done >= counted.chunks_total:
+        # The finishing step is a fresh lease of the parent (attempts from 0 again: the
+        # split's attempt is spent), retried like any job if its worker dies.
+        values.update(state=QUEUED, lease_owner=None, lease_expires_at=None, attempts=0,
+                      run_after=now_utc())
+    conn.execute(update(jobs).where(jobs.c.id == parent_id, jobs.c.state == WAITING)
+                 .values(**values))
+
+
+def _fail_parents(conn: Connection, now: datetime) -> None:
+    """Waiting parents of chunks that failed for good fail too, naming a failed chunk, and
+    their chunks not yet taken are cancelled (the whole cannot be done any more)."""
+    chunk = jobs.alias("chunk")
+    failed = (select(chunk.c.parent_id).where(chunk.c.state == FAILED,
+                                              chunk.c.parent_id.is_not(None)))
+    parents = list(conn.execute(select(jobs.c.id).where(
+        jobs.c.state == WAITING, jobs.c.id.in_(failed))).scalars())
+    for parent_id in parents:
+        first = conn.execute(select(chunk.c.id, chunk.c.error).where(
+            chunk.c.parent_id == parent_id, chunk.c.state == FAILED)
+            .order_by(chunk.c.id).limit(1)).one()
+        conn.execute(update(jobs).where(jobs.c.id == parent_id, jobs.c.state == WAITING)
+                     .values(state=FAILED, finished_at=now,
+                             error=f"chunk job {first.id} failed: {first.error}"))
+        conn.execute(update(jobs).where(jobs.c.parent_id == parent_id,
+                                        jobs.c.state == QUEUED)
+                     .values(state=CANCELLED, finished_at=now))
+
+
+def split(conn: Connection, job: Job, kind: str, payloads: list[dict[str, Any]]) -> int:
+    """Divide the leased ``job`` into chunk jobs of ``kind``, one per payload (each gets
+    ``"parent": job.id``), and make ``job`` wait for them -- in the caller's transaction,
+    so the chunks exist iff the parent waits.  How many chunks; :class:`LeaseLost` when
+    ``job`` is no longer this attempt's lease.
+
+    The worker that ran the handler then finds the job no longer leased and leaves it
+    (``finish`` answers False); the last chunk done queues it again, and its handler,
+    seeing :func:`chunk_progress` complete, runs the finishing step.
+    """
+    if not payloads:
+        raise ValueError(f"job {job.id}: a split needs at least one chunk")
+    now = now_utc()
+    waiting = conn.execute(update(jobs).where(
+        jobs.c.id == job.id, jobs.c.state == LEASED, jobs.c.attempts == job.attempts)
+        .values(state=WAITING, lease_expires_at=None, chunks_total=len(payloads),
+                chunks_done=0, result=orjson.dumps({"chunks": len(payloads),
+                                                    "chunks_done": 0}).decode()))
+    if waiting.rowcount != 1:
+        raise LeaseLost(f"job {job.id}: its lease was lost before it could split")
+    priority = conn.execute(select(jobs.c.priority).where(jobs.c.id == job.id)).scalar_one()
+    conn.execute(insert(jobs), [
+        {"kind": kind, "payload": orjson.dumps({**payload, "parent": job.id}).decode(),
+         "state": QUEUED, "parent_id": job.id, "priority": priority, "run_after": now,
+         "attempts": 0, "max_attempts": 3, "created_at": now} for payload in payloads])
+    return len(payloads)
+
+
+def chunk_progress(conn: Connection, job_id: int) -> tuple[int, int] | None:
+    """(chunks done, chunks in all) of a divided job, or None when it never split."""
+    row = conn.execute(select(jobs.c.chunks_done, jobs.c.chunks_total)
+                       .where(jobs.c.id == job_id)).first()
+    if row is None or row.chunks_total is None:
+        return None
+    return int(row.chunks_done), int(row.chunks_total)
+
+
+def chunk_results(conn: Connection, job_id: int) -> list[dict[str, Any]]:
+    """The results of a divided job's done chunks, in the order they were queued."""
+    return [orjson.loads(r) for r in conn.execute(
+        select(jobs.c.result).where(jobs.c.parent_id == job_id, jobs.c.state == DONE)
+        .order_by(jobs.c.id)).scalars()]
+
+
 def fail_expired(engine: Engine) -> int:
-    """Jobs whose lease expired after their last attempt become failed; how many."""
+    """Jobs whose lease expired after their last attempt become failed (a chunk's parent
+    with it); how many."""
     now = now_utc()
     with engine.begin() as conn:
         done = conn.execute(update(jobs).where(
             jobs.c.state == LEASED, jobs.c.lease_expires_at < now,
             jobs.c.attempts >= jobs.c.max_attempts).values(
             state=FAILED, finished_at=now, error="lease expired after the last attempt"))
+        if done.rowcount:
+            _fail_parents(conn, now)
     return done.rowcount

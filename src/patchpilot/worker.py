@@ -7,9 +7,11 @@ pipeline's table would import upwards.)
 
 Any number of workers may run, on any machines that reach the database; the embedded
 default runs one inside the server.  A pool (:func:`start_pool`: the server's embedded
-workers, ``patchpilot worker``) has three lanes: the long jobs (a feed update, a re-match of
+workers, ``patchpilot worker``) has four lanes: the long jobs (a feed update, a re-match of
 the estate) run in a thread of their own, and so do the reports, so they never keep the
-quick ones waiting.
+quick ones waiting; the chunks of divided jobs (``pipeline.CHUNK_KINDS``) have as many
+threads as the quick jobs, so every worker process -- and every thread of one -- takes its
+share of a large re-match or re-prioritisation.
 
 A worker renews its lease while a job runs (a heartbeat), so a long job is never taken
 twice, while a worker that dies stops renewing and its job is taken again once the lease
@@ -33,7 +35,8 @@ from patchpilot.config import load_settings
 from patchpilot.errors import PatchPilotError
 from patchpilot.pipeline import HANDLERS
 
-__all__ = ["HANDLERS", "QUICK_LANE", "REPORT_LANE", "SLOW_LANE", "Backoff", "lease_seconds",
+__all__ = ["CHUNK_LANE", "HANDLERS", "QUICK_LANE", "REPORT_LANE", "SLOW_LANE", "Backoff",
+           "lease_seconds",
            "run_forever", "run_once", "run_scheduler", "start_pool", "worker_name"]
 
 log = logging.getLogger(__name__)
@@ -146,18 +149,21 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
 
 
 # The lanes of a pool: the long jobs (pipeline.SLOW_KINDS), the reports
-# (pipeline.REPORT_KINDS) and every other kind.
+# (pipeline.REPORT_KINDS), the chunks of divided jobs (pipeline.CHUNK_KINDS) and every
+# other kind.
 SLOW_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.SLOW_KINDS)
 REPORT_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.REPORT_KINDS)
-QUICK_LANE = tuple(kind for kind in HANDLERS
-                   if kind not in pipeline.SLOW_KINDS | pipeline.REPORT_KINDS)
+CHUNK_LANE = tuple(kind for kind in HANDLERS if kind in pipeline.CHUNK_KINDS)
+QUICK_LANE = tuple(kind for kind in HANDLERS if kind not in
+                   pipeline.SLOW_KINDS | pipeline.REPORT_KINDS | pipeline.CHUNK_KINDS)
 
 
 def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
                tick_seconds: float | None = DEFAULT_TICK_SECONDS,
                name: str = "worker") -> list[threading.Thread]:
-    """Start ``threads`` workers for the quick jobs, one for the long ones and one for the
-    reports; the started threads (they end once ``stop`` is set).
+    """Start ``threads`` workers for the quick jobs, ``threads`` for the chunks of divided
+    jobs, one for the long ones and one for the reports; the started threads (they end
+    once ``stop`` is set).
 
     A ``feed_update`` (a download and a load of every feed, then a re-match of the
     estate) or a ``rematch`` job runs for minutes.  Taken by the only worker there is --
@@ -170,8 +176,15 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
     (``report_file``, the scheduled ``report`` mail) have a third lane for the same reason:
     a whole-estate XLSX takes minutes, and one at a time keeps the pool within one report
     memory ceiling (``PATCHPILOT_REPORT_MEMORY_MB``).
+
+    The chunks of a divided re-match or re-prioritisation are many jobs of seconds each,
+    and the point of them is to run side by side: in the long jobs' single thread they
+    could not, and in the quick lane a whole estate's chunks would occupy every quick
+    thread for minutes.  So they have ``threads`` threads of their own: a pool of N runs N
+    chunks at once (on PostgreSQL; SQLite writes one at a time) and N quick jobs beside.
     """
     lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds) for n in range(threads)]
+    lanes += [(f"{name}-chunks-{n}", CHUNK_LANE, None) for n in range(threads)]
     # The slow and report lanes never tick (the quick lane does, when it is asked to).
     lanes.append((f"{name}-slow", SLOW_LANE, None))
     lanes.append((f"{name}-reports", REPORT_LANE, None))

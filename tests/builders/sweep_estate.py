@@ -33,6 +33,22 @@ BASH = Package(DEB, "bash", "5.2.15-2+b2")
 PYGMENTS_OLD = Package(Ecosystem("PyPI"), "Pygments", "2.0.2")
 PYGMENTS_NEW = Package(Ecosystem("PyPI"), "Pygments", "2.14.0")
 
+# The re-match tests' feed update (the tracker and pygments' advisories, loaded after the
+# hosts were matched without them) and their six hosts.
+UPDATE_FEEDS = {
+    "debian/debian.json": "distro/vunnel-fixtures/debian/input/debian.json",
+    "osv/PYSEC-2016-32.yaml": "osv/pypi/pygments/PYSEC-2016-32.yaml",
+    "osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml",
+}
+REMATCH_HOSTS = {
+    "deb-old-1": (*SOPE_OLD, BASH),
+    "deb-old-2": (*SOPE_OLD, BASH),
+    "deb-backport": (*SOPE_BACKPORT, BASH),
+    "py-old": (PYGMENTS_OLD,),
+    "py-new-1": (PYGMENTS_NEW,),
+    "py-new-2": (PYGMENTS_NEW, BASH),
+}
+
 
 def inventory(host: str, *packages: Package, complete: bool = True) -> Inventory:
     """A real-shaped inventory of ``host``."""

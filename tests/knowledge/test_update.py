@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -18,6 +19,7 @@ from patchpilot.db.tables import (
     feed_state,
     kev,
 )
+from patchpilot.knowledge import update
 from patchpilot.knowledge.status import knowledge_status
 from patchpilot.knowledge.update import discover, update_from
 
@@ -164,3 +166,72 @@ def test_cve_records_kev_and_epss(engine: Engine, feed_dir) -> None:  # type: ig
         n_epss = conn.execute(select(func.count()).select_from(epss)).scalar_one()
     with (root / "epss/CVE_2021_EPSS.csv").open() as fh:
         assert n_epss == sum(1 for line in fh if line.strip())
+
+
+def _rows(engine: Engine) -> list[tuple]:
+    """Every advisory with its digest and affected rows, by id (keys aside)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(advisories.c.source, advisories.c.id, advisories.c.digest,
+                                   func.count(affected.c.advisory_pk))
+                            .join(affected, affected.c.advisory_pk == advisories.c.pk)
+                            .group_by(advisories.c.source, advisories.c.id,
+                                      advisories.c.digest)
+                            .order_by(advisories.c.source, advisories.c.id))
+        return [tuple(r) for r in rows]
+
+
+def test_worker_processes_load_what_one_process_does(engine: Engine, feed_dir,  # type: ignore[no-untyped-def]
+                                                     monkeypatch) -> None:
+    files = {**PYGMENTS, **GO,
+             "alpine/v3.10/main.yaml": "osv/alpine-secdb/v3.10/main.yaml"}
+    root = feed_dir(files)
+    # A pool for any number of files, one file per unit of work.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 0)
+    monkeypatch.setattr(update, "_BATCH", 1)
+    pooled = update_from(engine, [root])
+    assert [(r.status, r.records) for r in pooled] == [
+        ("loaded", 1111), ("loaded", 2), ("loaded", 4)]
+    loaded = _rows(engine)
+    # The same input read in this process: every digest equal, nothing to write.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 10**9)
+    again = update_from(engine, [root], force=True)
+    assert [(r.status, r.written, r.removed) for r in again] == [("loaded", 0, 0)] * 3
+    assert _rows(engine) == loaded
+    # A corrupt file read by a worker fails its source alone, and nothing of it is written.
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 0)
+    bad = root / "go/GO-2020-0001.json"
+    bad.write_bytes(b'{"id": "GO-2020-0001", "affected": [')
+    alpine, go, pypi = update_from(engine, [root], force=True)
+    assert (alpine.status, pypi.status, go.status) == ("loaded", "loaded", "failed")
+    assert "GO-2020-0001.json" in (go.error or "") and "invalid JSON" in (go.error or "")
+    assert _rows(engine) == loaded
+
+
+def test_a_load_leaves_sqlite_checkpointing_as_it_was(engine: Engine, feed_dir,  # type: ignore[no-untyped-def]
+                                                       monkeypatch) -> None:
+    # Automatic checkpoints are off while a load writes (a thread copies the log after
+    # each source here, and the load once more at its end): the connection it wrote with
+    # goes back to the pool with the setting it had, and the whole log is copied.
+    monkeypatch.setattr(update, "_COPY_AFTER", 1)
+    root = feed_dir({**PYGMENTS, **GO})
+    assert [r.status for r in update_from(engine, [root])] == ["loaded", "loaded"]
+    assert _count(engine, advisories) == 6
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    assert busy == 0 and log == done  # nothing left in the log to copy
+
+
+def test_a_database_without_a_log_loads_too(feed_dir, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # An in-memory SQLite database has no write-ahead log: nothing to copy, same load.
+    monkeypatch.setattr(update, "_COPY_AFTER", 1)
+    engine = make_engine("sqlite:///:memory:")
+    upgrade_schema(engine)
+    try:
+        results = update_from(engine, [feed_dir({**PYGMENTS, **GO})])
+        assert [(r.status, r.records) for r in results] == [("loaded", 2), ("loaded", 4)]
+        assert _count(engine, advisories) == 6
+    finally:
+        engine.dispose()

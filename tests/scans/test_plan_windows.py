@@ -95,7 +95,8 @@ def test_stored_plan(estate: dict[str, int], engine: Engine) -> None:
         page = plan_store.read_page(conn, state, now=NOW)
         group = plan_store.read_page(conn, state, plan_store.query_for(
             conn, group="windows-servers"), now=NOW)
-        kb_items = list(plan_store.iter_items(conn, state, manager=WINDOWS_UPDATE))
+        kb_items = list(plan_store.iter_items(conn, state, manager=WINDOWS_UPDATE,
+                                                  now=NOW))
     march = page.items[1]
     assert (march.summary, march.manager, march.reboot, march.pending) == (
         "KB5078766 fixes 67 CVEs on 3 hosts; restart", WINDOWS_UPDATE, True, 3)

@@ -15,30 +15,15 @@ from patchpilot.findings.scan import scan_inventory
 from patchpilot.knowledge.update import update_from
 from patchpilot.queue import Job
 from patchpilot.scans import rematch
+from tests.builders.sweep_estate import REMATCH_HOSTS as HOSTS
 from tests.builders.sweep_estate import (
-    BASH,
-    PYGMENTS_NEW,
-    PYGMENTS_OLD,
-    SOPE_BACKPORT,
     SOPE_OLD,
     inventory,
     match,
 )
+from tests.builders.sweep_estate import UPDATE_FEEDS as UPDATE
 
 FIRST = {"osv/ALSA-2022:0818.json": "osv/almalinux/almalinux8/ALSA-2022:0818.json"}
-UPDATE = {
-    "debian/debian.json": "distro/vunnel-fixtures/debian/input/debian.json",
-    "osv/PYSEC-2016-32.yaml": "osv/pypi/pygments/PYSEC-2016-32.yaml",
-    "osv/PYSEC-2023-117.yaml": "osv/pypi/pygments/PYSEC-2023-117.yaml",
-}
-HOSTS = {
-    "deb-old-1": (*SOPE_OLD, BASH),
-    "deb-old-2": (*SOPE_OLD, BASH),
-    "deb-backport": (*SOPE_BACKPORT, BASH),
-    "py-old": (PYGMENTS_OLD,),
-    "py-new-1": (PYGMENTS_NEW,),
-    "py-new-2": (PYGMENTS_NEW, BASH),
-}
 
 
 @pytest.fixture

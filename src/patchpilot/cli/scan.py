@@ -38,13 +38,14 @@ def _emit(result, fmt: OutputFormat, output: Path | None) -> None:  # type: igno
     from patchpilot.reports.scan.table_format import (
         coverage_lines,
         set_aside_lines,
+        show,
         summary_line,
         table,
         warning_lines,
     )
 
     if fmt is OutputFormat.table and output is None:
-        wide.print(table(result))
+        show(wide, table(result))
         wide.print(summary_line(result))
         for line in coverage_lines(result):
             wide.print(f"[yellow]{escape(line)}[/]")

@@ -77,7 +77,9 @@ def up(
 
 
 def worker(
-    threads: Annotated[int, typer.Option(help="Jobs to run at once in this process.")] = 1,
+    threads: Annotated[int, typer.Option(
+        help="Jobs to run at once in this process (and as many chunks of a divided "
+             "re-match or re-prioritisation).")] = 1,
 ) -> None:
     """Take jobs from the database and run them, until interrupted."""
     import signal
@@ -92,10 +94,11 @@ def worker(
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # ``threads`` for the quick jobs, one more for the long ones (feed update, re-match).
+    # ``threads`` for the quick jobs and ``threads`` for chunks, one more for the long ones
+    # (feed update, re-match), one for the reports.
     pool = start_pool(engine, stop, threads)
-    err.print(f"worker running ({threads} thread(s), one for feed updates, one for reports); "
-              "Ctrl-C to stop")
+    err.print(f"worker running ({threads} thread(s), {threads} for chunks of divided jobs, "
+              "one for feed updates, one for reports); Ctrl-C to stop")
     try:
         while not stop.wait(1):
             pass

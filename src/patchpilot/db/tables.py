@@ -452,7 +452,13 @@ jobs = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("result", Text),  # JSON
     Column("error", Text),
+    # A chunk of a divided job (queue.split): its parent, and the parent's chunk counts.
+    Column("parent_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE",
+                                            name="fk_jobs_parent_id")),
+    Column("chunks_total", Integer),
+    Column("chunks_done", Integer),
     Index("ix_jobs_ready", "state", "agent_id", "run_after"),
+    Index("ix_jobs_parent", "parent_id"),
 )
 
 schedules = Table(

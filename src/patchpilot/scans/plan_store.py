@@ -830,14 +830,15 @@ def read_hosts(conn: Connection, state: PlanStatus, key: str, q: PlanQuery | Non
 
 
 def iter_items(conn: Connection, state: PlanStatus, q: PlanQuery | None = None, *,
-               manager: str | None = None) -> Iterator[PlanItem]:
+               manager: str | None = None, now: datetime | None = None
+               ) -> Iterator[PlanItem]:
     """Every fix item in order with all its hosts (of ``q``; of ``manager``'s items only,
     such as ``windows-update``), read item by item: an export of the whole estate holds
-    one item's hosts at a time."""
+    one item's hosts at a time.  Hosts' next windows are those after ``now``."""
     q = q or PlanQuery()
     if not state.generation:
         return
-    windows = group_next_windows(conn)
+    windows = group_next_windows(conn, now)
     for view in _ordered(conn, state.generation, FIX, q):
         if manager is not None and view.manager != manager:
             continue

@@ -16,20 +16,29 @@ triples than package instances (DESIGN.md, "Matching dedups work"), so:
    closes only the matcher's findings: the host's own pending updates (producer
    ``host-updates``, which the ``asset_packages`` rows cannot reproduce) and imported
    reports are left as they are.
+
+A re-match of a large estate is divided (``pipeline``: chunk jobs that any number of
+workers share): each chunk re-matches the assets of one id range, ``lo`` to ``hi``, with the
+same steps over the distinct triples of its own assets.  A :class:`RematchMemo` keeps the
+matches and findings of the triples (and of the Windows decision keys) across the chunks
+of one division that a worker process runs, so each process matches a triple once, not
+each chunk: the per-triple economy, per process rather than per estate.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Engine, or_, select, tuple_
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, true, tuple_
 from sqlalchemy.engine import Connection
 
 from patchpilot.clock import aware
@@ -62,6 +71,42 @@ _CHUNK = 500
 _ASSETS_PER_TRANSACTION = 200
 
 Triple = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRange:
+    """The assets with ids from ``lo`` to ``hi`` (inclusive; None: unbounded)."""
+
+    lo: int | None = None
+    hi: int | None = None
+
+    def of(self, column: Any) -> ColumnElement[bool]:
+        """The condition that ``column`` (an asset id) is in the range."""
+        conds = ([column >= self.lo] if self.lo is not None else []) + (
+            [column <= self.hi] if self.hi is not None else [])
+        return and_(*conds) if conds else true()
+
+
+EVERY_ASSET = AssetRange()
+
+_FindingKey = tuple[str, str, str, str, str]
+
+
+class RematchMemo:
+    """The matches and findings of distinct triples and Windows decision keys, kept for the
+    chunks of one divided re-match that run in this process (threads share it: a triple two
+    threads match at once is matched twice, harmlessly).  The knowledge base is read when a
+    triple is first met, as the undivided re-match reads it once at its start."""
+
+    def __init__(self) -> None:
+        self.matches: dict[Triple, list[Match]] = {}  # [] for a triple nothing affects
+        self.finding_of: dict[_FindingKey, Finding] = {}
+        # A triple's findings as the hosts with the same binaries behind it have them.
+        self.variants: dict[tuple[Triple, str], list[Finding]] = {}
+        self.decided: dict[tuple[object, ...], list[Finding]] = {}
+        self.facts = FactsCache()  # each CVE's records read once for every host
+        # FactsCache fills two dicts one after the other: one builder at a time.
+        self.windows_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -99,19 +144,29 @@ def _changed_keys(conn: Connection, since: datetime) -> list[tuple[str, str]]:
         .where(advisories.c.source.in_(sources)))]
 
 
-def _assets_with_keys(conn: Connection, keys: list[tuple[str, str]]) -> set[int]:
+def _assets_with_keys(conn: Connection, keys: list[tuple[str, str]],
+                      within: AssetRange = EVERY_ASSET) -> set[int]:
     out: set[int] = set()
     key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
     for start in range(0, len(keys), _CHUNK):
         out.update(conn.execute(select(asset_packages.c.asset_id).distinct()
-                                .where(key_col.in_(keys[start:start + _CHUNK]))).scalars())
+                                .where(key_col.in_(keys[start:start + _CHUNK]),
+                                       within.of(asset_packages.c.asset_id))).scalars())
     return out
 
 
-def _distinct_triples(conn: Connection, only: set[int] | None) -> list[Triple]:
+def assets_changed_since(conn: Connection, since: datetime) -> set[int]:
+    """The assets a re-match ``changed_since`` concerns: those having a package that an
+    advisory of a source updated since then names."""
+    return _assets_with_keys(conn, _changed_keys(conn, aware(since)))  # type: ignore[arg-type]
+
+
+def _distinct_triples(conn: Connection, only: set[int] | None,
+                      within: AssetRange = EVERY_ASSET) -> list[Triple]:
     cols = (asset_packages.c.ecosystem, asset_packages.c.name, asset_packages.c.version)
     if only is None:
-        return [tuple(r) for r in conn.execute(select(*cols).distinct())]  # type: ignore[misc]
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(*cols).distinct().where(within.of(asset_packages.c.asset_id)))]
     ids = sorted(only)
     out: set[Triple] = set()
     for start in range(0, len(ids), _CHUNK * 10):
@@ -168,8 +223,28 @@ def _owned_findings(conn: Connection, rows: list[_OwnedRow],
     return out
 
 
+def _rows_of(conn: Connection, keys: list[tuple[str, str]], within: AssetRange
+             ) -> Iterator[Any]:
+    """The ``asset_packages`` rows (asset id, ecosystem, name, version, installed) of
+    ``within`` that may hold a matched key (``keys``, sorted): all of a bounded range's --
+    a chunk reads its own assets' rows by ``ix_asset_packages_asset`` rather than every
+    asset's rows of the keys, the caller skipping the unmatched ones -- else those of the
+    keys, a few hundred keys a statement."""
+    cols = (asset_packages.c.asset_id, asset_packages.c.ecosystem, asset_packages.c.name,
+            asset_packages.c.version, asset_packages.c.installed)
+    if within.lo is not None and within.hi is not None:
+        if keys:
+            yield from conn.execute(select(*cols).where(within.of(asset_packages.c.asset_id)))
+        return
+    key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
+    for start in range(0, len(keys), _CHUNK):
+        yield from conn.execute(select(*cols).where(key_col.in_(keys[start:start + _CHUNK]),
+                                                    within.of(asset_packages.c.asset_id)))
+
+
 def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
-                summary: bool = True) -> RematchResult:
+                summary: bool = True, within: AssetRange = EVERY_ASSET,
+                memo: RematchMemo | None = None) -> RematchResult:
     """Re-match the latest inventory of every asset against the current knowledge base.
 
     With ``changed_since``, only assets having a package that an advisory of a source
@@ -180,69 +255,76 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     With ``summary`` false the re-matched assets' summary rows are not refreshed here: the
     caller re-prioritises next, which refreshes them once from the end state (a refresh
     here would count findings that have no priority yet, and be redone at once).
+
+    ``within`` limits it to the assets of one id range (a chunk of a divided re-match);
+    the chunks of a division add up to the whole.  ``memo`` carries what earlier chunks
+    matched (``distinct`` then counts only the triples this call matched).
     """
+    memo = memo or RematchMemo()
     started = time.perf_counter()
     out = RematchResult()
     with engine.connect() as conn:
-        only = (_assets_with_keys(conn, _changed_keys(conn, aware(changed_since)))  # type: ignore[arg-type]
+        only = (_assets_with_keys(conn, _changed_keys(conn, aware(changed_since)), within)  # type: ignore[arg-type]
                 if changed_since is not None else None)
         complete = {a: bool(c) for a, c in conn.execute(
             select(assets.c.id, inventories.c.complete)
-            .join(inventories, inventories.c.id == assets.c.last_inventory_id))}
+            .join(inventories, inventories.c.id == assets.c.last_inventory_id)
+            .where(within.of(assets.c.id)))}
         if only is not None:
             complete = {a: c for a, c in complete.items() if a in only}
-        # 1. Every distinct triple, matched once.
-        triples = _distinct_triples(conn, only)
-        out.distinct = len(triples)
-        result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in triples])
-        by_triple: dict[Triple, list[Match]] = defaultdict(list)
+        # 1. Every distinct triple, matched once (those no earlier chunk matched).
+        triples = _distinct_triples(conn, only, within)
+        todo = [t for t in triples if t not in memo.matches]
+        out.distinct = len(todo)
+        result = match_packages(conn, [Package(Ecosystem(e), n, v) for e, n, v in todo])
+        fresh: dict[Triple, list[Match]] = defaultdict(list)
         for m in result.matches:
-            by_triple[(m.ecosystem, m.name, m.version)].append(m)
-        out.matched = len(by_triple)
+            fresh[(m.ecosystem, m.name, m.version)].append(m)
         # 2. Findings built once per distinct match.
         # (Per version: each host's versions of a package are merged by the lifecycle.)
         built = build_findings(conn, result.matches, merge=False)
-        finding_of = {(f.vuln_id, f.ecosystem, f.package, f.evidence.installed_version,
-                       f.evidence.advisory_id): f for f in built}
+        memo.finding_of.update(((f.vuln_id, f.ecosystem, f.package,
+                                 f.evidence.installed_version, f.evidence.advisory_id), f)
+                               for f in built)
+        memo.matches.update(fresh)
+        for t in todo:
+            memo.matches.setdefault(t, [])
+        finding_of = memo.finding_of
+        by_triple = {t: memo.matches[t] for t in triples if memo.matches.get(t)}
+        out.matched = len(by_triple)
         # 3. Which assets have which matched triples (only the rows that matched).
         keys = sorted({(e, n) for e, n, _ in by_triple})
         per_asset: dict[int, list[Finding]] = defaultdict(list)
-        variants: dict[tuple[Triple, str], list[Finding]] = {}
+        variants = memo.variants
         owned_rows: list[_OwnedRow] = []
-        key_col = tuple_(asset_packages.c.ecosystem, asset_packages.c.name)
-        for start in range(0, len(keys), _CHUNK):
-            for asset_id, eco, name, version, installed in conn.execute(
-                    select(asset_packages.c.asset_id, asset_packages.c.ecosystem,
-                           asset_packages.c.name, asset_packages.c.version,
-                           asset_packages.c.installed)
-                    .where(key_col.in_(keys[start:start + _CHUNK]))):
-                if asset_id not in complete:
-                    continue
-                triple = (eco, name, version)
-                matches = by_triple.get(triple)
-                if not matches:
-                    continue
-                variant = variants.get((triple, installed))
-                if variant is None and has_owner(installed):
-                    # A copy an OS package owns: judged per asset (its owners' changelogs).
-                    owned_rows.append((asset_id, triple,
-                                       _installed(eco, name, version, installed), matches))
-                    continue
-                if variant is None:
-                    # Hosts with the same binaries behind a triple share its findings.
-                    packages = _installed(eco, name, version, installed)
-                    variant = variants[(triple, installed)] = [
-                        _specialise(finding_of[(m.vuln_id, eco, name, version,
-                                                m.advisory_id)], m, packages)
-                        for m in matches]
-                per_asset[asset_id].extend(variant)
+        for asset_id, eco, name, version, installed in _rows_of(conn, keys, within):
+            if asset_id not in complete:
+                continue
+            triple = (eco, name, version)
+            matches = by_triple.get(triple)
+            if not matches:
+                continue
+            variant = variants.get((triple, installed))
+            if variant is None and has_owner(installed):
+                # A copy an OS package owns: judged per asset (its owners' changelogs).
+                owned_rows.append((asset_id, triple,
+                                   _installed(eco, name, version, installed), matches))
+                continue
+            if variant is None:
+                # Hosts with the same binaries behind a triple share its findings.
+                packages = _installed(eco, name, version, installed)
+                variant = variants[(triple, installed)] = [
+                    _specialise(finding_of[(m.vuln_id, eco, name, version,
+                                            m.advisory_id)], m, packages)
+                    for m in matches]
+            per_asset[asset_id].extend(variant)
         if owned_rows:
             for asset_id, found in _owned_findings(conn, owned_rows, finding_of).items():
                 per_asset[asset_id].extend(found)
         # Assets where the matcher has something to close (ix_findings_producer).
         p = findings.c.producer
         live = set(conn.execute(select(findings.c.asset_id).distinct().where(
-            findings.c.state != FIXED,
+            findings.c.state != FIXED, within.of(findings.c.asset_id),
             or_(p == MATCHER, p.like(f"{MATCHER},%"), p.like(f"%,{MATCHER}"),
                 p.like(f"%,{MATCHER},%")))).scalars())
     # Shared Finding objects are serialised once for all the assets that have them.
@@ -257,7 +339,7 @@ def rematch_all(engine: Engine, *, changed_since: datetime | None = None,
     _flush(engine, batch, values_cache, out, summary)
     if only is None:
         # Windows hosts against the MSRC documents (an MSRC update re-matches everything).
-        _rematch_windows(engine, out, summary)
+        _rematch_windows(engine, out, summary, within, memo)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -284,21 +366,23 @@ def _windows_part(document: str, inventory_id: int) -> WindowsInfo | None:
         return None
 
 
-def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
-    """Re-match the stored Windows inventories against the MSRC knowledge, as the
-    ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and the
-    installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
-    its findings built once, whatever number of hosts share it."""
+def _rematch_windows(engine: Engine, out: RematchResult, summary: bool,
+                     within: AssetRange = EVERY_ASSET, memo: RematchMemo | None = None
+                     ) -> None:
+    """Re-match the stored Windows inventories (of ``within``) against the MSRC knowledge,
+    as the ``msrc`` producer's report.  Each distinct decision key (product, build, UBR and
+    the installed KBs any fix names: :func:`knowledge.windows.decision_key`) is matched and
+    its findings built once, whatever number of hosts (of the range) share it."""
     batch: list[tuple[int, list[Finding], bool]] = []
-    facts = FactsCache()  # each CVE's records read once for every host
-    decided: dict[tuple[object, ...], list[Finding]] = {}
+    memo = memo or RematchMemo()
+    decided = memo.decided
     with engine.connect() as conn:
         knowledge = knowledge_for(conn)
         rows = conn.execute(
             select(assets.c.id, inventories.c.id, inventories.c.complete,
                    inventories.c.document)
             .join(inventories, inventories.c.id == assets.c.last_inventory_id)
-            .where(assets.c.ecosystem == WINDOWS)).all()
+            .where(assets.c.ecosystem == WINDOWS, within.of(assets.c.id))).all()
         for asset_id, inventory_id, complete, document in rows:
             info = _windows_part(document, inventory_id)
             if info is None:
@@ -307,8 +391,9 @@ def _rematch_windows(engine: Engine, out: RematchResult, summary: bool) -> None:
             key = decision_key(knowledge, host)
             found = decided.get(key)
             if found is None:
-                found = decided[key] = windows_findings(
-                    conn, match_windows(conn, host, knowledge), facts)
+                with memo.windows_lock:
+                    found = decided[key] = windows_findings(
+                        conn, match_windows(conn, host, knowledge), memo.facts)
             batch.append((asset_id, found, bool(complete)))
     values_cache: dict[Any, dict[str, Any]] = {}
     for start in range(0, len(batch), _ASSETS_PER_TRANSACTION):

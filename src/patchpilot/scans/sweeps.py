@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.assets.groups import Reach, within
 from patchpilot.clock import aware, iso, now_utc
+from patchpilot.db.dialect import bulk_insert
 from patchpilot.db.tables import (
     advisories,
     advisory_aliases,
@@ -600,11 +601,18 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
                 job_rows.append(_job(SSH_JOB, {"sweep_id": sweep_id, "asset_id": a.id,
                                                "target": a.ssh_target}, now, deadline,
                                      asset_id=a.id))
-        for start in range(0, len(results), _CHUNK):
-            conn.execute(insert(sweep_results), [
-                {"sweep_id": sweep_id, "asset_id": r.asset_id, "initial": r.initial,
-                 "status": r.status, "detail": _detail(r.packages, r.reason),
-                 "updated_at": now} for r in results[start:start + _CHUNK]])
+        if conn.dialect.name == "postgresql":
+            # COPY: 100,000 results in a fraction of executemany's 1.7 s (the first
+            # answer's largest part on a large estate).
+            bulk_insert(conn, sweep_results, RESULT_COLUMNS, [
+                (sweep_id, r.asset_id, r.initial, r.status, _detail(r.packages, r.reason),
+                 now) for r in results])
+        else:
+            for start in range(0, len(results), _CHUNK):
+                conn.execute(insert(sweep_results), [
+                    {"sweep_id": sweep_id, "asset_id": r.asset_id, "initial": r.initial,
+                     "status": r.status, "detail": _detail(r.packages, r.reason),
+                     "updated_at": now} for r in results[start:start + _CHUNK]])
         for start in range(0, len(job_rows), _CHUNK):
             conn.execute(insert(jobs), job_rows[start:start + _CHUNK])
         initial_counts = _counts((r.initial for r in results), INITIAL)
@@ -616,6 +624,9 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
             _finished(conn, sweep_id, vulns, status_counts, now)
     return Sweep(sweep_id, query, vulns, created_by, now, deadline, state, initial_counts,
                  status_counts, len(job_rows), results)
+
+
+RESULT_COLUMNS = ("sweep_id", "asset_id", "initial", "status", "detail", "updated_at")
 
 
 def _job(kind: str, payload: dict[str, Any], now: datetime, deadline: datetime, *,

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from patchpilot.audit import audit
 from patchpilot.clock import now_utc
-from patchpilot.db.tables import findings, priority_config
+from patchpilot.db.tables import assets, findings, priority_config
 from patchpilot.findings.events import PRIORITY_CHANGED
 from patchpilot.findings.lifecycle import FIXED
 from patchpilot.findings.summary import refresh as refresh_summary
@@ -192,9 +192,11 @@ def _due(config: PriorityConfig, dialect: str, column: str = "priority") -> str:
 
 
 def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = False,
-                     some_assets: bool = False, one_finding: bool = False) -> str:
+                     some_assets: bool = False, one_finding: bool = False,
+                     asset_range: bool = False) -> str:
     """The one statement that writes ``finding_priority`` for every unfixed finding (of
-    ``:asset_id``, of the expanding ``:asset_ids``, or the one ``:finding_id``).
+    ``:asset_id``, of the expanding ``:asset_ids``, of the assets with ids from ``:lo`` to
+    ``:hi``, or the one ``:finding_id``).
 
     A priority set on the finding by hand or by a playbook (``finding_overrides``) is
     kept when it is more urgent than the computed one: the stored priority is the lower
@@ -205,7 +207,8 @@ def reprioritise_sql(config: PriorityConfig, dialect: str, *, one_asset: bool = 
                                 else _matrix_levels)(config, dialect)
     where = f"f.state <> {_q(FIXED)}" + (" AND f.asset_id = :asset_id" if one_asset else "") \
         + (" AND f.asset_id IN :asset_ids" if some_assets else "") \
-        + (" AND f.id = :finding_id" if one_finding else "")
+        + (" AND f.id = :finding_id" if one_finding else "") \
+        + (" AND f.asset_id BETWEEN :lo AND :hi" if asset_range else "")
     distinct = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
     # Level 3 picks the more urgent of the computed priority and the override; level 4
     # (the outer SELECT) appends the override to the reason's JSON when it decided.
@@ -241,10 +244,12 @@ WHERE finding_priority.priority <> excluded.priority
 
 def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
                  asset_id: int | None = None, finding_id: int | None = None,
+                 asset_range: tuple[int, int] | None = None,
                  now: datetime | None = None, summary: bool = True,
                  actor: str | None = None) -> int:
-    """Write the priority of every unfixed finding (of ``asset_id``, or the one
-    ``finding_id``); rows changed.
+    """Write the priority of every unfixed finding (of ``asset_id``, of the assets with ids
+    in ``asset_range`` -- both ends included: a chunk of a divided re-prioritisation -- or
+    the one ``finding_id``); rows changed.
 
     One statement, inside the caller's transaction; then the per-asset summary rows,
     unless ``summary`` is false (a caller that refreshes them itself, once, after more
@@ -254,7 +259,8 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     """
     config = config or active_config(conn)
     sql = reprioritise_sql(config, conn.dialect.name, one_asset=asset_id is not None,
-                           one_finding=finding_id is not None)
+                           one_finding=finding_id is not None,
+                           asset_range=asset_range is not None)
     params: dict[str, Any] = {"now": now or now_utc()}
     where: dict[str, Any] = {}
     one = ""
@@ -264,6 +270,9 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
     if finding_id is not None:
         where["finding_id"] = finding_id
         one += " AND findings.id = :finding_id"
+    if asset_range is not None:
+        where["lo"], where["hi"] = asset_range
+        one += " AND findings.asset_id BETWEEN :lo AND :hi"
     # Typed so that SQLite gets SQLAlchemy's own datetime text, as in every other column.
     typed = bindparam("now", type_=DateTime(timezone=True))
     result = conn.execute(text(sql).bindparams(typed), {**params, **where})
@@ -277,7 +286,13 @@ def reprioritise(conn: Connection, config: PriorityConfig | None = None, *,
         if finding_id is not None and asset_id is None:
             asset_id = conn.execute(select(findings.c.asset_id)
                                     .where(findings.c.id == finding_id)).scalar()
-        refresh_summary(conn, None if asset_id is None else [asset_id], now=params["now"])
+        if asset_range is not None:
+            # The range's rows only: the chunks of a division refresh every row between them.
+            ids: list[int] | None = list(conn.execute(
+                select(assets.c.id).where(assets.c.id.between(*asset_range))).scalars())
+        else:
+            ids = None if asset_id is None else [asset_id]
+        refresh_summary(conn, ids, now=params["now"])
     return int(result.rowcount or 0)
 
 

@@ -247,6 +247,35 @@ def test_zip_member_error_names_the_member(tmp_path: Path) -> None:
         list(FEED.read(archive))
 
 
+
+def test_zip_read_in_parts_reads_every_record_once(tmp_path: Path) -> None:
+    # Stored and deflated members, a folder and a non-JSON member (skipped).
+    names = ["GO-2024-3228", "GO-2020-0001", "GO-2020-0003", "GO-2021-0078", "GO-2020-0014"]
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("docs/", b"")
+        zf.writestr("README.txt", b"not a record")
+        for n, name in enumerate(names):
+            zf.writestr(f"{name}.json", (OSV / f"go/{name}.json").read_bytes(),
+                        zipfile.ZIP_DEFLATED if n % 2 else zipfile.ZIP_STORED)
+    whole = [a.id for a in FEED.read(archive)]
+    assert whole == names
+    parts = [a.id for k in range(3) for a in FEED.read_part(archive, k, 3)]
+    assert sorted(parts) == sorted(names)
+
+
+def test_zip_member_with_a_bad_checksum_names_the_member(tmp_path: Path) -> None:
+    record = (OSV / "go/GO-2024-3228.json").read_bytes()
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # stored: the record's bytes as they are
+        zf.writestr("GO-2024-3228.json", record)
+    raw = archive.read_bytes()
+    at = raw.index(b'"GO-2024-3228"')
+    archive.write_bytes(raw[:at] + b'"GO-2024-3229"' + raw[at + 14:])  # one digit changed
+    with pytest.raises(FeedError, match=r"all\.zip!GO-2024-3228\.json: corrupt zip member: "
+                                        r"Bad CRC-32"):
+        list(FEED.read(archive))
+
 # --- claims --------------------------------------------------------------------------
 
 

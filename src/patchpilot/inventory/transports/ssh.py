@@ -34,6 +34,7 @@ import re
 import shlex
 import socket
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +42,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
+
+# asyncssh still names DSA's classes when imported, which cryptography 46+ warns about on
+# every command's stderr; PatchPilot never offers or accepts DSA keys.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="DSA is deprecated",
+                            category=CryptographyDeprecationWarning)
+    import asyncssh
 
 from patchpilot.config import DEFAULT_KNOWN_HOSTS, load_settings
 from patchpilot.errors import InvalidInput, InventoryFormatError, PatchPilotError

@@ -12,6 +12,7 @@ bytes as ``Advisory.raw`` instead of re-serialising it.
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 import zlib
@@ -154,26 +155,76 @@ FEED = OsvFeed()
 # --- reading -------------------------------------------------------------------------
 
 
-def _read_zip(path: Path, part: int = 0, parts: int = 1) -> Iterator[Advisory]:
+# The JSON members of the zips this process reads, by (path, size, mtime): a worker reads
+# several parts of one all.zip, and parses its central directory (one entry per record,
+# hundreds of thousands in Debian's) once, not once per part.
+_MEMBERS: dict[tuple[str, int, int], list[zipfile.ZipInfo]] = {}
+
+
+def _zip_members(path: Path) -> list[zipfile.ZipInfo]:
     try:
-        archive = zipfile.ZipFile(path)
+        st = os.stat(path)
+        key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+        members = _MEMBERS.get(key)
+        if members is None:
+            with zipfile.ZipFile(path) as archive:
+                members = [info for info in archive.infolist()
+                           if not info.is_dir() and info.filename.lower().endswith(".json")]
+            if len(_MEMBERS) >= 4:
+                _MEMBERS.clear()
+            _MEMBERS[key] = members
     except (OSError, zipfile.BadZipFile) as exc:
         raise FeedError(path, f"not a readable zip archive: {exc}") from exc
-    with archive:
-        for n, info in enumerate(archive.infolist()):
-            if n % parts != part:
-                continue
-            if info.is_dir() or not info.filename.lower().endswith(".json"):
-                continue
+    return members
+
+
+def _read_zip(path: Path, part: int = 0, parts: int = 1) -> Iterator[Advisory]:
+    members = _zip_members(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise FeedError(path, f"not a readable zip archive: {exc}") from exc
+    try:
+        for info in members[part::parts]:
             where = f"{path}!{info.filename}"  # names the member in every error
             try:
-                data = archive.read(info)
+                data = _member(fd, info)
+                if data is None:  # encrypted, or compressed other than by deflate
+                    with zipfile.ZipFile(path) as archive:
+                        data = archive.read(info)
             except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
                 # zlib.error: a damaged deflate stream (the CRC check comes only after it).
                 raise FeedError(where, f"corrupt zip member: {exc}") from exc
             advisory = transform(_load_json(where, data), data, where)
             if advisory is not None:
                 yield advisory
+    finally:
+        os.close(fd)
+
+
+def _member(fd: int, info: zipfile.ZipInfo) -> bytes | None:
+    """One member's bytes, checked as ``ZipFile.read`` checks them, read straight from
+    its offset (a third of ``ZipFile.read``'s cost per record); None for a member that
+    only ``zipfile`` can read."""
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_DEFLATED,
+                                                          zipfile.ZIP_STORED):
+        return None
+    name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+    header = os.pread(fd, 30 + len(name), info.header_offset)
+    # Local file header (APPNOTE 4.3.7): signature, …, name length at 26, extra at 28.
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("Bad magic number for file header")
+    if header[30:] != name or int.from_bytes(header[26:28], "little") != len(name):
+        raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and "
+                                 f"header {header[30:]!r} differ.")
+    start = info.header_offset + 30 + len(name) + int.from_bytes(header[28:30], "little")
+    raw = os.pread(fd, info.compress_size, start)
+    if len(raw) != info.compress_size:
+        raise EOFError("the member is cut short")
+    data = zlib.decompress(raw, -15) if info.compress_type == zipfile.ZIP_DEFLATED else raw
+    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return data
 
 
 def _load_json(where: Path | str, data: bytes) -> dict[str, Any]:

@@ -16,28 +16,65 @@ _STYLES = {"Critical": "bold red", "High": "red", "Medium": "yellow", "Low": "cy
 
 
 def table(result: ScanResult) -> Table:
-    """A rich Table of the findings."""
+    """A rich Table of the findings (print it with :func:`show`)."""
     t = Table(title=f"{len(result.findings)} findings on "
                     f"{result.inventory.asset.hostname or 'this host'}",
               show_lines=False, header_style="bold")
     rows = [(f"[{_STYLES.get(f.severity, '')}]{f.severity}[/]",
              f"{f.cvss.score:.1f}" if f.cvss else "-", f.vuln_id, f.package,
-             ", ".join(dict.fromkeys(i.installed_version for i in f.installations))
+             _packed(list(dict.fromkeys(i.installed_version for i in f.installations)))
              or f.evidence.installed_version, f.fix.fixed_version or "[bold]unfixed[/]",
              f.exploit.summary if f.exploit.summary != "none known" else "-", f.name)
             for f in result.findings]
     headers = ("Severity", "CVSS", "Vulnerability", "Package", "Installed", "Fixed in",
                "Exploit")
     # Ids and versions are never cut (they are copied into tickets and commands): each
-    # column is as wide as its longest value, and the title takes what width is left.
+    # column is as wide as its longest value (the installed versions of a package found
+    # in several places on lines of their own) and the title takes what is left.
     for i, col in enumerate(headers):
-        width = max([len(col)] + [len(_plain(r[i])) for r in rows])
-        t.add_column(col, no_wrap=True, min_width=width,
+        least = max([len(col)] + [len(line) for r in rows for line in _plain(r[i]).split("\n")])
+        t.add_column(col, no_wrap=True, min_width=least,
                      justify="right" if col == "CVSS" else "left")
-    t.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=10)
+    t.add_column("Title", no_wrap=True, overflow="ellipsis", min_width=TITLE_MIN)
     for row in rows:
         t.add_row(*row)
     return t
+
+
+def show(console: Console, t: Table) -> None:
+    """Print a table of :func:`table` on ``console``.  No column is ever squeezed away:
+    when its ids and versions do not fit the console, it is drawn as wide as they need
+    (a terminal then wraps its lines) rather than cropped."""
+    title = t.columns[-1]  # the title takes what the others leave, never their room
+    title.max_width = TITLE_MIN
+    least = console.measure(t, options=console.options.update_width(10_000)).maximum
+    width = max(console.width, least)
+    title.max_width = TITLE_MIN + width - least
+    if width > console.width:  # print() never goes past the console's width by itself
+        t.width = width
+    console.print(t, crop=False)
+
+
+# The title's narrowest: a few words, then "…".
+TITLE_MIN = 10
+
+
+# The installed versions of a package found in several places go on lines this wide.
+INSTALLED_WIDTH = 24
+
+
+def _packed(versions: list[str]) -> str:
+    """The versions, comma-separated, on lines of at most INSTALLED_WIDTH characters
+    (a longer version on a line of its own): a version is never broken."""
+    lines: list[str] = []
+    for v in versions:
+        if lines and len(lines[-1]) + 2 + len(v) <= INSTALLED_WIDTH:
+            lines[-1] += f", {v}"
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(v)
+    return "\n".join(lines)
 
 
 def _plain(text: str) -> str:
@@ -121,7 +158,7 @@ def coverage_lines(result: ScanResult) -> list[str]:
 def render(result: ScanResult, width: int = 200) -> str:
     """The table as plain text (for --output FILE)."""
     console = Console(file=io.StringIO(), width=width, color_system=None)
-    console.print(table(result))
+    show(console, table(result))
     console.print(summary_line(result))
     for line in set_aside_lines(result):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
