@@ -64,9 +64,6 @@ FEEDS = (DATA / "osv/pypi",)  # the feed update whose advisories the re-match fi
 PASSWORD = "bench-password"
 RUNS = 20  # timed calls of each page
 SWEEPS = 5
-# Appended to pg_schema's URL (``?options=-csearch_path…``): no JIT compilation, which
-# costs the one re-prioritisation statement 10-15 s on every run (docs/scaling.md).
-JIT_OFF = "%20-cjit%3Doff"
 WORKERS = (1, 2)
 # The targets of issue 19 (seconds).
 SWEEP_TARGET, PAGE_TARGET, PRIORITISE_TARGET = 2.0, 0.5, 300.0
@@ -365,30 +362,26 @@ def main() -> None:
     parser.add_argument("--pg", required=True, help="the PostgreSQL server (a fresh schema)")
     parser.add_argument("--assets", type=int, default=ASSETS)
     parser.add_argument("--findings", type=int, default=FINDINGS)
-    parser.add_argument("--jit", choices=("off", "on"), default="off",
-                        help="PostgreSQL's JIT for every connection (docs/scaling.md: off)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the schema (its name is printed) for --reuse")
     parser.add_argument("--reuse", metavar="SCHEMA",
                         help="only the worker runs, on the estate a --keep run left")
     args = parser.parse_args()
-    jit = JIT_OFF if args.jit == "off" else ""
     out = partial(print, flush=True)
     if args.reuse:
-        url = f"{args.pg}?options=-csearch_path%3D{args.reuse}{jit}"
-        print(f"PostgreSQL, schema {args.reuse}: the worker runs (jit {args.jit})", flush=True)
+        url = f"{args.pg}?options=-csearch_path%3D{args.reuse}"
+        print(f"PostgreSQL, schema {args.reuse}: the worker runs", flush=True)
         engine = make_engine(url)
         upgrade_schema(engine)
         with tempfile.TemporaryDirectory(prefix="pp-bench-scaleout-") as folder:
             measure_workers(engine, url, Path(folder), WORKERS, out)
         engine.dispose()
         return
-    print(f"PostgreSQL ({args.assets:,} assets, {args.findings:,} findings; jit {args.jit})",
-          flush=True)
+    print(f"PostgreSQL ({args.assets:,} assets, {args.findings:,} findings)", flush=True)
     with pg_schema(args.pg, keep=args.keep) as url:
         if args.keep:
             print(f"  schema kept: {url.rsplit('%3D', 1)[1]}", flush=True)
-        run(url + jit, args.assets, args.findings, out=out)
+        run(url, args.assets, args.findings, out=out)
 
 
 if __name__ == "__main__":

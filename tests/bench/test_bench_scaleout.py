@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bench.bench_scaleout import JIT_OFF, run
+from bench.bench_scaleout import run
 from sqlalchemy import func, select
 
 from patchpilot.db.engine import make_engine
@@ -23,7 +23,7 @@ def pg_url() -> Iterator[str]:
 
 def test_scaleout_bench_runs_at_a_tiny_size(pg_url: str) -> None:
     lines: list[str] = []
-    figures = run(pg_url + JIT_OFF, 200, 5_000, runs=3, server_processes=1, out=lines.append)
+    figures = run(pg_url, 200, 5_000, runs=3, server_processes=1, out=lines.append)
     engine = make_engine(pg_url)
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(inventories)).scalar()
