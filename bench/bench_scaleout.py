@@ -13,9 +13,9 @@ Issue 19's figures, with its targets on this 2-core machine:
   ``patchpilot worker`` processes: the re-match of every stored inventory, then the
   re-prioritisation of every open finding the re-match queues after it (< 5 min), and the
   scaling ratio (1-worker time / 2-worker time).  Between the two runs the findings the
-  first one created are deleted, so the second does the same work.  A run ends when no job
-  it caused is queued or leased, whatever their kinds (a re-match divided into chunk jobs
-  included); a failed job fails the benchmark.
+  first one created are deleted, so the second does the same work.  A run ends when every
+  job it caused is done, whatever their kinds (a re-match divided into chunk jobs and its
+  finishing step included); a failed job fails the benchmark.
 
 Run::
 
@@ -54,7 +54,7 @@ from patchpilot.clock import aware, now_utc
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import finding_events, findings, jobs
 from patchpilot.knowledge.update import update_from
-from patchpilot.queue import FAILED, LEASED, QUEUED, enqueue
+from patchpilot.queue import CANCELLED, DONE, FAILED, enqueue
 from patchpilot.scans.sweeps import SweepQuery, start_sweep
 from patchpilot.server.security import Role, create_api_token, set_password
 
@@ -204,7 +204,8 @@ class JobFailed(RuntimeError):
 
 def wait_for_jobs(engine: Engine, first_id: int, procs: Sequence[subprocess.Popen[bytes]],
                   home: Path, timeout: float = 6 * 3600) -> None:
-    """Until no server job (not an agent's) from ``first_id`` on is queued or leased;
+    """Until every server job (not an agent's) from ``first_id`` on is done, failed or
+    cancelled (not queued, leased, or a divided job waiting for its chunks);
     :class:`JobFailed` as soon as one failed (or was put back after an error), or a
     worker exited."""
     deadline = time.monotonic() + timeout
@@ -215,7 +216,7 @@ def wait_for_jobs(engine: Engine, first_id: int, procs: Sequence[subprocess.Pope
                                .where(mine, (jobs.c.state == FAILED)
                                       | jobs.c.error.is_not(None))).first()
             busy = conn.execute(select(func.count()).select_from(jobs).where(
-                mine, jobs.c.state.in_((QUEUED, LEASED)))).scalar_one()
+                mine, jobs.c.state.not_in((DONE, FAILED, CANCELLED)))).scalar_one()
         if bad is not None:
             raise JobFailed(f"job {bad.id} ({bad.kind}) {bad.state}: {bad.error}")
         if not busy:
@@ -336,8 +337,8 @@ def measure_workers(engine: Engine, url: str, home: Path, workers: Sequence[int]
     with engine.connect() as conn:
         findings_mark, events_mark = conn.execute(
             text("SELECT findings, events FROM bench_scaleout_marks")).one()
-        conn.execute(jobs.update().where(jobs.c.state.in_((QUEUED, LEASED)))
-                     .values(state="cancelled"))  # an interrupted run's leftovers
+        conn.execute(jobs.update().where(jobs.c.state.not_in((DONE, FAILED, CANCELLED)))
+                     .values(state=CANCELLED))  # an interrupted run's leftovers
         conn.commit()
     for n, count in enumerate(workers):
         deleted = reset_findings(engine, findings_mark, events_mark)
