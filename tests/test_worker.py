@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, select
 
-from patchpilot import queue, worker
+from patchpilot import pipeline, queue, worker
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.db.tables import jobs
 from tests.builders.processes import env_for, wait_for
@@ -161,6 +161,35 @@ def test_a_killed_worker_process_loses_no_job(database_url: str, tmp_path: Path)
         job_id, 2, str(second.pid))
     assert orjson.loads(row.result) == {"slept": 4.0, "attempt": 2}
     engine.dispose()
+
+
+def test_the_idle_work_is_the_quick_lanes_so_a_long_job_is_taken_at_once(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle work (on 10 million findings its plan rebuild took minutes) runs in the
+    pool's quick lane only: a re-match queued meanwhile is taken by the slow lane at once,
+    not after the rebuild."""
+    release = threading.Event()
+    idle_in: list[str] = []
+
+    def long_idle_work(_engine: Engine) -> None:
+        idle_in.append(threading.current_thread().name)
+        release.wait(60)  # a plan rebuild of a large estate
+
+    monkeypatch.setattr(pipeline, "when_idle", long_idle_work)
+    monkeypatch.setitem(worker.HANDLERS, "rematch", lambda _e, _j: {"rematched": True})
+    stop = threading.Event()
+    pool = worker.start_pool(engine, stop, 1, tick_seconds=None, name="pp")
+    try:
+        wait_for(lambda: idle_in, timeout=30, every=0.05)
+        [rematch] = _enqueue(engine, "rematch", 1)
+        wait_for(lambda: _rows(engine)[0].state == "done", timeout=30, every=0.05)
+        assert not release.is_set() and idle_in == ["pp-0"]
+        assert orjson.loads(_rows(engine)[0].result) == {"rematched": True}
+    finally:
+        release.set()
+        stop.set()
+        for t in pool:
+            t.join(timeout=10)
 
 
 def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(

@@ -106,9 +106,14 @@ def run_once(engine: Engine, owner: str | None = None, *, seconds: int | None = 
 def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 0.5,
                 tick_seconds: float | None = DEFAULT_TICK_SECONDS,
                 max_backoff: float = MAX_BACKOFF_SECONDS,
-                kinds: tuple[str, ...] | None = None) -> None:
+                kinds: tuple[str, ...] | None = None, idle_work: bool = True) -> None:
     """Run jobs (of ``kinds``; default: every kind) until ``stop`` is set, sleeping
     briefly when there is nothing to do.
+
+    With ``idle_work``, a round without a job also does the pipeline's idle work (expired
+    leases, :func:`pipeline.when_idle` -- which may rebuild the stored patch plan for
+    minutes on a large estate -- and the upkeep); a pool's other lanes leave it to its
+    quick lane, so that they are always free to take their own jobs.
 
     Every ``tick_seconds`` (None: never) an idle worker also runs the pipeline's tick,
     so that ``patchpilot worker`` processes alone keep schedules and feed updates running.
@@ -128,7 +133,9 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             stop.wait(backoff.failed(exc, "taking a job"))
             continue
-        if job is None:
+        if job is None and not idle_work:
+            stop.wait(idle_seconds)
+        elif job is None:
             try:
                 queue.fail_expired(engine)
                 pipeline.when_idle(engine)
@@ -183,15 +190,17 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
     thread for minutes.  So they have ``threads`` threads of their own: a pool of N runs N
     chunks at once (on PostgreSQL; SQLite writes one at a time) and N quick jobs beside.
     """
-    lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds) for n in range(threads)]
-    lanes += [(f"{name}-chunks-{n}", CHUNK_LANE, None) for n in range(threads)]
-    # The slow and report lanes never tick (the quick lane does, when it is asked to).
-    lanes.append((f"{name}-slow", SLOW_LANE, None))
-    lanes.append((f"{name}-reports", REPORT_LANE, None))
+    lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds, True) for n in range(threads)]
+    lanes += [(f"{name}-chunks-{n}", CHUNK_LANE, None, False) for n in range(threads)]
+    # The slow, chunk and report lanes never tick nor do the idle work (the quick lane
+    # does): on 10 million findings the idle work's plan rebuild took minutes, and a
+    # divided re-match's finishing step waited that long in the slow lane behind it.
+    lanes.append((f"{name}-slow", SLOW_LANE, None, False))
+    lanes.append((f"{name}-reports", REPORT_LANE, None, False))
     pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
                              name=thread_name,
-                             kwargs={"tick_seconds": tick, "kinds": kinds})
-            for thread_name, kinds, tick in lanes]
+                             kwargs={"tick_seconds": tick, "kinds": kinds, "idle_work": idle})
+            for thread_name, kinds, tick, idle in lanes]
     for thread in pool:
         thread.start()
     return pool
