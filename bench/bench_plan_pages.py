@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from bench.common import main_on_databases, page_csrf, timed
+from bench.common import free_port, main_on_databases, page_csrf, stop_process, timed
 from bench.dashboard_data import ASSETS, PER_ASSET, populate
 from patchpilot.db.engine import make_engine, upgrade_schema
 from patchpilot.scans import plan_store
@@ -54,7 +53,7 @@ def _rss_mb(pid: int, field: str = "VmHWM") -> float:
 def _server(url: str, home: Path) -> Iterator[tuple[str, int]]:
     """``patchpilot server`` on ``url``'s database (no workers: nothing rebuilds the plan
     underneath the measurement); its base URL and process id."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHPILOT_")}
     env.update(PATCHPILOT_DATABASE_URL=url, PATCHPILOT_HOME=str(home),
                PATCHPILOT_FEED_UPDATE_INTERVAL="off",
@@ -73,14 +72,7 @@ def _server(url: str, home: Path) -> Iterator[tuple[str, int]]:
                 time.sleep(0.3)
         yield base, proc.pid
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        stop_process(proc)
 
 
 def _chromium(base: str) -> None:

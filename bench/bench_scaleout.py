@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
 from bench.bench_sweep import SWEEP_CVE
-from bench.common import DATA, page_csrf, pg_schema
+from bench.common import DATA, free_port, page_csrf, pg_schema, stop_process, timed
 from bench.dashboard_data import populate
 from bench.scaleout_data import store_inventories
 from patchpilot import pipeline
@@ -78,16 +77,10 @@ def _env(url: str, home: Path) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _server(url: str, home: Path, processes: int = 2) -> Iterator[str]:
     """``patchpilot server --workers N --job-workers 0`` on ``url``'s database; its URL."""
-    port = _free_port()
+    port = free_port()
     log = (home / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "patchpilot.cli", "server", "--port",
                              str(port), "--workers", str(processes), "--job-workers", "0"],
@@ -108,26 +101,8 @@ def _server(url: str, home: Path, processes: int = 2) -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
-
-
-def _p95(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    """Median and p95 of ``runs`` calls of ``fn`` after two warm ones (one per server
-    process, most likely), in milliseconds."""
-    fn()
-    fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000, statistics.quantiles(times, n=20)[-1] * 1000
 
 
 def measure_dashboard(engine: Engine, url: str, home: Path, out: Callable[[str], None],
@@ -150,7 +125,7 @@ def measure_dashboard(engine: Engine, url: str, home: Path, out: Callable[[str],
             def get(path: str = path, headers: dict[str, str] = headers) -> None:
                 got = http.get(path, headers=headers)
                 assert got.status_code == 200, (path, got.status_code, got.text[:300])
-            median, p95 = _p95(get, runs)
+            median, p95 = timed(get, runs, warm=2)  # one per server process
             figures[name] = p95
             out(f"  {name:<30} median {median:7.1f} ms   p95 {p95:7.1f} ms   "
                 f"(target p95 < {PAGE_TARGET * 1000:.0f} ms)")
@@ -187,13 +162,9 @@ def _workers(url: str, home: Path, count: int) -> Iterator[list[subprocess.Popen
         yield procs
     finally:
         for proc in procs:
-            proc.terminate()
+            proc.terminate()  # all at once: they drain their jobs side by side
         for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=60)
         for log in logs:
             log.close()
 

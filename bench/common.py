@@ -6,7 +6,9 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -124,15 +126,40 @@ def insert_context(conn: Connection, n_assets: int, now: object) -> None:
         """), {"now": now})
 
 
-def timed(fn: Callable[[], Any], runs: int = 20) -> tuple[float, float]:
-    """Median and p95 of ``runs`` warm calls of ``fn``, in milliseconds."""
-    fn()  # warm the caches
+def timed(fn: Callable[[], Any], runs: int = 20, warm: int = 1) -> tuple[float, float]:
+    """Median and p95 of ``runs`` calls of ``fn`` after ``warm`` ones, in milliseconds."""
+    for _ in range(warm):  # warm the caches
+        fn()
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000, statistics.quantiles(times, n=20)[-1] * 1000
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any], *, kill: bool = False,
+                 timeout: float = 30) -> None:
+    """Stop a child process: SIGTERM (SIGKILL with ``kill``: a crash, not a clean
+    shutdown), then SIGKILL if it has not ended within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    if kill:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def page_csrf(page: str) -> str:

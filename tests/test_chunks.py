@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
+from bench.common import stop_process
 from sqlalchemy import Engine, delete, func, select, update
 
 from patchpilot import pipeline, queue, worker
@@ -414,13 +415,7 @@ def test_two_worker_processes_share_the_chunks(database_url: str, tmp_path: Path
         wait_for(lambda: _unfinished(engine) == 0, timeout=180, every=0.2)
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     chunks = _job_rows(engine, "rematch_chunk", "prioritise_chunk")
     assert len(chunks) == 20 and {(r.state, r.attempts) for r in chunks} == {("done", 1)}
     pids = Counter(r.lease_owner.split(":")[1] for r in chunks)  # host:pid:thread

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from bench.common import stop_process
 from sqlalchemy import Engine, select
 
 from patchpilot import pipeline, queue, worker
@@ -106,20 +107,6 @@ def _start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _stop(proc: subprocess.Popen[str], kill: bool = False) -> None:
-    if proc.poll() is not None:
-        return
-    if kill:
-        proc.kill()
-    else:
-        proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_two_worker_processes_run_every_job_once(database_url: str, tmp_path: Path) -> None:
     engine = make_engine(database_url)
     upgrade_schema(engine)
@@ -130,7 +117,7 @@ def test_two_worker_processes_run_every_job_once(database_url: str, tmp_path: Pa
         wait_for(lambda: all(r.state == "done" for r in _rows(engine)), timeout=120, every=0.2)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
     rows = _rows(engine)
     assert [r.id for r in rows] == ids
     assert [(r.state, r.attempts) for r in rows] == [("done", 1)] * JOBS
@@ -148,14 +135,14 @@ def test_a_killed_worker_process_loses_no_job(database_url: str, tmp_path: Path)
     try:
         owner = wait_for(lambda: _rows(engine)[0].lease_owner, timeout=60, every=0.1)
         assert owner.split(":")[1] == str(first.pid)
-        _stop(first, kill=True)  # SIGKILL mid-job: no cleanup, no more lease renewals
+        stop_process(first, kill=True)  # SIGKILL mid-job: no cleanup, no more lease renewals
         second = _start_worker(env)
         try:
             wait_for(lambda: _rows(engine)[0].state == "done", timeout=60, every=0.2)
         finally:
-            _stop(second)
+            stop_process(second)
     finally:
-        _stop(first, kill=True)
+        stop_process(first, kill=True)
     [row] = _rows(engine)
     assert (row.id, row.attempts, row.lease_owner.split(":")[1]) == (
         job_id, 2, str(second.pid))

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.common import free_port, stop_process
 
 
 def env_for(database_url: str, home: Path) -> dict[str, str]:
@@ -75,15 +68,7 @@ class ServerProcess:
         """Stop (SIGKILL with ``kill``: a crash, not a clean shutdown)."""
         if self.proc is None:
             return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, kill=kill, timeout=20)
         self.proc = None
 
 
