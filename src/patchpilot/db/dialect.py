@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, text
+from sqlalchemy import Column, Table, text
 from sqlalchemy.engine import Connection
 
 CHUNK = 5000
@@ -111,6 +111,16 @@ def reserve_ids(conn: Connection, table: Table, n: int) -> list[int] | None:
     return [int(i) for i in conn.execute(
         text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
              "FROM generate_series(1, :n)"), {"table": table.name, "n": n}).scalars()]
+
+
+def stored_datetime(conn: Connection, column: Column[Any], value: datetime) -> Any:
+    """``value`` as :func:`bulk_insert` takes it for ``column``: the datetime itself on
+    PostgreSQL (COPY formats it), SQLAlchemy's own SQLite text elsewhere (so the row reads
+    back as every other row's).  For many rows of one timestamp: converted once."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    if conn.dialect.name == "postgresql" or process is None:
+        return value
+    return process(value)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
