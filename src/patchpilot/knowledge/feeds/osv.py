@@ -321,6 +321,10 @@ def _transform(vuln_id: str, record: dict[str, Any], raw: bytes,
 
     families: set[str] = set()
     affected = []
+    # Distribution errata repeat one ranges list for every binary package of an update
+    # (an AlmaLinux record: 14 on average): equal to the last one, it is the same answer.
+    last_raw: Any = None
+    last_ranges: tuple[AffectedRange, ...] = ()
     workaround = _workaround(get("database_specific"))
     for entry in affected_raw:
         if type(entry) is not dict:
@@ -357,10 +361,12 @@ def _transform(vuln_id: str, record: dict[str, Any], raw: bytes,
                 _NAMES.clear()
             name = _NAMES[key] = normalize_name(eco, raw_name)
         ranges = entry.get("ranges")
+        if ranges and ranges != last_raw:
+            last_raw, last_ranges = ranges, _ranges(ranges, vuln_id, where)
         affected.append(AffectedPackage(
             ecosystem=eco,
             name=name,
-            ranges=_ranges(ranges, vuln_id, where) if ranges else (),
+            ranges=last_ranges if ranges else (),
             versions=tuple(map(str, versions)) if versions else (),
             severity=rating if type(rating) is str else None,
         ))
