@@ -461,7 +461,7 @@ def _package_rows(conn: Connection, targets: Targets,
         stmt = select(*cols).where(key_col.in_(keys[start:start + 500]))
         if asset_ids is not None:
             stmt = stmt.where(asset_packages.c.asset_id.in_(asset_ids))
-        rows.extend(tuple(r) for r in conn.execute(stmt))
+        rows += conn.execute(stmt).all()
     return rows
 
 
@@ -535,6 +535,23 @@ def _add_windows(conn: Connection, vulns: Sequence[str], judged: _Judged,
             judged.unjudged.setdefault(asset_id, why)
 
 
+def _affected_answers(judged: _Judged) -> dict[int, tuple[list[dict[str, Any]], str]]:
+    """Per affected asset: its packages in order and the stored detail text.  Assets with
+    the very same packages (the shared dicts of :func:`_judge_rows`) share both."""
+    out: dict[int, tuple[list[dict[str, Any]], str]] = {}
+    seen: dict[tuple[int, ...], tuple[list[dict[str, Any]], str]] = {}
+    for asset_id, hits in judged.affected.items():
+        if not hits:
+            continue
+        same = tuple(map(id, hits))  # the dicts live as long as ``judged``
+        answer = seen.get(same)
+        if answer is None:
+            ordered = sorted(hits, key=lambda p: (p["ecosystem"], p["package"]))
+            answer = seen[same] = (ordered, _detail(ordered, None))
+        out[asset_id] = answer
+    return out
+
+
 def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: bool
               ) -> tuple[str, list[dict[str, Any]], str | None]:
     """(answer, affected packages, reason) for one asset."""
@@ -596,27 +613,32 @@ def start_sweep(engine: Engine, query: SweepQuery, *, created_by: str,
         rows: list[tuple[Any, ...]] = []
         job_rows: list[dict[str, Any]] = []
         stamp = stored_datetime(conn, sweep_results.c.updated_at, now)
-        details: dict[tuple[Any, ...], str] = {}  # assets alike share one detail text
-        for a in estate:
-            initial, packages, reason = _classify(
-                judged, a.id, a.last_inventory_id is not None, bool(a.complete))
-            refresh = a.id in agent_of or bool(a.ssh_target)
-            status = PENDING if refresh else initial
-            results.append(AssetResult(a.id, a.name, initial, status, packages, reason, now))
-            # The package dicts are shared (_judge_rows) and live as long as ``judged``.
-            same = (reason, *map(id, packages))
-            detail = details.get(same)
-            if detail is None:
-                detail = details[same] = _detail(packages, reason)
-            rows.append((sweep_id, a.id, initial, status, detail, stamp))
-            if a.id in agent_of:
+        answers = _affected_answers(judged)
+        details: dict[str | None, str] = {}  # the other answers' texts, by reason
+        for asset_id, name, ssh_target, inventory_id, complete in estate:
+            answer = answers.get(asset_id)
+            if answer is not None:
+                initial, reason = AFFECTED, None
+                packages, detail = answer
+            else:
+                initial, packages, reason = _classify(judged, asset_id,
+                                                      inventory_id is not None, bool(complete))
+                known = details.get(reason)
+                if known is None:  # no packages: the reason decides the text
+                    known = details[reason] = _detail(packages, reason)
+                detail = known
+            agent_id = agent_of.get(asset_id)
+            status = PENDING if agent_id is not None or ssh_target else initial
+            results.append(AssetResult(asset_id, name, initial, status, packages, reason, now))
+            rows.append((sweep_id, asset_id, initial, status, detail, stamp))
+            if agent_id is not None:
                 job_rows.append(_job(REFRESH_JOB, {"sweep_id": sweep_id}, now, deadline,
-                                     asset_id=a.id, agent_id=agent_of[a.id]))
-            elif a.ssh_target:
+                                     asset_id=asset_id, agent_id=agent_id))
+            elif ssh_target:
                 # The ssh_scan handler (scans.scheduler) reads the target from the payload.
-                job_rows.append(_job(SSH_JOB, {"sweep_id": sweep_id, "asset_id": a.id,
-                                               "target": a.ssh_target}, now, deadline,
-                                     asset_id=a.id))
+                job_rows.append(_job(SSH_JOB, {"sweep_id": sweep_id, "asset_id": asset_id,
+                                               "target": ssh_target}, now, deadline,
+                                     asset_id=asset_id))
         # COPY on PostgreSQL: 100,000 results in a fraction of executemany's 1.7 s (the
         # first answer's largest part on a large estate); the driver's own on SQLite.
         bulk_insert(conn, sweep_results, RESULT_COLUMNS, rows)
