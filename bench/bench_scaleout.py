@@ -20,7 +20,12 @@ Issue 19's figures, with its targets on this 2-core machine:
 Run::
 
     python -m bench.bench_scaleout --pg postgresql://postgres@127.0.0.1:5432/test \
-        [--assets 100000 --findings 10000000]
+        [--assets 100000 --findings 10000000] [--keep]
+    python -m bench.bench_scaleout --pg ... --reuse SCHEMA [--no-workers]   # measure again
+
+``--keep`` leaves the generated schema (40 minutes to make) for ``--reuse``, which
+vacuums the findings' tables as autovacuum would, then measures the sweep, the pages and
+(unless ``--no-workers``) the worker runs again on it.
 """
 
 from __future__ import annotations
@@ -237,6 +242,15 @@ def run_workers(engine: Engine, url: str, home: Path, count: int,
     return {"rematch": rematch, "prioritise": prioritise, "total": total}
 
 
+def vacuum_findings(engine: Engine) -> None:
+    """What autovacuum does after a run's writes (``docs/scaling.md``'s settings: after
+    2 % of a table changed): the visibility map the overview's weekly counts read indexes
+    only by, and the planner's statistics."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE findings, finding_priority, finding_events, asset_summary"))
+
+
 def reset_findings(engine: Engine, findings_mark: int, events_mark: int) -> int:
     """Delete what a run added (findings, with their priorities, and events), and vacuum:
     the next run does the same work on the same tables; rows deleted."""
@@ -245,9 +259,7 @@ def reset_findings(engine: Engine, findings_mark: int, events_mark: int) -> int:
         conn.execute(finding_events.delete().where(finding_events.c.id > events_mark))
     if not deleted:
         return 0
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE findings, finding_priority, finding_events, asset_summary"))
+    vacuum_findings(engine)
     return int(deleted)
 
 
@@ -337,16 +349,23 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the schema (its name is printed) for --reuse")
     parser.add_argument("--reuse", metavar="SCHEMA",
-                        help="only the worker runs, on the estate a --keep run left")
+                        help="measure again on the estate a --keep run left (no generating): "
+                             "the sweep, the pages and the worker runs")
+    parser.add_argument("--no-workers", action="store_true",
+                        help="with --reuse: the sweep and the pages only")
     args = parser.parse_args()
     out = partial(print, flush=True)
     if args.reuse:
         url = f"{args.pg}?options=-csearch_path%3D{args.reuse}"
-        print(f"PostgreSQL, schema {args.reuse}: the worker runs", flush=True)
+        print(f"PostgreSQL, schema {args.reuse}: measured again", flush=True)
         engine = make_engine(url)
         upgrade_schema(engine)
+        vacuum_findings(engine)
+        measure_sweep(engine, out)
         with tempfile.TemporaryDirectory(prefix="pp-bench-scaleout-") as folder:
-            measure_workers(engine, url, Path(folder), WORKERS, out)
+            measure_dashboard(engine, url, Path(folder), out)
+            if not args.no_workers:
+                measure_workers(engine, url, Path(folder), WORKERS, out)
         engine.dispose()
         return
     print(f"PostgreSQL ({args.assets:,} assets, {args.findings:,} findings)", flush=True)
