@@ -150,11 +150,11 @@ def test_a_killed_worker_process_loses_no_job(database_url: str, tmp_path: Path)
     engine.dispose()
 
 
-def test_the_idle_work_is_the_quick_lanes_so_a_long_job_is_taken_at_once(
+def test_the_idle_work_has_a_thread_of_its_own_so_every_job_is_taken_at_once(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The idle work (on 10 million findings its plan rebuild took minutes) runs in the
-    pool's quick lane only: a re-match queued meanwhile is taken by the slow lane at once,
-    not after the rebuild."""
+    pool's upkeep thread, which takes no job: a re-match (slow lane) and a prioritise job
+    (quick lane) queued meanwhile are taken at once, not after the rebuild."""
     release = threading.Event()
     idle_in: list[str] = []
 
@@ -164,14 +164,18 @@ def test_the_idle_work_is_the_quick_lanes_so_a_long_job_is_taken_at_once(
 
     monkeypatch.setattr(pipeline, "when_idle", long_idle_work)
     monkeypatch.setitem(worker.HANDLERS, "rematch", lambda _e, _j: {"rematched": True})
+    monkeypatch.setitem(worker.HANDLERS, "prioritise", lambda _e, _j: {"prioritised": True})
     stop = threading.Event()
     pool = worker.start_pool(engine, stop, 1, tick_seconds=None, name="pp")
     try:
         wait_for(lambda: idle_in, timeout=30, every=0.05)
-        [rematch] = _enqueue(engine, "rematch", 1)
-        wait_for(lambda: _rows(engine)[0].state == "done", timeout=30, every=0.05)
-        assert not release.is_set() and idle_in == ["pp-0"]
-        assert orjson.loads(_rows(engine)[0].result) == {"rematched": True}
+        _enqueue(engine, "rematch", 1)
+        _enqueue(engine, "prioritise", 1)
+        wait_for(lambda: all(r.state == "done" for r in _rows(engine)), timeout=30,
+                 every=0.05)
+        assert not release.is_set() and idle_in == ["pp-upkeep"]
+        assert [orjson.loads(r.result) for r in _rows(engine)] == [
+            {"rematched": True}, {"prioritised": True}]
     finally:
         release.set()
         stop.set()
@@ -219,5 +223,6 @@ def test_a_feed_update_in_the_slow_lane_leaves_the_quick_lane_free(
         for t in pool:
             t.join(timeout=10)
     # The other lanes are the chunks' and the reports' (tests/reports/test_jobs.py).
-    assert [t.name for t in pool] == ["pp-0", "pp-chunks-0", "pp-slow", "pp-reports"]
+    assert [t.name for t in pool] == ["pp-0", "pp-chunks-0", "pp-slow", "pp-reports",
+                                      "pp-upkeep"]
     assert orjson.loads(_rows(engine)[0].result) == {"slow": True}

@@ -350,13 +350,21 @@ def when_idle(engine: Engine, settings: Settings | None = None) -> None:
     """What an idle worker does every round: settle sweeps whose deadline passed or whose
     refresh jobs failed for good (reads only, unless something is due); import what a
     scanner dropped in the watched folder (``PATCHPILOT_IMPORT_WATCH_DIR``, every 30 s);
-    rebuild the stored patch plan when findings changed (at most once a minute); run the
-    playbooks (``automation.run``: due schedules, new events, due deliveries -- each one
-    indexed read when idle; its failures are logged, never raised)."""
+    rebuild the stored patch plan when findings changed (at most once a minute), unless
+    a re-match or re-prioritisation of the estate is under way; run the playbooks
+    (``automation.run``: due schedules, new events, due deliveries -- each one indexed
+    read when idle; its failures are logged, never raised)."""
     settings = settings or load_settings()
     close_sweeps(engine)
     poll_watched_folder(engine, settings.import_watch_dir)
-    refresh_plan_if_stale(engine)
+    with engine.connect() as conn:
+        # Those rewrite the findings and priorities the plan is made of, for minutes on a
+        # large estate: a plan built meanwhile would be stale at once, and building it
+        # (minutes too, at 10 million findings) would take the cores they run on.  The
+        # next idle round after them builds it.
+        estate_work = queue.any_under_way(conn, ESTATE_KINDS)
+    if not estate_work:
+        refresh_plan_if_stale(engine)
     run_automation(engine, settings)
 
 
@@ -617,6 +625,8 @@ SLOW_KINDS = frozenset({FEED_UPDATE, REMATCH, IMPORT})
 # quick threads (``worker.start_pool``), so N threads run N chunks at once and the quick
 # jobs (an upload's match) still find a free worker.
 CHUNK_KINDS = frozenset({REMATCH_CHUNK, PRIORITISE_CHUNK})
+# The jobs that rewrite the whole estate's findings or priorities (when_idle waits for them).
+ESTATE_KINDS = frozenset({FEED_UPDATE, REMATCH, PRIORITISE}) | CHUNK_KINDS
 # The report jobs -- seconds to minutes, in a child process under the memory ceiling
 # (reports.jobs) -- get a lane of their own too, so a large export never holds a scan or an
 # upload's match, and one pool builds one report at a time.

@@ -26,6 +26,7 @@ missing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -303,6 +304,18 @@ def chunk_progress(conn: Connection, job_id: int) -> tuple[int, int] | None:
     if row is None or row.chunks_total is None:
         return None
     return int(row.chunks_done), int(row.chunks_total)
+
+
+def any_under_way(conn: Connection, kinds: Iterable[str], now: datetime | None = None
+                  ) -> bool:
+    """Whether a server job of ``kinds`` is running, waiting for its chunks, or queued to
+    run now (not one queued for later)."""
+    now = now or now_utc()
+    under_way = or_(jobs.c.state.in_((LEASED, WAITING)),
+                    and_(jobs.c.state == QUEUED, jobs.c.run_after <= now))
+    return conn.execute(select(jobs.c.id).where(
+        under_way, jobs.c.agent_id.is_(None), jobs.c.kind.in_(sorted(kinds)))
+        .limit(1)).first() is not None
 
 
 def chunk_results(conn: Connection, job_id: int) -> list[dict[str, Any]]:

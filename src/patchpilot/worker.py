@@ -11,7 +11,9 @@ workers, ``patchpilot worker``) has four lanes: the long jobs (a feed update, a 
 the estate) run in a thread of their own, and so do the reports, so they never keep the
 quick ones waiting; the chunks of divided jobs (``pipeline.CHUNK_KINDS``) have as many
 threads as the quick jobs, so every worker process -- and every thread of one -- takes its
-share of a large re-match or re-prioritisation.
+share of a large re-match or re-prioritisation.  A fifth thread takes no job: it does the
+idle work (the upkeep, the stored patch plan's rebuild, the tick), which may run for
+minutes on a large estate, so no job ever waits behind it.
 
 A worker renews its lease while a job runs (a heartbeat), so a long job is never taken
 twice, while a worker that dies stops renewing and its job is taken again once the lease
@@ -107,13 +109,13 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
                 tick_seconds: float | None = DEFAULT_TICK_SECONDS,
                 max_backoff: float = MAX_BACKOFF_SECONDS,
                 kinds: tuple[str, ...] | None = None, idle_work: bool = True) -> None:
-    """Run jobs (of ``kinds``; default: every kind) until ``stop`` is set, sleeping
-    briefly when there is nothing to do.
+    """Run jobs (of ``kinds``; default: every kind; ``()``: none) until ``stop`` is set,
+    sleeping briefly when there is nothing to do.
 
     With ``idle_work``, a round without a job also does the pipeline's idle work (expired
     leases, :func:`pipeline.when_idle` -- which may rebuild the stored patch plan for
-    minutes on a large estate -- and the upkeep); a pool's other lanes leave it to its
-    quick lane, so that they are always free to take their own jobs.
+    minutes on a large estate -- and the upkeep).  A pool gives it a thread of its own
+    (``kinds=()``), so that every lane is always free to take its jobs.
 
     Every ``tick_seconds`` (None: never) an idle worker also runs the pipeline's tick,
     so that ``patchpilot worker`` processes alone keep schedules and feed updates running.
@@ -129,7 +131,7 @@ def run_forever(engine: Engine, stop: threading.Event, *, idle_seconds: float = 
     backoff = Backoff(idle_seconds, max_backoff)
     while not stop.is_set():
         try:
-            job = run_once(engine, owner, seconds=seconds, kinds=kinds)
+            job = run_once(engine, owner, seconds=seconds, kinds=kinds) if kinds != () else None
         except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
             stop.wait(backoff.failed(exc, "taking a job"))
             continue
@@ -169,8 +171,8 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
                tick_seconds: float | None = DEFAULT_TICK_SECONDS,
                name: str = "worker") -> list[threading.Thread]:
     """Start ``threads`` workers for the quick jobs, ``threads`` for the chunks of divided
-    jobs, one for the long ones and one for the reports; the started threads (they end
-    once ``stop`` is set).
+    jobs, one for the long ones, one for the reports and one for the idle work; the
+    started threads (they end once ``stop`` is set).
 
     A ``feed_update`` (a download and a load of every feed, then a re-match of the
     estate) or a ``rematch`` job runs for minutes.  Taken by the only worker there is --
@@ -189,14 +191,19 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
     could not, and in the quick lane a whole estate's chunks would occupy every quick
     thread for minutes.  So they have ``threads`` threads of their own: a pool of N runs N
     chunks at once (on PostgreSQL; SQLite writes one at a time) and N quick jobs beside.
+
+    No lane that takes jobs does the idle work or ticks: on 10 million findings the idle
+    work's plan rebuild took minutes, and the job queued meanwhile for the lane doing it
+    waited as long (a divided re-match's finishing step 279 s in the slow lane, then the
+    re-prioritisation 224 s in the quick one).  It has the ``upkeep`` thread, which takes
+    no job.
     """
-    lanes = [(f"{name}-{n}", QUICK_LANE, tick_seconds, True) for n in range(threads)]
+    lanes: list[tuple[str, tuple[str, ...], float | None, bool]] = [
+        (f"{name}-{n}", QUICK_LANE, None, False) for n in range(threads)]
     lanes += [(f"{name}-chunks-{n}", CHUNK_LANE, None, False) for n in range(threads)]
-    # The slow, chunk and report lanes never tick nor do the idle work (the quick lane
-    # does): on 10 million findings the idle work's plan rebuild took minutes, and a
-    # divided re-match's finishing step waited that long in the slow lane behind it.
     lanes.append((f"{name}-slow", SLOW_LANE, None, False))
     lanes.append((f"{name}-reports", REPORT_LANE, None, False))
+    lanes.append((f"{name}-upkeep", (), tick_seconds, True))
     pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
                              name=thread_name,
                              kwargs={"tick_seconds": tick, "kinds": kinds, "idle_work": idle})

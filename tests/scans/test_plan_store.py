@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
+from patchpilot import pipeline, queue
 from patchpilot.assets.groups import Scope, resolve_scope
-from patchpilot.db.tables import plan_hosts, plan_items
+from patchpilot.clock import now_utc
+from patchpilot.db.tables import jobs, plan_hosts, plan_items
 from patchpilot.errors import NotFound
 from patchpilot.scans import plan_store
 from patchpilot.scans.plan import PLAN_COLUMNS, build_plan, plan_rows
@@ -142,3 +144,28 @@ def test_one_builder_at_a_time(estate: dict[str, int], kb: Engine) -> None:
         assert plan_store.status(conn).generation == 0
     state = plan_store.refresh_if_stale(kb)
     assert state is not None and state.generation == 1 and not state.stale
+
+
+def test_the_idle_round_builds_no_plan_while_the_estate_is_reworked(
+        estate: dict[str, int], kb: Engine) -> None:
+    """A re-prioritisation of the estate queued to run (or running, or waiting for its
+    chunks) rewrites what the plan is made of: the idle round leaves the stale plan for
+    after it.  A feed update queued for later holds nothing up."""
+    with kb.begin() as conn:
+        reprioritise = queue.enqueue(conn, pipeline.PRIORITISE, {})
+        queue.enqueue(conn, pipeline.FEED_UPDATE, {}, run_after=now_utc() + timedelta(hours=6))
+    pipeline.when_idle(kb)
+    with kb.connect() as conn:
+        assert (plan_store.status(conn).generation, plan_store.status(conn).stale) == (0, True)
+    for state in (queue.LEASED, queue.WAITING):
+        with kb.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == reprioritise).values(state=state))
+        pipeline.when_idle(kb)
+        with kb.connect() as conn:
+            assert plan_store.status(conn).generation == 0
+    with kb.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == reprioritise).values(state=queue.DONE))
+    pipeline.when_idle(kb)
+    with kb.connect() as conn:
+        state = plan_store.status(conn)
+    assert (state.generation, state.stale) == (1, False)
