@@ -86,6 +86,21 @@ def bulk_upsert(conn: Connection, table: Table, columns: Sequence[str],
                            f"({', '.join(keys)}) DO UPDATE SET {updates}", rows)
 
 
+def prefer_index_joins(conn: Connection) -> None:
+    """For the rest of the caller's transaction, join by index lookups rather than by
+    hashing or merging whole tables (PostgreSQL; nothing to do on SQLite).
+
+    For statements over a slice of a large table whose join partner has no column to
+    narrow it by: a chunk of a divided re-prioritisation reads 2 % of the findings, and
+    joins ``finding_priority`` by finding id.  With the default ``random_page_cost`` the
+    planner hashed all 10 million ``finding_priority`` rows for each of the chunk's three
+    statements (16 s a chunk; 6.8 s by index lookups).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+
+
 def lock_for_writing(conn: Connection, table: Table) -> None:
     """Serialise writers of ``table`` for the rest of the transaction.
 
