@@ -198,16 +198,16 @@ def start_pool(engine: Engine, stop: threading.Event, threads: int = 1, *,
     re-prioritisation 224 s in the quick one).  It has the ``upkeep`` thread, which takes
     no job.
     """
-    lanes: list[tuple[str, tuple[str, ...], float | None, bool]] = [
-        (f"{name}-{n}", QUICK_LANE, None, False) for n in range(threads)]
-    lanes += [(f"{name}-chunks-{n}", CHUNK_LANE, None, False) for n in range(threads)]
-    lanes.append((f"{name}-slow", SLOW_LANE, None, False))
-    lanes.append((f"{name}-reports", REPORT_LANE, None, False))
-    lanes.append((f"{name}-upkeep", (), tick_seconds, True))
+    lanes = [(f"{name}-{n}", QUICK_LANE) for n in range(threads)]
+    lanes += [(f"{name}-chunks-{n}", CHUNK_LANE) for n in range(threads)]
+    lanes += [(f"{name}-slow", SLOW_LANE), (f"{name}-reports", REPORT_LANE)]
     pool = [threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
-                             name=thread_name,
-                             kwargs={"tick_seconds": tick, "kinds": kinds, "idle_work": idle})
-            for thread_name, kinds, tick, idle in lanes]
+                             name=thread_name, kwargs={"tick_seconds": None, "kinds": kinds,
+                                                       "idle_work": False})
+            for thread_name, kinds in lanes]
+    pool.append(threading.Thread(target=run_forever, args=(engine, stop), daemon=True,
+                                 name=f"{name}-upkeep",
+                                 kwargs={"tick_seconds": tick_seconds, "kinds": ()}))
     for thread in pool:
         thread.start()
     return pool

@@ -132,10 +132,15 @@ def stored_datetime(conn: Connection, column: Column[Any], value: datetime) -> A
     """``value`` as :func:`bulk_insert` takes it for ``column``: the datetime itself on
     PostgreSQL (COPY formats it), SQLAlchemy's own SQLite text elsewhere (so the row reads
     back as every other row's).  For many rows of one timestamp: converted once."""
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = _bind_processor(conn, column)
     if conn.dialect.name == "postgresql" or process is None:
         return value
     return process(value)
+
+
+def _bind_processor(conn: Connection, column: Column[Any]) -> Any:
+    """SQLAlchemy's conversion of a Python value to what the driver stores, or None."""
+    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -151,7 +156,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     sql = _insert_sql(conn, table, columns)
     converters = []
     for name in columns:
-        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        process = _bind_processor(conn, table.c[name])
         if process is not None and table.c[name].type.python_type in (datetime, date):
             converters.append((columns.index(name), process))
     if not converters:

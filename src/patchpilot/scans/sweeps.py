@@ -546,10 +546,15 @@ def _affected_answers(judged: _Judged) -> dict[int, tuple[list[dict[str, Any]], 
         same = tuple(map(id, hits))  # the dicts live as long as ``judged``
         answer = seen.get(same)
         if answer is None:
-            ordered = sorted(hits, key=lambda p: (p["ecosystem"], p["package"]))
+            ordered = _in_order(hits)
             answer = seen[same] = (ordered, _detail(ordered, None))
         out[asset_id] = answer
     return out
+
+
+def _in_order(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An asset's affected packages as a result lists them: by ecosystem, then name."""
+    return sorted(hits, key=lambda p: (p["ecosystem"], p["package"]))
 
 
 def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: bool
@@ -557,7 +562,7 @@ def _classify(judged: _Judged, asset_id: int, has_inventory: bool, complete: boo
     """(answer, affected packages, reason) for one asset."""
     hits = judged.affected.get(asset_id)
     if hits:
-        return AFFECTED, sorted(hits, key=lambda p: (p["ecosystem"], p["package"])), None
+        return AFFECTED, _in_order(hits), None
     if not has_inventory:
         return UNKNOWN, [], "no inventory yet"
     if asset_id in judged.unreadable:
