@@ -235,3 +235,44 @@ def test_a_database_without_a_log_loads_too(feed_dir, monkeypatch) -> None:  # t
         assert _count(engine, advisories) == 6
     finally:
         engine.dispose()
+
+
+def test_an_id_read_twice_by_workers_keeps_the_last_files_advisory(  # type: ignore[no-untyped-def]
+        engine: Engine, feed_dir, monkeypatch) -> None:
+    # Workers hand over each unit's advisories as rows keyed from 0; on a first load the
+    # writer inserts them as they are.  GO-2020-0001 comes twice, the second copy (a later
+    # file) with another summary: that one is kept, under a key of its own.
+    root = feed_dir({"go/a/GO-2020-0001.json": "osv/go/GO-2020-0001.json",
+                     "go/a/GO-2020-0003.json": "osv/go/GO-2020-0003.json",
+                     "go/b/GO-2020-0001.json": "osv/go/GO-2020-0001.json"})
+    later = root / "go/b/GO-2020-0001.json"
+    later.write_bytes(later.read_bytes().replace(b"Arbitrary log line injection",
+                                                 b"Log line injection"))
+    monkeypatch.setattr(update, "PARALLEL_MIN_FILES", 0)
+    monkeypatch.setattr(update, "_BATCH", 1)
+    [first] = update_from(engine, [root])
+    assert (first.status, first.records, first.written) == ("loaded", 2, 2)
+    with engine.connect() as conn:
+        summaries = dict(conn.execute(select(advisories.c.id, advisories.c.record)).all())
+        keys = conn.execute(select(affected.c.advisory_pk, affected.c.advisory_id)
+                            .order_by(affected.c.advisory_id)).all()
+    assert sorted(summaries) == ["GO-2020-0001", "GO-2020-0003"]
+    assert '"summary":"Log line injection in github.com/gin-gonic/gin"' in summaries[
+        "GO-2020-0001"]
+    assert [adv_id for _, adv_id in keys] == ["GO-2020-0001", "GO-2020-0003"]
+    assert len({pk for pk, _ in keys}) == 2
+    status = knowledge_status(engine)
+    assert status.advisories == 2
+    assert {(e["ecosystem"], e["advisories"]) for e in status.ecosystems} == {("Go", 2)}
+    loaded = _rows(engine)
+    # Read again by the workers, now that the source is stored: compared by digest, the
+    # same advisories, nothing written.
+    [again] = update_from(engine, [root], force=True)
+    assert (again.status, again.records, again.written, again.removed) == ("loaded", 2, 0, 0)
+    assert _rows(engine) == loaded
+    # The first copy changed: the source's advisory is still the last file's.
+    first_copy = root / "go/a/GO-2020-0001.json"
+    first_copy.write_bytes(first_copy.read_bytes().replace(b"gin-gonic", b"gin-tonic"))
+    [third] = update_from(engine, [root], force=True)
+    assert (third.written, third.removed) == (0, 0)
+    assert _rows(engine) == loaded

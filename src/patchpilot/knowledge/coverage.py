@@ -119,6 +119,11 @@ class CountChange:
         self.affected.update(Counter(rows))
         self.advisories.update(Counter(distinct))
 
+    def add(self, other: CountChange) -> None:
+        """Add another change to this one."""
+        self.advisories.update(other.advisories)
+        self.affected.update(other.affected)
+
 
 def removed_counts(conn: Connection, pks: Sequence[int]) -> CountChange:
     """The change that removing advisories ``pks`` makes (read before they are deleted):

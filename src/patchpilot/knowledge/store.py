@@ -167,6 +167,104 @@ def _delete_advisories(conn: Connection, pks: list[int]) -> None:
         conn.execute(delete(advisories).where(advisories.c.pk.in_(part)))
 
 
+@dataclass(slots=True)
+class AdvisoryRows:
+    """Advisories as the rows of the four advisory tables, keyed from 0 (an advisory's
+    key is its position in ``ids``): the writer adds the first free key as it inserts.
+
+    A reading worker builds them (:func:`advisory_rows`), so a first load of a source
+    reaches the database without a step of Python per row in the writing process, which
+    every source's write waits for.
+    """
+
+    ids: list[str]
+    advisories: list[tuple[Any, ...]]  # _ADVISORY_COLUMNS
+    affected: list[tuple[Any, ...]]  # _AFFECTED_COLUMNS
+    vulns: list[tuple[int, str]]
+    aliases: list[tuple[int, str]]
+    change: coverage.CountChange  # what the rows add to the counts per ecosystem
+
+    def without(self, keys: set[int]) -> AdvisoryRows:
+        """These rows but for the advisories of ``keys`` (the others keep their keys)."""
+        gone: dict[int, list[str]] = {key: [] for key in keys}
+        affected_rows = []
+        for row in self.affected:
+            if row[0] in gone:
+                gone[row[0]].append(row[1])
+            else:
+                affected_rows.append(row)
+        less = coverage.CountChange()
+        less.add_advisories(gone.values())
+        change = coverage.CountChange(self.change.advisories - less.advisories,
+                                      self.change.affected - less.affected)
+        return AdvisoryRows([adv_id for k, adv_id in enumerate(self.ids) if k not in gone],
+                            [row for row in self.advisories if row[0] not in gone],
+                            affected_rows, [row for row in self.vulns if row[0] not in gone],
+                            [row for row in self.aliases if row[0] not in gone], change)
+
+
+def advisory_rows(prepared: Sequence[PreparedAdvisory], feed: str, source: str,
+                  priority: int) -> AdvisoryRows:
+    """The rows of ``prepared`` (distinct ids) for the source, keyed from 0."""
+    adv_rows: list[tuple[Any, ...]] = []
+    affected_rows: list[tuple[Any, ...]] = []
+    vuln_rows: list[tuple[int, str]] = []
+    alias_rows: list[tuple[int, str]] = []
+    # List comprehensions, not generators: this loop runs once per advisory of a load.
+    for pk, p in enumerate(prepared):
+        adv_id = p.id
+        adv_rows.append((pk, adv_id, feed, source, priority, p.modified, p.digest, p.record))
+        vulns = " ".join(p.vuln_ids)
+        if p.row_vulns:
+            affected_rows += [(pk, *row, adv_id, feed, priority, scoped or vulns)
+                              for row, scoped in zip(p.affected, p.row_vulns, strict=True)]
+        else:
+            affected_rows += [(pk, *row, adv_id, feed, priority, vulns) for row in p.affected]
+        vuln_rows += [(pk, v) for v in p.vuln_ids]
+        alias_rows += [(pk, a) for a in p.aliases]
+    change = coverage.CountChange()
+    change.add_advisories([row[0] for row in p.affected] for p in prepared)
+    return AdvisoryRows([p.id for p in prepared], adv_rows, affected_rows, vuln_rows,
+                        alias_rows, change)
+
+
+def _prepared(parts: Iterable[AdvisoryRows]) -> list[PreparedAdvisory]:
+    """The advisories of ``parts`` as :class:`PreparedAdvisory` again (the last of an id
+    wins in :func:`write_advisories`); each affected row keeps its vulnerabilities."""
+    out: list[PreparedAdvisory] = []
+    for part in parts:
+        rows: dict[int, list[tuple[Any, ...]]] = {}
+        vulns: dict[int, list[str]] = {}
+        aliases: dict[int, list[str]] = {}
+        for row in part.affected:
+            rows.setdefault(row[0], []).append(row)
+        for pk, vuln in part.vulns:
+            vulns.setdefault(pk, []).append(vuln)
+        for pk, alias in part.aliases:
+            aliases.setdefault(pk, []).append(alias)
+        for pk, adv_id, _, _, _, modified, digest, record in part.advisories:
+            own = rows.get(pk, [])
+            out.append(PreparedAdvisory(adv_id, modified, digest, record,
+                                        [row[1:8] for row in own], tuple(vulns.get(pk, ())),
+                                        tuple(aliases.get(pk, ())),
+                                        tuple(row[11] for row in own)))
+    return out
+
+
+def _insert(conn: Connection, rows: AdvisoryRows, first_pk: int) -> None:
+    """Insert ``rows`` with their keys moved up by ``first_pk``."""
+    bulk_insert(conn, advisories, _ADVISORY_COLUMNS, rows.advisories, key_offset=first_pk)
+    bulk_insert(conn, affected, _AFFECTED_COLUMNS, rows.affected, key_offset=first_pk)
+    bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), rows.vulns,
+                key_offset=first_pk)
+    bulk_insert(conn, advisory_aliases, ("advisory_pk", "alias"), rows.aliases,
+                key_offset=first_pk)
+
+
+def _next_pk(conn: Connection) -> int:
+    return (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
+
+
 def write_advisories(conn: Connection, feed: str, source: str, priority: int,
                      prepared: Iterable[PreparedAdvisory]) -> WriteStats:
     """Make the source's advisories in the database equal ``prepared`` (inside ``conn``'s
@@ -186,35 +284,50 @@ def write_advisories(conn: Connection, feed: str, source: str, priority: int,
     # The advisory counts per ecosystem (knowledge.coverage) change by what goes and what
     # comes: counted before the delete and from the rows to insert, then applied.
     change = coverage.removed_counts(conn, stale)
-    change.add_advisories([row[0] for row in p.affected] for p in fresh)
     _delete_advisories(conn, stale)
     stats.written = len(fresh)
-    if not fresh:
-        coverage.apply(conn, change)
-        return stats
-    next_pk = (conn.execute(select(func.max(advisories.c.pk))).scalar() or 0) + 1
-    adv_rows: list[tuple[Any, ...]] = []
-    affected_rows: list[tuple[Any, ...]] = []
-    vuln_rows: list[tuple[int, str]] = []
-    alias_rows: list[tuple[int, str]] = []
-    # List comprehensions, not generators: this loop runs once per advisory of a load.
-    for pk, p in enumerate(fresh, next_pk):
-        adv_id = p.id
-        adv_rows.append((pk, adv_id, feed, source, priority, p.modified, p.digest, p.record))
-        vulns = " ".join(p.vuln_ids)
-        if p.row_vulns:
-            affected_rows += [(pk, *row, adv_id, feed, priority, scoped or vulns)
-                              for row, scoped in zip(p.affected, p.row_vulns, strict=True)]
-        else:
-            affected_rows += [(pk, *row, adv_id, feed, priority, vulns) for row in p.affected]
-        vuln_rows += [(pk, v) for v in p.vuln_ids]
-        alias_rows += [(pk, a) for a in p.aliases]
-    bulk_insert(conn, advisories, _ADVISORY_COLUMNS, adv_rows)
-    bulk_insert(conn, affected, _AFFECTED_COLUMNS, affected_rows)
-    bulk_insert(conn, advisory_vulns, ("advisory_pk", "vuln_id"), vuln_rows)
-    bulk_insert(conn, advisory_aliases, ("advisory_pk", "alias"), alias_rows)
+    if fresh:
+        rows = advisory_rows(fresh, feed, source, priority)
+        change.add(rows.change)
+        _insert(conn, rows, _next_pk(conn))
     coverage.apply(conn, change)
     return stats
+
+
+def write_advisory_rows(conn: Connection, feed: str, source: str, priority: int,
+                        parts: Sequence[AdvisoryRows]) -> WriteStats:
+    """:func:`write_advisories` for advisories already made rows (by reading workers).
+
+    When the database holds nothing of the source yet (its first load, and every load of
+    an empty knowledge base), the rows go in as they are, each part with its keys moved
+    up past the stored ones; of an id that comes twice, the last part's advisory (the
+    last file's, as in a sequential read) is the one kept.  Otherwise the advisories are
+    compared with the stored ones by digest, as :func:`write_advisories` does.
+    """
+    lock_for_writing(conn, advisories)
+    stored = conn.execute(select(advisories.c.pk).where(advisories.c.source == source)
+                          .limit(1)).first()
+    if stored is not None:
+        return write_advisories(conn, feed, source, priority, _prepared(parts))
+    last = {adv_id: (n, k) for n, part in enumerate(parts) for k, adv_id in enumerate(part.ids)}
+    if len(last) < sum(len(part.ids) for part in parts):
+        losers: dict[int, set[int]] = {}
+        for n, part in enumerate(parts):
+            for k, adv_id in enumerate(part.ids):
+                if last[adv_id] != (n, k):
+                    losers.setdefault(n, set()).add(k)
+        parts = [part.without(losers[n]) if n in losers else part
+                 for n, part in enumerate(parts)]
+    change = coverage.CountChange()
+    first_pk = _next_pk(conn)
+    for part in parts:
+        _insert(conn, part, first_pk)
+        # Keys are positions in the part as the worker built it: a part that lost an
+        # advisory to a later one keeps a gap, never a key taken twice.
+        first_pk += max((row[0] for row in part.advisories[-1:]), default=-1) + 1
+        change.add(part.change)
+    coverage.apply(conn, change)
+    return WriteStats(records=len(last), written=len(last))
 
 
 def cve_record_json(rec: CveRecord) -> dict[str, Any]:

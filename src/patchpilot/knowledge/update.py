@@ -184,13 +184,13 @@ def _read_files(feed: Feed, paths: list[Path]) -> list[Record]:
 Unit = tuple[list[Path], int, int]  # (files, part, parts); whole files: part 0 of 1
 
 
-def _read_batch(feed_name: str, unit: Unit) -> list[Any]:
+def _read_batch(feed_name: str, source_key: str, unit: Unit) -> list[Any]:
     """Read one unit of a feed's files: advisories come back as rows ready to write.
 
     Runs in worker processes, so it takes the feed by name and returns picklable values:
-    an advisory as a plain tuple of :class:`~patchpilot.knowledge.store.PreparedAdvisory`'s
-    fields, which the main process unpickles four times faster than the dataclass (it
-    unpickles every record of a load while it also writes them).
+    a unit's advisories as one :class:`~patchpilot.knowledge.store.AdvisoryRows` of the
+    source (the writing process only inserts them, on a first load), other records as
+    they are.
     """
     feed = feed_named(feed_name)
     paths, part, parts = unit
@@ -204,14 +204,15 @@ def _read_batch(feed_name: str, unit: Unit) -> list[Any]:
     else:
         records = _read_files(feed, paths)
     if feed.kind is RecordKind.ADVISORY:
-        return [(p.id, p.modified, p.digest, p.record, p.affected, p.vuln_ids, p.aliases,
-                 p.row_vulns) for p in store.prepare_advisories(records)[0]]
+        return [store.advisory_rows(store.prepare_advisories(records)[0], feed.name,
+                                    source_key, feed.priority)]
     return records
 
 
 # Below this many files in all, a process pool costs more than it saves.
 PARALLEL_MIN_FILES = 400
 _BATCH = 200
+_READER_NICENESS = 5  # added to the reading workers' niceness
 _PART_BYTES = 512 << 10  # a zip is read in parts of about this many compressed bytes
 
 
@@ -243,17 +244,10 @@ def _fork_context():  # type: ignore[no-untyped-def]
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
-def _dedupe(source: Source, records: list[Any]) -> list[Any]:
-    if source.feed.kind is RecordKind.ADVISORY:
-        # The last file wins for an id seen twice, as in a sequential read.
-        return [store.PreparedAdvisory(*fields) for fields in {r[0]: r for r in records}.values()]
-    return records
-
-
 def _write(conn, source: Source, records: list[Any]) -> store.WriteStats:  # type: ignore[no-untyped-def]
     feed = source.feed
     if feed.kind is RecordKind.ADVISORY:
-        return store.write_advisories(conn, feed.name, source.key, feed.priority, records)
+        return store.write_advisory_rows(conn, feed.name, source.key, feed.priority, records)
     if feed.kind is RecordKind.CVE:
         stats = store.write_cve_records(conn, feed.name, source.key, records)  # type: ignore[arg-type]
         # What the records say about CPE-named products (devices' firmware): advisories of
@@ -391,11 +385,14 @@ def load_sources(engine: Engine, sources: list[Source], *, force: bool = False,
     units = {s.key: _units(s) for s, _ in todo}
     pool = None
     if workers > 1 and sum(_work(u) for u in units.values()) >= PARALLEL_MIN_FILES:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
+        # The readers yield the processor to this process: every source's write waits
+        # for it, and reading has the rest of the machine's time while it waits.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context(),
+                                   initializer=os.nice, initargs=(_READER_NICENESS,))
     try:
         jobs: dict[str, list[Future[list[Any]]]] = {}
         if pool is not None:
-            jobs = {s.key: [pool.submit(_read_batch, s.feed.name, u) for u in units[s.key]]
+            jobs = {s.key: [pool.submit(_read_batch, s.feed.name, s.key, u) for u in units[s.key]]
                     for s, _ in todo}
         with _writer(engine) as writer:
             for source, fingerprint in todo:
@@ -404,7 +401,7 @@ def load_sources(engine: Engine, sources: list[Source], *, force: bool = False,
                 try:
                     for n, unit in enumerate(units[source.key], 1):
                         records.extend(jobs[source.key][n - 1].result() if pool is not None
-                                       else _read_batch(source.feed.name, unit))
+                                       else _read_batch(source.feed.name, source.key, unit))
                         if progress:
                             progress(source.key, n, len(units[source.key]))
                 except FeedError as exc:
@@ -414,8 +411,8 @@ def load_sources(engine: Engine, sources: list[Source], *, force: bool = False,
                                                        error=str(exc),
                                                        seconds=time.perf_counter() - started)
                     continue
-                results[source.key] = _write_source(writer, source, fingerprint,
-                                                    _dedupe(source, records), started, cursor)
+                results[source.key] = _write_source(writer, source, fingerprint, records,
+                                                    started, cursor)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
