@@ -20,12 +20,14 @@ import resource
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from bench.common import ADVISORY_ROOTS, ENRICHMENT_ROOTS, cleanup, fresh_sqlite, pg_schema
 from bench.osv_zip import build as build_zips
 from patchpilot.db.engine import make_engine, upgrade_schema
+from patchpilot.knowledge import update
 from patchpilot.knowledge.update import SourceResult, discover, load_sources
 
 
@@ -51,6 +53,22 @@ def load_advisories(url: str) -> tuple[list[SourceResult], float, float, float, 
     engine.dispose()
     return (results, found, elapsed, after_main - cpu_main, after_workers - cpu_workers,
             sum(len(s.files) for s in sources))
+
+
+def read_alone() -> tuple[float, float]:
+    """Discovery and reading of every advisory by the load's own worker processes, with
+    nothing written: (seconds, CPU seconds of the workers).  What a load cannot go below
+    on this machine however fast its writes."""
+    cpu_before = _cpu()[1]
+    started = time.perf_counter()
+    sources = discover(ADVISORY_ROOTS)
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1,
+                             mp_context=update._fork_context()) as pool:
+        jobs = [pool.submit(update._read_batch, s.feed.name, s.key, unit)
+                for s in sources for unit in update._units(s)]
+        for job in jobs:
+            job.result()
+    return time.perf_counter() - started, _cpu()[1] - cpu_before
 
 
 def run(label: str, fresh: Callable[[], AbstractContextManager[str]], folder: Path,
@@ -94,6 +112,12 @@ def run(label: str, fresh: Callable[[], AbstractContextManager[str]], folder: Pa
     print(f"  best {max(rates):,.0f} advisories/s, median {statistics.median(rates):,.0f} "
           f"over {repeat} run(s) (target >= 20,000/s); "
           f"{max(cpu_rates):,.0f} advisories per CPU second at best")
+    if label == "SQLite":
+        alone = [read_alone() for _ in range(repeat)]
+        seconds, cpu = min(alone)
+        print(f"  discovery and reading alone, nothing written (best of {repeat}): "
+              f"{seconds:.2f} s = {total / seconds:,.0f} advisories/s, "
+              f"{cpu:.2f} CPU s in workers")
     if label == "SQLite":
         zips = build_zips(folder / "zips")
         zip_url = f"sqlite:///{folder / 'zips.db'}"
