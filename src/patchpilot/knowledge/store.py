@@ -170,14 +170,14 @@ def _delete_advisories(conn: Connection, pks: list[int]) -> None:
 @dataclass(slots=True)
 class AdvisoryRows:
     """Advisories as the rows of the four advisory tables, keyed from 0 (an advisory's
-    key is its position in ``ids``): the writer adds the first free key as it inserts.
+    key is its position in ``advisories``): the writer adds the first free key as it
+    inserts.
 
     A reading worker builds them (:func:`advisory_rows`), so a first load of a source
     reaches the database without a step of Python per row in the writing process, which
     every source's write waits for.
     """
 
-    ids: list[str]
     advisories: list[tuple[Any, ...]]  # _ADVISORY_COLUMNS
     affected: list[tuple[Any, ...]]  # _AFFECTED_COLUMNS
     vulns: list[tuple[int, str]]
@@ -197,8 +197,7 @@ class AdvisoryRows:
         less.add_advisories(gone.values())
         change = coverage.CountChange(self.change.advisories - less.advisories,
                                       self.change.affected - less.affected)
-        return AdvisoryRows([adv_id for k, adv_id in enumerate(self.ids) if k not in gone],
-                            [row for row in self.advisories if row[0] not in gone],
+        return AdvisoryRows([row for row in self.advisories if row[0] not in gone],
                             affected_rows, [row for row in self.vulns if row[0] not in gone],
                             [row for row in self.aliases if row[0] not in gone], change)
 
@@ -224,8 +223,7 @@ def advisory_rows(prepared: Sequence[PreparedAdvisory], feed: str, source: str,
         alias_rows += [(pk, a) for a in p.aliases]
     change = coverage.CountChange()
     change.add_advisories([row[0] for row in p.affected] for p in prepared)
-    return AdvisoryRows([p.id for p in prepared], adv_rows, affected_rows, vuln_rows,
-                        alias_rows, change)
+    return AdvisoryRows(adv_rows, affected_rows, vuln_rows, alias_rows, change)
 
 
 def _prepared(parts: Iterable[AdvisoryRows]) -> list[PreparedAdvisory]:
@@ -309,22 +307,23 @@ def write_advisory_rows(conn: Connection, feed: str, source: str, priority: int,
                           .limit(1)).first()
     if stored is not None:
         return write_advisories(conn, feed, source, priority, _prepared(parts))
-    last = {adv_id: (n, k) for n, part in enumerate(parts) for k, adv_id in enumerate(part.ids)}
-    if len(last) < sum(len(part.ids) for part in parts):
+    # Keys are positions in a part as the worker built it: a part that loses an advisory
+    # to a later one keeps a gap, never a key taken twice.
+    spans = [len(part.advisories) for part in parts]
+    last = {row[1]: (n, row[0]) for n, part in enumerate(parts) for row in part.advisories}
+    if len(last) < sum(spans):
         losers: dict[int, set[int]] = {}
         for n, part in enumerate(parts):
-            for k, adv_id in enumerate(part.ids):
-                if last[adv_id] != (n, k):
-                    losers.setdefault(n, set()).add(k)
+            for key, adv_id, *_ in part.advisories:
+                if last[adv_id] != (n, key):
+                    losers.setdefault(n, set()).add(key)
         parts = [part.without(losers[n]) if n in losers else part
                  for n, part in enumerate(parts)]
     change = coverage.CountChange()
     first_pk = _next_pk(conn)
-    for part in parts:
+    for part, span in zip(parts, spans, strict=True):
         _insert(conn, part, first_pk)
-        # Keys are positions in the part as the worker built it: a part that lost an
-        # advisory to a later one keeps a gap, never a key taken twice.
-        first_pk += max((row[0] for row in part.advisories[-1:]), default=-1) + 1
+        first_pk += span
         change.add(part.change)
     coverage.apply(conn, change)
     return WriteStats(records=len(last), written=len(last))
